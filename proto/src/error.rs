@@ -1,0 +1,73 @@
+//! The error body every REST endpoint returns, and the stable codes clients match on.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A stable, machine-readable error code. Clients match on these; the message is for people.
+/// Codes are never renamed once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not valid JSON.
+    MalformedJson,
+    /// The body is JSON but names a field the endpoint does not know.
+    UnknownField,
+    /// The body is JSON of the wrong shape or with a value out of range.
+    InvalidInput,
+    /// The request needs `Content-Type: application/json` (or another declared type).
+    UnsupportedMediaType,
+    /// The body is larger than `http.max_body_bytes`.
+    PayloadTooLarge,
+    /// No access token was presented.
+    Unauthenticated,
+    /// The token's signature, format or issuer is not valid.
+    TokenInvalid,
+    /// The token has expired (or is not valid yet).
+    TokenExpired,
+    /// The token's session was ended by logout, or the refresh token was already used.
+    TokenRevoked,
+    /// Email and password do not match an active account.
+    InvalidCredentials,
+    /// The account is disabled.
+    AccountDisabled,
+    /// The caller's role does not allow this action.
+    Forbidden,
+    /// The caller's token lacks the grant this action needs, or is of the wrong kind.
+    InsufficientGrant,
+    /// No such resource (or the caller may not know it exists).
+    NotFound,
+    /// No such route.
+    RouteNotFound,
+    /// The route exists but not with this method.
+    MethodNotAllowed,
+    /// The resource already exists (for example an email in use).
+    Conflict,
+    /// An organisation import file was rejected as a whole; `details` lists every bad line.
+    ImportRejected,
+    /// A dependency (the database, the object store) is unreachable; retry later.
+    Unavailable,
+    /// Something failed inside the server; it is logged there.
+    Internal,
+}
+
+/// `{"error": {...}}`, the body of every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Per-item problems, for errors about many items at once (an import file's bad lines).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<ErrorItem>,
+}
+
+/// One problem in a multi-item request: the 1-based line (or item) number and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorItem {
+    pub line: u64,
+    pub reason: String,
+}

@@ -1,0 +1,18 @@
+//! Wire types of Parley's public APIs.
+//!
+//! Everything a client sends or receives over REST (and, from the hub and meetings issues on,
+//! over the WebSockets) is declared here with serde, so the server, the recorder, the load tester
+//! and the tests share one definition. This crate performs no IO.
+//!
+//! Architecture invariant: only serde (and utoipa's schema derive, so the OpenAPI document is
+//! generated from these very types) is allowed here.
+
+mod auth;
+mod error;
+mod ids;
+mod org;
+
+pub use auth::*;
+pub use error::*;
+pub use ids::*;
+pub use org::*;

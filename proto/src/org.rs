@@ -1,0 +1,157 @@
+//! Departments, users and channels as the REST API shows them.
+
+use crate::{ChannelId, DepartmentId, ErrorItem, Role, UserId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Department {
+    pub id: DepartmentId,
+    pub name: String,
+    pub parent_id: Option<DepartmentId>,
+    /// The full path from the root, `/`-separated: `HQ/R&D/Platform`.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDepartment {
+    /// The full path of the new department; missing parents are created too.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// Department path such as `HQ/Sales`; created if missing.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// At least 8 characters. Without one the user cannot sign in until an admin sets one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub role: Option<Role>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+}
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!(concat!("unknown ", stringify!($name), " `{}`"), s))
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// How a channel behaves.
+    ChannelKind {
+        Direct = "direct",
+        Group = "group",
+        Announcement = "announcement",
+        Meeting = "meeting",
+    }
+);
+
+wire_enum!(
+    /// What a channel is about, for grouping in the sidebar.
+    ChannelCategory {
+        Department = "department",
+        Project = "project",
+        Customer = "customer",
+        Supplier = "supplier",
+        Partner = "partner",
+        Temporary = "temporary",
+    }
+);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Channel {
+    pub id: ChannelId,
+    pub name: String,
+    pub kind: ChannelKind,
+    pub category: ChannelCategory,
+    pub department_id: Option<DepartmentId>,
+    pub created_by: Option<UserId>,
+    pub archived: bool,
+    pub member_count: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub category: ChannelCategory,
+    /// For department channels: the department path.
+    #[serde(default)]
+    pub department: Option<String>,
+    /// Members besides the creator, who is always a member.
+    #[serde(default)]
+    pub members: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddMembers {
+    pub user_ids: Vec<UserId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Member {
+    pub user_id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub joined_at: i64,
+}
+
+/// What an organisation import changed. Re-importing the same file reports zero everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    pub departments_created: u64,
+    pub users_created: u64,
+    pub users_updated: u64,
+    pub users_unchanged: u64,
+}
+
+/// The bad lines of a rejected import, as a list (also carried in the error body's `details`).
+pub type ImportProblems = Vec<ErrorItem>;

@@ -1,0 +1,195 @@
+//! `app(state) -> Router`: every route, the request middleware (one span per request, metrics),
+//! and the JSON fallbacks. Kept apart from start-up so tests and tools can build the router
+//! directly.
+
+use crate::auth::Tokens;
+use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
+use crate::routes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use parley_proto::ErrorCode;
+use parley_storage::{Database, ObjectStorage};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// What every handler can reach. Cheap to clone: every field is a handle.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub db: Database,
+    pub objects: ObjectStorage,
+    pub tokens: Arc<Tokens>,
+    pub metrics: Metrics,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    /// Organisation import files may be larger than ordinary bodies.
+    pub max_import_bytes: usize,
+    pub db_max_connections: u32,
+}
+
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/auth/login", post(routes::auth::login))
+        .route("/auth/refresh", post(routes::auth::refresh))
+        .route("/auth/logout", post(routes::auth::logout))
+        .route("/auth/whoami", get(routes::auth::whoami))
+        .route(
+            "/users",
+            get(routes::users::list).post(routes::users::create),
+        )
+        .route(
+            "/users/{id}",
+            get(routes::users::get).patch(routes::users::update),
+        )
+        .route(
+            "/departments",
+            get(routes::departments::list).post(routes::departments::create),
+        )
+        .route(
+            "/channels",
+            get(routes::channels::list).post(routes::channels::create),
+        )
+        .route(
+            "/channels/{id}",
+            get(routes::channels::get).delete(routes::channels::archive),
+        )
+        .route(
+            "/channels/{id}/members",
+            get(routes::channels::members).post(routes::channels::add_members),
+        )
+        .route(
+            "/admin/import",
+            post(routes::admin::import).layer(DefaultBodyLimit::max(state.limits.max_import_bytes)),
+        )
+        .route(
+            "/admin/api-keys",
+            get(routes::admin::list_api_keys).post(routes::admin::create_api_key),
+        )
+        .route(
+            "/admin/api-keys/{key}",
+            delete(routes::admin::revoke_api_key),
+        )
+        .route("/openapi.json", get(routes::health::openapi));
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .nest("/v1", v1)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+async fn route_not_found() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::RouteNotFound,
+        "no such route",
+    )
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        "this route does not take that method",
+    )
+}
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Decrements the in-flight gauge however the request ends, client disconnects included.
+struct InFlight(prometheus::IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// One span per request, with its route and a request id (also returned as `x-request-id`);
+/// counts and times every answer by route, method and status.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let id = REQUEST_IDS.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("request", id, method = %method, route = %route);
+    state.metrics.http_in_flight.inc();
+    let _in_flight = InFlight(state.metrics.http_in_flight.clone());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let status = response.status();
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    state
+        .metrics
+        .http_duration
+        .with_label_values(&[route.as_str(), method.as_str()])
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::info!(
+            status = status.as_u16(),
+            ms = elapsed.as_secs_f64() * 1000.0,
+            "answered"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// A check with a deadline, for readiness probes that must answer even when a dependency hangs.
+pub async fn within<T, E>(
+    limit: Duration,
+    check: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, String>
+where
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(limit, check).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", limit.as_millis())),
+    }
+}
+
+/// Prometheus exposition text with its content type.
+pub fn prometheus_text(state: &AppState) -> AppResult<Response> {
+    let stats = state.db.pool_stats();
+    state.metrics.db_pool_size.set(i64::from(stats.size));
+    state.metrics.db_pool_idle.set(i64::from(stats.idle));
+    state
+        .metrics
+        .db_pool_max
+        .set(i64::from(state.limits.db_max_connections));
+    let text = state.metrics.render().map_err(|e| AppError::internal(&e))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}

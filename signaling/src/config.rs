@@ -1,0 +1,483 @@
+//! The server's configuration: defaults, then a TOML file, then `PARLEY_<SECTION>_<KEY>`
+//! environment variables, in that order. Unknown keys are errors that name the key. The raw
+//! values are checked once, in `Config::load`, into the typed `Config` the rest of the server
+//! uses.
+
+use parley_storage::{DatabaseConfig, ObjectStoreConfig, S3Config};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// Every section of the file, which is also the first word of every environment variable.
+/// Longest first, so `object_store` is tried before a shorter section could claim it.
+const SECTIONS: [&str; 7] = [
+    "object_store",
+    "database",
+    "server",
+    "admin",
+    "http",
+    "auth",
+    "tls",
+];
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerSection,
+    pub http: HttpSection,
+    pub tls: TlsSection,
+    pub database: DatabaseSection,
+    pub object_store: ObjectStoreSection,
+    pub auth: AuthSection,
+    pub admin: AdminSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Where the embedded database and object store live unless configured elsewhere.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            data_dir: PathBuf::from("./parley-data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSection {
+    pub listen: SocketAddr,
+    /// Request bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for requests in flight before it gives up on them.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7880)),
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_secs: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain; with `key`, the server speaks HTTPS only.
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSection {
+    /// `sqlite://FILE` or `postgres://...`; empty for `<data_dir>/parley.db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        DatabaseSection {
+            url: String::new(),
+            max_connections: 10,
+            acquire_timeout_ms: 5000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectStoreKind {
+    #[default]
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectStoreSection {
+    pub kind: ObjectStoreKind,
+    /// For `local`: the folder; empty for `<data_dir>/objects`.
+    pub path: Option<PathBuf>,
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub allow_http: bool,
+}
+
+impl Default for ObjectStoreSection {
+    fn default() -> Self {
+        ObjectStoreSection {
+            kind: ObjectStoreKind::Local,
+            path: None,
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            endpoint: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            allow_http: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSection {
+    /// The key that signs user access tokens. Empty: a random one is made once and kept in the
+    /// database, so every node of a cluster shares it.
+    pub jwt_secret: String,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// Clock difference tolerated when checking `exp` and `nbf`.
+    pub leeway_secs: u64,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            jwt_secret: String::new(),
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            leeway_secs: 10,
+        }
+    }
+}
+
+/// The first administrator, created at start-up only while the database has no users.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSection {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, overridden by the file (if any), overridden by `PARLEY_*` variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+                    path: path.to_path_buf(),
+                    message: e.message().to_string() + &location(&text, e.span()),
+                })?;
+                // Deserialize once on its own, so an unknown key is reported against the file.
+                Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                    ConfigError::File {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    }
+                })?;
+                table
+            }
+            None => toml::Table::new(),
+        };
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PARLEY_") && !NOT_CONFIG.contains(&k.as_str()))
+            .collect();
+        env.sort();
+        for (var, raw) in env {
+            let (section, key) = split_env_name(&var).ok_or_else(|| ConfigError::Env {
+                var: var.clone(),
+                message: format!(
+                    "not a configuration key (PARLEY_<SECTION>_<KEY> with SECTION one of {})",
+                    SECTIONS.join(", ")
+                ),
+            })?;
+            let value =
+                env_value::<Config>(section, &key, &raw).map_err(|message| ConfigError::Env {
+                    var: var.clone(),
+                    message,
+                })?;
+            table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .ok_or_else(|| ConfigError::Invalid(format!("[{section}] is not a table")))?
+                .insert(key, value);
+        }
+        let config = Config::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls.cert and tls.key go together: set both or neither".into(),
+            ));
+        }
+        if self.object_store.kind == ObjectStoreKind::S3 && self.object_store.bucket.is_empty() {
+            return Err(ConfigError::Invalid(
+                "object_store.kind = \"s3\" needs object_store.bucket".into(),
+            ));
+        }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
+            return Err(ConfigError::Invalid(
+                "auth.jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        if !self.admin.password.is_empty() && self.admin.email.is_empty() {
+            return Err(ConfigError::Invalid(
+                "admin.password needs admin.email (PARLEY_ADMIN_EMAIL) to name the first admin"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database(&self) -> DatabaseConfig {
+        let url = if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.server.data_dir.join("parley.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        };
+        DatabaseConfig {
+            url,
+            max_connections: self.database.max_connections,
+            acquire_timeout: Duration::from_millis(self.database.acquire_timeout_ms),
+        }
+    }
+
+    pub fn object_store(&self) -> ObjectStoreConfig {
+        let o = &self.object_store;
+        match o.kind {
+            ObjectStoreKind::Local => ObjectStoreConfig::Local {
+                path: o
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| self.server.data_dir.join("objects")),
+            },
+            ObjectStoreKind::S3 => ObjectStoreConfig::S3(S3Config {
+                bucket: o.bucket.clone(),
+                region: o.region.clone(),
+                endpoint: o.endpoint.clone(),
+                access_key_id: o.access_key_id.clone(),
+                secret_access_key: o.secret_access_key.clone(),
+                allow_http: o.allow_http,
+            }),
+        }
+    }
+
+    /// Does anything live in the data folder (so it must exist)?
+    pub fn uses_data_dir(&self) -> bool {
+        self.database.url.is_empty()
+            || (self.object_store.kind == ObjectStoreKind::Local
+                && self.object_store.path.is_none())
+    }
+}
+
+/// `PARLEY_*` variables that are not configuration keys.
+const NOT_CONFIG: [&str; 2] = ["PARLEY_CONFIG", "PARLEY_LOG_FORMAT"];
+
+/// `PARLEY_OBJECT_STORE_ALLOW_HTTP` -> (`object_store`, `allow_http`).
+fn split_env_name(var: &str) -> Option<(&'static str, String)> {
+    let rest = var.strip_prefix("PARLEY_")?.to_ascii_lowercase();
+    SECTIONS.iter().find_map(|&section| {
+        let key = rest.strip_prefix(section)?.strip_prefix('_')?;
+        (!key.is_empty()).then(|| (section, key.to_string()))
+    })
+}
+
+/// The TOML value for one environment variable: a number, boolean or array where the key takes
+/// one, else the text as it is. Checked against the config type, so an unknown key or a wrong
+/// type is reported against the variable.
+fn env_value<T: for<'de> Deserialize<'de>>(
+    section: &str,
+    key: &str,
+    raw: &str,
+) -> Result<toml::Value, String> {
+    let check = |value: &toml::Value| {
+        let mut inner = toml::Table::new();
+        inner.insert(key.to_string(), value.clone());
+        let mut outer = toml::Table::new();
+        outer.insert(section.to_string(), toml::Value::Table(inner));
+        T::deserialize(toml::Value::Table(outer)).map_err(|e| e.to_string())
+    };
+    let text = toml::Value::String(raw.to_string());
+    let typed = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"));
+    match typed {
+        Some(value) if check(&value).is_ok() => Ok(value),
+        _ => check(&text).map(|_| text),
+    }
+}
+
+/// ` at line L, column C` for a byte span of `text`.
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!(" (line {line}, column {column})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_sample_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../parley.sample.toml");
+        let config = Config::load(Some(&path), []).expect("sample config");
+        assert_eq!(config.http.listen.port(), 7880);
+        assert_eq!(config.object_store.kind, ObjectStoreKind::Local);
+    }
+
+    #[test]
+    fn every_section_is_in_the_section_list() {
+        let sample = include_str!("../../parley.sample.toml");
+        let table: toml::Table = toml::from_str(sample).unwrap();
+        let mut in_file: Vec<&str> = table.keys().map(String::as_str).collect();
+        let mut known = SECTIONS.to_vec();
+        in_file.sort();
+        known.sort();
+        assert_eq!(in_file, known, "the sample documents every section");
+    }
+
+    #[test]
+    fn environment_overrides_with_types() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("PARLEY_HTTP_LISTEN", "127.0.0.1:9999"),
+                ("PARLEY_HTTP_MAX_BODY_BYTES", "2048"),
+                ("PARLEY_OBJECT_STORE_KIND", "s3"),
+                ("PARLEY_OBJECT_STORE_BUCKET", "rec"),
+                ("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true"),
+                ("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "12345"),
+                ("PARLEY_CONFIG", "ignored.toml"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.http.listen, "127.0.0.1:9999".parse().unwrap());
+        assert_eq!(config.http.max_body_bytes, 2048);
+        assert!(config.object_store.allow_http);
+        assert_eq!(config.object_store.secret_access_key, "12345");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        for (vars, expected) in [
+            (
+                vec![("PARLEY_HTTP_LISTN", "x")],
+                "PARLEY_HTTP_LISTN: unknown field `listn`",
+            ),
+            (
+                vec![("PARLEY_NOPE_X", "1")],
+                "PARLEY_NOPE_X: not a configuration key",
+            ),
+            (
+                vec![("PARLEY_HTTP_MAX_BODY_BYTES", "lots")],
+                "PARLEY_HTTP_MAX_BODY_BYTES: invalid type",
+            ),
+        ] {
+            let err = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[http]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n").unwrap();
+        let err = Config::load(Some(&path), []).unwrap_err().to_string();
+        assert!(err.contains("unknown field `max_body`"), "{err}");
+        assert!(err.contains("bad.toml"), "{err}");
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        for (vars, expected) in [
+            (
+                vec![("PARLEY_TLS_CERT", "c.pem")],
+                "tls.cert and tls.key go together",
+            ),
+            (
+                vec![("PARLEY_OBJECT_STORE_KIND", "s3")],
+                "needs object_store.bucket",
+            ),
+            (
+                vec![("PARLEY_AUTH_JWT_SECRET", "short")],
+                "at least 32 characters",
+            ),
+            (
+                vec![("PARLEY_ADMIN_PASSWORD", "long-enough-password")],
+                "needs admin.email",
+            ),
+        ] {
+            let err = Config::load(None, env(&vars)).unwrap_err().to_string();
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_default_database_is_sqlite_in_the_data_dir() {
+        let config = Config::load(None, []).unwrap();
+        assert_eq!(
+            config.database().url,
+            "sqlite://./parley-data/parley.db?mode=rwc"
+        );
+        assert!(config.uses_data_dir());
+    }
+}

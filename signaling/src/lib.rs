@@ -1,0 +1,21 @@
+//! Parley's edge: the REST routes (and, from the hub and meetings issues on, the WebSockets),
+//! authentication, the authorisation policy, configuration, and start-up. The `parley` binary
+//! in `main.rs` is a thin command line over this library.
+//!
+//! Architecture invariant: only this crate knows HTTP. Storage, the hub and the SFU know
+//! nothing of axum, and every authorisation decision is made in `policy`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod listener;
+pub mod metrics;
+pub mod openapi;
+pub mod org_csv;
+pub mod policy;
+pub mod routes;
+pub mod server;
+
+pub use app::{app, AppState};
+pub use config::Config;

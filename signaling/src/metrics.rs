@@ -1,0 +1,86 @@
+//! Prometheus metrics for the HTTP edge: requests by route and status, latency, open
+//! connections, and the database pool. Rendered as text at `/metrics`.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub http_in_flight: IntGauge,
+    pub open_connections: IntGauge,
+    pub db_pool_size: IntGauge,
+    pub db_pool_idle: IntGauge,
+    pub db_pool_max: IntGauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("parley".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests answered, by route, method and status.",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time to answer an HTTP request.",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route", "method"],
+        )?;
+        let http_in_flight =
+            IntGauge::new("http_requests_in_flight", "HTTP requests being answered.")?;
+        let open_connections = IntGauge::new(
+            "http_open_connections",
+            "Open HTTP connections (TCP or TLS).",
+        )?;
+        let db_pool_size = IntGauge::new(
+            "db_pool_connections",
+            "Database connections open in the pool.",
+        )?;
+        let db_pool_idle = IntGauge::new(
+            "db_pool_idle_connections",
+            "Database connections idle in the pool.",
+        )?;
+        let db_pool_max = IntGauge::new("db_pool_max_connections", "The pool's connection limit.")?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(http_in_flight.clone()))?;
+        registry.register(Box::new(open_connections.clone()))?;
+        registry.register(Box::new(db_pool_size.clone()))?;
+        registry.register(Box::new(db_pool_idle.clone()))?;
+        registry.register(Box::new(db_pool_max.clone()))?;
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            http_in_flight,
+            open_connections,
+            db_pool_size,
+            db_pool_idle,
+            db_pool_max,
+        })
+    }
+
+    /// The exposition text of every metric.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;
+        String::from_utf8(buffer).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}

@@ -1,0 +1,49 @@
+//! The OpenAPI document, generated from the handlers' annotations and the proto types.
+
+use crate::routes::{admin, auth, channels, departments, health, users};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Parley",
+        description = "Parley's REST API. Errors are `{\"error\": {\"code\", \"message\"}}` with a stable code.",
+    ),
+    paths(
+        health::healthz, health::readyz, health::metrics, health::openapi,
+        auth::login, auth::refresh, auth::logout, auth::whoami,
+        users::list, users::get, users::create, users::update,
+        departments::list, departments::create,
+        channels::list, channels::create, channels::get, channels::archive,
+        channels::members, channels::add_members,
+        admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+    ),
+    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "auth", description = "Sign-in sessions and tokens"),
+        (name = "users", description = "The directory: users and departments"),
+        (name = "channels", description = "Channels and their members"),
+        (name = "admin", description = "Organisation import and API keys"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}

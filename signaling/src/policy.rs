@@ -1,0 +1,356 @@
+//! Every authorisation decision, one function per resource. Handlers gather the facts (who is
+//! asking, where the target sits in the department tree, whether the caller is a member) and
+//! ask here; nothing else in the server says yes or no.
+//!
+//! Guests (external customers, suppliers, partners) see only the channels they are invited to,
+//! cannot list the directory, cannot create channels and cannot delete anything. A department
+//! admin manages the users and channels of its own department and those below it.
+
+use crate::error::{AppError, AppResult};
+use parley_proto::{ChannelKind, ErrorCode, Grants, Role, User, UserId};
+use parley_storage::path_within;
+
+/// The signed-in user asking.
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub id: UserId,
+    pub role: Role,
+    pub department: Option<&'a str>,
+}
+
+impl<'a> From<&'a User> for Actor<'a> {
+    fn from(user: &'a User) -> Self {
+        Actor {
+            id: user.id,
+            role: user.role,
+            department: user.department_path.as_deref(),
+        }
+    }
+}
+
+impl Actor<'_> {
+    /// Is `department` within what this department admin manages?
+    fn manages(&self, department: Option<&str>) -> bool {
+        self.role == Role::DeptAdmin
+            && matches!((self.department, department), (Some(root), Some(d)) if path_within(d, root))
+    }
+}
+
+fn deny(message: &str) -> AppResult<()> {
+    Err(AppError::forbidden(message))
+}
+
+pub enum UserAction<'a> {
+    List,
+    Read {
+        target: UserId,
+        shares_channel: bool,
+    },
+    Create {
+        role: Role,
+        department: Option<&'a str>,
+    },
+    Update {
+        target: &'a User,
+        change: UserChange<'a>,
+    },
+}
+
+/// What an update would change, as far as the policy cares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UserChange<'a> {
+    pub role: Option<Role>,
+    pub department: Option<&'a str>,
+    /// Anything beyond name and password: role, department, enabled.
+    pub administrative: bool,
+}
+
+pub fn users(actor: Actor<'_>, action: UserAction<'_>) -> AppResult<()> {
+    let junior = |role: Role| matches!(role, Role::Member | Role::Guest);
+    match action {
+        UserAction::List if actor.role == Role::Guest => deny("guests cannot list the directory"),
+        UserAction::List => Ok(()),
+        UserAction::Read {
+            target,
+            shares_channel,
+        } => {
+            if actor.role != Role::Guest || target == actor.id || shares_channel {
+                Ok(())
+            } else {
+                Err(AppError::not_found("user not found"))
+            }
+        }
+        UserAction::Create { role, department } => match actor.role {
+            Role::Admin => Ok(()),
+            Role::DeptAdmin if junior(role) && actor.manages(department) => Ok(()),
+            Role::DeptAdmin => {
+                deny("a department admin creates members and guests in its own departments only")
+            }
+            Role::Member | Role::Guest => deny("only admins and department admins create users"),
+        },
+        UserAction::Update { target, change } => {
+            if actor.role == Role::Admin {
+                return Ok(());
+            }
+            if target.id == actor.id && !change.administrative {
+                return Ok(());
+            }
+            let in_scope = actor.manages(target.department_path.as_deref())
+                && junior(target.role)
+                && change.role.is_none_or(junior)
+                && change.department.is_none_or(|d| actor.manages(Some(d)));
+            if in_scope {
+                Ok(())
+            } else {
+                deny("you may change your own name and password; admins manage accounts")
+            }
+        }
+    }
+}
+
+pub enum DepartmentAction<'a> {
+    List,
+    Create { path: &'a str },
+}
+
+pub fn departments(actor: Actor<'_>, action: DepartmentAction<'_>) -> AppResult<()> {
+    match (actor.role, action) {
+        (Role::Guest, _) => deny("guests cannot see the organisation"),
+        (_, DepartmentAction::List) | (Role::Admin, DepartmentAction::Create { .. }) => Ok(()),
+        (_, DepartmentAction::Create { path }) if actor.manages(Some(path)) => Ok(()),
+        _ => deny("only admins create departments, and department admins below their own"),
+    }
+}
+
+/// Facts about an existing channel.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelFacts<'a> {
+    pub is_member: bool,
+    pub created_by: Option<UserId>,
+    pub department: Option<&'a str>,
+    pub archived: bool,
+}
+
+pub enum ChannelAction<'a> {
+    Create {
+        kind: ChannelKind,
+        department: Option<&'a str>,
+    },
+    Read(ChannelFacts<'a>),
+    AddMembers(ChannelFacts<'a>),
+    Archive(ChannelFacts<'a>),
+}
+
+pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
+    let oversees =
+        |facts: &ChannelFacts<'_>| actor.role == Role::Admin || actor.manages(facts.department);
+    match action {
+        ChannelAction::Create { .. } if actor.role == Role::Guest => {
+            deny("guests cannot create channels")
+        }
+        ChannelAction::Create {
+            kind: ChannelKind::Announcement,
+            department,
+        } => {
+            if actor.role == Role::Admin || actor.manages(department) {
+                Ok(())
+            } else {
+                deny("announcement channels are created by admins, or department admins for their departments")
+            }
+        }
+        ChannelAction::Create { .. } => Ok(()),
+        ChannelAction::Read(facts) if facts.is_member || oversees(&facts) => Ok(()),
+        ChannelAction::Read(_) => Err(AppError::not_found("channel not found")),
+        ChannelAction::AddMembers(facts) => {
+            if !(facts.is_member || oversees(&facts)) {
+                Err(AppError::not_found("channel not found"))
+            } else if actor.role == Role::Guest {
+                deny("guests cannot invite anyone")
+            } else if facts.archived {
+                Err(AppError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the channel is archived",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        ChannelAction::Archive(facts) => {
+            if !(facts.is_member || oversees(&facts)) {
+                Err(AppError::not_found("channel not found"))
+            } else if actor.role == Role::Guest {
+                deny("guests cannot delete anything")
+            } else if oversees(&facts) || facts.created_by == Some(actor.id) {
+                Ok(())
+            } else {
+                deny("only the channel's creator or an admin may archive it")
+            }
+        }
+    }
+}
+
+pub enum AdminAction {
+    ImportOrganisation,
+    ManageApiKeys,
+}
+
+pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
+    match (actor.role, action) {
+        (Role::Admin, _) => Ok(()),
+        (_, AdminAction::ImportOrganisation) => deny("only admins import the organisation"),
+        (_, AdminAction::ManageApiKeys) => deny("only admins manage API keys"),
+    }
+}
+
+pub enum RoomAction<'a> {
+    Join { room: &'a str },
+    Create,
+    List,
+    Administer { room: &'a str },
+}
+
+/// What an app token's grants allow in the meeting service.
+pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
+    let room_matches = |room: &str| grants.room.is_empty() || grants.room == room;
+    let allowed = match action {
+        RoomAction::Join { room } => grants.room_join && room_matches(room),
+        RoomAction::Create => grants.room_create,
+        RoomAction::List => grants.room_list || grants.room_admin,
+        RoomAction::Administer { room } => grants.room_admin && room_matches(room),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientGrant,
+            "the token's grants do not allow this",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADMIN: Actor<'static> = Actor {
+        id: UserId(1),
+        role: Role::Admin,
+        department: Some("HQ"),
+    };
+    const DEPT: Actor<'static> = Actor {
+        id: UserId(2),
+        role: Role::DeptAdmin,
+        department: Some("HQ/Sales"),
+    };
+    const MEMBER: Actor<'static> = Actor {
+        id: UserId(3),
+        role: Role::Member,
+        department: Some("HQ/Sales"),
+    };
+    const GUEST: Actor<'static> = Actor {
+        id: UserId(4),
+        role: Role::Guest,
+        department: None,
+    };
+
+    fn check(actual: AppResult<()>, allowed: bool, what: &str) {
+        assert_eq!(actual.is_ok(), allowed, "{what}: {actual:?}");
+    }
+
+    #[test]
+    fn creating_users() {
+        for (actor, role, dept, allowed) in [
+            (ADMIN, Role::Admin, None, true),
+            (DEPT, Role::Member, Some("HQ/Sales/East"), true),
+            (DEPT, Role::Guest, Some("HQ/Sales"), true),
+            (DEPT, Role::Member, Some("HQ/R&D"), false),
+            (DEPT, Role::DeptAdmin, Some("HQ/Sales"), false),
+            (DEPT, Role::Member, None, false),
+            (MEMBER, Role::Member, Some("HQ/Sales"), false),
+            (GUEST, Role::Guest, None, false),
+        ] {
+            let what = format!("{:?} creates {role} in {dept:?}", actor.role);
+            check(
+                users(
+                    actor,
+                    UserAction::Create {
+                        role,
+                        department: dept,
+                    },
+                ),
+                allowed,
+                &what,
+            );
+        }
+    }
+
+    #[test]
+    fn channel_archive() {
+        let mine = ChannelFacts {
+            is_member: true,
+            created_by: Some(MEMBER.id),
+            department: None,
+            archived: false,
+        };
+        let theirs = ChannelFacts {
+            created_by: Some(UserId(99)),
+            ..mine
+        };
+        let sales = ChannelFacts {
+            is_member: false,
+            department: Some("HQ/Sales"),
+            ..theirs
+        };
+        for (actor, facts, allowed) in [
+            (MEMBER, mine, true),
+            (MEMBER, theirs, false),
+            (GUEST, theirs, false),
+            (DEPT, sales, true),
+            (ADMIN, sales, true),
+            (MEMBER, sales, false),
+        ] {
+            check(
+                channels(actor, ChannelAction::Archive(facts)),
+                allowed,
+                &format!("{:?}", actor.role),
+            );
+        }
+    }
+
+    #[test]
+    fn room_grants() {
+        let join_a = Grants {
+            room: "a".into(),
+            room_join: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&join_a, RoomAction::Join { room: "a" }),
+            true,
+            "join a",
+        );
+        check(
+            rooms(&join_a, RoomAction::Join { room: "b" }),
+            false,
+            "join b",
+        );
+        check(rooms(&join_a, RoomAction::Create), false, "create");
+        check(
+            rooms(&join_a, RoomAction::Administer { room: "a" }),
+            false,
+            "admin",
+        );
+        let admin_any = Grants {
+            room_admin: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&admin_any, RoomAction::Administer { room: "x" }),
+            true,
+            "admin any",
+        );
+        check(rooms(&admin_any, RoomAction::List), true, "list");
+    }
+}

@@ -1,0 +1,161 @@
+use super::users::validate_name;
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult, Json};
+use crate::policy::{self, Actor, ChannelAction, ChannelFacts};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use parley_proto::{AddMembers, Channel, ChannelId, CreateChannel, Member, User};
+use parley_storage::NewChannel;
+
+/// The channel and the facts the policy needs about it and the caller.
+async fn load(state: &AppState, me: &User, id: i64) -> AppResult<(Channel, Option<String>, bool)> {
+    let channel = state
+        .db
+        .channel(ChannelId(id))
+        .await?
+        .ok_or_else(|| AppError::not_found("channel not found"))?;
+    let department = match channel.department_id {
+        Some(d) => state.db.department_by_id(d).await?.map(|d| d.path),
+        None => None,
+    };
+    let is_member = state.db.is_member(channel.id, me.id).await?;
+    Ok((channel, department, is_member))
+}
+
+fn facts<'a>(
+    channel: &Channel,
+    department: &'a Option<String>,
+    is_member: bool,
+) -> ChannelFacts<'a> {
+    ChannelFacts {
+        is_member,
+        created_by: channel.created_by,
+        department: department.as_deref(),
+        archived: channel.archived,
+    }
+}
+
+/// The caller's channels, newest first.
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = [Channel])))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<Vec<Channel>>> {
+    let me = caller.user()?;
+    Ok(axum::Json(state.db.channels_of(me.id).await?))
+}
+
+/// Create a channel; the creator is always a member.
+#[utoipa::path(post, path = "/v1/channels", tag = "channels", security(("bearer" = [])), request_body = CreateChannel,
+    responses((status = 201, body = Channel), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(req): Json<CreateChannel>,
+) -> AppResult<(StatusCode, axum::Json<Channel>)> {
+    let me = caller.user()?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Create {
+            kind: req.kind,
+            department: req.department.as_deref(),
+        },
+    )?;
+    validate_name(&req.name)?;
+    if req.kind == parley_proto::ChannelKind::Direct && req.members.len() != 1 {
+        return Err(AppError::invalid(
+            "a direct channel has exactly one other member",
+        ));
+    }
+    let channel = state
+        .db
+        .create_channel(
+            NewChannel {
+                name: req.name,
+                kind: req.kind,
+                category: req.category,
+                department: req.department,
+                created_by: me.id,
+            },
+            &req.members,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(channel)))
+}
+
+#[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = Channel), (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<Channel>> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Read(facts(&channel, &department, is_member)),
+    )?;
+    Ok(axum::Json(channel))
+}
+
+/// Archive the channel: it stays readable, takes nothing new. Guests cannot.
+#[utoipa::path(delete, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 204, description = "archived"), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn archive(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Archive(facts(&channel, &department, is_member)),
+    )?;
+    state.db.archive_channel(channel.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/channels/{id}/members", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = [Member]), (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn members(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<Vec<Member>>> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Read(facts(&channel, &department, is_member)),
+    )?;
+    Ok(axum::Json(state.db.members(channel.id).await?))
+}
+
+/// Invite users (guests included) to the channel.
+#[utoipa::path(post, path = "/v1/channels/{id}/members", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = AddMembers,
+    responses((status = 200, body = [Member]), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn add_members(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Json(req): Json<AddMembers>,
+) -> AppResult<axum::Json<Vec<Member>>> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::AddMembers(facts(&channel, &department, is_member)),
+    )?;
+    if channel.kind == parley_proto::ChannelKind::Direct {
+        return Err(AppError::invalid(
+            "a direct channel keeps its two members; create a group instead",
+        ));
+    }
+    state.db.add_members(channel.id, &req.user_ids).await?;
+    Ok(axum::Json(state.db.members(channel.id).await?))
+}

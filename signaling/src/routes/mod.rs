@@ -1,0 +1,9 @@
+//! REST handlers, one module per resource. Each handler authenticates (`Caller`), asks
+//! `policy` once, and calls storage.
+
+pub mod admin;
+pub mod auth;
+pub mod channels;
+pub mod departments;
+pub mod health;
+pub mod users;

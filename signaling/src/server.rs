@@ -1,0 +1,229 @@
+//! Start-up and shutdown: open storage, make the state, bind, serve until SIGTERM or Ctrl-C,
+//! then stop accepting, let requests in flight finish (up to the grace period), close the pool.
+
+use crate::app::{app, AppState, Limits};
+use crate::auth::{hash_password, random_hex, Tokens};
+use crate::config::Config;
+use crate::listener::{dev_certificate, server_config, PlainListener, TlsListener};
+use crate::metrics::Metrics;
+use anyhow::Context;
+use axum::Router;
+use parley_proto::Role;
+use parley_storage::{redact, Database, NewUser, ObjectStorage};
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Connect the database (migrating it) and open the object store.
+pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, ObjectStorage)> {
+    if config.uses_data_dir() {
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.server.data_dir.display()
+            )
+        })?;
+    }
+    let db_config = config.database();
+    let db = Database::connect(&db_config)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(&db_config.url)))?;
+    let objects =
+        ObjectStorage::open(&config.object_store()).context("cannot open the object store")?;
+    Ok((db, objects))
+}
+
+pub async fn state(
+    config: &Config,
+    db: Database,
+    objects: ObjectStorage,
+) -> anyhow::Result<AppState> {
+    let secret = if config.auth.jwt_secret.is_empty() {
+        db.setting_or_insert("jwt_secret", || random_hex(32))
+            .await?
+    } else {
+        config.auth.jwt_secret.clone()
+    };
+    let tokens = Tokens::new(
+        secret.as_bytes(),
+        Duration::from_secs(config.auth.access_token_ttl_secs),
+        Duration::from_secs(config.auth.refresh_token_ttl_secs),
+        config.auth.leeway_secs,
+    );
+    Ok(AppState {
+        db,
+        objects,
+        tokens: Arc::new(tokens),
+        metrics: Metrics::new()?,
+        limits: Limits {
+            max_body_bytes: config.http.max_body_bytes,
+            max_import_bytes: IMPORT_LIMIT.max(config.http.max_body_bytes),
+            db_max_connections: config.database.max_connections,
+        },
+    })
+}
+
+/// What start-up found about the first administrator.
+#[derive(Debug, PartialEq, Eq)]
+pub enum FirstAdmin {
+    /// The database already has users.
+    Exists,
+    /// Made now from `admin.email` and `admin.password`.
+    Created(String),
+    /// No users and no `admin.password`: someone has to make one.
+    Missing,
+}
+
+pub async fn first_admin(config: &Config, db: &Database) -> anyhow::Result<FirstAdmin> {
+    if db.count_users().await? > 0 {
+        return Ok(FirstAdmin::Exists);
+    }
+    if config.admin.password.is_empty() {
+        return Ok(FirstAdmin::Missing);
+    }
+    crate::auth::check_password_rules(&config.admin.password)
+        .map_err(|e| anyhow::anyhow!("admin.password: {}", e.message))?;
+    crate::routes::users::validate_new_user(&config.admin.email, "Administrator")
+        .map_err(|e| anyhow::anyhow!("admin.email: {}", e.message))?;
+    let hash = hash_password(config.admin.password.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    db.create_user(NewUser {
+        email: config.admin.email.clone(),
+        name: "Administrator".into(),
+        role: Role::Admin,
+        department: None,
+        password_hash: Some(hash),
+    })
+    .await?;
+    Ok(FirstAdmin::Created(config.admin.email.clone()))
+}
+
+enum Bound {
+    Plain(PlainListener),
+    Tls(TlsListener),
+}
+
+/// A server bound to its port, not yet serving.
+pub struct Server {
+    bound: Bound,
+    router: Router,
+    db: Database,
+    grace: Duration,
+    local: SocketAddr,
+}
+
+impl Server {
+    pub async fn bind(config: &Config, state: AppState, dev_tls: bool) -> anyhow::Result<Server> {
+        let tcp = TcpListener::bind(config.http.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.http.listen))?;
+        let local = tcp.local_addr()?;
+        let gauge = state.metrics.open_connections.clone();
+        let tls_files = match (&config.tls.cert, &config.tls.key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            _ if dev_tls => Some(dev_certificate(&config.server.data_dir.join("dev-tls"))?),
+            _ => None,
+        };
+        let bound = match tls_files {
+            Some((cert, key)) => {
+                Bound::Tls(TlsListener::new(tcp, server_config(&cert, &key)?, gauge)?)
+            }
+            None => Bound::Plain(PlainListener::new(tcp, gauge)),
+        };
+        Ok(Server {
+            bound,
+            db: state.db.clone(),
+            router: app(state),
+            grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            local,
+        })
+    }
+
+    /// `http://127.0.0.1:7880` or `https://...`.
+    pub fn url(&self) -> String {
+        let scheme = match self.bound {
+            Bound::Plain(_) => "http",
+            Bound::Tls(_) => "https",
+        };
+        format!("{scheme}://{}", self.local)
+    }
+
+    /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down: no new connections; finishing requests in flight");
+            let _ = stop_tx.send(true);
+        };
+        let grace = self.grace;
+        let deadline = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            tokio::time::sleep(grace).await;
+        };
+        let served = match self.bound {
+            Bound::Plain(l) => {
+                serve_until(
+                    axum::serve(l, self.router)
+                        .with_graceful_shutdown(signal)
+                        .into_future(),
+                    deadline,
+                )
+                .await
+            }
+            Bound::Tls(l) => {
+                serve_until(
+                    axum::serve(l, self.router)
+                        .with_graceful_shutdown(signal)
+                        .into_future(),
+                    deadline,
+                )
+                .await
+            }
+        };
+        self.db.close().await;
+        tracing::info!("stopped");
+        served
+    }
+}
+
+async fn serve_until(
+    serve: impl std::future::Future<Output = std::io::Result<()>>,
+    deadline: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        result = serve => result.context("server failed"),
+        () = deadline => {
+            tracing::warn!("grace period over; dropping the requests still in flight");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

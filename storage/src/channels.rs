@@ -1,0 +1,176 @@
+use crate::error::{parse_column, StoreError};
+use crate::{departments::ensure_path, now_ms, Database};
+use parley_proto::{
+    Channel, ChannelCategory, ChannelId, ChannelKind, DepartmentId, Member, UserId,
+};
+use sqlx::{AnyConnection, Row};
+
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    pub name: String,
+    pub kind: ChannelKind,
+    pub category: ChannelCategory,
+    pub department: Option<String>,
+    pub created_by: UserId,
+}
+
+const CHANNEL_SELECT: &str =
+    "SELECT c.id, c.name, c.kind, c.category, c.department_id, c.created_by, \
+     c.archived_at, c.created_at, \
+     (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
+     FROM channels c";
+
+fn channel_from_row(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
+    Ok(Channel {
+        id: ChannelId(row.try_get("id")?),
+        name: row.try_get("name")?,
+        kind: parse_column("channels.kind", row.try_get("kind")?)?,
+        category: parse_column("channels.category", row.try_get("category")?)?,
+        department_id: row
+            .try_get::<Option<i64>, _>("department_id")?
+            .map(DepartmentId),
+        created_by: row.try_get::<Option<i64>, _>("created_by")?.map(UserId),
+        archived: row.try_get::<Option<i64>, _>("archived_at")?.is_some(),
+        member_count: row.try_get("member_count")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Add one member; `false` when already a member. Unknown users are refused by name.
+async fn add_member(
+    conn: &mut AnyConnection,
+    channel: ChannelId,
+    user: UserId,
+) -> Result<bool, StoreError> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+        .bind(user.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
+        return Err(StoreError::Invalid(format!("user {user} does not exist")));
+    }
+    let done = sqlx::query(
+        "INSERT INTO memberships (channel_id, user_id, joined_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (channel_id, user_id) DO NOTHING",
+    )
+    .bind(channel.0)
+    .bind(user.0)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+impl Database {
+    /// Create a channel with its creator and `members` in one transaction.
+    pub async fn create_channel(
+        &self,
+        new: NewChannel,
+        members: &[UserId],
+    ) -> Result<Channel, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let department_id = match &new.department {
+            Some(path) => Some(ensure_path(&mut tx, path).await?.0 .0),
+            None => None,
+        };
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO channels (name, kind, category, department_id, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(new.name.trim())
+        .bind(new.kind.as_str())
+        .bind(new.category.as_str())
+        .bind(department_id)
+        .bind(new.created_by.0)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        let channel = ChannelId(id);
+        add_member(&mut tx, channel, new.created_by).await?;
+        for &user in members {
+            add_member(&mut tx, channel, user).await?;
+        }
+        tx.commit().await?;
+        self.channel(channel).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn channel(&self, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        let sql = format!("{CHANNEL_SELECT} WHERE c.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    /// The channels `user` is a member of, newest first.
+    pub async fn channels_of(&self, user: UserId) -> Result<Vec<Channel>, StoreError> {
+        let sql = format!(
+            "{CHANNEL_SELECT} JOIN memberships my ON my.channel_id = c.id AND my.user_id = $1 \
+             ORDER BY c.created_at DESC, c.id DESC"
+        );
+        let rows = sqlx::query(&sql).bind(user.0).fetch_all(&self.pool).await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    pub async fn is_member(&self, channel: ChannelId, user: UserId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT user_id FROM memberships WHERE channel_id = $1 AND user_id = $2",
+        )
+        .bind(channel.0)
+        .bind(user.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// Add members in one transaction; returns how many were not members before.
+    pub async fn add_members(
+        &self,
+        channel: ChannelId,
+        users: &[UserId],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut added = 0;
+        for &user in users {
+            added += u64::from(add_member(&mut tx, channel, user).await?);
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    pub async fn members(&self, channel: ChannelId) -> Result<Vec<Member>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.name, u.role, m.joined_at FROM memberships m \
+             JOIN users u ON u.id = m.user_id WHERE m.channel_id = $1 ORDER BY u.name, u.id",
+        )
+        .bind(channel.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Member {
+                    user_id: UserId(r.try_get("user_id")?),
+                    name: r.try_get("name")?,
+                    role: parse_column("users.role", r.try_get("role")?)?,
+                    joined_at: r.try_get("joined_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Archive a channel: it stays readable but takes no new messages or members.
+    pub async fn archive_channel(&self, id: ChannelId) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE channels SET archived_at = $1 WHERE id = $2 AND archived_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 && self.channel(id).await?.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,39 @@
+//! Parley's storage: the relational database (SQLite by default, PostgreSQL to scale) through
+//! sqlx, and the object store (a local folder by default, any S3-compatible service to scale)
+//! through the `object_store` crate.
+//!
+//! One `Database` serves both backends with the same SQL: queries use `$N` placeholders (which
+//! SQLite accepts too), integer columns are BIGINT, times are milliseconds since the epoch, and
+//! flags are nullable timestamps. The dialects differ only in the migrations, kept side by side
+//! in `migrations/sqlite` and `migrations/postgres`.
+//!
+//! Architecture invariant: every write that touches more than one row runs in one transaction,
+//! so a failure (the database going away included) leaves nothing half-written.
+
+mod channels;
+mod db;
+mod departments;
+mod error;
+mod import;
+mod objects;
+mod sessions;
+mod users;
+
+pub use channels::NewChannel;
+pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
+pub use departments::{parse_path as parse_department_path, path_within};
+pub use error::StoreError;
+pub use import::ImportRow;
+pub use objects::{
+    ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,
+};
+pub use sessions::SessionRecord;
+pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
+
+/// Milliseconds since the Unix epoch, the unit of every time column.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

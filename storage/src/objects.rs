@@ -1,0 +1,221 @@
+//! Object storage for recordings and other large files: a local folder by default, any
+//! S3-compatible service by configuration. Writers upload in parts as they go, so a crash loses
+//! at most the part being filled.
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use std::ops::Range;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Parts of this size are uploaded as soon as they fill (S3's minimum part is 5 MiB).
+const PART_SIZE: usize = 5 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectStoreConfig {
+    /// Files under this folder (created if missing).
+    Local {
+        path: std::path::PathBuf,
+    },
+    S3(S3Config),
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    pub region: String,
+    /// Empty for AWS itself; the service's URL otherwise (`http://127.0.0.1:9000`).
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Allow `http://` endpoints, for servers on the local network.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ObjectError {
+    #[error("object key `{key}` is not valid: {reason}")]
+    InvalidKey { key: String, reason: String },
+    #[error("object `{0}` not found")]
+    NotFound(String),
+    #[error("object store unavailable")]
+    Store(#[source] object_store::Error),
+    #[error("cannot create the object folder {path}")]
+    Folder {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<object_store::Error> for ObjectError {
+    fn from(err: object_store::Error) -> Self {
+        match err {
+            object_store::Error::NotFound { path, .. } => ObjectError::NotFound(path),
+            other => ObjectError::Store(other),
+        }
+    }
+}
+
+/// A handle to the configured object store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ObjectStorage {
+    store: Arc<dyn ObjectStore>,
+    description: String,
+}
+
+/// One stored object as a listing shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+}
+
+fn key(key: &str) -> Result<Path, ObjectError> {
+    Path::parse(key).map_err(|e| ObjectError::InvalidKey {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+impl ObjectStorage {
+    pub fn open(config: &ObjectStoreConfig) -> Result<ObjectStorage, ObjectError> {
+        match config {
+            ObjectStoreConfig::Local { path } => {
+                std::fs::create_dir_all(path).map_err(|source| ObjectError::Folder {
+                    path: path.clone(),
+                    source,
+                })?;
+                let store = LocalFileSystem::new_with_prefix(path)?.with_automatic_cleanup(true);
+                Ok(ObjectStorage {
+                    store: Arc::new(store),
+                    description: format!("local folder {}", path.display()),
+                })
+            }
+            ObjectStoreConfig::S3(s3) => {
+                let mut builder = AmazonS3Builder::new()
+                    .with_bucket_name(&s3.bucket)
+                    .with_region(&s3.region)
+                    .with_allow_http(s3.allow_http);
+                if !s3.endpoint.is_empty() {
+                    // Self-hosted services address buckets by path, not by virtual host.
+                    builder = builder
+                        .with_endpoint(&s3.endpoint)
+                        .with_virtual_hosted_style_request(false);
+                }
+                if !s3.access_key_id.is_empty() {
+                    builder = builder
+                        .with_access_key_id(&s3.access_key_id)
+                        .with_secret_access_key(&s3.secret_access_key);
+                }
+                Ok(ObjectStorage {
+                    store: Arc::new(builder.build()?),
+                    description: format!("s3 bucket {} at {}", s3.bucket, s3.endpoint),
+                })
+            }
+        }
+    }
+
+    /// Where objects go, for logs.
+    pub fn describe(&self) -> &str {
+        &self.description
+    }
+
+    /// Is the store answering? A missing object counts as an answer.
+    pub async fn check(&self) -> Result<(), ObjectError> {
+        match self.store.head(&Path::from("parley/.ready")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(ObjectError::Store(e)),
+        }
+    }
+
+    pub async fn put(&self, name: &str, data: Bytes) -> Result<(), ObjectError> {
+        self.store.put(&key(name)?, PutPayload::from(data)).await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, name: &str) -> Result<Bytes, ObjectError> {
+        Ok(self.store.get(&key(name)?).await?.bytes().await?)
+    }
+
+    /// Bytes `range` of an object, for HTTP range requests.
+    pub async fn get_range(&self, name: &str, range: Range<u64>) -> Result<Bytes, ObjectError> {
+        Ok(self.store.get_range(&key(name)?, range).await?)
+    }
+
+    pub async fn size(&self, name: &str) -> Result<u64, ObjectError> {
+        Ok(self.store.head(&key(name)?).await?.size)
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<(), ObjectError> {
+        self.store.delete(&key(name)?).await?;
+        Ok(())
+    }
+
+    /// Every object under `prefix`, sorted by key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectError> {
+        let prefix = key(prefix)?;
+        let mut found: Vec<ObjectInfo> = self
+            .store
+            .list(Some(&prefix))
+            .map_ok(|meta| ObjectInfo {
+                key: meta.location.to_string(),
+                size: meta.size,
+            })
+            .try_collect()
+            .await?;
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
+    /// Start a streaming upload: parts go out as they fill; `finish` completes the object.
+    pub async fn writer(&self, name: &str) -> Result<ObjectWriter, ObjectError> {
+        let upload = self.store.put_multipart(&key(name)?).await?;
+        Ok(ObjectWriter {
+            inner: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
+        })
+    }
+}
+
+/// An object being written in parts.
+pub struct ObjectWriter {
+    inner: WriteMultipart,
+}
+
+impl ObjectWriter {
+    /// Buffer `data`; a full part starts uploading in the background. Waits when too many parts
+    /// are in flight, so a slow store slows the writer rather than growing memory.
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), ObjectError> {
+        self.inner.wait_for_capacity(4).await?;
+        self.inner.write(data);
+        Ok(())
+    }
+
+    pub async fn finish(self) -> Result<(), ObjectError> {
+        self.inner.finish().await?;
+        Ok(())
+    }
+
+    /// Give up: the parts uploaded so far are discarded.
+    pub async fn abort(self) -> Result<(), ObjectError> {
+        self.inner.abort().await?;
+        Ok(())
+    }
+}

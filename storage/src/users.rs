@@ -1,0 +1,221 @@
+use crate::error::{parse_column, StoreError};
+use crate::{departments::ensure_path, now_ms, Database};
+use parley_proto::{DepartmentId, Role, User, UserId};
+use sqlx::Row;
+
+/// A user row with what only the server may see.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Stored lower-cased; emails are compared without case.
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub department: Option<String>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub department: Option<String>,
+    pub password_hash: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.department_id, \
+     d.path AS department_path, u.disabled_at, u.created_at, u.password_hash";
+pub(crate) const USER_FROM: &str = "users u LEFT JOIN departments d ON d.id = u.department_id";
+
+pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        user: User {
+            id: UserId(row.try_get("id")?),
+            email: row.try_get("email")?,
+            name: row.try_get("name")?,
+            role: parse_column("users.role", row.try_get("role")?)?,
+            department_id: row
+                .try_get::<Option<i64>, _>("department_id")?
+                .map(DepartmentId),
+            department_path: row.try_get("department_path")?,
+            disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+            created_at: row.try_get("created_at")?,
+        },
+        password_hash: row.try_get("password_hash")?,
+    })
+}
+
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+impl Database {
+    pub async fn count_users(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Create a user (and its department path, if new) in one transaction.
+    pub async fn create_user(&self, new: NewUser) -> Result<User, StoreError> {
+        let email = normalize_email(&new.email);
+        let mut tx = self.begin_write().await?;
+        let department_id = match &new.department {
+            Some(path) => Some(ensure_path(&mut tx, path).await?.0 .0),
+            None => None,
+        };
+        let now = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO users (email, name, password_hash, role, department_id, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+        )
+        .bind(&email)
+        .bind(new.name.trim())
+        .bind(new.password_hash)
+        .bind(new.role.as_str())
+        .bind(department_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| StoreError::from(e).conflict_as(format!("email {email} is already in use")))?;
+        tx.commit().await?;
+        Ok(self
+            .user(UserId(id))
+            .await?
+            .ok_or(StoreError::NotFound)?
+            .user)
+    }
+
+    pub async fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM {USER_FROM} WHERE u.email = $1");
+        let row = sqlx::query(&sql)
+            .bind(normalize_email(email))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    /// The directory, ordered by name. `within` limits it to a department subtree.
+    pub async fn list_users(&self, within: Option<&str>) -> Result<Vec<User>, StoreError> {
+        let rows = match within {
+            None => {
+                let sql = format!("SELECT {USER_COLUMNS} FROM {USER_FROM} ORDER BY u.name, u.id");
+                sqlx::query(&sql).fetch_all(&self.pool).await?
+            }
+            Some(root) => {
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM {USER_FROM} \
+                     WHERE d.path = $1 OR substr(d.path, 1, length($1) + 1) = $1 || '/' \
+                     ORDER BY u.name, u.id"
+                );
+                sqlx::query(&sql).bind(root).fetch_all(&self.pool).await?
+            }
+        };
+        rows.iter()
+            .map(|r| user_from_row(r).map(|u| u.user))
+            .collect()
+    }
+
+    /// Apply the given changes in one transaction and return the user as it now is.
+    pub async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let now = now_ms();
+        if let Some(name) = &changes.name {
+            sqlx::query("UPDATE users SET name = $1, updated_at = $2 WHERE id = $3")
+                .bind(name.trim())
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(role) = changes.role {
+            sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
+                .bind(role.as_str())
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(path) = &changes.department {
+            let (dept, _) = ensure_path(&mut tx, path).await?;
+            sqlx::query("UPDATE users SET department_id = $1, updated_at = $2 WHERE id = $3")
+                .bind(dept.0)
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(hash) = &changes.password_hash {
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            // A new password ends every session, on every device.
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(disabled) = changes.disabled {
+            let at = disabled.then_some(now);
+            sqlx::query("UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3")
+                .bind(at)
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            if disabled {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
+                )
+                .bind(now)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(self.user(id).await?.ok_or(StoreError::NotFound)?.user)
+    }
+
+    /// Do two users share a channel? (What a guest may see of another user.)
+    pub async fn share_a_channel(&self, a: UserId, b: UserId) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT m1.channel_id FROM memberships m1 \
+             JOIN memberships m2 ON m2.channel_id = m1.channel_id \
+             WHERE m1.user_id = $1 AND m2.user_id = $2 LIMIT 1",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
+}
