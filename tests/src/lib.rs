@@ -1,1 +1,72 @@
-//! placeholder for dep build
+//! The harness for Parley's end-to-end tests: start the real `parley` binary on an ephemeral
+//! port against a real database (SQLite file, or a PostgreSQL database made for the test), an
+//! S3-compatible server (moto), and talk to it over HTTP as a client would.
+//!
+//! Build the binary first (`cargo build --bins`); `TEST_PARLEY_BIN` points elsewhere.
+//! `TEST_PG_URL` names the PostgreSQL server (default `postgres://postgres@127.0.0.1:5432`).
+
+mod pg;
+mod relay;
+mod s3;
+mod server;
+
+pub use pg::TestDatabase;
+pub use relay::Relay;
+pub use s3::S3Server;
+pub use server::{
+    expect_error, expect_json, parley_bin, parley_command, Backend, Server, ServerOptions,
+    ADMIN_EMAIL, ADMIN_PASSWORD,
+};
+
+/// Run a scenario `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL, as
+/// two tests `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// A free TCP port on 127.0.0.1 (for servers that cannot bind port 0 and report it).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// A random lowercase suffix for names that must not collide across parallel tests.
+pub fn unique(prefix: &str) -> String {
+    use rand::Rng;
+    let n: u64 = rand::thread_rng().gen();
+    format!("{prefix}_{}_{n:x}", std::process::id())
+}
+
+/// Poll `check` until it returns `Some`, at most `attempts` times, `pause` apart. For
+/// conditions no event announces (a connection pool noticing its database is back).
+pub async fn eventually<T, F, Fut>(
+    attempts: u32,
+    pause: std::time::Duration,
+    mut check: F,
+) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..attempts {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        tokio::time::sleep(pause).await;
+    }
+    None
+}

@@ -1,0 +1,281 @@
+use crate::TestDatabase;
+use parley_proto::TokenPair;
+use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The `parley` binary under test.
+pub fn parley_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("TEST_PARLEY_BIN") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/parley");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bins` first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A `parley` command with no `PARLEY_*` variables from the test's own environment.
+pub fn parley_command() -> Command {
+    let mut cmd = Command::new(parley_bin());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PARLEY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("RUST_LOG", "info,sqlx=warn");
+    cmd
+}
+
+#[derive(Default)]
+pub struct ServerOptions {
+    pub backend: Option<Backend>,
+    /// Extra `PARLEY_*` settings.
+    pub env: Vec<(String, String)>,
+    pub args: Vec<String>,
+    /// Use this database URL instead of making one (the relay test).
+    pub database_url: Option<String>,
+    /// No settings at all, as a user's first `parley serve` (the listen address aside).
+    pub bare: bool,
+}
+
+impl ServerOptions {
+    pub fn backend(backend: Backend) -> ServerOptions {
+        ServerOptions {
+            backend: Some(backend),
+            ..ServerOptions::default()
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> ServerOptions {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+}
+
+/// A running `parley serve`, killed when dropped. Its log is printed if the test fails.
+pub struct Server {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub dir: tempfile::TempDir,
+    pub database: Option<TestDatabase>,
+    pub database_url: String,
+    child: Child,
+    log: PathBuf,
+    stdout: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub async fn start(backend: Backend) -> Server {
+        Server::start_with(ServerOptions::backend(backend)).await
+    }
+
+    pub async fn start_with(options: ServerOptions) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database, database_url) = match (
+            options.database_url,
+            options.backend.unwrap_or(Backend::Sqlite),
+        ) {
+            _ if options.bare => (None, String::new()),
+            (Some(url), _) => (None, url),
+            (None, Backend::Sqlite) => (
+                None,
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("parley.db").display()
+                ),
+            ),
+            (None, Backend::Postgres) => {
+                let db = TestDatabase::create().await;
+                let url = db.url();
+                (Some(db), url)
+            }
+        };
+        let log = dir.path().join("server.log");
+        let mut cmd = parley_command();
+        cmd.arg("serve")
+            .args(&options.args)
+            .current_dir(dir.path())
+            .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0");
+        if !options.bare {
+            cmd.env("PARLEY_SERVER_DATA_DIR", dir.path().join("data"))
+                .env("PARLEY_DATABASE_URL", &database_url)
+                .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
+                .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        }
+        cmd.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let mut child = cmd.spawn().expect("start parley");
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        let url = wait_for_listening(&mut child, &log, stdout.clone());
+        let client = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("http client");
+        Server {
+            url,
+            client,
+            dir,
+            database,
+            database_url,
+            child,
+            log,
+            stdout,
+        }
+    }
+
+    /// What the server printed on stdout so far.
+    pub fn stdout(&self) -> Vec<String> {
+        self.stdout.lock().expect("stdout lines").clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the process to exit by itself and return its exit status.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().expect("wait for parley")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {
+        let builder = self.client.request(method, format!("{}{path}", self.url));
+        match token {
+            Some(t) => builder.bearer_auth(t),
+            None => builder,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        self.request(Method::GET, path, token)
+            .send()
+            .await
+            .expect("GET")
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(Method::POST, path, token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> TokenPair {
+        let response = self
+            .post(
+                "/v1/auth/login",
+                None,
+                &serde_json::json!({"email": email, "password": password}),
+            )
+            .await;
+        expect_json(response, 200).await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token
+    }
+
+    /// Create a user through the API as the admin; returns (id, access token).
+    pub async fn user_with_role(
+        &self,
+        admin: &str,
+        role: &str,
+        department: Option<&str>,
+    ) -> (i64, String) {
+        let email = format!("{}@example.com", crate::unique(role));
+        let password = "user-password-1";
+        let mut body = serde_json::json!({"email": email, "name": format!("{role} user"), "role": role, "password": password});
+        if let Some(d) = department {
+            body["department"] = d.into();
+        }
+        let user: Value = expect_json(self.post("/v1/users", Some(admin), &body).await, 201).await;
+        let token = self.login(&email, password).await.access_token;
+        (user["id"].as_i64().expect("user id"), token)
+    }
+}
+
+/// Assert the status and decode the body, showing the body when the status is wrong.
+pub async fn expect_json<T: DeserializeOwned>(response: Response, status: u16) -> T {
+    let actual = response.status().as_u16();
+    let text = response.text().await.expect("response body");
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("body is not the expected JSON ({e}): {text}"))
+}
+
+/// Assert an error response: status and stable code.
+pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
+    let body: Value = expect_json(response, status).await;
+    assert_eq!(body["error"]["code"], code, "error body: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body
+}
+
+fn wait_for_listening(
+    child: &mut Child,
+    log: &std::path::Path,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> String {
+    let stdout = child.stdout.take().expect("parley stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("parley listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+            lines.lock().expect("stdout lines").push(line);
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            panic!(
+                "parley did not start (exit: {status:?}); its log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- parley log ----\n{}", self.log());
+        }
+    }
+}
