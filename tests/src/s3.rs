@@ -22,17 +22,21 @@ impl S3Server {
             );
         // moto (werkzeug) says "Running on http://127.0.0.1:PORT" on stderr once it listens.
         let stderr = child.stderr.take().expect("moto stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
+        let (tx, rx) = tokio::sync::oneshot::channel();
         std::thread::spawn(move || {
-            let mut told = false;
+            let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if !told && line.contains("Running on") {
-                    told = true;
-                    let _ = tx.send(());
+                if line.contains("Running on") {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(());
+                    }
                 }
             }
         });
-        rx.recv_timeout(Duration::from_secs(60))
+        tokio::time::timeout(Duration::from_secs(60), rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
             .expect("moto_server did not start within 60 s");
         let endpoint = format!("http://127.0.0.1:{port}");
         let bucket = "parley-test".to_string();

@@ -128,7 +128,7 @@ impl Server {
             .stderr(std::fs::File::create(&log).expect("log file"));
         let mut child = cmd.spawn().expect("start parley");
         let stdout = Arc::new(Mutex::new(Vec::new()));
-        let url = wait_for_listening(&mut child, &log, stdout.clone());
+        let url = wait_for_listening(&mut child, &log, stdout.clone()).await;
         let client = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
             .build()
@@ -242,24 +242,28 @@ pub async fn expect_error(response: Response, status: u16, code: &str) -> Value 
     body
 }
 
-fn wait_for_listening(
+/// Wait, without blocking the test's runtime, for the line that gives the bound URL.
+async fn wait_for_listening(
     child: &mut Child,
     log: &std::path::Path,
     lines: Arc<Mutex<Vec<String>>>,
 ) -> String {
     let stdout = child.stdout.take().expect("parley stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
+        let mut tx = Some(tx);
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(url) = line.strip_prefix("parley listening on ") {
-                let _ = tx.send(url.trim().to_string());
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(url.trim().to_string());
+                }
             }
             lines.lock().expect("stdout lines").push(line);
         }
     });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(url) => url,
-        Err(_) => {
+    match tokio::time::timeout(Duration::from_secs(60), rx).await {
+        Ok(Ok(url)) => url,
+        _ => {
             let _ = child.kill();
             let status = child.wait().ok();
             panic!(
