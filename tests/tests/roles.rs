@@ -68,74 +68,99 @@ fn new_user(department: &str, role: &str, by: &str) -> Value {
     json!({"email": email, "name": "New", "role": role, "department": department})
 }
 
+/// The request body an acting role sends (named by its role), if any.
+type Body = Box<dyn Fn(&str) -> Option<Value>>;
+
+/// One action tried by every role: the request, and the status each role must get.
+struct Check {
+    what: &'static str,
+    method: Method,
+    path: String,
+    body: Body,
+    /// For admin, dept_admin, member, guest.
+    expected: [u16; 4],
+}
+
+impl Check {
+    fn new(
+        what: &'static str,
+        method: Method,
+        path: String,
+        body: Body,
+        expected: [u16; 4],
+    ) -> Check {
+        Check {
+            what,
+            method,
+            path,
+            body,
+            expected,
+        }
+    }
+}
+
 async fn role_matrix(backend: Backend) {
     let server = Server::start(backend).await;
     let w = world(&server).await;
     let csv = "name,email,department,role\nImported,imported@example.com,HQ/Ops,member\n";
-    let rows: Vec<(
-        &str,
-        Method,
-        String,
-        Box<dyn Fn(&str) -> Option<Value>>,
-        [u16; 4],
-    )> = vec![
-        (
+    let rows: Vec<Check> = vec![
+        Check::new(
             "list the directory",
             Method::GET,
             "/v1/users".into(),
             Box::new(|_| None),
             [200, 200, 200, 403],
         ),
-        (
+        Check::new(
             "list departments",
             Method::GET,
             "/v1/departments".into(),
             Box::new(|_| None),
             [200, 200, 200, 403],
         ),
-        (
+        Check::new(
             "create a member in own department",
             Method::POST,
             "/v1/users".into(),
             Box::new(|r| Some(new_user("HQ/Sales/East", "member", r))),
             [201, 201, 403, 403],
         ),
-        (
+        Check::new(
             "create a member elsewhere",
             Method::POST,
             "/v1/users".into(),
             Box::new(|r| Some(new_user("HQ/R&D", "member", r))),
             [201, 403, 403, 403],
         ),
-        (
+        Check::new(
             "create an admin",
             Method::POST,
             "/v1/users".into(),
             Box::new(|r| Some(new_user("HQ/Sales", "admin", r))),
             [201, 403, 403, 403],
         ),
-        (
+        Check::new(
             "create a department below own",
             Method::POST,
             "/v1/departments".into(),
             Box::new(|_| Some(json!({"path": "HQ/Sales/West"}))),
             [201, 201, 403, 403],
         ),
-        (
+        Check::new(
             "create a department elsewhere",
             Method::POST,
             "/v1/departments".into(),
             Box::new(|_| Some(json!({"path": "HQ/Legal"}))),
             [201, 403, 403, 403],
         ),
-        (
+        Check::new(
             "create a group channel",
             Method::POST,
             "/v1/channels".into(),
             Box::new(|_| Some(json!({"name": "g", "kind": "group", "category": "temporary"}))),
             [201, 201, 201, 403],
         ),
-        (
+        Check::new(
             "create an announcement channel",
             Method::POST,
             "/v1/channels".into(),
@@ -146,98 +171,98 @@ async fn role_matrix(backend: Backend) {
             }),
             [201, 201, 403, 403],
         ),
-        (
+        Check::new(
             "list own channels",
             Method::GET,
             "/v1/channels".into(),
             Box::new(|_| None),
             [200, 200, 200, 200],
         ),
-        (
+        Check::new(
             "read a channel the guest is invited to",
             Method::GET,
             format!("/v1/channels/{}", w.guest_room),
             Box::new(|_| None),
             [200, 404, 200, 200],
         ),
-        (
+        Check::new(
             "read its members",
             Method::GET,
             format!("/v1/channels/{}/members", w.guest_room),
             Box::new(|_| None),
             [200, 404, 200, 200],
         ),
-        (
+        Check::new(
             "read another department's channel",
             Method::GET,
             format!("/v1/channels/{}", w.rnd_private),
             Box::new(|_| None),
             [200, 404, 404, 404],
         ),
-        (
+        Check::new(
             "invite to the guest's channel",
             Method::POST,
             format!("/v1/channels/{}/members", w.guest_room),
             Box::new(move |_| Some(json!({"user_ids": [w.sales2_id]}))),
             [200, 404, 200, 403],
         ),
-        (
+        Check::new(
             "see a user one shares a channel with",
             Method::GET,
             format!("/v1/users/{}", w.member_id),
             Box::new(|_| None),
             [200, 200, 200, 200],
         ),
-        (
+        Check::new(
             "see a user one shares nothing with",
             Method::GET,
             format!("/v1/users/{}", w.stranger_id),
             Box::new(|_| None),
             [200, 200, 200, 404],
         ),
-        (
+        Check::new(
             "rename the member",
             Method::PATCH,
             format!("/v1/users/{}", w.member_id),
             Box::new(|_| Some(json!({"name": "Renamed Member"}))),
             [200, 200, 200, 403],
         ),
-        (
+        Check::new(
             "change a sales member's role",
             Method::PATCH,
             format!("/v1/users/{}", w.sales2_id),
             Box::new(|_| Some(json!({"role": "member"}))),
             [200, 200, 403, 403],
         ),
-        (
+        Check::new(
             "move a sales member to R&D",
             Method::PATCH,
             format!("/v1/users/{}", w.sales2_id),
             Box::new(|_| Some(json!({"department": "HQ/R&D"}))),
             [200, 403, 403, 403],
         ),
-        (
+        Check::new(
             "archive the member's channel",
             Method::DELETE,
             format!("/v1/channels/{}", w.doomed),
             Box::new(|_| None),
             [204, 404, 204, 403],
         ),
-        (
+        Check::new(
             "import the organisation",
             Method::POST,
             "/v1/admin/import".into(),
             Box::new(|_| None),
             [200, 403, 403, 403],
         ),
-        (
+        Check::new(
             "create an API key",
             Method::POST,
             "/v1/admin/api-keys".into(),
             Box::new(|_| Some(json!({"name": "k"}))),
             [201, 403, 403, 403],
         ),
-        (
+        Check::new(
             "list API keys",
             Method::GET,
             "/v1/admin/api-keys".into(),
@@ -246,7 +271,14 @@ async fn role_matrix(backend: Backend) {
         ),
     ];
     let mut failures = Vec::new();
-    for (what, method, path, body, expected) in &rows {
+    for Check {
+        what,
+        method,
+        path,
+        body,
+        expected,
+    } in &rows
+    {
         // The guest first, so an admin's success cannot make a guest's attempt look allowed.
         for i in (0..4).rev() {
             let mut request = server.request(method.clone(), path, Some(&w.tokens[i]));
