@@ -1,6 +1,6 @@
 //! Departments, users and channels as the REST API shows them.
 
-use crate::{ChannelId, DepartmentId, ErrorItem, Role, UserId};
+use crate::{ChannelId, DepartmentId, Role, UserId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -152,6 +152,3 @@ pub struct ImportReport {
     pub users_updated: u64,
     pub users_unchanged: u64,
 }
-
-/// The bad lines of a rejected import, as a list (also carried in the error body's `details`).
-pub type ImportProblems = Vec<ErrorItem>;

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use parley_proto::{AppClaims, ErrorCode, Grants, Role, User, UserId};
+use parley_proto::{AppClaims, ErrorCode, Grants, User, UserId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -338,11 +338,6 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .find_map(|pair| pair.strip_prefix("access_token="))
         .filter(|t| !t.is_empty())
         .map(str::to_string)
-}
-
-/// Roles as the policy sees them; re-exported for handlers.
-pub fn is_staff(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::DeptAdmin)
 }
 
 #[cfg(test)]

@@ -201,6 +201,19 @@ impl Database {
                 .await?;
             }
         }
+        if changes.role.is_some() || changes.disabled == Some(true) {
+            let admins: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if admins == 0 {
+                // Dropping the transaction rolls the change back.
+                return Err(StoreError::Conflict(
+                    "this would leave no enabled admin; make another admin first".into(),
+                ));
+            }
+        }
         tx.commit().await?;
         Ok(self.user(id).await?.ok_or(StoreError::NotFound)?.user)
     }

@@ -501,6 +501,26 @@ async fn bad_bodies(backend: Backend) {
         "payload_too_large",
     )
     .await;
+    let me: Value = expect_json(server.get("/v1/auth/whoami", Some(&admin)).await, 200).await;
+    let with_myself = json!({"name": "me", "kind": "direct", "category": "temporary", "members": [me["user"]["id"]]});
+    expect_error(
+        server
+            .post("/v1/channels", Some(&admin), &with_myself)
+            .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+    let with_nobody =
+        json!({"name": "g", "kind": "group", "category": "project", "members": [987654]});
+    expect_error(
+        server
+            .post("/v1/channels", Some(&admin), &with_nobody)
+            .await,
+        422,
+        "invalid_input",
+    )
+    .await;
     let dup = json!({"email": ADMIN_EMAIL, "name": "Again", "role": "member"});
     expect_error(
         server.post("/v1/users", Some(&admin), &dup).await,
@@ -511,6 +531,12 @@ async fn bad_bodies(backend: Backend) {
     // None of it hurt the server or left anything behind.
     let users: Vec<Value> = expect_json(server.get("/v1/users", Some(&admin)).await, 200).await;
     assert_eq!(users.len(), 1, "{users:?}");
+    let channels: Vec<Value> =
+        expect_json(server.get("/v1/channels", Some(&admin)).await, 200).await;
+    assert!(
+        channels.is_empty(),
+        "a channel with an unknown member is not half-made: {channels:?}"
+    );
 }
 
 async fn disabled_accounts(backend: Backend) {
@@ -547,6 +573,41 @@ async fn disabled_accounts(backend: Backend) {
         )
         .await;
     expect_error(login, 401, "account_disabled").await;
+
+    // The only admin can neither disable nor demote itself: someone must be able to administer.
+    let me: Value = expect_json(server.get("/v1/auth/whoami", Some(&admin)).await, 200).await;
+    let admin_id = me["user"]["id"].as_i64().unwrap();
+    for change in [json!({"disabled": true}), json!({"role": "member"})] {
+        let response = server
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/users/{admin_id}"),
+                Some(&admin),
+            )
+            .json(&change)
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 409, "conflict").await;
+    }
+    assert_eq!(
+        server.get("/v1/auth/whoami", Some(&admin)).await.status(),
+        200,
+        "still an admin"
+    );
+    // With a second admin, the first may step down.
+    let (_, second) = server.user_with_role(&admin, "admin", None).await;
+    let response = server
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/users/{admin_id}"),
+            Some(&second),
+        )
+        .json(&json!({"role": "member"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json::<Value>(response, 200).await["role"], "member");
 }
 
 fn b64(data: &[u8]) -> String {

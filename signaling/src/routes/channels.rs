@@ -64,7 +64,8 @@ pub async fn create(
         },
     )?;
     validate_name(&req.name)?;
-    if req.kind == parley_proto::ChannelKind::Direct && req.members.len() != 1 {
+    let with_one_other = req.members.len() == 1 && req.members[0] != me.id;
+    if req.kind == parley_proto::ChannelKind::Direct && !with_one_other {
         return Err(AppError::invalid(
             "a direct channel has exactly one other member",
         ));
