@@ -1,5 +1,18 @@
-//! The messaging and presence hub: connections, presence, fan-out, receipts and the urgent-ping
-//! schedule, as plain state with `&mut self` methods that take `now` and return effects, plus the
-//! bus that carries events between nodes (in-process by default, Redis when clustered).
+//! The messaging hub's core: plain state with `&mut self` methods, time passed in, no IO. The
+//! WebSocket edge in `signaling` wraps it in tasks that only do IO.
 //!
-//! Filled by the hub issue; nothing here yet.
+//! - [`Routes`]: which local connections belong to which user and listen to which channel.
+//! - [`Cursors`]: per connection, the next sequence it expects in each channel, so every event
+//!   reaches a device exactly once and in order, and a gap is noticed and filled from storage.
+//! - [`TokenBucket`]: the per-connection request rate limit.
+//!
+//! Still to come with the hub issue: presence, typing, receipts, the urgent-ping schedule, and
+//! the bus between nodes.
+
+mod cursor;
+mod rate;
+mod routes;
+
+pub use cursor::{Cursors, Step};
+pub use rate::TokenBucket;
+pub use routes::{ConnId, Routes};

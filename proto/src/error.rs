@@ -46,6 +46,29 @@ pub enum ErrorCode {
     ImportRejected,
     /// A dependency (the database, the object store) is unreachable; retry later.
     Unavailable,
+    /// WebSocket: the message's `type` is not one this protocol version knows.
+    UnknownType,
+    /// WebSocket: the frame is larger than `hub.max_frame_bytes`.
+    FrameTooLarge,
+    /// WebSocket: too many requests per second from this connection; slow down.
+    RateLimited,
+    /// WebSocket: none of the client's protocol versions is spoken here.
+    UnsupportedVersion,
+    /// WebSocket: the first message must be `hello`.
+    HelloRequired,
+    /// The caller is not a member of the channel.
+    NotMember,
+    /// The channel is archived and takes nothing new.
+    ChannelArchived,
+    /// A recall after the sender's window; admins may recall any time.
+    RecallWindowPassed,
+    /// WebSocket: the client did not read its messages fast enough and is disconnected; it
+    /// recovers everything on reconnect.
+    SlowConsumer,
+    /// WebSocket: no message or ping within the heartbeat timeout.
+    HeartbeatTimeout,
+    /// WebSocket: the server is shutting down; reconnect (to another node).
+    ServerShutdown,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

@@ -11,8 +11,10 @@ mod auth;
 mod error;
 mod ids;
 mod org;
+mod ws;
 
 pub use auth::*;
 pub use error::*;
 pub use ids::*;
 pub use org::*;
+pub use ws::*;

@@ -3,9 +3,11 @@
 //! directly.
 
 use crate::auth::Tokens;
+use crate::config::HubSection;
 use crate::error::{AppError, AppResult};
 use crate::metrics::Metrics;
 use crate::routes;
+use crate::ws::HubHandle;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -17,6 +19,7 @@ use parley_storage::{Database, ObjectStorage};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 /// What every handler can reach. Cheap to clone: every field is a handle.
@@ -27,6 +30,12 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub metrics: Metrics,
     pub limits: Limits,
+    /// The messaging hub's task.
+    pub hub: HubHandle,
+    /// The messaging WebSocket's limits.
+    pub ws: Arc<HubSection>,
+    /// Flips to `true` when shutdown begins, so WebSocket connections close with a reason.
+    pub shutdown: Arc<watch::Sender<bool>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +72,8 @@ pub fn app(state: AppState) -> Router {
             "/channels/{id}",
             get(routes::channels::get).delete(routes::channels::archive),
         )
+        .route("/channels/{id}/messages", get(routes::channels::messages))
+        .route("/ws", get(crate::ws::upgrade))
         .route(
             "/channels/{id}/members",
             get(routes::channels::members).post(routes::channels::add_members),

@@ -332,7 +332,8 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn query_token(query: Option<&str>) -> Option<String> {
+/// `access_token` from a query string.
+pub fn query_token(query: Option<&str>) -> Option<String> {
     query?
         .split('&')
         .find_map(|pair| pair.strip_prefix("access_token="))

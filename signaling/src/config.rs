@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "object_store",
     "database",
     "server",
@@ -20,6 +20,7 @@ const SECTIONS: [&str; 7] = [
     "http",
     "auth",
     "tls",
+    "hub",
 ];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -32,6 +33,7 @@ pub struct Config {
     pub object_store: ObjectStoreSection,
     pub auth: AuthSection,
     pub admin: AdminSection,
+    pub hub: HubSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -153,6 +155,45 @@ impl Default for AuthSection {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             leeway_secs: 10,
+        }
+    }
+}
+
+/// The messaging hub's WebSocket connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubSection {
+    /// Larger frames get `frame_too_large` (four times this closes the connection).
+    pub max_frame_bytes: usize,
+    /// Longest message text, in characters.
+    pub max_message_chars: usize,
+    /// Sustained requests per second per connection, and the burst allowed above it.
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// How long a sender may recall a message; admins may any time.
+    pub recall_window_secs: u64,
+    /// Messages waiting for one connection before it counts as too slow and is disconnected.
+    pub outbound_queue: usize,
+    /// How long one write to a client may take before it counts as too slow.
+    pub write_timeout_ms: u64,
+    /// A connection that sends nothing (not even a ping) for this long is closed.
+    pub heartbeat_secs: u64,
+    /// Replay at most this many missed events on reconnect; beyond, the client is told to reload.
+    pub max_replay: i64,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        HubSection {
+            max_frame_bytes: 64 * 1024,
+            max_message_chars: 8000,
+            requests_per_second: 20,
+            burst: 40,
+            recall_window_secs: 120,
+            outbound_queue: 1024,
+            write_timeout_ms: 10_000,
+            heartbeat_secs: 60,
+            max_replay: 1000,
         }
     }
 }

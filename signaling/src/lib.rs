@@ -10,12 +10,14 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod listener;
+pub mod messaging;
 pub mod metrics;
 pub mod openapi;
 pub mod org_csv;
 pub mod policy;
 pub mod routes;
 pub mod server;
+pub mod ws;
 
 pub use app::{app, AppState};
 pub use config::Config;

@@ -2,7 +2,8 @@
 //! connections, and the database pool. Rendered as text at `/metrics`.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -15,6 +16,10 @@ pub struct Metrics {
     pub db_pool_size: IntGauge,
     pub db_pool_idle: IntGauge,
     pub db_pool_max: IntGauge,
+    pub ws_connections: IntGauge,
+    pub ws_requests: IntCounter,
+    pub hub_deliveries: IntCounter,
+    pub ws_slow_consumers: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,6 +70,24 @@ impl Metrics {
         registry.register(Box::new(db_pool_size.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
         registry.register(Box::new(db_pool_max.clone()))?;
+        let ws_connections =
+            IntGauge::new("ws_connections", "Open messaging WebSocket connections.")?;
+        let ws_requests = IntCounter::new(
+            "ws_requests_total",
+            "Messaging WebSocket requests accepted for handling.",
+        )?;
+        let hub_deliveries = IntCounter::new(
+            "hub_deliveries_total",
+            "Events and notices queued for connections by the hub.",
+        )?;
+        let ws_slow_consumers = IntCounter::new(
+            "ws_slow_consumer_disconnects_total",
+            "Connections dropped for not reading fast enough.",
+        )?;
+        registry.register(Box::new(ws_connections.clone()))?;
+        registry.register(Box::new(ws_requests.clone()))?;
+        registry.register(Box::new(hub_deliveries.clone()))?;
+        registry.register(Box::new(ws_slow_consumers.clone()))?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -74,6 +97,10 @@ impl Metrics {
             db_pool_size,
             db_pool_idle,
             db_pool_max,
+            ws_connections,
+            ws_requests,
+            hub_deliveries,
+            ws_slow_consumers,
         })
     }
 

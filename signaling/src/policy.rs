@@ -8,7 +8,7 @@
 
 use crate::error::{AppError, AppResult};
 use parley_proto::{ChannelKind, ErrorCode, Grants, Role, User, UserId};
-use parley_storage::path_within;
+use parley_storage::{path_within, ChannelAccess};
 
 /// The signed-in user asking.
 #[derive(Debug, Clone, Copy)]
@@ -190,6 +190,98 @@ pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
     }
 }
 
+/// Facts about a message being changed.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageFacts {
+    pub sender: Option<UserId>,
+    pub recalled: bool,
+    /// Milliseconds since the message was sent.
+    pub age_ms: i64,
+}
+
+pub enum MessageAction {
+    Send,
+    Read,
+    Edit(MessageFacts),
+    Recall {
+        message: MessageFacts,
+        window_ms: i64,
+    },
+}
+
+fn refuse(status: axum::http::StatusCode, code: ErrorCode, message: &str) -> AppResult<()> {
+    Err(AppError::new(status, code, message))
+}
+
+/// Who may post, read, edit and recall in a channel. Members only (admins may read and recall
+/// anywhere); announcement channels take posts from admins and their owner only; senders edit
+/// their own messages and recall them within the window; admins recall any time.
+pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction) -> AppResult<()> {
+    use axum::http::StatusCode;
+    let admin = actor.role == Role::Admin;
+    let admin_may = admin && matches!(action, MessageAction::Read | MessageAction::Recall { .. });
+    if !(channel.is_member || admin_may) {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            ErrorCode::NotMember,
+            "you are not a member of this channel",
+        );
+    }
+    let writes = !matches!(action, MessageAction::Read);
+    if writes && channel.archived {
+        return refuse(
+            StatusCode::CONFLICT,
+            ErrorCode::ChannelArchived,
+            "the channel is archived",
+        );
+    }
+    match action {
+        MessageAction::Read => Ok(()),
+        MessageAction::Send => {
+            let owner = channel.created_by == Some(actor.id);
+            if channel.kind == ChannelKind::Announcement && !admin && !owner {
+                deny("only admins and the channel's owner post in an announcement channel")
+            } else {
+                Ok(())
+            }
+        }
+        MessageAction::Edit(message) => {
+            if message.sender != Some(actor.id) {
+                deny("only the sender edits a message")
+            } else if message.recalled {
+                refuse(
+                    StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the message was recalled",
+                )
+            } else {
+                Ok(())
+            }
+        }
+        MessageAction::Recall { message, window_ms } => {
+            if message.recalled {
+                refuse(
+                    StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the message was already recalled",
+                )
+            } else if admin {
+                Ok(())
+            } else if message.sender != Some(actor.id) {
+                deny("only the sender or an admin recalls a message")
+            } else if message.age_ms > window_ms {
+                refuse(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::RecallWindowPassed,
+                    "the time to recall this message has passed; an admin can still recall it",
+                )
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
 pub enum AdminAction {
     ImportOrganisation,
     ManageApiKeys,
@@ -315,6 +407,124 @@ mod tests {
                 channels(actor, ChannelAction::Archive(facts)),
                 allowed,
                 &format!("{:?}", actor.role),
+            );
+        }
+    }
+
+    #[test]
+    fn message_actions() {
+        let member = ChannelAccess {
+            kind: ChannelKind::Group,
+            created_by: Some(UserId(99)),
+            archived: false,
+            is_member: true,
+            last_seq: 0,
+        };
+        let outsider = ChannelAccess {
+            is_member: false,
+            ..member
+        };
+        let announcement = ChannelAccess {
+            kind: ChannelKind::Announcement,
+            ..member
+        };
+        let archived = ChannelAccess {
+            archived: true,
+            ..member
+        };
+        let mine = MessageFacts {
+            sender: Some(MEMBER.id),
+            recalled: false,
+            age_ms: 1_000,
+        };
+        let old = MessageFacts {
+            age_ms: 10_000,
+            ..mine
+        };
+        let theirs = MessageFacts {
+            sender: Some(UserId(99)),
+            ..mine
+        };
+        let window_ms = 5_000;
+        let code = |r: AppResult<()>| r.err().map(|e| e.code);
+        for (actor, channel, action, expected) in [
+            (MEMBER, member, MessageAction::Send, None),
+            (
+                MEMBER,
+                outsider,
+                MessageAction::Send,
+                Some(ErrorCode::NotMember),
+            ),
+            (
+                ADMIN,
+                outsider,
+                MessageAction::Send,
+                Some(ErrorCode::NotMember),
+            ),
+            (ADMIN, outsider, MessageAction::Read, None),
+            (
+                MEMBER,
+                archived,
+                MessageAction::Send,
+                Some(ErrorCode::ChannelArchived),
+            ),
+            (MEMBER, archived, MessageAction::Read, None),
+            (
+                MEMBER,
+                announcement,
+                MessageAction::Send,
+                Some(ErrorCode::Forbidden),
+            ),
+            (ADMIN, announcement, MessageAction::Send, None),
+            (MEMBER, member, MessageAction::Edit(mine), None),
+            (
+                MEMBER,
+                member,
+                MessageAction::Edit(theirs),
+                Some(ErrorCode::Forbidden),
+            ),
+            (
+                MEMBER,
+                member,
+                MessageAction::Recall {
+                    message: mine,
+                    window_ms,
+                },
+                None,
+            ),
+            (
+                MEMBER,
+                member,
+                MessageAction::Recall {
+                    message: old,
+                    window_ms,
+                },
+                Some(ErrorCode::RecallWindowPassed),
+            ),
+            (
+                MEMBER,
+                member,
+                MessageAction::Recall {
+                    message: theirs,
+                    window_ms,
+                },
+                Some(ErrorCode::Forbidden),
+            ),
+            (
+                ADMIN,
+                outsider,
+                MessageAction::Recall {
+                    message: old,
+                    window_ms,
+                },
+                None,
+            ),
+        ] {
+            assert_eq!(
+                code(messages(actor, &channel, action)),
+                expected,
+                "{:?}",
+                actor.role
             );
         }
     }

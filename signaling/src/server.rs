@@ -54,11 +54,15 @@ pub async fn state(
         Duration::from_secs(config.auth.refresh_token_ttl_secs),
         config.auth.leeway_secs,
     );
+    let metrics = Metrics::new()?;
     Ok(AppState {
         db,
         objects,
         tokens: Arc::new(tokens),
-        metrics: Metrics::new()?,
+        hub: crate::ws::HubHandle::spawn(metrics.clone()),
+        ws: Arc::new(config.hub.clone()),
+        shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+        metrics,
         limits: Limits {
             max_body_bytes: config.http.max_body_bytes,
             max_import_bytes: IMPORT_LIMIT.max(config.http.max_body_bytes),
@@ -113,6 +117,7 @@ pub struct Server {
     bound: Bound,
     router: Router,
     db: Database,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     grace: Duration,
     local: SocketAddr,
 }
@@ -138,6 +143,7 @@ impl Server {
         Ok(Server {
             bound,
             db: state.db.clone(),
+            shutdown: state.shutdown.clone(),
             router: app(state),
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
             local,
@@ -155,15 +161,18 @@ impl Server {
 
     /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
     pub async fn run(self) -> anyhow::Result<()> {
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        // One flag tells everyone: axum stops accepting, WebSockets close with a reason, and
+        // the grace period starts.
+        let stop = self.shutdown.clone();
         let signal = async move {
             shutdown_signal().await;
             tracing::info!("shutting down: no new connections; finishing requests in flight");
-            let _ = stop_tx.send(true);
+            stop.send_replace(true);
         };
         let grace = self.grace;
+        let mut stopped = self.shutdown.subscribe();
         let deadline = async move {
-            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+            let _ = stopped.wait_for(|stopped| *stopped).await;
             tokio::time::sleep(grace).await;
         };
         let served = match self.bound {

@@ -15,6 +15,7 @@ mod db;
 mod departments;
 mod error;
 mod import;
+mod messages;
 mod objects;
 mod sessions;
 mod users;
@@ -24,6 +25,7 @@ pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use error::StoreError;
 pub use import::ImportRow;
+pub use messages::{ChannelAccess, NewMessage, Sent};
 pub use objects::{
     ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,
 };

@@ -9,6 +9,7 @@ mod pg;
 mod relay;
 mod s3;
 mod server;
+mod ws;
 
 pub use pg::TestDatabase;
 pub use relay::Relay;
@@ -17,6 +18,7 @@ pub use server::{
     expect_error, expect_json, parley_bin, parley_command, Backend, Server, ServerOptions,
     ADMIN_EMAIL, ADMIN_PASSWORD,
 };
+pub use ws::WsClient;
 
 /// Run a scenario `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL, as
 /// two tests `name::sqlite` and `name::postgres`.

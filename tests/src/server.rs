@@ -83,6 +83,7 @@ pub struct Server {
     child: Child,
     log: PathBuf,
     stdout: Arc<Mutex<Vec<String>>>,
+    options: ServerOptions,
 }
 
 impl Server {
@@ -93,7 +94,7 @@ impl Server {
     pub async fn start_with(options: ServerOptions) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database, database_url) = match (
-            options.database_url,
+            options.database_url.clone(),
             options.backend.unwrap_or(Backend::Sqlite),
         ) {
             _ if options.bare => (None, String::new()),
@@ -112,23 +113,7 @@ impl Server {
             }
         };
         let log = dir.path().join("server.log");
-        let mut cmd = parley_command();
-        cmd.arg("serve")
-            .args(&options.args)
-            .current_dir(dir.path())
-            .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0");
-        if !options.bare {
-            cmd.env("PARLEY_SERVER_DATA_DIR", dir.path().join("data"))
-                .env("PARLEY_DATABASE_URL", &database_url)
-                .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
-                .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD);
-        }
-        cmd.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        let mut child = cmd.spawn().expect("start parley");
-        let stdout = Arc::new(Mutex::new(Vec::new()));
-        let url = wait_for_listening(&mut child, &log, stdout.clone()).await;
+        let (child, url, stdout) = spawn(&options, dir.path(), &database_url, &log).await;
         let client = reqwest::Client::builder()
             .danger_accept_invalid_certs(true)
             .build()
@@ -142,9 +127,52 @@ impl Server {
             child,
             log,
             stdout,
+            options,
         }
     }
 
+    /// Kill the process with SIGKILL (no shutdown at all), then start it again on the same
+    /// database and data folder. The URL changes (a new ephemeral port).
+    pub async fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let log = self.dir.path().join("server-restarted.log");
+        let (child, url, stdout) =
+            spawn(&self.options, self.dir.path(), &self.database_url, &log).await;
+        self.child = child;
+        self.url = url;
+        self.stdout = stdout;
+        self.log = log;
+    }
+}
+
+async fn spawn(
+    options: &ServerOptions,
+    dir: &std::path::Path,
+    database_url: &str,
+    log: &std::path::Path,
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut cmd = parley_command();
+    cmd.arg("serve")
+        .args(&options.args)
+        .current_dir(dir)
+        .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0");
+    if !options.bare {
+        cmd.env("PARLEY_SERVER_DATA_DIR", dir.join("data"))
+            .env("PARLEY_DATABASE_URL", &database_url)
+            .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
+            .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD);
+    }
+    cmd.envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).expect("log file"));
+    let mut child = cmd.spawn().expect("start parley");
+    let stdout = Arc::new(Mutex::new(Vec::new()));
+    let url = wait_for_listening(&mut child, log, stdout.clone()).await;
+    (child, url, stdout)
+}
+
+impl Server {
     /// What the server printed on stdout so far.
     pub fn stdout(&self) -> Vec<String> {
         self.stdout.lock().expect("stdout lines").clone()

@@ -1,11 +1,14 @@
 use super::users::validate_name;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult, Json};
+use crate::messaging::{self, HistoryQuery};
 use crate::policy::{self, Actor, ChannelAction, ChannelFacts};
 use crate::AppState;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use parley_proto::{AddMembers, Channel, ChannelId, CreateChannel, Member, User};
+use parley_proto::{
+    AddMembers, Channel, ChannelId, ChannelSummary, CreateChannel, Member, Message, User,
+};
 use parley_storage::NewChannel;
 
 /// The channel and the facts the policy needs about it and the caller.
@@ -36,15 +39,39 @@ fn facts<'a>(
     }
 }
 
-/// The caller's channels, newest first.
+/// The caller's channels with unread counts and last messages, most recent activity first.
 #[utoipa::path(get, path = "/v1/channels", tag = "channels", security(("bearer" = [])),
-    responses((status = 200, body = [Channel])))]
+    responses((status = 200, body = [ChannelSummary])))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
-) -> AppResult<axum::Json<Vec<Channel>>> {
+) -> AppResult<axum::Json<Vec<ChannelSummary>>> {
     let me = caller.user()?;
-    Ok(axum::Json(state.db.channels_of(me.id).await?))
+    Ok(axum::Json(state.db.channel_summaries(me.id).await?))
+}
+
+/// A page of a channel's messages.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    pub messages: Vec<Message>,
+    /// More older messages exist before the first one returned.
+    pub has_more: bool,
+}
+
+/// History: the newest messages before `before_seq`, or the range `from_seq..=to_seq`.
+/// Recalled messages keep their place without their text.
+#[utoipa::path(get, path = "/v1/channels/{id}/messages", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path), HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = 403, body = parley_proto::ErrorBody, description = "not_member")))]
+pub async fn messages(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<HistoryQuery>,
+) -> AppResult<axum::Json<HistoryPage>> {
+    let me = caller.user()?;
+    let (messages, has_more) = messaging::history(&state, me, ChannelId(id), query).await?;
+    Ok(axum::Json(HistoryPage { messages, has_more }))
 }
 
 /// Create a channel; the creator is always a member.
@@ -83,6 +110,9 @@ pub async fn create(
             &req.members,
         )
         .await?;
+    for member in state.db.member_ids(channel.id).await? {
+        state.hub.join(member, channel.id).await;
+    }
     Ok((StatusCode::CREATED, axum::Json(channel)))
 }
 
@@ -158,5 +188,8 @@ pub async fn add_members(
         ));
     }
     state.db.add_members(channel.id, &req.user_ids).await?;
+    for &user in &req.user_ids {
+        state.hub.join(user, channel.id).await;
+    }
     Ok(axum::Json(state.db.members(channel.id).await?))
 }

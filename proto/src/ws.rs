@@ -1,0 +1,315 @@
+//! The messaging hub's WebSocket protocol (`/v1/ws`), version 1. Every message is a JSON object
+//! with a `type`. Requests carry a client-chosen `id`; the reply names it. Server pushes
+//! (`message`, `edited`, `recalled`, `read_marker`, `reload`, `closing`) carry no `id`.
+//! `docs/protocol.md` has an example of each.
+
+use crate::{ChannelId, ErrorCode, MessageId, User, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The protocol versions this server speaks, newest last.
+pub const PROTOCOL_VERSIONS: [u32; 1] = [1];
+
+/// A client's request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// The first message on a connection.
+    Hello {
+        id: String,
+        /// The versions the client speaks; the server picks the highest it shares.
+        versions: Vec<u32>,
+        /// The access token, unless given as `?access_token=` on the upgrade.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// The last sequence the client has seen, per channel. Missed events are replayed, or
+        /// a `reload` says the gap is too large. Channels not named start from now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        resume: Vec<Resume>,
+    },
+    Send {
+        id: String,
+        channel: ChannelId,
+        /// Chosen by the client, unique per sender and channel: a resend with the same
+        /// `client_id` is stored and delivered once.
+        client_id: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<MessageId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        mentions: Vec<UserId>,
+        /// `@channel`: notify every member.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        mention_channel: bool,
+    },
+    Edit {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+        body: String,
+    },
+    Recall {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+    },
+    /// Messages of a channel: the newest `limit` before `before_seq` (default: the newest), or
+    /// the range `from_seq..=to_seq`.
+    History {
+        id: String,
+        channel: ChannelId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to_seq: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+    /// Move the caller's read marker forward (never back) to `seq`.
+    MarkRead {
+        id: String,
+        channel: ChannelId,
+        seq: i64,
+    },
+    /// The caller's channels with unread counts and last messages.
+    Channels { id: String },
+    /// A heartbeat; any message counts as one.
+    Ping { id: String },
+}
+
+impl ClientMessage {
+    pub fn id(&self) -> &str {
+        match self {
+            ClientMessage::Hello { id, .. }
+            | ClientMessage::Send { id, .. }
+            | ClientMessage::Edit { id, .. }
+            | ClientMessage::Recall { id, .. }
+            | ClientMessage::History { id, .. }
+            | ClientMessage::MarkRead { id, .. }
+            | ClientMessage::Channels { id }
+            | ClientMessage::Ping { id } => id,
+        }
+    }
+}
+
+/// Where a client stopped reading a channel's event stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resume {
+    pub channel: ChannelId,
+    /// The last sequence seen.
+    pub seq: i64,
+}
+
+/// A message as clients see it. A recalled message keeps its place but loses its text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub id: MessageId,
+    pub channel: ChannelId,
+    /// The message's place in its channel.
+    pub seq: i64,
+    pub sender: Option<UserId>,
+    /// `None` once recalled.
+    pub body: Option<String>,
+    pub reply_to: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mention_channel: bool,
+    pub created_at: i64,
+    pub edited_at: Option<i64>,
+    pub recalled_at: Option<i64>,
+}
+
+/// One entry of a channel's event stream. `seq` numbers the stream without gaps: a message, an
+/// edit and a recall each take the next one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChannelEvent {
+    Message {
+        channel: ChannelId,
+        seq: i64,
+        message: Message,
+    },
+    MessageEdited {
+        channel: ChannelId,
+        seq: i64,
+        message_id: MessageId,
+        /// `None` if the message was recalled since.
+        body: Option<String>,
+        edited_at: i64,
+    },
+    MessageRecalled {
+        channel: ChannelId,
+        seq: i64,
+        message_id: MessageId,
+        recalled_at: i64,
+        by: Option<UserId>,
+    },
+}
+
+impl ChannelEvent {
+    pub fn channel(&self) -> ChannelId {
+        match self {
+            ChannelEvent::Message { channel, .. }
+            | ChannelEvent::MessageEdited { channel, .. }
+            | ChannelEvent::MessageRecalled { channel, .. } => *channel,
+        }
+    }
+
+    pub fn seq(&self) -> i64 {
+        match self {
+            ChannelEvent::Message { seq, .. }
+            | ChannelEvent::MessageEdited { seq, .. }
+            | ChannelEvent::MessageRecalled { seq, .. } => *seq,
+        }
+    }
+}
+
+/// A channel in the caller's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelSummary {
+    pub channel: crate::Channel,
+    /// The newest event's sequence.
+    pub last_seq: i64,
+    /// How far the caller has read.
+    pub read_seq: i64,
+    /// Messages from others after the read marker, recalled ones excepted.
+    pub unread: i64,
+    pub last_message: Option<Message>,
+}
+
+/// Limits the server enforces on this connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionLimits {
+    pub max_frame_bytes: u64,
+    pub requests_per_second: u32,
+    pub burst: u32,
+    pub recall_window_secs: u64,
+    /// Send something (a `ping`) at least this often, or be disconnected.
+    pub heartbeat_secs: u64,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Welcome {
+        id: String,
+        version: u32,
+        user: User,
+        limits: ConnectionLimits,
+    },
+    /// The send was committed: `seq` is its place in the channel.
+    Sent {
+        id: String,
+        channel: ChannelId,
+        seq: i64,
+        message_id: MessageId,
+        created_at: i64,
+        /// This `client_id` had been sent before; nothing new was stored.
+        duplicate: bool,
+    },
+    Edited {
+        id: String,
+        channel: ChannelId,
+        seq: i64,
+    },
+    Recalled {
+        id: String,
+        channel: ChannelId,
+        seq: i64,
+    },
+    History {
+        id: String,
+        channel: ChannelId,
+        messages: Vec<Message>,
+        /// More older messages exist before the first one returned.
+        has_more: bool,
+    },
+    MarkedRead {
+        id: String,
+        channel: ChannelId,
+        read_seq: i64,
+        unread: i64,
+    },
+    Channels {
+        id: String,
+        channels: Vec<ChannelSummary>,
+    },
+    Pong {
+        id: String,
+    },
+    Error {
+        /// The request's id, when the request could be read that far.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    /// The caller's read marker moved (on this or another of its devices).
+    ReadMarker {
+        channel: ChannelId,
+        read_seq: i64,
+        unread: i64,
+    },
+    /// The events after `after_seq` up to `last_seq` are too many to replay: load the
+    /// channel's history afresh. Live events after `last_seq` follow.
+    Reload {
+        channel: ChannelId,
+        after_seq: i64,
+        last_seq: i64,
+    },
+    /// The server is about to close the connection, and why.
+    Closing {
+        code: ErrorCode,
+        message: String,
+    },
+    /// An event in one of the caller's channels: `message`, `message_edited` or
+    /// `message_recalled`, with its own `type`.
+    #[serde(untagged)]
+    Event(ChannelEvent),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_shapes() {
+        let hello: ClientMessage = serde_json::from_str(
+            r#"{"type":"hello","id":"1","versions":[1],"resume":[{"channel":7,"seq":42}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            hello,
+            ClientMessage::Hello {
+                id: "1".into(),
+                versions: vec![1],
+                token: None,
+                resume: vec![Resume {
+                    channel: ChannelId(7),
+                    seq: 42
+                }],
+            }
+        );
+        let event = ServerMessage::Event(ChannelEvent::MessageRecalled {
+            channel: ChannelId(7),
+            seq: 43,
+            message_id: MessageId(9),
+            recalled_at: 1,
+            by: Some(UserId(2)),
+        });
+        assert_eq!(
+            serde_json::to_string(&event).unwrap(),
+            r#"{"type":"message_recalled","channel":7,"seq":43,"message_id":9,"recalled_at":1,"by":2}"#
+        );
+        let back: ServerMessage =
+            serde_json::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
+        assert_eq!(back, event);
+        let unknown = serde_json::from_str::<ClientMessage>(r#"{"type":"fly","id":"1"}"#);
+        assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
+    }
+}

@@ -1,0 +1,206 @@
+//! Messaging operations shared by the WebSocket and REST edges: validate, ask the policy,
+//! write, then tell the hub. A change reaches the hub only after it is committed.
+
+use crate::error::{AppError, AppResult};
+use crate::policy::{self, Actor, MessageAction, MessageFacts};
+use crate::AppState;
+use axum::http::StatusCode;
+use parley_proto::{ChannelEvent, ChannelId, ErrorCode, Message, MessageId, User, UserId};
+use parley_storage::{now_ms, ChannelAccess, NewMessage, Sent};
+
+/// The caller's standing in a channel. A channel that does not exist looks like one the
+/// caller is not a member of, so nobody learns which channels exist.
+pub async fn access(state: &AppState, me: &User, channel: ChannelId) -> AppResult<ChannelAccess> {
+    state
+        .db
+        .channel_access(channel, me.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::NotMember,
+                "you are not a member of this channel",
+            )
+        })
+}
+
+fn check_body(state: &AppState, body: &str) -> AppResult<()> {
+    let chars = body.chars().count();
+    if body.trim().is_empty() {
+        return Err(AppError::invalid("a message needs some text"));
+    }
+    if chars > state.ws.max_message_chars {
+        return Err(AppError::invalid(format!(
+            "a message has at most {} characters; this one has {chars}",
+            state.ws.max_message_chars
+        )));
+    }
+    Ok(())
+}
+
+pub struct SendRequest {
+    pub channel: ChannelId,
+    pub client_id: String,
+    pub body: String,
+    pub reply_to: Option<MessageId>,
+    pub mentions: Vec<UserId>,
+    pub mention_channel: bool,
+}
+
+pub async fn send(state: &AppState, me: &User, req: SendRequest) -> AppResult<Sent> {
+    check_body(state, &req.body)?;
+    if req.client_id.is_empty() || req.client_id.chars().count() > 100 {
+        return Err(AppError::invalid("client_id must be 1 to 100 characters"));
+    }
+    let channel = access(state, me, req.channel).await?;
+    policy::messages(Actor::from(me), &channel, MessageAction::Send)?;
+    if let Some(parent) = req.reply_to {
+        state.db.message(req.channel, parent).await.map_err(|_| {
+            AppError::invalid(format!("reply_to: message {parent} is not in this channel"))
+        })?;
+    }
+    if !req.mentions.is_empty() {
+        let members = state.db.member_ids(req.channel).await?;
+        if let Some(stranger) = req.mentions.iter().find(|u| !members.contains(u)) {
+            return Err(AppError::invalid(format!(
+                "mentions: user {stranger} is not a member of this channel"
+            )));
+        }
+    }
+    let sent = state
+        .db
+        .send_message(&NewMessage {
+            channel: req.channel,
+            sender: me.id,
+            client_id: req.client_id,
+            body: req.body,
+            reply_to: req.reply_to,
+            mentions: req.mentions,
+            mention_channel: req.mention_channel,
+        })
+        .await?;
+    if !sent.duplicate {
+        state.hub.publish(&sent.event).await;
+    }
+    Ok(sent)
+}
+
+fn facts(message: &Message) -> MessageFacts {
+    MessageFacts {
+        sender: message.sender,
+        recalled: message.recalled_at.is_some(),
+        age_ms: now_ms() - message.created_at,
+    }
+}
+
+pub async fn edit(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+    body: &str,
+) -> AppResult<ChannelEvent> {
+    check_body(state, body)?;
+    let access = access(state, me, channel).await?;
+    let message = state.db.message(channel, id).await?;
+    policy::messages(
+        Actor::from(me),
+        &access,
+        MessageAction::Edit(facts(&message)),
+    )?;
+    let event = state.db.edit_message(channel, id, me.id, body).await?;
+    state.hub.publish(&event).await;
+    Ok(event)
+}
+
+pub async fn recall(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+) -> AppResult<ChannelEvent> {
+    let access = access(state, me, channel).await?;
+    let message = state.db.message(channel, id).await?;
+    let window_ms =
+        i64::try_from(state.ws.recall_window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    policy::messages(
+        Actor::from(me),
+        &access,
+        MessageAction::Recall {
+            message: facts(&message),
+            window_ms,
+        },
+    )?;
+    let event = state.db.recall_message(channel, id, me.id).await?;
+    state.hub.publish(&event).await;
+    Ok(event)
+}
+
+/// Which messages a history request wants.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// The newest messages before this sequence (default: the newest of all).
+    pub before_seq: Option<i64>,
+    /// With `to_seq`: the messages with `from_seq <= seq <= to_seq`.
+    pub from_seq: Option<i64>,
+    pub to_seq: Option<i64>,
+    /// At most this many (default 50, at most 200).
+    pub limit: Option<u32>,
+}
+
+pub async fn history(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    q: HistoryQuery,
+) -> AppResult<(Vec<Message>, bool)> {
+    let access = access(state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Read)?;
+    let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
+    match (q.from_seq, q.to_seq) {
+        (Some(from), Some(to)) if q.before_seq.is_none() => {
+            let messages = state.db.history_range(channel, from, to, limit).await?;
+            let has_more =
+                messages.len() as i64 == limit && messages.last().is_some_and(|m| m.seq < to);
+            Ok((messages, has_more))
+        }
+        (None, None) => Ok(state
+            .db
+            .history_before(channel, q.before_seq, limit)
+            .await?),
+        _ => Err(AppError::invalid(
+            "give before_seq, or from_seq with to_seq",
+        )),
+    }
+}
+
+/// Move the read marker forward; every device of the caller hears of it.
+pub async fn mark_read(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    seq: i64,
+) -> AppResult<(i64, i64)> {
+    let access = access(state, me, channel).await?;
+    if !access.is_member {
+        return Err(AppError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::NotMember,
+            "you are not a member of this channel",
+        ));
+    }
+    let (read_seq, unread) = state.db.mark_read(channel, me.id, seq).await?;
+    state
+        .hub
+        .to_user(
+            me.id,
+            &parley_proto::ServerMessage::ReadMarker {
+                channel,
+                read_seq,
+                unread,
+            },
+        )
+        .await;
+    Ok((read_seq, unread))
+}

@@ -1,0 +1,190 @@
+use crate::Server;
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A real WebSocket client of `/v1/ws`, as an app would be one. Replies are matched to requests
+/// by id; pushes (events, read markers, reloads) wait in order until asked for.
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pushes: VecDeque<Value>,
+    next_id: u64,
+    pub welcome: Value,
+}
+
+/// Is this a reply to a request (it names the request's id)?
+fn is_reply(message: &Value) -> bool {
+    message.get("id").is_some_and(|id| !id.is_null())
+}
+
+impl WsClient {
+    /// Connect with `?access_token=`, say hello, and return once welcomed.
+    pub async fn connect(server: &Server, token: &str) -> WsClient {
+        WsClient::connect_resuming(server, token, json!([])).await
+    }
+
+    /// Connect, resuming from `[{"channel": C, "seq": S}, ...]`.
+    pub async fn connect_resuming(server: &Server, token: &str, resume: Value) -> WsClient {
+        let mut client = WsClient::open(server, Some(token))
+            .await
+            .expect("WebSocket upgrade");
+        client
+            .send(json!({"type": "hello", "id": "hello", "versions": [1], "resume": resume}))
+            .await;
+        let welcome = client.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        client.welcome = welcome;
+        client
+    }
+
+    /// Only the upgrade; the caller says (or does not say) hello.
+    pub async fn open(
+        server: &Server,
+        token: Option<&str>,
+    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
+        let base = server.url.replacen("http", "ws", 1);
+        let url = match token {
+            Some(t) => format!("{base}/v1/ws?access_token={t}"),
+            None => format!("{base}/v1/ws"),
+        };
+        let (stream, _) = tokio_tungstenite::connect_async(url).await?;
+        Ok(WsClient {
+            stream,
+            pushes: VecDeque::new(),
+            next_id: 1,
+            welcome: Value::Null,
+        })
+    }
+
+    /// Connect over a socket with a tiny receive buffer, to play a client that reads slowly.
+    pub async fn connect_slow(server: &Server, token: &str) -> WsClient {
+        let addr: std::net::SocketAddr = server
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let url = format!("ws://{addr}/v1/ws?access_token={token}");
+        let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
+            .await
+            .unwrap();
+        let mut client = WsClient {
+            stream,
+            pushes: VecDeque::new(),
+            next_id: 1,
+            welcome: Value::Null,
+        };
+        client
+            .send(json!({"type": "hello", "id": "hello", "versions": [1]}))
+            .await;
+        client.welcome = client.recv().await;
+        client
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.stream
+            .send(Message::text(message.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.expect("send");
+    }
+
+    /// The next text message from the server, whatever it is. `None` once the server closed.
+    pub async fn try_recv(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("no message from the server within 15 s");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON from the server"))
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> Value {
+        self.try_recv()
+            .await
+            .expect("the server closed the connection")
+    }
+
+    /// Send a request (an `id` is added) and wait for its reply; pushes that arrive meanwhile
+    /// are kept for `push`.
+    pub async fn request(&mut self, mut message: Value) -> Value {
+        let id = format!("r{}", self.next_id);
+        self.next_id += 1;
+        message["id"] = json!(id);
+        self.send(message).await;
+        loop {
+            let reply = self.recv().await;
+            if reply["id"] == id.as_str() {
+                return reply;
+            }
+            assert!(!is_reply(&reply), "a reply to another request: {reply}");
+            self.pushes.push_back(reply);
+        }
+    }
+
+    /// The next push (event, read marker, reload, closing).
+    pub async fn push(&mut self) -> Value {
+        if let Some(push) = self.pushes.pop_front() {
+            return push;
+        }
+        let message = self.recv().await;
+        assert!(
+            !is_reply(&message),
+            "expected a push, got a reply: {message}"
+        );
+        message
+    }
+
+    /// The next `n` pushes.
+    pub async fn pushes(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.push().await);
+        }
+        out
+    }
+
+    /// Assert nothing was pushed: a ping's pong comes after anything already queued, because the
+    /// server writes queued events before it reads the next request.
+    pub async fn expect_no_push(&mut self) {
+        let pong = self.request(json!({"type": "ping"})).await;
+        assert_eq!(pong["type"], "pong");
+        assert!(
+            self.pushes.is_empty(),
+            "unexpected pushes: {:?}",
+            self.pushes
+        );
+    }
+
+    /// Send a message; returns the `sent` reply.
+    pub async fn say(&mut self, channel: i64, client_id: &str, body: &str) -> Value {
+        let reply = self
+            .request(
+                json!({"type": "send", "channel": channel, "client_id": client_id, "body": body}),
+            )
+            .await;
+        assert_eq!(reply["type"], "sent", "{reply}");
+        reply
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
