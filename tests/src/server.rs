@@ -159,7 +159,7 @@ async fn spawn(
         .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0");
     if !options.bare {
         cmd.env("PARLEY_SERVER_DATA_DIR", dir.join("data"))
-            .env("PARLEY_DATABASE_URL", &database_url)
+            .env("PARLEY_DATABASE_URL", database_url)
             .env("PARLEY_ADMIN_EMAIL", ADMIN_EMAIL)
             .env("PARLEY_ADMIN_PASSWORD", ADMIN_PASSWORD);
     }
