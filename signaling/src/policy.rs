@@ -269,7 +269,7 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
                 Ok(())
             } else if message.sender != Some(actor.id) {
                 deny("only the sender or an admin recalls a message")
-            } else if message.age_ms > window_ms {
+            } else if message.age_ms >= window_ms {
                 refuse(
                     StatusCode::FORBIDDEN,
                     ErrorCode::RecallWindowPassed,

@@ -23,6 +23,8 @@ fn is_reply(message: &Value) -> bool {
     message.get("id").is_some_and(|id| !id.is_null())
 }
 
+type WsError = tokio_tungstenite::tungstenite::Error;
+
 impl WsClient {
     /// Connect with `?access_token=`, say hello, and return once welcomed.
     pub async fn connect(server: &Server, token: &str) -> WsClient {
@@ -31,24 +33,34 @@ impl WsClient {
 
     /// Connect, resuming from `[{"channel": C, "seq": S}, ...]`.
     pub async fn connect_resuming(server: &Server, token: &str, resume: Value) -> WsClient {
-        let mut client = WsClient::open(server, Some(token))
+        WsClient::connect_to(&server.url, token, resume)
             .await
-            .expect("WebSocket upgrade");
+            .expect("connect and hello")
+    }
+
+    /// Connect to the server at `url` and say hello; an error if the server is not there.
+    pub async fn connect_to(url: &str, token: &str, resume: Value) -> Result<WsClient, String> {
+        let mut client = WsClient::open_url(url, Some(token))
+            .await
+            .map_err(|e| e.to_string())?;
         client
             .send(json!({"type": "hello", "id": "hello", "versions": [1], "resume": resume}))
             .await;
-        let welcome = client.recv().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        let welcome = client.try_recv().await.ok_or("closed before welcome")?;
+        if welcome["type"] != "welcome" {
+            return Err(welcome.to_string());
+        }
         client.welcome = welcome;
-        client
+        Ok(client)
     }
 
     /// Only the upgrade; the caller says (or does not say) hello.
-    pub async fn open(
-        server: &Server,
-        token: Option<&str>,
-    ) -> Result<WsClient, tokio_tungstenite::tungstenite::Error> {
-        let base = server.url.replacen("http", "ws", 1);
+    pub async fn open(server: &Server, token: Option<&str>) -> Result<WsClient, WsError> {
+        WsClient::open_url(&server.url, token).await
+    }
+
+    async fn open_url(url: &str, token: Option<&str>) -> Result<WsClient, WsError> {
+        let base = url.replacen("http", "ws", 1);
         let url = match token {
             Some(t) => format!("{base}/v1/ws?access_token={t}"),
             None => format!("{base}/v1/ws"),
@@ -69,13 +81,15 @@ impl WsClient {
             .trim_start_matches("http://")
             .parse()
             .expect("server address");
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let tcp = socket.connect(addr).await.unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .set_recv_buffer_size(4096)
+            .expect("small receive buffer");
+        let tcp = socket.connect(addr).await.expect("connect");
         let url = format!("ws://{addr}/v1/ws?access_token={token}");
         let (stream, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp))
             .await
-            .unwrap();
+            .expect("upgrade");
         let mut client = WsClient {
             stream,
             pushes: VecDeque::new(),
@@ -182,6 +196,33 @@ impl WsClient {
             .await;
         assert_eq!(reply["type"], "sent", "{reply}");
         reply
+    }
+
+    /// Send a message; `None` if the connection is gone before the acknowledgement.
+    pub async fn try_say(&mut self, channel: i64, client_id: &str, body: &str) -> Option<Value> {
+        let request = json!({"type": "send", "id": client_id, "channel": channel, "client_id": client_id, "body": body});
+        self.stream
+            .send(Message::text(request.to_string()))
+            .await
+            .ok()?;
+        loop {
+            let reply = self.try_recv().await?;
+            if reply["id"] == client_id {
+                return Some(reply);
+            }
+            if !is_reply(&reply) {
+                self.pushes.push_back(reply);
+            }
+        }
+    }
+
+    /// Pushes received and not yet taken, then whatever arrives until the server closes.
+    pub async fn drain_until_closed(&mut self) -> Vec<Value> {
+        let mut out: Vec<Value> = self.pushes.drain(..).collect();
+        while let Some(message) = self.try_recv().await {
+            out.push(message);
+        }
+        out
     }
 
     pub async fn close(mut self) {
