@@ -67,6 +67,20 @@ impl Routes {
             .flat_map(|user| self.devices(*user))
     }
 
+    /// Every connection listening to `channel`, except those of `user`.
+    pub fn recipients_except(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+    ) -> impl Iterator<Item = ConnId> + '_ {
+        self.channels
+            .get(&channel)
+            .into_iter()
+            .flatten()
+            .filter(move |member| **member != user)
+            .flat_map(|member| self.devices(*member))
+    }
+
     /// Every connection of `user`.
     pub fn devices(&self, user: UserId) -> impl Iterator<Item = ConnId> + '_ {
         self.users.get(&user).into_iter().flatten().copied()
@@ -98,6 +112,7 @@ mod tests {
         routes.connect(4, cat, []);
         assert_eq!(sorted(routes.recipients(general)), vec![1, 2, 3]);
         assert_eq!(sorted(routes.recipients(private)), vec![1, 2]);
+        assert_eq!(sorted(routes.recipients_except(general, ann)), vec![3]);
 
         routes.join(cat, private);
         assert_eq!(sorted(routes.recipients(private)), vec![1, 2, 4]);

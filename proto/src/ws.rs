@@ -75,6 +75,14 @@ pub enum ClientMessage {
     },
     /// The caller's channels with unread counts and last messages.
     Channels { id: String },
+    /// "Read by N of M" for one message, and who has not read it.
+    Receipts {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+    },
+    /// How far each member has read (channels of at most `hub.small_group_max` members).
+    ReadState { id: String, channel: ChannelId },
     /// A heartbeat; any message counts as one.
     Ping { id: String },
 }
@@ -89,6 +97,8 @@ impl ClientMessage {
             | ClientMessage::History { id, .. }
             | ClientMessage::MarkRead { id, .. }
             | ClientMessage::Channels { id }
+            | ClientMessage::Receipts { id, .. }
+            | ClientMessage::ReadState { id, .. }
             | ClientMessage::Ping { id } => id,
         }
     }
@@ -181,6 +191,33 @@ pub struct ChannelSummary {
     pub last_message: Option<Message>,
 }
 
+/// Who has and has not read a message, from the members' read markers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Receipts {
+    pub channel: ChannelId,
+    pub message_id: MessageId,
+    pub seq: i64,
+    /// Members other than the sender whose marker is at or past the message.
+    pub read_by: i64,
+    /// Members other than the sender.
+    pub of: i64,
+    /// Those who have not read it yet.
+    pub not_read: Vec<MemberRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberRef {
+    pub user_id: UserId,
+    pub name: String,
+}
+
+/// A member's read marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MemberRead {
+    pub user_id: UserId,
+    pub read_seq: i64,
+}
+
 /// Limits the server enforces on this connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionLimits {
@@ -241,6 +278,22 @@ pub enum ServerMessage {
     },
     Pong {
         id: String,
+    },
+    Receipts {
+        id: String,
+        #[serde(flatten)]
+        receipts: Receipts,
+    },
+    ReadState {
+        id: String,
+        channel: ChannelId,
+        members: Vec<MemberRead>,
+    },
+    /// Another member of a small channel read further.
+    MemberRead {
+        channel: ChannelId,
+        user_id: UserId,
+        read_seq: i64,
     },
     Error {
         /// The request's id, when the request could be read that far.

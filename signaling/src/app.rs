@@ -73,6 +73,10 @@ pub fn app(state: AppState) -> Router {
             get(routes::channels::get).delete(routes::channels::archive),
         )
         .route("/channels/{id}/messages", get(routes::channels::messages))
+        .route(
+            "/channels/{id}/messages/{message_id}/receipts",
+            get(routes::channels::receipts),
+        )
         .route("/ws", get(crate::ws::upgrade))
         .route(
             "/channels/{id}/members",

@@ -180,6 +180,8 @@ pub struct HubSection {
     pub heartbeat_secs: u64,
     /// Replay at most this many missed events on reconnect; beyond, the client is told to reload.
     pub max_replay: i64,
+    /// Channels up to this many members show everyone's read markers to everyone.
+    pub small_group_max: i64,
 }
 
 impl Default for HubSection {
@@ -194,6 +196,7 @@ impl Default for HubSection {
             write_timeout_ms: 10_000,
             heartbeat_secs: 60,
             max_replay: 1000,
+            small_group_max: 20,
         }
     }
 }

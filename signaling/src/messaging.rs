@@ -5,7 +5,10 @@ use crate::error::{AppError, AppResult};
 use crate::policy::{self, Actor, MessageAction, MessageFacts};
 use crate::AppState;
 use axum::http::StatusCode;
-use parley_proto::{ChannelEvent, ChannelId, ErrorCode, Message, MessageId, User, UserId};
+use parley_proto::{
+    ChannelEvent, ChannelId, ErrorCode, MemberRead, Message, MessageId, Receipts, ServerMessage,
+    User, UserId,
+};
 use parley_storage::{now_ms, ChannelAccess, NewMessage, Sent};
 
 /// The caller's standing in a channel. A channel that does not exist looks like one the
@@ -175,7 +178,8 @@ pub async fn history(
     }
 }
 
-/// Move the read marker forward; every device of the caller hears of it.
+/// Move the read marker forward; every device of the caller hears of it, and in small
+/// channels the other members too.
 pub async fn mark_read(
     state: &AppState,
     me: &User,
@@ -195,12 +199,55 @@ pub async fn mark_read(
         .hub
         .to_user(
             me.id,
-            &parley_proto::ServerMessage::ReadMarker {
+            &ServerMessage::ReadMarker {
                 channel,
                 read_seq,
                 unread,
             },
         )
         .await;
+    if access.member_count <= state.ws.small_group_max {
+        let notice = ServerMessage::MemberRead {
+            channel,
+            user_id: me.id,
+            read_seq,
+        };
+        state.hub.to_channel(channel, me.id, &notice).await;
+    }
     Ok((read_seq, unread))
+}
+
+/// "Read by N of M" for one message, and who has not read it.
+pub async fn receipts(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+) -> AppResult<Receipts> {
+    let access = access(state, me, channel).await?;
+    let message = state.db.message(channel, id).await?;
+    policy::messages(
+        Actor::from(me),
+        &access,
+        MessageAction::Receipts {
+            sender: message.sender,
+        },
+    )?;
+    Ok(state.db.receipts(&message).await?)
+}
+
+/// How far each member has read, in a small channel.
+pub async fn read_state(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+) -> AppResult<Vec<MemberRead>> {
+    let access = access(state, me, channel).await?;
+    let small_group_max = state.ws.small_group_max;
+    policy::messages(
+        Actor::from(me),
+        &access,
+        MessageAction::ReadState { small_group_max },
+    )?;
+    Ok(state.db.read_markers(channel).await?)
 }

@@ -202,6 +202,15 @@ pub struct MessageFacts {
 pub enum MessageAction {
     Send,
     Read,
+    /// Who has read a message: any member; in announcement channels the sender, the owner and
+    /// admins only.
+    Receipts {
+        sender: Option<UserId>,
+    },
+    /// Every member's read marker: members of channels up to `small_group_max` members.
+    ReadState {
+        small_group_max: i64,
+    },
     Edit(MessageFacts),
     Recall {
         message: MessageFacts,
@@ -219,7 +228,11 @@ fn refuse(status: axum::http::StatusCode, code: ErrorCode, message: &str) -> App
 pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction) -> AppResult<()> {
     use axum::http::StatusCode;
     let admin = actor.role == Role::Admin;
-    let admin_may = admin && matches!(action, MessageAction::Read | MessageAction::Recall { .. });
+    let admin_may = admin
+        && matches!(
+            action,
+            MessageAction::Read | MessageAction::Recall { .. } | MessageAction::Receipts { .. }
+        );
     if !(channel.is_member || admin_may) {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -227,7 +240,10 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
             "you are not a member of this channel",
         );
     }
-    let writes = !matches!(action, MessageAction::Read);
+    let writes = matches!(
+        action,
+        MessageAction::Send | MessageAction::Edit(_) | MessageAction::Recall { .. }
+    );
     if writes && channel.archived {
         return refuse(
             StatusCode::CONFLICT,
@@ -237,6 +253,25 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
     }
     match action {
         MessageAction::Read => Ok(()),
+        MessageAction::Receipts { sender } => {
+            let owner = channel.created_by == Some(actor.id);
+            if channel.kind == ChannelKind::Announcement
+                && !(admin || owner || sender == Some(actor.id))
+            {
+                deny("in an announcement channel, read receipts are for the poster, the owner and admins")
+            } else {
+                Ok(())
+            }
+        }
+        MessageAction::ReadState { small_group_max } => {
+            if channel.member_count > small_group_max {
+                deny(&format!(
+                    "read markers are shown in channels of at most {small_group_max} members"
+                ))
+            } else {
+                Ok(())
+            }
+        }
         MessageAction::Send => {
             let owner = channel.created_by == Some(actor.id);
             if channel.kind == ChannelKind::Announcement && !admin && !owner {
@@ -419,6 +454,7 @@ mod tests {
             archived: false,
             is_member: true,
             last_seq: 0,
+            member_count: 3,
         };
         let outsider = ChannelAccess {
             is_member: false,

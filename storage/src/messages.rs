@@ -4,7 +4,8 @@
 
 use crate::{error::StoreError, now_ms, Database};
 use parley_proto::{
-    Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, Message, MessageId, UserId,
+    Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, MemberRead, MemberRef, Message,
+    MessageId, Receipts, UserId,
 };
 use sqlx::{AnyConnection, Row};
 
@@ -35,6 +36,7 @@ pub struct ChannelAccess {
     pub archived: bool,
     pub is_member: bool,
     pub last_seq: i64,
+    pub member_count: i64,
 }
 
 const MESSAGE_COLUMNS: &str =
@@ -135,7 +137,8 @@ impl Database {
     ) -> Result<Option<ChannelAccess>, StoreError> {
         let row = sqlx::query(
             "SELECT c.kind, c.created_by, c.archived_at, c.last_seq, \
-             (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id AND m.user_id = $2) AS member \
+             (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id AND m.user_id = $2) AS member, \
+             (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
              FROM channels c WHERE c.id = $1",
         )
         .bind(channel.0)
@@ -149,6 +152,7 @@ impl Database {
                 archived: r.try_get::<Option<i64>, _>("archived_at")?.is_some(),
                 is_member: r.try_get::<i64, _>("member")? > 0,
                 last_seq: r.try_get("last_seq")?,
+                member_count: r.try_get("member_count")?,
             })
         })
         .transpose()
@@ -541,6 +545,57 @@ impl Database {
         .await?;
         rows.iter()
             .map(|r| Ok((ChannelId(r.try_get("id")?), r.try_get("last_seq")?)))
+            .collect()
+    }
+
+    /// "Read by N of M" for a message, from the members' read markers: no row per member per
+    /// message. The sender counts as neither.
+    pub async fn receipts(&self, message: &Message) -> Result<Receipts, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.user_id, u.name, m.read_seq FROM memberships m JOIN users u ON u.id = m.user_id \
+             WHERE m.channel_id = $1 AND ($2 IS NULL OR m.user_id <> $2) ORDER BY u.name, u.id",
+        )
+        .bind(message.channel.0)
+        .bind(message.sender.map(|u| u.0))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut receipts = Receipts {
+            channel: message.channel,
+            message_id: message.id,
+            seq: message.seq,
+            read_by: 0,
+            of: 0,
+            not_read: Vec::new(),
+        };
+        for row in &rows {
+            receipts.of += 1;
+            if row.try_get::<i64, _>("read_seq")? >= message.seq {
+                receipts.read_by += 1;
+            } else {
+                receipts.not_read.push(MemberRef {
+                    user_id: UserId(row.try_get("user_id")?),
+                    name: row.try_get("name")?,
+                });
+            }
+        }
+        Ok(receipts)
+    }
+
+    /// Every member's read marker.
+    pub async fn read_markers(&self, channel: ChannelId) -> Result<Vec<MemberRead>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, read_seq FROM memberships WHERE channel_id = $1 ORDER BY user_id",
+        )
+        .bind(channel.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MemberRead {
+                    user_id: UserId(r.try_get("user_id")?),
+                    read_seq: r.try_get("read_seq")?,
+                })
+            })
             .collect()
     }
 

@@ -10,7 +10,8 @@ on_both_backends!(
     order_under_concurrency,
     reconnect_replays_exactly_once,
     history,
-    read_markers
+    read_markers,
+    receipts
 );
 
 /// Three members and an outsider; Ann and Bob share a group channel.
@@ -460,4 +461,143 @@ async fn read_markers(backend: Backend) {
         .request(json!({"type": "mark_read", "channel": t.channel, "seq": 1}))
         .await;
     assert_eq!(refused["code"], "not_member");
+}
+
+async fn receipts(backend: Backend) {
+    let t = team(
+        Server::start_with(ServerOptions::backend(backend).env("PARLEY_HUB_SMALL_GROUP_MAX", "3"))
+            .await,
+    )
+    .await;
+    let add = t
+        .server
+        .post(
+            &format!("/v1/channels/{}/members", t.channel),
+            Some(&t.ann.1),
+            &json!({"user_ids": [t.cat.0]}),
+        )
+        .await;
+    assert_eq!(add.status(), 200);
+    let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
+    let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
+    let sent = ann.say(t.channel, "q-1", "周五前交报告").await;
+    ann.push().await;
+    let receipts = ann
+        .request(
+            json!({"type": "receipts", "channel": t.channel, "message_id": sent["message_id"]}),
+        )
+        .await;
+    assert_eq!(
+        (receipts["read_by"].as_i64(), receipts["of"].as_i64()),
+        (Some(0), Some(2)),
+        "{receipts}"
+    );
+    let not_read: Vec<i64> = receipts["not_read"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["user_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(not_read.len(), 2);
+    assert!(
+        not_read.contains(&t.bob.0) && not_read.contains(&t.cat.0),
+        "{receipts}"
+    );
+
+    // Bob reads: Ann sees it at once (a small channel), and the count follows.
+    bob.request(json!({"type": "mark_read", "channel": t.channel, "seq": 1}))
+        .await;
+    let seen = ann.push().await;
+    assert_eq!(
+        seen,
+        json!({"type": "member_read", "channel": t.channel, "user_id": t.bob.0, "read_seq": 1})
+    );
+    let receipts = ann
+        .request(
+            json!({"type": "receipts", "channel": t.channel, "message_id": sent["message_id"]}),
+        )
+        .await;
+    assert_eq!(
+        (receipts["read_by"].as_i64(), receipts["of"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(
+        receipts["not_read"],
+        json!([{"user_id": t.cat.0, "name": "member user"}])
+    );
+    let state = bob
+        .request(json!({"type": "read_state", "channel": t.channel}))
+        .await;
+    let markers: Vec<(i64, i64)> = state["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["user_id"].as_i64().unwrap(),
+                m["read_seq"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        markers.contains(&(t.bob.0, 1)) && markers.contains(&(t.ann.0, 0)) && markers.len() == 3,
+        "{state}"
+    );
+    let rest: Value = expect_json(
+        t.server
+            .get(
+                &format!(
+                    "/v1/channels/{}/messages/{}/receipts",
+                    t.channel, sent["message_id"]
+                ),
+                Some(&t.cat.1),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(rest["read_by"], 1);
+
+    // An announcement: the poster sees the read rate and who has not read; members do not.
+    let body = json!({"name": "全员通知", "kind": "announcement", "category": "department", "members": [t.ann.0, t.bob.0, t.cat.0]});
+    let news: Value = expect_json(
+        t.server.post("/v1/channels", Some(&t.admin), &body).await,
+        201,
+    )
+    .await;
+    let news = news["id"].as_i64().unwrap();
+    let mut admin = WsClient::connect(&t.server, &t.admin).await;
+    let posted = admin.say(news, "n-1", "系统维护：周六 22:00").await;
+    let refused = bob
+        .request(json!({"type": "send", "channel": news, "client_id": "b", "body": "me too"}))
+        .await;
+    assert_eq!(
+        refused["code"], "forbidden",
+        "members do not post in announcements: {refused}"
+    );
+    bob.request(json!({"type": "mark_read", "channel": news, "seq": 1}))
+        .await;
+    let rate = admin
+        .request(json!({"type": "receipts", "channel": news, "message_id": posted["message_id"]}))
+        .await;
+    assert_eq!(
+        (rate["read_by"].as_i64(), rate["of"].as_i64()),
+        (Some(1), Some(3)),
+        "{rate}"
+    );
+    assert_eq!(rate["not_read"].as_array().unwrap().len(), 2);
+    let hidden = bob
+        .request(json!({"type": "receipts", "channel": news, "message_id": posted["message_id"]}))
+        .await;
+    assert_eq!(hidden["code"], "forbidden", "{hidden}");
+    let path = format!(
+        "/v1/channels/{news}/messages/{}/receipts",
+        posted["message_id"]
+    );
+    parley_tests::expect_error(t.server.get(&path, Some(&t.bob.1)).await, 403, "forbidden").await;
+    // Four members is over this server's small-group limit: no read markers for everyone.
+    let big = bob
+        .request(json!({"type": "read_state", "channel": news}))
+        .await;
+    assert_eq!(big["code"], "forbidden", "{big}");
 }

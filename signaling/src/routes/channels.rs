@@ -193,3 +193,24 @@ pub async fn add_members(
     }
     Ok(axum::Json(state.db.members(channel.id).await?))
 }
+
+/// "Read by N of M" for a message and who has not read it, computed from read markers. In
+/// announcement channels: for the poster, the channel's owner and admins.
+#[utoipa::path(get, path = "/v1/channels/{id}/messages/{message_id}/receipts", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path), ("message_id" = i64, Path)),
+    responses((status = 200, body = parley_proto::Receipts), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn receipts(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, message_id)): Path<(i64, i64)>,
+) -> AppResult<axum::Json<parley_proto::Receipts>> {
+    let me = caller.user()?;
+    let receipts = messaging::receipts(
+        &state,
+        me,
+        ChannelId(id),
+        parley_proto::MessageId(message_id),
+    )
+    .await?;
+    Ok(axum::Json(receipts))
+}

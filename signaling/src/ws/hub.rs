@@ -46,6 +46,12 @@ enum Command {
         user: UserId,
         payload: Utf8Bytes,
     },
+    /// A notice (not an event of the stream) for a channel's members but one.
+    ToChannel {
+        channel: ChannelId,
+        except: UserId,
+        payload: Utf8Bytes,
+    },
 }
 
 /// A connection's link to the hub.
@@ -141,6 +147,16 @@ impl HubHandle {
         .await;
     }
 
+    /// Tell every connected member of `channel` but `except`.
+    pub async fn to_channel(&self, channel: ChannelId, except: UserId, message: &ServerMessage) {
+        self.command(Command::ToChannel {
+            channel,
+            except,
+            payload: serialize(message),
+        })
+        .await;
+    }
+
     pub async fn to_user(&self, user: UserId, message: &ServerMessage) {
         self.command(Command::ToUser {
             user,
@@ -189,6 +205,21 @@ async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics) {
                         payload: payload.clone(),
                     };
                     offer(&links, conn, message, &mut too_slow, &metrics);
+                }
+            }
+            Command::ToChannel {
+                channel,
+                except,
+                payload,
+            } => {
+                for conn in routes.recipients_except(channel, except) {
+                    offer(
+                        &links,
+                        conn,
+                        Outbound::Direct(payload.clone()),
+                        &mut too_slow,
+                        &metrics,
+                    );
                 }
             }
             Command::ToUser { user, payload } => {

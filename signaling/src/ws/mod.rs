@@ -544,6 +544,19 @@ impl Connection {
                 id,
                 channels: state.db.channel_summaries(me.id).await?,
             },
+            ClientMessage::Receipts {
+                id,
+                channel,
+                message_id,
+            } => ServerMessage::Receipts {
+                id,
+                receipts: messaging::receipts(state, me, channel, message_id).await?,
+            },
+            ClientMessage::ReadState { id, channel } => ServerMessage::ReadState {
+                id,
+                channel,
+                members: messaging::read_state(state, me, channel).await?,
+            },
             ClientMessage::Ping { id } => ServerMessage::Pong { id },
         })
     }
