@@ -5,14 +5,19 @@
 //! - [`Cursors`]: per connection, the next sequence it expects in each channel, so every event
 //!   reaches a device exactly once and in order, and a gap is noticed and filled from storage.
 //! - [`TokenBucket`]: the per-connection request rate limit.
+//! - [`Presence`]: devices aggregated per user, idle detection, coalesced announcements.
+//! - [`TypingThrottle`]: at most one typing notice per member and channel per interval.
 //!
-//! Still to come with the hub issue: presence, typing, receipts, the urgent-ping schedule, and
-//! the bus between nodes.
+//! Still to come with the hub issue: the urgent-ping schedule, and the bus between nodes.
 
 mod cursor;
+mod presence;
 mod rate;
 mod routes;
+mod typing;
 
 pub use cursor::{Cursors, Step};
+pub use presence::{Announcement, Presence, PresenceConfig};
 pub use rate::TokenBucket;
 pub use routes::{ConnId, Routes};
+pub use typing::TypingThrottle;

@@ -83,6 +83,19 @@ pub enum ClientMessage {
     },
     /// How far each member has read (channels of at most `hub.small_group_max` members).
     ReadState { id: String, channel: ChannelId },
+    /// Choose this user's presence (on every device) and status text. `online` clears a chosen
+    /// `away` or `dnd`. A field left out is left as it is; `status_text: ""` clears the text.
+    SetPresence {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<PresenceState>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status_text: Option<String>,
+    },
+    /// The presence of these users (those the caller may see).
+    Presence { id: String, users: Vec<UserId> },
+    /// The caller is typing in a channel; the other members see it for a few seconds.
+    Typing { id: String, channel: ChannelId },
     /// A heartbeat; any message counts as one.
     Ping { id: String },
 }
@@ -99,6 +112,9 @@ impl ClientMessage {
             | ClientMessage::Channels { id }
             | ClientMessage::Receipts { id, .. }
             | ClientMessage::ReadState { id, .. }
+            | ClientMessage::SetPresence { id, .. }
+            | ClientMessage::Presence { id, .. }
+            | ClientMessage::Typing { id, .. }
             | ClientMessage::Ping { id } => id,
         }
     }
@@ -218,6 +234,28 @@ pub struct MemberRead {
     pub read_seq: i64,
 }
 
+/// Whether someone can be reached now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Online,
+    Away,
+    /// Do not disturb: connected, but only urgent pings get through.
+    Dnd,
+    Offline,
+}
+
+/// A user's presence as others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserPresence {
+    pub user_id: UserId,
+    pub state: PresenceState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_text: Option<String>,
+    /// When the user was last connected, ms since the epoch; `None` if never, or connected now.
+    pub last_seen: Option<i64>,
+}
+
 /// Limits the server enforces on this connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionLimits {
@@ -288,6 +326,22 @@ pub enum ServerMessage {
         id: String,
         channel: ChannelId,
         members: Vec<MemberRead>,
+    },
+    /// A plain acknowledgement of a request that has no other answer.
+    Ok {
+        id: String,
+    },
+    Presence {
+        id: String,
+        users: Vec<UserPresence>,
+    },
+    /// Someone the caller shares a channel with changed presence.
+    PresenceChanged(UserPresence),
+    /// A member is typing; show it until `expires_in_ms` passes without another.
+    Typing {
+        channel: ChannelId,
+        user_id: UserId,
+        expires_in_ms: u64,
     },
     /// Another member of a small channel read further.
     MemberRead {

@@ -182,6 +182,10 @@ pub struct HubSection {
     pub max_replay: i64,
     /// Channels up to this many members show everyone's read markers to everyone.
     pub small_group_max: i64,
+    /// A device with no activity for this long shows as away.
+    pub idle_secs: u64,
+    /// Presence changes wait this long before they are announced, so flapping is not.
+    pub presence_coalesce_ms: u64,
 }
 
 impl Default for HubSection {
@@ -197,6 +201,8 @@ impl Default for HubSection {
             heartbeat_secs: 60,
             max_replay: 1000,
             small_group_max: 20,
+            idle_secs: 300,
+            presence_coalesce_ms: 1000,
         }
     }
 }

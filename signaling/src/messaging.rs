@@ -9,6 +9,7 @@ use parley_proto::{
     ChannelEvent, ChannelId, ErrorCode, MemberRead, Message, MessageId, Receipts, ServerMessage,
     User, UserId,
 };
+use parley_proto::{PresenceState, Role, UserPresence};
 use parley_storage::{now_ms, ChannelAccess, NewMessage, Sent};
 
 /// The caller's standing in a channel. A channel that does not exist looks like one the
@@ -250,4 +251,53 @@ pub async fn read_state(
         MessageAction::ReadState { small_group_max },
     )?;
     Ok(state.db.read_markers(channel).await?)
+}
+
+/// The presence of `users`, as far as the caller may see them (guests: only people they share
+/// a channel with). Users this node has no devices of show as offline with their last-seen.
+pub async fn presence(
+    state: &AppState,
+    me: &User,
+    users: Vec<UserId>,
+) -> AppResult<Vec<UserPresence>> {
+    if users.len() > 500 {
+        return Err(AppError::invalid("ask for at most 500 users at a time"));
+    }
+    let mut wanted: Vec<UserId> = Vec::with_capacity(users.len());
+    for user in users {
+        if !wanted.contains(&user) {
+            wanted.push(user);
+        }
+    }
+    if me.role == Role::Guest {
+        let visible = state.db.co_members(me.id).await?;
+        wanted.retain(|u| *u == me.id || visible.contains(u));
+    }
+    let known = state.hub.presence(wanted.clone()).await;
+    let offline: Vec<UserId> = wanted
+        .iter()
+        .copied()
+        .filter(|u| !known.iter().any(|p| p.user_id == *u))
+        .collect();
+    let last_seen = state.db.last_seen(&offline).await?;
+    Ok(wanted
+        .into_iter()
+        .filter_map(|user| match known.iter().find(|p| p.user_id == user) {
+            Some(p) => Some(p.clone()),
+            None => last_seen.get(&user).map(|seen| UserPresence {
+                user_id: user,
+                state: PresenceState::Offline,
+                status_text: None,
+                last_seen: *seen,
+            }),
+        })
+        .collect())
+}
+
+/// Tell the channel's other members that the caller is typing. Never stored.
+pub async fn typing(state: &AppState, me: &User, channel: ChannelId) -> AppResult<()> {
+    let access = access(state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Send)?;
+    state.hub.typing(channel, me.id).await;
+    Ok(())
 }

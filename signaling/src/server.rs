@@ -59,7 +59,13 @@ pub async fn state(
         db,
         objects,
         tokens: Arc::new(tokens),
-        hub: crate::ws::HubHandle::spawn(metrics.clone()),
+        hub: crate::ws::HubHandle::spawn(
+            metrics.clone(),
+            parley_presence::PresenceConfig {
+                idle_after: Duration::from_secs(config.hub.idle_secs.max(1)),
+                coalesce: Duration::from_millis(config.hub.presence_coalesce_ms),
+            },
+        ),
         ws: Arc::new(config.hub.clone()),
         shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         metrics,

@@ -17,6 +17,7 @@ mod error;
 mod import;
 mod messages;
 mod objects;
+mod presence;
 mod sessions;
 mod users;
 

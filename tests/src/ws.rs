@@ -16,6 +16,9 @@ pub struct WsClient {
     pushes: VecDeque<Value>,
     next_id: u64,
     pub welcome: Value,
+    /// Drop `presence_changed` pushes (on by default: they arrive whenever someone's
+    /// coalescing window ends, which most tests do not care about).
+    pub skip_presence: bool,
 }
 
 /// Is this a reply to a request (it names the request's id)?
@@ -71,6 +74,7 @@ impl WsClient {
             pushes: VecDeque::new(),
             next_id: 1,
             welcome: Value::Null,
+            skip_presence: true,
         })
     }
 
@@ -95,6 +99,7 @@ impl WsClient {
             pushes: VecDeque::new(),
             next_id: 1,
             welcome: Value::Null,
+            skip_presence: true,
         };
         client
             .send(json!({"type": "hello", "id": "hello", "versions": [1]}))
@@ -114,8 +119,17 @@ impl WsClient {
         self.stream.send(message).await.expect("send");
     }
 
-    /// The next text message from the server, whatever it is. `None` once the server closed.
+    /// The next text message from the server (but skipped presence). `None` once closed.
     pub async fn try_recv(&mut self) -> Option<Value> {
+        loop {
+            let message = self.try_recv_any().await?;
+            if !(self.skip_presence && message["type"] == "presence_changed") {
+                return Some(message);
+            }
+        }
+    }
+
+    async fn try_recv_any(&mut self) -> Option<Value> {
         loop {
             let frame = tokio::time::timeout(WAIT, self.stream.next())
                 .await

@@ -1,15 +1,23 @@
-//! The hub task: owns the routing table and every connection's outbox, and fans events out.
-//! It never waits on a client: a full outbox means that client is too slow, and it is
-//! disconnected (it recovers on reconnect) so the others are not held up.
+//! The hub task: owns the routing table, presence, the typing throttle and every connection's
+//! outbox, and fans events out. It never waits on a client: a full outbox means that client is
+//! too slow, and it is disconnected (it recovers on reconnect) so the others are not held up.
 
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
-use parley_presence::{ConnId, Routes};
-use parley_proto::{ChannelEvent, ChannelId, ServerMessage, UserId};
-use std::collections::HashMap;
+use parley_presence::{ConnId, Presence, PresenceConfig, Routes, TypingThrottle};
+use parley_proto::{ChannelEvent, ChannelId, PresenceState, ServerMessage, UserId, UserPresence};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+
+/// How often presence is checked for changes to announce.
+const TICK: Duration = Duration::from_millis(200);
+/// One typing notice per member and channel per this long; clients show it this long plus
+/// some, so a member who keeps typing shows as typing throughout.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+const TYPING_SHOWN_MS: u64 = 5000;
 
 /// What a connection receives from the hub.
 #[derive(Debug)]
@@ -20,7 +28,7 @@ pub enum Outbound {
         seq: i64,
         payload: Utf8Bytes,
     },
-    /// A message for this device only (a read marker moved).
+    /// A notice for this device only (a read marker moved, someone is typing).
     Direct(Utf8Bytes),
 }
 
@@ -51,6 +59,20 @@ enum Command {
         channel: ChannelId,
         except: UserId,
         payload: Utf8Bytes,
+    },
+    Activity(ConnId),
+    Choose {
+        conn: ConnId,
+        state: Option<PresenceState>,
+        status_text: Option<String>,
+    },
+    Typing {
+        channel: ChannelId,
+        user: UserId,
+    },
+    Presence {
+        users: Vec<UserId>,
+        reply: oneshot::Sender<Vec<UserPresence>>,
     },
 }
 
@@ -86,10 +108,14 @@ fn serialize(message: &ServerMessage) -> Utf8Bytes {
     }
 }
 
+fn wall_ms() -> i64 {
+    parley_storage::now_ms()
+}
+
 impl HubHandle {
-    pub fn spawn(metrics: Metrics) -> HubHandle {
+    pub fn spawn(metrics: Metrics, presence: PresenceConfig) -> HubHandle {
         let (commands, rx) = mpsc::channel(4096);
-        tokio::spawn(run(rx, metrics));
+        tokio::spawn(run(rx, metrics, presence));
         HubHandle {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
@@ -164,13 +190,73 @@ impl HubHandle {
         })
         .await;
     }
+
+    /// The device did something a person does (for idle detection).
+    pub async fn activity(&self, conn: ConnId) {
+        self.command(Command::Activity(conn)).await;
+    }
+
+    pub async fn choose(
+        &self,
+        conn: ConnId,
+        state: Option<PresenceState>,
+        status_text: Option<String>,
+    ) {
+        self.command(Command::Choose {
+            conn,
+            state,
+            status_text,
+        })
+        .await;
+    }
+
+    pub async fn typing(&self, channel: ChannelId, user: UserId) {
+        self.command(Command::Typing { channel, user }).await;
+    }
+
+    /// The presence this node knows of `users`; those it knows nothing of are left out.
+    pub async fn presence(&self, users: Vec<UserId>) -> Vec<UserPresence> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Presence { users, reply }).await;
+        answer.await.unwrap_or_default()
+    }
 }
 
-async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics) {
-    let mut routes = Routes::default();
-    let mut links: HashMap<ConnId, Link> = HashMap::new();
-    let mut too_slow: Vec<ConnId> = Vec::new();
-    while let Some(command) = commands.recv().await {
+struct Hub {
+    routes: Routes,
+    presence: Presence,
+    typing: TypingThrottle,
+    links: HashMap<ConnId, Link>,
+    too_slow: Vec<ConnId>,
+    metrics: Metrics,
+}
+
+async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics, presence: PresenceConfig) {
+    let mut hub = Hub {
+        routes: Routes::default(),
+        presence: Presence::new(presence),
+        typing: TypingThrottle::new(TYPING_EVERY),
+        links: HashMap::new(),
+        too_slow: Vec::new(),
+        metrics,
+    };
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(command) => hub.handle(command),
+                None => break,
+            },
+            _ = tick.tick() => hub.tick(),
+        }
+        hub.drop_too_slow();
+    }
+}
+
+impl Hub {
+    fn handle(&mut self, command: Command) {
+        let now = Instant::now();
         match command {
             Command::Connect {
                 conn,
@@ -179,8 +265,10 @@ async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics) {
                 outbox,
                 kicked,
             } => {
-                routes.connect(conn, user, channels);
-                links.insert(
+                self.presence
+                    .connect(conn, user, channels.iter().copied(), now);
+                self.routes.connect(conn, user, channels);
+                self.links.insert(
                     conn,
                     Link {
                         outbox,
@@ -189,22 +277,29 @@ async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics) {
                 );
             }
             Command::Disconnect(conn) => {
-                routes.disconnect(conn);
-                links.remove(&conn);
+                self.presence.disconnect(conn, now, wall_ms());
+                self.routes.disconnect(conn);
+                self.links.remove(&conn);
             }
-            Command::Join { user, channel } => routes.join(user, channel),
+            Command::Join { user, channel } => {
+                self.routes.join(user, channel);
+                self.presence.join(user, channel);
+            }
             Command::Publish {
                 channel,
                 seq,
                 payload,
             } => {
-                for conn in routes.recipients(channel) {
-                    let message = Outbound::Event {
-                        channel,
-                        seq,
-                        payload: payload.clone(),
-                    };
-                    offer(&links, conn, message, &mut too_slow, &metrics);
+                let conns: Vec<ConnId> = self.routes.recipients(channel).collect();
+                for conn in conns {
+                    self.offer(
+                        conn,
+                        Outbound::Event {
+                            channel,
+                            seq,
+                            payload: payload.clone(),
+                        },
+                    );
                 }
             }
             Command::ToChannel {
@@ -212,55 +307,88 @@ async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics) {
                 except,
                 payload,
             } => {
-                for conn in routes.recipients_except(channel, except) {
-                    offer(
-                        &links,
-                        conn,
-                        Outbound::Direct(payload.clone()),
-                        &mut too_slow,
-                        &metrics,
-                    );
+                let conns: Vec<ConnId> = self.routes.recipients_except(channel, except).collect();
+                for conn in conns {
+                    self.offer(conn, Outbound::Direct(payload.clone()));
                 }
             }
             Command::ToUser { user, payload } => {
-                for conn in routes.devices(user) {
-                    offer(
-                        &links,
-                        conn,
-                        Outbound::Direct(payload.clone()),
-                        &mut too_slow,
-                        &metrics,
-                    );
+                let conns: Vec<ConnId> = self.routes.devices(user).collect();
+                for conn in conns {
+                    self.offer(conn, Outbound::Direct(payload.clone()));
                 }
             }
+            Command::Activity(conn) => self.presence.activity(conn, now),
+            Command::Choose {
+                conn,
+                state,
+                status_text,
+            } => self.presence.choose(conn, state, status_text, now),
+            Command::Typing { channel, user } => {
+                if self.typing.allow(user, channel, now) {
+                    let notice = ServerMessage::Typing {
+                        channel,
+                        user_id: user,
+                        expires_in_ms: TYPING_SHOWN_MS,
+                    };
+                    let payload = serialize(&notice);
+                    let conns: Vec<ConnId> = self.routes.recipients_except(channel, user).collect();
+                    for conn in conns {
+                        self.offer(conn, Outbound::Direct(payload.clone()));
+                    }
+                }
+            }
+            Command::Presence { users, reply } => {
+                let known = users
+                    .into_iter()
+                    .filter_map(|u| self.presence.of(u, now))
+                    .collect();
+                let _ = reply.send(known);
+            }
         }
-        for conn in too_slow.drain(..) {
-            routes.disconnect(conn);
-            if let Some(mut link) = links.remove(&conn) {
-                metrics.ws_slow_consumers.inc();
+    }
+
+    /// Announce presence changes that are due, each once per device that shares a channel.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.typing.expire(now);
+        for announcement in self.presence.poll(now) {
+            let user = announcement.presence.user_id;
+            let payload = serialize(&ServerMessage::PresenceChanged(announcement.presence));
+            let mut audience = HashSet::new();
+            for channel in announcement.channels {
+                audience.extend(self.routes.recipients_except(channel, user));
+            }
+            for conn in audience {
+                self.offer(conn, Outbound::Direct(payload.clone()));
+            }
+        }
+    }
+
+    /// Queue `message` for `conn` without waiting; a full outbox marks the connection too slow.
+    fn offer(&mut self, conn: ConnId, message: Outbound) {
+        let Some(link) = self.links.get(&conn) else {
+            return;
+        };
+        match link.outbox.try_send(message) {
+            Ok(()) => self.metrics.hub_deliveries.inc(),
+            Err(mpsc::error::TrySendError::Full(_)) => self.too_slow.push(conn),
+            // The connection is closing; its Disconnect is on the way.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn drop_too_slow(&mut self) {
+        let now = Instant::now();
+        for conn in std::mem::take(&mut self.too_slow) {
+            self.routes.disconnect(conn);
+            self.presence.disconnect(conn, now, wall_ms());
+            if let Some(mut link) = self.links.remove(&conn) {
+                self.metrics.ws_slow_consumers.inc();
                 if let Some(kicked) = link.kicked.take() {
                     let _ = kicked.send(());
                 }
             }
         }
-    }
-}
-
-/// Queue `message` for `conn` without waiting; a full outbox marks the connection too slow.
-fn offer(
-    links: &HashMap<ConnId, Link>,
-    conn: ConnId,
-    message: Outbound,
-    too_slow: &mut Vec<ConnId>,
-    metrics: &Metrics,
-) {
-    let Some(link) = links.get(&conn) else {
-        return;
-    };
-    match link.outbox.try_send(message) {
-        Ok(()) => metrics.hub_deliveries.inc(),
-        Err(mpsc::error::TrySendError::Full(_)) => too_slow.push(conn),
-        // The connection is closing; its Disconnect is on the way.
-        Err(mpsc::error::TrySendError::Closed(_)) => {}
     }
 }

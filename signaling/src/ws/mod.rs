@@ -16,8 +16,8 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use parley_presence::{Cursors, Step, TokenBucket};
 use parley_proto::{
-    ChannelId, ClientMessage, ConnectionLimits, ErrorCode, Resume, ServerMessage, User,
-    PROTOCOL_VERSIONS,
+    ChannelId, ClientMessage, ConnectionLimits, ErrorCode, PresenceState, Resume, ServerMessage,
+    User, PROTOCOL_VERSIONS,
 };
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -66,6 +66,7 @@ struct Connection {
     bucket: TokenBucket,
     registration: Registration,
     shutdown: watch::Receiver<bool>,
+    last_activity: Instant,
 }
 
 fn limits(state: &AppState) -> ConnectionLimits {
@@ -261,6 +262,7 @@ impl Connection {
         let mut connection = Connection {
             bucket: TokenBucket::new(state.ws.requests_per_second, state.ws.burst, Instant::now()),
             shutdown: state.shutdown.subscribe(),
+            last_activity: Instant::now(),
             state,
             socket,
             user,
@@ -330,6 +332,24 @@ impl Connection {
         }
         self.state.hub.disconnect(self.registration.conn).await;
         self.state.metrics.ws_connections.dec();
+        if let Err(err) = self
+            .state
+            .db
+            .set_last_seen(self.user.id, parley_storage::now_ms())
+            .await
+        {
+            tracing::warn!(user = %self.user.id, error = %crate::error::chain(&err), "cannot record last-seen");
+        }
+    }
+
+    /// Tell the hub this device is in use, at most every `activity_every`.
+    async fn report_activity(&mut self) {
+        let now = Instant::now();
+        let every = Duration::from_secs((self.state.ws.idle_secs / 4).clamp(1, 30));
+        if now.saturating_duration_since(self.last_activity) >= every {
+            self.last_activity = now;
+            self.state.hub.activity(self.registration.conn).await;
+        }
     }
 
     fn write_timeout(&self) -> Duration {
@@ -441,6 +461,9 @@ impl Connection {
             }
         };
         let id = request.id().to_string();
+        if !matches!(request, ClientMessage::Ping { .. }) {
+            self.report_activity().await;
+        }
         let reply = match self.answer(request).await {
             Ok(reply) => reply,
             Err(err) => error_message(Some(id), err),
@@ -449,6 +472,7 @@ impl Connection {
     }
 
     async fn answer(&mut self, request: ClientMessage) -> Result<ServerMessage, AppError> {
+        let conn = self.registration.conn;
         let state = &self.state;
         let me = &self.user;
         Ok(match request {
@@ -557,6 +581,33 @@ impl Connection {
                 channel,
                 members: messaging::read_state(state, me, channel).await?,
             },
+            ClientMessage::SetPresence {
+                id,
+                state: chosen,
+                status_text,
+            } => {
+                if chosen == Some(PresenceState::Offline) {
+                    return Err(AppError::invalid(
+                        "offline is not a choice: close the connection instead",
+                    ));
+                }
+                if status_text
+                    .as_ref()
+                    .is_some_and(|t| t.chars().count() > 100)
+                {
+                    return Err(AppError::invalid("status_text has at most 100 characters"));
+                }
+                state.hub.choose(conn, chosen, status_text).await;
+                ServerMessage::Ok { id }
+            }
+            ClientMessage::Presence { id, users } => ServerMessage::Presence {
+                id,
+                users: messaging::presence(state, me, users).await?,
+            },
+            ClientMessage::Typing { id, channel } => {
+                messaging::typing(state, me, channel).await?;
+                ServerMessage::Ok { id }
+            }
             ClientMessage::Ping { id } => ServerMessage::Pong { id },
         })
     }
