@@ -8,16 +8,20 @@
 //! - [`Presence`]: devices aggregated per user, idle detection, coalesced announcements.
 //! - [`TypingThrottle`]: at most one typing notice per member and channel per interval.
 //!
-//! Still to come with the hub issue: the urgent-ping schedule, and the bus between nodes.
+//! - [`next_reminder`]: when an urgent ping reminds next.
+//!
+//! Still to come with the hub issue: the bus between nodes.
 
 mod cursor;
 mod presence;
 mod rate;
 mod routes;
 mod typing;
+mod urgent;
 
 pub use cursor::{Cursors, Step};
 pub use presence::{Announcement, Presence, PresenceConfig};
 pub use rate::TokenBucket;
 pub use routes::{ConnId, Routes};
 pub use typing::TypingThrottle;
+pub use urgent::next_reminder;

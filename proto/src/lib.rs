@@ -11,10 +11,12 @@ mod auth;
 mod error;
 mod ids;
 mod org;
+mod webhook;
 mod ws;
 
 pub use auth::*;
 pub use error::*;
 pub use ids::*;
 pub use org::*;
+pub use webhook::*;
 pub use ws::*;

@@ -130,6 +130,21 @@ pub struct CreateChannel {
     pub members: Vec<UserId>,
 }
 
+/// Change a channel. A field left out stays as it is.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Remind urgent-ping recipients this often in this channel (an emergency channel: 30);
+    /// 0 returns to the server's default.
+    #[serde(default)]
+    pub urgent_every_secs: Option<i64>,
+    /// ... for this long; 0 returns to the server's default.
+    #[serde(default)]
+    pub urgent_for_secs: Option<i64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMembers {

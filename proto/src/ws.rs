@@ -41,6 +41,26 @@ pub enum ClientMessage {
         /// `@channel`: notify every member.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         mention_channel: bool,
+        #[serde(default, skip_serializing_if = "Priority::is_normal")]
+        priority: Priority,
+        /// Ask the mentioned users (all other members when none are mentioned) to acknowledge.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        ack_requested: bool,
+        /// Something the recipients can do from the notification.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        action: Option<PingAction>,
+    },
+    /// Acknowledge a ping: its reminders stop for the caller.
+    Ack {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+    },
+    /// Who has acknowledged a ping: for its sender, the channel's owner and admins.
+    Roster {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
     },
     Edit {
         id: String,
@@ -105,6 +125,8 @@ impl ClientMessage {
         match self {
             ClientMessage::Hello { id, .. }
             | ClientMessage::Send { id, .. }
+            | ClientMessage::Ack { id, .. }
+            | ClientMessage::Roster { id, .. }
             | ClientMessage::Edit { id, .. }
             | ClientMessage::Recall { id, .. }
             | ClientMessage::History { id, .. }
@@ -129,6 +151,75 @@ pub struct Resume {
     pub seq: i64,
 }
 
+/// How loudly a message asks for attention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    #[default]
+    Normal,
+    /// Shown prominently; with `ack_requested`, tracked until acknowledged.
+    Important,
+    /// An urgent ping: with `ack_requested`, re-notifies each recipient on a schedule, through
+    /// do-not-disturb, across reconnects and restarts, until acknowledged or expired.
+    Urgent,
+}
+
+impl Priority {
+    pub fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::Important => "important",
+            Priority::Urgent => "urgent",
+        }
+    }
+}
+
+impl std::str::FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "normal" => Ok(Priority::Normal),
+            "important" => Ok(Priority::Important),
+            "urgent" => Ok(Priority::Urgent),
+            other => Err(format!("unknown priority `{other}`")),
+        }
+    }
+}
+
+/// What a recipient can do straight from a ping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum PingAction {
+    /// Join the voice bridge of this room.
+    JoinBridge { room: String },
+}
+
+/// Where a ping's recipient stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AckState {
+    Acked,
+    /// Reached a connected device, not acknowledged yet.
+    Delivered,
+    /// Not reached yet: no device connected since it was sent.
+    Offline,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RosterEntry {
+    pub user_id: UserId,
+    pub name: String,
+    pub state: AckState,
+    pub delivered_at: Option<i64>,
+    pub acked_at: Option<i64>,
+    /// Reminders sent so far.
+    pub reminders: i64,
+}
+
 /// A message as clients see it. A recalled message keeps its place but loses its text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Message {
@@ -144,6 +235,12 @@ pub struct Message {
     pub mentions: Vec<UserId>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mention_channel: bool,
+    #[serde(default, skip_serializing_if = "Priority::is_normal")]
+    pub priority: Priority,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ack_requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<PingAction>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub recalled_at: Option<i64>,
@@ -330,6 +427,35 @@ pub enum ServerMessage {
     /// A plain acknowledgement of a request that has no other answer.
     Ok {
         id: String,
+    },
+    /// The ping was acknowledged (again, if it already was: `acked_at` is the first time).
+    Acked {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+        acked_at: i64,
+    },
+    Roster {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+        recipients: Vec<RosterEntry>,
+    },
+    /// A reminder of a ping not yet acknowledged (the `reminder`th).
+    PingReminder {
+        channel: ChannelId,
+        reminder: i64,
+        message: Message,
+    },
+    /// On connecting: the pings waiting for this user's acknowledgement.
+    PendingPings {
+        pings: Vec<Message>,
+    },
+    /// For a ping's sender (and the channel's owner): a recipient's standing changed.
+    PingUpdate {
+        channel: ChannelId,
+        message_id: MessageId,
+        recipient: RosterEntry,
     },
     Presence {
         id: String,

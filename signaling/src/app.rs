@@ -34,6 +34,8 @@ pub struct AppState {
     pub hub: HubHandle,
     /// The messaging WebSocket's limits.
     pub ws: Arc<HubSection>,
+    /// How urgent pings remind and escalate.
+    pub urgent: Arc<crate::config::UrgentSection>,
     /// Flips to `true` when shutdown begins, so WebSocket connections close with a reason.
     pub shutdown: Arc<watch::Sender<bool>>,
 }
@@ -70,7 +72,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/channels/{id}",
-            get(routes::channels::get).delete(routes::channels::archive),
+            get(routes::channels::get)
+                .patch(routes::channels::update)
+                .delete(routes::channels::archive),
         )
         .route("/channels/{id}/messages", get(routes::channels::messages))
         .route(

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "object_store",
     "database",
     "server",
@@ -21,6 +21,7 @@ const SECTIONS: [&str; 8] = [
     "auth",
     "tls",
     "hub",
+    "urgent",
 ];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,6 +35,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub admin: AdminSection,
     pub hub: HubSection,
+    pub urgent: UrgentSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +209,37 @@ impl Default for HubSection {
     }
 }
 
+/// Urgent pings: how recipients are reminded, and how the unacknowledged are escalated.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UrgentSection {
+    /// Remind every recipient who has not acknowledged this often (a channel may override).
+    pub remind_every_secs: u64,
+    /// ... for this long after the ping (a channel may override).
+    pub remind_for_secs: u64,
+    /// Call `escalation_url` for recipients who have not acknowledged after this long.
+    pub escalate_after_secs: u64,
+    /// An SMS or phone gateway's webhook; empty: no escalation.
+    pub escalation_url: String,
+    /// Signs escalations (HMAC-SHA256 of `timestamp.body`); required with `escalation_url`.
+    pub escalation_secret: String,
+    /// How often due reminders and escalations are looked for.
+    pub poll_ms: u64,
+}
+
+impl Default for UrgentSection {
+    fn default() -> Self {
+        UrgentSection {
+            remind_every_secs: 120,
+            remind_for_secs: 30 * 60,
+            escalate_after_secs: 300,
+            escalation_url: String::new(),
+            escalation_secret: String::new(),
+            poll_ms: 1000,
+        }
+    }
+}
+
 /// The first administrator, created at start-up only while the database has no users.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -303,6 +336,16 @@ impl Config {
         if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < 32 {
             return Err(ConfigError::Invalid(
                 "auth.jwt_secret must be at least 32 characters".into(),
+            ));
+        }
+        if !self.urgent.escalation_url.is_empty() && self.urgent.escalation_secret.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "urgent.escalation_url needs urgent.escalation_secret (16+ characters) to sign the calls".into(),
+            ));
+        }
+        if self.urgent.remind_every_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "urgent.remind_every_secs must be at least 1".into(),
             ));
         }
         if !self.admin.password.is_empty() && self.admin.email.is_empty() {

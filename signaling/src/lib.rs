@@ -14,9 +14,11 @@ pub mod messaging;
 pub mod metrics;
 pub mod openapi;
 pub mod org_csv;
+pub mod pings;
 pub mod policy;
 pub mod routes;
 pub mod server;
+pub mod webhook;
 pub mod ws;
 
 pub use app::{app, AppState};

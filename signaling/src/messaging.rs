@@ -9,8 +9,8 @@ use parley_proto::{
     ChannelEvent, ChannelId, ErrorCode, MemberRead, Message, MessageId, Receipts, ServerMessage,
     User, UserId,
 };
-use parley_proto::{PresenceState, Role, UserPresence};
-use parley_storage::{now_ms, ChannelAccess, NewMessage, Sent};
+use parley_proto::{PingAction, PresenceState, Priority, Role, RosterEntry, UserPresence};
+use parley_storage::{now_ms, AckRequest, ChannelAccess, NewMessage, Sent};
 
 /// The caller's standing in a channel. A channel that does not exist looks like one the
 /// caller is not a member of, so nobody learns which channels exist.
@@ -49,6 +49,56 @@ pub struct SendRequest {
     pub reply_to: Option<MessageId>,
     pub mentions: Vec<UserId>,
     pub mention_channel: bool,
+    pub priority: Priority,
+    pub ack_requested: bool,
+    pub action: Option<PingAction>,
+}
+
+/// Who must acknowledge, and how they are reminded: the mentioned users, or every other
+/// member; urgent pings on the channel's schedule or the server's.
+async fn ack_request(
+    state: &AppState,
+    me: &User,
+    req: &SendRequest,
+    channel: &ChannelAccess,
+) -> AppResult<Option<AckRequest>> {
+    if !req.ack_requested {
+        return Ok(None);
+    }
+    if req.priority == Priority::Normal {
+        return Err(AppError::invalid(
+            "ack_requested needs priority important or urgent",
+        ));
+    }
+    let recipients: Vec<UserId> = if req.mentions.is_empty() {
+        state
+            .db
+            .member_ids(req.channel)
+            .await?
+            .into_iter()
+            .filter(|u| *u != me.id)
+            .collect()
+    } else {
+        req.mentions
+            .iter()
+            .copied()
+            .filter(|u| *u != me.id)
+            .collect()
+    };
+    if recipients.is_empty() {
+        return Err(AppError::invalid("nobody else is here to acknowledge"));
+    }
+    let secs = |own: Option<i64>, default: u64| {
+        own.filter(|s| *s > 0)
+            .unwrap_or(i64::try_from(default).unwrap_or(i64::MAX))
+    };
+    let every = secs(channel.urgent_every_secs, state.urgent.remind_every_secs);
+    let for_secs = secs(channel.urgent_for_secs, state.urgent.remind_for_secs);
+    Ok(Some(AckRequest {
+        recipients,
+        every_ms: (req.priority == Priority::Urgent).then_some(every.saturating_mul(1000)),
+        for_ms: for_secs.saturating_mul(1000),
+    }))
 }
 
 pub async fn send(state: &AppState, me: &User, req: SendRequest) -> AppResult<Sent> {
@@ -71,6 +121,7 @@ pub async fn send(state: &AppState, me: &User, req: SendRequest) -> AppResult<Se
             )));
         }
     }
+    let ack = ack_request(state, me, &req, &channel).await?;
     let sent = state
         .db
         .send_message(&NewMessage {
@@ -81,12 +132,112 @@ pub async fn send(state: &AppState, me: &User, req: SendRequest) -> AppResult<Se
             reply_to: req.reply_to,
             mentions: req.mentions,
             mention_channel: req.mention_channel,
+            priority: req.priority,
+            action: req.action,
+            ack,
         })
         .await?;
     if !sent.duplicate {
         state.hub.publish(&sent.event).await;
+        if sent.message.ack_requested {
+            let recipients: Vec<UserId> = state
+                .db
+                .roster(sent.message.id)
+                .await?
+                .into_iter()
+                .map(|r| r.user_id)
+                .collect();
+            let connected = state.hub.presence(recipients).await;
+            for user in connected {
+                delivered(state, &sent.message, user.user_id).await?;
+            }
+        }
     }
     Ok(sent)
+}
+
+/// A ping reached a device of `user`: record it once, and tell the sender.
+pub async fn delivered(state: &AppState, message: &Message, user: UserId) -> AppResult<()> {
+    if state.db.mark_delivered(message.id, user, now_ms()).await? {
+        tell_sender(state, message, user).await?;
+    }
+    Ok(())
+}
+
+/// The sender (and the channel's owner) see each recipient's standing change live.
+async fn tell_sender(state: &AppState, message: &Message, user: UserId) -> AppResult<()> {
+    let Some(recipient) = state.db.roster_entry(message.id, user).await? else {
+        return Ok(());
+    };
+    let update = ServerMessage::PingUpdate {
+        channel: message.channel,
+        message_id: message.id,
+        recipient,
+    };
+    let mut watchers = Vec::new();
+    watchers.extend(message.sender);
+    if let Some(owner) = state
+        .db
+        .channel(message.channel)
+        .await?
+        .and_then(|c| c.created_by)
+    {
+        if !watchers.contains(&owner) {
+            watchers.push(owner);
+        }
+    }
+    for watcher in watchers {
+        state.hub.to_user(watcher, &update).await;
+    }
+    Ok(())
+}
+
+/// Acknowledge a ping; its reminders stop for the caller. Acknowledging again is harmless.
+pub async fn ack(state: &AppState, me: &User, channel: ChannelId, id: MessageId) -> AppResult<i64> {
+    access(state, me, channel).await?;
+    let message = state.db.message(channel, id).await?;
+    let first = state
+        .db
+        .roster_entry(id, me.id)
+        .await?
+        .is_some_and(|r| r.acked_at.is_none());
+    let acked_at = state
+        .db
+        .ack_ping(id, me.id, now_ms())
+        .await?
+        .ok_or_else(|| AppError::not_found("this message asks nothing of you to acknowledge"))?;
+    if first {
+        tell_sender(state, &message, me.id).await?;
+    }
+    Ok(acked_at)
+}
+
+/// The acknowledgement roster of a ping.
+pub async fn roster(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+) -> AppResult<Vec<RosterEntry>> {
+    let access = access(state, me, channel).await?;
+    let message = state.db.message(channel, id).await?;
+    policy::messages(
+        Actor::from(me),
+        &access,
+        MessageAction::Roster {
+            sender: message.sender,
+        },
+    )?;
+    Ok(state.db.roster(id).await?)
+}
+
+/// On connect: the pings still waiting for this user, now delivered.
+pub async fn pending_pings(state: &AppState, me: &User) -> AppResult<Vec<Message>> {
+    let pings = state.db.pending_pings(me.id, now_ms()).await?;
+    for ping in &pings {
+        delivered(state, ping, me.id).await?;
+    }
+    Ok(pings)
 }
 
 fn facts(message: &Message) -> MessageFacts {

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub ws_requests: IntCounter,
     pub hub_deliveries: IntCounter,
     pub ws_slow_consumers: IntCounter,
+    pub urgent_reminders: IntCounter,
+    pub urgent_escalations: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,6 +90,14 @@ impl Metrics {
         registry.register(Box::new(ws_requests.clone()))?;
         registry.register(Box::new(hub_deliveries.clone()))?;
         registry.register(Box::new(ws_slow_consumers.clone()))?;
+        let urgent_reminders =
+            IntCounter::new("urgent_reminders_total", "Urgent-ping reminders sent.")?;
+        let urgent_escalations = IntCounter::new(
+            "urgent_escalations_total",
+            "Unacknowledged ping recipients escalated to the webhook.",
+        )?;
+        registry.register(Box::new(urgent_reminders.clone()))?;
+        registry.register(Box::new(urgent_escalations.clone()))?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -101,6 +111,8 @@ impl Metrics {
             ws_requests,
             hub_deliveries,
             ws_slow_consumers,
+            urgent_reminders,
+            urgent_escalations,
         })
     }
 

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         auth::login, auth::refresh, auth::logout, auth::whoami,
         users::list, users::get, users::create, users::update,
         departments::list, departments::create,
-        channels::list, channels::create, channels::get, channels::archive,
+        channels::list, channels::create, channels::get, channels::update, channels::archive,
         channels::members, channels::add_members, channels::messages, channels::receipts,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
     ),

@@ -138,6 +138,8 @@ pub enum ChannelAction<'a> {
     },
     Read(ChannelFacts<'a>),
     AddMembers(ChannelFacts<'a>),
+    /// Rename, set the urgent-ping schedule.
+    Manage(ChannelFacts<'a>),
     Archive(ChannelFacts<'a>),
 }
 
@@ -176,6 +178,23 @@ pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
                 Ok(())
             }
         }
+        ChannelAction::Manage(facts) => {
+            if !(facts.is_member || oversees(&facts)) {
+                Err(AppError::not_found("channel not found"))
+            } else if facts.archived {
+                Err(AppError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the channel is archived",
+                ))
+            } else if oversees(&facts)
+                || (actor.role != Role::Guest && facts.created_by == Some(actor.id))
+            {
+                Ok(())
+            } else {
+                deny("only the channel's creator or an admin may change it")
+            }
+        }
         ChannelAction::Archive(facts) => {
             if !(facts.is_member || oversees(&facts)) {
                 Err(AppError::not_found("channel not found"))
@@ -211,6 +230,10 @@ pub enum MessageAction {
     ReadState {
         small_group_max: i64,
     },
+    /// A ping's acknowledgement roster: its sender, the channel's owner and admins.
+    Roster {
+        sender: Option<UserId>,
+    },
     Edit(MessageFacts),
     Recall {
         message: MessageFacts,
@@ -231,7 +254,10 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
     let admin_may = admin
         && matches!(
             action,
-            MessageAction::Read | MessageAction::Recall { .. } | MessageAction::Receipts { .. }
+            MessageAction::Read
+                | MessageAction::Recall { .. }
+                | MessageAction::Receipts { .. }
+                | MessageAction::Roster { .. }
         );
     if !(channel.is_member || admin_may) {
         return refuse(
@@ -261,6 +287,13 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
                 deny("in an announcement channel, read receipts are for the poster, the owner and admins")
             } else {
                 Ok(())
+            }
+        }
+        MessageAction::Roster { sender } => {
+            if admin || channel.created_by == Some(actor.id) || sender == Some(actor.id) {
+                Ok(())
+            } else {
+                deny("a ping's roster is for its sender, the channel's owner and admins")
             }
         }
         MessageAction::ReadState { small_group_max } => {
@@ -455,6 +488,8 @@ mod tests {
             is_member: true,
             last_seq: 0,
             member_count: 3,
+            urgent_every_secs: None,
+            urgent_for_secs: None,
         };
         let outsider = ChannelAccess {
             is_member: false,

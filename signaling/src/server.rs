@@ -67,6 +67,7 @@ pub async fn state(
             },
         ),
         ws: Arc::new(config.hub.clone()),
+        urgent: Arc::new(config.urgent.clone()),
         shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         metrics,
         limits: Limits {
@@ -146,6 +147,8 @@ impl Server {
             }
             None => Bound::Plain(PlainListener::new(tcp, gauge)),
         };
+        // Urgent-ping reminders and escalations run beside the server.
+        crate::pings::spawn(state.clone());
         Ok(Server {
             bound,
             db: state.db.clone(),

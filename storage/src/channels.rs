@@ -159,6 +159,39 @@ impl Database {
             .collect()
     }
 
+    /// Rename a channel and/or set its urgent-ping schedule (0 clears it).
+    pub async fn update_channel(
+        &self,
+        id: ChannelId,
+        name: Option<&str>,
+        urgent_every_secs: Option<i64>,
+        urgent_for_secs: Option<i64>,
+    ) -> Result<Channel, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(name) = name {
+            sqlx::query("UPDATE channels SET name = $1 WHERE id = $2")
+                .bind(name.trim())
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (column, value) in [
+            ("urgent_every_secs", urgent_every_secs),
+            ("urgent_for_secs", urgent_for_secs),
+        ] {
+            if let Some(secs) = value {
+                let sql = format!("UPDATE channels SET {column} = $1 WHERE id = $2");
+                sqlx::query(&sql)
+                    .bind((secs > 0).then_some(secs))
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.channel(id).await?.ok_or(StoreError::NotFound)
+    }
+
     /// Archive a channel: it stays readable but takes no new messages or members.
     pub async fn archive_channel(&self, id: ChannelId) -> Result<(), StoreError> {
         let done = sqlx::query(

@@ -17,6 +17,7 @@ mod error;
 mod import;
 mod messages;
 mod objects;
+mod pings;
 mod presence;
 mod sessions;
 mod users;
@@ -26,10 +27,11 @@ pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use error::StoreError;
 pub use import::ImportRow;
-pub use messages::{ChannelAccess, NewMessage, Sent};
+pub use messages::{AckRequest, ChannelAccess, NewMessage, Sent};
 pub use objects::{
     ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,
 };
+pub use pings::{DueReminder, Escalation};
 pub use sessions::SessionRecord;
 pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
 

@@ -7,6 +7,7 @@ use parley_proto::{
     Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, MemberRead, MemberRef, Message,
     MessageId, Receipts, UserId,
 };
+use parley_proto::{PingAction, Priority};
 use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone)]
@@ -18,6 +19,20 @@ pub struct NewMessage {
     pub reply_to: Option<MessageId>,
     pub mentions: Vec<UserId>,
     pub mention_channel: bool,
+    pub priority: Priority,
+    pub action: Option<PingAction>,
+    /// Who must acknowledge, and how they are reminded; `None` when no acknowledgement is asked.
+    pub ack: Option<AckRequest>,
+}
+
+/// Who must acknowledge a ping, and its reminder schedule.
+#[derive(Debug, Clone)]
+pub struct AckRequest {
+    pub recipients: Vec<UserId>,
+    /// Remind every this many ms (urgent pings); `None`: track acknowledgements only.
+    pub every_ms: Option<i64>,
+    /// Stop reminding, and stop counting it as pending, this many ms after sending.
+    pub for_ms: i64,
 }
 
 /// The outcome of a send: the stored message, and whether it had been stored before.
@@ -37,13 +52,15 @@ pub struct ChannelAccess {
     pub is_member: bool,
     pub last_seq: i64,
     pub member_count: i64,
+    /// The channel's own reminder schedule for urgent pings, if it has one.
+    pub urgent_every_secs: Option<i64>,
+    pub urgent_for_secs: Option<i64>,
 }
 
-const MESSAGE_COLUMNS: &str =
-    "m.id, m.channel_id, m.seq, m.sender_id, m.body, m.reply_to, m.mentions, \
-     m.mention_channel, m.created_at, m.edited_at, m.recalled_at";
+pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, m.body, m.reply_to, m.mentions, \
+     m.mention_channel, m.priority, m.ack_requested, m.action, m.created_at, m.edited_at, m.recalled_at";
 
-fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
+pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
     let recalled_at: Option<i64> = row.try_get("recalled_at")?;
     let mentions: String = row.try_get("mentions")?;
     Ok(Message {
@@ -63,6 +80,17 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
             .map(UserId)
             .collect(),
         mention_channel: row.try_get::<i64, _>("mention_channel")? != 0,
+        priority: crate::error::parse_column("messages.priority", row.try_get("priority")?)?,
+        ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
+        action: match row.try_get::<Option<String>, _>("action")? {
+            Some(text) => Some(
+                serde_json::from_str(&text).map_err(|_| StoreError::Corrupt {
+                    column: "messages.action",
+                    value: text,
+                })?,
+            ),
+            None => None,
+        },
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         recalled_at,
@@ -138,7 +166,8 @@ impl Database {
         let row = sqlx::query(
             "SELECT c.kind, c.created_by, c.archived_at, c.last_seq, \
              (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id AND m.user_id = $2) AS member, \
-             (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
+             (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count, \
+             c.urgent_every_secs, c.urgent_for_secs \
              FROM channels c WHERE c.id = $1",
         )
         .bind(channel.0)
@@ -153,6 +182,8 @@ impl Database {
                 is_member: r.try_get::<i64, _>("member")? > 0,
                 last_seq: r.try_get("last_seq")?,
                 member_count: r.try_get("member_count")?,
+                urgent_every_secs: r.try_get("urgent_every_secs")?,
+                urgent_for_secs: r.try_get("urgent_for_secs")?,
             })
         })
         .transpose()
@@ -196,8 +227,9 @@ impl Database {
         let now = now_ms();
         let mentions: Vec<String> = new.mentions.iter().map(|u| u.0.to_string()).collect();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, reply_to, mentions, mention_channel, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, reply_to, mentions, mention_channel, \
+             priority, ack_requested, action, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(new.channel.0)
         .bind(seq)
@@ -207,6 +239,9 @@ impl Database {
         .bind(new.reply_to.map(|m| m.0))
         .bind(mentions.join(","))
         .bind(i64::from(new.mention_channel))
+        .bind(new.priority.as_str())
+        .bind(i64::from(new.ack.is_some()))
+        .bind(new.action.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default()))
         .bind(now)
         .fetch_one(&mut *tx)
         .await
@@ -221,6 +256,23 @@ impl Database {
             at: now,
         };
         record_event(&mut tx, event).await?;
+        if let Some(ack) = &new.ack {
+            for &user in &ack.recipients {
+                sqlx::query(
+                    "INSERT INTO ping_recipients (message_id, user_id, channel_id, next_notify_at, every_ms, expires_at, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(user.0)
+                .bind(new.channel.0)
+                .bind(ack.every_ms.map(|every| now + every))
+                .bind(ack.every_ms)
+                .bind(now + ack.for_ms)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         let message = Message {
             id: MessageId(id),
@@ -231,6 +283,9 @@ impl Database {
             reply_to: new.reply_to,
             mentions: new.mentions.clone(),
             mention_channel: new.mention_channel,
+            priority: new.priority,
+            ack_requested: new.ack.is_some(),
+            action: new.action.clone(),
             created_at: now,
             edited_at: None,
             recalled_at: None,
@@ -318,6 +373,12 @@ impl Database {
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE channel_events SET body = NULL WHERE message_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        // A recalled ping stops reminding and is no longer pending.
+        sqlx::query("UPDATE ping_recipients SET next_notify_at = NULL, expires_at = $1 WHERE message_id = $2")
+            .bind(now)
             .bind(id.0)
             .execute(&mut *tx)
             .await?;

@@ -214,3 +214,45 @@ pub async fn receipts(
     .await?;
     Ok(axum::Json(receipts))
 }
+
+/// Rename the channel or set its urgent-ping reminder schedule: its creator, admins, and
+/// department admins for their departments' channels.
+#[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = parley_proto::UpdateChannel,
+    responses((status = 200, body = Channel), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Json(req): Json<parley_proto::UpdateChannel>,
+) -> AppResult<axum::Json<Channel>> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Manage(facts(&channel, &department, is_member)),
+    )?;
+    if let Some(name) = &req.name {
+        validate_name(name)?;
+    }
+    for secs in [req.urgent_every_secs, req.urgent_for_secs]
+        .into_iter()
+        .flatten()
+    {
+        if !(0..=7 * 24 * 3600).contains(&secs) {
+            return Err(AppError::invalid(
+                "urgent schedules are 0 (the default) to 604800 seconds",
+            ));
+        }
+    }
+    let updated = state
+        .db
+        .update_channel(
+            channel.id,
+            req.name.as_deref(),
+            req.urgent_every_secs,
+            req.urgent_for_secs,
+        )
+        .await?;
+    Ok(axum::Json(updated))
+}

@@ -277,6 +277,12 @@ impl Connection {
                     connection.fill(channel, seen, last).await?;
                 }
             }
+            // Pings still waiting for this user's acknowledgement, whatever happened meanwhile.
+            match messaging::pending_pings(&connection.state, &connection.user).await {
+                Ok(pings) if pings.is_empty() => {}
+                Ok(pings) => connection.reply(&ServerMessage::PendingPings { pings }).await?,
+                Err(err) => tracing::warn!(user = %connection.user.id, code = ?err.code, "cannot load pending pings"),
+            }
             Ok::<(), End>(())
         }
         .await;
@@ -489,6 +495,9 @@ impl Connection {
                 reply_to,
                 mentions,
                 mention_channel,
+                priority,
+                ack_requested,
+                action,
             } => {
                 let request = SendRequest {
                     channel,
@@ -497,6 +506,9 @@ impl Connection {
                     reply_to,
                     mentions,
                     mention_channel,
+                    priority,
+                    ack_requested,
+                    action,
                 };
                 let sent = messaging::send(state, me, request).await?;
                 ServerMessage::Sent {
@@ -506,6 +518,32 @@ impl Connection {
                     message_id: sent.message.id,
                     created_at: sent.message.created_at,
                     duplicate: sent.duplicate,
+                }
+            }
+            ClientMessage::Ack {
+                id,
+                channel,
+                message_id,
+            } => {
+                let acked_at = messaging::ack(state, me, channel, message_id).await?;
+                ServerMessage::Acked {
+                    id,
+                    channel,
+                    message_id,
+                    acked_at,
+                }
+            }
+            ClientMessage::Roster {
+                id,
+                channel,
+                message_id,
+            } => {
+                let recipients = messaging::roster(state, me, channel, message_id).await?;
+                ServerMessage::Roster {
+                    id,
+                    channel,
+                    message_id,
+                    recipients,
                 }
             }
             ClientMessage::Edit {

@@ -1,0 +1,355 @@
+//! Urgent pings end to end: reminders through do-not-disturb until each recipient
+//! acknowledges, a live roster for the sender, pending pings on connect, a schedule that
+//! survives a SIGKILL, and a signed escalation webhook for those who never answer.
+
+use hmac::{Hmac, Mac};
+use parley_tests::{
+    eventually, expect_json, on_both_backends, Backend, Server, ServerOptions, WsClient,
+};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+on_both_backends!(
+    urgent_pings_remind_until_acknowledged,
+    pings_survive_a_restart
+);
+
+struct Crew {
+    server: Server,
+    ann: (i64, String),
+    bob: (i64, String),
+    cat: (i64, String),
+    channel: i64,
+}
+
+async fn crew(options: ServerOptions) -> Crew {
+    let server = Server::start_with(options.env("PARLEY_URGENT_POLL_MS", "100")).await;
+    let admin = server.admin_token().await;
+    let ann = server.user_with_role(&admin, "member", None).await;
+    let bob = server.user_with_role(&admin, "member", None).await;
+    let cat = server.user_with_role(&admin, "member", None).await;
+    let body = json!({"name": "机房应急 incident", "kind": "group", "category": "department", "members": [bob.0, cat.0]});
+    let created: Value =
+        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
+    let channel = created["id"].as_i64().unwrap();
+    Crew {
+        server,
+        ann,
+        bob,
+        cat,
+        channel,
+    }
+}
+
+/// An emergency channel: remind every second.
+async fn emergency(c: &Crew) {
+    let path = format!("/v1/channels/{}", c.channel);
+    let set = c
+        .server
+        .request(reqwest::Method::PATCH, &path, Some(&c.ann.1))
+        .json(&json!({"urgent_every_secs": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let refused = c
+        .server
+        .request(reqwest::Method::PATCH, &path, Some(&c.bob.1))
+        .json(&json!({"urgent_every_secs": 1}))
+        .send()
+        .await
+        .unwrap();
+    parley_tests::expect_error(refused, 403, "forbidden").await;
+}
+
+/// The next push of `kind`, skipping others.
+async fn next_of(client: &mut WsClient, kind: &str) -> Value {
+    loop {
+        let push = client.push().await;
+        if push["type"] == kind {
+            return push;
+        }
+    }
+}
+
+fn roster_state(roster: &Value, user: i64) -> (String, i64) {
+    let entry = roster["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["user_id"] == user)
+        .unwrap();
+    (
+        entry["state"].as_str().unwrap().to_string(),
+        entry["reminders"].as_i64().unwrap(),
+    )
+}
+
+async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
+    let c = crew(ServerOptions::backend(backend)).await;
+    emergency(&c).await;
+    let mut ann = WsClient::connect(&c.server, &c.ann.1).await;
+    let mut bob = WsClient::connect(&c.server, &c.bob.1).await;
+    bob.request(json!({"type": "set_presence", "state": "dnd"}))
+        .await;
+
+    let refused = ann.request(json!({"type": "send", "channel": c.channel, "client_id": "n", "body": "x", "ack_requested": true})).await;
+    assert_eq!(
+        refused["code"], "invalid_input",
+        "acknowledgement needs important or urgent: {refused}"
+    );
+
+    let sent = ann
+        .request(json!({"type": "send", "channel": c.channel, "client_id": "u-1", "body": "主机房断电，全员到桥 power loss, join the bridge",
+                        "priority": "urgent", "ack_requested": true, "action": {"kind": "join_bridge", "room": "outage-42"}}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let message_id = sent["message_id"].clone();
+    let event = next_of(&mut bob, "message").await;
+    assert_eq!(event["message"]["priority"], "urgent");
+    assert_eq!(event["message"]["ack_requested"], true);
+    assert_eq!(
+        event["message"]["action"],
+        json!({"kind": "join_bridge", "room": "outage-42"})
+    );
+
+    // Bob was connected, so it reached him; Cat was not.
+    let update = next_of(&mut ann, "ping_update").await;
+    assert_eq!(
+        (
+            update["recipient"]["user_id"].as_i64(),
+            update["recipient"]["state"].as_str()
+        ),
+        (Some(c.bob.0), Some("delivered"))
+    );
+    let roster = ann
+        .request(json!({"type": "roster", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(roster_state(&roster, c.bob.0).0, "delivered");
+    assert_eq!(roster_state(&roster, c.cat.0).0, "offline");
+    let hidden = bob
+        .request(json!({"type": "roster", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(hidden["code"], "forbidden", "{hidden}");
+
+    // Reminders reach Bob through do-not-disturb.
+    let reminder = next_of(&mut bob, "ping_reminder").await;
+    assert_eq!(reminder["message"]["id"], message_id);
+    assert!(reminder["reminder"].as_i64().unwrap() >= 1);
+
+    // Cat connects: the pending ping is there at once, and the sender sees it delivered.
+    let mut cat = WsClient::connect(&c.server, &c.cat.1).await;
+    let pending = next_of(&mut cat, "pending_pings").await;
+    assert_eq!(pending["pings"][0]["id"], message_id);
+    let update = next_of(&mut ann, "ping_update").await;
+    assert_eq!(
+        (
+            update["recipient"]["user_id"].as_i64(),
+            update["recipient"]["state"].as_str()
+        ),
+        (Some(c.cat.0), Some("delivered"))
+    );
+
+    // Bob acknowledges; the sender sees it live; acknowledging again changes nothing.
+    let acked = bob
+        .request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(acked["type"], "acked", "{acked}");
+    let update = next_of(&mut ann, "ping_update").await;
+    assert_eq!(
+        (
+            update["recipient"]["user_id"].as_i64(),
+            update["recipient"]["state"].as_str()
+        ),
+        (Some(c.bob.0), Some("acked"))
+    );
+    let again = bob
+        .request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(again["acked_at"], acked["acked_at"]);
+    let not_mine = ann
+        .request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(not_mine["code"], "not_found");
+
+    // Cat keeps being reminded; Bob's reminders stopped at his acknowledgement.
+    let before = ann
+        .request(json!({"type": "roster", "channel": c.channel, "message_id": message_id}))
+        .await;
+    let (bob_state, bob_reminders) = roster_state(&before, c.bob.0);
+    assert_eq!(bob_state, "acked");
+    let (_, cat_before) = roster_state(&before, c.cat.0);
+    // Wait for a reminder sent after that roster was read: a later pass of the schedule.
+    loop {
+        let reminder = next_of(&mut cat, "ping_reminder").await;
+        if reminder["reminder"].as_i64().unwrap() > cat_before {
+            break;
+        }
+    }
+    let after = ann
+        .request(json!({"type": "roster", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert!(roster_state(&after, c.cat.0).1 > cat_before, "{after}");
+    assert_eq!(
+        roster_state(&after, c.bob.0).1,
+        bob_reminders,
+        "no reminders after the acknowledgement: {after}"
+    );
+
+    // Recalling the ping ends it for everyone.
+    ann.request(json!({"type": "recall", "channel": c.channel, "message_id": message_id}))
+        .await;
+    let mut cat_again = WsClient::connect(&c.server, &c.cat.1).await;
+    cat_again.expect_no_push().await;
+}
+
+async fn pings_survive_a_restart(backend: Backend) {
+    let mut c = crew(ServerOptions::backend(backend)).await;
+    emergency(&c).await;
+    let mut ann = WsClient::connect(&c.server, &c.ann.1).await;
+    let sent = ann
+        .request(json!({"type": "send", "channel": c.channel, "client_id": "u-1", "body": "@bob 请确认", "mentions": [c.bob.0],
+                        "priority": "urgent", "ack_requested": true}))
+        .await;
+    let message_id = sent["message_id"].clone();
+    drop(ann);
+
+    c.server.kill_and_restart().await;
+
+    // After the restart Bob still has it waiting, and the reminders go on.
+    let mut bob = WsClient::connect(&c.server, &c.bob.1).await;
+    let pending = next_of(&mut bob, "pending_pings").await;
+    assert_eq!(
+        pending["pings"].as_array().unwrap().len(),
+        1,
+        "only Bob was asked: {pending}"
+    );
+    assert_eq!(pending["pings"][0]["id"], message_id);
+    let reminder = next_of(&mut bob, "ping_reminder").await;
+    assert_eq!(reminder["message"]["id"], message_id);
+    bob.request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
+        .await;
+    let mut cat = WsClient::connect(&c.server, &c.cat.1).await;
+    cat.expect_no_push().await;
+    let mut ann = WsClient::connect(&c.server, &c.ann.1).await;
+    let roster = ann
+        .request(json!({"type": "roster", "channel": c.channel, "message_id": message_id}))
+        .await;
+    assert_eq!(roster["recipients"].as_array().unwrap().len(), 1);
+    assert_eq!(roster_state(&roster, c.bob.0).0, "acked");
+}
+
+/// A webhook receiver on loopback: answers each POST with the next status, hands over the
+/// request's headers and body.
+async fn receiver(statuses: Vec<u16>) -> (String, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let mut statuses = statuses.into_iter();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            let (head, body) = loop {
+                let n = socket.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), Vec::new());
+                }
+                data.extend_from_slice(&buf[..n]);
+                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while data.len() < end + 4 + length {
+                        let n = socket.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        data.extend_from_slice(&buf[..n]);
+                    }
+                    break (head, data[end + 4..].to_vec());
+                }
+            };
+            let status = statuses.next().unwrap_or(200);
+            let reply =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = socket.write_all(reply.as_bytes()).await;
+            let _ = tx.send((head, body)).await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook() {
+    let secret = "a-shared-webhook-secret";
+    let (url, mut calls) = receiver(vec![500, 200]).await;
+    let c = crew(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_URGENT_ESCALATION_URL", url)
+            .env("PARLEY_URGENT_ESCALATION_SECRET", secret)
+            .env("PARLEY_URGENT_ESCALATE_AFTER_SECS", "1"),
+    )
+    .await;
+    let mut ann = WsClient::connect(&c.server, &c.ann.1).await;
+    let mut bob = WsClient::connect(&c.server, &c.bob.1).await;
+    let sent = ann
+        .request(
+            json!({"type": "send", "channel": c.channel, "client_id": "i-1", "body": "请确认收到",
+                        "priority": "important", "ack_requested": true}),
+        )
+        .await;
+    // Bob answers at once; Cat never does.
+    let event = next_of(&mut bob, "message").await;
+    bob.request(json!({"type": "ack", "channel": c.channel, "message_id": event["message"]["id"]}))
+        .await;
+
+    // The first call is refused and retried; both carry a valid signature for Cat.
+    for attempt in 0..2 {
+        let (head, body) = tokio::time::timeout(Duration::from_secs(20), calls.recv())
+            .await
+            .expect("an escalation")
+            .unwrap();
+        let header = |name: &str| {
+            head.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .map(|v| v.trim().to_string())
+        };
+        let timestamp = header("x-parley-timestamp").expect("timestamp");
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(&body);
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            header("x-parley-signature"),
+            Some(format!("v1={expected}")),
+            "attempt {attempt}"
+        );
+        let payload: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(payload["event"], "urgent_ping.unacknowledged");
+        assert_eq!(payload["message_id"], sent["message_id"]);
+        assert_eq!(
+            payload["recipient"]["user_id"], c.cat.0,
+            "only Cat, who never acknowledged: {payload}"
+        );
+        assert_eq!(payload["body"], "请确认收到");
+    }
+    let counted = eventually(50, Duration::from_millis(100), || async {
+        let text = c.server.get("/metrics", None).await.text().await.unwrap();
+        text.lines()
+            .any(|l| l == "parley_urgent_escalations_total 1")
+            .then_some(())
+    })
+    .await;
+    assert!(counted.is_some(), "one recipient escalated, once");
+}
