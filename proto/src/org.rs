@@ -114,6 +114,11 @@ pub struct Channel {
     pub archived: bool,
     pub member_count: i64,
     pub created_at: i64,
+    /// The channel's own urgent-ping reminder schedule, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgent_every_secs: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urgent_for_secs: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -16,7 +16,7 @@ pub struct NewChannel {
 
 const CHANNEL_SELECT: &str =
     "SELECT c.id, c.name, c.kind, c.category, c.department_id, c.created_by, \
-     c.archived_at, c.created_at, \
+     c.archived_at, c.created_at, c.urgent_every_secs, c.urgent_for_secs, \
      (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
      FROM channels c";
 
@@ -33,6 +33,8 @@ fn channel_from_row(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
         archived: row.try_get::<Option<i64>, _>("archived_at")?.is_some(),
         member_count: row.try_get("member_count")?,
         created_at: row.try_get("created_at")?,
+        urgent_every_secs: row.try_get("urgent_every_secs")?,
+        urgent_for_secs: row.try_get("urgent_for_secs")?,
     })
 }
 
