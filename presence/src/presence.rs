@@ -198,6 +198,21 @@ impl Presence {
         })
     }
 
+    /// Every user with a device here, as they stand now (to refresh a shared view).
+    pub fn connected(&self, now: Instant) -> Vec<Announcement> {
+        self.users
+            .iter()
+            .filter(|(_, e)| !e.devices.is_empty())
+            .filter_map(|(user, entry)| {
+                let presence = self.of(*user, now)?;
+                Some(Announcement {
+                    presence,
+                    channels: entry.channels.iter().copied().collect(),
+                })
+            })
+            .collect()
+    }
+
     /// Is `user` in do-not-disturb?
     pub fn is_dnd(&self, user: UserId) -> bool {
         self.users

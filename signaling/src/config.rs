@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "object_store",
     "database",
     "server",
@@ -22,6 +22,7 @@ const SECTIONS: [&str; 9] = [
     "tls",
     "hub",
     "urgent",
+    "cluster",
 ];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -36,6 +37,7 @@ pub struct Config {
     pub admin: AdminSection,
     pub hub: HubSection,
     pub urgent: UrgentSection,
+    pub cluster: ClusterSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,6 +238,32 @@ impl Default for UrgentSection {
             escalation_url: String::new(),
             escalation_secret: String::new(),
             poll_ms: 1000,
+        }
+    }
+}
+
+/// Several nodes acting as one: fan-out and presence through Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// `redis://host:6379`; empty: a single node with its in-process bus.
+    pub redis_url: String,
+    /// Every key and channel this cluster uses starts with this (so clusters can share a Redis).
+    pub key_prefix: String,
+    /// This node's name in the cluster; empty: a random one at each start.
+    pub node_id: String,
+    /// A node that stops refreshing its users' presence (it crashed) has them go offline
+    /// after this long.
+    pub presence_ttl_secs: u64,
+}
+
+impl Default for ClusterSection {
+    fn default() -> Self {
+        ClusterSection {
+            redis_url: String::new(),
+            key_prefix: "parley".into(),
+            node_id: String::new(),
+            presence_ttl_secs: 60,
         }
     }
 }

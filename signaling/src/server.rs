@@ -55,17 +55,29 @@ pub async fn state(
         config.auth.leeway_secs,
     );
     let metrics = Metrics::new()?;
+    let cluster = if config.cluster.redis_url.is_empty() {
+        None
+    } else {
+        Some(crate::cluster::Cluster::connect(&config.cluster).await?)
+    };
+    let presence = parley_presence::PresenceConfig {
+        idle_after: Duration::from_secs(config.hub.idle_secs.max(1)),
+        coalesce: Duration::from_millis(config.hub.presence_coalesce_ms),
+    };
+    let hub = match cluster {
+        Some((cluster, pending)) => {
+            tracing::info!(node = cluster.node(), "clustered through Redis");
+            let hub = crate::ws::HubHandle::spawn(metrics.clone(), presence, Some(cluster.clone()));
+            cluster.start(pending, hub.clone());
+            hub
+        }
+        None => crate::ws::HubHandle::spawn(metrics.clone(), presence, None),
+    };
     Ok(AppState {
         db,
         objects,
         tokens: Arc::new(tokens),
-        hub: crate::ws::HubHandle::spawn(
-            metrics.clone(),
-            parley_presence::PresenceConfig {
-                idle_after: Duration::from_secs(config.hub.idle_secs.max(1)),
-                coalesce: Duration::from_millis(config.hub.presence_coalesce_ms),
-            },
-        ),
+        hub,
         ws: Arc::new(config.hub.clone()),
         urgent: Arc::new(config.urgent.clone()),
         shutdown: Arc::new(tokio::sync::watch::channel(false).0),

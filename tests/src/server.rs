@@ -131,6 +131,12 @@ impl Server {
         }
     }
 
+    /// Kill the process with SIGKILL: no shutdown at all, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kill the process with SIGKILL (no shutdown at all), then start it again on the same
     /// database and data folder. The URL changes (a new ephemeral port).
     pub async fn kill_and_restart(&mut self) {

@@ -320,7 +320,7 @@ async fn a_slow_client_is_dropped_without_delaying_others_and_recovers() {
         Server::start_with(
             ServerOptions::backend(Backend::Sqlite)
                 .env("PARLEY_HUB_OUTBOUND_QUEUE", "4")
-                .env("PARLEY_HUB_WRITE_TIMEOUT_MS", "300")
+                .env("PARLEY_HUB_WRITE_TIMEOUT_MS", "2000")
                 .env("PARLEY_HUB_REQUESTS_PER_SECOND", "100000")
                 .env("PARLEY_HUB_BURST", "100000")
                 .env("PARLEY_HUB_MAX_MESSAGE_CHARS", "20000"),

@@ -1,10 +1,13 @@
 //! The hub task: owns the routing table, presence, the typing throttle and every connection's
 //! outbox, and fans events out. It never waits on a client: a full outbox means that client is
 //! too slow, and it is disconnected (it recovers on reconnect) so the others are not held up.
+//! Clustered, what it fans out also goes to the other nodes (`cluster`), and what they fan out
+//! comes in here.
 
+use crate::cluster::{Cluster, Wire};
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
-use parley_presence::{ConnId, Presence, PresenceConfig, Routes, TypingThrottle};
+use parley_presence::{Announcement, ConnId, Presence, PresenceConfig, Routes, TypingThrottle};
 use parley_proto::{ChannelEvent, ChannelId, PresenceState, ServerMessage, UserId, UserPresence};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,6 +77,10 @@ enum Command {
         users: Vec<UserId>,
         reply: oneshot::Sender<Vec<UserPresence>>,
     },
+    /// Announce a user's presence (clustered: the aggregate across nodes) to local connections.
+    Announce(Announcement),
+    /// The presence of every user with a device here.
+    Snapshot(oneshot::Sender<Vec<Announcement>>),
 }
 
 /// A connection's link to the hub.
@@ -88,6 +95,8 @@ pub struct Registration {
 pub struct HubHandle {
     commands: mpsc::Sender<Command>,
     next_conn: Arc<AtomicU64>,
+    /// Set when clustered: what this node fans out goes to the other nodes too.
+    cluster: Option<Cluster>,
 }
 
 struct Link {
@@ -113,18 +122,29 @@ fn wall_ms() -> i64 {
 }
 
 impl HubHandle {
-    pub fn spawn(metrics: Metrics, presence: PresenceConfig) -> HubHandle {
+    pub fn spawn(
+        metrics: Metrics,
+        presence: PresenceConfig,
+        cluster: Option<Cluster>,
+    ) -> HubHandle {
         let (commands, rx) = mpsc::channel(4096);
-        tokio::spawn(run(rx, metrics, presence));
+        tokio::spawn(run(rx, metrics, presence, cluster.clone()));
         HubHandle {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
+            cluster,
         }
     }
 
     async fn command(&self, command: Command) {
         if self.commands.send(command).await.is_err() {
             tracing::error!("the hub task has stopped");
+        }
+    }
+
+    fn to_cluster(&self, wire: impl FnOnce() -> Wire) {
+        if let Some(cluster) = &self.cluster {
+            cluster.publish(wire());
         }
     }
 
@@ -160,14 +180,21 @@ impl HubHandle {
     /// `user` became a member of `channel`.
     pub async fn join(&self, user: UserId, channel: ChannelId) {
         self.command(Command::Join { user, channel }).await;
+        self.to_cluster(|| Wire::Join { user, channel });
     }
 
     /// Fan a committed event out to every connected device of every member.
     pub async fn publish(&self, event: &ChannelEvent) {
         let payload = serialize(&ServerMessage::Event(event.clone()));
+        let (channel, seq) = (event.channel(), event.seq());
+        self.to_cluster(|| Wire::Event {
+            channel,
+            seq,
+            payload: payload.as_str().to_string(),
+        });
         self.command(Command::Publish {
-            channel: event.channel(),
-            seq: event.seq(),
+            channel,
+            seq,
             payload,
         })
         .await;
@@ -175,20 +202,58 @@ impl HubHandle {
 
     /// Tell every connected member of `channel` but `except`.
     pub async fn to_channel(&self, channel: ChannelId, except: UserId, message: &ServerMessage) {
+        let payload = serialize(message);
+        self.to_cluster(|| Wire::ToChannel {
+            channel,
+            except,
+            payload: payload.as_str().to_string(),
+        });
         self.command(Command::ToChannel {
             channel,
             except,
-            payload: serialize(message),
+            payload,
         })
         .await;
     }
 
     pub async fn to_user(&self, user: UserId, message: &ServerMessage) {
-        self.command(Command::ToUser {
+        let payload = serialize(message);
+        self.to_cluster(|| Wire::ToUser {
             user,
-            payload: serialize(message),
-        })
-        .await;
+            payload: payload.as_str().to_string(),
+        });
+        self.command(Command::ToUser { user, payload }).await;
+    }
+
+    /// Something another node fanned out: deliver it here, without passing it on.
+    pub async fn from_cluster(&self, wire: Wire) {
+        let command = match wire {
+            Wire::Event {
+                channel,
+                seq,
+                payload,
+            } => Command::Publish {
+                channel,
+                seq,
+                payload: Utf8Bytes::from(payload),
+            },
+            Wire::ToUser { user, payload } => Command::ToUser {
+                user,
+                payload: Utf8Bytes::from(payload),
+            },
+            Wire::ToChannel {
+                channel,
+                except,
+                payload,
+            } => Command::ToChannel {
+                channel,
+                except,
+                payload: Utf8Bytes::from(payload),
+            },
+            Wire::Join { user, channel } => Command::Join { user, channel },
+            Wire::Presence { .. } => return,
+        };
+        self.command(command).await;
     }
 
     /// The device did something a person does (for idle detection).
@@ -210,14 +275,32 @@ impl HubHandle {
         .await;
     }
 
+    /// Typing notices stay on this node: they are throttled and ephemeral, and a notice missed
+    /// by another node's members costs nothing.
     pub async fn typing(&self, channel: ChannelId, user: UserId) {
         self.command(Command::Typing { channel, user }).await;
     }
 
-    /// The presence this node knows of `users`; those it knows nothing of are left out.
+    /// The presence of `users` with a live device (on any node, when clustered); the others
+    /// are left out.
     pub async fn presence(&self, users: Vec<UserId>) -> Vec<UserPresence> {
+        if let Some(cluster) = &self.cluster {
+            return cluster.presence(&users).await;
+        }
         let (reply, answer) = oneshot::channel();
         self.command(Command::Presence { users, reply }).await;
+        answer.await.unwrap_or_default()
+    }
+
+    /// Announce a user's presence to this node's connections (once per distinct state).
+    pub async fn announce(&self, announcement: Announcement) {
+        self.command(Command::Announce(announcement)).await;
+    }
+
+    /// Every user with a device on this node, as they stand now.
+    pub async fn local_presence(&self) -> Vec<Announcement> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Snapshot(reply)).await;
         answer.await.unwrap_or_default()
     }
 }
@@ -229,9 +312,17 @@ struct Hub {
     links: HashMap<ConnId, Link>,
     too_slow: Vec<ConnId>,
     metrics: Metrics,
+    cluster: Option<Cluster>,
+    /// Clustered: what was last announced of each user here, to announce each change once.
+    announced: HashMap<UserId, (PresenceState, Option<String>)>,
 }
 
-async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics, presence: PresenceConfig) {
+async fn run(
+    mut commands: mpsc::Receiver<Command>,
+    metrics: Metrics,
+    presence: PresenceConfig,
+    cluster: Option<Cluster>,
+) {
     let mut hub = Hub {
         routes: Routes::default(),
         presence: Presence::new(presence),
@@ -239,6 +330,8 @@ async fn run(mut commands: mpsc::Receiver<Command>, metrics: Metrics, presence: 
         links: HashMap::new(),
         too_slow: Vec::new(),
         metrics,
+        cluster,
+        announced: HashMap::new(),
     };
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -345,23 +438,53 @@ impl Hub {
                     .collect();
                 let _ = reply.send(known);
             }
+            Command::Announce(announcement) => {
+                let user = announcement.presence.user_id;
+                let shown = (
+                    announcement.presence.state,
+                    announcement.presence.status_text.clone(),
+                );
+                let before = self.announced.get(&user);
+                if before == Some(&shown) || (before.is_none() && shown.0 == PresenceState::Offline)
+                {
+                    return;
+                }
+                if shown.0 == PresenceState::Offline {
+                    self.announced.remove(&user);
+                } else {
+                    self.announced.insert(user, shown);
+                }
+                self.fan_out_presence(announcement);
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.presence.connected(now));
+            }
         }
     }
 
-    /// Announce presence changes that are due, each once per device that shares a channel.
+    /// Announce presence changes that are due.
     fn tick(&mut self) {
         let now = Instant::now();
         self.typing.expire(now);
         for announcement in self.presence.poll(now) {
-            let user = announcement.presence.user_id;
-            let payload = serialize(&ServerMessage::PresenceChanged(announcement.presence));
-            let mut audience = HashSet::new();
-            for channel in announcement.channels {
-                audience.extend(self.routes.recipients_except(channel, user));
+            match &self.cluster {
+                // The cluster writes this node's view, and announces the aggregate back here.
+                Some(cluster) => cluster.local_presence(announcement),
+                None => self.fan_out_presence(announcement),
             }
-            for conn in audience {
-                self.offer(conn, Outbound::Direct(payload.clone()));
-            }
+        }
+    }
+
+    /// Tell each local connection that shares a channel with the user, once.
+    fn fan_out_presence(&mut self, announcement: Announcement) {
+        let user = announcement.presence.user_id;
+        let payload = serialize(&ServerMessage::PresenceChanged(announcement.presence));
+        let mut audience = HashSet::new();
+        for channel in announcement.channels {
+            audience.extend(self.routes.recipients_except(channel, user));
+        }
+        for conn in audience {
+            self.offer(conn, Outbound::Direct(payload.clone()));
         }
     }
 
