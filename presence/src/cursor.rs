@@ -44,6 +44,12 @@ impl Cursors {
         }
     }
 
+    /// Stop following `channel` (the user left it): if it is joined again, it is followed from
+    /// the first event after that, and nothing from the time away is filled in.
+    pub fn forget(&mut self, channel: ChannelId) {
+        self.next.remove(&channel);
+    }
+
     /// `seq` was sent.
     pub fn advance(&mut self, channel: ChannelId, seq: i64) {
         let next = self.next.entry(channel).or_insert(seq + 1);
@@ -78,6 +84,18 @@ mod tests {
         }
         assert_eq!(cursors.check(C, 9), Step::Deliver);
         assert_eq!(cursors.seen(C), Some(8));
+    }
+
+    #[test]
+    fn a_channel_left_and_joined_again_starts_afresh() {
+        let mut cursors = Cursors::default();
+        cursors.start(C, 3);
+        cursors.forget(C);
+        assert_eq!(
+            cursors.check(C, 9),
+            Step::Deliver,
+            "no gap filled from the time away"
+        );
     }
 
     #[test]

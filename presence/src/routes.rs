@@ -58,6 +58,19 @@ impl Routes {
         self.channels.entry(channel).or_default().insert(user);
     }
 
+    /// `user` left `channel`: its devices stop receiving it.
+    pub fn leave(&mut self, user: UserId, channel: ChannelId) {
+        if let Some(channels) = self.memberships.get_mut(&user) {
+            channels.remove(&channel);
+        }
+        if let Some(members) = self.channels.get_mut(&channel) {
+            members.remove(&user);
+            if members.is_empty() {
+                self.channels.remove(&channel);
+            }
+        }
+    }
+
     /// Every connection that listens to `channel`.
     pub fn recipients(&self, channel: ChannelId) -> impl Iterator<Item = ConnId> + '_ {
         self.channels
@@ -116,6 +129,9 @@ mod tests {
 
         routes.join(cat, private);
         assert_eq!(sorted(routes.recipients(private)), vec![1, 2, 4]);
+        routes.leave(cat, private);
+        assert_eq!(sorted(routes.recipients(private)), vec![1, 2]);
+        routes.join(cat, private);
 
         // One of Ann's devices leaves: the other still receives.
         routes.disconnect(1);

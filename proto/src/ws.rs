@@ -50,6 +50,27 @@ pub enum ClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         action: Option<PingAction>,
     },
+    /// Pin a message to the channel (or unpin it).
+    Pin {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+        #[serde(default = "yes")]
+        pinned: bool,
+    },
+    /// Add a reaction (or, with `added: false`, take it back).
+    React {
+        id: String,
+        channel: ChannelId,
+        message_id: MessageId,
+        emoji: String,
+        #[serde(default = "yes")]
+        added: bool,
+    },
+    /// The channel's pinned messages, most recently pinned first.
+    Pins { id: String, channel: ChannelId },
+    /// Leave a channel.
+    Leave { id: String, channel: ChannelId },
     /// Acknowledge a ping: its reminders stop for the caller.
     Ack {
         id: String,
@@ -126,6 +147,10 @@ impl ClientMessage {
             ClientMessage::Hello { id, .. }
             | ClientMessage::Send { id, .. }
             | ClientMessage::Ack { id, .. }
+            | ClientMessage::Pin { id, .. }
+            | ClientMessage::React { id, .. }
+            | ClientMessage::Pins { id, .. }
+            | ClientMessage::Leave { id, .. }
             | ClientMessage::Roster { id, .. }
             | ClientMessage::Edit { id, .. }
             | ClientMessage::Recall { id, .. }
@@ -149,6 +174,17 @@ pub struct Resume {
     pub channel: ChannelId,
     /// The last sequence seen.
     pub seq: i64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One emoji's reactions to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reaction {
+    pub emoji: String,
+    pub users: Vec<UserId>,
 }
 
 /// How loudly a message asks for attention.
@@ -241,6 +277,12 @@ pub struct Message {
     pub ack_requested: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<PingAction>,
+    /// When it was pinned, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pinned_at: Option<i64>,
+    /// Filled in history and pin lists; events carry the changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub recalled_at: Option<i64>,
@@ -271,6 +313,24 @@ pub enum ChannelEvent {
         recalled_at: i64,
         by: Option<UserId>,
     },
+    MessagePinned {
+        channel: ChannelId,
+        seq: i64,
+        message_id: MessageId,
+        /// `false`: unpinned.
+        pinned: bool,
+        by: Option<UserId>,
+        at: i64,
+    },
+    ReactionChanged {
+        channel: ChannelId,
+        seq: i64,
+        message_id: MessageId,
+        user_id: UserId,
+        emoji: String,
+        /// `false`: taken back.
+        added: bool,
+    },
 }
 
 impl ChannelEvent {
@@ -278,7 +338,9 @@ impl ChannelEvent {
         match self {
             ChannelEvent::Message { channel, .. }
             | ChannelEvent::MessageEdited { channel, .. }
-            | ChannelEvent::MessageRecalled { channel, .. } => *channel,
+            | ChannelEvent::MessageRecalled { channel, .. }
+            | ChannelEvent::MessagePinned { channel, .. }
+            | ChannelEvent::ReactionChanged { channel, .. } => *channel,
         }
     }
 
@@ -286,7 +348,9 @@ impl ChannelEvent {
         match self {
             ChannelEvent::Message { seq, .. }
             | ChannelEvent::MessageEdited { seq, .. }
-            | ChannelEvent::MessageRecalled { seq, .. } => *seq,
+            | ChannelEvent::MessageRecalled { seq, .. }
+            | ChannelEvent::MessagePinned { seq, .. }
+            | ChannelEvent::ReactionChanged { seq, .. } => *seq,
         }
     }
 }
@@ -427,6 +491,26 @@ pub enum ServerMessage {
     /// A plain acknowledgement of a request that has no other answer.
     Ok {
         id: String,
+    },
+    /// A pin or reaction request took effect as the event at `seq` (or changed nothing: `seq`
+    /// is then the channel's current position).
+    Done {
+        id: String,
+        channel: ChannelId,
+        seq: i64,
+    },
+    Pins {
+        id: String,
+        channel: ChannelId,
+        messages: Vec<Message>,
+    },
+    /// The caller was added to a channel (on any device): it is in the channel list from now.
+    ChannelJoined {
+        channel: crate::Channel,
+    },
+    /// The caller left or was removed from a channel.
+    ChannelLeft {
+        channel: ChannelId,
     },
     /// The ping was acknowledged (again, if it already was: `acked_at` is the first time).
     Acked {

@@ -77,6 +77,11 @@ pub fn app(state: AppState) -> Router {
                 .delete(routes::channels::archive),
         )
         .route("/channels/{id}/messages", get(routes::channels::messages))
+        .route("/channels/{id}/pins", get(routes::channels::pins))
+        .route(
+            "/channels/{id}/members/{user_id}",
+            delete(routes::channels::remove_member),
+        )
         .route(
             "/channels/{id}/messages/{message_id}/receipts",
             get(routes::channels::receipts),

@@ -44,6 +44,10 @@ pub enum Wire {
         user: UserId,
         channel: ChannelId,
     },
+    Leave {
+        user: UserId,
+        channel: ChannelId,
+    },
     Presence {
         user: UserId,
         channels: Vec<ChannelId>,

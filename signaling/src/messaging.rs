@@ -315,15 +315,20 @@ pub async fn history(
     let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
     match (q.from_seq, q.to_seq) {
         (Some(from), Some(to)) if q.before_seq.is_none() => {
-            let messages = state.db.history_range(channel, from, to, limit).await?;
+            let mut messages = state.db.history_range(channel, from, to, limit).await?;
+            state.db.attach_reactions(&mut messages).await?;
             let has_more =
                 messages.len() as i64 == limit && messages.last().is_some_and(|m| m.seq < to);
             Ok((messages, has_more))
         }
-        (None, None) => Ok(state
-            .db
-            .history_before(channel, q.before_seq, limit)
-            .await?),
+        (None, None) => {
+            let (mut messages, has_more) = state
+                .db
+                .history_before(channel, q.before_seq, limit)
+                .await?;
+            state.db.attach_reactions(&mut messages).await?;
+            Ok((messages, has_more))
+        }
         _ => Err(AppError::invalid(
             "give before_seq, or from_seq with to_seq",
         )),
@@ -451,4 +456,112 @@ pub async fn typing(state: &AppState, me: &User, channel: ChannelId) -> AppResul
     policy::messages(Actor::from(me), &access, MessageAction::Send)?;
     state.hub.typing(channel, me.id).await;
     Ok(())
+}
+
+/// Pin or unpin a message. Returns the event's sequence, or the channel's position when the
+/// message already was as asked.
+pub async fn pin(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+    pinned: bool,
+) -> AppResult<i64> {
+    let access = access(state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Pin)?;
+    match state.db.pin_message(channel, id, me.id, pinned).await? {
+        Some(event) => {
+            state.hub.publish(&event).await;
+            Ok(event.seq())
+        }
+        None => Ok(access.last_seq),
+    }
+}
+
+/// Add or take back a reaction.
+pub async fn react(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    id: MessageId,
+    emoji: &str,
+    added: bool,
+) -> AppResult<i64> {
+    let chars = emoji.chars().count();
+    if chars == 0 || chars > 32 || emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::invalid(
+            "an emoji is 1 to 32 characters without spaces",
+        ));
+    }
+    let access = access(state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::React)?;
+    match state.db.react(channel, id, me.id, emoji, added).await? {
+        Some(event) => {
+            state.hub.publish(&event).await;
+            Ok(event.seq())
+        }
+        None => Ok(access.last_seq),
+    }
+}
+
+/// The channel's pinned messages.
+pub async fn pins(state: &AppState, me: &User, channel: ChannelId) -> AppResult<Vec<Message>> {
+    let access = access(state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Read)?;
+    Ok(state.db.pinned(channel).await?)
+}
+
+/// Take `target` out of the channel (the caller itself: leave). Its devices stop receiving
+/// the channel at once and are told so.
+pub async fn remove_member(
+    state: &AppState,
+    me: &User,
+    channel: ChannelId,
+    target: UserId,
+) -> AppResult<()> {
+    let found = state
+        .db
+        .channel(channel)
+        .await?
+        .ok_or_else(|| AppError::not_found("channel not found"))?;
+    let department = match found.department_id {
+        Some(d) => state.db.department_by_id(d).await?.map(|d| d.path),
+        None => None,
+    };
+    let facts = policy::ChannelFacts {
+        is_member: state.db.is_member(channel, me.id).await?,
+        created_by: found.created_by,
+        department: department.as_deref(),
+        archived: found.archived,
+    };
+    let action = policy::ChannelAction::RemoveMember {
+        facts,
+        leaving: target == me.id,
+        direct: found.kind == parley_proto::ChannelKind::Direct,
+    };
+    policy::channels(Actor::from(me), action)?;
+    if !state.db.remove_member(channel, target).await? {
+        return Err(AppError::not_found(format!(
+            "user {target} is not a member of this channel"
+        )));
+    }
+    // The hub tells the user's devices, which stop following the channel.
+    state.hub.leave(target, channel).await;
+    Ok(())
+}
+
+/// New members' devices start receiving the channel at once, and are told of it.
+pub async fn joined(state: &AppState, channel: &parley_proto::Channel, users: &[UserId]) {
+    for &user in users {
+        state.hub.join(user, channel.id).await;
+        state
+            .hub
+            .to_user(
+                user,
+                &ServerMessage::ChannelJoined {
+                    channel: channel.clone(),
+                },
+            )
+            .await;
+    }
 }

@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         users::list, users::get, users::create, users::update,
         departments::list, departments::create,
         channels::list, channels::create, channels::get, channels::update, channels::archive,
-        channels::members, channels::add_members, channels::messages, channels::receipts,
+        channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
     ),
     components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims)),

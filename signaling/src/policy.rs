@@ -140,6 +140,12 @@ pub enum ChannelAction<'a> {
     AddMembers(ChannelFacts<'a>),
     /// Rename, set the urgent-ping schedule.
     Manage(ChannelFacts<'a>),
+    /// Take a member out; `leaving` when the member is the caller.
+    RemoveMember {
+        facts: ChannelFacts<'a>,
+        leaving: bool,
+        direct: bool,
+    },
     Archive(ChannelFacts<'a>),
 }
 
@@ -195,6 +201,28 @@ pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
                 deny("only the channel's creator or an admin may change it")
             }
         }
+        ChannelAction::RemoveMember {
+            facts,
+            leaving,
+            direct,
+        } => {
+            if !(facts.is_member || oversees(&facts)) {
+                Err(AppError::not_found("channel not found"))
+            } else if direct {
+                Err(AppError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "a direct channel keeps its two members",
+                ))
+            } else if leaving
+                || oversees(&facts)
+                || (actor.role != Role::Guest && facts.created_by == Some(actor.id))
+            {
+                Ok(())
+            } else {
+                deny("only the channel's creator or an admin removes members; anyone may leave")
+            }
+        }
         ChannelAction::Archive(facts) => {
             if !(facts.is_member || oversees(&facts)) {
                 Err(AppError::not_found("channel not found"))
@@ -234,6 +262,10 @@ pub enum MessageAction {
     Roster {
         sender: Option<UserId>,
     },
+    /// Pin or unpin: members; in announcement channels admins and the owner.
+    Pin,
+    /// React: members.
+    React,
     Edit(MessageFacts),
     Recall {
         message: MessageFacts,
@@ -268,7 +300,11 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
     }
     let writes = matches!(
         action,
-        MessageAction::Send | MessageAction::Edit(_) | MessageAction::Recall { .. }
+        MessageAction::Send
+            | MessageAction::Edit(_)
+            | MessageAction::Recall { .. }
+            | MessageAction::Pin
+            | MessageAction::React
     );
     if writes && channel.archived {
         return refuse(
@@ -278,7 +314,15 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
         );
     }
     match action {
-        MessageAction::Read => Ok(()),
+        MessageAction::Read | MessageAction::React => Ok(()),
+        MessageAction::Pin => {
+            let owner = channel.created_by == Some(actor.id);
+            if channel.kind == ChannelKind::Announcement && !admin && !owner {
+                deny("only admins and the channel's owner pin in an announcement channel")
+            } else {
+                Ok(())
+            }
+        }
         MessageAction::Receipts { sender } => {
             let owner = channel.created_by == Some(actor.id);
             if channel.kind == ChannelKind::Announcement

@@ -194,6 +194,20 @@ impl Database {
         self.channel(id).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Take `user` out of the channel; `false` if it was not a member.
+    pub async fn remove_member(
+        &self,
+        channel: ChannelId,
+        user: UserId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM memberships WHERE channel_id = $1 AND user_id = $2")
+            .bind(channel.0)
+            .bind(user.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Archive a channel: it stays readable but takes no new messages or members.
     pub async fn archive_channel(&self, id: ChannelId) -> Result<(), StoreError> {
         let done = sqlx::query(

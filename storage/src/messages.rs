@@ -7,7 +7,7 @@ use parley_proto::{
     Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, MemberRead, MemberRef, Message,
     MessageId, Receipts, UserId,
 };
-use parley_proto::{PingAction, Priority};
+use parley_proto::{PingAction, Priority, Reaction};
 use sqlx::{AnyConnection, Row};
 
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub struct ChannelAccess {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, m.body, m.reply_to, m.mentions, \
-     m.mention_channel, m.priority, m.ack_requested, m.action, m.created_at, m.edited_at, m.recalled_at";
+     m.mention_channel, m.priority, m.ack_requested, m.action, m.pinned_at, m.created_at, m.edited_at, m.recalled_at";
 
 pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
     let recalled_at: Option<i64> = row.try_get("recalled_at")?;
@@ -91,6 +91,8 @@ pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, Store
             ),
             None => None,
         },
+        pinned_at: row.try_get("pinned_at")?,
+        reactions: Vec::new(),
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         recalled_at,
@@ -286,6 +288,8 @@ impl Database {
             priority: new.priority,
             ack_requested: new.ack.is_some(),
             action: new.action.clone(),
+            pinned_at: None,
+            reactions: Vec::new(),
             created_at: now,
             edited_at: None,
             recalled_at: None,
@@ -372,10 +376,12 @@ impl Database {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE channel_events SET body = NULL WHERE message_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE channel_events SET body = NULL WHERE message_id = $1 AND kind = 'edit'",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         // A recalled ping stops reminding and is no longer pending.
         sqlx::query("UPDATE ping_recipients SET next_notify_at = NULL, expires_at = $1 WHERE message_id = $2")
             .bind(now)
@@ -403,6 +409,171 @@ impl Database {
             recalled_at: now,
             by: Some(actor),
         })
+    }
+
+    /// Pin or unpin a message; the change takes the channel's next sequence. `None` when it
+    /// already was as asked.
+    pub async fn pin_message(
+        &self,
+        channel: ChannelId,
+        id: MessageId,
+        actor: UserId,
+        pinned: bool,
+    ) -> Result<Option<ChannelEvent>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let message = message_in(&mut tx, channel, id).await?;
+        if message.recalled_at.is_some() {
+            return Err(StoreError::Conflict("the message was recalled".into()));
+        }
+        if message.pinned_at.is_some() == pinned {
+            return Ok(None);
+        }
+        let seq = next_seq(&mut tx, channel).await?;
+        let now = now_ms();
+        sqlx::query("UPDATE messages SET pinned_at = $1, pinned_by = $2 WHERE id = $3")
+            .bind(pinned.then_some(now))
+            .bind(pinned.then_some(actor.0))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        let kind = if pinned { "pin" } else { "unpin" };
+        record_event(
+            &mut tx,
+            EventRow {
+                channel,
+                seq,
+                kind,
+                message: id,
+                actor,
+                body: None,
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ChannelEvent::MessagePinned {
+            channel,
+            seq,
+            message_id: id,
+            pinned,
+            by: Some(actor),
+            at: now,
+        }))
+    }
+
+    /// Add or take back `user`'s `emoji` on a message; the change takes the channel's next
+    /// sequence. `None` when it already was as asked.
+    pub async fn react(
+        &self,
+        channel: ChannelId,
+        id: MessageId,
+        user: UserId,
+        emoji: &str,
+        added: bool,
+    ) -> Result<Option<ChannelEvent>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let message = message_in(&mut tx, channel, id).await?;
+        if message.recalled_at.is_some() {
+            return Err(StoreError::Conflict("the message was recalled".into()));
+        }
+        let now = now_ms();
+        let changed = if added {
+            sqlx::query(
+                "INSERT INTO reactions (message_id, user_id, emoji, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (message_id, user_id, emoji) DO NOTHING",
+            )
+            .bind(id.0)
+            .bind(user.0)
+            .bind(emoji)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+        } else {
+            sqlx::query(
+                "DELETE FROM reactions WHERE message_id = $1 AND user_id = $2 AND emoji = $3",
+            )
+            .bind(id.0)
+            .bind(user.0)
+            .bind(emoji)
+            .execute(&mut *tx)
+            .await?
+        };
+        if changed.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let seq = next_seq(&mut tx, channel).await?;
+        let kind = if added { "react" } else { "unreact" };
+        record_event(
+            &mut tx,
+            EventRow {
+                channel,
+                seq,
+                kind,
+                message: id,
+                actor: user,
+                body: Some(emoji),
+                at: now,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(ChannelEvent::ReactionChanged {
+            channel,
+            seq,
+            message_id: id,
+            user_id: user,
+            emoji: emoji.to_string(),
+            added,
+        }))
+    }
+
+    /// Fill in the reactions of these messages (one query).
+    pub async fn attach_reactions(&self, messages: &mut [Message]) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let placeholders: Vec<String> = (1..=messages.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT message_id, user_id, emoji FROM reactions WHERE message_id IN ({}) ORDER BY created_at, user_id",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for message in messages.iter() {
+            query = query.bind(message.id.0);
+        }
+        for row in query.fetch_all(&self.pool).await? {
+            let id = MessageId(row.try_get("message_id")?);
+            let emoji: String = row.try_get("emoji")?;
+            let user = UserId(row.try_get("user_id")?);
+            if let Some(message) = messages.iter_mut().find(|m| m.id == id) {
+                match message.reactions.iter_mut().find(|r| r.emoji == emoji) {
+                    Some(reaction) => reaction.users.push(user),
+                    None => message.reactions.push(Reaction {
+                        emoji,
+                        users: vec![user],
+                    }),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The channel's pinned messages, most recently pinned first, with their reactions.
+    pub async fn pinned(&self, channel: ChannelId) -> Result<Vec<Message>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.channel_id = $1 AND m.pinned_at IS NOT NULL \
+             ORDER BY m.pinned_at DESC, m.id DESC LIMIT 200"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(channel.0)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.attach_reactions(&mut messages).await?;
+        Ok(messages)
     }
 
     /// The channel's events with `after < seq <= up_to`, oldest first, at most `limit`.
@@ -450,6 +621,27 @@ impl Database {
                         message_id: message.id,
                         recalled_at: at,
                         by: row.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+                    },
+                    "pin" | "unpin" => ChannelEvent::MessagePinned {
+                        channel,
+                        seq,
+                        message_id: message.id,
+                        pinned: kind == "pin",
+                        by: row.try_get::<Option<i64>, _>("actor_id")?.map(UserId),
+                        at,
+                    },
+                    "react" | "unreact" => ChannelEvent::ReactionChanged {
+                        channel,
+                        seq,
+                        message_id: message.id,
+                        user_id: UserId(
+                            row.try_get::<Option<i64>, _>("actor_id")?
+                                .unwrap_or_default(),
+                        ),
+                        emoji: row
+                            .try_get::<Option<String>, _>("event_body")?
+                            .unwrap_or_default(),
+                        added: kind == "react",
                     },
                     _ => {
                         return Err(StoreError::Corrupt {

@@ -119,6 +119,12 @@ async fn send_ack_and_fan_out(backend: Backend) {
         .await;
     assert_eq!(add.status(), 200);
     ann_laptop.say(t.channel, "c-3", "welcome, Cat").await;
+    let joined = cat.push().await;
+    assert_eq!(
+        (joined["type"].as_str(), joined["channel"]["id"].as_i64()),
+        (Some("channel_joined"), Some(t.channel)),
+        "{joined}"
+    );
     let event = cat.push().await;
     assert_eq!(event["message"]["body"], "welcome, Cat", "{event}");
 }

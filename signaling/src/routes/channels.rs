@@ -110,9 +110,8 @@ pub async fn create(
             &req.members,
         )
         .await?;
-    for member in state.db.member_ids(channel.id).await? {
-        state.hub.join(member, channel.id).await;
-    }
+    let members = state.db.member_ids(channel.id).await?;
+    messaging::joined(&state, &channel, &members).await;
     Ok((StatusCode::CREATED, axum::Json(channel)))
 }
 
@@ -188,9 +187,8 @@ pub async fn add_members(
         ));
     }
     state.db.add_members(channel.id, &req.user_ids).await?;
-    for &user in &req.user_ids {
-        state.hub.join(user, channel.id).await;
-    }
+    let channel = state.db.channel(channel.id).await?.unwrap_or(channel);
+    messaging::joined(&state, &channel, &req.user_ids).await;
     Ok(axum::Json(state.db.members(channel.id).await?))
 }
 
@@ -255,4 +253,34 @@ pub async fn update(
         )
         .await?;
     Ok(axum::Json(updated))
+}
+
+/// The channel's pinned messages, most recently pinned first.
+#[utoipa::path(get, path = "/v1/channels/{id}/pins", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = [Message]), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn pins(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<Vec<Message>>> {
+    let me = caller.user()?;
+    Ok(axum::Json(
+        messaging::pins(&state, me, ChannelId(id)).await?,
+    ))
+}
+
+/// Take a member out of the channel: the channel's creator, admins, department admins for their
+/// departments' channels. Anyone may remove themselves (leave). Direct channels keep both.
+#[utoipa::path(delete, path = "/v1/channels/{id}/members/{user_id}", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path), ("user_id" = i64, Path)),
+    responses((status = 204, description = "removed"), (status = 403, body = parley_proto::ErrorBody),
+        (status = 409, body = parley_proto::ErrorBody, description = "a direct channel")))]
+pub async fn remove_member(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, user_id)): Path<(i64, i64)>,
+) -> AppResult<StatusCode> {
+    let me = caller.user()?;
+    messaging::remove_member(&state, me, ChannelId(id), parley_proto::UserId(user_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -33,6 +33,8 @@ pub enum Outbound {
     },
     /// A notice for this device only (a read marker moved, someone is typing).
     Direct(Utf8Bytes),
+    /// The user left the channel: stop following it, and tell the client.
+    Left(ChannelId),
 }
 
 enum Command {
@@ -45,6 +47,10 @@ enum Command {
     },
     Disconnect(ConnId),
     Join {
+        user: UserId,
+        channel: ChannelId,
+    },
+    Leave {
         user: UserId,
         channel: ChannelId,
     },
@@ -183,6 +189,12 @@ impl HubHandle {
         self.to_cluster(|| Wire::Join { user, channel });
     }
 
+    /// `user` left `channel`: its devices stop receiving it.
+    pub async fn leave(&self, user: UserId, channel: ChannelId) {
+        self.command(Command::Leave { user, channel }).await;
+        self.to_cluster(|| Wire::Leave { user, channel });
+    }
+
     /// Fan a committed event out to every connected device of every member.
     pub async fn publish(&self, event: &ChannelEvent) {
         let payload = serialize(&ServerMessage::Event(event.clone()));
@@ -251,6 +263,7 @@ impl HubHandle {
                 payload: Utf8Bytes::from(payload),
             },
             Wire::Join { user, channel } => Command::Join { user, channel },
+            Wire::Leave { user, channel } => Command::Leave { user, channel },
             Wire::Presence { .. } => return,
         };
         self.command(command).await;
@@ -377,6 +390,13 @@ impl Hub {
             Command::Join { user, channel } => {
                 self.routes.join(user, channel);
                 self.presence.join(user, channel);
+            }
+            Command::Leave { user, channel } => {
+                let conns: Vec<ConnId> = self.routes.devices(user).collect();
+                for conn in conns {
+                    self.offer(conn, Outbound::Left(channel));
+                }
+                self.routes.leave(user, channel);
             }
             Command::Publish {
                 channel,

@@ -308,6 +308,10 @@ impl Connection {
                 out = self.registration.outbox.recv() => match out {
                     Some(Outbound::Event { channel, seq, payload }) => self.deliver(channel, seq, payload).await,
                     Some(Outbound::Direct(payload)) => self.send(payload).await,
+                    Some(Outbound::Left(channel)) => {
+                        self.cursors.forget(channel);
+                        self.reply(&ServerMessage::ChannelLeft { channel }).await
+                    }
                     None => Err(End::Gone),
                 },
                 frame = self.socket.recv() => {
@@ -519,6 +523,35 @@ impl Connection {
                     created_at: sent.message.created_at,
                     duplicate: sent.duplicate,
                 }
+            }
+            ClientMessage::Pin {
+                id,
+                channel,
+                message_id,
+                pinned,
+            } => ServerMessage::Done {
+                id,
+                channel,
+                seq: messaging::pin(state, me, channel, message_id, pinned).await?,
+            },
+            ClientMessage::React {
+                id,
+                channel,
+                message_id,
+                emoji,
+                added,
+            } => {
+                let seq = messaging::react(state, me, channel, message_id, &emoji, added).await?;
+                ServerMessage::Done { id, channel, seq }
+            }
+            ClientMessage::Pins { id, channel } => ServerMessage::Pins {
+                id,
+                channel,
+                messages: messaging::pins(state, me, channel).await?,
+            },
+            ClientMessage::Leave { id, channel } => {
+                messaging::remove_member(state, me, channel, me.id).await?;
+                ServerMessage::Ok { id }
             }
             ClientMessage::Ack {
                 id,
