@@ -107,6 +107,9 @@ pub enum ClientMessage {
         to_seq: Option<i64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
+        /// Instead: the replies to this message (its thread), oldest first.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replies_to: Option<MessageId>,
     },
     /// Move the caller's read marker forward (never back) to `seq`.
     MarkRead {

@@ -302,6 +302,9 @@ pub struct HistoryQuery {
     pub to_seq: Option<i64>,
     /// At most this many (default 50, at most 200).
     pub limit: Option<u32>,
+    /// Instead: the replies to this message (its thread), oldest first.
+    #[param(value_type = Option<i64>)]
+    pub replies_to: Option<MessageId>,
 }
 
 pub async fn history(
@@ -313,26 +316,31 @@ pub async fn history(
     let access = access(state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::Read)?;
     let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
-    match (q.from_seq, q.to_seq) {
-        (Some(from), Some(to)) if q.before_seq.is_none() => {
-            let mut messages = state.db.history_range(channel, from, to, limit).await?;
-            state.db.attach_reactions(&mut messages).await?;
-            let has_more =
-                messages.len() as i64 == limit && messages.last().is_some_and(|m| m.seq < to);
-            Ok((messages, has_more))
+    let (mut messages, has_more) = match (q.replies_to, q.before_seq, q.from_seq, q.to_seq) {
+        (Some(parent), None, None, None) => {
+            state.db.message(channel, parent).await?;
+            state.db.thread(channel, parent, limit).await?
         }
-        (None, None) => {
-            let (mut messages, has_more) = state
+        (None, _, None, None) => {
+            state
                 .db
                 .history_before(channel, q.before_seq, limit)
-                .await?;
-            state.db.attach_reactions(&mut messages).await?;
-            Ok((messages, has_more))
+                .await?
         }
-        _ => Err(AppError::invalid(
-            "give before_seq, or from_seq with to_seq",
-        )),
-    }
+        (None, None, Some(from), Some(to)) => {
+            let messages = state.db.history_range(channel, from, to, limit).await?;
+            let has_more =
+                messages.len() as i64 == limit && messages.last().is_some_and(|m| m.seq < to);
+            (messages, has_more)
+        }
+        _ => {
+            return Err(AppError::invalid(
+                "give before_seq, or from_seq with to_seq, or replies_to alone",
+            ))
+        }
+    };
+    state.db.attach_reactions(&mut messages).await?;
+    Ok((messages, has_more))
 }
 
 /// Move the read marker forward; every device of the caller hears of it, and in small

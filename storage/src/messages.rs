@@ -702,6 +702,31 @@ impl Database {
         rows.iter().map(message_from_row).collect()
     }
 
+    /// The replies to `parent` (its thread), oldest first, at most `limit`, and whether more exist.
+    pub async fn thread(
+        &self,
+        channel: ChannelId,
+        parent: MessageId,
+        limit: i64,
+    ) -> Result<(Vec<Message>, bool), StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.channel_id = $1 AND m.reply_to = $2 ORDER BY m.seq LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(channel.0)
+            .bind(parent.0)
+            .bind(limit + 1)
+            .fetch_all(&self.pool)
+            .await?;
+        let has_more = rows.len() as i64 > limit;
+        let messages = rows
+            .iter()
+            .take(limit as usize)
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((messages, has_more))
+    }
+
     async fn unread(
         &self,
         channel: ChannelId,

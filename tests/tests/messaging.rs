@@ -11,7 +11,8 @@ on_both_backends!(
     reconnect_replays_exactly_once,
     history,
     read_markers,
-    receipts
+    receipts,
+    a_gap_too_large_to_replay_says_reload
 );
 
 /// Three members and an outsider; Ann and Bob share a group channel.
@@ -277,13 +278,9 @@ async fn reconnect_replays_exactly_once(backend: Backend) {
     assert!(!page.to_string().contains("\"four\""), "{page}");
 }
 
-#[tokio::test]
-async fn a_gap_too_large_to_replay_says_reload() {
+async fn a_gap_too_large_to_replay_says_reload(backend: Backend) {
     let t = team(
-        Server::start_with(
-            ServerOptions::backend(Backend::Sqlite).env("PARLEY_HUB_MAX_REPLAY", "5"),
-        )
-        .await,
+        Server::start_with(ServerOptions::backend(backend).env("PARLEY_HUB_MAX_REPLAY", "5")).await,
     )
     .await;
     let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
@@ -382,6 +379,44 @@ async fn history(backend: Backend) {
         )
         .await;
     parley_tests::expect_error(refused, 403, "not_member").await;
+    // A thread: the replies to one message, oldest first.
+    let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
+    let root = ann.say(t.channel, "h-root", "方案评审 thread").await;
+    for i in 1..=2 {
+        let reply = bob
+            .request(json!({"type": "send", "channel": t.channel, "client_id": format!("b-{i}"), "body": format!("reply {i}"),
+                            "reply_to": root["message_id"]}))
+            .await;
+        assert_eq!(reply["type"], "sent");
+    }
+    ann.say(t.channel, "h-after", "not in the thread").await;
+    let thread = ann
+        .request(json!({"type": "history", "channel": t.channel, "replies_to": root["message_id"]}))
+        .await;
+    let bodies: Vec<&str> = thread["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["reply 1", "reply 2"], "{thread}");
+    let rest: Value = expect_json(
+        t.server
+            .get(
+                &format!(
+                    "/v1/channels/{}/messages?replies_to={}",
+                    t.channel, root["message_id"]
+                ),
+                Some(&t.bob.1),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(rest["messages"].as_array().unwrap().len(), 2);
+    let mixed = ann.request(json!({"type": "history", "channel": t.channel, "replies_to": root["message_id"], "before_seq": 3})).await;
+    assert_eq!(mixed["code"], "invalid_input");
+
     // An admin may read any channel's history.
     let admin_view: Value = expect_json(
         t.server
@@ -393,7 +428,7 @@ async fn history(backend: Backend) {
         200,
     )
     .await;
-    assert_eq!(seqs_of(&admin_view), [10]);
+    assert_eq!(admin_view["messages"][0]["body"], "not in the thread");
 }
 
 async fn read_markers(backend: Backend) {

@@ -13,7 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_backends!(
     urgent_pings_remind_until_acknowledged,
-    pings_survive_a_restart
+    pings_survive_a_restart,
+    unacknowledged_recipients_are_escalated_with_a_signed_webhook
 );
 
 struct Crew {
@@ -285,12 +286,11 @@ async fn receiver(statuses: Vec<u16>) -> (String, tokio::sync::mpsc::Receiver<(S
     (url, rx)
 }
 
-#[tokio::test]
-async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook() {
+async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook(backend: Backend) {
     let secret = "a-shared-webhook-secret";
     let (url, mut calls) = receiver(vec![500, 200]).await;
     let c = crew(
-        ServerOptions::backend(Backend::Sqlite)
+        ServerOptions::backend(backend)
             .env("PARLEY_URGENT_ESCALATION_URL", url)
             .env("PARLEY_URGENT_ESCALATION_SECRET", secret)
             .env("PARLEY_URGENT_ESCALATE_AFTER_SECS", "1"),

@@ -611,12 +611,14 @@ impl Connection {
                 from_seq,
                 to_seq,
                 limit,
+                replies_to,
             } => {
                 let query = HistoryQuery {
                     before_seq,
                     from_seq,
                     to_seq,
                     limit,
+                    replies_to,
                 };
                 let (messages, has_more) = messaging::history(state, me, channel, query).await?;
                 ServerMessage::History {

@@ -10,3 +10,6 @@ CREATE TABLE reactions (
     created_at BIGINT NOT NULL,
     PRIMARY KEY (message_id, user_id, emoji)
 );
+
+-- Threads: the replies to a message.
+CREATE INDEX messages_reply_to ON messages(reply_to);
