@@ -9,6 +9,7 @@ mod pg;
 mod relay;
 mod s3;
 mod server;
+mod team;
 mod ws;
 
 pub use pg::TestDatabase;
@@ -18,6 +19,7 @@ pub use server::{
     expect_error, expect_json, parley_bin, parley_command, Backend, Server, ServerOptions,
     ADMIN_EMAIL, ADMIN_PASSWORD,
 };
+pub use team::Team;
 pub use ws::WsClient;
 
 /// Run a scenario `async fn name(backend: Backend)` once on SQLite and once on PostgreSQL, as

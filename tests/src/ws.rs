@@ -180,6 +180,16 @@ impl WsClient {
         message
     }
 
+    /// The next push of type `kind`, passing over the others.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let push = self.push().await;
+            if push["type"] == kind {
+                return push;
+            }
+        }
+    }
+
     /// The next `n` pushes.
     pub async fn pushes(&mut self, n: usize) -> Vec<Value> {
         let mut out = Vec::with_capacity(n);

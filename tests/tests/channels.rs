@@ -2,51 +2,13 @@
 //! an event in the channel's stream (so reconnects replay it), and a member who leaves stops
 //! receiving the channel at once.
 
-use parley_tests::{expect_error, expect_json, on_both_backends, Backend, Server, WsClient};
+use parley_tests::{expect_error, expect_json, on_both_backends, Backend, Server, Team, WsClient};
 use serde_json::{json, Value};
 
 on_both_backends!(pins_and_reactions, leaving_and_removing);
 
-struct Room {
-    server: Server,
-    admin: String,
-    ann: (i64, String),
-    bob: (i64, String),
-    cat: (i64, String),
-    channel: i64,
-}
-
-async fn room(backend: Backend) -> Room {
-    let server = Server::start(backend).await;
-    let admin = server.admin_token().await;
-    let ann = server.user_with_role(&admin, "member", None).await;
-    let bob = server.user_with_role(&admin, "member", None).await;
-    let cat = server.user_with_role(&admin, "member", None).await;
-    let body = json!({"name": "设计评审 design review", "kind": "group", "category": "project", "members": [bob.0, cat.0]});
-    let created: Value =
-        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
-    let channel = created["id"].as_i64().unwrap();
-    Room {
-        server,
-        admin,
-        ann,
-        bob,
-        cat,
-        channel,
-    }
-}
-
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        let push = client.push().await;
-        if push["type"] == kind {
-            return push;
-        }
-    }
-}
-
 async fn pins_and_reactions(backend: Backend) {
-    let r = room(backend).await;
+    let r = Team::new(Server::start(backend).await, "设计评审 design review", true).await;
     let mut ann = WsClient::connect(&r.server, &r.ann.1).await;
     let mut bob = WsClient::connect(&r.server, &r.bob.1).await;
     let first = ann.say(r.channel, "m-1", "方案 A").await;
@@ -58,7 +20,7 @@ async fn pins_and_reactions(backend: Backend) {
         (Some("done"), Some(3)),
         "{liked}"
     );
-    let event = next_of(&mut ann, "reaction_changed").await;
+    let event = ann.next_of("reaction_changed").await;
     assert_eq!(
         event,
         json!({"type": "reaction_changed", "channel": r.channel, "seq": 3, "message_id": first["message_id"],
@@ -72,7 +34,7 @@ async fn pins_and_reactions(backend: Backend) {
         .request(json!({"type": "pin", "channel": r.channel, "message_id": second["message_id"]}))
         .await;
     assert_eq!(pinned["seq"], 5, "{pinned}");
-    let event = next_of(&mut bob, "message_pinned").await;
+    let event = bob.next_of("message_pinned").await;
     assert_eq!(
         (event["pinned"].as_bool(), event["by"].as_i64()),
         (Some(true), Some(r.ann.0))
@@ -168,7 +130,7 @@ async fn pins_and_reactions(backend: Backend) {
 }
 
 async fn leaving_and_removing(backend: Backend) {
-    let r = room(backend).await;
+    let r = Team::new(Server::start(backend).await, "设计评审 design review", true).await;
     let mut ann = WsClient::connect(&r.server, &r.ann.1).await;
     let mut bob = WsClient::connect(&r.server, &r.bob.1).await;
     let mut cat = WsClient::connect(&r.server, &r.cat.1).await;
@@ -194,7 +156,7 @@ async fn leaving_and_removing(backend: Backend) {
         json!({"type": "channel_left", "channel": r.channel})
     );
     ann.say(r.channel, "a-1", "cat is gone").await;
-    assert_eq!(next_of(&mut bob, "message").await["seq"], 1);
+    assert_eq!(bob.next_of("message").await["seq"], 1);
     cat.expect_no_push().await;
     let shut_out = cat
         .request(json!({"type": "send", "channel": r.channel, "client_id": "c", "body": "hello?"}))
@@ -226,7 +188,7 @@ async fn leaving_and_removing(backend: Backend) {
     );
     ann.say(r.channel, "a-2", "welcome back").await;
     assert_eq!(
-        next_of(&mut cat, "message").await["message"]["body"],
+        cat.next_of("message").await["message"]["body"],
         "welcome back"
     );
 
@@ -235,10 +197,7 @@ async fn leaving_and_removing(backend: Backend) {
         .request(json!({"type": "leave", "channel": r.channel}))
         .await;
     assert_eq!(left["type"], "ok", "{left}");
-    assert_eq!(
-        next_of(&mut bob, "channel_left").await["channel"],
-        r.channel
-    );
+    assert_eq!(bob.next_of("channel_left").await["channel"], r.channel);
     let list: Vec<Value> =
         expect_json(r.server.get("/v1/channels", Some(&r.bob.1)).await, 200).await;
     assert!(

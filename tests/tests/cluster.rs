@@ -59,15 +59,6 @@ fn seqs(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        let push = client.push().await;
-        if push["type"] == kind {
-            return push;
-        }
-    }
-}
-
 #[tokio::test]
 async fn messages_receipts_and_recovery_cross_nodes() {
     let n = nodes(&[]).await;
@@ -85,12 +76,8 @@ async fn messages_receipts_and_recovery_cross_nodes() {
         );
     }
     bob.say(n.channel, "b-1", "reply from B").await;
-    assert_eq!(
-        next_of(&mut ann, "message").await["seq"],
-        1,
-        "her own, first"
-    );
-    let reply = next_of(&mut ann, "message").await;
+    assert_eq!(ann.next_of("message").await["seq"], 1, "her own, first");
+    let reply = ann.next_of("message").await;
     assert_eq!(
         (reply["seq"].as_i64(), reply["message"]["body"].as_str()),
         (Some(2), Some("reply from B"))
@@ -99,12 +86,12 @@ async fn messages_receipts_and_recovery_cross_nodes() {
     // Read on B: Ann on A sees it (a small channel); Bob's device on A clears its badge.
     bob.request(json!({"type": "mark_read", "channel": n.channel, "seq": 2}))
         .await;
-    let seen = next_of(&mut ann, "member_read").await;
+    let seen = ann.next_of("member_read").await;
     assert_eq!(
         (seen["user_id"].as_i64(), seen["read_seq"].as_i64()),
         (Some(n.bob.0), Some(2))
     );
-    let marker = next_of(&mut bob_on_a, "read_marker").await;
+    let marker = bob_on_a.next_of("read_marker").await;
     assert_eq!(marker["read_seq"], 2);
 
     // Concurrent senders on both nodes: one gap-free order everywhere.
@@ -129,7 +116,7 @@ async fn messages_receipts_and_recovery_cross_nodes() {
     // (Cat also hears that Bob read further: a notice, not part of the stream.)
     let mut events = Vec::new();
     while events.len() < 41 {
-        events.push(next_of(&mut cat, "message").await);
+        events.push(cat.next_of("message").await);
     }
     assert_eq!(seqs(&events), (2..=42).collect::<Vec<_>>());
 
@@ -155,7 +142,7 @@ async fn watching(server: &Server, token: &str) -> WsClient {
 
 async fn presence_of(client: &mut WsClient, user: i64) -> String {
     loop {
-        let push = next_of(client, "presence_changed").await;
+        let push = client.next_of("presence_changed").await;
         if push["user_id"] == user {
             return push["state"].as_str().unwrap().to_string();
         }
@@ -213,7 +200,7 @@ async fn urgent_pings_cross_nodes() {
                         "priority": "urgent", "ack_requested": true}))
         .await;
     // Bob is connected to the other node: the ping reached him.
-    let update = next_of(&mut ann, "ping_update").await;
+    let update = ann.next_of("ping_update").await;
     assert_eq!(
         (
             update["recipient"]["user_id"].as_i64(),
@@ -222,12 +209,12 @@ async fn urgent_pings_cross_nodes() {
         (Some(n.bob.0), Some("delivered"))
     );
     assert_eq!(
-        next_of(&mut bob, "ping_reminder").await["message"]["id"],
+        bob.next_of("ping_reminder").await["message"]["id"],
         sent["message_id"]
     );
     bob.request(json!({"type": "ack", "channel": n.channel, "message_id": sent["message_id"]}))
         .await;
-    let update = next_of(&mut ann, "ping_update").await;
+    let update = ann.next_of("ping_update").await;
     assert_eq!(
         (
             update["recipient"]["user_id"].as_i64(),

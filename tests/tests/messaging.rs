@@ -2,7 +2,7 @@
 //! out; idempotent resends; per-channel order; recovery after a reconnect; history; read
 //! markers and unread counts.
 
-use parley_tests::{expect_json, on_both_backends, Backend, Server, ServerOptions, WsClient};
+use parley_tests::{expect_json, on_both_backends, Backend, Server, ServerOptions, Team, WsClient};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -15,47 +15,12 @@ on_both_backends!(
     a_gap_too_large_to_replay_says_reload
 );
 
-/// Three members and an outsider; Ann and Bob share a group channel.
-pub struct Team {
-    pub server: Server,
-    pub admin: String,
-    pub ann: (i64, String),
-    pub bob: (i64, String),
-    pub cat: (i64, String),
-    pub channel: i64,
-}
-
-async fn team(server: Server) -> Team {
-    let admin = server.admin_token().await;
-    let ann = server
-        .user_with_role(&admin, "member", Some("HQ/Sales"))
-        .await;
-    let bob = server
-        .user_with_role(&admin, "member", Some("HQ/Sales"))
-        .await;
-    let cat = server
-        .user_with_role(&admin, "member", Some("HQ/R&D"))
-        .await;
-    let body = json!({"name": "销售周会 weekly", "kind": "group", "category": "project", "members": [bob.0]});
-    let created: Value =
-        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
-    let channel = created["id"].as_i64().unwrap();
-    Team {
-        server,
-        admin,
-        ann,
-        bob,
-        cat,
-        channel,
-    }
-}
-
 fn seqs(events: &[Value]) -> Vec<i64> {
     events.iter().map(|e| e["seq"].as_i64().unwrap()).collect()
 }
 
 async fn send_ack_and_fan_out(backend: Backend) {
-    let t = team(Server::start(backend).await).await;
+    let t = Team::new(Server::start(backend).await, "销售周会 weekly", false).await;
     let mut ann_laptop = WsClient::connect(&t.server, &t.ann.1).await;
     let mut ann_phone = WsClient::connect(&t.server, &t.ann.1).await;
     let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
@@ -131,7 +96,7 @@ async fn send_ack_and_fan_out(backend: Backend) {
 }
 
 async fn order_under_concurrency(backend: Backend) {
-    let t = team(Server::start(backend).await).await;
+    let t = Team::new(Server::start(backend).await, "销售周会 weekly", false).await;
     let mut observer = WsClient::connect(&t.server, &t.bob.1).await;
     let per_sender = 25;
     let mut senders = Vec::new();
@@ -173,7 +138,7 @@ async fn order_under_concurrency(backend: Backend) {
 }
 
 async fn reconnect_replays_exactly_once(backend: Backend) {
-    let t = team(Server::start(backend).await).await;
+    let t = Team::new(Server::start(backend).await, "销售周会 weekly", false).await;
     let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
     let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
     ann.say(t.channel, "a-1", "one").await;
@@ -279,8 +244,10 @@ async fn reconnect_replays_exactly_once(backend: Backend) {
 }
 
 async fn a_gap_too_large_to_replay_says_reload(backend: Backend) {
-    let t = team(
+    let t = Team::new(
         Server::start_with(ServerOptions::backend(backend).env("PARLEY_HUB_MAX_REPLAY", "5")).await,
+        "销售周会 weekly",
+        false,
     )
     .await;
     let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
@@ -311,7 +278,7 @@ async fn a_gap_too_large_to_replay_says_reload(backend: Backend) {
 }
 
 async fn history(backend: Backend) {
-    let t = team(Server::start(backend).await).await;
+    let t = Team::new(Server::start(backend).await, "销售周会 weekly", false).await;
     let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
     for i in 1..=10 {
         ann.say(t.channel, &format!("h-{i}"), &format!("message {i}"))
@@ -432,7 +399,7 @@ async fn history(backend: Backend) {
 }
 
 async fn read_markers(backend: Backend) {
-    let t = team(Server::start(backend).await).await;
+    let t = Team::new(Server::start(backend).await, "销售周会 weekly", false).await;
     let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
     for i in 1..=3 {
         ann.say(t.channel, &format!("r-{i}"), &format!("unread {i}"))
@@ -505,9 +472,11 @@ async fn read_markers(backend: Backend) {
 }
 
 async fn receipts(backend: Backend) {
-    let t = team(
+    let t = Team::new(
         Server::start_with(ServerOptions::backend(backend).env("PARLEY_HUB_SMALL_GROUP_MAX", "3"))
             .await,
+        "销售周会 weekly",
+        false,
     )
     .await;
     let add = t

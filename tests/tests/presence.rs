@@ -2,42 +2,13 @@
 //! only people who share a channel, idle devices turn away, typing is throttled and never
 //! stored.
 
-use parley_tests::{expect_json, on_both_backends, Backend, Server, ServerOptions, WsClient};
+use parley_tests::{expect_json, on_both_backends, Backend, Server, ServerOptions, Team, WsClient};
 use serde_json::{json, Value};
 use std::time::Duration;
 
 const RETRY: Duration = Duration::from_millis(100);
 
 on_both_backends!(presence_and_typing);
-
-struct People {
-    server: Server,
-    admin: String,
-    ann: (i64, String),
-    bob: (i64, String),
-    cat: (i64, String),
-    channel: i64,
-}
-
-async fn people(server: Server) -> People {
-    let admin = server.admin_token().await;
-    let ann = server.user_with_role(&admin, "member", None).await;
-    let bob = server.user_with_role(&admin, "member", None).await;
-    let cat = server.user_with_role(&admin, "member", None).await;
-    let body =
-        json!({"name": "值班 on call", "kind": "group", "category": "project", "members": [bob.0]});
-    let created: Value =
-        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
-    let channel = created["id"].as_i64().unwrap();
-    People {
-        server,
-        admin,
-        ann,
-        bob,
-        cat,
-        channel,
-    }
-}
 
 /// A client that sees presence changes.
 fn watching(mut client: WsClient) -> WsClient {
@@ -54,11 +25,13 @@ fn presence_of(push: &Value) -> (i64, String) {
 }
 
 async fn presence_and_typing(backend: Backend) {
-    let p = people(
+    let p = Team::new(
         Server::start_with(
             ServerOptions::backend(backend).env("PARLEY_HUB_PRESENCE_COALESCE_MS", "100"),
         )
         .await,
+        "值班 on call",
+        false,
     )
     .await;
     let mut bob = watching(WsClient::connect(&p.server, &p.bob.1).await);
@@ -186,13 +159,15 @@ async fn presence_and_typing(backend: Backend) {
 
 #[tokio::test]
 async fn idle_devices_turn_away_and_come_back() {
-    let p = people(
+    let p = Team::new(
         Server::start_with(
             ServerOptions::backend(Backend::Sqlite)
                 .env("PARLEY_HUB_PRESENCE_COALESCE_MS", "100")
                 .env("PARLEY_HUB_IDLE_SECS", "1"),
         )
         .await,
+        "值班 on call",
+        false,
     )
     .await;
     let mut bob = watching(WsClient::connect(&p.server, &p.bob.1).await);

@@ -3,9 +3,7 @@
 //! survives a SIGKILL, and a signed escalation webhook for those who never answer.
 
 use hmac::{Hmac, Mac};
-use parley_tests::{
-    eventually, expect_json, on_both_backends, Backend, Server, ServerOptions, WsClient,
-};
+use parley_tests::{eventually, on_both_backends, Backend, Server, ServerOptions, Team, WsClient};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
@@ -17,35 +15,18 @@ on_both_backends!(
     unacknowledged_recipients_are_escalated_with_a_signed_webhook
 );
 
-struct Crew {
-    server: Server,
-    ann: (i64, String),
-    bob: (i64, String),
-    cat: (i64, String),
-    channel: i64,
-}
-
-async fn crew(options: ServerOptions) -> Crew {
-    let server = Server::start_with(options.env("PARLEY_URGENT_POLL_MS", "100")).await;
-    let admin = server.admin_token().await;
-    let ann = server.user_with_role(&admin, "member", None).await;
-    let bob = server.user_with_role(&admin, "member", None).await;
-    let cat = server.user_with_role(&admin, "member", None).await;
-    let body = json!({"name": "机房应急 incident", "kind": "group", "category": "department", "members": [bob.0, cat.0]});
-    let created: Value =
-        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
-    let channel = created["id"].as_i64().unwrap();
-    Crew {
-        server,
-        ann,
-        bob,
-        cat,
-        channel,
-    }
+/// The cast, with reminders looked for every 100 ms.
+async fn crew(options: ServerOptions) -> Team {
+    Team::new(
+        Server::start_with(options.env("PARLEY_URGENT_POLL_MS", "100")).await,
+        "机房应急 incident",
+        true,
+    )
+    .await
 }
 
 /// An emergency channel: remind every second.
-async fn emergency(c: &Crew) {
+async fn emergency(c: &Team) {
     let path = format!("/v1/channels/{}", c.channel);
     let set = c
         .server
@@ -63,16 +44,6 @@ async fn emergency(c: &Crew) {
         .await
         .unwrap();
     parley_tests::expect_error(refused, 403, "forbidden").await;
-}
-
-/// The next push of `kind`, skipping others.
-async fn next_of(client: &mut WsClient, kind: &str) -> Value {
-    loop {
-        let push = client.push().await;
-        if push["type"] == kind {
-            return push;
-        }
-    }
 }
 
 fn roster_state(roster: &Value, user: i64) -> (String, i64) {
@@ -108,7 +79,7 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
         .await;
     assert_eq!(sent["type"], "sent", "{sent}");
     let message_id = sent["message_id"].clone();
-    let event = next_of(&mut bob, "message").await;
+    let event = bob.next_of("message").await;
     assert_eq!(event["message"]["priority"], "urgent");
     assert_eq!(event["message"]["ack_requested"], true);
     assert_eq!(
@@ -117,7 +88,7 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
     );
 
     // Bob was connected, so it reached him; Cat was not.
-    let update = next_of(&mut ann, "ping_update").await;
+    let update = ann.next_of("ping_update").await;
     assert_eq!(
         (
             update["recipient"]["user_id"].as_i64(),
@@ -136,15 +107,15 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
     assert_eq!(hidden["code"], "forbidden", "{hidden}");
 
     // Reminders reach Bob through do-not-disturb.
-    let reminder = next_of(&mut bob, "ping_reminder").await;
+    let reminder = bob.next_of("ping_reminder").await;
     assert_eq!(reminder["message"]["id"], message_id);
     assert!(reminder["reminder"].as_i64().unwrap() >= 1);
 
     // Cat connects: the pending ping is there at once, and the sender sees it delivered.
     let mut cat = WsClient::connect(&c.server, &c.cat.1).await;
-    let pending = next_of(&mut cat, "pending_pings").await;
+    let pending = cat.next_of("pending_pings").await;
     assert_eq!(pending["pings"][0]["id"], message_id);
-    let update = next_of(&mut ann, "ping_update").await;
+    let update = ann.next_of("ping_update").await;
     assert_eq!(
         (
             update["recipient"]["user_id"].as_i64(),
@@ -158,7 +129,7 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
         .request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
         .await;
     assert_eq!(acked["type"], "acked", "{acked}");
-    let update = next_of(&mut ann, "ping_update").await;
+    let update = ann.next_of("ping_update").await;
     assert_eq!(
         (
             update["recipient"]["user_id"].as_i64(),
@@ -184,7 +155,7 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
     let (_, cat_before) = roster_state(&before, c.cat.0);
     // Wait for a reminder sent after that roster was read: a later pass of the schedule.
     loop {
-        let reminder = next_of(&mut cat, "ping_reminder").await;
+        let reminder = cat.next_of("ping_reminder").await;
         if reminder["reminder"].as_i64().unwrap() > cat_before {
             break;
         }
@@ -221,14 +192,14 @@ async fn pings_survive_a_restart(backend: Backend) {
 
     // After the restart Bob still has it waiting, and the reminders go on.
     let mut bob = WsClient::connect(&c.server, &c.bob.1).await;
-    let pending = next_of(&mut bob, "pending_pings").await;
+    let pending = bob.next_of("pending_pings").await;
     assert_eq!(
         pending["pings"].as_array().unwrap().len(),
         1,
         "only Bob was asked: {pending}"
     );
     assert_eq!(pending["pings"][0]["id"], message_id);
-    let reminder = next_of(&mut bob, "ping_reminder").await;
+    let reminder = bob.next_of("ping_reminder").await;
     assert_eq!(reminder["message"]["id"], message_id);
     bob.request(json!({"type": "ack", "channel": c.channel, "message_id": message_id}))
         .await;
@@ -305,7 +276,7 @@ async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook(backend: 
         )
         .await;
     // Bob answers at once; Cat never does.
-    let event = next_of(&mut bob, "message").await;
+    let event = bob.next_of("message").await;
     bob.request(json!({"type": "ack", "channel": c.channel, "message_id": event["message"]["id"]}))
         .await;
 

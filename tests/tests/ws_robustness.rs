@@ -3,7 +3,7 @@
 //! acknowledged is ever lost.
 
 use parley_tests::{
-    eventually, expect_json, on_both_backends, Backend, Server, ServerOptions, WsClient,
+    eventually, expect_json, on_both_backends, Backend, Server, ServerOptions, Team, WsClient,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,36 +16,8 @@ on_both_backends!(
     sigkill_loses_no_acknowledged_message
 );
 
-struct Pair {
-    server: Server,
-    admin: String,
-    ann: (i64, String),
-    bob: (i64, String),
-    cat: (i64, String),
-    channel: i64,
-}
-
-async fn pair(server: Server) -> Pair {
-    let admin = server.admin_token().await;
-    let ann = server.user_with_role(&admin, "member", None).await;
-    let bob = server.user_with_role(&admin, "member", None).await;
-    let cat = server.user_with_role(&admin, "member", None).await;
-    let body = json!({"name": "ops", "kind": "group", "category": "project", "members": [bob.0]});
-    let created: Value =
-        expect_json(server.post("/v1/channels", Some(&ann.1), &body).await, 201).await;
-    let channel = created["id"].as_i64().unwrap();
-    Pair {
-        server,
-        admin,
-        ann,
-        bob,
-        cat,
-        channel,
-    }
-}
-
 async fn bad_input_gets_typed_errors(backend: Backend) {
-    let p = pair(
+    let p = Team::new(
         Server::start_with(
             ServerOptions::backend(backend)
                 .env("PARLEY_HUB_MAX_FRAME_BYTES", "2048")
@@ -53,6 +25,8 @@ async fn bad_input_gets_typed_errors(backend: Backend) {
                 .env("PARLEY_HUB_RECALL_WINDOW_SECS", "0"),
         )
         .await,
+        "ops",
+        false,
     )
     .await;
     let mut ann = WsClient::connect(&p.server, &p.ann.1).await;
@@ -176,7 +150,7 @@ async fn bad_input_gets_typed_errors(backend: Backend) {
 
 #[tokio::test]
 async fn handshake_errors_close_with_a_reason() {
-    let p = pair(Server::start(Backend::Sqlite).await).await;
+    let p = Team::new(Server::start(Backend::Sqlite).await, "ops", false).await;
     let closing = |messages: Vec<Value>| -> String {
         let last = messages.last().cloned().unwrap_or_default();
         assert_eq!(last["type"], "closing", "{messages:?}");
@@ -267,7 +241,7 @@ async fn handshake_errors_close_with_a_reason() {
 
 #[tokio::test]
 async fn rate_limit_and_heartbeat() {
-    let p = pair(
+    let p = Team::new(
         Server::start_with(
             ServerOptions::backend(Backend::Sqlite)
                 .env("PARLEY_HUB_REQUESTS_PER_SECOND", "1")
@@ -275,6 +249,8 @@ async fn rate_limit_and_heartbeat() {
                 .env("PARLEY_HUB_HEARTBEAT_SECS", "1"),
         )
         .await,
+        "ops",
+        false,
     )
     .await;
     let mut ann = WsClient::open(&p.server, Some(&p.ann.1)).await.unwrap();
@@ -316,7 +292,7 @@ async fn rate_limit_and_heartbeat() {
 
 #[tokio::test]
 async fn a_slow_client_is_dropped_without_delaying_others_and_recovers() {
-    let p = pair(
+    let p = Team::new(
         Server::start_with(
             ServerOptions::backend(Backend::Sqlite)
                 .env("PARLEY_HUB_OUTBOUND_QUEUE", "4")
@@ -326,6 +302,8 @@ async fn a_slow_client_is_dropped_without_delaying_others_and_recovers() {
                 .env("PARLEY_HUB_MAX_MESSAGE_CHARS", "20000"),
         )
         .await,
+        "ops",
+        false,
     )
     .await;
     let mut slow = WsClient::connect_slow(&p.server, &p.bob.1).await;
@@ -379,7 +357,7 @@ async fn a_slow_client_is_dropped_without_delaying_others_and_recovers() {
 
 #[tokio::test]
 async fn shutdown_closes_websockets_with_a_reason() {
-    let mut p = pair(Server::start(Backend::Sqlite).await).await;
+    let mut p = Team::new(Server::start(Backend::Sqlite).await, "ops", false).await;
     let mut ann = WsClient::connect(&p.server, &p.ann.1).await;
     ann.say(p.channel, "a", "before shutdown").await;
     let status = std::process::Command::new("kill")
@@ -400,7 +378,7 @@ async fn shutdown_closes_websockets_with_a_reason() {
 /// Two members send while the server is SIGKILLed and restarted. Every acknowledged message
 /// reaches a third member exactly once, in one gap-free sequence, after it reconnects.
 async fn sigkill_loses_no_acknowledged_message(backend: Backend) {
-    let mut p = pair(Server::start(backend).await).await;
+    let mut p = Team::new(Server::start(backend).await, "ops", false).await;
     let add = p
         .server
         .post(
