@@ -22,6 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// How long to wait before subscribing again after Redis went away.
+const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
+
 /// What crosses between nodes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -316,7 +319,7 @@ async fn subscriber(cluster: Cluster, hub: HubHandle) {
             Ok(p) => p,
             Err(err) => {
                 tracing::warn!(%err, "cannot subscribe to the cluster bus; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+                tokio::time::sleep(RESUBSCRIBE_AFTER).await;
                 continue;
             }
         };

@@ -388,14 +388,15 @@ async fn sigkill_loses_no_acknowledged_message(backend: Backend) {
         )
         .await;
     assert_eq!(add.status(), 200);
-    let url = Arc::new(Mutex::new(p.server.url.clone()));
+    // Where the server is: it changes when the server restarts on a new port.
+    let (url_tx, url_rx) = tokio::sync::watch::channel(p.server.url.clone());
     let per_sender = 40;
     let acked: Arc<Mutex<BTreeMap<String, i64>>> = Arc::default();
     let mut observer = WsClient::connect(&p.server, &p.cat.1).await;
 
     let mut senders = Vec::new();
     for (who, token) in [("ann", p.ann.1.clone()), ("bob", p.bob.1.clone())] {
-        let (url, acked, channel) = (url.clone(), acked.clone(), p.channel);
+        let (mut url, acked, channel) = (url_rx.clone(), acked.clone(), p.channel);
         senders.push(tokio::spawn(async move {
             let mut client: Option<WsClient> = None;
             let mut i = 0;
@@ -404,10 +405,16 @@ async fn sigkill_loses_no_acknowledged_message(backend: Backend) {
                 attempts += 1;
                 assert!(attempts < 2000, "{who} could not finish");
                 if client.is_none() {
-                    let target = url.lock().unwrap().clone();
+                    let target = url.borrow_and_update().clone();
                     client = WsClient::connect_to(&target, &token, json!([])).await.ok();
                     if client.is_none() {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        // The server is down: wait for it to come back on its new address.
+                        let back =
+                            tokio::time::timeout(Duration::from_secs(30), url.changed()).await;
+                        assert!(
+                            matches!(back, Ok(Ok(()))),
+                            "{who}: the server did not come back"
+                        );
                         continue;
                     }
                 }
@@ -444,7 +451,7 @@ async fn sigkill_loses_no_acknowledged_message(backend: Backend) {
         acked_before_kill < 2 * per_sender,
         "the kill came while the senders were still sending"
     );
-    *url.lock().unwrap() = p.server.url.clone();
+    url_tx.send_replace(p.server.url.clone());
     seen.extend(observer.drain_until_closed().await);
     for sender in senders {
         sender.await.unwrap();
