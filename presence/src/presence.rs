@@ -105,6 +105,13 @@ impl Presence {
         }
     }
 
+    /// `user` left `channel`: its members stop hearing of the user's presence.
+    pub fn leave(&mut self, user: UserId, channel: ChannelId) {
+        if let Some(entry) = self.users.get_mut(&user) {
+            entry.channels.remove(&channel);
+        }
+    }
+
     /// `wall_ms` is remembered as the user's last-seen time once the last device is gone.
     pub fn disconnect(&mut self, conn: ConnId, now: Instant, wall_ms: i64) {
         let Some(device) = self.devices.remove(&conn) else {

@@ -69,6 +69,8 @@ pub enum ErrorCode {
     HeartbeatTimeout,
     /// WebSocket: the server is shutting down; reconnect (to another node).
     ServerShutdown,
+    /// WebSocket: the account's role or department changed; reconnect to continue with them.
+    AccountChanged,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

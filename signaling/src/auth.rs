@@ -40,17 +40,29 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// The user and sign-in session behind a user token.
+    pub fn into_user_session(self) -> AppResult<(User, String)> {
+        match self {
+            Principal::User { user, session } => Ok((user, session)),
+            Principal::App(_) => Err(needs_user_token()),
+        }
+    }
+
     /// The user behind a user token; app tokens carry room grants only.
     pub fn user(&self) -> AppResult<&User> {
         match self {
             Principal::User { user, .. } => Ok(user),
-            Principal::App(_) => Err(AppError::new(
-                StatusCode::FORBIDDEN,
-                ErrorCode::InsufficientGrant,
-                "this endpoint needs a user's token; an app token carries room grants only",
-            )),
+            Principal::App(_) => Err(needs_user_token()),
         }
     }
+}
+
+fn needs_user_token() -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientGrant,
+        "this endpoint needs a user's token; an app token carries room grants only",
+    )
 }
 
 /// Signs and checks tokens.

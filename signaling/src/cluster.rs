@@ -46,6 +46,13 @@ pub enum Wire {
     Join {
         user: UserId,
         channel: ChannelId,
+        /// For the user's devices: the channel's position, and the `channel_joined` notice.
+        notice: Option<(i64, String)>,
+    },
+    Kick {
+        user: UserId,
+        session: Option<String>,
+        code: parley_proto::ErrorCode,
     },
     Leave {
         user: UserId,

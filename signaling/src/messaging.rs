@@ -101,8 +101,11 @@ async fn ack_request(
     }))
 }
 
-pub async fn send(state: &AppState, me: &User, req: SendRequest) -> AppResult<Sent> {
+pub async fn send(state: &AppState, me: &User, mut req: SendRequest) -> AppResult<Sent> {
     check_body(state, &req.body)?;
+    // A user mentioned twice is one mention (and one acknowledgement to ask for).
+    let mut seen = std::collections::HashSet::new();
+    req.mentions.retain(|u| seen.insert(*u));
     if req.client_id.is_empty() || req.client_id.chars().count() > 100 {
         return Err(AppError::invalid("client_id must be 1 to 100 characters"));
     }
@@ -558,18 +561,23 @@ pub async fn remove_member(
     Ok(())
 }
 
-/// New members' devices start receiving the channel at once, and are told of it.
-pub async fn joined(state: &AppState, channel: &parley_proto::Channel, users: &[UserId]) {
+/// New members' devices start receiving the channel at once, from its position now, and are
+/// told of it.
+pub async fn joined(
+    state: &AppState,
+    channel: &parley_proto::Channel,
+    users: &[UserId],
+) -> AppResult<()> {
+    let Some(&first) = users.first() else {
+        return Ok(());
+    };
+    let last_seq = state
+        .db
+        .channel_access(channel.id, first)
+        .await?
+        .map_or(0, |a| a.last_seq);
     for &user in users {
-        state.hub.join(user, channel.id).await;
-        state
-            .hub
-            .to_user(
-                user,
-                &ServerMessage::ChannelJoined {
-                    channel: channel.clone(),
-                },
-            )
-            .await;
+        state.hub.joined(user, channel, last_seq).await;
     }
+    Ok(())
 }

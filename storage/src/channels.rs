@@ -194,17 +194,29 @@ impl Database {
         self.channel(id).await?.ok_or(StoreError::NotFound)
     }
 
-    /// Take `user` out of the channel; `false` if it was not a member.
+    /// Take `user` out of the channel, ending the pings that wait for it there; `false` if it
+    /// was not a member.
     pub async fn remove_member(
         &self,
         channel: ChannelId,
         user: UserId,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query("DELETE FROM memberships WHERE channel_id = $1 AND user_id = $2")
             .bind(channel.0)
             .bind(user.0)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "UPDATE ping_recipients SET next_notify_at = NULL, expires_at = $3 \
+             WHERE channel_id = $1 AND user_id = $2 AND acked_at IS NULL",
+        )
+        .bind(channel.0)
+        .bind(user.0)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

@@ -319,11 +319,12 @@ impl Database {
         body: &str,
     ) -> Result<ChannelEvent, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
+        let seq = next_seq(&mut tx, channel).await?;
         let message = message_in(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
         }
-        let seq = next_seq(&mut tx, channel).await?;
         let now = now_ms();
         sqlx::query("UPDATE messages SET body = $1, edited_at = $2 WHERE id = $3")
             .bind(body)
@@ -363,13 +364,14 @@ impl Database {
         actor: UserId,
     ) -> Result<ChannelEvent, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
+        let seq = next_seq(&mut tx, channel).await?;
         let message = message_in(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict(
                 "the message was already recalled".into(),
             ));
         }
-        let seq = next_seq(&mut tx, channel).await?;
         let now = now_ms();
         sqlx::query("UPDATE messages SET body = '', recalled_at = $1 WHERE id = $2")
             .bind(now)
@@ -421,6 +423,8 @@ impl Database {
         pinned: bool,
     ) -> Result<Option<ChannelEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
+        let seq = next_seq(&mut tx, channel).await?;
         let message = message_in(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
@@ -428,7 +432,6 @@ impl Database {
         if message.pinned_at.is_some() == pinned {
             return Ok(None);
         }
-        let seq = next_seq(&mut tx, channel).await?;
         let now = now_ms();
         sqlx::query("UPDATE messages SET pinned_at = $1, pinned_by = $2 WHERE id = $3")
             .bind(pinned.then_some(now))
@@ -472,6 +475,8 @@ impl Database {
         added: bool,
     ) -> Result<Option<ChannelEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
+        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
+        let seq = next_seq(&mut tx, channel).await?;
         let message = message_in(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
@@ -501,7 +506,6 @@ impl Database {
         if changed.rows_affected() == 0 {
             return Ok(None);
         }
-        let seq = next_seq(&mut tx, channel).await?;
         let kind = if added { "react" } else { "unreact" };
         record_event(
             &mut tx,

@@ -170,6 +170,21 @@ async fn urgent_pings_remind_until_acknowledged(backend: Backend) {
         "no reminders after the acknowledgement: {after}"
     );
 
+    // Removed from the channel, Cat is no longer waited for.
+    let removed = c
+        .server
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/channels/{}/members/{}", c.channel, c.cat.0),
+            Some(&c.ann.1),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let mut cat_removed = WsClient::connect(&c.server, &c.cat.1).await;
+    cat_removed.expect_no_push().await;
+
     // Recalling the ping ends it for everyone.
     ann.request(json!({"type": "recall", "channel": c.channel, "message_id": message_id}))
         .await;
@@ -182,7 +197,7 @@ async fn pings_survive_a_restart(backend: Backend) {
     emergency(&c).await;
     let mut ann = WsClient::connect(&c.server, &c.ann.1).await;
     let sent = ann
-        .request(json!({"type": "send", "channel": c.channel, "client_id": "u-1", "body": "@bob 请确认", "mentions": [c.bob.0],
+        .request(json!({"type": "send", "channel": c.channel, "client_id": "u-1", "body": "@bob 请确认", "mentions": [c.bob.0, c.bob.0],
                         "priority": "urgent", "ack_requested": true}))
         .await;
     let message_id = sent["message_id"].clone();

@@ -13,7 +13,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
     bad_input_gets_typed_errors,
-    sigkill_loses_no_acknowledged_message
+    sigkill_loses_no_acknowledged_message,
+    sessions_close_their_websockets
 );
 
 async fn bad_input_gets_typed_errors(backend: Backend) {
@@ -495,4 +496,69 @@ async fn sigkill_loses_no_acknowledged_message(backend: Backend) {
             "the ack named the message's place"
         );
     }
+}
+
+/// Open WebSockets follow the account: logout closes that session's, a password change or
+/// disabling closes all, a role change asks the client to reconnect with the new role.
+async fn sessions_close_their_websockets(backend: Backend) {
+    let server = Server::start(backend).await;
+    let admin = server.admin_token().await;
+    let body = json!({"email": "wu.fang@example.cn", "name": "吴芳", "role": "member", "password": "wu-password-1"});
+    let wu: Value = expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
+    let path = format!("/v1/users/{}", wu["id"]);
+    let laptop = server.login("wu.fang@example.cn", "wu-password-1").await;
+    let phone = server.login("wu.fang@example.cn", "wu-password-1").await;
+    let mut on_laptop = WsClient::connect(&server, &laptop.access_token).await;
+    let mut on_phone = WsClient::connect(&server, &phone.access_token).await;
+    let closing = |messages: Vec<Value>| {
+        messages
+            .last()
+            .map(|m| (m["type"].clone(), m["code"].clone()))
+    };
+
+    let out = server
+        .request(
+            reqwest::Method::POST,
+            "/v1/auth/logout",
+            Some(&laptop.access_token),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(
+        closing(on_laptop.drain_until_closed().await),
+        Some((json!("closing"), json!("token_revoked")))
+    );
+    on_phone.expect_no_push().await;
+
+    let demote = server
+        .request(reqwest::Method::PATCH, &path, Some(&admin))
+        .json(&json!({"role": "guest"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demote.status(), 200);
+    assert_eq!(
+        closing(on_phone.drain_until_closed().await),
+        Some((json!("closing"), json!("account_changed")))
+    );
+    let again = WsClient::connect(&server, &phone.access_token).await;
+    assert_eq!(
+        again.welcome["user"]["role"], "guest",
+        "the new role applies on reconnect"
+    );
+
+    let mut again = again;
+    let disable = server
+        .request(reqwest::Method::PATCH, &path, Some(&admin))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disable.status(), 200);
+    assert_eq!(
+        closing(again.drain_until_closed().await),
+        Some((json!("closing"), json!("account_disabled")))
+    );
 }

@@ -106,8 +106,13 @@ pub async fn logout(
     Caller(principal): Caller,
 ) -> AppResult<StatusCode> {
     match principal {
-        Principal::User { session, .. } => {
+        Principal::User { user, session } => {
             state.db.revoke_session(&session).await?;
+            // Its open WebSockets close too.
+            state
+                .hub
+                .kick(user.id, Some(session), ErrorCode::TokenRevoked)
+                .await;
             Ok(StatusCode::NO_CONTENT)
         }
         Principal::App(_) => Err(AppError::invalid(

@@ -111,7 +111,7 @@ pub async fn create(
         )
         .await?;
     let members = state.db.member_ids(channel.id).await?;
-    messaging::joined(&state, &channel, &members).await;
+    messaging::joined(&state, &channel, &members).await?;
     Ok((StatusCode::CREATED, axum::Json(channel)))
 }
 
@@ -188,7 +188,7 @@ pub async fn add_members(
     }
     state.db.add_members(channel.id, &req.user_ids).await?;
     let channel = state.db.channel(channel.id).await?.unwrap_or(channel);
-    messaging::joined(&state, &channel, &req.user_ids).await;
+    messaging::joined(&state, &channel, &req.user_ids).await?;
     Ok(axum::Json(state.db.members(channel.id).await?))
 }
 

@@ -5,7 +5,7 @@ use crate::policy::{self, Actor, UserAction, UserChange};
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use parley_proto::{CreateUser, UpdateUser, User, UserId};
+use parley_proto::{CreateUser, ErrorCode, UpdateUser, User, UserId};
 use parley_storage::{NewUser, UserChanges};
 
 /// Checks shared by every way a user is created (REST, CLI, first admin).
@@ -141,5 +141,23 @@ pub async fn update(
         password_hash: new_password_hash(req.password).await?,
         disabled: req.disabled,
     };
-    Ok(axum::Json(state.db.update_user(target.id, changes).await?))
+    let signed_out = changes.password_hash.is_some();
+    let disabled = changes.disabled == Some(true);
+    let changed = changes.role.is_some() || changes.department.is_some();
+    let updated = state.db.update_user(target.id, changes).await?;
+    // Open WebSockets follow the account: closed when its sessions end, reopened with the
+    // new role when that changes.
+    let kick = if disabled {
+        Some(ErrorCode::AccountDisabled)
+    } else if signed_out {
+        Some(ErrorCode::TokenRevoked)
+    } else if changed {
+        Some(ErrorCode::AccountChanged)
+    } else {
+        None
+    };
+    if let Some(code) = kick {
+        state.hub.kick(updated.id, None, code).await;
+    }
+    Ok(axum::Json(updated))
 }

@@ -8,7 +8,9 @@ use crate::cluster::{Cluster, Wire};
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use parley_presence::{Announcement, ConnId, Presence, PresenceConfig, Routes, TypingThrottle};
-use parley_proto::{ChannelEvent, ChannelId, PresenceState, ServerMessage, UserId, UserPresence};
+use parley_proto::{
+    Channel, ChannelEvent, ChannelId, ErrorCode, PresenceState, ServerMessage, UserId, UserPresence,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -33,14 +35,24 @@ pub enum Outbound {
     },
     /// A notice for this device only (a read marker moved, someone is typing).
     Direct(Utf8Bytes),
+    /// The user joined the channel at position `last_seq`: follow it from there, and tell the
+    /// client (`payload`).
+    Joined {
+        channel: ChannelId,
+        last_seq: i64,
+        payload: Utf8Bytes,
+    },
     /// The user left the channel: stop following it, and tell the client.
     Left(ChannelId),
+    /// Close the connection with this reason (signed out, disabled, account changed).
+    Kick(ErrorCode),
 }
 
 enum Command {
     Connect {
         conn: ConnId,
         user: UserId,
+        session: Option<String>,
         channels: Vec<ChannelId>,
         outbox: mpsc::Sender<Outbound>,
         kicked: oneshot::Sender<()>,
@@ -49,10 +61,16 @@ enum Command {
     Join {
         user: UserId,
         channel: ChannelId,
+        notice: Option<(i64, Utf8Bytes)>,
     },
     Leave {
         user: UserId,
         channel: ChannelId,
+    },
+    Kick {
+        user: UserId,
+        session: Option<String>,
+        code: ErrorCode,
     },
     Publish {
         channel: ChannelId,
@@ -108,6 +126,8 @@ pub struct HubHandle {
 struct Link {
     outbox: mpsc::Sender<Outbound>,
     kicked: Option<oneshot::Sender<()>>,
+    /// The sign-in session the connection was opened with.
+    session: Option<String>,
 }
 
 fn serialize(message: &ServerMessage) -> Utf8Bytes {
@@ -154,10 +174,12 @@ impl HubHandle {
         }
     }
 
-    /// Register a device of `user` listening to `channels`, with an outbox of `queue` messages.
+    /// Register a device of `user` (signed in as `session`) listening to `channels`, with an
+    /// outbox of `queue` messages.
     pub async fn connect(
         &self,
         user: UserId,
+        session: Option<String>,
         channels: Vec<ChannelId>,
         queue: usize,
     ) -> Registration {
@@ -167,6 +189,7 @@ impl HubHandle {
         self.command(Command::Connect {
             conn,
             user,
+            session,
             channels,
             outbox,
             kicked,
@@ -183,16 +206,56 @@ impl HubHandle {
         self.command(Command::Disconnect(conn)).await;
     }
 
-    /// `user` became a member of `channel`.
-    pub async fn join(&self, user: UserId, channel: ChannelId) {
-        self.command(Command::Join { user, channel }).await;
-        self.to_cluster(|| Wire::Join { user, channel });
+    /// `user`'s devices on this node listen to `channel` too (nothing is said to them).
+    pub async fn follow(&self, user: UserId, channel: ChannelId) {
+        self.command(Command::Join {
+            user,
+            channel,
+            notice: None,
+        })
+        .await;
+    }
+
+    /// `user` became a member of `channel`, whose position is `last_seq`: every device, on
+    /// every node, follows it from there and is told.
+    pub async fn joined(&self, user: UserId, channel: &Channel, last_seq: i64) {
+        let payload = serialize(&ServerMessage::ChannelJoined {
+            channel: channel.clone(),
+        });
+        let id = channel.id;
+        self.to_cluster(|| Wire::Join {
+            user,
+            channel: id,
+            notice: Some((last_seq, payload.as_str().to_string())),
+        });
+        self.command(Command::Join {
+            user,
+            channel: id,
+            notice: Some((last_seq, payload)),
+        })
+        .await;
     }
 
     /// `user` left `channel`: its devices stop receiving it.
     pub async fn leave(&self, user: UserId, channel: ChannelId) {
         self.command(Command::Leave { user, channel }).await;
         self.to_cluster(|| Wire::Leave { user, channel });
+    }
+
+    /// Close `user`'s connections (those of one `session`, if given) with `code`.
+    pub async fn kick(&self, user: UserId, session: Option<String>, code: ErrorCode) {
+        let for_cluster = session.clone();
+        self.to_cluster(|| Wire::Kick {
+            user,
+            session: for_cluster,
+            code,
+        });
+        self.command(Command::Kick {
+            user,
+            session,
+            code,
+        })
+        .await;
     }
 
     /// Fan a committed event out to every connected device of every member.
@@ -262,8 +325,28 @@ impl HubHandle {
                 except,
                 payload: Utf8Bytes::from(payload),
             },
-            Wire::Join { user, channel } => Command::Join { user, channel },
+            Wire::Join {
+                user,
+                channel,
+                notice,
+            } => {
+                let notice = notice.map(|(last_seq, payload)| (last_seq, Utf8Bytes::from(payload)));
+                Command::Join {
+                    user,
+                    channel,
+                    notice,
+                }
+            }
             Wire::Leave { user, channel } => Command::Leave { user, channel },
+            Wire::Kick {
+                user,
+                session,
+                code,
+            } => Command::Kick {
+                user,
+                session,
+                code,
+            },
             Wire::Presence { .. } => return,
         };
         self.command(command).await;
@@ -367,6 +450,7 @@ impl Hub {
             Command::Connect {
                 conn,
                 user,
+                session,
                 channels,
                 outbox,
                 kicked,
@@ -379,6 +463,7 @@ impl Hub {
                     Link {
                         outbox,
                         kicked: Some(kicked),
+                        session,
                     },
                 );
             }
@@ -387,9 +472,26 @@ impl Hub {
                 self.routes.disconnect(conn);
                 self.links.remove(&conn);
             }
-            Command::Join { user, channel } => {
+            Command::Join {
+                user,
+                channel,
+                notice,
+            } => {
                 self.routes.join(user, channel);
                 self.presence.join(user, channel);
+                if let Some((last_seq, payload)) = notice {
+                    let conns: Vec<ConnId> = self.routes.devices(user).collect();
+                    for conn in conns {
+                        self.offer(
+                            conn,
+                            Outbound::Joined {
+                                channel,
+                                last_seq,
+                                payload: payload.clone(),
+                            },
+                        );
+                    }
+                }
             }
             Command::Leave { user, channel } => {
                 let conns: Vec<ConnId> = self.routes.devices(user).collect();
@@ -397,6 +499,27 @@ impl Hub {
                     self.offer(conn, Outbound::Left(channel));
                 }
                 self.routes.leave(user, channel);
+                self.presence.leave(user, channel);
+            }
+            Command::Kick {
+                user,
+                session,
+                code,
+            } => {
+                let conns: Vec<ConnId> = self
+                    .routes
+                    .devices(user)
+                    .filter(|conn| {
+                        session.is_none()
+                            || self
+                                .links
+                                .get(conn)
+                                .is_some_and(|link| link.session == session)
+                    })
+                    .collect();
+                for conn in conns {
+                    self.offer(conn, Outbound::Kick(code));
+                }
             }
             Command::Publish {
                 channel,

@@ -91,6 +91,15 @@ fn error_message(id: Option<String>, err: AppError) -> ServerMessage {
     }
 }
 
+/// Why a connection is closed from outside.
+fn kick_reason(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::AccountDisabled => "this account was disabled",
+        ErrorCode::AccountChanged => "this account's role or department changed; reconnect",
+        _ => "this session was signed out",
+    }
+}
+
 /// The `id` of a request that could not be read whole, to name it in the error.
 fn request_id(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
@@ -222,8 +231,8 @@ impl Connection {
                 "give the access token in hello.token or as ?access_token=",
             )),
         };
-        let user = match principal.and_then(|p| p.user().cloned()) {
-            Ok(user) => user,
+        let (user, session) = match principal.and_then(Principal::into_user_session) {
+            Ok(pair) => pair,
             Err(err) => {
                 close(&mut socket, err.code, err.message).await;
                 return None;
@@ -245,14 +254,39 @@ impl Connection {
                 .map_or(last, |r| r.seq.min(last));
             cursors.start(channel, seen);
         }
-        // Register before replaying, so nothing committed meanwhile is missed; the cursors
-        // drop whatever the replay already sent.
         let channels = positions.iter().map(|(c, _)| *c).collect();
         let registration = state
             .hub
-            .connect(user.id, channels, state.ws.outbound_queue)
+            .connect(user.id, Some(session), channels, state.ws.outbound_queue)
             .await;
         state.metrics.ws_connections.inc();
+        // Read the positions again now that the hub routes to us: whatever committed or changed
+        // membership in between is caught here, and the cursors drop what the replay repeats.
+        let positions = match state.db.channel_positions(user.id).await {
+            Ok(now) => {
+                for (channel, last) in &now {
+                    if cursors.seen(*channel).is_none() {
+                        // Joined in between: follow it from here.
+                        state.hub.follow(user.id, *channel).await;
+                        cursors.start(*channel, *last);
+                    }
+                }
+                for (channel, _) in &positions {
+                    if !now.iter().any(|(c, _)| c == channel) {
+                        // Left in between: stop routing it to us.
+                        state.hub.leave(user.id, *channel).await;
+                    }
+                }
+                now
+            }
+            Err(err) => {
+                let err = AppError::from(err);
+                state.hub.disconnect(registration.conn).await;
+                state.metrics.ws_connections.dec();
+                close(&mut socket, err.code, err.message).await;
+                return None;
+            }
+        };
         let welcome = ServerMessage::Welcome {
             id,
             version,
@@ -308,6 +342,14 @@ impl Connection {
                 out = self.registration.outbox.recv() => match out {
                     Some(Outbound::Event { channel, seq, payload }) => self.deliver(channel, seq, payload).await,
                     Some(Outbound::Direct(payload)) => self.send(payload).await,
+                    Some(Outbound::Joined { channel, last_seq, payload }) => {
+                        // Already following it (it joined while we connected): keep the cursor.
+                        if self.cursors.seen(channel).is_none() {
+                            self.cursors.start(channel, last_seq);
+                        }
+                        self.send(payload).await
+                    }
+                    Some(Outbound::Kick(code)) => Err(End::Close(code, kick_reason(code).into())),
                     Some(Outbound::Left(channel)) => {
                         self.cursors.forget(channel);
                         self.reply(&ServerMessage::ChannelLeft { channel }).await
