@@ -189,7 +189,14 @@ async fn tell_sender(state: &AppState, message: &Message, user: UserId) -> AppRe
             watchers.push(owner);
         }
     }
+    // Only those still in the channel hear of it.
+    let mut members = Vec::new();
     for watcher in watchers {
+        if state.db.is_member(message.channel, watcher).await? {
+            members.push(watcher);
+        }
+    }
+    for watcher in members {
         state.hub.to_user(watcher, &update).await;
     }
     Ok(())
@@ -374,7 +381,7 @@ pub async fn mark_read(
             },
         )
         .await;
-    if access.member_count <= state.ws.small_group_max {
+    if policy::shares_read_progress(&access, state.ws.small_group_max) {
         let notice = ServerMessage::MemberRead {
             channel,
             user_id: me.id,

@@ -166,6 +166,19 @@ pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
                 deny("announcement channels are created by admins, or department admins for their departments")
             }
         }
+        // Filing a channel under a department hands it to that department's admins: admins,
+        // those department admins, and the department's own members may.
+        ChannelAction::Create {
+            department: Some(department),
+            ..
+        } => {
+            let own = actor.department.is_some_and(|mine| mine == department);
+            if actor.role == Role::Admin || actor.manages(Some(department)) || own {
+                Ok(())
+            } else {
+                deny("a channel is filed under your own department, or by its admins")
+            }
+        }
         ChannelAction::Create { .. } => Ok(()),
         ChannelAction::Read(facts) if facts.is_member || oversees(&facts) => Ok(()),
         ChannelAction::Read(_) => Err(AppError::not_found("channel not found")),
@@ -341,7 +354,7 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
             }
         }
         MessageAction::ReadState { small_group_max } => {
-            if channel.member_count > small_group_max {
+            if !shares_read_progress(channel, small_group_max) {
                 deny(&format!(
                     "read markers are shown in channels of at most {small_group_max} members"
                 ))
@@ -392,6 +405,12 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
             }
         }
     }
+}
+
+/// Do a channel's members see each other's read progress? In small channels, yes; in
+/// announcement channels only the poster, the owner and admins see it (through receipts).
+pub fn shares_read_progress(channel: &ChannelAccess, small_group_max: i64) -> bool {
+    channel.kind != ChannelKind::Announcement && channel.member_count <= small_group_max
 }
 
 pub enum AdminAction {
@@ -642,6 +661,46 @@ mod tests {
                 actor.role
             );
         }
+    }
+
+    #[test]
+    fn read_progress_is_shared_in_small_channels_but_not_announcements() {
+        let small = ChannelAccess {
+            kind: ChannelKind::Group,
+            created_by: None,
+            archived: false,
+            is_member: true,
+            last_seq: 0,
+            member_count: 5,
+            urgent_every_secs: None,
+            urgent_for_secs: None,
+        };
+        assert!(shares_read_progress(&small, 20));
+        assert!(!shares_read_progress(
+            &ChannelAccess {
+                member_count: 21,
+                ..small
+            },
+            20
+        ));
+        assert!(!shares_read_progress(
+            &ChannelAccess {
+                kind: ChannelKind::Announcement,
+                ..small
+            },
+            20
+        ));
+        let refused = messages(
+            MEMBER,
+            &ChannelAccess {
+                kind: ChannelKind::Announcement,
+                ..small
+            },
+            MessageAction::ReadState {
+                small_group_max: 20,
+            },
+        );
+        assert_eq!(refused.unwrap_err().code, ErrorCode::Forbidden);
     }
 
     #[test]

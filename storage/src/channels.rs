@@ -1,5 +1,5 @@
 use crate::error::{parse_column, StoreError};
-use crate::{departments::ensure_path, now_ms, Database};
+use crate::{now_ms, Database};
 use parley_proto::{
     Channel, ChannelCategory, ChannelId, ChannelKind, DepartmentId, Member, UserId,
 };
@@ -72,7 +72,16 @@ impl Database {
     ) -> Result<Channel, StoreError> {
         let mut tx = self.begin_write().await?;
         let department_id = match &new.department {
-            Some(path) => Some(ensure_path(&mut tx, path).await?.0 .0),
+            Some(path) => {
+                let found: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM departments WHERE path = $1")
+                        .bind(path)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                Some(found.ok_or_else(|| {
+                    StoreError::Invalid(format!("department `{path}` does not exist"))
+                })?)
+            }
             None => None,
         };
         let id: i64 = sqlx::query_scalar(

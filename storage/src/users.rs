@@ -134,6 +134,17 @@ impl Database {
     /// Apply the given changes in one transaction and return the user as it now is.
     pub async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
         let mut tx = self.begin_write().await?;
+        if self.backend() == crate::Backend::Postgres
+            && (changes.role.is_some() || changes.disabled.is_some())
+        {
+            // Two admins demoting each other at once must not both see the other as the one
+            // left: hold the admins' rows until commit. (SQLite's write lock already does.)
+            sqlx::query(
+                "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(id.0)
             .fetch_optional(&mut *tx)

@@ -172,6 +172,39 @@ async fn role_matrix(backend: Backend) {
             [201, 201, 403, 403],
         ),
         Check::new(
+            "file a channel under one's own department",
+            Method::POST,
+            "/v1/channels".into(),
+            Box::new(|_| {
+                Some(
+                    json!({"name": "sales", "kind": "group", "category": "department", "department": "HQ/Sales"}),
+                )
+            }),
+            [201, 201, 201, 403],
+        ),
+        Check::new(
+            "file a channel under another department",
+            Method::POST,
+            "/v1/channels".into(),
+            Box::new(|_| {
+                Some(
+                    json!({"name": "r&d", "kind": "group", "category": "department", "department": "HQ/R&D"}),
+                )
+            }),
+            [201, 403, 403, 403],
+        ),
+        Check::new(
+            "file a channel under a department that does not exist",
+            Method::POST,
+            "/v1/channels".into(),
+            Box::new(|_| {
+                Some(
+                    json!({"name": "x", "kind": "group", "category": "department", "department": "HQ/Nowhere"}),
+                )
+            }),
+            [422, 403, 403, 403],
+        ),
+        Check::new(
             "list own channels",
             Method::GET,
             "/v1/channels".into(),
