@@ -71,6 +71,8 @@ pub enum ErrorCode {
     ServerShutdown,
     /// WebSocket: the account's role or department changed; reconnect to continue with them.
     AccountChanged,
+    /// WebSocket: this node lost touch with the cluster for a while; reconnect to catch up.
+    Resync,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

@@ -22,6 +22,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// Waits before each attempt to publish one bus message.
+const PUBLISH_RETRIES: [Duration; 3] = [
+    Duration::ZERO,
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+];
+
 /// How long to wait before subscribing again after Redis went away.
 const RESUBSCRIBE_AFTER: Duration = Duration::from_secs(1);
 
@@ -307,14 +314,21 @@ async fn publisher(cluster: Cluster, mut outgoing: mpsc::Receiver<Envelope>) {
                 continue;
             }
         };
-        if let Err(err) = conn.publish::<_, _, ()>(&bus, text).await {
-            tracing::warn!(%err, "cannot publish to the cluster bus");
+        // Redis may be reconnecting: try a few times before the message is given up (peers
+        // that miss it are told to resynchronise when their own subscription comes back).
+        for (attempt, wait) in PUBLISH_RETRIES.iter().enumerate() {
+            tokio::time::sleep(*wait).await;
+            match conn.publish::<_, _, ()>(&bus, &text).await {
+                Ok(()) => break,
+                Err(err) => tracing::warn!(%err, attempt, "cannot publish to the cluster bus"),
+            }
         }
     }
 }
 
 async fn subscriber(cluster: Cluster, hub: HubHandle) {
     let bus = cluster.bus();
+    let mut first = true;
     loop {
         let subscribed = async {
             let mut pubsub = cluster.inner.client.get_async_pubsub().await?;
@@ -331,6 +345,15 @@ async fn subscriber(cluster: Cluster, hub: HubHandle) {
             }
         };
         tracing::info!(node = cluster.node(), "listening on the cluster bus");
+        if !first {
+            // Messages sent while we were away are lost: membership changes and kicks among
+            // them. Have every local client reconnect, which rebuilds all of it from storage.
+            tracing::warn!(
+                "the cluster bus was lost for a while; asking local clients to reconnect"
+            );
+            hub.kick_all(parley_proto::ErrorCode::Resync).await;
+        }
+        first = false;
         let mut messages = pubsub.into_on_message();
         while let Some(message) = futures::StreamExt::next(&mut messages).await {
             let Ok(text) = message.get_payload::<String>() else {

@@ -20,13 +20,18 @@ struct Nodes {
 
 /// Two nodes of one cluster (their own key prefix, so tests do not hear each other).
 async fn nodes(extra: &[(&str, &str)]) -> Nodes {
+    nodes_with(extra, redis_url()).await
+}
+
+/// Two nodes; node B reaches Redis at `b_redis` (a relay the test can cut).
+async fn nodes_with(extra: &[(&str, &str)], b_redis: String) -> Nodes {
     let prefix = unique("pk");
-    let options = |database_url: Option<String>| {
+    let options = |database_url: Option<String>, redis: String| {
         let mut options = ServerOptions {
             database_url,
             ..ServerOptions::backend(Backend::Postgres)
         }
-        .env("PARLEY_CLUSTER_REDIS_URL", redis_url())
+        .env("PARLEY_CLUSTER_REDIS_URL", redis)
         .env("PARLEY_CLUSTER_KEY_PREFIX", prefix.clone())
         .env("PARLEY_HUB_PRESENCE_COALESCE_MS", "100")
         .env("PARLEY_URGENT_POLL_MS", "100");
@@ -35,8 +40,8 @@ async fn nodes(extra: &[(&str, &str)]) -> Nodes {
         }
         options
     };
-    let a = Server::start_with(options(None)).await;
-    let b = Server::start_with(options(Some(a.database_url.clone()))).await;
+    let a = Server::start_with(options(None, redis_url())).await;
+    let b = Server::start_with(options(Some(a.database_url.clone()), b_redis)).await;
     assert!(a.log().contains("clustered through Redis"), "{}", a.log());
     let admin = a.admin_token().await;
     let ann = a.user_with_role(&admin, "member", None).await;
@@ -222,4 +227,32 @@ async fn urgent_pings_cross_nodes() {
         ),
         (Some(n.bob.0), Some("acked"))
     );
+}
+
+#[tokio::test]
+async fn a_node_that_loses_redis_has_its_clients_resync() {
+    let relay = parley_tests::Relay::start("127.0.0.1:6379".parse().unwrap()).await;
+    let n = nodes_with(&[], format!("redis://{}", relay.addr)).await;
+    let mut bob = WsClient::connect(&n.b, &n.bob.1).await;
+    let mut ann = WsClient::connect(&n.a, &n.ann.1).await;
+    ann.say(n.channel, "a-1", "before").await;
+    assert_eq!(bob.next_of("message").await["seq"], 1);
+
+    // Node B loses Redis; what crosses the bus meanwhile is lost to it.
+    relay.cut();
+    ann.say(n.channel, "a-2", "while B was cut off").await;
+    relay.restore().await;
+
+    // When its subscription is back, node B has its clients reconnect...
+    let closing = bob.next_of("closing").await;
+    assert_eq!(closing["code"], "resync", "{closing}");
+    // ...and resuming brings what they missed, then live traffic again.
+    let mut bob =
+        WsClient::connect_resuming(&n.b, &n.bob.1, json!([{"channel": n.channel, "seq": 1}])).await;
+    assert_eq!(
+        bob.next_of("message").await["message"]["body"],
+        "while B was cut off"
+    );
+    ann.say(n.channel, "a-3", "after").await;
+    assert_eq!(bob.next_of("message").await["message"]["body"], "after");
 }

@@ -72,6 +72,7 @@ enum Command {
         session: Option<String>,
         code: ErrorCode,
     },
+    KickAll(ErrorCode),
     Publish {
         channel: ChannelId,
         seq: i64,
@@ -256,6 +257,11 @@ impl HubHandle {
             code,
         })
         .await;
+    }
+
+    /// Close every connection on this node with `code`.
+    pub async fn kick_all(&self, code: ErrorCode) {
+        self.command(Command::KickAll(code)).await;
     }
 
     /// Fan a committed event out to every connected device of every member.
@@ -517,6 +523,12 @@ impl Hub {
                                 .is_some_and(|link| link.session == session)
                     })
                     .collect();
+                for conn in conns {
+                    self.offer(conn, Outbound::Kick(code));
+                }
+            }
+            Command::KickAll(code) => {
+                let conns: Vec<ConnId> = self.links.keys().copied().collect();
                 for conn in conns {
                     self.offer(conn, Outbound::Kick(code));
                 }
