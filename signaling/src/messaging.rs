@@ -362,13 +362,7 @@ pub async fn mark_read(
     seq: i64,
 ) -> AppResult<(i64, i64)> {
     let access = access(state, me, channel).await?;
-    if !access.is_member {
-        return Err(AppError::new(
-            StatusCode::FORBIDDEN,
-            ErrorCode::NotMember,
-            "you are not a member of this channel",
-        ));
-    }
+    policy::messages(Actor::from(me), &access, MessageAction::MarkRead)?;
     let (read_seq, unread) = state.db.mark_read(channel, me.id, seq).await?;
     state
         .hub

@@ -275,6 +275,8 @@ pub enum MessageAction {
     Roster {
         sender: Option<UserId>,
     },
+    /// Move one's own read marker: members only (an admin reading in has no marker).
+    MarkRead,
     /// Pin or unpin: members; in announcement channels admins and the owner.
     Pin,
     /// React: members.
@@ -327,7 +329,7 @@ pub fn messages(actor: Actor<'_>, channel: &ChannelAccess, action: MessageAction
         );
     }
     match action {
-        MessageAction::Read | MessageAction::React => Ok(()),
+        MessageAction::Read | MessageAction::React | MessageAction::MarkRead => Ok(()),
         MessageAction::Pin => {
             let owner = channel.created_by == Some(actor.id);
             if channel.kind == ChannelKind::Announcement && !admin && !owner {
