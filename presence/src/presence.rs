@@ -220,13 +220,6 @@ impl Presence {
             .collect()
     }
 
-    /// Is `user` in do-not-disturb?
-    pub fn is_dnd(&self, user: UserId) -> bool {
-        self.users
-            .get(&user)
-            .is_some_and(|e| e.chosen == Some(PresenceState::Dnd) && !e.devices.is_empty())
-    }
-
     /// Changes due for announcement at `now`. Also notices devices that went idle.
     pub fn poll(&mut self, now: Instant) -> Vec<Announcement> {
         let idle_after = self.config.idle_after;
@@ -369,7 +362,10 @@ mod tests {
             dnd[0].presence.status_text.as_deref(),
             Some("值班中 on call")
         );
-        assert!(p.is_dnd(ANN));
+        assert_eq!(
+            p.of(ANN, t0 + Duration::from_secs(3)).map(|u| u.state),
+            Some(PresenceState::Dnd)
+        );
         p.choose(
             2,
             Some(PresenceState::Online),
@@ -379,6 +375,9 @@ mod tests {
         let online = p.poll(t0 + Duration::from_secs(5));
         assert_eq!(states(&online), [PresenceState::Online]);
         assert_eq!(online[0].presence.status_text, None);
-        assert!(!p.is_dnd(ANN));
+        assert_eq!(
+            p.of(ANN, t0 + Duration::from_secs(5)).map(|u| u.state),
+            Some(PresenceState::Online)
+        );
     }
 }

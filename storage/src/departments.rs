@@ -85,14 +85,6 @@ impl Database {
         rows.iter().map(department_from_row).collect()
     }
 
-    pub async fn department_by_path(&self, path: &str) -> Result<Option<Department>, StoreError> {
-        let row = sqlx::query("SELECT id, name, parent_id, path FROM departments WHERE path = $1")
-            .bind(path)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(department_from_row).transpose()
-    }
-
     pub async fn department_by_id(
         &self,
         id: DepartmentId,
