@@ -481,12 +481,23 @@ pub async fn pin(
 ) -> AppResult<i64> {
     let access = access(state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::Pin)?;
-    match state.db.pin_message(channel, id, me.id, pinned).await? {
+    let change = state.db.pin_message(channel, id, me.id, pinned).await?;
+    publish_change(state, change, access.last_seq).await
+}
+
+/// Publish a change that took a sequence, and return it; a request that changed nothing
+/// answers with the channel's position.
+async fn publish_change(
+    state: &AppState,
+    change: Option<ChannelEvent>,
+    position: i64,
+) -> AppResult<i64> {
+    match change {
         Some(event) => {
             state.hub.publish(&event).await;
             Ok(event.seq())
         }
-        None => Ok(access.last_seq),
+        None => Ok(position),
     }
 }
 
@@ -507,13 +518,8 @@ pub async fn react(
     }
     let access = access(state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::React)?;
-    match state.db.react(channel, id, me.id, emoji, added).await? {
-        Some(event) => {
-            state.hub.publish(&event).await;
-            Ok(event.seq())
-        }
-        None => Ok(access.last_seq),
-    }
+    let change = state.db.react(channel, id, me.id, emoji, added).await?;
+    publish_change(state, change, access.last_seq).await
 }
 
 /// The channel's pinned messages.

@@ -129,6 +129,19 @@ async fn next_seq(conn: &mut AnyConnection, channel: ChannelId) -> Result<i64, S
     seq.ok_or_else(|| StoreError::Conflict("the channel is archived".into()))
 }
 
+/// Take the channel's next sequence, then read the message: the sequence holds the channel's
+/// row (SQLite: the write lock) until commit, so a concurrent recall cannot slip in between the
+/// caller's check of the message and its write.
+async fn lock_message(
+    conn: &mut AnyConnection,
+    channel: ChannelId,
+    id: MessageId,
+) -> Result<(i64, Message), StoreError> {
+    let seq = next_seq(&mut *conn, channel).await?;
+    let message = message_in(&mut *conn, channel, id).await?;
+    Ok((seq, message))
+}
+
 /// One row of a channel's event stream.
 struct EventRow<'a> {
     channel: ChannelId,
@@ -319,9 +332,7 @@ impl Database {
         body: &str,
     ) -> Result<ChannelEvent, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
-        let seq = next_seq(&mut tx, channel).await?;
-        let message = message_in(&mut tx, channel, id).await?;
+        let (seq, message) = lock_message(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
         }
@@ -364,9 +375,7 @@ impl Database {
         actor: UserId,
     ) -> Result<ChannelEvent, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
-        let seq = next_seq(&mut tx, channel).await?;
-        let message = message_in(&mut tx, channel, id).await?;
+        let (seq, message) = lock_message(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict(
                 "the message was already recalled".into(),
@@ -423,9 +432,7 @@ impl Database {
         pinned: bool,
     ) -> Result<Option<ChannelEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
-        let seq = next_seq(&mut tx, channel).await?;
-        let message = message_in(&mut tx, channel, id).await?;
+        let (seq, message) = lock_message(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
         }
@@ -475,9 +482,7 @@ impl Database {
         added: bool,
     ) -> Result<Option<ChannelEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
-        // Take the channel's lock first, so a recall cannot slip in between the check and the write.
-        let seq = next_seq(&mut tx, channel).await?;
-        let message = message_in(&mut tx, channel, id).await?;
+        let (seq, message) = lock_message(&mut tx, channel, id).await?;
         if message.recalled_at.is_some() {
             return Err(StoreError::Conflict("the message was recalled".into()));
         }
