@@ -73,6 +73,14 @@ pub enum ErrorCode {
     AccountChanged,
     /// WebSocket: this node lost touch with the cluster for a while; reconnect to catch up.
     Resync,
+    /// Meetings: the SDP could not be parsed or does not fit the connection it was sent on.
+    InvalidSdp,
+    /// Meetings: the offer has no codec Parley forwards (Opus, VP8, H.264).
+    NoUsableCodec,
+    /// Meetings: the participant already publishes `rtc.max_tracks_per_participant` tracks.
+    TooManyTracks,
+    /// Meetings: the room has `max_participants` participants.
+    RoomFull,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

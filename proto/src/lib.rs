@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod ids;
 mod org;
+mod rtc;
 mod webhook;
 mod ws;
 
@@ -18,5 +19,6 @@ pub use auth::*;
 pub use error::*;
 pub use ids::*;
 pub use org::*;
+pub use rtc::*;
 pub use webhook::*;
 pub use ws::*;

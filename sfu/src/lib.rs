@@ -1,3 +1,490 @@
 //! The selective forwarding unit: rooms, participants, tracks and RTP forwarding on str0m.
 //!
-//! Filled by the meetings issue; nothing here yet.
+//! One media thread owns the UDP socket and every peer connection (str0m's sans-IO `Rtc`), so
+//! nothing on the forwarding path takes a lock. The signaling side talks to it through
+//! [`Sfu`], a handle that sends commands over a channel and never touches media state. Each
+//! participant gets its signaling messages on its own bounded channel; a participant that does
+//! not read them is removed rather than allowed to slow the media thread.
+//!
+//! Forwarding works on RTP packets (str0m's RTP mode): a publisher's packet is handed, without
+//! copying its payload, to each subscriber's outgoing stream with that subscriber's own
+//! sequence numbers and timestamps ([`rewrite::Rewriter`]). str0m answers NACKs from its send
+//! buffer (RTX where negotiated) and asks publishers for lost packets.
+
+mod engine;
+pub mod metrics;
+pub mod rewrite;
+pub mod sdp;
+pub mod speaker;
+
+use parley_proto::{
+    ChannelId, ErrorCode, ParticipantGrants, ParticipantInfo, PublishTrack, RemovedReason,
+    RoomDetail, RoomInfo, RtcServerMessage, TrackInfo,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+pub use metrics::SfuMetrics;
+
+/// How the media side runs.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The one UDP socket for all peers. Port 0 picks a free port (tests).
+    pub udp_bind: SocketAddr,
+    /// Addresses put in the SDP as host candidates, for NAT and cloud deployments. Empty: the
+    /// bound address (which must then not be unspecified).
+    pub advertise_ips: Vec<IpAddr>,
+    /// Rooms close this long after the last participant left, unless created with their own.
+    pub empty_timeout: Duration,
+    /// 0: no limit.
+    pub max_participants: u32,
+    pub max_tracks_per_participant: usize,
+    /// Keyframe requests to one publisher's track are sent at most this often.
+    pub keyframe_interval: Duration,
+    /// How often the active speakers are looked at.
+    pub speaker_interval: Duration,
+    /// Each participant's queue of signaling messages; a participant that lets it fill is
+    /// removed.
+    pub signal_queue: usize,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            advertise_ips: Vec::new(),
+            empty_timeout: Duration::from_secs(60),
+            max_participants: 0,
+            max_tracks_per_participant: 8,
+            keyframe_interval: Duration::from_millis(500),
+            speaker_interval: Duration::from_millis(300),
+            signal_queue: 512,
+        }
+    }
+}
+
+/// A refused request, with a stable code for the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SfuError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl SfuError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> SfuError {
+        SfuError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn gone() -> SfuError {
+        SfuError::new(ErrorCode::Unavailable, "the media service has stopped")
+    }
+}
+
+pub type SfuResult<T> = Result<T, SfuError>;
+
+/// A participant's handle inside the media thread. Only valid while the participant is in the
+/// room; requests for one that left fail with `not_found`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParticipantKey(u64);
+
+/// Who is joining and what they may do.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub room: String,
+    /// The token allows creating the room if it is not open.
+    pub may_create: bool,
+    pub identity: String,
+    pub name: String,
+    pub grants: ParticipantGrants,
+    pub auto_subscribe: bool,
+}
+
+/// What a participant learns on joining.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub key: ParticipantKey,
+    pub room: RoomInfo,
+    pub participant: ParticipantInfo,
+    pub participants: Vec<ParticipantInfo>,
+}
+
+/// The answer to a publisher offer.
+#[derive(Debug, Clone)]
+pub struct PublisherAnswer {
+    pub sdp: String,
+    pub tracks: Vec<parley_proto::TrackMid>,
+}
+
+/// A room's life, for webhooks and logs. Sent without waiting; dropped (and counted) if the
+/// consumer falls far behind.
+#[derive(Debug, Clone)]
+pub struct RoomEvent {
+    /// `room_started`, `room_finished`, `participant_joined`, `participant_left`,
+    /// `track_published` or `track_unpublished`.
+    pub event: &'static str,
+    pub room: RoomInfo,
+    pub participant: Option<ParticipantInfo>,
+    pub track: Option<TrackInfo>,
+}
+
+/// Settings for a room created over REST.
+#[derive(Debug, Clone)]
+pub struct RoomSettings {
+    pub name: String,
+    pub channel_id: Option<ChannelId>,
+    pub empty_timeout: Option<Duration>,
+    pub max_participants: Option<u32>,
+}
+
+type Reply<T> = oneshot::Sender<SfuResult<T>>;
+
+enum Command {
+    Join {
+        request: JoinRequest,
+        signal: mpsc::Sender<RtcServerMessage>,
+        reply: Reply<Joined>,
+    },
+    Offer {
+        key: ParticipantKey,
+        sdp: String,
+        tracks: Vec<PublishTrack>,
+        reply: Reply<PublisherAnswer>,
+    },
+    Answer {
+        key: ParticipantKey,
+        sdp: String,
+        reply: Reply<()>,
+    },
+    Candidate {
+        key: ParticipantKey,
+        target: parley_proto::PeerTarget,
+        candidate: String,
+        reply: Reply<()>,
+    },
+    Subscribe {
+        key: ParticipantKey,
+        tracks: Vec<String>,
+        subscribe: bool,
+        reply: Reply<()>,
+    },
+    Mute {
+        key: ParticipantKey,
+        track: String,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    Unpublish {
+        key: ParticipantKey,
+        track: String,
+        reply: Reply<()>,
+    },
+    Leave {
+        key: ParticipantKey,
+    },
+    CreateRoom {
+        settings: RoomSettings,
+        reply: Reply<RoomInfo>,
+    },
+    ListRooms {
+        reply: Reply<Vec<RoomInfo>>,
+    },
+    GetRoom {
+        name: String,
+        reply: Reply<RoomDetail>,
+    },
+    EndRoom {
+        name: String,
+        reply: Reply<()>,
+    },
+    RemoveParticipant {
+        room: String,
+        identity: String,
+        reply: Reply<()>,
+    },
+    AdminMute {
+        room: String,
+        identity: String,
+        track: String,
+        muted: bool,
+        reply: Reply<TrackInfo>,
+    },
+    UpdateGrants {
+        room: String,
+        identity: String,
+        grants: ParticipantGrants,
+        reply: Reply<ParticipantInfo>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// The signaling side's handle to the media thread. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Sfu {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+impl Sfu {
+    /// Bind the UDP socket and start the media thread. Room events go to the returned receiver.
+    pub fn start(
+        config: SfuConfig,
+        metrics: SfuMetrics,
+    ) -> std::io::Result<(Sfu, mpsc::Receiver<RoomEvent>)> {
+        static CRYPTO: std::sync::Once = std::sync::Once::new();
+        CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
+        let socket = std::net::UdpSocket::bind(config.udp_bind)?;
+        socket.set_nonblocking(true)?;
+        let local_addr = socket.local_addr()?;
+        let advertise = if config.advertise_ips.is_empty() {
+            if local_addr.ip().is_unspecified() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "rtc.udp_bind is an unspecified address: set rtc.advertise_ips to the \
+                     addresses clients reach this server on",
+                ));
+            }
+            vec![local_addr]
+        } else {
+            config
+                .advertise_ips
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, local_addr.port()))
+                .collect()
+        };
+        let (commands, command_rx) = mpsc::channel(1024);
+        let (events, event_rx) = mpsc::channel(4096);
+        let thread_config = config.clone();
+        std::thread::Builder::new()
+            .name("parley-media".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(err) => {
+                        tracing::error!(error = %err, "the media thread could not start");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match tokio::net::UdpSocket::from_std(socket) {
+                        Ok(socket) => {
+                            engine::Engine::new(
+                                thread_config,
+                                socket,
+                                local_addr,
+                                advertise,
+                                metrics,
+                                events,
+                            )
+                            .run(command_rx)
+                            .await
+                        }
+                        Err(err) => tracing::error!(error = %err, "the media socket failed"),
+                    }
+                });
+            })?;
+        Ok((
+            Sfu {
+                commands,
+                local_addr,
+            },
+            event_rx,
+        ))
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> SfuResult<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| SfuError::gone())?;
+        answer.await.map_err(|_| SfuError::gone())?
+    }
+
+    /// Join a room; the participant's signaling messages arrive on `signal`.
+    pub async fn join(
+        &self,
+        request: JoinRequest,
+        signal: mpsc::Sender<RtcServerMessage>,
+    ) -> SfuResult<Joined> {
+        self.ask(|reply| Command::Join {
+            request,
+            signal,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn offer(
+        &self,
+        key: ParticipantKey,
+        sdp: String,
+        tracks: Vec<PublishTrack>,
+    ) -> SfuResult<PublisherAnswer> {
+        self.ask(|reply| Command::Offer {
+            key,
+            sdp,
+            tracks,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn answer(&self, key: ParticipantKey, sdp: String) -> SfuResult<()> {
+        self.ask(|reply| Command::Answer { key, sdp, reply }).await
+    }
+
+    pub async fn candidate(
+        &self,
+        key: ParticipantKey,
+        target: parley_proto::PeerTarget,
+        candidate: String,
+    ) -> SfuResult<()> {
+        self.ask(|reply| Command::Candidate {
+            key,
+            target,
+            candidate,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn subscribe(
+        &self,
+        key: ParticipantKey,
+        tracks: Vec<String>,
+        subscribe: bool,
+    ) -> SfuResult<()> {
+        self.ask(|reply| Command::Subscribe {
+            key,
+            tracks,
+            subscribe,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn mute(&self, key: ParticipantKey, track: String, muted: bool) -> SfuResult<()> {
+        self.ask(|reply| Command::Mute {
+            key,
+            track,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn unpublish(&self, key: ParticipantKey, track: String) -> SfuResult<()> {
+        self.ask(|reply| Command::Unpublish { key, track, reply })
+            .await
+    }
+
+    /// Leave the room (also what a closed signaling connection does). Never waits.
+    pub fn leave(&self, key: ParticipantKey) {
+        if self.commands.try_send(Command::Leave { key }).is_err() {
+            // The queue is full or the thread is gone; retry from a task so it is not lost.
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                let _ = commands.send(Command::Leave { key }).await;
+            });
+        }
+    }
+
+    pub async fn create_room(&self, settings: RoomSettings) -> SfuResult<RoomInfo> {
+        self.ask(|reply| Command::CreateRoom { settings, reply })
+            .await
+    }
+
+    pub async fn list_rooms(&self) -> SfuResult<Vec<RoomInfo>> {
+        self.ask(|reply| Command::ListRooms { reply }).await
+    }
+
+    pub async fn room(&self, name: String) -> SfuResult<RoomDetail> {
+        self.ask(|reply| Command::GetRoom { name, reply }).await
+    }
+
+    pub async fn end_room(&self, name: String) -> SfuResult<()> {
+        self.ask(|reply| Command::EndRoom { name, reply }).await
+    }
+
+    pub async fn remove_participant(&self, room: String, identity: String) -> SfuResult<()> {
+        self.ask(|reply| Command::RemoveParticipant {
+            room,
+            identity,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn admin_mute(
+        &self,
+        room: String,
+        identity: String,
+        track: String,
+        muted: bool,
+    ) -> SfuResult<TrackInfo> {
+        self.ask(|reply| Command::AdminMute {
+            room,
+            identity,
+            track,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn update_grants(
+        &self,
+        room: String,
+        identity: String,
+        grants: ParticipantGrants,
+    ) -> SfuResult<ParticipantInfo> {
+        self.ask(|reply| Command::UpdateGrants {
+            room,
+            identity,
+            grants,
+            reply,
+        })
+        .await
+    }
+
+    /// Tell every participant the server is going away and stop the media thread.
+    pub async fn shutdown(&self) {
+        let (reply, done) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Shutdown { reply })
+            .await
+            .is_ok()
+        {
+            let _ = done.await;
+        }
+    }
+}
+
+/// Why a participant left, for its own `removed` message (none for a plain leave).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Departure {
+    Left,
+    Removed(RemovedReason),
+}

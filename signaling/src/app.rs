@@ -36,6 +36,10 @@ pub struct AppState {
     pub ws: Arc<HubSection>,
     /// How urgent pings remind and escalate.
     pub urgent: Arc<crate::config::UrgentSection>,
+    /// The media thread (rooms, peers, forwarding).
+    pub sfu: parley_sfu::Sfu,
+    /// Meeting settings.
+    pub rtc: Arc<crate::config::RtcSection>,
     /// Flips to `true` when shutdown begins, so WebSocket connections close with a reason.
     pub shutdown: Arc<watch::Sender<bool>>,
 }
@@ -87,6 +91,27 @@ pub fn app(state: AppState) -> Router {
             get(routes::channels::receipts),
         )
         .route("/ws", get(crate::ws::upgrade))
+        .route("/rtc", get(crate::rtc::upgrade))
+        .route(
+            "/rooms",
+            get(routes::rooms::list).post(routes::rooms::create),
+        )
+        .route(
+            "/rooms/{name}",
+            get(routes::rooms::get).delete(routes::rooms::end),
+        )
+        .route(
+            "/rooms/{name}/participants",
+            get(routes::rooms::participants),
+        )
+        .route(
+            "/rooms/{name}/participants/{identity}",
+            delete(routes::rooms::remove_participant).patch(routes::rooms::update_participant),
+        )
+        .route(
+            "/rooms/{name}/participants/{identity}/mute",
+            post(routes::rooms::mute),
+        )
         .route(
             "/channels/{id}/members",
             get(routes::channels::members).post(routes::channels::add_members),

@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 10] = [
+const SECTIONS: [&str; 11] = [
     "object_store",
     "database",
     "server",
@@ -23,6 +23,7 @@ const SECTIONS: [&str; 10] = [
     "hub",
     "urgent",
     "cluster",
+    "rtc",
 ];
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -38,6 +39,7 @@ pub struct Config {
     pub hub: HubSection,
     pub urgent: UrgentSection,
     pub cluster: ClusterSection,
+    pub rtc: RtcSection,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +270,44 @@ impl Default for ClusterSection {
     }
 }
 
+/// Meetings: the media port, room defaults and the meeting webhooks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtcSection {
+    /// The one UDP port every peer's media uses.
+    pub udp_bind: SocketAddr,
+    /// Addresses clients reach the media port on (public addresses behind NAT or in a cloud).
+    /// Empty: `udp_bind`'s address, which must then not be `0.0.0.0`.
+    pub advertise_ips: Vec<std::net::IpAddr>,
+    /// A room closes this long after its last participant left (or after creation if nobody
+    /// joins), unless it was created with its own.
+    pub empty_timeout_secs: u64,
+    /// Per room, unless created with its own; 0: no limit.
+    pub max_participants: u32,
+    pub max_tracks_per_participant: usize,
+    /// Extra STUN/TURN URLs handed to clients in `joined`.
+    pub ice_servers: Vec<String>,
+    /// Receives room, participant and track events; empty: none are sent.
+    pub webhook_url: String,
+    /// Signs the webhooks (HMAC-SHA256 of `timestamp.body`); required with `webhook_url`.
+    pub webhook_secret: String,
+}
+
+impl Default for RtcSection {
+    fn default() -> Self {
+        RtcSection {
+            udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            advertise_ips: Vec::new(),
+            empty_timeout_secs: 60,
+            max_participants: 0,
+            max_tracks_per_participant: 8,
+            ice_servers: Vec::new(),
+            webhook_url: String::new(),
+            webhook_secret: String::new(),
+        }
+    }
+}
+
 /// The first administrator, created at start-up only while the database has no users.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -376,6 +416,23 @@ impl Config {
                 "urgent.remind_every_secs must be at least 1".into(),
             ));
         }
+        if !self.rtc.webhook_url.is_empty() && self.rtc.webhook_secret.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "rtc.webhook_url needs rtc.webhook_secret (16+ characters) to sign the calls"
+                    .into(),
+            ));
+        }
+        if self.rtc.udp_bind.ip().is_unspecified() && self.rtc.advertise_ips.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "rtc.udp_bind is {}: set rtc.advertise_ips to the addresses clients reach it on",
+                self.rtc.udp_bind
+            )));
+        }
+        if self.rtc.max_tracks_per_participant == 0 {
+            return Err(ConfigError::Invalid(
+                "rtc.max_tracks_per_participant must be at least 1".into(),
+            ));
+        }
         if !self.admin.password.is_empty() && self.admin.email.is_empty() {
             return Err(ConfigError::Invalid(
                 "admin.password needs admin.email (PARLEY_ADMIN_EMAIL) to name the first admin"
@@ -418,6 +475,17 @@ impl Config {
                 secret_access_key: o.secret_access_key.clone(),
                 allow_http: o.allow_http,
             }),
+        }
+    }
+
+    pub fn sfu(&self) -> parley_sfu::SfuConfig {
+        parley_sfu::SfuConfig {
+            udp_bind: self.rtc.udp_bind,
+            advertise_ips: self.rtc.advertise_ips.clone(),
+            empty_timeout: Duration::from_secs(self.rtc.empty_timeout_secs),
+            max_participants: self.rtc.max_participants,
+            max_tracks_per_participant: self.rtc.max_tracks_per_participant,
+            ..parley_sfu::SfuConfig::default()
         }
     }
 

@@ -18,6 +18,7 @@ pub mod org_csv;
 pub mod pings;
 pub mod policy;
 pub mod routes;
+pub mod rtc;
 pub mod server;
 pub mod webhook;
 pub mod ws;

@@ -117,6 +117,11 @@ impl Metrics {
     }
 
     /// The exposition text of every metric.
+    /// Where other parts (the media thread) register their own figures.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buffer = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buffer)?;

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
-use crate::routes::{admin, auth, channels, departments, health, users};
+use crate::routes::{admin, auth, channels, departments, health, rooms, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -18,8 +18,10 @@ use utoipa::{Modify, OpenApi};
         channels::list, channels::create, channels::get, channels::update, channels::archive,
         channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
+        rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
+        rooms::mute, rooms::update_participant,
     ),
-    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims)),
+    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
@@ -27,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         (name = "users", description = "The directory: users and departments"),
         (name = "channels", description = "Channels and their members"),
         (name = "admin", description = "Organisation import and API keys"),
+        (name = "rooms", description = "The room service: meetings and their participants"),
     )
 )]
 pub struct ApiDoc;

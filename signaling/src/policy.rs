@@ -455,6 +455,59 @@ pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     }
 }
 
+/// Who calls the room service: a signed-in user, or an app with a token's grants.
+#[derive(Debug, Clone, Copy)]
+pub enum RoomCaller<'a> {
+    User(Role),
+    App(&'a Grants),
+}
+
+/// The room service REST API: admins, and app tokens whose grants allow the action.
+pub fn room_service(caller: RoomCaller<'_>, action: RoomAction<'_>) -> AppResult<()> {
+    match caller {
+        RoomCaller::App(grants) => rooms(grants, action),
+        RoomCaller::User(Role::Admin) => Ok(()),
+        RoomCaller::User(_) => {
+            deny("only admins and app tokens with room grants use the room service")
+        }
+    }
+}
+
+/// What a user joining a meeting with their own sign-in token may do there. `channel` is the
+/// room's linked channel as the user sees it (`None` when the room has no channel or is not
+/// open yet). Guests join only meetings of channels they were invited to.
+pub fn meeting_grants(
+    role: Role,
+    room: &str,
+    channel: Option<&ChannelAccess>,
+) -> AppResult<Grants> {
+    let member_grants = Grants {
+        room: room.to_string(),
+        room_join: true,
+        room_create: true,
+        can_publish: true,
+        can_subscribe: true,
+        ..Grants::default()
+    };
+    match (role, channel) {
+        (Role::Admin, _) => Ok(Grants {
+            room_admin: true,
+            room_list: true,
+            ..member_grants
+        }),
+        (_, Some(access)) if access.is_member => Ok(member_grants),
+        (_, Some(_)) => Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            ErrorCode::NotMember,
+            "this meeting belongs to a channel you are not a member of",
+        )),
+        (Role::Guest, None) => Err(AppError::forbidden(
+            "guests join only the meetings of channels they were invited to",
+        )),
+        (_, None) => Ok(member_grants),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

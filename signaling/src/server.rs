@@ -73,7 +73,14 @@ pub async fn state(
         }
         None => crate::ws::HubHandle::spawn(metrics.clone(), presence, None),
     };
+    let sfu_metrics = parley_sfu::SfuMetrics::register(metrics.registry())?;
+    let (sfu, room_events) = parley_sfu::Sfu::start(config.sfu(), sfu_metrics)
+        .with_context(|| format!("cannot open the media port {}", config.rtc.udp_bind))?;
+    tracing::info!(udp = %sfu.local_addr(), "media port open");
+    crate::rtc::spawn_webhooks(&config.rtc, room_events);
     Ok(AppState {
+        sfu,
+        rtc: Arc::new(config.rtc.clone()),
         db,
         objects,
         tokens: Arc::new(tokens),
@@ -136,6 +143,7 @@ pub struct Server {
     bound: Bound,
     router: Router,
     db: Database,
+    sfu: parley_sfu::Sfu,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     grace: Duration,
     local: SocketAddr,
@@ -164,6 +172,7 @@ impl Server {
         Ok(Server {
             bound,
             db: state.db.clone(),
+            sfu: state.sfu.clone(),
             shutdown: state.shutdown.clone(),
             router: app(state),
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
@@ -216,6 +225,7 @@ impl Server {
                 .await
             }
         };
+        self.sfu.shutdown().await;
         self.db.close().await;
         tracing::info!("stopped");
         served

@@ -162,7 +162,9 @@ async fn spawn(
     cmd.arg("serve")
         .args(&options.args)
         .current_dir(dir)
-        .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0");
+        .env("PARLEY_HTTP_LISTEN", "127.0.0.1:0")
+        // Every server gets its own media port, so tests run side by side.
+        .env("PARLEY_RTC_UDP_BIND", "127.0.0.1:0");
     if !options.bare {
         cmd.env("PARLEY_SERVER_DATA_DIR", dir.join("data"))
             .env("PARLEY_DATABASE_URL", database_url)

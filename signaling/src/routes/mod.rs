@@ -6,4 +6,5 @@ pub mod auth;
 pub mod channels;
 pub mod departments;
 pub mod health;
+pub mod rooms;
 pub mod users;

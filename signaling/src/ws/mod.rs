@@ -101,7 +101,7 @@ fn kick_reason(code: ErrorCode) -> &'static str {
 }
 
 /// The `id` of a request that could not be read whole, to name it in the error.
-fn request_id(text: &str) -> Option<String> {
+pub(crate) fn request_id(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
         id: Option<String>,
@@ -110,7 +110,7 @@ fn request_id(text: &str) -> Option<String> {
 }
 
 /// A request that is not valid JSON, or not a message this version knows.
-fn parse_error(err: &serde_json::Error) -> (ErrorCode, String) {
+pub(crate) fn parse_error(err: &serde_json::Error) -> (ErrorCode, String) {
     use serde_json::error::Category;
     let text = err.to_string();
     let code = match err.classify() {

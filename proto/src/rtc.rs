@@ -1,0 +1,429 @@
+//! The meeting signaling protocol (`/v1/rtc`), the room service's REST bodies and the meeting
+//! webhooks. Every WebSocket message is a JSON object with a `type`; requests may carry a
+//! client-chosen `id` that the reply names. `docs/protocol.md` has an example of each.
+//!
+//! Each participant uses two peer connections, as LiveKit's clients do: a *publisher*
+//! connection where the client offers and the server answers, and a *subscriber* connection
+//! where the server offers and the client answers. Neither side ever has to resolve an offer
+//! collision.
+
+use crate::{ChannelId, ErrorCode, Grants, TrackSource};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The meeting protocol versions this server speaks.
+pub const RTC_PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    Audio,
+    Video,
+}
+
+impl TrackSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackSource::Microphone => "microphone",
+            TrackSource::Camera => "camera",
+            TrackSource::ScreenShare => "screen_share",
+            TrackSource::ScreenShareAudio => "screen_share_audio",
+        }
+    }
+
+    /// The media kind a source carries.
+    pub fn kind(self) -> TrackKind {
+        match self {
+            TrackSource::Microphone | TrackSource::ScreenShareAudio => TrackKind::Audio,
+            TrackSource::Camera | TrackSource::ScreenShare => TrackKind::Video,
+        }
+    }
+}
+
+impl TrackKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackKind::Audio => "audio",
+            TrackKind::Video => "video",
+        }
+    }
+}
+
+/// Which of a participant's two peer connections a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerTarget {
+    /// The connection the client offers on and sends its own media over.
+    Publisher,
+    /// The connection the server offers on and sends others' media over.
+    Subscriber,
+}
+
+/// A published track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrackInfo {
+    /// `TR_...`, unique on this server.
+    pub sid: String,
+    /// The publishing participant's sid.
+    pub participant: String,
+    pub kind: TrackKind,
+    pub source: TrackSource,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub muted: bool,
+    /// `opus`, `vp8` or `h264` once the first packet arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+}
+
+/// A participant as others see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ParticipantInfo {
+    /// `PA_...`, unique on this server.
+    pub sid: String,
+    /// Unique within the room (the token's `sub`).
+    pub identity: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// Milliseconds since the Unix epoch.
+    pub joined_at: i64,
+    pub tracks: Vec<TrackInfo>,
+    /// What the participant may do.
+    pub grants: ParticipantGrants,
+}
+
+/// The meeting part of a participant's grants.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParticipantGrants {
+    pub can_publish: bool,
+    pub can_subscribe: bool,
+    /// Sources the participant may publish; empty means all sources when `can_publish`.
+    pub can_publish_sources: Vec<TrackSource>,
+    pub hidden: bool,
+    pub recorder: bool,
+    pub room_admin: bool,
+}
+
+impl ParticipantGrants {
+    pub fn from_grants(g: &Grants) -> ParticipantGrants {
+        ParticipantGrants {
+            can_publish: g.can_publish,
+            can_subscribe: g.can_subscribe,
+            can_publish_sources: g.can_publish_sources.clone(),
+            hidden: g.hidden || g.recorder,
+            recorder: g.recorder,
+            room_admin: g.room_admin,
+        }
+    }
+
+    pub fn may_publish(&self, source: TrackSource) -> bool {
+        self.can_publish
+            && (self.can_publish_sources.is_empty() || self.can_publish_sources.contains(&source))
+    }
+}
+
+/// A meeting room.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoomInfo {
+    /// `RM_...`, new for each time a room with this name is opened.
+    pub sid: String,
+    pub name: String,
+    /// The channel whose chat is this meeting's chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<ChannelId>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    /// Closed this many seconds after the last participant left (or after creation, if nobody
+    /// ever joins).
+    pub empty_timeout_secs: u64,
+    /// 0: no limit.
+    pub max_participants: u32,
+    /// Visible participants (hidden ones, such as recorders, are not counted).
+    pub num_participants: u32,
+    pub num_publishers: u32,
+}
+
+/// An ICE server the client may use. Parley's own UDP port is always in its SDP; these are
+/// extra STUN/TURN servers an operator configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// A track the client publishes in an offer, named by the m-line's `mid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishTrack {
+    pub mid: String,
+    pub source: TrackSource,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
+}
+
+/// Which track an m-line of the publisher answer or the subscriber offer carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrackMid {
+    pub mid: String,
+    pub track: TrackInfo,
+}
+
+/// A client's message on `/v1/rtc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RtcClientMessage {
+    /// The first message on a connection.
+    Join {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The access token, unless given as `?access_token=` on the upgrade.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
+        /// Required when the token names no room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// Subscribe to every track as it is published (default); otherwise only on `subscribe`.
+        #[serde(default = "yes")]
+        auto_subscribe: bool,
+    },
+    /// An offer on the publisher connection, naming the source of each track it sends.
+    Offer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        sdp: String,
+        #[serde(default)]
+        tracks: Vec<PublishTrack>,
+    },
+    /// The answer to the server's offer on the subscriber connection.
+    Answer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        sdp: String,
+    },
+    /// A trickled ICE candidate (`candidate:...` as in the SDP); an empty string ends them.
+    Candidate {
+        target: PeerTarget,
+        candidate: String,
+    },
+    Subscribe {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        tracks: Vec<String>,
+        #[serde(default = "yes")]
+        subscribe: bool,
+    },
+    Mute {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        track: String,
+        muted: bool,
+    },
+    /// Stop publishing a track. The client then removes its m-line in its next offer.
+    Unpublish {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        track: String,
+    },
+    Leave {},
+    Ping {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A server's message on `/v1/rtc`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RtcServerMessage {
+    Joined {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        protocol: u32,
+        room: RoomInfo,
+        participant: ParticipantInfo,
+        /// Everyone else in the room (hidden participants are never listed).
+        participants: Vec<ParticipantInfo>,
+        ice_servers: Vec<IceServer>,
+    },
+    /// The answer on the publisher connection, with the sid given to each published track.
+    Answer {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        sdp: String,
+        tracks: Vec<TrackMid>,
+    },
+    /// An offer on the subscriber connection, naming the track each new m-line carries.
+    Offer {
+        sdp: String,
+        tracks: Vec<TrackMid>,
+    },
+    /// A request that succeeded and has nothing else to say.
+    Ok {
+        id: String,
+    },
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant: String,
+        identity: String,
+    },
+    /// A participant's name or grants changed.
+    ParticipantUpdated {
+        participant: ParticipantInfo,
+    },
+    TrackPublished {
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        participant: String,
+        track: String,
+    },
+    TrackMuted {
+        participant: String,
+        track: String,
+        muted: bool,
+        /// Muted by a room admin: the publisher should mute its sender too; the server already
+        /// stopped forwarding it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_admin: bool,
+    },
+    /// The participants speaking now, loudest first; sent when the set changes.
+    ActiveSpeakers {
+        speakers: Vec<Speaker>,
+    },
+    /// This participant was taken out of the room; the server closes the connection next.
+    Removed {
+        reason: RemovedReason,
+        message: String,
+    },
+    Pong {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Speaker {
+    pub participant: String,
+    /// 0.0 (silence) to 1.0 (full scale), smoothed.
+    pub level: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovedReason {
+    /// A room admin removed this participant.
+    RemovedByAdmin,
+    /// The room was ended by an admin.
+    RoomEnded,
+    /// The same identity joined again elsewhere.
+    DuplicateIdentity,
+    /// The media connection failed or timed out.
+    ConnectionLost,
+    /// The server is shutting down.
+    ServerShutdown,
+    /// The client did not read its signaling messages fast enough.
+    SlowConsumer,
+}
+
+/// `POST /v1/rooms`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    pub name: String,
+    #[serde(default)]
+    pub channel_id: Option<ChannelId>,
+    /// Default: `rtc.empty_timeout_secs`.
+    #[serde(default)]
+    pub empty_timeout_secs: Option<u64>,
+    /// Default: `rtc.max_participants`; 0 means no limit.
+    #[serde(default)]
+    pub max_participants: Option<u32>,
+}
+
+/// `GET /v1/rooms/{name}`: the room and who is in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoomDetail {
+    pub room: RoomInfo,
+    pub participants: Vec<ParticipantInfo>,
+}
+
+/// `POST /v1/rooms/{name}/participants/{identity}/mute`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MuteTrackRequest {
+    pub track: String,
+    pub muted: bool,
+}
+
+/// `PATCH /v1/rooms/{name}/participants/{identity}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateParticipant {
+    pub grants: ParticipantGrants,
+}
+
+/// The body of a meeting webhook (`x-parley-timestamp`, `x-parley-signature` as for the other
+/// webhooks). `event` is one of `room_started`, `room_finished`, `participant_joined`,
+/// `participant_left`, `track_published`, `track_unpublished`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RoomWebhook {
+    pub event: String,
+    /// Unique per event, so a receiver can drop retried duplicates.
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub room: RoomInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub participant: Option<ParticipantInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<TrackInfo>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_defaults_to_auto_subscribe() {
+        let m: RtcClientMessage = serde_json::from_str(r#"{"type":"join"}"#).unwrap();
+        assert_eq!(
+            m,
+            RtcClientMessage::Join {
+                id: None,
+                token: None,
+                room: None,
+                auto_subscribe: true
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<RtcClientMessage>(r#"{"type":"leave","x":1}"#);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn sources_know_their_kind() {
+        assert_eq!(TrackSource::ScreenShare.kind(), TrackKind::Video);
+        assert_eq!(TrackSource::ScreenShareAudio.kind(), TrackKind::Audio);
+    }
+}

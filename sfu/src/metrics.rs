@@ -1,0 +1,104 @@
+//! The media thread's Prometheus figures. Every field is a cheap handle; incrementing one is an
+//! atomic add, so the forwarding path can afford it.
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
+
+#[derive(Clone, Debug)]
+pub struct SfuMetrics {
+    pub rooms: IntGauge,
+    pub participants: IntGauge,
+    /// By `kind` (audio, video) and `source`.
+    pub tracks: IntGaugeVec,
+    /// By `direction`: `in` from publishers, `out` to subscribers.
+    pub packets: IntCounterVec,
+    pub bytes: IntCounterVec,
+    /// By `direction`: `received` from subscribers, `sent` to publishers.
+    pub nacks: IntCounterVec,
+    /// Keyframe requests (PLI/FIR) forwarded to publishers.
+    pub keyframe_requests: IntCounter,
+    /// Keyframe requests held back by the per-track throttle.
+    pub keyframe_requests_throttled: IntCounter,
+    /// Datagrams dropped on the media port, by `reason`.
+    pub dropped_datagrams: IntCounterVec,
+    /// From a packet's arrival to its hand-over to every subscriber's stream.
+    pub forward_seconds: Histogram,
+    /// Room events not delivered to webhooks because their queue was full.
+    pub dropped_room_events: IntCounter,
+}
+
+impl SfuMetrics {
+    pub fn register(registry: &Registry) -> Result<SfuMetrics, prometheus::Error> {
+        let m = SfuMetrics {
+            rooms: IntGauge::new("rtc_rooms", "Open meeting rooms.")?,
+            participants: IntGauge::new(
+                "rtc_participants",
+                "Participants in meeting rooms (hidden ones included).",
+            )?,
+            tracks: IntGaugeVec::new(
+                Opts::new("rtc_tracks", "Published tracks by kind and source."),
+                &["kind", "source"],
+            )?,
+            packets: IntCounterVec::new(
+                Opts::new(
+                    "rtc_packets_total",
+                    "RTP packets in from publishers and out to subscribers.",
+                ),
+                &["direction"],
+            )?,
+            bytes: IntCounterVec::new(
+                Opts::new("rtc_bytes_total", "RTP payload bytes in and out."),
+                &["direction"],
+            )?,
+            nacks: IntCounterVec::new(
+                Opts::new(
+                    "rtc_nacks_total",
+                    "NACKs received from subscribers and sent to publishers.",
+                ),
+                &["direction"],
+            )?,
+            keyframe_requests: IntCounter::new(
+                "rtc_keyframe_requests_total",
+                "Keyframe requests (PLI/FIR) sent to publishers.",
+            )?,
+            keyframe_requests_throttled: IntCounter::new(
+                "rtc_keyframe_requests_throttled_total",
+                "Keyframe requests held back by the per-track throttle.",
+            )?,
+            dropped_datagrams: IntCounterVec::new(
+                Opts::new(
+                    "rtc_dropped_datagrams_total",
+                    "Datagrams dropped on the media port.",
+                ),
+                &["reason"],
+            )?,
+            forward_seconds: Histogram::with_opts(
+                HistogramOpts::new(
+                    "rtc_forward_seconds",
+                    "Time from an RTP packet's arrival to its hand-over to every subscriber.",
+                )
+                .buckets(vec![
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5,
+                    0.005, 0.01, 0.025,
+                ]),
+            )?,
+            dropped_room_events: IntCounter::new(
+                "rtc_dropped_room_events_total",
+                "Room events not delivered to webhooks because their queue was full.",
+            )?,
+        };
+        registry.register(Box::new(m.rooms.clone()))?;
+        registry.register(Box::new(m.participants.clone()))?;
+        registry.register(Box::new(m.tracks.clone()))?;
+        registry.register(Box::new(m.packets.clone()))?;
+        registry.register(Box::new(m.bytes.clone()))?;
+        registry.register(Box::new(m.nacks.clone()))?;
+        registry.register(Box::new(m.keyframe_requests.clone()))?;
+        registry.register(Box::new(m.keyframe_requests_throttled.clone()))?;
+        registry.register(Box::new(m.dropped_datagrams.clone()))?;
+        registry.register(Box::new(m.forward_seconds.clone()))?;
+        registry.register(Box::new(m.dropped_room_events.clone()))?;
+        Ok(m)
+    }
+}

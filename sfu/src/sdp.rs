@@ -1,0 +1,114 @@
+//! A minimal look at an offer's media sections, to check it before str0m takes it: which
+//! m-lines exist, what they send and which codecs they carry.
+
+use parley_proto::TrackKind;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub kind: Option<TrackKind>,
+    pub mid: String,
+    /// The client sends media on this m-line (`sendonly` or `sendrecv`, port not 0).
+    pub sends: bool,
+    /// Codec names from `a=rtpmap`, lower case.
+    pub codecs: Vec<String>,
+}
+
+/// Codecs Parley forwards.
+pub const FORWARDED: [&str; 3] = ["opus", "vp8", "h264"];
+
+impl Section {
+    pub fn has_forwarded_codec(&self) -> bool {
+        self.codecs.iter().any(|c| FORWARDED.contains(&c.as_str()))
+    }
+}
+
+/// The media sections of an SDP, or a reason it is not one.
+pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
+    if !sdp.trim_start().starts_with("v=0") {
+        return Err("SDP must start with `v=0`".into());
+    }
+    let mut out: Vec<Section> = Vec::new();
+    let mut session_direction_sends = true;
+    let mut in_media = false;
+    for line in sdp.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut parts = m.split_whitespace();
+            let kind = match parts.next() {
+                Some("audio") => Some(TrackKind::Audio),
+                Some("video") => Some(TrackKind::Video),
+                _ => None,
+            };
+            let port = parts.next().unwrap_or("0");
+            out.push(Section {
+                kind,
+                mid: String::new(),
+                sends: port != "0" && session_direction_sends,
+                codecs: Vec::new(),
+            });
+            in_media = true;
+            continue;
+        }
+        let Some(attr) = line.strip_prefix("a=") else {
+            continue;
+        };
+        let direction = match attr {
+            "sendonly" | "sendrecv" => Some(true),
+            "recvonly" | "inactive" => Some(false),
+            _ => None,
+        };
+        if !in_media {
+            if let Some(sends) = direction {
+                session_direction_sends = sends;
+            }
+            continue;
+        }
+        let Some(section) = out.last_mut() else {
+            continue;
+        };
+        if let Some(sends) = direction {
+            section.sends = section.sends && sends;
+        } else if let Some(mid) = attr.strip_prefix("mid:") {
+            section.mid = mid.trim().to_string();
+        } else if let Some(map) = attr.strip_prefix("rtpmap:") {
+            if let Some(name) = map
+                .split_whitespace()
+                .nth(1)
+                .and_then(|e| e.split('/').next())
+            {
+                section.codecs.push(name.to_ascii_lowercase());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OFFER: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n\
+        m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:1\r\na=recvonly\r\na=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 98\r\na=mid:2\r\na=sendonly\r\na=rtpmap:98 AV1/90000\r\n";
+
+    #[test]
+    fn reads_kinds_mids_directions_and_codecs() {
+        let s = sections(OFFER).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].kind, Some(TrackKind::Audio));
+        assert_eq!((s[0].mid.as_str(), s[0].sends), ("0", true));
+        assert!(s[0].has_forwarded_codec());
+        assert_eq!((s[1].mid.as_str(), s[1].sends), ("1", false));
+        assert_eq!(s[1].codecs, ["vp8", "rtx"]);
+        // Port 0: rejected m-line, sends nothing.
+        assert!(!s[2].sends);
+        assert!(!s[2].has_forwarded_codec());
+    }
+
+    #[test]
+    fn refuses_what_is_not_sdp() {
+        assert!(sections("hello").is_err());
+        assert!(sections("").is_err());
+    }
+}

@@ -1,0 +1,477 @@
+//! `/v1/rtc`, the meeting signaling WebSocket: one per participant. It turns the token into a
+//! participant's grants, relays SDP, candidates and track requests to the media thread, and
+//! writes what the media thread tells the participant. Also the meeting webhooks.
+
+use crate::auth::{query_token, Principal};
+use crate::error::AppError;
+use crate::policy::{self, RoomAction};
+use crate::ws::{parse_error, request_id};
+use crate::AppState;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use parley_presence::TokenBucket;
+use parley_proto::{
+    ErrorCode, IceServer, ParticipantGrants, RoomWebhook, RtcClientMessage, RtcServerMessage,
+    RTC_PROTOCOL_VERSION,
+};
+use parley_sfu::{JoinRequest, ParticipantKey, RoomEvent, SfuError};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// SDP with many codecs and simulcast runs to tens of kilobytes.
+const MAX_FRAME_BYTES: usize = 256 * 1024;
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Trickled candidates come in bursts.
+const REQUESTS_PER_SECOND: u32 = 50;
+const BURST: u32 = 200;
+
+impl From<SfuError> for AppError {
+    fn from(err: SfuError) -> AppError {
+        let status = match err.code {
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::InsufficientGrant | ErrorCode::Forbidden | ErrorCode::NotMember => {
+                StatusCode::FORBIDDEN
+            }
+            ErrorCode::RoomFull | ErrorCode::TooManyTracks | ErrorCode::Conflict => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        AppError::new(status, err.code, err.message)
+    }
+}
+
+/// Upgrade to a WebSocket. A token in the query string is checked first, so a bad one gets an
+/// ordinary HTTP error; otherwise `join` must carry it.
+pub async fn upgrade(State(state): State<AppState>, uri: Uri, ws: WebSocketUpgrade) -> Response {
+    let principal = match query_token(uri.query()) {
+        Some(token) => match state.tokens.authenticate(&state, &token).await {
+            Ok(p) => Some(p),
+            Err(err) => return err.into_response(),
+        },
+        None => None,
+    };
+    let hard_limit = MAX_FRAME_BYTES.saturating_mul(4);
+    ws.max_message_size(hard_limit)
+        .max_frame_size(hard_limit)
+        .on_upgrade(move |socket| serve(state, socket, principal))
+}
+
+fn text(message: &RtcServerMessage) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(message).unwrap_or_default())
+}
+
+async fn send(socket: &mut WebSocket, message: &RtcServerMessage) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, socket.send(Message::Text(text(message)))).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn close(socket: &mut WebSocket, code: ErrorCode, reason: &str) {
+    let code_text = serde_json::to_value(code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let frame = CloseFrame {
+        code: 4000,
+        reason: Utf8Bytes::from(format!("{code_text}: {reason}")),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> RtcServerMessage {
+    RtcServerMessage::Error {
+        id,
+        code,
+        message: message.into(),
+    }
+}
+
+fn app_error(id: Option<String>, err: AppError) -> RtcServerMessage {
+    error(id, err.code, err.message)
+}
+
+/// Read one text request, answering malformed ones with an error. `None`: the socket is done.
+enum Read {
+    Request(RtcClientMessage),
+    Refused(RtcServerMessage),
+    Gone,
+}
+
+fn read(message: Option<Result<Message, axum::Error>>) -> Option<Read> {
+    match message {
+        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Read::Gone),
+        Some(Ok(Message::Text(body))) => {
+            if body.len() > MAX_FRAME_BYTES {
+                return Some(Read::Refused(error(
+                    request_id(body.as_str()),
+                    ErrorCode::FrameTooLarge,
+                    format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
+                )));
+            }
+            Some(
+                match serde_json::from_str::<RtcClientMessage>(body.as_str()) {
+                    Ok(request) => Read::Request(request),
+                    Err(err) => {
+                        let (code, message) = parse_error(&err);
+                        Read::Refused(error(request_id(body.as_str()), code, message))
+                    }
+                },
+            )
+        }
+        Some(Ok(Message::Binary(_))) => Some(Read::Refused(error(
+            None,
+            ErrorCode::MalformedJson,
+            "send JSON text messages, not binary",
+        ))),
+        Some(Ok(_)) => None,
+    }
+}
+
+/// Turn the token and the `join` request into what the media thread needs.
+async fn join_request(
+    state: &AppState,
+    principal: Principal,
+    room: Option<String>,
+    auto_subscribe: bool,
+) -> Result<JoinRequest, AppError> {
+    match principal {
+        Principal::App(claims) => {
+            let grants = claims.grants;
+            let room = match (grants.room.is_empty(), room) {
+                (false, Some(asked)) if asked != grants.room => {
+                    return Err(AppError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::InsufficientGrant,
+                        format!("this token is for room `{}`, not `{asked}`", grants.room),
+                    ))
+                }
+                (false, _) => grants.room.clone(),
+                (true, Some(asked)) => asked,
+                (true, None) => {
+                    return Err(AppError::invalid(
+                        "`join` must name a `room`: the token names none",
+                    ))
+                }
+            };
+            validate_room_name(&room)?;
+            policy::rooms(&grants, RoomAction::Join { room: &room })?;
+            Ok(JoinRequest {
+                may_create: grants.room_create,
+                identity: claims.sub,
+                name: claims.name,
+                grants: ParticipantGrants::from_grants(&grants),
+                room,
+                auto_subscribe,
+            })
+        }
+        Principal::User { user, .. } => {
+            let room = room.ok_or_else(|| AppError::invalid("`join` must name a `room`"))?;
+            validate_room_name(&room)?;
+            let channel = match state.sfu.room(room.clone()).await {
+                Ok(detail) => match detail.room.channel_id {
+                    Some(channel) => Some(
+                        state
+                            .db
+                            .channel_access(channel, user.id)
+                            .await?
+                            .ok_or_else(|| AppError::not_found("the meeting's channel is gone"))?,
+                    ),
+                    None => None,
+                },
+                Err(err) if err.code == ErrorCode::NotFound => None,
+                Err(err) => return Err(err.into()),
+            };
+            let grants = policy::meeting_grants(user.role, &room, channel.as_ref())?;
+            Ok(JoinRequest {
+                may_create: grants.room_create,
+                identity: format!("user:{}", user.id.0),
+                name: user.name.clone(),
+                grants: ParticipantGrants::from_grants(&grants),
+                room,
+                auto_subscribe,
+            })
+        }
+    }
+}
+
+/// Room names appear in URLs and logs: 1 to 128 characters, no `/`, no control characters.
+pub fn validate_room_name(name: &str) -> Result<(), AppError> {
+    let chars = name.chars().count();
+    if chars == 0 || chars > 128 || name.chars().any(|c| c == '/' || c.is_control()) {
+        return Err(AppError::invalid(
+            "a room name has 1 to 128 characters, without `/` or control characters",
+        ));
+    }
+    Ok(())
+}
+
+async fn serve(state: AppState, mut socket: WebSocket, principal: Option<Principal>) {
+    let Some((key, mut signals)) = join(&state, &mut socket, principal).await else {
+        return;
+    };
+    let mut shutdown = state.shutdown.subscribe();
+    let mut bucket = TokenBucket::new(REQUESTS_PER_SECOND, BURST, Instant::now());
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let request = match read(incoming) {
+                    None => continue,
+                    Some(Read::Gone) => break,
+                    Some(Read::Refused(reply)) => {
+                        if !send(&mut socket, &reply).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Some(Read::Request(request)) => request,
+                };
+                if !bucket.take(Instant::now()) {
+                    let reply = error(None, ErrorCode::RateLimited, "too many requests; slow down");
+                    if !send(&mut socket, &reply).await {
+                        break;
+                    }
+                    continue;
+                }
+                match handle(&state, key, request).await {
+                    Handled::Reply(Some(reply)) => {
+                        if !send(&mut socket, &reply).await {
+                            break;
+                        }
+                    }
+                    Handled::Reply(None) => {}
+                    Handled::Leave => {
+                        state.sfu.leave(key);
+                        close(&mut socket, ErrorCode::NotFound, "left the meeting").await;
+                        return;
+                    }
+                }
+            }
+            signal = signals.recv() => match signal {
+                Some(message) => {
+                    let removed = matches!(message, RtcServerMessage::Removed { .. });
+                    if !send(&mut socket, &message).await {
+                        break;
+                    }
+                    if removed {
+                        let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(Message::Close(None))).await;
+                        return;
+                    }
+                }
+                // The media thread dropped this participant without a word: it stopped.
+                None => {
+                    close(&mut socket, ErrorCode::ServerShutdown, "the media service stopped").await;
+                    return;
+                }
+            },
+            () = async { let _ = shutdown.wait_for(|stopped| *stopped).await; } => {
+                let removed = RtcServerMessage::Removed {
+                    reason: parley_proto::RemovedReason::ServerShutdown,
+                    message: "the server is shutting down".into(),
+                };
+                let _ = send(&mut socket, &removed).await;
+                close(&mut socket, ErrorCode::ServerShutdown, "the server is shutting down").await;
+                state.sfu.leave(key);
+                return;
+            }
+        }
+    }
+    state.sfu.leave(key);
+}
+
+/// Wait for `join`, authenticate, join the room, and send `joined`.
+async fn join(
+    state: &AppState,
+    socket: &mut WebSocket,
+    principal: Option<Principal>,
+) -> Option<(ParticipantKey, mpsc::Receiver<RtcServerMessage>)> {
+    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    let (id, token, room, auto_subscribe) = loop {
+        let incoming = match tokio::time::timeout_at(deadline, socket.recv()).await {
+            Ok(incoming) => incoming,
+            Err(_) => {
+                close(
+                    socket,
+                    ErrorCode::HelloRequired,
+                    "no `join` within 10 seconds",
+                )
+                .await;
+                return None;
+            }
+        };
+        match read(incoming) {
+            None => continue,
+            Some(Read::Gone) => return None,
+            Some(Read::Refused(reply)) => {
+                if !send(socket, &reply).await {
+                    return None;
+                }
+            }
+            Some(Read::Request(RtcClientMessage::Join {
+                id,
+                token,
+                room,
+                auto_subscribe,
+            })) => break (id, token, room, auto_subscribe),
+            Some(Read::Request(_)) => {
+                let reply = error(
+                    None,
+                    ErrorCode::HelloRequired,
+                    "the first message must be `join`",
+                );
+                if !send(socket, &reply).await {
+                    return None;
+                }
+            }
+        }
+    };
+    let principal = match (principal, token) {
+        (_, Some(token)) => match state.tokens.authenticate(state, &token).await {
+            Ok(p) => p,
+            Err(err) => {
+                let _ = send(socket, &app_error(id, err)).await;
+                close(socket, ErrorCode::Unauthenticated, "the token was refused").await;
+                return None;
+            }
+        },
+        (Some(p), None) => p,
+        (None, None) => {
+            let reply = error(
+                id,
+                ErrorCode::Unauthenticated,
+                "give a token as ?access_token= or in `join`",
+            );
+            let _ = send(socket, &reply).await;
+            close(socket, ErrorCode::Unauthenticated, "no token").await;
+            return None;
+        }
+    };
+    let request = match join_request(state, principal, room, auto_subscribe).await {
+        Ok(r) => r,
+        Err(err) => {
+            let code = err.code;
+            let _ = send(socket, &app_error(id, err)).await;
+            close(socket, code, "could not join").await;
+            return None;
+        }
+    };
+    let (signal_tx, signal_rx) = mpsc::channel(512);
+    let joined = match state.sfu.join(request, signal_tx).await {
+        Ok(j) => j,
+        Err(err) => {
+            let code = err.code;
+            let _ = send(socket, &app_error(id, err.into())).await;
+            close(socket, code, "could not join").await;
+            return None;
+        }
+    };
+    let ice_servers = if state.rtc.ice_servers.is_empty() {
+        Vec::new()
+    } else {
+        vec![IceServer {
+            urls: state.rtc.ice_servers.clone(),
+            username: None,
+            credential: None,
+        }]
+    };
+    let reply = RtcServerMessage::Joined {
+        id,
+        protocol: RTC_PROTOCOL_VERSION,
+        room: joined.room,
+        participant: joined.participant,
+        participants: joined.participants,
+        ice_servers,
+    };
+    if !send(socket, &reply).await {
+        state.sfu.leave(joined.key);
+        return None;
+    }
+    Some((joined.key, signal_rx))
+}
+
+enum Handled {
+    Reply(Option<RtcServerMessage>),
+    Leave,
+}
+
+fn done(id: Option<String>, result: Result<(), SfuError>) -> Handled {
+    Handled::Reply(match result {
+        Ok(()) => id.map(|id| RtcServerMessage::Ok { id }),
+        Err(err) => Some(error(id, err.code, err.message)),
+    })
+}
+
+async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage) -> Handled {
+    let sfu = &state.sfu;
+    match request {
+        RtcClientMessage::Join { id, .. } => Handled::Reply(Some(error(
+            id,
+            ErrorCode::InvalidInput,
+            "already joined; open another connection to join another room",
+        ))),
+        RtcClientMessage::Offer { id, sdp, tracks } => {
+            Handled::Reply(Some(match sfu.offer(key, sdp, tracks).await {
+                Ok(answer) => RtcServerMessage::Answer {
+                    id,
+                    sdp: answer.sdp,
+                    tracks: answer.tracks,
+                },
+                Err(err) => error(id, err.code, err.message),
+            }))
+        }
+        RtcClientMessage::Answer { id, sdp } => done(id, sfu.answer(key, sdp).await),
+        RtcClientMessage::Candidate { target, candidate } => {
+            done(None, sfu.candidate(key, target, candidate).await)
+        }
+        RtcClientMessage::Subscribe {
+            id,
+            tracks,
+            subscribe,
+        } => done(id, sfu.subscribe(key, tracks, subscribe).await),
+        RtcClientMessage::Mute { id, track, muted } => done(id, sfu.mute(key, track, muted).await),
+        RtcClientMessage::Unpublish { id, track } => done(id, sfu.unpublish(key, track).await),
+        RtcClientMessage::Leave {} => Handled::Leave,
+        RtcClientMessage::Ping { id } => Handled::Reply(Some(RtcServerMessage::Pong { id })),
+    }
+}
+
+/// Deliver room events to `rtc.webhook_url`, each signed and retried in its own task so the
+/// media thread never waits on a receiver.
+pub fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver<RoomEvent>) {
+    let url = config.webhook_url.clone();
+    let secret = config.webhook_secret.clone();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if url.is_empty() {
+                continue;
+            }
+            let body = RoomWebhook {
+                event: event.event.to_string(),
+                id: crate::auth::random_hex(12),
+                created_at: crate::auth::unix_now() as i64 * 1000,
+                room: event.room,
+                participant: event.participant,
+                track: event.track,
+            };
+            match serde_json::to_vec(&body) {
+                Ok(bytes) => {
+                    crate::webhook::send(client.clone(), url.clone(), secret.clone(), bytes)
+                }
+                Err(err) => tracing::error!(error = %err, "room webhook not encodable"),
+            }
+        }
+    });
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""A meeting participant built on aiortc, driven by the end-to-end tests.
+
+It joins a room through Parley's `/v1/rtc` signaling, optionally publishes a sine tone as its
+microphone, receives every audio track the server offers, and when its time is up prints one
+JSON line: what it received (packets, decoded samples, the dominant frequency) and every
+signaling message type it saw.
+
+    aiortc_peer.py --url ws://127.0.0.1:PORT/v1/rtc --token JWT [--tone 440] [--seconds 6]
+"""
+
+import argparse
+import asyncio
+import fractions
+import json
+import math
+import sys
+import time
+
+import aioice.ice
+import numpy as np
+import websockets
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame
+
+# Pair loopback candidates only: the tests run on 127.0.0.1 and nothing else.
+aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+RATE = 48000
+FRAME = 960  # 20 ms
+
+
+class Tone(MediaStreamTrack):
+    """A mono sine tone at a steady level, in 20 ms frames at real-time pace."""
+
+    kind = "audio"
+
+    def __init__(self, hz, amplitude):
+        super().__init__()
+        self.hz = hz
+        self.amplitude = amplitude
+        self.sent = 0
+        self.start = None
+
+    async def recv(self):
+        if self.start is None:
+            self.start = time.monotonic()
+        due = self.start + self.sent / RATE
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        t = (np.arange(FRAME) + self.sent) / RATE
+        samples = (self.amplitude * 32767 * np.sin(2 * math.pi * self.hz * t)).astype(np.int16)
+        frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = RATE
+        frame.pts = self.sent
+        frame.time_base = fractions.Fraction(1, RATE)
+        self.sent += FRAME
+        return frame
+
+
+class Peer:
+    def __init__(self, args):
+        self.args = args
+        self.seen = []
+        self.errors = []
+        self.received = {}  # track sid -> list of numpy arrays (mono, 48 kHz)
+        self.frames = {}
+        self.mid_tracks = {}
+        self.removed = None
+        self.muted_events = []
+        self.publisher = None
+        self.subscriber = None
+        self.ws = None
+        self.published = []
+        self.tasks = []
+
+    async def send(self, msg):
+        await self.ws.send(json.dumps(msg))
+
+    async def publish(self):
+        self.publisher = RTCPeerConnection()
+        self.publisher.addTransceiver(
+            Tone(self.args.tone, self.args.amplitude), direction="sendonly"
+        )
+        offer = await self.publisher.createOffer()
+        await self.publisher.setLocalDescription(offer)
+        mid = self.publisher.getTransceivers()[0].mid
+        sdp = self.publisher.localDescription.sdp
+        if self.args.bad_offer == "garbage":
+            sdp = "this is not sdp"
+        elif self.args.bad_offer == "no_codec":
+            sdp = "".join(
+                line + "\r\n"
+                for line in sdp.splitlines()
+                if not line.startswith("a=rtpmap:") or "telephone-event" in line
+            ).replace(" opus/", " nothing/")
+        source = self.args.source
+        await self.send(
+            {"type": "offer", "id": "publish", "sdp": sdp, "tracks": [{"mid": mid, "source": source}]}
+        )
+
+    async def on_offer(self, msg):
+        if self.subscriber is None:
+            self.subscriber = RTCPeerConnection()
+
+            @self.subscriber.on("track")
+            def on_track(track):
+                mid = None
+                for t in self.subscriber.getTransceivers():
+                    if t.receiver.track is track:
+                        mid = t.mid
+                sid = self.mid_tracks.get(mid, mid)
+                self.tasks.append(asyncio.ensure_future(self.consume(sid, track)))
+
+        for tm in msg.get("tracks", []):
+            self.mid_tracks[tm["mid"]] = tm["track"]["sid"]
+        await self.subscriber.setRemoteDescription(RTCSessionDescription(msg["sdp"], "offer"))
+        answer = await self.subscriber.createAnswer()
+        await self.subscriber.setLocalDescription(answer)
+        await self.send({"type": "answer", "id": "answer", "sdp": self.subscriber.localDescription.sdp})
+
+    async def consume(self, sid, track):
+        chunks = self.received.setdefault(sid, [])
+        self.frames.setdefault(sid, 0)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if track.kind != "audio":
+                self.frames[sid] += 1
+                continue
+            data = frame.to_ndarray()
+            channels = len(frame.layout.channels)
+            mono = data.reshape(-1, channels).mean(axis=1) if channels > 1 else data.reshape(-1)
+            chunks.append(mono.astype(np.float64))
+            self.frames[sid] += 1
+
+    async def signaling(self):
+        async for raw in self.ws:
+            msg = json.loads(raw)
+            kind = msg.get("type")
+            self.seen.append(kind)
+            if kind == "answer" and self.publisher is not None:
+                self.published = msg.get("tracks", [])
+                if self.args.bad_offer is None:
+                    await self.publisher.setRemoteDescription(
+                        RTCSessionDescription(msg["sdp"], "answer")
+                    )
+            elif kind == "offer":
+                await self.on_offer(msg)
+            elif kind == "error":
+                self.errors.append(msg)
+            elif kind == "removed":
+                self.removed = msg
+            elif kind == "track_muted":
+                self.muted_events.append(msg)
+
+    def report(self):
+        tracks = {}
+        for sid, chunks in self.received.items():
+            entry = {"frames": self.frames.get(sid, 0)}
+            if chunks:
+                signal = np.concatenate(chunks)
+                # Skip the first half second (jitter buffer start-up) when there is enough.
+                if len(signal) > RATE:
+                    signal = signal[RATE // 2 :]
+                spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+                freqs = np.fft.rfftfreq(len(signal), 1 / RATE)
+                entry["samples"] = int(len(signal))
+                entry["dominant_hz"] = float(freqs[int(np.argmax(spectrum))])
+                entry["rms"] = float(np.sqrt(np.mean(signal**2)))
+            tracks[sid] = entry
+        return {
+            "seen": self.seen,
+            "errors": self.errors,
+            "removed": self.removed,
+            "muted_events": self.muted_events,
+            "published": self.published,
+            "tracks": tracks,
+        }
+
+    async def run(self):
+        async with websockets.connect(self.args.url, max_size=2**22) as ws:
+            self.ws = ws
+            await self.send(
+                {"type": "join", "id": "join", "token": self.args.token, "auto_subscribe": True}
+            )
+            joined = json.loads(await ws.recv())
+            self.seen.append(joined.get("type"))
+            if joined.get("type") != "joined":
+                self.errors.append(joined)
+                return self.report()
+            reader = asyncio.ensure_future(self.signaling())
+            if self.args.tone:
+                await self.publish()
+            try:
+                await asyncio.wait_for(asyncio.shield(reader), timeout=self.args.seconds)
+            except asyncio.TimeoutError:
+                pass
+            report = self.report()
+            reader.cancel()
+            for t in self.tasks:
+                t.cancel()
+            for pc in (self.publisher, self.subscriber):
+                if pc is not None:
+                    await pc.close()
+            return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--tone", type=float, default=0.0, help="publish a sine tone of this frequency")
+    parser.add_argument("--amplitude", type=float, default=0.5)
+    parser.add_argument("--source", default="microphone")
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--bad-offer", choices=["garbage", "no_codec"], default=None)
+    args = parser.parse_args()
+    report = asyncio.run(Peer(args).run())
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
