@@ -444,8 +444,8 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
     }
 }
 
-/// Deliver room events to `rtc.webhook_url`, each signed and retried in its own task so the
-/// media thread never waits on a receiver.
+/// Deliver room events to `rtc.webhook_url` in order, each signed and retried, from a task of
+/// their own so the media thread never waits on a receiver.
 pub fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver<RoomEvent>) {
     let url = config.webhook_url.clone();
     let secret = config.webhook_secret.clone();
@@ -467,8 +467,11 @@ pub fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Rece
                 track: event.track,
             };
             match serde_json::to_vec(&body) {
+                // One at a time, so the receiver sees a room's events in order; the media
+                // thread only ever queues them.
                 Ok(bytes) => {
-                    crate::webhook::send(client.clone(), url.clone(), secret.clone(), bytes)
+                    crate::webhook::deliver(client.clone(), url.clone(), secret.clone(), bytes)
+                        .await
                 }
                 Err(err) => tracing::error!(error = %err, "room webhook not encodable"),
             }

@@ -22,30 +22,33 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
 
 /// Deliver in the background; a receiver that is down is retried, then given up on (logged).
 pub fn send(client: reqwest::Client, url: String, secret: String, body: Vec<u8>) {
-    tokio::spawn(async move {
-        for (attempt, wait) in BACKOFF.iter().enumerate() {
-            tokio::time::sleep(Duration::from_secs(*wait)).await;
-            let timestamp = crate::auth::unix_now();
-            let result = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .header("x-parley-timestamp", timestamp.to_string())
-                .header("x-parley-signature", signature(&secret, timestamp, &body))
-                .body(body.clone())
-                .send()
-                .await;
-            match result {
-                Ok(response) if response.status().is_success() => return,
-                Ok(response) => {
-                    tracing::warn!(%url, attempt, status = %response.status(), "webhook refused")
-                }
-                Err(err) => {
-                    tracing::warn!(%url, attempt, error = %crate::error::chain(&err), "webhook failed")
-                }
+    tokio::spawn(deliver(client, url, secret, body));
+}
+
+/// Deliver now, retrying with back-off; returns once delivered or given up on.
+pub async fn deliver(client: reqwest::Client, url: String, secret: String, body: Vec<u8>) {
+    for (attempt, wait) in BACKOFF.iter().enumerate() {
+        tokio::time::sleep(Duration::from_secs(*wait)).await;
+        let timestamp = crate::auth::unix_now();
+        let result = client
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-parley-timestamp", timestamp.to_string())
+            .header("x-parley-signature", signature(&secret, timestamp, &body))
+            .body(body.clone())
+            .send()
+            .await;
+        match result {
+            Ok(response) if response.status().is_success() => return,
+            Ok(response) => {
+                tracing::warn!(%url, attempt, status = %response.status(), "webhook refused")
+            }
+            Err(err) => {
+                tracing::warn!(%url, attempt, error = %crate::error::chain(&err), "webhook failed")
             }
         }
-        tracing::error!(%url, "webhook given up after {} attempts", BACKOFF.len());
-    });
+    }
+    tracing::error!(%url, "webhook given up after {} attempts", BACKOFF.len());
 }
 
 #[cfg(test)]

@@ -5,13 +5,16 @@
 //! Build the binary first (`cargo build --bins`); `TEST_PARLEY_BIN` points elsewhere.
 //! `TEST_PG_URL` names the PostgreSQL server (default `postgres://postgres@127.0.0.1:5432`).
 
+mod hook;
 mod pg;
 mod relay;
+pub mod rtc;
 mod s3;
 mod server;
 mod team;
 mod ws;
 
+pub use hook::webhook_receiver;
 pub use pg::TestDatabase;
 pub use relay::Relay;
 pub use s3::S3Server;

@@ -7,7 +7,6 @@ use parley_tests::{eventually, on_both_backends, Backend, Server, ServerOptions,
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_backends!(
     urgent_pings_remind_until_acknowledged,
@@ -228,53 +227,9 @@ async fn pings_survive_a_restart(backend: Backend) {
     assert_eq!(roster_state(&roster, c.bob.0).0, "acked");
 }
 
-/// A webhook receiver on loopback: answers each POST with the next status, hands over the
-/// request's headers and body.
-async fn receiver(statuses: Vec<u16>) -> (String, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(async move {
-        let mut statuses = statuses.into_iter();
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut data = Vec::new();
-            let mut buf = [0u8; 4096];
-            let (head, body) = loop {
-                let n = socket.read(&mut buf).await.unwrap_or(0);
-                if n == 0 {
-                    break (String::new(), Vec::new());
-                }
-                data.extend_from_slice(&buf[..n]);
-                if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
-                    let head = String::from_utf8_lossy(&data[..end]).to_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while data.len() < end + 4 + length {
-                        let n = socket.read(&mut buf).await.unwrap_or(0);
-                        if n == 0 {
-                            break;
-                        }
-                        data.extend_from_slice(&buf[..n]);
-                    }
-                    break (head, data[end + 4..].to_vec());
-                }
-            };
-            let status = statuses.next().unwrap_or(200);
-            let reply =
-                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            let _ = socket.write_all(reply.as_bytes()).await;
-            let _ = tx.send((head, body)).await;
-        }
-    });
-    (url, rx)
-}
-
 async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook(backend: Backend) {
     let secret = "a-shared-webhook-secret";
-    let (url, mut calls) = receiver(vec![500, 200]).await;
+    let (url, mut calls) = parley_tests::webhook_receiver(vec![500, 200]).await;
     let c = crew(
         ServerOptions::backend(backend)
             .env("PARLEY_URGENT_ESCALATION_URL", url)

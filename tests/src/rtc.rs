@@ -1,0 +1,247 @@
+//! Meetings from the outside: app tokens minted with a real API key, a raw `/v1/rtc` client for
+//! protocol tests, and real media peers (aiortc, in `tests/peers/`) for media tests.
+
+use crate::{expect_json, Server};
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// An app with an API key on a test server, minting participant tokens as a real app would.
+pub struct App {
+    pub key: String,
+    pub secret: String,
+}
+
+impl App {
+    pub async fn register(server: &Server) -> App {
+        let admin = server.admin_token().await;
+        let key: Value = expect_json(
+            server
+                .post(
+                    "/v1/admin/api-keys",
+                    Some(&admin),
+                    &json!({"name": crate::unique("app")}),
+                )
+                .await,
+            201,
+        )
+        .await;
+        App {
+            key: key["key"].as_str().expect("key").to_string(),
+            secret: key["secret"].as_str().expect("secret").to_string(),
+        }
+    }
+
+    /// A token for `identity` with these grants (JSON, as in the token), valid ten minutes.
+    pub fn token(&self, identity: &str, grants: Value) -> String {
+        self.token_with(json!({"sub": identity, "name": identity, "grants": grants}), 600)
+    }
+
+    /// A token with these claims (`iss` and `exp` added), valid for `secs` (negative: expired).
+    pub fn token_with(&self, mut claims: Value, secs: i64) -> String {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs() as i64;
+        claims["iss"] = json!(self.key);
+        claims["exp"] = json!(now + secs);
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(self.secret.as_bytes()),
+        )
+        .expect("sign")
+    }
+
+    /// Join, publish, subscribe, in `room` (created on first join).
+    pub fn participant(&self, identity: &str, room: &str) -> String {
+        self.token(
+            identity,
+            json!({"room": room, "room_join": true, "room_create": true,
+                   "can_publish": true, "can_subscribe": true}),
+        )
+    }
+
+    /// Room service rights over every room.
+    pub fn room_admin(&self) -> String {
+        self.token(
+            "room-admin",
+            json!({"room_admin": true, "room_list": true, "room_create": true}),
+        )
+    }
+}
+
+pub fn rtc_url(server: &Server) -> String {
+    format!("{}/v1/rtc", server.url.replacen("http", "ws", 1))
+}
+
+/// A raw `/v1/rtc` client, for what a peer library would hide: errors, bad input, events.
+pub struct RtcClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub joined: Value,
+}
+
+impl RtcClient {
+    /// Connect (no token in the URL) without joining.
+    pub async fn open(server: &Server) -> RtcClient {
+        let (stream, _) = tokio_tungstenite::connect_async(rtc_url(server))
+            .await
+            .expect("connect to /v1/rtc");
+        RtcClient {
+            stream,
+            joined: Value::Null,
+        }
+    }
+
+    /// Connect and join with `token`; panics unless `joined` comes back.
+    pub async fn join(server: &Server, token: &str) -> RtcClient {
+        let mut client = RtcClient::open(server).await;
+        client
+            .send(json!({"type": "join", "id": "join", "token": token}))
+            .await;
+        let joined = client.recv().await;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        client.joined = joined;
+        client
+    }
+
+    pub async fn send(&mut self, message: Value) {
+        self.send_raw(Message::text(message.to_string())).await;
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.stream.send(message).await.expect("send");
+    }
+
+    /// The next message; `None` once the server closed the connection.
+    pub async fn try_recv(&mut self) -> Option<Value> {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("no message from the server within 15 s");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON from the server"))
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> Value {
+        self.try_recv().await.expect("the server closed the connection")
+    }
+
+    /// Skip messages until one of type `kind` arrives.
+    pub async fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self.recv().await;
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
+    /// Send a request with `id` and return the reply naming it.
+    pub async fn request(&mut self, mut message: Value) -> Value {
+        let id = crate::unique("req");
+        message["id"] = json!(id);
+        self.send(message).await;
+        loop {
+            let reply = self.recv().await;
+            if reply["id"] == id.as_str() {
+                return reply;
+            }
+        }
+    }
+
+    /// Read until the server closes; the messages seen on the way.
+    pub async fn until_closed(&mut self) -> Vec<Value> {
+        let mut seen = Vec::new();
+        while let Some(m) = self.try_recv().await {
+            seen.push(m);
+        }
+        seen
+    }
+}
+
+/// Where the aiortc peer script lives.
+fn peer_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("peers/aiortc_peer.py")
+}
+
+/// A running aiortc participant (`tests/peers/aiortc_peer.py`).
+pub struct AiortcPeer {
+    child: tokio::process::Child,
+}
+
+impl AiortcPeer {
+    /// Join with `token`, run for `seconds`, publish a tone when `args` says so (`--tone 440`).
+    pub fn spawn(server: &Server, token: &str, seconds: f64, args: &[&str]) -> AiortcPeer {
+        let child = tokio::process::Command::new("python3")
+            .arg(peer_script())
+            .arg("--url")
+            .arg(rtc_url(server))
+            .arg("--token")
+            .arg(token)
+            .arg("--seconds")
+            .arg(seconds.to_string())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start python3 with aiortc (scripts/install-test-deps installs it)");
+        AiortcPeer { child }
+    }
+
+    /// Wait for the peer to finish and return its report.
+    pub async fn report(self) -> Value {
+        let output = tokio::time::timeout(Duration::from_secs(90), self.child.wait_with_output())
+            .await
+            .expect("the aiortc peer did not finish in 90 s")
+            .expect("aiortc peer output");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let line = stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(line).unwrap_or_else(|_| {
+            panic!(
+                "the aiortc peer failed ({}):\nstdout: {stdout}\nstderr: {stderr}",
+                output.status
+            )
+        })
+    }
+}
+
+/// The first track a peer's report received, with its figures.
+pub fn first_received(report: &Value) -> Value {
+    report["tracks"]
+        .as_object()
+        .and_then(|m| m.values().next().cloned())
+        .unwrap_or(Value::Null)
+}
+
+/// A metric's value from `/metrics` text, by its full name with labels as printed.
+pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
+    let text = server
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("metrics");
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(name_with_labels)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,663 @@
+//! Meetings end to end: real aiortc peers publish and subscribe through the real server's SFU,
+//! the room service acts on them over REST, webhooks report the room's life, and bad input of
+//! every kind gets a clear error that touches nobody else.
+
+use hmac::{Hmac, Mac};
+use parley_tests::rtc::{first_received, metric, AiortcPeer, App, RtcClient};
+use parley_tests::{expect_error, expect_json, Backend, Server, ServerOptions, Team};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const OFFER_AUDIO: &str = include_str!("../fixtures/aiortc-offer-audio.sdp");
+const OFFER_AUDIO_VIDEO: &str = include_str!("../fixtures/aiortc-offer-audio-video.sdp");
+
+async fn start() -> Server {
+    Server::start(Backend::Sqlite).await
+}
+
+/// The media port the server opened, from its log.
+fn media_port(server: &Server) -> u16 {
+    let log = server.log();
+    let at = log.find("udp=").expect("the server logs its media port");
+    log[at + 4..]
+        .split_whitespace()
+        .next()
+        .and_then(|addr| addr.rsplit(':').next())
+        .and_then(|port| port.parse().ok())
+        .expect("a port after udp=")
+}
+
+#[tokio::test]
+async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_media_port() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("tone");
+    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 9.0, &[]);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let speaker = AiortcPeer::spawn(
+        &server,
+        &app.participant("speaker", &room),
+        6.0,
+        &["--tone", "440"],
+    );
+
+    // Meanwhile a stranger on another loopback address throws junk at the media port: random
+    // bytes, a fake DTLS record, a STUN binding request for credentials nobody has.
+    let port = media_port(&server);
+    let junk = tokio::net::UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let mut stun = vec![0x00, 0x01, 0x00, 0x0c, 0x21, 0x12, 0xa4, 0x42];
+    stun.extend_from_slice(&[7u8; 12]);
+    stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x08]);
+    stun.extend_from_slice(b"nobo:dy!");
+    let dtls = [0x16, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 1, 2, 3];
+    for i in 0..300u32 {
+        let random: Vec<u8> = (0..(i % 200 + 1)).map(|_| rand::random()).collect();
+        for datagram in [&random[..], &dtls[..], &stun[..]] {
+            junk.send_to(datagram, ("127.0.0.1", port)).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let spoke = speaker.report().await;
+    let heard = listener.report().await;
+    assert!(
+        spoke["errors"].as_array().unwrap().is_empty(),
+        "speaker: {spoke}"
+    );
+    let track = first_received(&heard);
+    let dominant = track["dominant_hz"].as_f64().unwrap_or(0.0);
+    assert!(
+        (dominant - 440.0).abs() < 5.0,
+        "the listener decoded {dominant} Hz, not 440 Hz: {heard}"
+    );
+    assert!(
+        track["samples"].as_u64().unwrap_or(0) > 48_000 * 3,
+        "at least three seconds of audio arrived: {heard}"
+    );
+    let seen: Vec<&str> = heard["seen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for kind in [
+        "participant_joined",
+        "track_published",
+        "offer",
+        "active_speakers",
+        "participant_left",
+    ] {
+        assert!(seen.contains(&kind), "the listener saw {kind}: {seen:?}");
+    }
+    assert!(
+        metric(&server, "parley_rtc_dropped_datagrams_total{reason=\"unknown_source\"}").await
+            + metric(&server, "parley_rtc_dropped_datagrams_total{reason=\"unrecognised\"}")
+                .await
+            >= 300.0,
+        "the junk was counted and dropped"
+    );
+    assert!(metric(&server, "parley_rtc_packets_total{direction=\"in\"}").await > 100.0);
+    assert!(metric(&server, "parley_rtc_packets_total{direction=\"out\"}").await > 100.0);
+    assert!(server.get("/healthz", None).await.status().is_success());
+}
+
+#[tokio::test]
+async fn the_room_service_mutes_updates_removes_and_ends_with_live_peers() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let admin = app.room_admin();
+    let room = parley_tests::unique("svc");
+    let created: Value = expect_json(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": room, "empty_timeout_secs": 30}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["name"], room.as_str());
+    assert_eq!(created["num_participants"], 0);
+
+    // An observer that only watches events (no subscription), an aiortc listener, and an
+    // aiortc speaker sending a tone for up to 30 seconds.
+    let mut observer = RtcClient::join(
+        &server,
+        &app.token("observer", json!({"room": room, "room_join": true})),
+    )
+    .await;
+    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 30.0, &[]);
+    let speaker = AiortcPeer::spawn(
+        &server,
+        &app.participant("speaker", &room),
+        30.0,
+        &["--tone", "440"],
+    );
+    let published = observer.next_of("track_published").await;
+    let track = published["track"]["sid"].as_str().unwrap().to_string();
+    assert_eq!(published["track"]["source"], "microphone");
+
+    let out = "parley_rtc_packets_total{direction=\"out\"}";
+    let inbound = "parley_rtc_packets_total{direction=\"in\"}";
+    parley_tests::eventually(100, Duration::from_millis(100), || async {
+        (metric(&server, out).await > 50.0).then_some(())
+    })
+    .await;
+
+    let listed: Value = expect_json(server.get("/v1/rooms", Some(&admin)).await, 200).await;
+    let ours = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == room.as_str())
+        .expect("the room is listed");
+    assert_eq!(ours["num_participants"], 3);
+    assert_eq!(ours["num_publishers"], 1);
+    let participants: Value = expect_json(
+        server
+            .get(&format!("/v1/rooms/{room}/participants"), Some(&admin))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(participants.as_array().unwrap().len(), 3);
+
+    // Mute: the server stops forwarding at once and says so to everyone.
+    let muted: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/rooms/{room}/participants/speaker/mute"),
+                Some(&admin),
+                &json!({"track": track, "muted": true}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(muted["muted"], true);
+    let event = observer.next_of("track_muted").await;
+    assert_eq!(event["track"], track.as_str());
+    assert_eq!(event["by_admin"], true);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (out_before, in_before) = (metric(&server, out).await, metric(&server, inbound).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        metric(&server, out).await,
+        out_before,
+        "nothing is forwarded while muted"
+    );
+    assert!(
+        metric(&server, inbound).await > in_before + 20.0,
+        "the speaker still sends"
+    );
+
+    // Unmute: forwarding resumes.
+    expect_json::<Value>(
+        server
+            .post(
+                &format!("/v1/rooms/{room}/participants/speaker/mute"),
+                Some(&admin),
+                &json!({"track": track, "muted": false}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    parley_tests::eventually(50, Duration::from_millis(100), || async {
+        (metric(&server, out).await > out_before + 20.0).then_some(())
+    })
+    .await;
+
+    // Taking away the listener's right to subscribe is announced to the room.
+    let updated: Value = expect_json(
+        server
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/rooms/{room}/participants/listener"),
+                Some(&admin),
+            )
+            .json(&json!({"grants": {"can_subscribe": false}}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(updated["grants"]["can_subscribe"], false);
+    let event = observer.next_of("participant_updated").await;
+    assert_eq!(event["participant"]["identity"], "listener");
+
+    // Remove the speaker: it is told why, and the others see it leave.
+    let removed = server
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/rooms/{room}/participants/speaker"),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), 204);
+    let left = observer.next_of("participant_left").await;
+    assert_eq!(left["identity"], "speaker");
+    let spoke = speaker.report().await;
+    assert_eq!(spoke["removed"]["reason"], "removed_by_admin", "{spoke}");
+
+    // End the room: everyone still in it is removed, and the room is gone.
+    let ended = server
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/rooms/{room}"),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    let last = observer.until_closed().await;
+    let removed = last
+        .iter()
+        .find(|m| m["type"] == "removed")
+        .expect("the observer is removed");
+    assert_eq!(removed["reason"], "room_ended");
+    let listened = listener.report().await;
+    assert_eq!(listened["removed"]["reason"], "room_ended", "{listened}");
+    let dominant = first_received(&listened)["dominant_hz"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!((dominant - 440.0).abs() < 5.0, "{listened}");
+    expect_error(
+        server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn room_service_needs_admin_or_room_grants() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let admin_user = server.admin_token().await;
+    let (_, member) = server.user_with_role(&admin_user, "member", None).await;
+    let joiner = app.token("joiner", json!({"room": "r", "room_join": true}));
+    for (token, code) in [(&member, "forbidden"), (&joiner, "insufficient_grant")] {
+        expect_error(server.get("/v1/rooms", Some(token)).await, 403, code).await;
+        expect_error(
+            server
+                .post("/v1/rooms", Some(token), &json!({"name": "x"}))
+                .await,
+            403,
+            code,
+        )
+        .await;
+    }
+    let created: Value = expect_json(
+        server
+            .post("/v1/rooms", Some(&admin_user), &json!({"name": "会议室 1"}))
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["name"], "会议室 1");
+    expect_error(
+        server
+            .post("/v1/rooms", Some(&admin_user), &json!({"name": "a/b"}))
+            .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect_error(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin_user),
+                &json!({"name": "c", "channel_id": 999_999}),
+            )
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let doc: Value = expect_json(server.get("/v1/openapi.json", None).await, 200).await;
+    for path in [
+        "/v1/rooms",
+        "/v1/rooms/{name}",
+        "/v1/rooms/{name}/participants",
+        "/v1/rooms/{name}/participants/{identity}",
+        "/v1/rooms/{name}/participants/{identity}/mute",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI documents {path}");
+    }
+}
+
+async fn expect_rtc_error(client: &mut RtcClient, message: Value, code: &str) -> Value {
+    let reply = client.request(message).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], code, "{reply}");
+    assert!(!reply["message"].as_str().unwrap_or("").is_empty());
+    reply
+}
+
+fn offer(sdp: &str, tracks: Value) -> Value {
+    json!({"type": "offer", "sdp": sdp, "tracks": tracks})
+}
+
+#[tokio::test]
+async fn bad_signaling_gets_a_clear_error_and_harms_nobody() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_MAX_TRACKS_PER_PARTICIPANT", "1"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("bad");
+    // A bystander in another room, to show it is untouched by all of this.
+    let mut bystander = RtcClient::join(&server, &app.participant("bystander", "elsewhere")).await;
+
+    // Requests before `join`, and broken frames.
+    let mut c = RtcClient::open(&server).await;
+    c.send(json!({"type": "ping"})).await;
+    assert_eq!(c.recv().await["code"], "hello_required");
+    c.send_raw(Message::text("{not json")).await;
+    assert_eq!(c.recv().await["code"], "malformed_json");
+    c.send(json!({"type": "dance"})).await;
+    assert_eq!(c.recv().await["code"], "unknown_type");
+    c.send_raw(Message::binary(vec![1, 2, 3])).await;
+    assert_eq!(c.recv().await["code"], "malformed_json");
+    c.send_raw(Message::text(format!(
+        "{{\"type\":\"ping\",\"pad\":\"{}\"}}",
+        "x".repeat(300 * 1024)
+    )))
+    .await;
+    assert_eq!(c.recv().await["code"], "frame_too_large");
+
+    // Tokens: forged, expired, for another room, without the join grant.
+    let forged = App {
+        key: app.key.clone(),
+        secret: "not-the-secret".into(),
+    }
+    .participant("mallory", &room);
+    let expired = app.token_with(
+        json!({"sub": "late", "grants": {"room": room, "room_join": true}}),
+        -3600,
+    );
+    let other_room = app.participant("wanderer", "another-room");
+    let no_join = app.token("nojoin", json!({"room": room, "can_publish": true}));
+    for (token, room_asked, code) in [
+        (&forged, None, "token_invalid"),
+        (&expired, None, "token_expired"),
+        (&other_room, Some(room.as_str()), "insufficient_grant"),
+        (&no_join, None, "insufficient_grant"),
+    ] {
+        let mut c = RtcClient::open(&server).await;
+        let mut join = json!({"type": "join", "id": "j", "token": token});
+        if let Some(r) = room_asked {
+            join["room"] = json!(r);
+        }
+        c.send(join).await;
+        let reply = c.recv().await;
+        assert_eq!(reply["code"], code, "{reply}");
+        assert!(c.try_recv().await.is_none(), "then the server closes");
+    }
+
+    // Offers that cannot be taken.
+    let mut p = RtcClient::join(&server, &app.participant("publisher", &room)).await;
+    expect_rtc_error(
+        &mut p,
+        offer(
+            "this is not SDP",
+            json!([{"mid": "0", "source": "microphone"}]),
+        ),
+        "invalid_sdp",
+    )
+    .await;
+    let no_codec: String = OFFER_AUDIO
+        .lines()
+        .filter(|l| !l.contains("opus"))
+        .map(|l| format!("{l}\r\n"))
+        .collect();
+    let reply = expect_rtc_error(
+        &mut p,
+        offer(&no_codec, json!([{"mid": "0", "source": "microphone"}])),
+        "no_usable_codec",
+    )
+    .await;
+    assert!(reply["message"].as_str().unwrap().contains("pcmu"), "{reply}");
+    expect_rtc_error(
+        &mut p,
+        offer(
+            OFFER_AUDIO_VIDEO,
+            json!([{"mid": "0", "source": "microphone"}, {"mid": "1", "source": "camera"}]),
+        ),
+        "too_many_tracks",
+    )
+    .await;
+    expect_rtc_error(
+        &mut p,
+        offer(OFFER_AUDIO, json!([{"mid": "7", "source": "microphone"}])),
+        "invalid_input",
+    )
+    .await;
+    expect_rtc_error(&mut p, offer(OFFER_AUDIO, json!([])), "invalid_input").await;
+    expect_rtc_error(
+        &mut p,
+        offer(OFFER_AUDIO, json!([{"mid": "0", "source": "camera"}])),
+        "invalid_input",
+    )
+    .await;
+    expect_rtc_error(
+        &mut p,
+        json!({"type": "answer", "sdp": OFFER_AUDIO}),
+        "invalid_input",
+    )
+    .await;
+    expect_rtc_error(
+        &mut p,
+        json!({"type": "subscribe", "tracks": ["TR_nothing"]}),
+        "not_found",
+    )
+    .await;
+    expect_rtc_error(
+        &mut p,
+        json!({"type": "mute", "track": "TR_nothing", "muted": true}),
+        "not_found",
+    )
+    .await;
+    p.send(json!({"type": "candidate", "target": "publisher", "candidate": "candidate:garbage"}))
+        .await;
+    assert_eq!(p.next_of("error").await["code"], "invalid_input");
+
+    // After all that the same connection still publishes.
+    let answer = p
+        .request(offer(
+            OFFER_AUDIO,
+            json!([{"mid": "0", "source": "microphone", "name": "话筒"}]),
+        ))
+        .await;
+    assert_eq!(answer["type"], "answer", "{answer}");
+    assert!(answer["sdp"].as_str().unwrap().contains("typ host"));
+    assert_eq!(answer["tracks"][0]["track"]["source"], "microphone");
+    assert_eq!(answer["tracks"][0]["track"]["name"], "话筒");
+
+    // Grants: no publishing at all, or only some sources.
+    let mut viewer = RtcClient::join(
+        &server,
+        &app.token(
+            "viewer",
+            json!({"room": room, "room_join": true, "can_subscribe": true}),
+        ),
+    )
+    .await;
+    expect_rtc_error(
+        &mut viewer,
+        offer(OFFER_AUDIO, json!([{"mid": "0", "source": "microphone"}])),
+        "insufficient_grant",
+    )
+    .await;
+    let mut camera_only = RtcClient::join(
+        &server,
+        &app.token(
+            "camera-only",
+            json!({"room": room, "room_join": true, "can_publish": true, "can_publish_sources": ["camera"]}),
+        ),
+    )
+    .await;
+    expect_rtc_error(
+        &mut camera_only,
+        offer(OFFER_AUDIO, json!([{"mid": "0", "source": "microphone"}])),
+        "insufficient_grant",
+    )
+    .await;
+    expect_rtc_error(
+        &mut viewer,
+        json!({"type": "join", "token": "x"}),
+        "invalid_input",
+    )
+    .await;
+
+    // The bystander in the other room noticed nothing and still answers.
+    let pong = bystander.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong");
+}
+
+#[tokio::test]
+async fn a_full_room_refuses_and_users_join_by_channel_membership() {
+    let server = start().await;
+    let team = Team::new(server, "设计评审", false).await;
+    let server = &team.server;
+    let app = App::register(server).await;
+    let admin = app.room_admin();
+    expect_json::<Value>(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": "tiny", "max_participants": 1}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let _first = RtcClient::join(server, &app.participant("one", "tiny")).await;
+    let mut second = RtcClient::open(server).await;
+    second
+        .send(json!({"type": "join", "token": app.participant("two", "tiny")}))
+        .await;
+    assert_eq!(second.recv().await["code"], "room_full");
+
+    // A meeting linked to Ann's channel: members join with their own sign-in token, Cat (not
+    // a member) and a guest do not.
+    expect_json::<Value>(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": "review", "channel_id": team.channel}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let mut bob = RtcClient::open(server).await;
+    bob.send(json!({"type": "join", "token": team.bob.1, "room": "review"}))
+        .await;
+    let joined = bob.recv().await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(joined["room"]["channel_id"], team.channel);
+    assert_eq!(
+        joined["participant"]["identity"],
+        format!("user:{}", team.bob.0)
+    );
+    let mut cat = RtcClient::open(server).await;
+    cat.send(json!({"type": "join", "token": team.cat.1, "room": "review"}))
+        .await;
+    assert_eq!(cat.recv().await["code"], "not_member");
+    let (_, guest) = server.user_with_role(&team.admin, "guest", None).await;
+    let mut g = RtcClient::open(server).await;
+    g.send(json!({"type": "join", "token": guest, "room": "adhoc"}))
+        .await;
+    assert_eq!(g.recv().await["code"], "forbidden");
+}
+
+#[tokio::test]
+async fn webhooks_report_the_room_life_signed() {
+    let secret = "a-meeting-webhook-secret";
+    let (url, mut calls) = parley_tests::webhook_receiver(vec![]).await;
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_RTC_WEBHOOK_URL", url)
+            .env("PARLEY_RTC_WEBHOOK_SECRET", secret)
+            .env("PARLEY_RTC_EMPTY_TIMEOUT_SECS", "1"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("hook");
+    let mut p = RtcClient::join(&server, &app.participant("ann", &room)).await;
+    let answer = p
+        .request(offer(
+            OFFER_AUDIO,
+            json!([{"mid": "0", "source": "microphone"}]),
+        ))
+        .await;
+    assert_eq!(answer["type"], "answer");
+    p.send(json!({"type": "leave"})).await;
+    assert!(p.until_closed().await.is_empty());
+
+    let mut events = Vec::new();
+    while events.last().map(|e: &Value| e["event"].clone()) != Some(json!("room_finished")) {
+        let (head, body) = tokio::time::timeout(Duration::from_secs(15), calls.recv())
+            .await
+            .expect("a webhook call")
+            .expect("receiver alive");
+        let timestamp = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-parley-timestamp:"))
+            .expect("timestamp header")
+            .trim()
+            .to_string();
+        let signature = head
+            .lines()
+            .find_map(|l| l.strip_prefix("x-parley-signature:"))
+            .expect("signature header")
+            .trim()
+            .to_string();
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{timestamp}.").as_bytes());
+        mac.update(&body);
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(signature, format!("v1={expected}"));
+        let event: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(event["room"]["name"], room.as_str());
+        events.push(event);
+    }
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "room_started",
+            "participant_joined",
+            "track_published",
+            "track_unpublished",
+            "participant_left",
+            "room_finished"
+        ]
+    );
+    assert_eq!(events[2]["track"]["source"], "microphone");
+    assert_eq!(events[1]["participant"]["identity"], "ann");
+    let ids: std::collections::HashSet<&str> =
+        events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), events.len(), "every event has its own id");
+}
