@@ -404,11 +404,18 @@ impl Engine {
                 .with_label_values(&["refused"])
                 .inc();
         }
-        let peer = p.peer(side);
-        if !peer.dirty {
-            peer.dirty = true;
-            self.dirty.push((key, side));
+        // Poll at once: in RTP mode str0m holds one received packet until the next poll, so a
+        // second datagram handled before it would overwrite the first.
+        self.poll(key, side);
+        self.handle_pending();
+    }
+
+    fn handle_pending(&mut self) {
+        let mut events = std::mem::take(&mut self.pending);
+        for (key, side, event) in events.drain(..) {
+            self.event(key, side, event);
         }
+        self.pending = events;
     }
 
     fn mark_dirty(&mut self, key: ParticipantKey, side: Side) {
@@ -427,11 +434,7 @@ impl Engine {
         loop {
             if let Some((key, side)) = self.dirty.pop() {
                 self.poll(key, side);
-                let mut events = std::mem::take(&mut self.pending);
-                for (key, side, event) in events.drain(..) {
-                    self.event(key, side, event);
-                }
-                self.pending = events;
+                self.handle_pending();
             } else if let Some((key, departure)) = self.doomed.pop() {
                 self.remove(key, departure);
             } else {

@@ -103,8 +103,12 @@ fn app_error(id: Option<String>, err: AppError) -> RtcServerMessage {
 /// Read one text request, answering malformed ones with an error. `None`: the socket is done.
 enum Read {
     Request(RtcClientMessage),
-    Refused(RtcServerMessage),
+    Refused(Box<RtcServerMessage>),
     Gone,
+}
+
+fn refused(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Read {
+    Read::Refused(Box::new(error(id, code, message)))
 }
 
 fn read(message: Option<Result<Message, axum::Error>>) -> Option<Read> {
@@ -112,27 +116,27 @@ fn read(message: Option<Result<Message, axum::Error>>) -> Option<Read> {
         None | Some(Err(_)) | Some(Ok(Message::Close(_))) => Some(Read::Gone),
         Some(Ok(Message::Text(body))) => {
             if body.len() > MAX_FRAME_BYTES {
-                return Some(Read::Refused(error(
+                return Some(refused(
                     request_id(body.as_str()),
                     ErrorCode::FrameTooLarge,
                     format!("messages are limited to {MAX_FRAME_BYTES} bytes"),
-                )));
+                ));
             }
             Some(
                 match serde_json::from_str::<RtcClientMessage>(body.as_str()) {
                     Ok(request) => Read::Request(request),
                     Err(err) => {
                         let (code, message) = parse_error(&err);
-                        Read::Refused(error(request_id(body.as_str()), code, message))
+                        refused(request_id(body.as_str()), code, message)
                     }
                 },
             )
         }
-        Some(Ok(Message::Binary(_))) => Some(Read::Refused(error(
+        Some(Ok(Message::Binary(_))) => Some(refused(
             None,
             ErrorCode::MalformedJson,
             "send JSON text messages, not binary",
-        ))),
+        )),
         Some(Ok(_)) => None,
     }
 }
@@ -399,34 +403,38 @@ async fn join(
 }
 
 enum Handled {
-    Reply(Option<RtcServerMessage>),
+    Reply(Option<Box<RtcServerMessage>>),
     Leave,
 }
 
+fn reply(message: RtcServerMessage) -> Handled {
+    Handled::Reply(Some(Box::new(message)))
+}
+
 fn done(id: Option<String>, result: Result<(), SfuError>) -> Handled {
-    Handled::Reply(match result {
-        Ok(()) => id.map(|id| RtcServerMessage::Ok { id }),
-        Err(err) => Some(error(id, err.code, err.message)),
-    })
+    match result {
+        Ok(()) => Handled::Reply(id.map(|id| Box::new(RtcServerMessage::Ok { id }))),
+        Err(err) => reply(error(id, err.code, err.message)),
+    }
 }
 
 async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage) -> Handled {
     let sfu = &state.sfu;
     match request {
-        RtcClientMessage::Join { id, .. } => Handled::Reply(Some(error(
+        RtcClientMessage::Join { id, .. } => reply(error(
             id,
             ErrorCode::InvalidInput,
             "already joined; open another connection to join another room",
-        ))),
+        )),
         RtcClientMessage::Offer { id, sdp, tracks } => {
-            Handled::Reply(Some(match sfu.offer(key, sdp, tracks).await {
+            reply(match sfu.offer(key, sdp, tracks).await {
                 Ok(answer) => RtcServerMessage::Answer {
                     id,
                     sdp: answer.sdp,
                     tracks: answer.tracks,
                 },
                 Err(err) => error(id, err.code, err.message),
-            }))
+            })
         }
         RtcClientMessage::Answer { id, sdp } => done(id, sfu.answer(key, sdp).await),
         RtcClientMessage::Candidate { target, candidate } => {
@@ -440,7 +448,7 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
         RtcClientMessage::Mute { id, track, muted } => done(id, sfu.mute(key, track, muted).await),
         RtcClientMessage::Unpublish { id, track } => done(id, sfu.unpublish(key, track).await),
         RtcClientMessage::Leave {} => Handled::Leave,
-        RtcClientMessage::Ping { id } => Handled::Reply(Some(RtcServerMessage::Pong { id })),
+        RtcClientMessage::Ping { id } => reply(RtcServerMessage::Pong { id }),
     }
 }
 

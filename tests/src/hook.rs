@@ -4,7 +4,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Answers each POST with the next status (then 200s), hands over the
 /// request's headers and body.
-pub async fn webhook_receiver(statuses: Vec<u16>) -> (String, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+pub async fn webhook_receiver(
+    statuses: Vec<u16>,
+) -> (String, tokio::sync::mpsc::Receiver<(String, Vec<u8>)>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -45,4 +47,3 @@ pub async fn webhook_receiver(statuses: Vec<u16>) -> (String, tokio::sync::mpsc:
     });
     (url, rx)
 }
-

@@ -41,7 +41,10 @@ impl App {
 
     /// A token for `identity` with these grants (JSON, as in the token), valid ten minutes.
     pub fn token(&self, identity: &str, grants: Value) -> String {
-        self.token_with(json!({"sub": identity, "name": identity, "grants": grants}), 600)
+        self.token_with(
+            json!({"sub": identity, "name": identity, "grants": grants}),
+            600,
+        )
     }
 
     /// A token with these claims (`iss` and `exp` added), valid for `secs` (negative: expired).
@@ -137,7 +140,9 @@ impl RtcClient {
     }
 
     pub async fn recv(&mut self) -> Value {
-        self.try_recv().await.expect("the server closed the connection")
+        self.try_recv()
+            .await
+            .expect("the server closed the connection")
     }
 
     /// Skip messages until one of type `kind` arrives.
@@ -244,4 +249,39 @@ pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
         })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// Run `tests/browser/meeting.mjs`: two headless Chromium pages (fake camera and microphone)
+/// join one room with these tokens, the first also sharing a canvas as its screen. Returns the
+/// script's report.
+pub async fn chromium_meeting(server: &Server, token_a: &str, token_b: &str) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/meeting.mjs");
+    let child = tokio::process::Command::new("node")
+        .arg(script)
+        .arg("--rtc")
+        .arg(rtc_url(server))
+        .arg("--token-a")
+        .arg(token_a)
+        .arg("--token-b")
+        .arg(token_b)
+        .arg("--seconds")
+        .arg("25")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start node (scripts/install-test-deps installs playwright-core and chromium)");
+    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+        .await
+        .expect("the browser run did not finish in 90 s")
+        .expect("browser run output");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).unwrap_or_else(|_| {
+        panic!(
+            "the browser run failed ({}):\nstdout: {stdout}\nstderr: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
 }

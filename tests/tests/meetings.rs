@@ -92,9 +92,16 @@ async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_m
         assert!(seen.contains(&kind), "the listener saw {kind}: {seen:?}");
     }
     assert!(
-        metric(&server, "parley_rtc_dropped_datagrams_total{reason=\"unknown_source\"}").await
-            + metric(&server, "parley_rtc_dropped_datagrams_total{reason=\"unrecognised\"}")
-                .await
+        metric(
+            &server,
+            "parley_rtc_dropped_datagrams_total{reason=\"unknown_source\"}"
+        )
+        .await
+            + metric(
+                &server,
+                "parley_rtc_dropped_datagrams_total{reason=\"unrecognised\"}"
+            )
+            .await
             >= 300.0,
         "the junk was counted and dropped"
     );
@@ -427,7 +434,10 @@ async fn bad_signaling_gets_a_clear_error_and_harms_nobody() {
         "no_usable_codec",
     )
     .await;
-    assert!(reply["message"].as_str().unwrap().contains("pcmu"), "{reply}");
+    assert!(
+        reply["message"].as_str().unwrap().contains("pcmu"),
+        "{reply}"
+    );
     expect_rtc_error(
         &mut p,
         offer(

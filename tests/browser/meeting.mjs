@@ -1,0 +1,98 @@
+// Two headless Chromium pages (fake camera and microphone) join one Parley meeting; the first
+// also shares a canvas as its screen. Prints one JSON line: what each page decoded, sampled
+// twice so the test can see the counters rising.
+//
+//   node meeting.mjs --rtc ws://127.0.0.1:PORT/v1/rtc --token-a JWT --token-b JWT [--seconds 20]
+
+import http from "node:http";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => {
+    if (arg.startsWith("--")) pairs.push([arg.slice(2), all[i + 1]]);
+    return pairs;
+  }, []),
+);
+const deadline = Date.now() + Number(args.seconds || 20) * 1000;
+const here = path.dirname(fileURLToPath(import.meta.url));
+const page = await readFile(path.join(here, "meeting.html"));
+
+// The page must come from http://127.0.0.1 (a secure-enough origin for getUserMedia).
+const server = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end(page);
+});
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${server.address().port}`;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ],
+});
+
+async function open(token, screen) {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  const logs = [];
+  p.on("console", (m) => logs.push(m.text()));
+  p.on("pageerror", (e) => logs.push(String(e)));
+  const query = new URLSearchParams({ rtc: args.rtc, token, screen: screen ? "1" : "0" });
+  await p.goto(`${origin}/?${query}`);
+  return { page: p, logs };
+}
+
+const sample = (p) => p.evaluate(() => window.receivedStats());
+const state = (p) => p.evaluate(() => window.parley);
+
+// Wait until both pages decode what they should (a: camera and audio; b: camera, screen,
+// audio) or time runs out; then sample again a second later.
+function ready(stats, videos) {
+  const decoding = stats.filter((s) => s.kind === "video" && s.framesDecoded > 10).length;
+  const audio = stats.some((s) => s.kind === "audio" && s.totalSamplesReceived > 48000);
+  return decoding >= videos && audio;
+}
+
+let result = { ok: false };
+try {
+  const a = await open(args["token-a"], true);
+  const b = await open(args["token-b"], false);
+  let first = null;
+  while (Date.now() < deadline) {
+    const [sa, sb] = [await sample(a.page), await sample(b.page)];
+    if (ready(sa, 1) && ready(sb, 2)) {
+      first = { a: sa, b: sb };
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await new Promise((r) => setTimeout(r, 1000));
+  result = {
+    ok: first !== null,
+    first,
+    second: { a: await sample(a.page), b: await sample(b.page) },
+    state: { a: await state(a.page), b: await state(b.page) },
+    logs: { a: a.logs.slice(-20), b: b.logs.slice(-20) },
+  };
+} catch (err) {
+  result = { ok: false, error: String(err && err.stack ? err.stack : err) };
+} finally {
+  await browser.close();
+  server.close();
+}
+process.stdout.write(JSON.stringify(result) + "\n");

@@ -1,0 +1,70 @@
+//! Two headless Chromium pages with fake camera and microphone meet through Parley: each
+//! decodes the other's camera and audio, and a canvas shared as `screen_share` arrives as a
+//! second video track beside the camera.
+
+use parley_tests::rtc::{chromium_meeting, App};
+use parley_tests::{Backend, Server};
+use serde_json::Value;
+
+fn tracks<'a>(report: &'a Value, sample: &str, page: &str) -> &'a Vec<Value> {
+    report[sample][page].as_array().expect("stats")
+}
+
+fn find<'a>(stats: &'a [Value], source: &str) -> &'a Value {
+    stats
+        .iter()
+        .find(|s| s["source"] == source)
+        .unwrap_or_else(|| panic!("a received {source} track in {stats:?}"))
+}
+
+#[tokio::test]
+async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("browser");
+    let report = chromium_meeting(
+        &server,
+        &app.participant("alice", &room),
+        &app.participant("bob", &room),
+    )
+    .await;
+    assert_eq!(report["ok"], true, "both pages decode in time: {report}");
+    for page in ["a", "b"] {
+        let state = &report["state"][page];
+        assert!(
+            state["errors"].as_array().unwrap().is_empty(),
+            "{page}: {state}"
+        );
+        let first = tracks(&report, "first", page);
+        let second = tracks(&report, "second", page);
+        // The other page's camera: frames decoded, and still rising a second later.
+        let (c1, c2) = (find(first, "camera"), find(second, "camera"));
+        assert_eq!(c2["frameWidth"], 640, "{page}: {c2}");
+        assert!(
+            c2["framesDecoded"].as_u64() > c1["framesDecoded"].as_u64(),
+            "{page}: camera frames keep coming: {c1} then {c2}"
+        );
+        // Its microphone: audio decoded and rising.
+        let (a1, a2) = (find(first, "microphone"), find(second, "microphone"));
+        assert!(
+            a2["totalSamplesReceived"].as_u64() > a1["totalSamplesReceived"].as_u64(),
+            "{page}: audio keeps coming: {a1} then {a2}"
+        );
+    }
+    // Alice shared her screen: Bob gets it as its own video track, beside her camera.
+    let b = tracks(&report, "second", "b");
+    let screen = find(b, "screen_share");
+    assert_eq!(screen["kind"], "video");
+    assert_eq!(screen["frameWidth"], 320);
+    assert!(
+        screen["framesDecoded"].as_u64().unwrap_or(0) > 10,
+        "{screen}"
+    );
+    assert_ne!(screen["mid"], find(b, "camera")["mid"]);
+    assert!(
+        tracks(&report, "second", "a")
+            .iter()
+            .all(|s| s["source"] != "screen_share"),
+        "Bob shared nothing"
+    );
+}
