@@ -642,9 +642,11 @@ impl Engine {
             track.info.codec = codec_name(params.spec().codec).map(str::to_string);
             track.clock_rate = params.spec().clock_rate.get();
         }
-        if track.info.muted || track.admin_muted || packet.payload.is_empty() {
+        if track.info.muted || track.admin_muted {
             return;
         }
+        // Padding (bandwidth probes) is not forwarded; its sequence numbers are closed up.
+        let padding = packet.payload.is_empty();
         let clock_rate = track.clock_rate;
         let video = track.info.kind == TrackKind::Video;
         let Some(room) = rooms.get_mut(&publisher.room) else {
@@ -681,6 +683,10 @@ impl Engine {
                 let rewriter = down
                     .rewriter
                     .get_or_insert_with(|| Rewriter::new(clock_rate));
+                if padding {
+                    rewriter.skip(ssrc_value, *packet.seq_no);
+                    continue;
+                }
                 let Some((seq, time)) =
                     rewriter.rewrite(ssrc_value, *packet.seq_no, packet.header.timestamp, now)
                 else {
@@ -1609,7 +1615,30 @@ impl Engine {
             track.admin_muted = by_admin && muted;
         }
         let info = track.info.clone();
+        let up_mid = track.mid;
         let (room, sid) = (p.room.clone(), p.sid.clone());
+        // Subscribers' numbering resumes without a gap after the silence.
+        let members = self
+            .rooms
+            .get(&room)
+            .map(|r| r.members.clone())
+            .unwrap_or_default();
+        for member in members {
+            if let Some(sub) = self.participants.get_mut(&member) {
+                for d in sub
+                    .down
+                    .iter_mut()
+                    .filter(|d| d.publisher == key && d.up_mid == up_mid)
+                {
+                    if let Some(r) = d.rewriter.as_mut() {
+                        r.pause();
+                    }
+                }
+            }
+        }
+        if !muted {
+            self.request_keyframe(key, up_mid, KeyframeRequestKind::Pli);
+        }
         let msg = RtcServerMessage::TrackMuted {
             participant: sid,
             track: info.sid.clone(),

@@ -2,6 +2,7 @@
 //! numbers and timestamps on each of its tracks, whatever happens upstream (the publisher
 //! restarts its encoder with a new SSRC, or a later issue switches simulcast layers).
 
+use std::collections::VecDeque;
 use std::time::Instant;
 
 /// Maps a source's (SSRC, extended sequence number, RTP time) onto one outgoing stream.
@@ -13,15 +14,21 @@ pub struct Rewriter {
     last_out: Option<(u64, u32, Instant)>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Source {
     ssrc: u32,
-    /// Packets of this source with a lower sequence number belong before the switch and are
-    /// dropped: their outgoing numbers would collide with the previous source's.
+    /// Packets of this source with a lower sequence number belong before the switch (or before
+    /// a forgotten skip) and are dropped: their outgoing numbers would collide.
     first_seq: u64,
     seq_offset: u64,
     ts_offset: u32,
+    /// Incoming sequence numbers not forwarded (padding), newest last: later packets are
+    /// numbered as if they never existed, so the subscriber sees no loss.
+    skipped: VecDeque<u64>,
 }
+
+/// Skipped packets remembered; an older skip is folded into the offset.
+const SKIP_WINDOW: usize = 64;
 
 /// The first outgoing sequence number. Small, so the SRTP rollover counter starts at 0 as every
 /// receiver assumes.
@@ -39,9 +46,8 @@ impl Rewriter {
     /// The outgoing sequence number and RTP time for an incoming packet, or `None` for a late
     /// packet from before the current source began.
     pub fn rewrite(&mut self, ssrc: u32, seq: u64, time: u32, now: Instant) -> Option<(u64, u32)> {
-        let source = match self.source {
-            Some(s) if s.ssrc == ssrc => s,
-            _ => {
+        if self.source.as_ref().is_none_or(|s| s.ssrc != ssrc) {
+            {
                 let (out_seq, out_time) = match self.last_out {
                     None => (FIRST_SEQ, time),
                     Some((last_seq, last_time, at)) => {
@@ -52,26 +58,51 @@ impl Rewriter {
                         (last_seq + 1, last_time.wrapping_add(ticks.max(1) as u32))
                     }
                 };
-                let s = Source {
+                self.source = Some(Source {
                     ssrc,
                     first_seq: seq,
                     seq_offset: out_seq.wrapping_sub(seq),
                     ts_offset: out_time.wrapping_sub(time),
-                };
-                self.source = Some(s);
-                s
+                    skipped: VecDeque::new(),
+                });
             }
-        };
-        if seq < source.first_seq {
+        }
+        let source = self.source.as_ref()?;
+        if seq < source.first_seq || source.skipped.contains(&seq) {
             return None;
         }
-        let out_seq = seq.wrapping_add(source.seq_offset);
+        let before = source.skipped.iter().filter(|&&s| s < seq).count() as u64;
+        let out_seq = seq.wrapping_add(source.seq_offset).wrapping_sub(before);
         let out_time = time.wrapping_add(source.ts_offset);
         match self.last_out {
             Some((last, _, _)) if out_seq <= last => {}
             _ => self.last_out = Some((out_seq, out_time, now)),
         }
         Some((out_seq, out_time))
+    }
+
+    /// A packet of the current source that is not forwarded (padding): close the gap it
+    /// would leave in the outgoing numbers.
+    pub fn skip(&mut self, ssrc: u32, seq: u64) {
+        let Some(source) = self.source.as_mut().filter(|s| s.ssrc == ssrc) else {
+            return;
+        };
+        if seq < source.first_seq || source.skipped.contains(&seq) {
+            return;
+        }
+        source.skipped.push_back(seq);
+        if source.skipped.len() > SKIP_WINDOW {
+            if let Some(oldest) = source.skipped.pop_front() {
+                source.seq_offset = source.seq_offset.wrapping_sub(1);
+                source.first_seq = source.first_seq.max(oldest + 1);
+            }
+        }
+    }
+
+    /// Forwarding stops for a while (muted): the next packet continues the outgoing numbers
+    /// and clock as if it came from a new source, so the subscriber sees no loss.
+    pub fn pause(&mut self) {
+        self.source = None;
     }
 }
 
@@ -103,6 +134,40 @@ mod tests {
         assert_eq!(r.rewrite(2, 40_001, 3007, later), Some((4, 105_000)));
         // A late packet of the new source from before its first one is dropped.
         assert_eq!(r.rewrite(2, 39_999, 1, later), None);
+    }
+
+    #[test]
+    fn skipped_padding_leaves_no_gap_even_with_reordering() {
+        let mut r = Rewriter::new(90_000);
+        let t0 = Instant::now();
+        assert_eq!(r.rewrite(1, 100, 0, t0), Some((1, 0)));
+        // 101 is late; 102 is padding; 103 arrives; then 101.
+        r.skip(1, 102);
+        assert_eq!(r.rewrite(1, 103, 3000, t0).map(|o| o.0), Some(3));
+        assert_eq!(r.rewrite(1, 101, 0, t0).map(|o| o.0), Some(2));
+        // A retransmission of the padding packet is not forwarded either.
+        assert_eq!(r.rewrite(1, 102, 0, t0), None);
+        // Many skips later the numbering is still contiguous.
+        let mut expected = 4;
+        for seq in 104..400u64 {
+            if seq % 3 == 0 {
+                r.skip(1, seq);
+            } else {
+                assert_eq!(r.rewrite(1, seq, 0, t0).map(|o| o.0), Some(expected));
+                expected += 1;
+            }
+        }
+    }
+
+    #[test]
+    fn a_pause_resumes_without_a_gap() {
+        let mut r = Rewriter::new(48_000);
+        let t0 = Instant::now();
+        assert_eq!(r.rewrite(9, 10, 960, t0), Some((1, 960)));
+        r.pause();
+        // 50 packets (one second) were not forwarded while muted.
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(r.rewrite(9, 61, 49_920, later), Some((2, 960 + 48_000)));
     }
 
     #[test]

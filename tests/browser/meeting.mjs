@@ -52,7 +52,12 @@ async function open(token, screen) {
   const logs = [];
   p.on("console", (m) => logs.push(m.text()));
   p.on("pageerror", (e) => logs.push(String(e)));
-  const query = new URLSearchParams({ rtc: args.rtc, token, screen: screen ? "1" : "0" });
+  const query = new URLSearchParams({
+    rtc: args.rtc,
+    token,
+    screen: screen ? "1" : "0",
+    codec: args.codec || "",
+  });
   await p.goto(`${origin}/?${query}`);
   return { page: p, logs };
 }

@@ -254,7 +254,13 @@ pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
 /// Run `tests/browser/meeting.mjs`: two headless Chromium pages (fake camera and microphone)
 /// join one room with these tokens, the first also sharing a canvas as its screen. Returns the
 /// script's report.
-pub async fn chromium_meeting(server: &Server, token_a: &str, token_b: &str) -> Value {
+/// `camera_codec` (`video/H264`, `video/VP8`) makes both pages send their camera in that codec.
+pub async fn chromium_meeting(
+    server: &Server,
+    token_a: &str,
+    token_b: &str,
+    camera_codec: &str,
+) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/meeting.mjs");
     let child = tokio::process::Command::new("node")
         .arg(script)
@@ -266,6 +272,8 @@ pub async fn chromium_meeting(server: &Server, token_a: &str, token_b: &str) -> 
         .arg(token_b)
         .arg("--seconds")
         .arg("25")
+        .arg("--codec")
+        .arg(camera_codec)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -18,7 +18,16 @@ fn find<'a>(stats: &'a [Value], source: &str) -> &'a Value {
 }
 
 #[tokio::test]
-async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share() {
+async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share_in_vp8() {
+    meeting("video/VP8").await;
+}
+
+#[tokio::test]
+async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share_in_h264() {
+    meeting("video/H264").await;
+}
+
+async fn meeting(camera_codec: &str) {
     let server = Server::start(Backend::Sqlite).await;
     let app = App::register(&server).await;
     let room = parley_tests::unique("browser");
@@ -26,6 +35,7 @@ async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share() {
         &server,
         &app.participant("alice", &room),
         &app.participant("bob", &room),
+        camera_codec,
     )
     .await;
     assert_eq!(report["ok"], true, "both pages decode in time: {report}");
@@ -40,6 +50,13 @@ async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share() {
         // The other page's camera: frames decoded, and still rising a second later.
         let (c1, c2) = (find(first, "camera"), find(second, "camera"));
         assert_eq!(c2["frameWidth"], 640, "{page}: {c2}");
+        assert_eq!(c2["codec"], camera_codec, "{page}: {c2}");
+        // Loopback loses nothing, and what a busy machine drops is resent (NACK/RTX).
+        assert!(
+            c2["packetsLost"].as_u64().unwrap_or(0) * 50
+                <= c2["packetsReceived"].as_u64().unwrap_or(0),
+            "{page}: at most 2% lost: {c2}"
+        );
         assert!(
             c2["framesDecoded"].as_u64() > c1["framesDecoded"].as_u64(),
             "{page}: camera frames keep coming: {c1} then {c2}"
@@ -56,6 +73,10 @@ async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share() {
     let screen = find(b, "screen_share");
     assert_eq!(screen["kind"], "video");
     assert_eq!(screen["frameWidth"], 320);
+    assert_eq!(
+        screen["codec"], "video/VP8",
+        "the screen share keeps the default codec"
+    );
     assert!(
         screen["framesDecoded"].as_u64().unwrap_or(0) > 10,
         "{screen}"
