@@ -2,7 +2,8 @@
 // also shares a canvas as its screen. Prints one JSON line: what each page decoded, sampled
 // twice so the test can see the counters rising.
 //
-//   node meeting.mjs --rtc ws://127.0.0.1:PORT/v1/rtc --token-a JWT --token-b JWT [--seconds 20]
+//   node meeting.mjs --rtc ws://127.0.0.1:PORT/v1/rtc --token-a JWT --token-b JWT
+//                    [--seconds 20] [--hold 1] [--codec video/H264]
 
 import http from "node:http";
 import { readFile } from "node:fs/promises";
@@ -66,7 +67,7 @@ const sample = (p) => p.evaluate(() => window.receivedStats());
 const state = (p) => p.evaluate(() => window.parley);
 
 // Wait until both pages decode what they should (a: camera and audio; b: camera, screen,
-// audio) or time runs out; then sample again a second later.
+// audio) or time runs out; then sample again `--hold` seconds (default 1) later.
 function ready(stats, videos) {
   const decoding = stats.filter((s) => s.kind === "video" && s.framesDecoded > 10).length;
   const audio = stats.some((s) => s.kind === "audio" && s.totalSamplesReceived > 48000);
@@ -86,7 +87,7 @@ try {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, Number(args.hold || 1) * 1000));
   result = {
     ok: first !== null,
     first,

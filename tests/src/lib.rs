@@ -6,6 +6,7 @@
 //! `TEST_PG_URL` names the PostgreSQL server (default `postgres://postgres@127.0.0.1:5432`).
 
 mod hook;
+mod lossy;
 mod pg;
 mod relay;
 pub mod rtc;
@@ -15,6 +16,7 @@ mod team;
 mod ws;
 
 pub use hook::webhook_receiver;
+pub use lossy::LossyRelay;
 pub use pg::TestDatabase;
 pub use relay::Relay;
 pub use s3::S3Server;
@@ -49,6 +51,12 @@ macro_rules! on_both_backends {
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     listener.local_addr().expect("local addr").port()
+}
+
+/// A free UDP port on 127.0.0.1.
+pub fn free_udp_port() -> u16 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind udp 127.0.0.1:0");
+    socket.local_addr().expect("local addr").port()
 }
 
 /// A random lowercase suffix for names that must not collide across parallel tests.

@@ -254,12 +254,14 @@ pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
 /// Run `tests/browser/meeting.mjs`: two headless Chromium pages (fake camera and microphone)
 /// join one room with these tokens, the first also sharing a canvas as its screen. Returns the
 /// script's report.
-/// `camera_codec` (`video/H264`, `video/VP8`) makes both pages send their camera in that codec.
+/// `camera_codec` (`video/H264`, `video/VP8`) makes both pages send their camera in that codec;
+/// the second sample is taken `hold_secs` after both pages first decode everything.
 pub async fn chromium_meeting(
     server: &Server,
     token_a: &str,
     token_b: &str,
     camera_codec: &str,
+    hold_secs: u32,
 ) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/meeting.mjs");
     let child = tokio::process::Command::new("node")
@@ -274,6 +276,8 @@ pub async fn chromium_meeting(
         .arg("25")
         .arg("--codec")
         .arg(camera_codec)
+        .arg("--hold")
+        .arg(hold_secs.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -2,9 +2,11 @@
 //! decodes the other's camera and audio, and a canvas shared as `screen_share` arrives as a
 //! second video track beside the camera.
 
+use parley_tests::rtc::metric;
 use parley_tests::rtc::{chromium_meeting, App};
-use parley_tests::{Backend, Server};
+use parley_tests::{Backend, LossyRelay, Server, ServerOptions};
 use serde_json::Value;
+use std::sync::atomic::Ordering;
 
 fn tracks<'a>(report: &'a Value, sample: &str, page: &str) -> &'a Vec<Value> {
     report[sample][page].as_array().expect("stats")
@@ -36,6 +38,7 @@ async fn meeting(camera_codec: &str) {
         &app.participant("alice", &room),
         &app.participant("bob", &room),
         camera_codec,
+        1,
     )
     .await;
     assert_eq!(report["ok"], true, "both pages decode in time: {report}");
@@ -88,4 +91,57 @@ async fn meeting(camera_codec: &str) {
             .all(|s| s["source"] != "screen_share"),
         "Bob shared nothing"
     );
+}
+
+#[tokio::test]
+async fn lost_video_packets_are_resent_and_the_picture_keeps_moving() {
+    // Clients reach the media port through a relay on 127.0.0.3 that drops every 20th RTP
+    // packet on its way to them.
+    let port = parley_tests::free_udp_port();
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_RTC_UDP_BIND", format!("127.0.0.1:{port}"))
+            .env("PARLEY_RTC_ADVERTISE_IPS", "[\"127.0.0.3\"]"),
+    )
+    .await;
+    let relay = LossyRelay::start(
+        ([127, 0, 0, 3], port).into(),
+        ([127, 0, 0, 1], port).into(),
+        20,
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("lossy");
+    let report = chromium_meeting(
+        &server,
+        &app.participant("alice", &room),
+        &app.participant("bob", &room),
+        "video/VP8",
+        6,
+    )
+    .await;
+    assert_eq!(report["ok"], true, "both pages decode in time: {report}");
+    assert!(
+        relay.dropped.load(Ordering::Relaxed) > 50,
+        "the relay dropped packets"
+    );
+    for page in ["a", "b"] {
+        let (c1, c2) = (
+            find(tracks(&report, "first", page), "camera"),
+            find(tracks(&report, "second", page), "camera"),
+        );
+        assert!(
+            c2["nackCount"].as_u64().unwrap_or(0) > 0,
+            "{page} asked again: {c2}"
+        );
+        assert!(
+            c2["retransmittedPacketsReceived"].as_u64().unwrap_or(0) > 0,
+            "{page} got resent packets: {c2}"
+        );
+        assert!(
+            c2["framesDecoded"].as_u64() > c1["framesDecoded"].as_u64(),
+            "{page}: the picture keeps moving: {c1} then {c2}"
+        );
+    }
+    assert!(metric(&server, "parley_rtc_nacks_total{direction=\"received\"}").await > 0.0);
 }
