@@ -374,8 +374,13 @@ impl Engine {
                 .get_mut(key)
                 .is_some_and(|p| p.peer(*side).rtc.accepts(&input))
         });
+        // A new address gets in only with an ICE check (STUN: first byte 0 to 3, RFC 7983)
+        // naming one of our peers' credentials; DTLS or RTP from it is dropped unread.
+        let stun = data.first().is_some_and(|b| *b < 4);
         let target = known.or_else(|| {
-            // A new address: only an ICE check naming one of our peers' credentials is let in.
+            if !stun {
+                return None;
+            }
             self.participants.iter_mut().find_map(|(key, p)| {
                 if p.publisher.rtc.accepts(&input) {
                     Some((*key, Side::Publisher))

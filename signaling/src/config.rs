@@ -651,6 +651,18 @@ mod tests {
                 vec![("PARLEY_ADMIN_PASSWORD", "long-enough-password")],
                 "needs admin.email",
             ),
+            (
+                vec![("PARLEY_RTC_UDP_BIND", "0.0.0.0:7882")],
+                "set rtc.advertise_ips",
+            ),
+            (
+                vec![("PARLEY_RTC_WEBHOOK_URL", "http://127.0.0.1:9/hook")],
+                "needs rtc.webhook_secret",
+            ),
+            (
+                vec![("PARLEY_RTC_MAX_TRACKS_PER_PARTICIPANT", "0")],
+                "at least 1",
+            ),
         ] {
             let err = Config::load(None, env(&vars)).unwrap_err().to_string();
             assert!(
@@ -658,6 +670,25 @@ mod tests {
                 "{err:?} should contain {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_media_port_can_advertise_public_addresses() {
+        let config = Config::load(
+            None,
+            env(&[
+                ("PARLEY_RTC_UDP_BIND", "0.0.0.0:7882"),
+                (
+                    "PARLEY_RTC_ADVERTISE_IPS",
+                    r#"["203.0.113.7", "2001:db8::7"]"#,
+                ),
+            ]),
+        )
+        .unwrap();
+        let sfu = config.sfu();
+        assert_eq!(sfu.udp_bind.port(), 7882);
+        assert_eq!(sfu.advertise_ips.len(), 2);
+        assert_eq!(sfu.advertise_ips[0].to_string(), "203.0.113.7");
     }
 
     #[test]

@@ -144,4 +144,6 @@ async fn lost_video_packets_are_resent_and_the_picture_keeps_moving() {
         );
     }
     assert!(metric(&server, "parley_rtc_nacks_total{direction=\"received\"}").await > 0.0);
+    // Subscribers' picture-loss requests reached the publishers.
+    assert!(metric(&server, "parley_rtc_keyframe_requests_total").await > 0.0);
 }

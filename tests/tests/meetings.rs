@@ -172,6 +172,15 @@ async fn the_room_service_mutes_updates_removes_and_ends_with_live_peers() {
     )
     .await;
     assert_eq!(participants.as_array().unwrap().len(), 3);
+    assert_eq!(
+        metric(
+            &server,
+            "parley_rtc_tracks{kind=\"audio\",source=\"microphone\"}"
+        )
+        .await,
+        1.0
+    );
+    assert_eq!(metric(&server, "parley_rtc_participants").await, 3.0);
 
     // Mute: the server stops forwarding at once and says so to everyone.
     let muted: Value = expect_json(
