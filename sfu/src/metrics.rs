@@ -26,11 +26,34 @@ pub struct SfuMetrics {
     pub forward_seconds: Histogram,
     /// Room events not delivered to webhooks because their queue was full.
     pub dropped_room_events: IntCounter,
+    /// The labelled counters the forwarding path bumps, resolved once so a packet costs an
+    /// atomic add and no label lookup.
+    pub packets_in: IntCounter,
+    pub packets_out: IntCounter,
+    pub bytes_in: IntCounter,
+    pub bytes_out: IntCounter,
 }
 
 impl SfuMetrics {
     pub fn register(registry: &Registry) -> Result<SfuMetrics, prometheus::Error> {
+        let packets = IntCounterVec::new(
+            Opts::new(
+                "rtc_packets_total",
+                "RTP packets in from publishers and out to subscribers.",
+            ),
+            &["direction"],
+        )?;
+        let bytes = IntCounterVec::new(
+            Opts::new("rtc_bytes_total", "RTP payload bytes in and out."),
+            &["direction"],
+        )?;
         let m = SfuMetrics {
+            packets_in: packets.with_label_values(&["in"]),
+            packets_out: packets.with_label_values(&["out"]),
+            bytes_in: bytes.with_label_values(&["in"]),
+            bytes_out: bytes.with_label_values(&["out"]),
+            packets,
+            bytes,
             rooms: IntGauge::new("rtc_rooms", "Open meeting rooms.")?,
             participants: IntGauge::new(
                 "rtc_participants",
@@ -39,17 +62,6 @@ impl SfuMetrics {
             tracks: IntGaugeVec::new(
                 Opts::new("rtc_tracks", "Published tracks by kind and source."),
                 &["kind", "source"],
-            )?,
-            packets: IntCounterVec::new(
-                Opts::new(
-                    "rtc_packets_total",
-                    "RTP packets in from publishers and out to subscribers.",
-                ),
-                &["direction"],
-            )?,
-            bytes: IntCounterVec::new(
-                Opts::new("rtc_bytes_total", "RTP payload bytes in and out."),
-                &["direction"],
             )?,
             nacks: IntCounterVec::new(
                 Opts::new(

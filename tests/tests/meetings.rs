@@ -680,3 +680,55 @@ async fn webhooks_report_the_room_life_signed() {
         events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "every event has its own id");
 }
+
+#[tokio::test]
+async fn hidden_participants_are_never_listed_or_announced() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let admin = app.room_admin();
+    let room = parley_tests::unique("hidden");
+    let mut ann = RtcClient::join(&server, &app.participant("ann", &room)).await;
+    let recorder = RtcClient::join(
+        &server,
+        &app.token(
+            "recorder",
+            json!({"room": room, "room_join": true, "can_subscribe": true, "recorder": true}),
+        ),
+    )
+    .await;
+    assert_eq!(recorder.joined["participant"]["grants"]["hidden"], true);
+    assert_eq!(
+        recorder.joined["participants"].as_array().unwrap().len(),
+        1,
+        "the recorder sees Ann"
+    );
+    // Bob joins after the recorder: he sees only Ann; Ann sees Bob and never the recorder.
+    let bob = RtcClient::join(&server, &app.participant("bob", &room)).await;
+    let listed: Vec<&str> = bob.joined["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["ann"]);
+    let joined = ann.next_of("participant_joined").await;
+    assert_eq!(joined["participant"]["identity"], "bob");
+    let detail: Value = expect_json(
+        server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await,
+        200,
+    )
+    .await;
+    assert_eq!(detail["room"]["num_participants"], 2);
+    let identities: Vec<&str> = detail["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].as_str().unwrap())
+        .collect();
+    assert!(!identities.contains(&"recorder"), "{identities:?}");
+    // The recorder leaving is not announced either; Bob leaving is.
+    drop(recorder);
+    drop(bob);
+    let left = ann.next_of("participant_left").await;
+    assert_eq!(left["identity"], "bob");
+}

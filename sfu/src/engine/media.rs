@@ -1,0 +1,232 @@
+//! The forwarding path: a publisher's RTP packets to its subscribers, keyframe requests back,
+//! and the NACK figures.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn event(&mut self, key: ParticipantKey, side: Side, event: Event) {
+        match (side, event) {
+            (_, Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
+                self.doomed
+                    .push((key, Departure::Removed(RemovedReason::ConnectionLost)));
+            }
+            (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
+            (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),
+            (Side::Publisher, Event::MediaIngressStats(stats)) => {
+                // Cumulative per stream; count what is new since the last report.
+                if let Some(p) = self.participants.get_mut(&key) {
+                    let seen = p.nacks_seen.entry(stats.mid).or_insert(0);
+                    if stats.nacks > *seen {
+                        self.metrics
+                            .nacks
+                            .with_label_values(&["sent"])
+                            .inc_by(stats.nacks - *seen);
+                        *seen = stats.nacks;
+                    }
+                }
+            }
+            (Side::Subscriber, Event::MediaEgressStats(stats)) => {
+                if let Some(p) = self.participants.get_mut(&key) {
+                    let seen = p.nacks_seen.entry(stats.mid).or_insert(0);
+                    if stats.nacks > *seen {
+                        self.metrics
+                            .nacks
+                            .with_label_values(&["received"])
+                            .inc_by(stats.nacks - *seen);
+                        *seen = stats.nacks;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Hand a publisher's packet to every subscriber of its track.
+    pub(super) fn forward(&mut self, key: ParticipantKey, packet: RtpPacket) {
+        let now = Instant::now();
+        let Engine {
+            rooms,
+            participants,
+            metrics,
+            dirty,
+            ..
+        } = self;
+        let Some(publisher) = participants.get_mut(&key) else {
+            return;
+        };
+        let ssrc = packet.header.ssrc;
+        let mid = match publisher.ssrc_mids.iter().find(|(s, _)| *s == ssrc) {
+            Some((_, mid)) => *mid,
+            None => {
+                let Some(mid) = publisher
+                    .publisher
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| s.mid())
+                else {
+                    return;
+                };
+                publisher.ssrc_mids.push((ssrc, mid));
+                mid
+            }
+        };
+        metrics.packets_in.inc();
+        metrics.bytes_in.inc_by(packet.payload.len() as u64);
+        let in_pt = packet.header.payload_type;
+        let Some(params) = publisher
+            .publisher
+            .rtc
+            .codec_config()
+            .find(|p| p.pt() == in_pt)
+            .cloned()
+        else {
+            return;
+        };
+        let Some(track) = publisher.tracks.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if track.info.codec.is_none() {
+            track.info.codec = codec_name(params.spec().codec).map(str::to_string);
+            track.clock_rate = params.spec().clock_rate.get();
+        }
+        if track.info.muted || track.admin_muted {
+            return;
+        }
+        // Padding (bandwidth probes) is not forwarded; its sequence numbers are closed up.
+        let padding = packet.payload.is_empty();
+        let clock_rate = track.clock_rate;
+        let video = track.info.kind == TrackKind::Video;
+        let Some(room) = rooms.get_mut(&publisher.room) else {
+            return;
+        };
+        let ext = packet.header.ext_vals.clone();
+        if let (false, Some(level)) = (video, ext.audio_level) {
+            room.speakers.observe(&publisher.sid, level, now);
+        }
+        let forwarded_ext = ExtensionValues {
+            audio_level: ext.audio_level,
+            voice_activity: ext.voice_activity,
+            video_orientation: ext.video_orientation,
+            ..Default::default()
+        };
+        let ssrc_value: u32 = *ssrc;
+        let mut out = 0u64;
+        for member in &room.members {
+            if *member == key {
+                continue;
+            }
+            let Some(sub) = participants.get_mut(member) else {
+                continue;
+            };
+            let mut wrote = false;
+            for down in sub
+                .down
+                .iter_mut()
+                .filter(|d| d.publisher == key && d.up_mid == mid)
+            {
+                let DownState::Open(out_mid) = down.state else {
+                    continue;
+                };
+                let rewriter = down
+                    .rewriter
+                    .get_or_insert_with(|| Rewriter::new(clock_rate));
+                if padding {
+                    rewriter.skip(ssrc_value, *packet.seq_no);
+                    continue;
+                }
+                let Some((seq, time)) =
+                    rewriter.rewrite(ssrc_value, *packet.seq_no, packet.header.timestamp, now)
+                else {
+                    continue;
+                };
+                if down.pt.map(|(i, _)| i) != Some(in_pt) {
+                    down.pt = sub
+                        .subscriber
+                        .rtc
+                        .codec_config()
+                        .match_params(params)
+                        .map(|p| (in_pt, p.pt()));
+                }
+                let Some((_, out_pt)) = down.pt else {
+                    continue;
+                };
+                let mut api = sub.subscriber.rtc.direct_api();
+                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                    continue;
+                };
+                tx.write_rtp(
+                    RtpWrite::new(
+                        out_pt,
+                        seq.into(),
+                        time,
+                        packet.timestamp,
+                        packet.payload.clone(),
+                    )
+                    .marker(packet.header.marker)
+                    .ext_vals(forwarded_ext.clone())
+                    .nackable(video),
+                );
+                wrote = true;
+                out += 1;
+            }
+            if wrote && !sub.subscriber.dirty {
+                sub.subscriber.dirty = true;
+                dirty.push((*member, Side::Subscriber));
+            }
+        }
+        if out > 0 {
+            metrics.packets_out.inc_by(out);
+            metrics.bytes_out.inc_by(out * packet.payload.len() as u64);
+        }
+        metrics.forward_seconds.observe(
+            now.saturating_duration_since(packet.timestamp)
+                .as_secs_f64(),
+        );
+    }
+
+    /// A subscriber lost a picture: ask the publisher for a keyframe, at most once per
+    /// `keyframe_interval` per track.
+    pub(super) fn keyframe_wanted(&mut self, key: ParticipantKey, req: KeyframeRequest) {
+        let Some(sub) = self.participants.get(&key) else {
+            return;
+        };
+        let Some(down) = sub.down.iter().find(|d| d.state.mid() == Some(req.mid)) else {
+            return;
+        };
+        let (publisher, mid) = (down.publisher, down.up_mid);
+        self.request_keyframe(publisher, mid, req.kind);
+    }
+
+    pub(super) fn request_keyframe(
+        &mut self,
+        publisher: ParticipantKey,
+        mid: Mid,
+        kind: KeyframeRequestKind,
+    ) {
+        let now = Instant::now();
+        let Some(p) = self.participants.get_mut(&publisher) else {
+            return;
+        };
+        let Some(track) = p.tracks.iter_mut().find(|t| t.mid == mid) else {
+            return;
+        };
+        if track.info.kind != TrackKind::Video {
+            return;
+        }
+        if track
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < self.config.keyframe_interval)
+        {
+            self.metrics.keyframe_requests_throttled.inc();
+            return;
+        }
+        track.last_keyframe_request = Some(now);
+        let mut api = p.publisher.rtc.direct_api();
+        if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+            rx.request_keyframe(kind);
+            self.metrics.keyframe_requests.inc();
+        }
+        self.mark_dirty(publisher, Side::Publisher);
+    }
+}

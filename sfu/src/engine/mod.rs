@@ -1,0 +1,321 @@
+//! The media thread: owns the UDP socket, every room and every peer connection. Nothing here is
+//! shared with another thread, so forwarding takes no lock.
+
+use crate::rewrite::Rewriter;
+use crate::speaker::SpeakerDetector;
+use crate::{
+    sdp, Command, Departure, JoinRequest, Joined, ParticipantKey, PublisherAnswer, RoomEvent,
+    RoomSettings, SfuConfig, SfuError, SfuMetrics, SfuResult,
+};
+use parley_proto::{
+    ErrorCode, ParticipantGrants, ParticipantInfo, PeerTarget, PublishTrack, RemovedReason,
+    RoomDetail, RoomInfo, RtcServerMessage, Speaker, TrackInfo, TrackKind, TrackMid,
+};
+use rand::Rng;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, Mid};
+use str0m::net::{DatagramRecv, Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// How often peers' timers are checked; str0m asks for its own, this is the coarsest step.
+const TICK: Duration = Duration::from_millis(10);
+/// Datagrams read per wake-up before the peers they touched are polled.
+const READ_BATCH: usize = 64;
+
+mod media;
+mod rooms;
+mod state;
+mod tracks;
+
+pub(crate) use state::Engine;
+use state::*;
+
+impl Engine {
+    pub(crate) fn new(
+        config: SfuConfig,
+        socket: UdpSocket,
+        local_addr: SocketAddr,
+        candidates: Vec<SocketAddr>,
+        metrics: SfuMetrics,
+        events: mpsc::Sender<RoomEvent>,
+    ) -> Engine {
+        Engine {
+            config,
+            socket,
+            destination: candidates.first().copied().unwrap_or(local_addr),
+            candidates,
+            metrics,
+            events,
+            rooms: HashMap::new(),
+            participants: HashMap::new(),
+            routes: HashMap::new(),
+            next_key: 1,
+            dirty: Vec::new(),
+            pending: Vec::new(),
+            doomed: Vec::new(),
+            last_speaker_check: Instant::now(),
+        }
+    }
+
+    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut buf = vec![0u8; 2000];
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => break,
+                    Some(Command::Shutdown { reply }) => {
+                        let all: Vec<ParticipantKey> = self.participants.keys().copied().collect();
+                        for key in all {
+                            self.doomed.push((key, Departure::Removed(RemovedReason::ServerShutdown)));
+                        }
+                        self.flush();
+                        let _ = reply.send(());
+                        break;
+                    }
+                    Some(command) => self.command(command),
+                },
+                ready = self.socket.readable() => {
+                    if ready.is_ok() {
+                        self.read_datagrams(&mut buf);
+                    }
+                }
+                _ = tick.tick() => self.tick(),
+            }
+            self.flush();
+        }
+        tracing::info!("media thread stopped");
+    }
+
+    fn read_datagrams(&mut self, buf: &mut [u8]) {
+        for _ in 0..READ_BATCH {
+            match self.socket.try_recv_from(buf) {
+                Ok((n, source)) => self.datagram(source, &buf[..n]),
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    // ICMP errors from a peer that went away surface here on some systems.
+                    tracing::debug!(error = %err, "media socket read failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn drop_datagram(&self, reason: &str) {
+        self.metrics
+            .dropped_datagrams
+            .with_label_values(&[reason])
+            .inc();
+    }
+
+    fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
+        let now = Instant::now();
+        let Ok(contents) = DatagramRecv::try_from(data) else {
+            self.drop_datagram("unrecognised");
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.destination,
+                contents,
+            },
+        );
+        let known = self.routes.get(&source).copied().filter(|(key, side)| {
+            self.participants
+                .get_mut(key)
+                .is_some_and(|p| p.peer(*side).rtc.accepts(&input))
+        });
+        // A new address gets in only with an ICE check (STUN: first byte 0 to 3, RFC 7983)
+        // naming one of our peers' credentials; DTLS or RTP from it is dropped unread.
+        let stun = data.first().is_some_and(|b| *b < 4);
+        let target = known.or_else(|| {
+            if !stun {
+                return None;
+            }
+            self.participants.iter_mut().find_map(|(key, p)| {
+                if p.publisher.rtc.accepts(&input) {
+                    Some((*key, Side::Publisher))
+                } else if p.subscriber.rtc.accepts(&input) {
+                    Some((*key, Side::Subscriber))
+                } else {
+                    None
+                }
+            })
+        });
+        let Some((key, side)) = target else {
+            self.drop_datagram("unknown_source");
+            return;
+        };
+        if known.is_none() {
+            self.routes.insert(source, (key, side));
+        }
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let peer = p.peer(side);
+        if let Err(err) = peer.rtc.handle_input(input) {
+            tracing::debug!(participant = %p.sid, error = %err, "datagram refused");
+            self.metrics
+                .dropped_datagrams
+                .with_label_values(&["refused"])
+                .inc();
+        }
+        // Poll at once: in RTP mode str0m holds one received packet until the next poll, so a
+        // second datagram handled before it would overwrite the first.
+        self.poll(key, side);
+        self.handle_pending();
+    }
+
+    fn handle_pending(&mut self) {
+        let mut events = std::mem::take(&mut self.pending);
+        for (key, side, event) in events.drain(..) {
+            self.event(key, side, event);
+        }
+        self.pending = events;
+    }
+
+    fn mark_dirty(&mut self, key: ParticipantKey, side: Side) {
+        if let Some(p) = self.participants.get_mut(&key) {
+            let peer = p.peer(side);
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push((key, side));
+            }
+        }
+    }
+
+    /// Poll every peer that was touched until it has nothing more to say, act on its events,
+    /// and remove the participants that have to go, until all is quiet.
+    fn flush(&mut self) {
+        loop {
+            if let Some((key, side)) = self.dirty.pop() {
+                self.poll(key, side);
+                self.handle_pending();
+            } else if let Some((key, departure)) = self.doomed.pop() {
+                self.remove(key, departure);
+            } else {
+                return;
+            }
+        }
+    }
+
+    fn poll(&mut self, key: ParticipantKey, side: Side) {
+        let now = Instant::now();
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let peer = p.peer(side);
+        peer.dirty = false;
+        if let Err(err) = peer.rtc.handle_input(Input::Timeout(now)) {
+            tracing::debug!(error = %err, "peer timeout handling failed");
+        }
+        loop {
+            if !peer.rtc.is_alive() {
+                self.doomed
+                    .push((key, Departure::Removed(RemovedReason::ConnectionLost)));
+                return;
+            }
+            match peer.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => {
+                    if self.socket.try_send_to(&t.contents, t.destination).is_err() {
+                        self.metrics
+                            .dropped_datagrams
+                            .with_label_values(&["send_failed"])
+                            .inc();
+                    }
+                }
+                Ok(Output::Timeout(at)) => {
+                    peer.timeout = at;
+                    return;
+                }
+                Ok(Output::Event(event)) => self.pending.push((key, side, event)),
+                Err(err) => {
+                    tracing::info!(participant = %p.sid, error = %err, "peer connection failed");
+                    self.doomed
+                        .push((key, Departure::Removed(RemovedReason::ConnectionLost)));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let due: Vec<(ParticipantKey, Side)> = self
+            .participants
+            .iter()
+            .flat_map(|(key, p)| {
+                let mut v = Vec::new();
+                if p.publisher.timeout <= now && !p.publisher.dirty {
+                    v.push((*key, Side::Publisher));
+                }
+                if p.subscriber.timeout <= now && !p.subscriber.dirty {
+                    v.push((*key, Side::Subscriber));
+                }
+                if p.signal.is_closed() {
+                    self.doomed.push((*key, Departure::Left));
+                }
+                v
+            })
+            .collect();
+        for (key, side) in due {
+            self.mark_dirty(key, side);
+        }
+        if now.saturating_duration_since(self.last_speaker_check) >= self.config.speaker_interval {
+            self.last_speaker_check = now;
+            self.announce_speakers(now);
+        }
+        let expired: Vec<Arc<str>> = self
+            .rooms
+            .values()
+            .filter(|r| {
+                r.empty_since
+                    .is_some_and(|at| now.saturating_duration_since(at) >= r.empty_timeout)
+            })
+            .map(|r| r.name.clone())
+            .collect();
+        for name in expired {
+            self.close_room(&name);
+        }
+    }
+
+    fn announce_speakers(&mut self, now: Instant) {
+        let Engine {
+            rooms,
+            participants,
+            doomed,
+            ..
+        } = self;
+        for room in rooms.values_mut() {
+            let speakers = room.speakers.speakers(now);
+            let ids: Vec<String> = speakers.iter().map(|(sid, _)| sid.clone()).collect();
+            if ids == room.last_speakers {
+                continue;
+            }
+            room.last_speakers = ids;
+            let msg = RtcServerMessage::ActiveSpeakers {
+                speakers: speakers
+                    .into_iter()
+                    .map(|(participant, level)| Speaker { participant, level })
+                    .collect(),
+            };
+            for key in &room.members {
+                if let Some(p) = participants.get(key) {
+                    signal(*key, p, msg.clone(), doomed);
+                }
+            }
+        }
+    }
+}

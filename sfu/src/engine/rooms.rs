@@ -1,0 +1,469 @@
+//! Commands from the signaling side, rooms opening and closing, participants joining, being
+//! changed and leaving.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn command(&mut self, command: Command) {
+        match command {
+            Command::Join {
+                request,
+                signal,
+                reply,
+            } => {
+                let _ = reply.send(self.join(request, signal));
+            }
+            Command::Offer {
+                key,
+                sdp,
+                tracks,
+                reply,
+            } => {
+                let _ = reply.send(self.offer(key, &sdp, tracks));
+            }
+            Command::Answer { key, sdp, reply } => {
+                let _ = reply.send(self.answer(key, &sdp));
+            }
+            Command::Candidate {
+                key,
+                target,
+                candidate,
+                reply,
+            } => {
+                let _ = reply.send(self.candidate(key, target, &candidate));
+            }
+            Command::Subscribe {
+                key,
+                tracks,
+                subscribe,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe(key, &tracks, subscribe));
+            }
+            Command::Mute {
+                key,
+                track,
+                muted,
+                reply,
+            } => {
+                let _ = reply.send(self.mute(key, &track, muted, false).map(|_| ()));
+            }
+            Command::Unpublish { key, track, reply } => {
+                let _ = reply.send(self.unpublish(key, &track));
+            }
+            Command::Leave { key } => self.doomed.push((key, Departure::Left)),
+            Command::CreateRoom { settings, reply } => {
+                let _ = reply.send(Ok(self.create_room(settings)));
+            }
+            Command::ListRooms { reply } => {
+                let mut rooms: Vec<RoomInfo> = self
+                    .rooms
+                    .values()
+                    .map(|r| room_info(r, &self.participants))
+                    .collect();
+                rooms.sort_by(|a, b| a.name.cmp(&b.name));
+                let _ = reply.send(Ok(rooms));
+            }
+            Command::GetRoom { name, reply } => {
+                let _ = reply.send(self.room_detail(&name));
+            }
+            Command::EndRoom { name, reply } => {
+                let _ = reply.send(self.end_room(&name));
+            }
+            Command::RemoveParticipant {
+                room,
+                identity,
+                reply,
+            } => {
+                let result = self.by_identity(&room, &identity).map(|key| {
+                    self.doomed
+                        .push((key, Departure::Removed(RemovedReason::RemovedByAdmin)));
+                });
+                let _ = reply.send(result);
+            }
+            Command::AdminMute {
+                room,
+                identity,
+                track,
+                muted,
+                reply,
+            } => {
+                let result = self
+                    .by_identity(&room, &identity)
+                    .and_then(|key| self.mute(key, &track, muted, true));
+                let _ = reply.send(result);
+            }
+            Command::UpdateGrants {
+                room,
+                identity,
+                grants,
+                reply,
+            } => {
+                let result = self
+                    .by_identity(&room, &identity)
+                    .and_then(|key| self.update_grants(key, grants));
+                let _ = reply.send(result);
+            }
+            Command::Shutdown { .. } => {}
+        }
+    }
+
+    pub(super) fn by_identity(&self, room: &str, identity: &str) -> SfuResult<ParticipantKey> {
+        let room = self
+            .rooms
+            .get(room)
+            .ok_or_else(|| not_found(format!("no room `{room}` is open")))?;
+        room.members
+            .iter()
+            .copied()
+            .find(|k| {
+                self.participants
+                    .get(k)
+                    .is_some_and(|p| p.identity == identity)
+            })
+            .ok_or_else(|| not_found(format!("no participant `{identity}` in this room")))
+    }
+
+    pub(super) fn emit(
+        &self,
+        event: &'static str,
+        room: &Room,
+        participant: Option<ParticipantInfo>,
+        track: Option<TrackInfo>,
+    ) {
+        let event = RoomEvent {
+            event,
+            room: room_info(room, &self.participants),
+            participant,
+            track,
+        };
+        if self.events.try_send(event).is_err() {
+            self.metrics.dropped_room_events.inc();
+        }
+    }
+
+    pub(super) fn create_room(&mut self, settings: RoomSettings) -> RoomInfo {
+        if let Some(room) = self.rooms.get(settings.name.as_str()) {
+            return room_info(room, &self.participants);
+        }
+        let name: Arc<str> = settings.name.into();
+        let room = Room {
+            sid: sid("RM"),
+            name: name.clone(),
+            channel_id: settings.channel_id,
+            created_at: now_ms(),
+            empty_timeout: settings.empty_timeout.unwrap_or(self.config.empty_timeout),
+            max_participants: settings
+                .max_participants
+                .unwrap_or(self.config.max_participants),
+            members: Vec::new(),
+            empty_since: Some(Instant::now()),
+            speakers: SpeakerDetector::new(),
+            last_speakers: Vec::new(),
+        };
+        self.metrics.rooms.inc();
+        self.emit("room_started", &room, None, None);
+        let info = room_info(&room, &self.participants);
+        tracing::info!(room = %name, sid = %room.sid, "room opened");
+        self.rooms.insert(name, room);
+        info
+    }
+
+    pub(super) fn close_room(&mut self, name: &str) {
+        if let Some(room) = self.rooms.remove(name) {
+            self.metrics.rooms.dec();
+            self.emit("room_finished", &room, None, None);
+            tracing::info!(room = %name, sid = %room.sid, "room closed");
+        }
+    }
+
+    pub(super) fn room_detail(&self, name: &str) -> SfuResult<RoomDetail> {
+        let room = self
+            .rooms
+            .get(name)
+            .ok_or_else(|| not_found(format!("no room `{name}` is open")))?;
+        Ok(RoomDetail {
+            room: room_info(room, &self.participants),
+            participants: room
+                .members
+                .iter()
+                .filter_map(|k| self.participants.get(k))
+                .filter(|p| !p.grants.hidden)
+                .map(Participant::info)
+                .collect(),
+        })
+    }
+
+    pub(super) fn end_room(&mut self, name: &str) -> SfuResult<()> {
+        let room = self
+            .rooms
+            .get(name)
+            .ok_or_else(|| not_found(format!("no room `{name}` is open")))?;
+        let members = room.members.clone();
+        for key in members {
+            self.remove(key, Departure::Removed(RemovedReason::RoomEnded));
+        }
+        self.close_room(name);
+        Ok(())
+    }
+
+    pub(super) fn join(
+        &mut self,
+        request: JoinRequest,
+        signal_tx: mpsc::Sender<RtcServerMessage>,
+    ) -> SfuResult<Joined> {
+        if !self.rooms.contains_key(request.room.as_str()) {
+            if !request.may_create {
+                return Err(not_found(format!(
+                    "no room `{}` is open, and this token may not create one",
+                    request.room
+                )));
+            }
+            self.create_room(RoomSettings {
+                name: request.room.clone(),
+                channel_id: None,
+                empty_timeout: None,
+                max_participants: None,
+            });
+        }
+        // The same identity joining again replaces the earlier connection.
+        if let Ok(previous) = self.by_identity(&request.room, &request.identity) {
+            self.remove(
+                previous,
+                Departure::Removed(RemovedReason::DuplicateIdentity),
+            );
+        }
+        let room = self
+            .rooms
+            .get(request.room.as_str())
+            .ok_or_else(|| not_found("the room closed"))?;
+        let visible = room_info(room, &self.participants).num_participants;
+        if !request.grants.hidden && room.max_participants > 0 && visible >= room.max_participants {
+            return Err(SfuError::new(
+                ErrorCode::RoomFull,
+                format!("room `{}` has its {} participants", request.room, visible),
+            ));
+        }
+        let now = Instant::now();
+        let key = ParticipantKey(self.next_key);
+        self.next_key += 1;
+        let participant = Participant {
+            sid: sid("PA"),
+            identity: request.identity,
+            name: request.name,
+            room: room.name.clone(),
+            grants: request.grants,
+            joined_at: now_ms(),
+            auto_subscribe: request.auto_subscribe,
+            signal: signal_tx,
+            publisher: Peer::new(now, &self.candidates),
+            subscriber: Peer::new(now, &self.candidates),
+            tracks: Vec::new(),
+            ssrc_mids: Vec::new(),
+            down: Vec::new(),
+            sub_pending: None,
+            nacks_seen: HashMap::new(),
+        };
+        let info = participant.info();
+        let hidden = participant.grants.hidden;
+        let subscribe_all = participant.auto_subscribe && participant.grants.can_subscribe;
+        let room_name = participant.room.clone();
+        tracing::info!(room = %room_name, participant = %info.sid, identity = %info.identity, "participant joined");
+        self.participants.insert(key, participant);
+        self.metrics.participants.inc();
+
+        let room = self
+            .rooms
+            .get_mut(&room_name)
+            .ok_or_else(|| not_found("the room closed"))?;
+        let others: Vec<ParticipantKey> = room.members.clone();
+        room.members.push(key);
+        room.empty_since = None;
+
+        let mut existing = Vec::new();
+        let mut downs = Vec::new();
+        for other in &others {
+            let Some(p) = self.participants.get(other) else {
+                continue;
+            };
+            if !p.grants.hidden {
+                existing.push(p.info());
+            }
+            // Hidden participants (recorders) are announced to nobody.
+            if !hidden {
+                signal(
+                    *other,
+                    p,
+                    RtcServerMessage::ParticipantJoined {
+                        participant: info.clone(),
+                    },
+                    &mut self.doomed,
+                );
+            }
+            if subscribe_all {
+                for t in &p.tracks {
+                    downs.push(DownTrack {
+                        info: t.info.clone(),
+                        publisher: *other,
+                        up_mid: t.mid,
+                        state: DownState::ToOpen,
+                        rewriter: None,
+                        pt: None,
+                    });
+                }
+            }
+        }
+        if let Some(p) = self.participants.get_mut(&key) {
+            p.down = downs;
+        }
+        let room = self
+            .rooms
+            .get(&room_name)
+            .ok_or_else(|| not_found("the room closed"))?;
+        if !hidden {
+            self.emit("participant_joined", room, Some(info.clone()), None);
+        }
+        let room_info = room_info(room, &self.participants);
+        self.negotiate(key);
+        Ok(Joined {
+            key,
+            room: room_info,
+            participant: info,
+            participants: existing,
+        })
+    }
+
+    /// Send a message to every member of a room except one.
+    pub(super) fn broadcast(
+        &mut self,
+        room: &str,
+        except: Option<ParticipantKey>,
+        msg: RtcServerMessage,
+    ) {
+        let Engine {
+            rooms,
+            participants,
+            doomed,
+            ..
+        } = self;
+        let Some(room) = rooms.get(room) else {
+            return;
+        };
+        for member in &room.members {
+            if Some(*member) == except {
+                continue;
+            }
+            if let Some(p) = participants.get(member) {
+                signal(*member, p, msg.clone(), doomed);
+            }
+        }
+    }
+
+    pub(super) fn update_grants(
+        &mut self,
+        key: ParticipantKey,
+        grants: ParticipantGrants,
+    ) -> SfuResult<ParticipantInfo> {
+        let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
+        p.grants = grants;
+        let not_allowed: Vec<String> = p
+            .tracks
+            .iter()
+            .filter(|t| !p.grants.may_publish(t.info.source))
+            .map(|t| t.info.sid.clone())
+            .collect();
+        let stop_subscriptions = !p.grants.can_subscribe;
+        if stop_subscriptions {
+            for d in &mut p.down {
+                if let DownState::Open(m) | DownState::Negotiating(m) = d.state {
+                    d.state = DownState::ToStop(m);
+                }
+            }
+            p.down.retain(|d| d.state != DownState::ToOpen);
+        }
+        for sid in not_allowed {
+            self.unpublish(key, &sid)?;
+        }
+        if stop_subscriptions {
+            self.negotiate(key);
+        }
+        let p = self.participants.get(&key).ok_or_else(not_in_room)?;
+        let info = p.info();
+        let room = p.room.clone();
+        self.broadcast(
+            &room,
+            None,
+            RtcServerMessage::ParticipantUpdated {
+                participant: info.clone(),
+            },
+        );
+        Ok(info)
+    }
+
+    /// Take a participant out of its room, telling it why (unless it left by itself) and
+    /// telling the others it is gone.
+    pub(super) fn remove(&mut self, key: ParticipantKey, departure: Departure) {
+        let Some(mut p) = self.participants.remove(&key) else {
+            return;
+        };
+        if let Departure::Removed(reason) = departure {
+            let message = match reason {
+                RemovedReason::RemovedByAdmin => "a room admin removed you from the meeting",
+                RemovedReason::RoomEnded => "the meeting was ended",
+                RemovedReason::DuplicateIdentity => "you joined this meeting again elsewhere",
+                RemovedReason::ConnectionLost => "the media connection was lost",
+                RemovedReason::ServerShutdown => "the server is shutting down",
+                RemovedReason::SlowConsumer => "signaling messages were not read in time",
+            };
+            let _ = p.signal.try_send(RtcServerMessage::Removed {
+                reason,
+                message: message.into(),
+            });
+        }
+        tracing::info!(room = %p.room, participant = %p.sid, ?departure, "participant left");
+        p.publisher.rtc.disconnect();
+        p.subscriber.rtc.disconnect();
+        self.metrics.participants.dec();
+        for t in &p.tracks {
+            self.metrics
+                .tracks
+                .with_label_values(&[t.info.kind.as_str(), t.info.source.as_str()])
+                .dec();
+        }
+        self.routes.retain(|_, (k, _)| *k != key);
+        self.dirty.retain(|(k, _)| *k != key);
+        let room_name = p.room.clone();
+        if let Some(room) = self.rooms.get_mut(&room_name) {
+            room.members.retain(|k| *k != key);
+            room.speakers.forget(&p.sid);
+            if room.members.is_empty() {
+                room.empty_since = Some(Instant::now());
+            }
+        }
+        self.stop_down_tracks(&room_name, key, None);
+        let info = p.info();
+        if !p.grants.hidden {
+            self.broadcast(
+                &room_name,
+                None,
+                RtcServerMessage::ParticipantLeft {
+                    participant: info.sid.clone(),
+                    identity: info.identity.clone(),
+                },
+            );
+        }
+        if let Some(room) = self.rooms.get(&room_name) {
+            for t in &p.tracks {
+                self.emit(
+                    "track_unpublished",
+                    room,
+                    Some(info.clone()),
+                    Some(t.info.clone()),
+                );
+            }
+            if !p.grants.hidden {
+                self.emit("participant_left", room, Some(info), None);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! What the media thread keeps: peers, tracks, participants, rooms, and small helpers.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Side {
+    Publisher,
+    Subscriber,
+}
+
+pub(super) struct Peer {
+    pub(super) rtc: Rtc,
+    pub(super) timeout: Instant,
+    /// Already queued for polling.
+    pub(super) dirty: bool,
+}
+
+impl Peer {
+    pub(super) fn new(now: Instant, candidates: &[SocketAddr]) -> Peer {
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .set_ice_lite(true)
+            .clear_codecs()
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .set_stats_interval(Some(Duration::from_secs(1)))
+            .build(now);
+        for addr in candidates {
+            match Candidate::host(*addr, "udp") {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(err) => tracing::warn!(%addr, error = ?err, "unusable host candidate"),
+            }
+        }
+        Peer {
+            rtc,
+            timeout: now,
+            dirty: false,
+        }
+    }
+}
+
+/// A track a participant publishes.
+pub(super) struct UpTrack {
+    pub(super) info: TrackInfo,
+    pub(super) mid: Mid,
+    pub(super) admin_muted: bool,
+    pub(super) clock_rate: u32,
+    pub(super) last_keyframe_request: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DownState {
+    ToOpen,
+    Negotiating(Mid),
+    Open(Mid),
+    ToStop(Mid),
+    NegotiatingStop(Mid),
+}
+
+impl DownState {
+    pub(super) fn mid(self) -> Option<Mid> {
+        match self {
+            DownState::ToOpen => None,
+            DownState::Negotiating(m)
+            | DownState::Open(m)
+            | DownState::ToStop(m)
+            | DownState::NegotiatingStop(m) => Some(m),
+        }
+    }
+}
+
+/// One subscriber's copy of a published track: its m-line and its own numbering.
+pub(super) struct DownTrack {
+    pub(super) info: TrackInfo,
+    pub(super) publisher: ParticipantKey,
+    pub(super) up_mid: Mid,
+    pub(super) state: DownState,
+    pub(super) rewriter: Option<Rewriter>,
+    /// Publisher payload type -> this subscriber's payload type for the same codec.
+    pub(super) pt: Option<(str0m::media::Pt, str0m::media::Pt)>,
+}
+
+impl DownTrack {
+    pub(super) fn active(&self) -> bool {
+        !matches!(
+            self.state,
+            DownState::ToStop(_) | DownState::NegotiatingStop(_)
+        )
+    }
+}
+
+pub(super) struct Participant {
+    pub(super) sid: String,
+    pub(super) identity: String,
+    pub(super) name: String,
+    pub(super) room: Arc<str>,
+    pub(super) grants: ParticipantGrants,
+    pub(super) joined_at: i64,
+    pub(super) auto_subscribe: bool,
+    pub(super) signal: mpsc::Sender<RtcServerMessage>,
+    pub(super) publisher: Peer,
+    pub(super) subscriber: Peer,
+    pub(super) tracks: Vec<UpTrack>,
+    pub(super) ssrc_mids: Vec<(Ssrc, Mid)>,
+    pub(super) down: Vec<DownTrack>,
+    pub(super) sub_pending: Option<SdpPendingOffer>,
+    /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
+    pub(super) nacks_seen: HashMap<Mid, u64>,
+}
+
+impl Participant {
+    pub(super) fn peer(&mut self, side: Side) -> &mut Peer {
+        match side {
+            Side::Publisher => &mut self.publisher,
+            Side::Subscriber => &mut self.subscriber,
+        }
+    }
+
+    pub(super) fn info(&self) -> ParticipantInfo {
+        ParticipantInfo {
+            sid: self.sid.clone(),
+            identity: self.identity.clone(),
+            name: self.name.clone(),
+            joined_at: self.joined_at,
+            tracks: self.tracks.iter().map(|t| t.info.clone()).collect(),
+            grants: self.grants.clone(),
+        }
+    }
+}
+
+pub(super) struct Room {
+    pub(super) sid: String,
+    pub(super) name: Arc<str>,
+    pub(super) channel_id: Option<parley_proto::ChannelId>,
+    pub(super) created_at: i64,
+    pub(super) empty_timeout: Duration,
+    pub(super) max_participants: u32,
+    pub(super) members: Vec<ParticipantKey>,
+    pub(super) empty_since: Option<Instant>,
+    pub(super) speakers: SpeakerDetector<String>,
+    pub(super) last_speakers: Vec<String>,
+}
+
+pub(crate) struct Engine {
+    pub(super) config: SfuConfig,
+    pub(super) socket: UdpSocket,
+    /// The address datagrams are taken to have arrived on (the first advertised one).
+    pub(super) destination: SocketAddr,
+    pub(super) candidates: Vec<SocketAddr>,
+    pub(super) metrics: SfuMetrics,
+    pub(super) events: mpsc::Sender<RoomEvent>,
+    pub(super) rooms: HashMap<Arc<str>, Room>,
+    pub(super) participants: HashMap<ParticipantKey, Participant>,
+    pub(super) routes: HashMap<SocketAddr, (ParticipantKey, Side)>,
+    pub(super) next_key: u64,
+    pub(super) dirty: Vec<(ParticipantKey, Side)>,
+    pub(super) pending: Vec<(ParticipantKey, Side, Event)>,
+    pub(super) doomed: Vec<(ParticipantKey, Departure)>,
+    pub(super) last_speaker_check: Instant,
+}
+
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(super) fn sid(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..12)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}_{tail}")
+}
+
+pub(super) fn not_found(what: impl Into<String>) -> SfuError {
+    SfuError::new(ErrorCode::NotFound, what)
+}
+
+pub(super) fn not_in_room() -> SfuError {
+    not_found("this participant is no longer in the room")
+}
+
+/// Queue a signaling message for a participant. A full queue means the client stopped reading:
+/// it is removed rather than allowed to hold anything up.
+pub(super) fn signal(
+    key: ParticipantKey,
+    p: &Participant,
+    msg: RtcServerMessage,
+    doomed: &mut Vec<(ParticipantKey, Departure)>,
+) {
+    match p.signal.try_send(msg) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            doomed.push((key, Departure::Removed(RemovedReason::SlowConsumer)))
+        }
+        Err(TrySendError::Closed(_)) => doomed.push((key, Departure::Left)),
+    }
+}
+
+pub(super) fn room_info(
+    room: &Room,
+    participants: &HashMap<ParticipantKey, Participant>,
+) -> RoomInfo {
+    let visible = room
+        .members
+        .iter()
+        .filter_map(|k| participants.get(k))
+        .filter(|p| !p.grants.hidden);
+    let (mut n, mut publishers) = (0, 0);
+    for p in visible {
+        n += 1;
+        if !p.tracks.is_empty() {
+            publishers += 1;
+        }
+    }
+    RoomInfo {
+        sid: room.sid.clone(),
+        name: room.name.to_string(),
+        channel_id: room.channel_id,
+        created_at: room.created_at,
+        empty_timeout_secs: room.empty_timeout.as_secs(),
+        max_participants: room.max_participants,
+        num_participants: n,
+        num_publishers: publishers,
+    }
+}
+
+pub(super) fn codec_name(codec: str0m::format::Codec) -> Option<&'static str> {
+    use str0m::format::Codec;
+    match codec {
+        Codec::Opus => Some("opus"),
+        Codec::Vp8 => Some("vp8"),
+        Codec::H264 => Some("h264"),
+        _ => None,
+    }
+}
+
+pub(super) fn media_kind(kind: TrackKind) -> MediaKind {
+    match kind {
+        TrackKind::Audio => MediaKind::Audio,
+        TrackKind::Video => MediaKind::Video,
+    }
+}
