@@ -1,5 +1,7 @@
 //! A webhook receiver on loopback, for the tests of what Parley calls out to.
 
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Answers each POST with the next status (then 200s), hands over the
@@ -46,4 +48,30 @@ pub async fn webhook_receiver(
         }
     });
     (url, rx)
+}
+
+/// Check a received call's `x-parley-signature` (HMAC-SHA256 of `<timestamp>.<body>` with
+/// `secret`) against its `x-parley-timestamp`, as a receiver must, and return the JSON body.
+pub fn verified_body(head: &str, body: &[u8], secret: &str) -> serde_json::Value {
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .map(|v| v.trim().to_string())
+    };
+    let timestamp = header("x-parley-timestamp").expect("x-parley-timestamp header");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        header("x-parley-signature"),
+        Some(format!("v1={expected}")),
+        "the signature matches"
+    );
+    serde_json::from_slice(body).expect("a JSON body")
 }

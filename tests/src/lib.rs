@@ -15,7 +15,7 @@ mod server;
 mod team;
 mod ws;
 
-pub use hook::webhook_receiver;
+pub use hook::{verified_body, webhook_receiver};
 pub use lossy::LossyRelay;
 pub use pg::TestDatabase;
 pub use relay::Relay;

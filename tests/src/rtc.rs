@@ -2,7 +2,7 @@
 //! protocol tests, and real media peers (aiortc, in `tests/peers/`) for media tests.
 
 use crate::{expect_json, Server};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -10,8 +10,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-const WAIT: Duration = Duration::from_secs(15);
 
 /// An app with an API key on a test server, minting participant tokens as a real app would.
 pub struct App {
@@ -125,18 +123,7 @@ impl RtcClient {
 
     /// The next message; `None` once the server closed the connection.
     pub async fn try_recv(&mut self) -> Option<Value> {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.stream.next())
-                .await
-                .expect("no message from the server within 15 s");
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON from the server"))
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue,
-            }
-        }
+        crate::ws::next_json(&mut self.stream).await
     }
 
     pub async fn recv(&mut self) -> Value {

@@ -21,6 +21,25 @@ pub struct WsClient {
     pub skip_presence: bool,
 }
 
+/// The next text message on a WebSocket as JSON; `None` once it is closed. Panics after 15 s of
+/// silence, so a test never hangs.
+pub(crate) async fn next_json(
+    stream: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> Option<Value> {
+    loop {
+        let frame = tokio::time::timeout(WAIT, stream.next())
+            .await
+            .expect("no message from the server within 15 s");
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                return Some(serde_json::from_str(&text).expect("JSON from the server"))
+            }
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
 /// Is this a reply to a request (it names the request's id)?
 fn is_reply(message: &Value) -> bool {
     message.get("id").is_some_and(|id| !id.is_null())
@@ -130,18 +149,7 @@ impl WsClient {
     }
 
     async fn try_recv_any(&mut self) -> Option<Value> {
-        loop {
-            let frame = tokio::time::timeout(WAIT, self.stream.next())
-                .await
-                .expect("no message from the server within 15 s");
-            match frame {
-                Some(Ok(Message::Text(text))) => {
-                    return Some(serde_json::from_str(&text).expect("JSON from the server"))
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                Some(Ok(_)) => continue,
-            }
-        }
+        next_json(&mut self.stream).await
     }
 
     pub async fn recv(&mut self) -> Value {

@@ -2,11 +2,9 @@
 //! the room service acts on them over REST, webhooks report the room's life, and bad input of
 //! every kind gets a clear error that touches nobody else.
 
-use hmac::{Hmac, Mac};
 use parley_tests::rtc::{first_received, metric, AiortcPeer, App, RtcClient};
 use parley_tests::{expect_error, expect_json, Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -633,29 +631,7 @@ async fn webhooks_report_the_room_life_signed() {
             .await
             .expect("a webhook call")
             .expect("receiver alive");
-        let timestamp = head
-            .lines()
-            .find_map(|l| l.strip_prefix("x-parley-timestamp:"))
-            .expect("timestamp header")
-            .trim()
-            .to_string();
-        let signature = head
-            .lines()
-            .find_map(|l| l.strip_prefix("x-parley-signature:"))
-            .expect("signature header")
-            .trim()
-            .to_string();
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(&body);
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(signature, format!("v1={expected}"));
-        let event: Value = serde_json::from_slice(&body).unwrap();
+        let event = parley_tests::verified_body(&head, &body, secret);
         assert_eq!(event["room"]["name"], room.as_str());
         events.push(event);
     }

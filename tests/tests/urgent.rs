@@ -2,10 +2,8 @@
 //! acknowledges, a live roster for the sender, pending pings on connect, a schedule that
 //! survives a SIGKILL, and a signed escalation webhook for those who never answer.
 
-use hmac::{Hmac, Mac};
 use parley_tests::{eventually, on_both_backends, Backend, Server, ServerOptions, Team, WsClient};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use std::time::Duration;
 
 on_both_backends!(
@@ -251,32 +249,12 @@ async fn unacknowledged_recipients_are_escalated_with_a_signed_webhook(backend: 
         .await;
 
     // The first call is refused and retried; both carry a valid signature for Cat.
-    for attempt in 0..2 {
+    for _ in 0..2 {
         let (head, body) = tokio::time::timeout(Duration::from_secs(20), calls.recv())
             .await
             .expect("an escalation")
             .unwrap();
-        let header = |name: &str| {
-            head.lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}:")))
-                .map(|v| v.trim().to_string())
-        };
-        let timestamp = header("x-parley-timestamp").expect("timestamp");
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-        mac.update(format!("{timestamp}.").as_bytes());
-        mac.update(&body);
-        let expected: String = mac
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(
-            header("x-parley-signature"),
-            Some(format!("v1={expected}")),
-            "attempt {attempt}"
-        );
-        let payload: Value = serde_json::from_slice(&body).unwrap();
+        let payload = parley_tests::verified_body(&head, &body, secret);
         assert_eq!(payload["event"], "urgent_ping.unacknowledged");
         assert_eq!(payload["message_id"], sent["message_id"]);
         assert_eq!(

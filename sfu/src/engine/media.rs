@@ -13,31 +13,27 @@ impl Engine {
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
             (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),
             (Side::Publisher, Event::MediaIngressStats(stats)) => {
-                // Cumulative per stream; count what is new since the last report.
-                if let Some(p) = self.participants.get_mut(&key) {
-                    let seen = p.nacks_seen.entry(stats.mid).or_insert(0);
-                    if stats.nacks > *seen {
-                        self.metrics
-                            .nacks
-                            .with_label_values(&["sent"])
-                            .inc_by(stats.nacks - *seen);
-                        *seen = stats.nacks;
-                    }
-                }
+                self.count_nacks(key, side, stats.mid, stats.nacks, "sent")
             }
             (Side::Subscriber, Event::MediaEgressStats(stats)) => {
-                if let Some(p) = self.participants.get_mut(&key) {
-                    let seen = p.nacks_seen.entry(stats.mid).or_insert(0);
-                    if stats.nacks > *seen {
-                        self.metrics
-                            .nacks
-                            .with_label_values(&["received"])
-                            .inc_by(stats.nacks - *seen);
-                        *seen = stats.nacks;
-                    }
-                }
+                self.count_nacks(key, side, stats.mid, stats.nacks, "received")
             }
             _ => {}
+        }
+    }
+
+    /// str0m reports NACKs as a running total per stream; count what is new since the last
+    /// report.
+    fn count_nacks(&mut self, key: ParticipantKey, side: Side, mid: Mid, total: u64, label: &str) {
+        if let Some(p) = self.participants.get_mut(&key) {
+            let seen = p.nacks_seen.entry((side, mid)).or_insert(0);
+            if total > *seen {
+                self.metrics
+                    .nacks
+                    .with_label_values(&[label])
+                    .inc_by(total - *seen);
+                *seen = total;
+            }
         }
     }
 

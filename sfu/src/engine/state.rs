@@ -2,7 +2,7 @@
 
 use super::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Side {
     Publisher,
     Subscriber,
@@ -108,7 +108,7 @@ pub(super) struct Participant {
     pub(super) down: Vec<DownTrack>,
     pub(super) sub_pending: Option<SdpPendingOffer>,
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
-    pub(super) nacks_seen: HashMap<Mid, u64>,
+    pub(super) nacks_seen: HashMap<(Side, Mid), u64>,
 }
 
 impl Participant {
