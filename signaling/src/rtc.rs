@@ -225,9 +225,25 @@ async fn serve(state: AppState, mut socket: WebSocket, principal: Option<Princip
     };
     let mut shutdown = state.shutdown.subscribe();
     let mut bucket = TokenBucket::new(REQUESTS_PER_SECOND, BURST, Instant::now());
+    // The server pings every half heartbeat; any frame from the client (a pong included, which
+    // browsers send by themselves) proves it is there.
+    let heartbeat = Duration::from_secs(state.ws.heartbeat_secs.max(2));
+    let mut ping = tokio::time::interval(heartbeat / 2);
+    let mut heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if heard.elapsed() > heartbeat {
+                    close(&mut socket, ErrorCode::HeartbeatTimeout, "nothing heard from the client").await;
+                    break;
+                }
+                let ping = Message::Ping(bytes::Bytes::from_static(b"parley"));
+                if tokio::time::timeout(WRITE_TIMEOUT, socket.send(ping)).await.is_err() {
+                    break;
+                }
+            }
             incoming = socket.recv() => {
+                heard = tokio::time::Instant::now();
                 let request = match read(incoming) {
                     None => continue,
                     Some(Read::Gone) => break,

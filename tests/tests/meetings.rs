@@ -708,3 +708,34 @@ async fn hidden_participants_are_never_listed_or_announced() {
     let left = ann.next_of("participant_left").await;
     assert_eq!(left["identity"], "bob");
 }
+
+#[tokio::test]
+async fn a_silent_signaling_connection_is_closed_after_the_heartbeat() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_HUB_HEARTBEAT_SECS", "2"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("quiet");
+    let mut silent = RtcClient::join(&server, &app.participant("silent", &room)).await;
+    let mut lively = RtcClient::join(&server, &app.participant("lively", &room)).await;
+    // The lively client keeps reading, so its WebSocket library answers the server's pings;
+    // the silent one reads nothing for five seconds.
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while tokio::time::Instant::now() < until {
+        if let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(200), lively.try_recv()).await
+        {
+            seen.push(m);
+        }
+    }
+    silent.until_closed().await;
+    let pong = lively.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong", "the lively client is still connected");
+    assert!(
+        seen.iter()
+            .any(|m| m["type"] == "participant_left" && m["identity"] == "silent"),
+        "the silent one left the room: {seen:?}"
+    );
+}
