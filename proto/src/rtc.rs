@@ -377,7 +377,35 @@ pub struct MuteTrackRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateParticipant {
-    pub grants: ParticipantGrants,
+    pub grants: GrantsUpdate,
+}
+
+/// The grants to change; those left out keep their value. Whether a participant is hidden (a
+/// recorder) comes from its token and cannot be changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrantsUpdate {
+    pub can_publish: Option<bool>,
+    pub can_subscribe: Option<bool>,
+    pub can_publish_sources: Option<Vec<TrackSource>>,
+    pub room_admin: Option<bool>,
+}
+
+impl GrantsUpdate {
+    pub fn apply(&self, grants: &mut ParticipantGrants) {
+        if let Some(v) = self.can_publish {
+            grants.can_publish = v;
+        }
+        if let Some(v) = self.can_subscribe {
+            grants.can_subscribe = v;
+        }
+        if let Some(v) = &self.can_publish_sources {
+            grants.can_publish_sources = v.clone();
+        }
+        if let Some(v) = self.room_admin {
+            grants.room_admin = v;
+        }
+    }
 }
 
 /// The body of a meeting webhook (`x-parley-timestamp`, `x-parley-signature` as for the other
@@ -419,6 +447,21 @@ mod tests {
     fn unknown_fields_are_refused() {
         let err = serde_json::from_str::<RtcClientMessage>(r#"{"type":"leave","x":1}"#);
         assert!(err.is_err());
+    }
+
+    #[test]
+    fn a_grants_update_changes_only_what_it_names() {
+        let mut g = ParticipantGrants {
+            can_publish: true,
+            can_subscribe: true,
+            hidden: true,
+            recorder: true,
+            ..ParticipantGrants::default()
+        };
+        let update: GrantsUpdate = serde_json::from_str(r#"{"can_subscribe":false}"#).unwrap();
+        update.apply(&mut g);
+        assert!(g.can_publish && !g.can_subscribe && g.hidden && g.recorder);
+        assert!(serde_json::from_str::<GrantsUpdate>(r#"{"hidden":false}"#).is_err());
     }
 
     #[test]

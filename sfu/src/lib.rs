@@ -18,8 +18,8 @@ pub mod sdp;
 pub mod speaker;
 
 use parley_proto::{
-    ChannelId, ErrorCode, ParticipantGrants, ParticipantInfo, PublishTrack, RemovedReason,
-    RoomDetail, RoomInfo, RtcServerMessage, TrackInfo,
+    ChannelId, ErrorCode, GrantsUpdate, ParticipantGrants, ParticipantInfo, PublishTrack,
+    RemovedReason, RoomDetail, RoomInfo, RtcServerMessage, TrackInfo,
 };
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -92,9 +92,20 @@ pub type SfuResult<T> = Result<T, SfuError>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantKey(u64);
 
+/// Which rooms a join may land in, by their channel link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRule {
+    /// Any room the grants allow (app tokens).
+    Any,
+    /// Only a room with exactly this link, checked by the caller against the user's channel
+    /// memberships; `None`: an unlinked room (opened unlinked if it is not open).
+    Exactly(Option<ChannelId>),
+}
+
 /// Who is joining and what they may do.
 #[derive(Debug, Clone)]
 pub struct JoinRequest {
+    pub channel: ChannelRule,
     pub room: String,
     /// The token allows creating the room if it is not open.
     pub may_create: bool,
@@ -124,6 +135,8 @@ pub struct PublisherAnswer {
 /// consumer falls far behind.
 #[derive(Debug, Clone)]
 pub struct RoomEvent {
+    /// When it happened, milliseconds since the Unix epoch.
+    pub at: i64,
     /// `room_started`, `room_finished`, `participant_joined`, `participant_left`,
     /// `track_published` or `track_unpublished`.
     pub event: &'static str,
@@ -216,7 +229,7 @@ enum Command {
     UpdateGrants {
         room: String,
         identity: String,
-        grants: ParticipantGrants,
+        grants: GrantsUpdate,
         reply: Reply<ParticipantInfo>,
     },
     Shutdown {
@@ -229,6 +242,7 @@ enum Command {
 pub struct Sfu {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
+    max_tracks: usize,
 }
 
 impl std::fmt::Debug for Command {
@@ -302,6 +316,7 @@ impl Sfu {
             Sfu {
                 commands,
                 local_addr,
+                max_tracks: config.max_tracks_per_participant,
             },
             event_rx,
         ))
@@ -341,6 +356,8 @@ impl Sfu {
         sdp: String,
         tracks: Vec<PublishTrack>,
     ) -> SfuResult<PublisherAnswer> {
+        // Read and check the SDP here, on the caller's task, not on the media thread.
+        sdp::check_offer(&sdp, &tracks, self.max_tracks)?;
         self.ask(|reply| Command::Offer {
             key,
             sdp,
@@ -457,7 +474,7 @@ impl Sfu {
         &self,
         room: String,
         identity: String,
-        grants: ParticipantGrants,
+        grants: GrantsUpdate,
     ) -> SfuResult<ParticipantInfo> {
         self.ask(|reply| Command::UpdateGrants {
             room,

@@ -16,8 +16,9 @@ pub struct SfuMetrics {
     pub bytes: IntCounterVec,
     /// By `direction`: `received` from subscribers, `sent` to publishers.
     pub nacks: IntCounterVec,
-    /// Keyframe requests (PLI/FIR) forwarded to publishers.
-    pub keyframe_requests: IntCounter,
+    /// Keyframe requests (PLI/FIR) sent to publishers, by `cause`: `subscriber` (a
+    /// subscriber lost its picture), `new_subscription`, `unmute`.
+    pub keyframe_requests: IntCounterVec,
     /// Keyframe requests held back by the per-track throttle.
     pub keyframe_requests_throttled: IntCounter,
     /// Datagrams dropped on the media port, by `reason`.
@@ -70,9 +71,12 @@ impl SfuMetrics {
                 ),
                 &["direction"],
             )?,
-            keyframe_requests: IntCounter::new(
-                "rtc_keyframe_requests_total",
-                "Keyframe requests (PLI/FIR) sent to publishers.",
+            keyframe_requests: IntCounterVec::new(
+                Opts::new(
+                    "rtc_keyframe_requests_total",
+                    "Keyframe requests (PLI/FIR) sent to publishers, by cause.",
+                ),
+                &["cause"],
             )?,
             keyframe_requests_throttled: IntCounter::new(
                 "rtc_keyframe_requests_throttled_total",

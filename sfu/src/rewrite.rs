@@ -22,13 +22,18 @@ struct Source {
     first_seq: u64,
     seq_offset: u64,
     ts_offset: u32,
-    /// Incoming sequence numbers not forwarded (padding), newest last: later packets are
-    /// numbered as if they never existed, so the subscriber sees no loss.
+    /// Incoming sequence numbers not forwarded (padding), ascending: later packets are numbered
+    /// as if they never existed, so the subscriber sees no loss.
     skipped: VecDeque<u64>,
+    /// The highest sequence number seen of this source, forwarded or skipped.
+    highest: u64,
 }
 
-/// Skipped packets remembered; an older skip is folded into the offset.
-const SKIP_WINDOW: usize = 64;
+/// Skips this far (in sequence numbers) behind the newest are folded into the offset; a
+/// packet that late is dropped anyway.
+const SKIP_WINDOW: u64 = 1000;
+/// At most this many skips are remembered (a source sending nothing but padding).
+const MAX_SKIPS: usize = 4096;
 
 /// The first outgoing sequence number. Small, so the SRTP rollover counter starts at 0 as every
 /// receiver assumes.
@@ -64,6 +69,7 @@ impl Rewriter {
                     seq_offset: out_seq.wrapping_sub(seq),
                     ts_offset: out_time.wrapping_sub(time),
                     skipped: VecDeque::new(),
+                    highest: seq,
                 });
             }
         }
@@ -71,9 +77,12 @@ impl Rewriter {
         if seq < source.first_seq || source.skipped.contains(&seq) {
             return None;
         }
-        let before = source.skipped.iter().filter(|&&s| s < seq).count() as u64;
+        let before = source.skipped.iter().take_while(|&&s| s < seq).count() as u64;
         let out_seq = seq.wrapping_add(source.seq_offset).wrapping_sub(before);
         let out_time = time.wrapping_add(source.ts_offset);
+        if let Some(source) = self.source.as_mut() {
+            source.highest = source.highest.max(seq);
+        }
         match self.last_out {
             Some((last, _, _)) if out_seq <= last => {}
             _ => self.last_out = Some((out_seq, out_time, now)),
@@ -87,15 +96,20 @@ impl Rewriter {
         let Some(source) = self.source.as_mut().filter(|s| s.ssrc == ssrc) else {
             return;
         };
-        if seq < source.first_seq || source.skipped.contains(&seq) {
+        // Late padding (behind what was already numbered) cannot be closed up without
+        // renumbering packets already sent; it leaves its hole.
+        if seq <= source.highest {
             return;
         }
+        source.highest = seq;
         source.skipped.push_back(seq);
-        if source.skipped.len() > SKIP_WINDOW {
-            if let Some(oldest) = source.skipped.pop_front() {
-                source.seq_offset = source.seq_offset.wrapping_sub(1);
-                source.first_seq = source.first_seq.max(oldest + 1);
+        while let Some(&oldest) = source.skipped.front() {
+            if oldest + SKIP_WINDOW >= seq && source.skipped.len() <= MAX_SKIPS {
+                break;
             }
+            source.skipped.pop_front();
+            source.seq_offset = source.seq_offset.wrapping_sub(1);
+            source.first_seq = source.first_seq.max(oldest + 1);
         }
     }
 
@@ -157,6 +171,37 @@ mod tests {
                 expected += 1;
             }
         }
+    }
+
+    #[test]
+    fn late_padding_never_duplicates_a_number() {
+        let mut r = Rewriter::new(90_000);
+        let t0 = Instant::now();
+        assert_eq!(r.rewrite(1, 100, 0, t0).map(|o| o.0), Some(1));
+        assert_eq!(r.rewrite(1, 102, 0, t0).map(|o| o.0), Some(3));
+        // Padding 101 arrives after 102 was sent: its number stays a hole.
+        r.skip(1, 101);
+        assert_eq!(r.rewrite(1, 103, 0, t0).map(|o| o.0), Some(4));
+    }
+
+    #[test]
+    fn long_padding_bursts_keep_retransmissions() {
+        let mut r = Rewriter::new(90_000);
+        let t0 = Instant::now();
+        assert_eq!(r.rewrite(1, 10, 0, t0).map(|o| o.0), Some(1));
+        assert_eq!(r.rewrite(1, 12, 0, t0).map(|o| o.0), Some(3));
+        for seq in 13..213 {
+            r.skip(1, seq);
+        }
+        // A retransmission of 11 after 200 padding packets still finds its number.
+        assert_eq!(r.rewrite(1, 11, 0, t0).map(|o| o.0), Some(2));
+        assert_eq!(r.rewrite(1, 213, 0, t0).map(|o| o.0), Some(4));
+        // Far beyond the window the old skips are folded in and numbering stays contiguous.
+        for seq in 214..1500 {
+            r.skip(1, seq);
+        }
+        assert_eq!(r.rewrite(1, 1500, 0, t0).map(|o| o.0), Some(5));
+        assert_eq!(r.rewrite(1, 1501, 0, t0).map(|o| o.0), Some(6));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A minimal look at an offer's media sections, to check it before str0m takes it: which
 //! m-lines exist, what they send and which codecs they carry.
 
-use parley_proto::TrackKind;
+use crate::{SfuError, SfuResult};
+use parley_proto::{ErrorCode, PublishTrack, TrackKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
@@ -11,6 +12,8 @@ pub struct Section {
     pub sends: bool,
     /// Codec names from `a=rtpmap`, lower case.
     pub codecs: Vec<String>,
+    /// `a=simulcast` or `a=rid` lines: several encodings on this m-line.
+    pub simulcast: bool,
 }
 
 /// Codecs Parley forwards.
@@ -45,6 +48,7 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
                 mid: String::new(),
                 sends: port != "0" && session_direction_sends,
                 codecs: Vec::new(),
+                simulcast: false,
             });
             in_media = true;
             continue;
@@ -68,6 +72,8 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
         };
         if let Some(sends) = direction {
             section.sends = section.sends && sends;
+        } else if attr.starts_with("simulcast:") || attr.starts_with("rid:") {
+            section.simulcast = true;
         } else if let Some(mid) = attr.strip_prefix("mid:") {
             section.mid = mid.trim().to_string();
         } else if let Some(map) = attr.strip_prefix("rtpmap:") {
@@ -81,6 +87,77 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
         }
     }
     Ok(out)
+}
+
+fn invalid(message: String) -> SfuError {
+    SfuError::new(ErrorCode::InvalidInput, message)
+}
+
+/// Check a publisher offer against the tracks it claims to carry, before anything is changed:
+/// every named mid is a sending m-line of the source's kind, every sending m-line is named, each
+/// carries a codec Parley forwards and one encoding, and there are at most `max_tracks`.
+pub fn check_offer(sdp: &str, tracks: &[PublishTrack], max_tracks: usize) -> SfuResult<()> {
+    let sections = sections(sdp).map_err(|e| SfuError::new(ErrorCode::InvalidSdp, e))?;
+    for (i, t) in tracks.iter().enumerate() {
+        if tracks[..i].iter().any(|o| o.mid == t.mid) {
+            return Err(invalid(format!("`tracks` names mid `{}` twice", t.mid)));
+        }
+        let section = sections.iter().find(|s| s.mid == t.mid).ok_or_else(|| {
+            invalid(format!(
+                "`tracks` names mid `{}`, which the offer does not have",
+                t.mid
+            ))
+        })?;
+        if section.kind != Some(t.source.kind()) {
+            return Err(invalid(format!(
+                "mid `{}` is not {} but `{}` is an {} source",
+                t.mid,
+                t.source.kind().as_str(),
+                t.source.as_str(),
+                t.source.kind().as_str()
+            )));
+        }
+        if !section.sends {
+            return Err(invalid(format!(
+                "mid `{}` sends nothing (recvonly, inactive or rejected); name only sending m-lines",
+                t.mid
+            )));
+        }
+    }
+    if tracks.len() > max_tracks {
+        return Err(SfuError::new(
+            ErrorCode::TooManyTracks,
+            format!(
+                "the offer sends {} tracks; a participant may publish {max_tracks}",
+                tracks.len()
+            ),
+        ));
+    }
+    for s in sections.iter().filter(|s| s.kind.is_some() && s.sends) {
+        if !tracks.iter().any(|t| t.mid == s.mid) {
+            return Err(invalid(format!(
+                "m-line `{}` sends media but `tracks` does not say its source",
+                s.mid
+            )));
+        }
+        if !s.has_forwarded_codec() {
+            return Err(SfuError::new(
+                ErrorCode::NoUsableCodec,
+                format!(
+                    "m-line `{}` offers only [{}]; Parley forwards Opus, VP8 and H.264",
+                    s.mid,
+                    s.codecs.join(", ")
+                ),
+            ));
+        }
+        if s.simulcast {
+            return Err(invalid(format!(
+                "m-line `{}` sends simulcast; this server takes one encoding per track",
+                s.mid
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -104,6 +181,59 @@ mod tests {
         // Port 0: rejected m-line, sends nothing.
         assert!(!s[2].sends);
         assert!(!s[2].has_forwarded_codec());
+    }
+
+    fn track(mid: &str, source: parley_proto::TrackSource) -> PublishTrack {
+        PublishTrack {
+            mid: mid.into(),
+            source,
+            name: String::new(),
+            muted: false,
+        }
+    }
+
+    #[test]
+    fn offers_are_checked_against_their_tracks() {
+        use parley_proto::TrackSource::{Camera, Microphone};
+        let check = |tracks: &[PublishTrack], max: usize| {
+            check_offer(OFFER, tracks, max).map_err(|e| (e.code, e.message))
+        };
+        assert_eq!(check(&[track("0", Microphone)], 8), Ok(()));
+        let code = |r: Result<(), (ErrorCode, String)>| r.unwrap_err().0;
+        assert_eq!(
+            code(check(&[], 8)),
+            ErrorCode::InvalidInput,
+            "an unnamed sender"
+        );
+        assert_eq!(
+            code(check(&[track("0", Camera)], 8)),
+            ErrorCode::InvalidInput,
+            "wrong kind"
+        );
+        assert_eq!(
+            code(check(&[track("0", Microphone), track("1", Camera)], 8)),
+            ErrorCode::InvalidInput,
+            "a recvonly m-line named as a track"
+        );
+        assert_eq!(
+            code(check(&[track("0", Microphone), track("0", Microphone)], 8)),
+            ErrorCode::InvalidInput,
+            "a mid named twice"
+        );
+        assert_eq!(
+            code(check(&[track("0", Microphone)], 0)),
+            ErrorCode::TooManyTracks
+        );
+        let simulcast = OFFER.replace(
+            "a=mid:0\r\n",
+            "a=mid:0\r\na=rid:h send\r\na=simulcast:send h\r\n",
+        );
+        assert_eq!(
+            check_offer(&simulcast, &[track("0", Microphone)], 8)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidInput
+        );
     }
 
     #[test]

@@ -430,7 +430,7 @@ pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
 
 pub enum RoomAction<'a> {
     Join { room: &'a str },
-    Create,
+    Create { room: &'a str },
     List,
     Administer { room: &'a str },
 }
@@ -440,7 +440,7 @@ pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     let room_matches = |room: &str| grants.room.is_empty() || grants.room == room;
     let allowed = match action {
         RoomAction::Join { room } => grants.room_join && room_matches(room),
-        RoomAction::Create => grants.room_create,
+        RoomAction::Create { room } => grants.room_create && room_matches(room),
         RoomAction::List => grants.room_list || grants.room_admin,
         RoomAction::Administer { room } => grants.room_admin && room_matches(room),
     };
@@ -775,7 +775,11 @@ mod tests {
             false,
             "join b",
         );
-        check(rooms(&join_a, RoomAction::Create), false, "create");
+        check(
+            rooms(&join_a, RoomAction::Create { room: "a" }),
+            false,
+            "create",
+        );
         check(
             rooms(&join_a, RoomAction::Administer { room: "a" }),
             false,
@@ -791,5 +795,47 @@ mod tests {
             "admin any",
         );
         check(rooms(&admin_any, RoomAction::List), true, "list");
+        let create_a = Grants {
+            room: "a".into(),
+            room_create: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&create_a, RoomAction::Create { room: "a" }),
+            true,
+            "create a",
+        );
+        check(
+            rooms(&create_a, RoomAction::Create { room: "b" }),
+            false,
+            "create b",
+        );
+    }
+
+    #[test]
+    fn meeting_grants_follow_role_and_channel_membership() {
+        let access = |is_member| ChannelAccess {
+            kind: ChannelKind::Group,
+            created_by: None,
+            archived: false,
+            is_member,
+            last_seq: 0,
+            member_count: 2,
+            urgent_every_secs: None,
+            urgent_for_secs: None,
+        };
+        let member = meeting_grants(Role::Member, "r", Some(&access(true))).unwrap();
+        assert!(member.room_join && member.can_publish && !member.room_admin);
+        assert!(meeting_grants(Role::Member, "r", Some(&access(false))).is_err());
+        assert!(meeting_grants(Role::Guest, "r", Some(&access(true))).is_ok());
+        assert!(
+            meeting_grants(Role::Guest, "r", None).is_err(),
+            "guests: channels only"
+        );
+        assert!(
+            meeting_grants(Role::Admin, "r", Some(&access(false)))
+                .unwrap()
+                .room_admin
+        );
     }
 }

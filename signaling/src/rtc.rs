@@ -16,7 +16,7 @@ use parley_proto::{
     ErrorCode, IceServer, ParticipantGrants, RoomWebhook, RtcClientMessage, RtcServerMessage,
     RTC_PROTOCOL_VERSION,
 };
-use parley_sfu::{JoinRequest, ParticipantKey, RoomEvent, SfuError};
+use parley_sfu::{ChannelRule, JoinRequest, ParticipantKey, RoomEvent, SfuError};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -27,6 +27,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Trickled candidates come in bursts.
 const REQUESTS_PER_SECOND: u32 = 50;
 const BURST: u32 = 200;
+/// Signed-in users join as `user:<id>`; app tokens may not claim such identities.
+const USER_IDENTITY_PREFIX: &str = "user:";
 
 impl From<SfuError> for AppError {
     fn from(err: SfuError) -> AppError {
@@ -169,7 +171,15 @@ async fn join_request(
             };
             validate_room_name(&room)?;
             policy::rooms(&grants, RoomAction::Join { room: &room })?;
+            if claims.sub.starts_with(USER_IDENTITY_PREFIX) {
+                return Err(AppError::new(
+                    StatusCode::FORBIDDEN,
+                    ErrorCode::TokenInvalid,
+                    format!("identities starting with `{USER_IDENTITY_PREFIX}` are reserved for signed-in users"),
+                ));
+            }
             Ok(JoinRequest {
+                channel: ChannelRule::Any,
                 may_create: grants.room_create,
                 identity: claims.sub,
                 name: claims.name,
@@ -181,24 +191,27 @@ async fn join_request(
         Principal::User { user, .. } => {
             let room = room.ok_or_else(|| AppError::invalid("`join` must name a `room`"))?;
             validate_room_name(&room)?;
-            let channel = match state.sfu.room(room.clone()).await {
-                Ok(detail) => match detail.room.channel_id {
-                    Some(channel) => Some(
-                        state
-                            .db
-                            .channel_access(channel, user.id)
-                            .await?
-                            .ok_or_else(|| AppError::not_found("the meeting's channel is gone"))?,
-                    ),
-                    None => None,
-                },
+            let linked = match state.sfu.room(room.clone()).await {
+                Ok(detail) => detail.room.channel_id,
                 Err(err) if err.code == ErrorCode::NotFound => None,
                 Err(err) => return Err(err.into()),
             };
-            let grants = policy::meeting_grants(user.role, &room, channel.as_ref())?;
+            let access = match linked {
+                Some(channel) => Some(
+                    state
+                        .db
+                        .channel_access(channel, user.id)
+                        .await?
+                        .ok_or_else(|| AppError::not_found("the meeting's channel is gone"))?,
+                ),
+                None => None,
+            };
+            let grants = policy::meeting_grants(user.role, &room, access.as_ref())?;
             Ok(JoinRequest {
+                // The media thread refuses the join if the room's link changed meanwhile.
+                channel: ChannelRule::Exactly(linked),
                 may_create: grants.room_create,
-                identity: format!("user:{}", user.id.0),
+                identity: format!("{USER_IDENTITY_PREFIX}{}", user.id.0),
                 name: user.name.clone(),
                 grants: ParticipantGrants::from_grants(&grants),
                 room,
@@ -485,7 +498,7 @@ pub fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Rece
             let body = RoomWebhook {
                 event: event.event.to_string(),
                 id: crate::auth::random_hex(12),
-                created_at: crate::auth::unix_now() as i64 * 1000,
+                created_at: event.at,
                 room: event.room,
                 participant: event.participant,
                 track: event.track,

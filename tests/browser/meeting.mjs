@@ -87,11 +87,18 @@ try {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  await new Promise((r) => setTimeout(r, Number(args.hold || 1) * 1000));
+  // During the hold, sample once a second for a timeline.
+  const timeline = [];
+  const holdUntil = Date.now() + Number(args.hold || 1) * 1000;
+  while (Date.now() < holdUntil) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, holdUntil - Date.now()))));
+    timeline.push({ a: await sample(a.page), b: await sample(b.page) });
+  }
   result = {
     ok: first !== null,
     first,
     second: { a: await sample(a.page), b: await sample(b.page) },
+    timeline,
     state: { a: await state(a.page), b: await state(b.page) },
     logs: { a: a.logs.slice(-20), b: b.logs.slice(-20) },
   };

@@ -143,6 +143,8 @@ class Peer:
             msg = json.loads(raw)
             kind = msg.get("type")
             self.seen.append(kind)
+            if kind == "participant_left" and self.args.until_left and self.received:
+                return
             if kind == "answer" and self.publisher is not None:
                 self.published = msg.get("tracks", [])
                 if self.args.bad_offer is None:
@@ -219,6 +221,11 @@ def main():
     parser.add_argument("--source", default="microphone")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--bad-offer", choices=["garbage", "no_codec"], default=None)
+    parser.add_argument(
+        "--until-left",
+        action="store_true",
+        help="stop early once someone whose media arrived leaves (--seconds is then the limit)",
+    )
     args = parser.parse_args()
     report = asyncio.run(Peer(args).run())
     sys.stdout.write(json.dumps(report) + "\n")

@@ -94,7 +94,7 @@ async fn meeting(camera_codec: &str) {
 }
 
 #[tokio::test]
-async fn lost_video_packets_are_resent_and_the_picture_keeps_moving() {
+async fn lost_video_packets_are_resent_and_a_lost_picture_comes_back() {
     // Clients reach the media port through a relay on 127.0.0.3 that drops every 20th RTP
     // packet on its way to them.
     let port = parley_tests::free_udp_port();
@@ -112,14 +112,19 @@ async fn lost_video_packets_are_resent_and_the_picture_keeps_moving() {
     .await;
     let app = App::register(&server).await;
     let room = parley_tests::unique("lossy");
-    let report = chromium_meeting(
-        &server,
-        &app.participant("alice", &room),
-        &app.participant("bob", &room),
-        "video/VP8",
-        6,
-    )
-    .await;
+    let (alice, bob) = (
+        app.participant("alice", &room),
+        app.participant("bob", &room),
+    );
+    let meeting = chromium_meeting(&server, &alice, &bob, "video/VP8", 12);
+    // Midway, four seconds with nothing reaching the clients: more than the server keeps for
+    // retransmission, so only a new keyframe, asked for by the subscribers, gets the picture
+    // back.
+    let dark = async {
+        tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+        relay.blackout(std::time::Duration::from_secs(4));
+    };
+    let (report, ()) = tokio::join!(meeting, dark);
     assert_eq!(report["ok"], true, "both pages decode in time: {report}");
     assert!(
         relay.dropped.load(Ordering::Relaxed) > 50,
@@ -144,6 +149,30 @@ async fn lost_video_packets_are_resent_and_the_picture_keeps_moving() {
         );
     }
     assert!(metric(&server, "parley_rtc_nacks_total{direction=\"received\"}").await > 0.0);
-    // Subscribers' picture-loss requests reached the publishers.
-    assert!(metric(&server, "parley_rtc_keyframe_requests_total").await > 0.0);
+    // After the blackout the picture moves again: frames decoded in the last two seconds.
+    let timeline = report["timeline"].as_array().expect("a timeline");
+    assert!(timeline.len() >= 10, "{}", timeline.len());
+    for page in ["a", "b"] {
+        let frames = |i: usize| {
+            find(timeline[i][page].as_array().unwrap(), "camera")["framesDecoded"]
+                .as_u64()
+                .unwrap_or(0)
+        };
+        let last = timeline.len() - 1;
+        assert!(
+            frames(last) > frames(last - 2) + 10,
+            "{page}: the picture came back after the blackout: {} then {}",
+            frames(last - 2),
+            frames(last)
+        );
+    }
+    // Subscribers' picture-loss requests after the blackout reached the publishers.
+    assert!(
+        metric(
+            &server,
+            "parley_rtc_keyframe_requests_total{cause=\"subscriber\"}"
+        )
+        .await
+            > 0.0
+    );
 }

@@ -32,7 +32,13 @@ async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_m
     let server = start().await;
     let app = App::register(&server).await;
     let room = parley_tests::unique("tone");
-    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 9.0, &[]);
+    // The listener stays until the speaker leaves (at most 40 s, for a busy machine).
+    let listener = AiortcPeer::spawn(
+        &server,
+        &app.participant("listener", &room),
+        40.0,
+        &["--until-left"],
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     let speaker = AiortcPeer::spawn(
         &server,
@@ -226,6 +232,45 @@ async fn the_room_service_mutes_updates_removes_and_ends_with_live_peers() {
     })
     .await;
 
+    // Limiting the speaker to its camera unpublishes its microphone; the grants it was not
+    // told about stay as they were.
+    let updated: Value = expect_json(
+        server
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/rooms/{room}/participants/speaker"),
+                Some(&admin),
+            )
+            .json(&json!({"grants": {"can_publish_sources": ["camera"]}}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    assert_eq!(updated["grants"]["can_publish"], true);
+    assert_eq!(updated["grants"]["can_subscribe"], true);
+    assert_eq!(updated["tracks"], json!([]));
+    let gone = observer.next_of("track_unpublished").await;
+    assert_eq!(gone["track"], track.as_str());
+    let event = observer.next_of("participant_updated").await;
+    assert_eq!(event["participant"]["identity"], "speaker");
+    expect_error(
+        server
+            .request(
+                reqwest::Method::PATCH,
+                &format!("/v1/rooms/{room}/participants/speaker"),
+                Some(&admin),
+            )
+            .json(&json!({"grants": {"hidden": false}}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+        "unknown_field",
+    )
+    .await;
+
     // Taking away the listener's right to subscribe is announced to the room.
     let updated: Value = expect_json(
         server
@@ -242,6 +287,7 @@ async fn the_room_service_mutes_updates_removes_and_ends_with_live_peers() {
     )
     .await;
     assert_eq!(updated["grants"]["can_subscribe"], false);
+    assert_eq!(updated["grants"]["can_publish"], true, "kept");
     let event = observer.next_of("participant_updated").await;
     assert_eq!(event["participant"]["identity"], "listener");
 
@@ -402,7 +448,9 @@ async fn bad_signaling_gets_a_clear_error_and_harms_nobody() {
     );
     let other_room = app.participant("wanderer", "another-room");
     let no_join = app.token("nojoin", json!({"room": room, "can_publish": true}));
+    let impostor = app.participant("user:1", &room);
     for (token, room_asked, code) in [
+        (&impostor, None, "token_invalid"),
         (&forged, None, "token_invalid"),
         (&expired, None, "token_expired"),
         (&other_room, Some(room.as_str()), "insufficient_grant"),
@@ -594,6 +642,24 @@ async fn a_full_room_refuses_and_users_join_by_channel_membership() {
     cat.send(json!({"type": "join", "token": team.cat.1, "room": "review"}))
         .await;
     assert_eq!(cat.recv().await["code"], "not_member");
+    // Cat opens an unlinked room by joining it; it cannot then be passed off as the channel's.
+    let mut squatter = RtcClient::open(server).await;
+    squatter
+        .send(json!({"type": "join", "token": team.cat.1, "room": "squat"}))
+        .await;
+    assert_eq!(squatter.recv().await["type"], "joined");
+    expect_error(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": "squat", "channel_id": team.channel}),
+            )
+            .await,
+        409,
+        "conflict",
+    )
+    .await;
     let (_, guest) = server.user_with_role(&team.admin, "guest", None).await;
     let mut g = RtcClient::open(server).await;
     g.send(json!({"type": "join", "token": guest, "room": "adhoc"}))
@@ -702,6 +768,15 @@ async fn hidden_participants_are_never_listed_or_announced() {
         .map(|p| p["identity"].as_str().unwrap())
         .collect();
     assert!(!identities.contains(&"recorder"), "{identities:?}");
+    // Hidden participants do not publish.
+    let mut recorder = recorder;
+    let reply = recorder
+        .request(offer(
+            OFFER_AUDIO,
+            json!([{"mid": "0", "source": "microphone"}]),
+        ))
+        .await;
+    assert_eq!(reply["code"], "insufficient_grant", "{reply}");
     // The recorder leaving is not announced either; Bob leaving is.
     drop(recorder);
     drop(bob);

@@ -191,14 +191,17 @@ impl Engine {
             return;
         };
         let (publisher, mid) = (down.publisher, down.up_mid);
-        self.request_keyframe(publisher, mid, req.kind);
+        self.request_keyframe(publisher, mid, req.kind, "subscriber");
     }
 
+    /// Ask a publisher for a keyframe on one of its video tracks, at most once per
+    /// `keyframe_interval`; `cause` labels the metric.
     pub(super) fn request_keyframe(
         &mut self,
         publisher: ParticipantKey,
         mid: Mid,
         kind: KeyframeRequestKind,
+        cause: &str,
     ) {
         let now = Instant::now();
         let Some(p) = self.participants.get_mut(&publisher) else {
@@ -221,7 +224,10 @@ impl Engine {
         let mut api = p.publisher.rtc.direct_api();
         if let Some(rx) = api.stream_rx_by_mid(mid, None) {
             rx.request_keyframe(kind);
-            self.metrics.keyframe_requests.inc();
+            self.metrics
+                .keyframe_requests
+                .with_label_values(&[cause])
+                .inc();
         }
         self.mark_dirty(publisher, Side::Publisher);
     }

@@ -4,12 +4,12 @@
 use crate::rewrite::Rewriter;
 use crate::speaker::SpeakerDetector;
 use crate::{
-    sdp, Command, Departure, JoinRequest, Joined, ParticipantKey, PublisherAnswer, RoomEvent,
-    RoomSettings, SfuConfig, SfuError, SfuMetrics, SfuResult,
+    ChannelRule, Command, Departure, JoinRequest, Joined, ParticipantKey, PublisherAnswer,
+    RoomEvent, RoomSettings, SfuConfig, SfuError, SfuMetrics, SfuResult,
 };
 use parley_proto::{
-    ErrorCode, ParticipantGrants, ParticipantInfo, PeerTarget, PublishTrack, RemovedReason,
-    RoomDetail, RoomInfo, RtcServerMessage, Speaker, TrackInfo, TrackKind, TrackMid,
+    ErrorCode, GrantsUpdate, ParticipantGrants, ParticipantInfo, PeerTarget, PublishTrack,
+    RemovedReason, RoomDetail, RoomInfo, RtcServerMessage, Speaker, TrackInfo, TrackKind, TrackMid,
 };
 use rand::Rng;
 use std::collections::HashMap;

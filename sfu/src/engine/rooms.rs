@@ -53,7 +53,7 @@ impl Engine {
             }
             Command::Leave { key } => self.doomed.push((key, Departure::Left)),
             Command::CreateRoom { settings, reply } => {
-                let _ = reply.send(Ok(self.create_room(settings)));
+                let _ = reply.send(self.create_room(settings));
             }
             Command::ListRooms { reply } => {
                 let mut rooms: Vec<RoomInfo> = self
@@ -132,6 +132,7 @@ impl Engine {
         track: Option<TrackInfo>,
     ) {
         let event = RoomEvent {
+            at: now_ms(),
             event,
             room: room_info(room, &self.participants),
             participant,
@@ -142,9 +143,23 @@ impl Engine {
         }
     }
 
-    pub(super) fn create_room(&mut self, settings: RoomSettings) -> RoomInfo {
+    /// Open a room, or return the open one of that name if it is for the same channel.
+    pub(super) fn create_room(&mut self, settings: RoomSettings) -> SfuResult<RoomInfo> {
         if let Some(room) = self.rooms.get(settings.name.as_str()) {
-            return room_info(room, &self.participants);
+            if room.channel_id != settings.channel_id {
+                return Err(SfuError::new(
+                    ErrorCode::Conflict,
+                    format!(
+                        "room `{}` is open for {}; end it or choose another name",
+                        settings.name,
+                        match room.channel_id {
+                            Some(c) => format!("channel {}", c.0),
+                            None => "no channel".into(),
+                        }
+                    ),
+                ));
+            }
+            return Ok(room_info(room, &self.participants));
         }
         let name: Arc<str> = settings.name.into();
         let room = Room {
@@ -166,7 +181,7 @@ impl Engine {
         let info = room_info(&room, &self.participants);
         tracing::info!(room = %name, sid = %room.sid, "room opened");
         self.rooms.insert(name, room);
-        info
+        Ok(info)
     }
 
     pub(super) fn close_room(&mut self, name: &str) {
@@ -212,19 +227,33 @@ impl Engine {
         request: JoinRequest,
         signal_tx: mpsc::Sender<RtcServerMessage>,
     ) -> SfuResult<Joined> {
-        if !self.rooms.contains_key(request.room.as_str()) {
-            if !request.may_create {
+        match (self.rooms.get(request.room.as_str()), request.channel) {
+            // The room's channel was checked against the user's memberships; it must still be
+            // the same room.
+            (Some(room), ChannelRule::Exactly(channel)) if room.channel_id != channel => {
+                return Err(SfuError::new(
+                    ErrorCode::Conflict,
+                    "the meeting changed while you were joining; join again",
+                ));
+            }
+            (Some(_), _) => {}
+            (None, ChannelRule::Exactly(Some(_))) => {
+                return Err(not_found("the meeting closed while you were joining"));
+            }
+            (None, _) if !request.may_create => {
                 return Err(not_found(format!(
                     "no room `{}` is open, and this token may not create one",
                     request.room
                 )));
             }
-            self.create_room(RoomSettings {
-                name: request.room.clone(),
-                channel_id: None,
-                empty_timeout: None,
-                max_participants: None,
-            });
+            (None, _) => {
+                self.create_room(RoomSettings {
+                    name: request.room.clone(),
+                    channel_id: None,
+                    empty_timeout: None,
+                    max_participants: None,
+                })?;
+            }
         }
         // The same identity joining again replaces the earlier connection.
         if let Ok(previous) = self.by_identity(&request.room, &request.identity) {
@@ -362,10 +391,10 @@ impl Engine {
     pub(super) fn update_grants(
         &mut self,
         key: ParticipantKey,
-        grants: ParticipantGrants,
+        update: GrantsUpdate,
     ) -> SfuResult<ParticipantInfo> {
         let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
-        p.grants = grants;
+        update.apply(&mut p.grants);
         let not_allowed: Vec<String> = p
             .tracks
             .iter()
@@ -389,14 +418,16 @@ impl Engine {
         }
         let p = self.participants.get(&key).ok_or_else(not_in_room)?;
         let info = p.info();
-        let room = p.room.clone();
-        self.broadcast(
-            &room,
-            None,
-            RtcServerMessage::ParticipantUpdated {
-                participant: info.clone(),
-            },
-        );
+        let msg = RtcServerMessage::ParticipantUpdated {
+            participant: info.clone(),
+        };
+        if p.grants.hidden {
+            // Only the participant itself learns of a hidden participant.
+            signal(key, p, msg, &mut self.doomed);
+        } else {
+            let room = p.room.clone();
+            self.broadcast(&room, None, msg);
+        }
         Ok(info)
     }
 

@@ -58,77 +58,19 @@ impl Engine {
         sdp_text: &str,
         tracks: Vec<PublishTrack>,
     ) -> SfuResult<PublisherAnswer> {
-        let max_tracks = self.config.max_tracks_per_participant;
-        let sections =
-            sdp::sections(sdp_text).map_err(|e| SfuError::new(ErrorCode::InvalidSdp, e))?;
+        // The SDP itself was checked against `tracks` on the caller's task (`sdp::check_offer`);
+        // what needs the participant's grants is checked here.
         let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
-        for (i, t) in tracks.iter().enumerate() {
-            if tracks[..i].iter().any(|o| o.mid == t.mid) {
-                return Err(SfuError::new(
-                    ErrorCode::InvalidInput,
-                    format!("`tracks` names mid `{}` twice", t.mid),
-                ));
-            }
-            let section = sections.iter().find(|s| s.mid == t.mid).ok_or_else(|| {
-                SfuError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "`tracks` names mid `{}`, which the offer does not have",
-                        t.mid
-                    ),
-                )
-            })?;
-            if section.kind != Some(t.source.kind()) {
-                return Err(SfuError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "mid `{}` is not {} but `{}` is an {} source",
-                        t.mid,
-                        t.source.kind().as_str(),
-                        t.source.as_str(),
-                        t.source.kind().as_str()
-                    ),
-                ));
-            }
-            if !p.grants.may_publish(t.source) {
-                return Err(SfuError::new(
-                    ErrorCode::InsufficientGrant,
-                    format!("this token may not publish `{}`", t.source.as_str()),
-                ));
-            }
-        }
-        let sending: Vec<&sdp::Section> = sections
-            .iter()
-            .filter(|s| s.kind.is_some() && s.sends)
-            .collect();
-        for s in &sending {
-            if !tracks.iter().any(|t| t.mid == s.mid) {
-                return Err(SfuError::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "m-line `{}` sends media but `tracks` does not say its source",
-                        s.mid
-                    ),
-                ));
-            }
-            if !s.has_forwarded_codec() {
-                return Err(SfuError::new(
-                    ErrorCode::NoUsableCodec,
-                    format!(
-                        "m-line `{}` offers only [{}]; Parley forwards Opus, VP8 and H.264",
-                        s.mid,
-                        s.codecs.join(", ")
-                    ),
-                ));
-            }
-        }
-        if sending.len() > max_tracks {
+        if p.grants.hidden && !tracks.is_empty() {
             return Err(SfuError::new(
-                ErrorCode::TooManyTracks,
-                format!(
-                    "the offer sends {} tracks; a participant may publish {max_tracks}",
-                    sending.len()
-                ),
+                ErrorCode::InsufficientGrant,
+                "hidden participants (recorders) do not publish",
+            ));
+        }
+        if let Some(t) = tracks.iter().find(|t| !p.grants.may_publish(t.source)) {
+            return Err(SfuError::new(
+                ErrorCode::InsufficientGrant,
+                format!("this token may not publish `{}`", t.source.as_str()),
             ));
         }
         let offer = SdpOffer::from_sdp_string(sdp_text).map_err(|e| {
@@ -358,14 +300,21 @@ impl Engine {
             }
         };
         if let Err(e) = p.subscriber.rtc.sdp_api().accept_answer(pending, answer) {
-            // The offer is spent; offer its tracks again.
-            for d in &mut p.down {
-                match d.state {
-                    DownState::Negotiating(_) => d.state = DownState::ToOpen,
-                    DownState::NegotiatingStop(m) => d.state = DownState::ToStop(m),
-                    _ => {}
+            // The offer is spent; offer its tracks again. Stops of m-lines str0m never
+            // applied (added and stopped within the failed offer) have nothing left to stop.
+            let rtc = &p.subscriber.rtc;
+            p.down.retain_mut(|d| match d.state {
+                DownState::Negotiating(_) => {
+                    d.state = DownState::ToOpen;
+                    true
                 }
-            }
+                DownState::NegotiatingStop(m) | DownState::ToStop(m) => {
+                    let known = rtc.media(m).is_some_and(|media| !media.stopped());
+                    d.state = DownState::ToStop(m);
+                    known
+                }
+                _ => true,
+            });
             self.negotiate(key);
             return Err(SfuError::new(
                 ErrorCode::InvalidSdp,
@@ -386,7 +335,7 @@ impl Engine {
         });
         self.mark_dirty(key, Side::Subscriber);
         for (publisher, mid) in wants_keyframe {
-            self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli);
+            self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, "new_subscription");
         }
         self.negotiate(key);
         Ok(())
@@ -518,7 +467,7 @@ impl Engine {
             }
         }
         if !muted {
-            self.request_keyframe(key, up_mid, KeyframeRequestKind::Pli);
+            self.request_keyframe(key, up_mid, KeyframeRequestKind::Pli, "unmute");
         }
         let msg = RtcServerMessage::TrackMuted {
             participant: sid,

@@ -33,8 +33,8 @@ pub async fn create(
     Caller(caller): Caller,
     Json(req): Json<CreateRoom>,
 ) -> AppResult<(StatusCode, axum::Json<RoomInfo>)> {
-    allow(&caller, RoomAction::Create)?;
     validate_room_name(&req.name)?;
+    allow(&caller, RoomAction::Create { room: &req.name })?;
     if let Some(channel) = req.channel_id {
         if state.db.channel(channel).await?.is_none() {
             return Err(AppError::not_found(format!("no channel {}", channel.0)));
