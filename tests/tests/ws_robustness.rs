@@ -296,7 +296,7 @@ async fn a_slow_client_is_dropped_without_delaying_others_and_recovers() {
     let p = Team::new(
         Server::start_with(
             ServerOptions::backend(Backend::Sqlite)
-                .env("PARLEY_HUB_OUTBOUND_QUEUE", "4")
+                .env("PARLEY_HUB_OUTBOUND_QUEUE", "32")
                 .env("PARLEY_HUB_WRITE_TIMEOUT_MS", "2000")
                 .env("PARLEY_HUB_REQUESTS_PER_SECOND", "100000")
                 .env("PARLEY_HUB_BURST", "100000")
