@@ -191,6 +191,10 @@ pub enum RtcClientMessage {
         /// Subscribe to every track as it is published (default); otherwise only on `subscribe`.
         #[serde(default = "yes")]
         auto_subscribe: bool,
+        /// The `resume_token` of an earlier `joined`: re-attach to that participant, whose
+        /// media kept flowing while its signaling connection was down.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// An offer on the publisher connection, naming the source of each track it sends.
     Offer {
@@ -254,6 +258,13 @@ pub enum RtcServerMessage {
         /// Everyone else in the room (hidden participants are never listed).
         participants: Vec<ParticipantInfo>,
         ice_servers: Vec<IceServer>,
+        /// Give it back in `join` (`resume`) after a dropped connection, within
+        /// `rtc.resume_window_secs`, to carry on as the same participant.
+        resume_token: String,
+        /// This is a resumed participant: its peer connections, tracks and subscriptions are
+        /// as they were.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resumed: bool,
     },
     /// The answer on the publisher connection, with the sid given to each published track.
     Answer {
@@ -438,7 +449,8 @@ mod tests {
                 id: None,
                 token: None,
                 room: None,
-                auto_subscribe: true
+                auto_subscribe: true,
+                resume: None,
             }
         );
     }

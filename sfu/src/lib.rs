@@ -47,6 +47,9 @@ pub struct SfuConfig {
     /// Each participant's queue of signaling messages; a participant that lets it fill is
     /// removed.
     pub signal_queue: usize,
+    /// A participant whose signaling connection dropped keeps its media this long, waiting to
+    /// be resumed; then it leaves.
+    pub resume_window: Duration,
 }
 
 impl Default for SfuConfig {
@@ -60,6 +63,7 @@ impl Default for SfuConfig {
             keyframe_interval: Duration::from_millis(500),
             speaker_interval: Duration::from_millis(300),
             signal_queue: 512,
+            resume_window: Duration::from_secs(30),
         }
     }
 }
@@ -113,6 +117,8 @@ pub struct JoinRequest {
     pub name: String,
     pub grants: ParticipantGrants,
     pub auto_subscribe: bool,
+    /// Re-attach to the participant that was given this resume token, instead of joining anew.
+    pub resume: Option<String>,
 }
 
 /// What a participant learns on joining.
@@ -122,6 +128,8 @@ pub struct Joined {
     pub room: RoomInfo,
     pub participant: ParticipantInfo,
     pub participants: Vec<ParticipantInfo>,
+    pub resume_token: String,
+    pub resumed: bool,
 }
 
 /// The answer to a publisher offer.
@@ -416,7 +424,8 @@ impl Sfu {
             .await
     }
 
-    /// Leave the room (also what a closed signaling connection does). Never waits.
+    /// Leave the room at once (a closed signaling connection instead waits out the resume
+    /// window). Never waits.
     pub fn leave(&self, key: ParticipantKey) {
         if self.commands.try_send(Command::Leave { key }).is_err() {
             // The queue is full or the thread is gone; retry from a task so it is not lost.

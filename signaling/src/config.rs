@@ -285,6 +285,9 @@ pub struct RtcSection {
     /// Per room, unless created with its own; 0: no limit.
     pub max_participants: u32,
     pub max_tracks_per_participant: usize,
+    /// A participant whose signaling connection drops keeps its media this long, waiting for
+    /// a new connection to resume it (`join` with `resume`); then it leaves.
+    pub resume_window_secs: u64,
     /// Extra STUN/TURN URLs handed to clients in `joined`.
     pub ice_servers: Vec<String>,
     /// Receives room, participant and track events; empty: none are sent.
@@ -301,6 +304,7 @@ impl Default for RtcSection {
             empty_timeout_secs: 60,
             max_participants: 0,
             max_tracks_per_participant: 8,
+            resume_window_secs: 30,
             ice_servers: Vec::new(),
             webhook_url: String::new(),
             webhook_secret: String::new(),
@@ -485,6 +489,7 @@ impl Config {
             empty_timeout: Duration::from_secs(self.rtc.empty_timeout_secs),
             max_participants: self.rtc.max_participants,
             max_tracks_per_participant: self.rtc.max_tracks_per_participant,
+            resume_window: Duration::from_secs(self.rtc.resume_window_secs),
             ..parley_sfu::SfuConfig::default()
         }
     }

@@ -149,6 +149,7 @@ async fn join_request(
     principal: Principal,
     room: Option<String>,
     auto_subscribe: bool,
+    resume: Option<String>,
 ) -> Result<JoinRequest, AppError> {
     match principal {
         Principal::App(claims) => {
@@ -186,6 +187,7 @@ async fn join_request(
                 grants: ParticipantGrants::from_grants(&grants),
                 room,
                 auto_subscribe,
+                resume,
             })
         }
         Principal::User { user, .. } => {
@@ -216,6 +218,7 @@ async fn join_request(
                 grants: ParticipantGrants::from_grants(&grants),
                 room,
                 auto_subscribe,
+                resume,
             })
         }
     }
@@ -300,9 +303,9 @@ async fn serve(state: AppState, mut socket: WebSocket, principal: Option<Princip
                         return;
                     }
                 }
-                // The media thread dropped this participant without a word: it stopped.
+                // Another connection resumed this participant (or the media thread stopped).
                 None => {
-                    close(&mut socket, ErrorCode::ServerShutdown, "the media service stopped").await;
+                    close(&mut socket, ErrorCode::Conflict, "this participant continues on another connection").await;
                     return;
                 }
             },
@@ -318,7 +321,8 @@ async fn serve(state: AppState, mut socket: WebSocket, principal: Option<Princip
             }
         }
     }
-    state.sfu.leave(key);
+    // The connection dropped without `leave`: the participant's media goes on, and it leaves
+    // only if no new connection resumes it within `rtc.resume_window_secs`.
 }
 
 /// Wait for `join`, authenticate, join the room, and send `joined`.
@@ -328,7 +332,7 @@ async fn join(
     principal: Option<Principal>,
 ) -> Option<(ParticipantKey, mpsc::Receiver<RtcServerMessage>)> {
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
-    let (id, token, room, auto_subscribe) = loop {
+    let (id, token, room, auto_subscribe, resume) = loop {
         let incoming = match tokio::time::timeout_at(deadline, socket.recv()).await {
             Ok(incoming) => incoming,
             Err(_) => {
@@ -354,7 +358,8 @@ async fn join(
                 token,
                 room,
                 auto_subscribe,
-            })) => break (id, token, room, auto_subscribe),
+                resume,
+            })) => break (id, token, room, auto_subscribe, resume),
             Some(Read::Request(_)) => {
                 let reply = error(
                     None,
@@ -388,7 +393,7 @@ async fn join(
             return None;
         }
     };
-    let request = match join_request(state, principal, room, auto_subscribe).await {
+    let request = match join_request(state, principal, room, auto_subscribe, resume).await {
         Ok(r) => r,
         Err(err) => {
             let code = err.code;
@@ -423,6 +428,8 @@ async fn join(
         participant: joined.participant,
         participants: joined.participants,
         ice_servers,
+        resume_token: joined.resume_token,
+        resumed: joined.resumed,
     };
     if !send(socket, &reply).await {
         state.sfu.leave(joined.key);

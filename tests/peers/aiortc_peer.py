@@ -204,6 +204,12 @@ class Peer:
                 pass
             report = self.report()
             reader.cancel()
+            # A well-behaved client says it is leaving; a dropped connection would instead keep
+            # its place for the resume window.
+            try:
+                await self.send({"type": "leave"})
+            except websockets.exceptions.ConnectionClosed:
+                pass
             for t in self.tasks:
                 t.cancel()
             for pc in (self.publisher, self.subscriber):

@@ -779,7 +779,8 @@ async fn hidden_participants_are_never_listed_or_announced() {
     assert_eq!(reply["code"], "insufficient_grant", "{reply}");
     // The recorder leaving is not announced either; Bob leaving is.
     drop(recorder);
-    drop(bob);
+    let mut bob = bob;
+    bob.send(json!({"type": "leave"})).await;
     let left = ann.next_of("participant_left").await;
     assert_eq!(left["identity"], "bob");
 }
@@ -787,7 +788,9 @@ async fn hidden_participants_are_never_listed_or_announced() {
 #[tokio::test]
 async fn a_silent_signaling_connection_is_closed_after_the_heartbeat() {
     let server = Server::start_with(
-        ServerOptions::backend(Backend::Sqlite).env("PARLEY_HUB_HEARTBEAT_SECS", "2"),
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HUB_HEARTBEAT_SECS", "2")
+            .env("PARLEY_RTC_RESUME_WINDOW_SECS", "1"),
     )
     .await;
     let app = App::register(&server).await;
@@ -795,8 +798,8 @@ async fn a_silent_signaling_connection_is_closed_after_the_heartbeat() {
     let mut silent = RtcClient::join(&server, &app.participant("silent", &room)).await;
     let mut lively = RtcClient::join(&server, &app.participant("lively", &room)).await;
     // The lively client keeps reading, so its WebSocket library answers the server's pings;
-    // the silent one reads nothing for five seconds.
-    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    // the silent one reads nothing; after the heartbeat and the resume window it is gone.
+    let until = tokio::time::Instant::now() + Duration::from_secs(6);
     let mut seen = Vec::new();
     while tokio::time::Instant::now() < until {
         if let Ok(Some(m)) =
@@ -813,4 +816,91 @@ async fn a_silent_signaling_connection_is_closed_after_the_heartbeat() {
             .any(|m| m["type"] == "participant_left" && m["identity"] == "silent"),
         "the silent one left the room: {seen:?}"
     );
+}
+
+/// Messages a client receives within `for_how_long`.
+async fn collect(client: &mut RtcClient, for_how_long: Duration) -> Vec<Value> {
+    let until = tokio::time::Instant::now() + for_how_long;
+    let mut seen = Vec::new();
+    while let Ok(Some(m)) = tokio::time::timeout_at(until, client.try_recv()).await {
+        seen.push(m);
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_dropped_signaling_connection_resumes_as_the_same_participant() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_RESUME_WINDOW_SECS", "3"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("resume");
+    let token = app.participant("ann", &room);
+    let mut ann = RtcClient::join(&server, &token).await;
+    let mut bob = RtcClient::join(&server, &app.participant("bob", &room)).await;
+    let published = ann
+        .request(offer(
+            OFFER_AUDIO,
+            json!([{"mid": "0", "source": "microphone"}]),
+        ))
+        .await;
+    assert_eq!(published["type"], "answer");
+    assert_eq!(
+        bob.next_of("track_published").await["track"]["participant"],
+        ann.joined["participant"]["sid"]
+    );
+
+    // Ann's connection drops; she comes back within the window with her resume token.
+    let resume = ann.joined["resume_token"].as_str().unwrap().to_string();
+    let sid = ann.joined["participant"]["sid"].clone();
+    drop(ann);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut again = RtcClient::open(&server).await;
+    again
+        .send(json!({"type": "join", "id": "j", "token": token, "resume": resume}))
+        .await;
+    let joined = again.recv().await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    assert_eq!(joined["resumed"], true);
+    assert_eq!(joined["participant"]["sid"], sid, "the same participant");
+    assert_eq!(
+        joined["participant"]["tracks"][0]["source"], "microphone",
+        "its track stayed"
+    );
+    assert_ne!(
+        joined["resume_token"],
+        resume.as_str(),
+        "a new token each time"
+    );
+    assert_eq!(joined["participants"][0]["identity"], "bob");
+    // The old token is spent; someone else's token cannot take Ann over.
+    for (t, r) in [
+        (&token, resume.as_str()),
+        (
+            &app.participant("mallory", &room),
+            joined["resume_token"].as_str().unwrap(),
+        ),
+    ] {
+        let mut c = RtcClient::open(&server).await;
+        c.send(json!({"type": "join", "token": t, "resume": r}))
+            .await;
+        assert_eq!(c.recv().await["code"], "not_found");
+    }
+    // Bob noticed nothing.
+    let seen = collect(&mut bob, Duration::from_millis(1500)).await;
+    assert!(
+        seen.iter()
+            .all(|m| m["type"] != "participant_left" && m["type"] != "participant_joined"),
+        "{seen:?}"
+    );
+
+    // This time Ann does not come back: after the window she leaves, and Bob is told.
+    drop(again);
+    let left = bob.next_of("participant_left").await;
+    assert_eq!(left["identity"], "ann");
+    let mut late = RtcClient::open(&server).await;
+    late.send(json!({"type": "join", "token": token, "resume": joined["resume_token"]}))
+        .await;
+    assert_eq!(late.recv().await["code"], "not_found");
 }

@@ -253,9 +253,10 @@ impl Engine {
 
     fn tick(&mut self) {
         let now = Instant::now();
+        let window = self.config.resume_window;
         let due: Vec<(ParticipantKey, Side)> = self
             .participants
-            .iter()
+            .iter_mut()
             .flat_map(|(key, p)| {
                 let mut v = Vec::new();
                 if p.publisher.timeout <= now && !p.publisher.dirty {
@@ -264,8 +265,15 @@ impl Engine {
                 if p.subscriber.timeout <= now && !p.subscriber.dirty {
                     v.push((*key, Side::Subscriber));
                 }
+                // A dropped signaling connection: wait out the resume window, then leave.
                 if p.signal.is_closed() {
-                    self.doomed.push((*key, Departure::Left));
+                    match p.detached_since {
+                        None => p.detached_since = Some(now),
+                        Some(at) if now.saturating_duration_since(at) >= window => {
+                            self.doomed.push((*key, Departure::Left));
+                        }
+                        Some(_) => {}
+                    }
                 }
                 v
             })

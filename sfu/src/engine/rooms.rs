@@ -227,6 +227,9 @@ impl Engine {
         request: JoinRequest,
         signal_tx: mpsc::Sender<RtcServerMessage>,
     ) -> SfuResult<Joined> {
+        if let Some(token) = &request.resume {
+            return self.resume(&request, token, signal_tx);
+        }
         match (self.rooms.get(request.room.as_str()), request.channel) {
             // The room's channel was checked against the user's memberships; it must still be
             // the same room.
@@ -291,8 +294,12 @@ impl Engine {
             ssrc_mids: Vec::new(),
             down: Vec::new(),
             sub_pending: None,
+            pending_offer: None,
+            resume_token: resume_token(),
+            detached_since: None,
             nacks_seen: HashMap::new(),
         };
+        let token = participant.resume_token.clone();
         let info = participant.info();
         let hidden = participant.grants.hidden;
         let subscribe_all = participant.auto_subscribe && participant.grants.can_subscribe;
@@ -359,7 +366,60 @@ impl Engine {
             room: room_info,
             participant: info,
             participants: existing,
+            resume_token: token,
+            resumed: false,
         })
+    }
+
+    /// A new signaling connection takes over a participant whose old one dropped (or is about
+    /// to be replaced): same peer connections, tracks and subscriptions; nobody else notices.
+    pub(super) fn resume(
+        &mut self,
+        request: &JoinRequest,
+        token: &str,
+        signal_tx: mpsc::Sender<RtcServerMessage>,
+    ) -> SfuResult<Joined> {
+        let gone = || {
+            not_found("nothing to resume: the participant left or its window passed; join again without `resume`")
+        };
+        let (key, p) = self
+            .participants
+            .iter_mut()
+            .find(|(_, p)| p.resume_token == token)
+            .ok_or_else(gone)?;
+        if p.identity != request.identity || *p.room != *request.room {
+            return Err(gone());
+        }
+        let key = *key;
+        // The old connection, if it is still open, is closed by dropping its sender.
+        p.signal = signal_tx;
+        p.detached_since = None;
+        p.resume_token = resume_token();
+        let pending_offer = p.pending_offer.clone();
+        let (info, token, room_name) = (p.info(), p.resume_token.clone(), p.room.clone());
+        tracing::info!(room = %room_name, participant = %info.sid, "participant resumed");
+        let room = self.rooms.get(&room_name).ok_or_else(gone)?;
+        let participants = room
+            .members
+            .iter()
+            .filter(|k| **k != key)
+            .filter_map(|k| self.participants.get(k))
+            .filter(|o| !o.grants.hidden)
+            .map(Participant::info)
+            .collect();
+        let joined = Joined {
+            key,
+            room: room_info(room, &self.participants),
+            participant: info,
+            participants,
+            resume_token: token,
+            resumed: true,
+        };
+        // An offer the old connection never answered is made again on the new one.
+        if let (Some(offer), Some(p)) = (pending_offer, self.participants.get(&key)) {
+            signal(key, p, offer, &mut self.doomed);
+        }
+        Ok(joined)
     }
 
     /// Send a message to every member of a room except one.

@@ -107,6 +107,12 @@ pub(super) struct Participant {
     pub(super) ssrc_mids: Vec<(Ssrc, Mid)>,
     pub(super) down: Vec<DownTrack>,
     pub(super) sub_pending: Option<SdpPendingOffer>,
+    /// The subscriber offer waiting for its answer, to send again after a resume.
+    pub(super) pending_offer: Option<RtcServerMessage>,
+    /// The secret that lets a new signaling connection take this participant over.
+    pub(super) resume_token: String,
+    /// Since when its signaling connection is gone (media keeps flowing meanwhile).
+    pub(super) detached_since: Option<Instant>,
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
     pub(super) nacks_seen: HashMap<(Side, Mid), u64>,
 }
@@ -178,6 +184,14 @@ pub(super) fn sid(prefix: &str) -> String {
     format!("{prefix}_{tail}")
 }
 
+/// A secret a client presents to resume its participant.
+pub(super) fn resume_token() -> String {
+    let mut rng = rand::thread_rng();
+    (0..32)
+        .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+        .collect()
+}
+
 pub(super) fn not_found(what: impl Into<String>) -> SfuError {
     SfuError::new(ErrorCode::NotFound, what)
 }
@@ -199,7 +213,9 @@ pub(super) fn signal(
         Err(TrySendError::Full(_)) => {
             doomed.push((key, Departure::Removed(RemovedReason::SlowConsumer)))
         }
-        Err(TrySendError::Closed(_)) => doomed.push((key, Departure::Left)),
+        // The signaling connection dropped: the participant waits to be resumed (see
+        // `Engine::tick`), and gets a fresh picture of the room when it is.
+        Err(TrySendError::Closed(_)) => {}
     }
 }
 

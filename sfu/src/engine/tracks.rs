@@ -48,6 +48,7 @@ impl Engine {
             sdp: offer.to_sdp_string(),
             tracks: added,
         };
+        p.pending_offer = Some(msg.clone());
         signal(key, p, msg, &mut self.doomed);
         self.mark_dirty(key, Side::Subscriber);
     }
@@ -299,6 +300,7 @@ impl Engine {
                 ));
             }
         };
+        p.pending_offer = None;
         if let Err(e) = p.subscriber.rtc.sdp_api().accept_answer(pending, answer) {
             // The offer is spent; offer its tracks again. Stops of m-lines str0m never
             // applied (added and stopped within the failed offer) have nothing left to stop.
