@@ -75,6 +75,7 @@ class Peer:
         self.ws = None
         self.published = []
         self.tasks = []
+        self.joins = []
 
     async def send(self, msg):
         await self.ws.send(json.dumps(msg))
@@ -181,41 +182,67 @@ class Peer:
             "removed": self.removed,
             "muted_events": self.muted_events,
             "published": self.published,
+            "joins": self.joins,
             "tracks": tracks,
         }
 
+    async def connect(self, resume=None):
+        """Open the signaling connection and join (or resume); returns `joined` or None."""
+        self.ws = await websockets.connect(self.args.url, max_size=2**22)
+        join = {"type": "join", "id": "join", "token": self.args.token, "auto_subscribe": True}
+        if resume:
+            join["resume"] = resume
+        await self.send(join)
+        joined = json.loads(await self.ws.recv())
+        self.seen.append(joined.get("type"))
+        if joined.get("type") != "joined":
+            self.errors.append(joined)
+            return None
+        self.joins.append({"resumed": joined.get("resumed", False), "sid": joined["participant"]["sid"]})
+        return joined
+
+    async def wait(self, reader, seconds):
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), timeout=max(0.0, seconds))
+        except asyncio.TimeoutError:
+            pass
+
     async def run(self):
-        async with websockets.connect(self.args.url, max_size=2**22) as ws:
-            self.ws = ws
-            await self.send(
-                {"type": "join", "id": "join", "token": self.args.token, "auto_subscribe": True}
-            )
-            joined = json.loads(await ws.recv())
-            self.seen.append(joined.get("type"))
-            if joined.get("type") != "joined":
-                self.errors.append(joined)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.args.seconds
+        joined = await self.connect()
+        if joined is None:
+            return self.report()
+        reader = asyncio.ensure_future(self.signaling())
+        if self.args.tone:
+            await self.publish()
+        if self.args.reconnect_after:
+            # Drop the signaling connection without a word, keep the media going, and come
+            # back with the resume token.
+            await self.wait(reader, self.args.reconnect_after)
+            reader.cancel()
+            await self.ws.close()
+            await asyncio.sleep(1.0)
+            joined = await self.connect(resume=joined["resume_token"])
+            if joined is None:
                 return self.report()
             reader = asyncio.ensure_future(self.signaling())
-            if self.args.tone:
-                await self.publish()
-            try:
-                await asyncio.wait_for(asyncio.shield(reader), timeout=self.args.seconds)
-            except asyncio.TimeoutError:
-                pass
-            report = self.report()
-            reader.cancel()
-            # A well-behaved client says it is leaving; a dropped connection would instead keep
-            # its place for the resume window.
-            try:
-                await self.send({"type": "leave"})
-            except websockets.exceptions.ConnectionClosed:
-                pass
-            for t in self.tasks:
-                t.cancel()
-            for pc in (self.publisher, self.subscriber):
-                if pc is not None:
-                    await pc.close()
-            return report
+        await self.wait(reader, deadline - loop.time())
+        report = self.report()
+        reader.cancel()
+        # A well-behaved client says it is leaving; a dropped connection would instead keep
+        # its place for the resume window.
+        try:
+            await self.send({"type": "leave"})
+            await self.ws.close()
+        except websockets.exceptions.ConnectionClosed:
+            pass
+        for t in self.tasks:
+            t.cancel()
+        for pc in (self.publisher, self.subscriber):
+            if pc is not None:
+                await pc.close()
+        return report
 
 
 def main():
@@ -227,6 +254,12 @@ def main():
     parser.add_argument("--source", default="microphone")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--bad-offer", choices=["garbage", "no_codec"], default=None)
+    parser.add_argument(
+        "--reconnect-after",
+        type=float,
+        default=0.0,
+        help="drop the signaling connection after this many seconds and resume it",
+    )
     parser.add_argument(
         "--until-left",
         action="store_true",
