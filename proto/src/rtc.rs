@@ -142,6 +142,20 @@ pub struct RoomInfo {
     /// Visible participants (hidden ones, such as recorders, are not counted).
     pub num_participants: u32,
     pub num_publishers: u32,
+    /// Set for a voice bridge: audio only, and each participant receives only the loudest
+    /// speakers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bridge: Option<BridgeOptions>,
+}
+
+/// A voice bridge: an audio-only room for many listeners. Each participant receives
+/// `max_speakers` audio tracks ("slots") that carry whoever speaks loudest at the moment, chosen
+/// from the audio-level header extension without decoding anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct BridgeOptions {
+    /// Default: `rtc.bridge_speakers` (3).
+    pub max_speakers: Option<u32>,
 }
 
 /// An ICE server the client may use. Parley's own UDP port is always in its SDP; these are
@@ -335,6 +349,10 @@ pub struct Speaker {
     pub participant: String,
     /// 0.0 (silence) to 1.0 (full scale), smoothed.
     pub level: f32,
+    /// In a voice bridge: the slot (0-based, the order of the slot m-lines) that carries this
+    /// speaker now; none if it is not among the loudest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -367,6 +385,9 @@ pub struct CreateRoom {
     /// Default: `rtc.max_participants`; 0 means no limit.
     #[serde(default)]
     pub max_participants: Option<u32>,
+    /// Make it a voice bridge.
+    #[serde(default)]
+    pub bridge: Option<BridgeOptions>,
 }
 
 /// `GET /v1/rooms/{name}`: the room and who is in it.

@@ -50,6 +50,8 @@ pub struct SfuConfig {
     /// A participant whose signaling connection dropped keeps its media this long, waiting to
     /// be resumed; then it leaves.
     pub resume_window: Duration,
+    /// Speaker slots of a voice bridge created without its own number.
+    pub bridge_speakers: usize,
 }
 
 impl Default for SfuConfig {
@@ -64,6 +66,7 @@ impl Default for SfuConfig {
             speaker_interval: Duration::from_millis(300),
             signal_queue: 512,
             resume_window: Duration::from_secs(30),
+            bridge_speakers: 3,
         }
     }
 }
@@ -160,6 +163,8 @@ pub struct RoomSettings {
     pub channel_id: Option<ChannelId>,
     pub empty_timeout: Option<Duration>,
     pub max_participants: Option<u32>,
+    /// A voice bridge with this many speaker slots (0: the configured default).
+    pub bridge: Option<usize>,
 }
 
 type Reply<T> = oneshot::Sender<SfuResult<T>>;

@@ -89,6 +89,44 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
     Ok(out)
 }
 
+/// Repeat the `a=candidate` lines of the first media section in every media section that has
+/// none. With BUNDLE they belong only in the first, and browsers read them there; some clients
+/// (aiortc) read the transport's candidates from another m-line and would find none.
+pub fn candidates_in_every_section(sdp: &str) -> String {
+    let candidates: Vec<&str> = sdp
+        .lines()
+        .map(|l| l.trim_end_matches('\r'))
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    if candidates.is_empty() {
+        return sdp.to_string();
+    }
+    // Split into the session part and one block per m= section.
+    let mut blocks: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.starts_with("m=") {
+            blocks.push(Vec::new());
+        }
+        if let Some(block) = blocks.last_mut() {
+            block.push(line);
+        }
+    }
+    let mut out = String::with_capacity(sdp.len() + 128 * blocks.len());
+    for (i, block) in blocks.iter().enumerate() {
+        for line in block.iter().filter(|l| !l.is_empty()) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        if i > 0 && !block.iter().any(|l| l.starts_with("a=candidate:")) {
+            for c in &candidates {
+                out.push_str(c);
+                out.push_str("\r\n");
+            }
+        }
+    }
+    out
+}
+
 fn invalid(message: String) -> SfuError {
     SfuError::new(ErrorCode::InvalidInput, message)
 }
@@ -234,6 +272,20 @@ mod tests {
                 .code,
             ErrorCode::InvalidInput
         );
+    }
+
+    #[test]
+    fn every_media_section_gets_the_candidates() {
+        let sdp = "v=0\r\ns=-\r\nm=audio 9 X 111\r\na=mid:a\r\na=candidate:1 1 udp 9 127.0.0.1 7882 typ host\r\n\
+                   m=audio 9 X 111\r\na=mid:b\r\n";
+        let out = candidates_in_every_section(sdp);
+        assert_eq!(
+            out.matches("a=candidate:1 1 udp 9 127.0.0.1 7882 typ host")
+                .count(),
+            2
+        );
+        assert!(out.ends_with("a=mid:b\r\na=candidate:1 1 udp 9 127.0.0.1 7882 typ host\r\n"));
+        assert_eq!(sections(&out).unwrap().len(), 2);
     }
 
     #[test]

@@ -32,9 +32,10 @@ impl<K: Eq + Hash + Clone + Ord> SpeakerDetector<K> {
         }
     }
 
-    /// One packet's audio level, in -dBov (0 loudest, 127 silence).
+    /// One packet's audio level in dBov, as str0m reads the extension: 0 loudest, -127
+    /// silence. (The RFC's unsigned 0..127, meaning the same negated, is taken too.)
     pub fn observe(&mut self, key: &K, audio_level: i8, now: Instant) {
-        let sample = f32::from(audio_level.clamp(0, 127));
+        let sample = f32::from(audio_level.unsigned_abs().min(127));
         match self.levels.get_mut(key) {
             Some(level) => {
                 level.dbov += (sample - level.dbov) * SMOOTHING;
@@ -88,9 +89,9 @@ mod tests {
         let mut d = SpeakerDetector::new();
         let t = Instant::now();
         for _ in 0..20 {
-            d.observe(&"quiet", 40, t);
-            d.observe(&"loud", 10, t);
-            d.observe(&"silent", 127, t);
+            d.observe(&"quiet", -40, t);
+            d.observe(&"loud", -10, t);
+            d.observe(&"silent", -127, t);
         }
         let s = d.speakers(t);
         let names: Vec<_> = s.iter().map(|(k, _)| *k).collect();
@@ -99,10 +100,23 @@ mod tests {
     }
 
     #[test]
+    fn levels_read_either_way_mean_the_same() {
+        let mut d = SpeakerDetector::new();
+        let t = Instant::now();
+        for _ in 0..20 {
+            d.observe(&"negative", -37, t);
+            d.observe(&"rfc", 37, t);
+        }
+        let s = d.speakers(t);
+        assert!((s[0].1 - s[1].1).abs() < 1e-6, "{s:?}");
+        assert!((s[0].1 - 10f32.powf(-37.0 / 20.0)).abs() < 1e-3, "{s:?}");
+    }
+
+    #[test]
     fn a_source_that_stops_sending_stops_speaking() {
         let mut d = SpeakerDetector::new();
         let t = Instant::now();
-        d.observe(&1, 20, t);
+        d.observe(&1, -20, t);
         assert_eq!(d.speakers(t).len(), 1);
         assert!(d.speakers(t + Duration::from_millis(600)).is_empty());
     }
@@ -112,7 +126,7 @@ mod tests {
         let mut d = SpeakerDetector::new();
         let t = Instant::now();
         for _ in 0..20 {
-            d.observe(&1, 120, t);
+            d.observe(&1, -120, t);
         }
         d.observe(&1, 0, t);
         assert!(d.speakers(t).is_empty());

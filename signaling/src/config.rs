@@ -288,6 +288,9 @@ pub struct RtcSection {
     /// A participant whose signaling connection drops keeps its media this long, waiting for
     /// a new connection to resume it (`join` with `resume`); then it leaves.
     pub resume_window_secs: u64,
+    /// How many of the loudest speakers each participant of a voice bridge hears, unless the
+    /// bridge was created with its own number.
+    pub bridge_speakers: usize,
     /// Extra STUN/TURN URLs handed to clients in `joined`.
     pub ice_servers: Vec<String>,
     /// Receives room, participant and track events; empty: none are sent.
@@ -305,6 +308,7 @@ impl Default for RtcSection {
             max_participants: 0,
             max_tracks_per_participant: 8,
             resume_window_secs: 30,
+            bridge_speakers: 3,
             ice_servers: Vec::new(),
             webhook_url: String::new(),
             webhook_secret: String::new(),
@@ -432,6 +436,11 @@ impl Config {
                 self.rtc.udp_bind
             )));
         }
+        if !(1..=16).contains(&self.rtc.bridge_speakers) {
+            return Err(ConfigError::Invalid(
+                "rtc.bridge_speakers must be 1 to 16".into(),
+            ));
+        }
         if self.rtc.max_tracks_per_participant == 0 {
             return Err(ConfigError::Invalid(
                 "rtc.max_tracks_per_participant must be at least 1".into(),
@@ -490,6 +499,7 @@ impl Config {
             max_participants: self.rtc.max_participants,
             max_tracks_per_participant: self.rtc.max_tracks_per_participant,
             resume_window: Duration::from_secs(self.rtc.resume_window_secs),
+            bridge_speakers: self.rtc.bridge_speakers,
             ..parley_sfu::SfuConfig::default()
         }
     }

@@ -20,7 +20,13 @@ import time
 import aioice.ice
 import numpy as np
 import websockets
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
@@ -81,7 +87,9 @@ class Peer:
         await self.ws.send(json.dumps(msg))
 
     async def publish(self):
-        self.publisher = RTCPeerConnection()
+        self.publisher = RTCPeerConnection(
+            RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self.publisher.addTransceiver(
             Tone(self.args.tone, self.args.amplitude), direction="sendonly"
         )
@@ -97,14 +105,17 @@ class Peer:
                 for line in sdp.splitlines()
                 if not line.startswith("a=rtpmap:") or "telephone-event" in line
             ).replace(" opus/", " nothing/")
-        source = self.args.source
-        await self.send(
-            {"type": "offer", "id": "publish", "sdp": sdp, "tracks": [{"mid": mid, "source": source}]}
-        )
+        track = {"mid": mid, "source": self.args.source}
+        if self.args.muted:
+            track["muted"] = True
+        await self.send({"type": "offer", "id": "publish", "sdp": sdp, "tracks": [track]})
 
     async def on_offer(self, msg):
         if self.subscriber is None:
-            self.subscriber = RTCPeerConnection()
+            # Parley carries every m-line of a connection on one transport (BUNDLE).
+            self.subscriber = RTCPeerConnection(
+                RTCConfiguration(bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+            )
 
             @self.subscriber.on("track")
             def on_track(track):
@@ -160,6 +171,17 @@ class Peer:
                 self.removed = msg
             elif kind == "track_muted":
                 self.muted_events.append(msg)
+
+    async def inbound_stats(self):
+        """Packets the subscriber connection received, per SSRC."""
+        if self.subscriber is None:
+            return []
+        stats = await self.subscriber.getStats()
+        return [
+            {"ssrc": s.ssrc, "packets": s.packetsReceived, "state": self.subscriber.connectionState}
+            for s in stats.values()
+            if getattr(s, "type", "") == "inbound-rtp"
+        ] or [{"state": self.subscriber.connectionState}]
 
     def report(self):
         tracks = {}
@@ -229,6 +251,7 @@ class Peer:
             reader = asyncio.ensure_future(self.signaling())
         await self.wait(reader, deadline - loop.time())
         report = self.report()
+        report["inbound"] = await self.inbound_stats()
         reader.cancel()
         # A well-behaved client says it is leaving; a dropped connection would instead keep
         # its place for the resume window.
@@ -252,6 +275,7 @@ def main():
     parser.add_argument("--tone", type=float, default=0.0, help="publish a sine tone of this frequency")
     parser.add_argument("--amplitude", type=float, default=0.5)
     parser.add_argument("--source", default="microphone")
+    parser.add_argument("--muted", action="store_true", help="publish the tone muted")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--bad-offer", choices=["garbage", "no_codec"], default=None)
     parser.add_argument(

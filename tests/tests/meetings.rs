@@ -949,3 +949,75 @@ async fn media_keeps_flowing_while_a_dropped_signaling_connection_is_resumed() {
     assert_eq!(count("participant_joined"), 1, "{seen:?}");
     assert_eq!(count("participant_left"), 1, "{seen:?}");
 }
+
+#[tokio::test]
+async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let admin = app.room_admin();
+    let room = parley_tests::unique("bridge");
+    let created: Value = expect_json(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": room, "bridge": {"max_speakers": 2}}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(created["bridge"]["max_speakers"], 2);
+
+    // Listen-only participants first.
+    let listen_only = |name: &str| {
+        app.token(
+            name,
+            json!({"room": room, "room_join": true, "can_subscribe": true}),
+        )
+    };
+    let listeners: Vec<AiortcPeer> = (0..3)
+        .map(|i| AiortcPeer::spawn(&server, &listen_only(&format!("listener-{i}")), 14.0, &[]))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Two loud speakers, one that is muted, and (a little later) a quiet one.
+    let speaker = |name: &str, args: &[&str]| {
+        AiortcPeer::spawn(&server, &app.participant(name, &room), 10.0, args)
+    };
+    let loud = speaker("loud", &["--tone", "440", "--amplitude", "0.8"]);
+    let louder_but_muted = speaker(
+        "muted",
+        &["--tone", "1000", "--amplitude", "0.9", "--muted"],
+    );
+    let mid = speaker("mid", &["--tone", "660", "--amplitude", "0.3"]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // It stops before the others, so it is never alone (and then the loudest).
+    let quiet = AiortcPeer::spawn(
+        &server,
+        &app.participant("quiet", &room),
+        6.0,
+        &["--tone", "880", "--amplitude", "0.02"],
+    );
+
+    for s in [loud, louder_but_muted, mid, quiet] {
+        let report = s.report().await;
+        assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    }
+    for listener in listeners {
+        let heard = listener.report().await;
+        let tracks = heard["tracks"].as_object().expect("tracks");
+        let mut slots: Vec<&String> = tracks.keys().collect();
+        slots.sort();
+        assert_eq!(slots, ["slot:0", "slot:1"], "two slots: {heard}");
+        let mut dominant: Vec<i64> = tracks
+            .values()
+            .map(|t| t["dominant_hz"].as_f64().unwrap_or(0.0).round() as i64)
+            .collect();
+        dominant.sort();
+        assert_eq!(
+            dominant,
+            [440, 660],
+            "the two loudest, not the quiet one or the muted one: {heard}"
+        );
+    }
+}

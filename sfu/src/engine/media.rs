@@ -107,6 +107,14 @@ impl Engine {
             ..Default::default()
         };
         let ssrc_value: u32 = *ssrc;
+        // In a voice bridge only the speakers in a slot are heard, through that slot.
+        let slot = match &room.bridge {
+            None => None,
+            Some(slots) => match slots.iter().position(|s| *s == Some((key, mid))) {
+                Some(i) => Some(i),
+                None => return,
+            },
+        };
         let mut out = 0u64;
         for member in &room.members {
             if *member == key {
@@ -116,11 +124,10 @@ impl Engine {
                 continue;
             };
             let mut wrote = false;
-            for down in sub
-                .down
-                .iter_mut()
-                .filter(|d| d.publisher == key && d.up_mid == mid)
-            {
+            for down in sub.down.iter_mut().filter(|d| match slot {
+                Some(i) => d.slot == Some(i),
+                None => d.publisher == key && d.up_mid == mid,
+            }) {
                 let DownState::Open(out_mid) = down.state else {
                     continue;
                 };

@@ -308,7 +308,25 @@ impl Engine {
         } = self;
         for room in rooms.values_mut() {
             let speakers = room.speakers.speakers(now);
-            let ids: Vec<String> = speakers.iter().map(|(sid, _)| sid.clone()).collect();
+            if let Some(slots) = room.bridge.as_mut() {
+                fill_slots(slots, &speakers, &room.members, participants);
+            }
+            let mut ids: Vec<String> = speakers.iter().map(|(sid, _)| sid.clone()).collect();
+            let slot_of = |sid: &str| -> Option<u32> {
+                let slots = room.bridge.as_ref()?;
+                let key = room
+                    .members
+                    .iter()
+                    .copied()
+                    .find(|k| participants.get(k).is_some_and(|p| p.sid == sid))?;
+                slots
+                    .iter()
+                    .position(|s| s.is_some_and(|(k, _)| k == key))
+                    .map(|i| i as u32)
+            };
+            // In a bridge, a change of slots is news too.
+            let slots_now: Vec<Option<u32>> = ids.iter().map(|sid| slot_of(sid)).collect();
+            ids.extend(slots_now.iter().map(|s| format!("{s:?}")));
             if ids == room.last_speakers {
                 continue;
             }
@@ -316,7 +334,12 @@ impl Engine {
             let msg = RtcServerMessage::ActiveSpeakers {
                 speakers: speakers
                     .into_iter()
-                    .map(|(participant, level)| Speaker { participant, level })
+                    .zip(slots_now)
+                    .map(|((participant, level), slot)| Speaker {
+                        participant,
+                        level,
+                        slot,
+                    })
                     .collect(),
             };
             for key in &room.members {
@@ -324,6 +347,46 @@ impl Engine {
                     signal(*key, p, msg.clone(), doomed);
                 }
             }
+        }
+    }
+}
+
+/// Give a voice bridge's slots to the loudest speakers: those already in a slot keep it while
+/// they stay among the loudest, newcomers take the slots that are free or whose speaker fell
+/// silent. A speaker is heard through its first unmuted audio track.
+fn fill_slots(
+    slots: &mut [Option<(ParticipantKey, Mid)>],
+    speakers: &[(String, f32)],
+    members: &[ParticipantKey],
+    participants: &HashMap<ParticipantKey, Participant>,
+) {
+    let loudest: Vec<(ParticipantKey, Mid)> = speakers
+        .iter()
+        .filter_map(|(sid, _)| {
+            let key = members
+                .iter()
+                .copied()
+                .find(|k| participants.get(k).is_some_and(|p| p.sid == *sid))?;
+            let p = participants.get(&key)?;
+            let track = p
+                .tracks
+                .iter()
+                .find(|t| t.info.kind == TrackKind::Audio && !t.info.muted && !t.admin_muted)?;
+            Some((key, track.mid))
+        })
+        .take(slots.len())
+        .collect();
+    for slot in slots.iter_mut() {
+        if slot.is_some_and(|s| !loudest.contains(&s)) {
+            *slot = None;
+        }
+    }
+    for speaker in loudest {
+        if slots.contains(&Some(speaker)) {
+            continue;
+        }
+        if let Some(free) = slots.iter_mut().find(|s| s.is_none()) {
+            *free = Some(speaker);
         }
     }
 }

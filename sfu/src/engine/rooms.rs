@@ -175,6 +175,14 @@ impl Engine {
             empty_since: Some(Instant::now()),
             speakers: SpeakerDetector::new(),
             last_speakers: Vec::new(),
+            bridge: settings.bridge.map(|n| {
+                let n = if n == 0 {
+                    self.config.bridge_speakers
+                } else {
+                    n
+                };
+                vec![None; n]
+            }),
         };
         self.metrics.rooms.inc();
         self.emit("room_started", &room, None, None);
@@ -255,6 +263,7 @@ impl Engine {
                     channel_id: None,
                     empty_timeout: None,
                     max_participants: None,
+                    bridge: None,
                 })?;
             }
         }
@@ -318,6 +327,13 @@ impl Engine {
 
         let mut existing = Vec::new();
         let mut downs = Vec::new();
+        let bridge = room.bridge.is_some();
+        if let (Some(slots), true) = (&room.bridge, subscribe_all) {
+            // A voice bridge: one audio m-line per speaker slot, whoever fills it.
+            for i in 0..slots.len() {
+                downs.push(DownTrack::slot(i));
+            }
+        }
         for other in &others {
             let Some(p) = self.participants.get(other) else {
                 continue;
@@ -336,16 +352,9 @@ impl Engine {
                     &mut self.doomed,
                 );
             }
-            if subscribe_all {
+            if subscribe_all && !bridge {
                 for t in &p.tracks {
-                    downs.push(DownTrack {
-                        info: t.info.clone(),
-                        publisher: *other,
-                        up_mid: t.mid,
-                        state: DownState::ToOpen,
-                        rewriter: None,
-                        pt: None,
-                    });
+                    downs.push(DownTrack::of(t.info.clone(), *other, t.mid));
                 }
             }
         }
@@ -527,6 +536,11 @@ impl Engine {
         if let Some(room) = self.rooms.get_mut(&room_name) {
             room.members.retain(|k| *k != key);
             room.speakers.forget(&p.sid);
+            for slot in room.bridge.iter_mut().flatten() {
+                if slot.is_some_and(|(k, _)| k == key) {
+                    *slot = None;
+                }
+            }
             if room.members.is_empty() {
                 room.empty_since = Some(Instant::now());
             }

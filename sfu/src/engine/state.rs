@@ -81,9 +81,45 @@ pub(super) struct DownTrack {
     pub(super) rewriter: Option<Rewriter>,
     /// Publisher payload type -> this subscriber's payload type for the same codec.
     pub(super) pt: Option<(str0m::media::Pt, str0m::media::Pt)>,
+    /// In a voice bridge: the speaker slot this m-line carries (then `publisher` is
+    /// `NO_PUBLISHER`: whoever fills the slot).
+    pub(super) slot: Option<usize>,
 }
 
+/// Never a participant's key (they start at 1): the publisher of a bridge slot.
+pub(super) const NO_PUBLISHER: ParticipantKey = ParticipantKey(0);
+
 impl DownTrack {
+    /// A subscription to one publisher's track.
+    pub(super) fn of(info: TrackInfo, publisher: ParticipantKey, up_mid: Mid) -> DownTrack {
+        DownTrack {
+            info,
+            publisher,
+            up_mid,
+            state: DownState::ToOpen,
+            rewriter: None,
+            pt: None,
+            slot: None,
+        }
+    }
+
+    /// A voice bridge's speaker slot.
+    pub(super) fn slot(index: usize) -> DownTrack {
+        let info = TrackInfo {
+            sid: format!("slot:{index}"),
+            participant: String::new(),
+            kind: TrackKind::Audio,
+            source: parley_proto::TrackSource::Microphone,
+            name: format!("speaker {}", index + 1),
+            muted: false,
+            codec: Some("opus".into()),
+        };
+        DownTrack {
+            slot: Some(index),
+            ..DownTrack::of(info, NO_PUBLISHER, Mid::from("slot"))
+        }
+    }
+
     pub(super) fn active(&self) -> bool {
         !matches!(
             self.state,
@@ -148,6 +184,8 @@ pub(super) struct Room {
     pub(super) empty_since: Option<Instant>,
     pub(super) speakers: SpeakerDetector<String>,
     pub(super) last_speakers: Vec<String>,
+    /// A voice bridge: which publisher track fills each speaker slot.
+    pub(super) bridge: Option<Vec<Option<(ParticipantKey, Mid)>>>,
 }
 
 pub(crate) struct Engine {
@@ -244,6 +282,12 @@ pub(super) fn room_info(
         max_participants: room.max_participants,
         num_participants: n,
         num_publishers: publishers,
+        bridge: room
+            .bridge
+            .as_ref()
+            .map(|slots| parley_proto::BridgeOptions {
+                max_speakers: Some(slots.len() as u32),
+            }),
     }
 }
 

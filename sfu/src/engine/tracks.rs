@@ -20,7 +20,11 @@ impl Engine {
                     let mid = api.add_media(
                         media_kind(down.info.kind),
                         Direction::SendOnly,
-                        Some(down.info.participant.clone()),
+                        // The msid stream: the publisher, or the bridge for its slots.
+                        Some(match down.slot {
+                            Some(_) => "bridge".to_string(),
+                            None => down.info.participant.clone(),
+                        }),
                         Some(down.info.sid.clone()),
                         None,
                     );
@@ -45,7 +49,7 @@ impl Engine {
         };
         p.sub_pending = Some(pending);
         let msg = RtcServerMessage::Offer {
-            sdp: offer.to_sdp_string(),
+            sdp: crate::sdp::candidates_in_every_section(&offer.to_sdp_string()),
             tracks: added,
         };
         p.pending_offer = Some(msg.clone());
@@ -66,6 +70,19 @@ impl Engine {
             return Err(SfuError::new(
                 ErrorCode::InsufficientGrant,
                 "hidden participants (recorders) do not publish",
+            ));
+        }
+        let bridge = self.rooms.get(&p.room).is_some_and(|r| r.bridge.is_some());
+        if let (true, Some(t)) = (
+            bridge,
+            tracks.iter().find(|t| t.source.kind() != TrackKind::Audio),
+        ) {
+            return Err(SfuError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "a voice bridge is audio only; `{}` is video",
+                    t.source.as_str()
+                ),
             ));
         }
         if let Some(t) = tracks.iter().find(|t| !p.grants.may_publish(t.source)) {
@@ -119,7 +136,7 @@ impl Engine {
             added.push(info);
         }
         let reply = PublisherAnswer {
-            sdp: answer.to_sdp_string(),
+            sdp: crate::sdp::candidates_in_every_section(&answer.to_sdp_string()),
             tracks: p
                 .tracks
                 .iter()
@@ -158,10 +175,10 @@ impl Engine {
         let Some(mid) = mid else {
             return;
         };
-        let members = self
+        let (members, bridge) = self
             .rooms
             .get(&room_name)
-            .map(|r| r.members.clone())
+            .map(|r| (r.members.clone(), r.bridge.is_some()))
             .unwrap_or_default();
         let mut to_negotiate = Vec::new();
         for member in members {
@@ -181,15 +198,9 @@ impl Engine {
                     &mut self.doomed,
                 );
             }
-            if sub.auto_subscribe && sub.grants.can_subscribe {
-                sub.down.push(DownTrack {
-                    info: info.clone(),
-                    publisher: key,
-                    up_mid: mid,
-                    state: DownState::ToOpen,
-                    rewriter: None,
-                    pt: None,
-                });
+            // In a voice bridge, listeners hear speakers through their slots instead.
+            if sub.auto_subscribe && sub.grants.can_subscribe && !bridge {
+                sub.down.push(DownTrack::of(info.clone(), key, mid));
                 to_negotiate.push(member);
             }
         }
@@ -384,6 +395,12 @@ impl Engine {
             ));
         }
         let room = self.rooms.get(&p.room).ok_or_else(not_in_room)?;
+        if room.bridge.is_some() {
+            return Err(SfuError::new(
+                ErrorCode::InvalidInput,
+                "a voice bridge sends the loudest speakers on its slots; there is nothing to choose",
+            ));
+        }
         let mut found = Vec::new();
         for sid in tracks {
             let hit = room.members.iter().filter(|m| **m != key).find_map(|m| {
@@ -401,14 +418,7 @@ impl Engine {
                 .find(|d| d.publisher == publisher && d.up_mid == mid && d.active());
             match (subscribe, existing) {
                 (true, Some(_)) => {}
-                (true, None) => p.down.push(DownTrack {
-                    info,
-                    publisher,
-                    up_mid: mid,
-                    state: DownState::ToOpen,
-                    rewriter: None,
-                    pt: None,
-                }),
+                (true, None) => p.down.push(DownTrack::of(info, publisher, mid)),
                 (false, Some(d)) => match d.state {
                     DownState::Open(m) | DownState::Negotiating(m) => {
                         d.state = DownState::ToStop(m)

@@ -47,6 +47,16 @@ pub async fn create(
             channel_id: req.channel_id,
             empty_timeout: req.empty_timeout_secs.map(Duration::from_secs),
             max_participants: req.max_participants,
+            bridge: match req.bridge {
+                None => None,
+                Some(b) => match b.max_speakers {
+                    None => Some(0),
+                    Some(n @ 1..=16) => Some(n as usize),
+                    Some(_) => {
+                        return Err(AppError::invalid("bridge.max_speakers must be 1 to 16"))
+                    }
+                },
+            },
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(room)))
