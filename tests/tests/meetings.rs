@@ -27,25 +27,34 @@ fn media_port(server: &Server) -> u16 {
         .expect("a port after udp=")
 }
 
-#[tokio::test]
-async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_media_port() {
-    let server = start().await;
-    let app = App::register(&server).await;
-    let room = parley_tests::unique("tone");
-    // The listener stays until the speaker leaves (at most 40 s, for a busy machine).
+/// A listener, then a speaker sending a 440 Hz tone for `seconds` (with `speaker_args` too),
+/// in a new room. The listener stays until the speaker leaves (at most 40 s, for a busy
+/// machine).
+async fn tone_call(
+    server: &Server,
+    room: &str,
+    seconds: f64,
+    speaker_args: &[&str],
+) -> (AiortcPeer, AiortcPeer) {
+    let app = App::register(server).await;
+    let room = parley_tests::unique(room);
     let listener = AiortcPeer::spawn(
-        &server,
+        server,
         &app.participant("listener", &room),
         40.0,
         &["--until-left"],
     );
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let speaker = AiortcPeer::spawn(
-        &server,
-        &app.participant("speaker", &room),
-        6.0,
-        &["--tone", "440"],
-    );
+    let mut args = vec!["--tone", "440"];
+    args.extend_from_slice(speaker_args);
+    let speaker = AiortcPeer::spawn(server, &app.participant("speaker", &room), seconds, &args);
+    (listener, speaker)
+}
+
+#[tokio::test]
+async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_media_port() {
+    let server = start().await;
+    let (listener, speaker) = tone_call(&server, "tone", 6.0, &[]).await;
 
     // Meanwhile a stranger on another loopback address throws junk at the media port: random
     // bytes, a fake DTLS record, a STUN binding request for credentials nobody has.
@@ -908,22 +917,9 @@ async fn a_dropped_signaling_connection_resumes_as_the_same_participant() {
 #[tokio::test]
 async fn media_keeps_flowing_while_a_dropped_signaling_connection_is_resumed() {
     let server = start().await;
-    let app = App::register(&server).await;
-    let room = parley_tests::unique("reattach");
-    let listener = AiortcPeer::spawn(
-        &server,
-        &app.participant("listener", &room),
-        40.0,
-        &["--until-left"],
-    );
-    tokio::time::sleep(Duration::from_millis(800)).await;
     // The speaker drops its signaling connection 3 s in and resumes it a second later.
-    let speaker = AiortcPeer::spawn(
-        &server,
-        &app.participant("speaker", &room),
-        8.0,
-        &["--tone", "440", "--reconnect-after", "3"],
-    );
+    let (listener, speaker) =
+        tone_call(&server, "reattach", 8.0, &["--reconnect-after", "3"]).await;
     let spoke = speaker.report().await;
     let heard = listener.report().await;
     assert_eq!(
