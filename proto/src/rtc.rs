@@ -7,7 +7,7 @@
 //! where the server offers and the client answers. Neither side ever has to resolve an offer
 //! collision.
 
-use crate::{ChannelId, ErrorCode, Grants, TrackSource};
+use crate::{AckState, ChannelId, ErrorCode, Grants, MessageId, TrackSource, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -398,6 +398,44 @@ pub struct CreateRoom {
 pub struct RoomDetail {
     pub room: RoomInfo,
     pub participants: Vec<ParticipantInfo>,
+    /// Sids of the participants speaking now, loudest first.
+    #[serde(default)]
+    pub active_speakers: Vec<String>,
+}
+
+/// `POST /v1/channels/{id}/bridge`: open the channel's voice bridge and ping every member.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OpenBridge {
+    /// The ping's text; a bilingual default says the bridge is open.
+    pub body: Option<String>,
+}
+
+/// The bridge that was opened and the urgent ping that asks everyone to join it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BridgeOpened {
+    pub room: RoomInfo,
+    pub message_id: MessageId,
+    pub seq: i64,
+}
+
+/// `GET /v1/channels/{id}/bridge?message_id=`: who acknowledged the ping, joined the bridge, and
+/// is speaking.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BridgeRoster {
+    pub room: RoomInfo,
+    pub message_id: MessageId,
+    pub members: Vec<BridgeMember>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BridgeMember {
+    pub user_id: UserId,
+    pub name: String,
+    /// Where the member stands with the ping.
+    pub ping: AckState,
+    pub joined: bool,
+    pub speaking: bool,
 }
 
 /// `POST /v1/rooms/{name}/participants/{identity}/mute`.

@@ -83,6 +83,10 @@ pub fn app(state: AppState) -> Router {
         .route("/channels/{id}/messages", get(routes::channels::messages))
         .route("/channels/{id}/pins", get(routes::channels::pins))
         .route(
+            "/channels/{id}/bridge",
+            get(routes::bridge::roster).post(routes::bridge::open),
+        )
+        .route(
             "/channels/{id}/members/{user_id}",
             delete(routes::channels::remove_member),
         )

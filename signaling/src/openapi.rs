@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
-use crate::routes::{admin, auth, channels, departments, health, rooms, users};
+use crate::routes::{admin, auth, bridge, channels, departments, health, rooms, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi};
         channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
-        rooms::mute, rooms::update_participant,
+        rooms::mute, rooms::update_participant, bridge::open, bridge::roster,
     ),
     components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook)),
     modifiers(&BearerAuth),

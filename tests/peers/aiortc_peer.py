@@ -212,6 +212,8 @@ class Peer:
         """Open the signaling connection and join (or resume); returns `joined` or None."""
         self.ws = await websockets.connect(self.args.url, max_size=2**22)
         join = {"type": "join", "id": "join", "token": self.args.token, "auto_subscribe": True}
+        if self.args.room:
+            join["room"] = self.args.room
         if resume:
             join["resume"] = resume
         await self.send(join)
@@ -276,6 +278,7 @@ def main():
     parser.add_argument("--amplitude", type=float, default=0.5)
     parser.add_argument("--source", default="microphone")
     parser.add_argument("--muted", action="store_true", help="publish the tone muted")
+    parser.add_argument("--room", default="", help="the room to join (user tokens name none)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--bad-offer", choices=["garbage", "no_codec"], default=None)
     parser.add_argument(

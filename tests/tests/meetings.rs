@@ -1017,3 +1017,94 @@ async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_channel_bridge_pings_everyone_and_its_roster_shows_acks_joins_and_speakers() {
+    let team = Team::new(start().await, "应急小组", true).await;
+    let server = &team.server;
+    let mut bob_ws = parley_tests::WsClient::connect(server, &team.bob.1).await;
+    let opened: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/bridge", team.channel),
+                Some(&team.ann.1),
+                &json!({}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let room = opened["room"]["name"].as_str().unwrap().to_string();
+    assert_eq!(opened["room"]["channel_id"], team.channel);
+    assert_eq!(opened["room"]["bridge"]["max_speakers"], 3);
+    let message_id = opened["message_id"].clone();
+
+    // Bob is pinged, urgently, with the action that joins the bridge; he acknowledges.
+    let ping = bob_ws.next_of("message").await;
+    assert_eq!(ping["message"]["id"], message_id);
+    assert_eq!(ping["message"]["priority"], "urgent");
+    assert_eq!(
+        ping["message"]["action"],
+        json!({"kind": "join_bridge", "room": room}),
+        "{ping}"
+    );
+    let acked = bob_ws
+        .request(json!({"type": "ack", "channel": team.channel, "message_id": message_id}))
+        .await;
+    assert_ne!(acked["type"], "error", "{acked}");
+
+    // Bob joins with his own sign-in token; Cat joins and talks (an aiortc tone).
+    let mut bob = RtcClient::open(server).await;
+    bob.send(json!({"type": "join", "token": team.bob.1, "room": room}))
+        .await;
+    assert_eq!(bob.recv().await["type"], "joined");
+    let cat = AiortcPeer::spawn(
+        server,
+        &team.cat.1,
+        20.0,
+        &["--tone", "440", "--room", &room],
+    );
+    let roster_path = format!(
+        "/v1/channels/{}/bridge?message_id={}",
+        team.channel, message_id
+    );
+    let member = |roster: &Value, id: i64| -> Value {
+        roster["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user_id"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    let roster = parley_tests::eventually(150, Duration::from_millis(100), || async {
+        let roster: Value =
+            expect_json(server.get(&roster_path, Some(&team.ann.1)).await, 200).await;
+        (member(&roster, team.cat.0)["speaking"] == true).then_some(roster)
+    })
+    .await
+    .expect("Cat shows as speaking");
+    let (b, c) = (member(&roster, team.bob.0), member(&roster, team.cat.0));
+    assert_eq!(
+        (&b["ping"], &b["joined"], &b["speaking"]),
+        (&json!("acked"), &json!(true), &json!(false)),
+        "{roster}"
+    );
+    assert_ne!(c["ping"], "acked", "{roster}");
+    assert_eq!(c["joined"], true, "{roster}");
+    drop(cat);
+    // Someone outside the channel can neither open its bridge nor read its roster.
+    let (_, outsider) = server.user_with_role(&team.admin, "member", None).await;
+    expect_error(
+        server
+            .post(
+                &format!("/v1/channels/{}/bridge", team.channel),
+                Some(&outsider),
+                &json!({}),
+            )
+            .await,
+        403,
+        "not_member",
+    )
+    .await;
+}

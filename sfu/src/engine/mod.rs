@@ -308,6 +308,7 @@ impl Engine {
         } = self;
         for room in rooms.values_mut() {
             let speakers = room.speakers.speakers(now);
+            room.current_speakers = speakers.iter().map(|(sid, _)| sid.clone()).collect();
             if let Some(slots) = room.bridge.as_mut() {
                 fill_slots(slots, &speakers, &room.members, participants);
             }

@@ -175,6 +175,7 @@ impl Engine {
             empty_since: Some(Instant::now()),
             speakers: SpeakerDetector::new(),
             last_speakers: Vec::new(),
+            current_speakers: Vec::new(),
             bridge: settings.bridge.map(|n| {
                 let n = if n == 0 {
                     self.config.bridge_speakers
@@ -214,6 +215,7 @@ impl Engine {
                 .filter(|p| !p.grants.hidden)
                 .map(Participant::info)
                 .collect(),
+            active_speakers: room.current_speakers.clone(),
         })
     }
 

@@ -184,6 +184,8 @@ pub(super) struct Room {
     pub(super) empty_since: Option<Instant>,
     pub(super) speakers: SpeakerDetector<String>,
     pub(super) last_speakers: Vec<String>,
+    /// Sids of who is speaking, loudest first, as last announced.
+    pub(super) current_speakers: Vec<String>,
     /// A voice bridge: which publisher track fills each speaker slot.
     pub(super) bridge: Option<Vec<Option<(ParticipantKey, Mid)>>>,
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bridge;
 pub mod channels;
 pub mod departments;
 pub mod health;
