@@ -27,6 +27,24 @@ fn media_port(server: &Server) -> u16 {
         .expect("a port after udp=")
 }
 
+/// Wait until the room service shows `n` participants in `room`, `publishers` of them
+/// publishing (peers are separate processes that say nothing when they are in).
+async fn until_in_room(server: &Server, app: &App, room: &str, n: usize, publishers: u64) {
+    let admin = app.room_admin();
+    parley_tests::eventually(300, Duration::from_millis(100), || async {
+        let response = server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await;
+        if response.status() != 200 {
+            return None;
+        }
+        let detail: Value = response.json().await.ok()?;
+        let here = detail["participants"].as_array()?.len();
+        let publishing = detail["room"]["num_publishers"].as_u64()?;
+        (here >= n && publishing >= publishers).then_some(())
+    })
+    .await
+    .expect("the peers joined in time");
+}
+
 /// A listener, then a speaker sending a 440 Hz tone for `seconds` (with `speaker_args` too),
 /// in a new room. The listener stays until the speaker leaves (at most 40 s, for a busy
 /// machine).
@@ -44,7 +62,7 @@ async fn tone_call(
         40.0,
         &["--until-left"],
     );
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    until_in_room(server, &app, &room, 1, 0).await;
     let mut args = vec!["--tone", "440"];
     args.extend_from_slice(speaker_args);
     let speaker = AiortcPeer::spawn(server, &app.participant("speaker", &room), seconds, &args);
@@ -975,8 +993,8 @@ async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
     let listeners: Vec<AiortcPeer> = (0..3)
         .map(|i| AiortcPeer::spawn(&server, &listen_only(&format!("listener-{i}")), 14.0, &[]))
         .collect();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    // Two loud speakers, one that is muted, and (a little later) a quiet one.
+    until_in_room(&server, &app, &room, 3, 0).await;
+    // Two loud speakers, one that is muted, and (once they publish) a quiet one.
     let speaker = |name: &str, args: &[&str]| {
         AiortcPeer::spawn(&server, &app.participant(name, &room), 10.0, args)
     };
@@ -986,7 +1004,7 @@ async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
         &["--tone", "1000", "--amplitude", "0.9", "--muted"],
     );
     let mid = speaker("mid", &["--tone", "660", "--amplitude", "0.3"]);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    until_in_room(&server, &app, &room, 6, 3).await;
     // It stops before the others, so it is never alone (and then the loudest).
     let quiet = AiortcPeer::spawn(
         &server,
