@@ -313,7 +313,8 @@ impl Engine {
         let token = participant.resume_token.clone();
         let info = participant.info();
         let hidden = participant.grants.hidden;
-        let subscribe_all = participant.auto_subscribe && participant.grants.can_subscribe;
+        let may_subscribe = participant.grants.can_subscribe;
+        let subscribe_all = participant.auto_subscribe && may_subscribe;
         let room_name = participant.room.clone();
         tracing::info!(room = %room_name, participant = %info.sid, identity = %info.identity, "participant joined");
         self.participants.insert(key, participant);
@@ -330,7 +331,8 @@ impl Engine {
         let mut existing = Vec::new();
         let mut downs = Vec::new();
         let bridge = room.bridge.is_some();
-        if let (Some(slots), true) = (&room.bridge, subscribe_all) {
+        // In a bridge there is nothing to choose: everyone who may listen gets the slots.
+        if let (Some(slots), true) = (&room.bridge, may_subscribe) {
             // A voice bridge: one audio m-line per speaker slot, whoever fills it.
             for i in 0..slots.len() {
                 downs.push(DownTrack::slot(i));
