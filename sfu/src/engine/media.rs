@@ -6,9 +6,21 @@ use super::*;
 impl Engine {
     pub(super) fn event(&mut self, key: ParticipantKey, side: Side, event: Event) {
         match (side, event) {
-            (_, Event::IceConnectionStateChange(IceConnectionState::Disconnected)) => {
-                self.doomed
-                    .push((key, Departure::Removed(RemovedReason::ConnectionLost)));
+            // A disconnect is often brief (a check lost, a network blip): the participant is
+            // given the resume window to come back before it is removed.
+            (_, Event::IceConnectionStateChange(state)) => {
+                if let Some(p) = self.participants.get_mut(&key) {
+                    let peer = p.peer(side);
+                    match state {
+                        IceConnectionState::Disconnected => {
+                            peer.lost_since.get_or_insert_with(Instant::now);
+                        }
+                        IceConnectionState::Connected | IceConnectionState::Completed => {
+                            peer.lost_since = None;
+                        }
+                        _ => {}
+                    }
+                }
             }
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
             (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),

@@ -265,6 +265,15 @@ impl Engine {
                 if p.subscriber.timeout <= now && !p.subscriber.dirty {
                     v.push((*key, Side::Subscriber));
                 }
+                // A media connection down for the whole resume window is gone.
+                let lost = [p.publisher.lost_since, p.subscriber.lost_since]
+                    .into_iter()
+                    .flatten()
+                    .any(|at| now.saturating_duration_since(at) >= window);
+                if lost {
+                    self.doomed
+                        .push((*key, Departure::Removed(RemovedReason::ConnectionLost)));
+                }
                 // A dropped signaling connection: wait out the resume window, then leave.
                 if p.signal.is_closed() {
                     match p.detached_since {

@@ -13,6 +13,8 @@ pub(super) struct Peer {
     pub(super) timeout: Instant,
     /// Already queued for polling.
     pub(super) dirty: bool,
+    /// Since when ICE reports the connection disconnected; it may come back.
+    pub(super) lost_since: Option<Instant>,
 }
 
 impl Peer {
@@ -38,6 +40,7 @@ impl Peer {
             rtc,
             timeout: now,
             dirty: false,
+            lost_since: None,
         }
     }
 }
