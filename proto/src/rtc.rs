@@ -74,6 +74,90 @@ pub struct TrackInfo {
     /// `opus`, `vp8` or `h264` once the first packet arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub codec: Option<String>,
+    /// A simulcast video track's layers, lowest quality first; empty for one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<VideoLayer>,
+}
+
+/// A simulcast layer's quality: its position from the lowest. A track with two layers has
+/// `low` and `medium`; asking for more than a track has gives its best.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoQuality {
+    Low,
+    Medium,
+    High,
+}
+
+impl VideoQuality {
+    /// The layer index (lowest first) of this quality.
+    pub fn index(self) -> usize {
+        match self {
+            VideoQuality::Low => 0,
+            VideoQuality::Medium => 1,
+            VideoQuality::High => 2,
+        }
+    }
+
+    /// The quality of the layer at `index` (lowest first); `None` past the third.
+    pub fn from_index(index: usize) -> Option<VideoQuality> {
+        [VideoQuality::Low, VideoQuality::Medium, VideoQuality::High]
+            .get(index)
+            .copied()
+    }
+}
+
+/// One layer of a simulcast track, as the publisher declared it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VideoLayer {
+    pub quality: VideoQuality,
+    /// The `rid` of its encoding in the publisher's SDP.
+    pub rid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+/// A simulcast layer a publisher declares in `offer`: its `rid` and, for subscribers to see,
+/// the size it sends at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishLayer {
+    pub rid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
+
+/// Whether a publisher's simulcast layer is wanted by anyone (`subscribed_qualities`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SubscribedQuality {
+    pub quality: VideoQuality,
+    pub rid: String,
+    pub enabled: bool,
+}
+
+/// How well a participant's connection carries its media now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionQuality {
+    /// Under 2% loss and under 300 ms round trip.
+    Excellent,
+    /// Under 8% loss and under 600 ms round trip.
+    Good,
+    Poor,
+    /// Its media path stopped answering; it has `rtc.resume_window_secs` to come back.
+    Lost,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConnectionQualityInfo {
+    pub participant: String,
+    pub quality: ConnectionQuality,
 }
 
 /// A participant as others see it.
@@ -179,6 +263,10 @@ pub struct PublishTrack {
     pub name: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub muted: bool,
+    /// A simulcast m-line's layers, lowest quality first, one per `rid` of its
+    /// `a=simulcast:send` (at most three). Leave out for one encoding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layers: Vec<PublishLayer>,
 }
 
 /// Which track an m-line of the publisher answer or the subscriber offer carries.
@@ -241,6 +329,14 @@ pub enum RtcClientMessage {
         id: Option<String>,
         track: String,
         muted: bool,
+    },
+    /// The most a subscription to a simulcast track should carry (default `high`). The server
+    /// sends less while the subscriber's bandwidth cannot carry it.
+    SetQuality {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        track: String,
+        quality: VideoQuality,
     },
     /// Stop publishing a track. The client then removes its m-line in its next offer.
     Unpublish {
@@ -335,6 +431,25 @@ pub enum RtcServerMessage {
     /// The participants speaking now, loudest first; sent when the set changes.
     ActiveSpeakers {
         speakers: Vec<Speaker>,
+    },
+    /// To a publisher: which layers of its simulcast track someone receives. It should stop
+    /// encoding the disabled ones (`RTCRtpEncodingParameters.active = false`) until they are
+    /// enabled again.
+    SubscribedQualities {
+        track: String,
+        qualities: Vec<SubscribedQuality>,
+    },
+    /// To a subscriber: the layer of a simulcast track it receives changed, because it asked or
+    /// because its bandwidth changed.
+    TrackQuality {
+        track: String,
+        quality: VideoQuality,
+        /// The quality it asked for; higher than `quality` while bandwidth is short.
+        wanted: VideoQuality,
+    },
+    /// Participants whose connection quality changed (yourself included).
+    ConnectionQuality {
+        updates: Vec<ConnectionQualityInfo>,
     },
     /// This participant was taken out of the room; the server closes the connection next.
     Removed {

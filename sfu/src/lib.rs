@@ -204,6 +204,12 @@ enum Command {
         muted: bool,
         reply: Reply<()>,
     },
+    SetQuality {
+        key: ParticipantKey,
+        track: String,
+        quality: parley_proto::VideoQuality,
+        reply: Reply<()>,
+    },
     Unpublish {
         key: ParticipantKey,
         track: String,
@@ -419,6 +425,22 @@ impl Sfu {
             key,
             track,
             muted,
+            reply,
+        })
+        .await
+    }
+
+    /// The most a subscription to a simulcast track should carry.
+    pub async fn set_quality(
+        &self,
+        key: ParticipantKey,
+        track: String,
+        quality: parley_proto::VideoQuality,
+    ) -> SfuResult<()> {
+        self.ask(|reply| Command::SetQuality {
+            key,
+            track,
+            quality,
             reply,
         })
         .await

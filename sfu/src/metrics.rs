@@ -17,7 +17,7 @@ pub struct SfuMetrics {
     /// By `direction`: `received` from subscribers, `sent` to publishers.
     pub nacks: IntCounterVec,
     /// Keyframe requests (PLI/FIR) sent to publishers, by `cause`: `subscriber` (a
-    /// subscriber lost its picture), `new_subscription`, `unmute`.
+    /// subscriber lost its picture), `new_subscription`, `unmute`, `layer_switch`.
     pub keyframe_requests: IntCounterVec,
     /// Keyframe requests held back by the per-track throttle.
     pub keyframe_requests_throttled: IntCounter,
@@ -27,6 +27,11 @@ pub struct SfuMetrics {
     pub forward_seconds: Histogram,
     /// Room events not delivered to webhooks because their queue was full.
     pub dropped_room_events: IntCounter,
+    /// Simulcast layer choices changed, by `direction`: `down` for bandwidth, `up` (asked for
+    /// or bandwidth recovered).
+    pub layer_switches: IntCounterVec,
+    /// Subscriber connections' bandwidth estimates (TWCC), bits per second.
+    pub bandwidth_estimate: Histogram,
     /// The labelled counters the forwarding path bumps, resolved once so a packet costs an
     /// atomic add and no label lookup.
     pub packets_in: IntCounter,
@@ -103,6 +108,22 @@ impl SfuMetrics {
                 "rtc_dropped_room_events_total",
                 "Room events not delivered to webhooks because their queue was full.",
             )?,
+            layer_switches: IntCounterVec::new(
+                Opts::new(
+                    "rtc_layer_switches_total",
+                    "Simulcast layer choices changed, by direction.",
+                ),
+                &["direction"],
+            )?,
+            bandwidth_estimate: Histogram::with_opts(
+                HistogramOpts::new(
+                    "rtc_bandwidth_estimate_bps",
+                    "Subscriber connections' bandwidth estimates (TWCC), bits per second.",
+                )
+                .buckets(vec![
+                    100e3, 250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6,
+                ]),
+            )?,
         };
         registry.register(Box::new(m.rooms.clone()))?;
         registry.register(Box::new(m.participants.clone()))?;
@@ -115,6 +136,8 @@ impl SfuMetrics {
         registry.register(Box::new(m.dropped_datagrams.clone()))?;
         registry.register(Box::new(m.forward_seconds.clone()))?;
         registry.register(Box::new(m.dropped_room_events.clone()))?;
+        registry.register(Box::new(m.layer_switches.clone()))?;
+        registry.register(Box::new(m.bandwidth_estimate.clone()))?;
         Ok(m)
     }
 }

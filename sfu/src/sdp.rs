@@ -12,8 +12,9 @@ pub struct Section {
     pub sends: bool,
     /// Codec names from `a=rtpmap`, lower case.
     pub codecs: Vec<String>,
-    /// `a=simulcast` or `a=rid` lines: several encodings on this m-line.
-    pub simulcast: bool,
+    /// The `rid`s this m-line sends (simulcast), in the order of its `a=simulcast:send` line
+    /// (or of its `a=rid:... send` lines without one); empty for one encoding.
+    pub rids: Vec<String>,
 }
 
 /// Codecs Parley forwards.
@@ -48,7 +49,7 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
                 mid: String::new(),
                 sends: port != "0" && session_direction_sends,
                 codecs: Vec::new(),
-                simulcast: false,
+                rids: Vec::new(),
             });
             in_media = true;
             continue;
@@ -72,8 +73,26 @@ pub fn sections(sdp: &str) -> Result<Vec<Section>, String> {
         };
         if let Some(sends) = direction {
             section.sends = section.sends && sends;
-        } else if attr.starts_with("simulcast:") || attr.starts_with("rid:") {
-            section.simulcast = true;
+        } else if let Some(list) = attr.strip_prefix("simulcast:") {
+            // `send q;h;f` (`,` separates alternatives, `~` marks a paused stream); a receive
+            // list means nothing to a publisher offer.
+            let mut words = list.split_whitespace();
+            while let (Some(dir), Some(streams)) = (words.next(), words.next()) {
+                if dir == "send" {
+                    section.rids = streams
+                        .split([';', ','])
+                        .map(|r| r.trim_start_matches('~').to_string())
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                }
+            }
+        } else if let Some(rid) = attr.strip_prefix("rid:") {
+            let mut words = rid.split_whitespace();
+            if let (Some(id), Some("send")) = (words.next(), words.next()) {
+                if !section.rids.iter().any(|r| r == id) {
+                    section.rids.push(id.to_string());
+                }
+            }
         } else if let Some(mid) = attr.strip_prefix("mid:") {
             section.mid = mid.trim().to_string();
         } else if let Some(map) = attr.strip_prefix("rtpmap:") {
@@ -161,6 +180,7 @@ pub fn check_offer(sdp: &str, tracks: &[PublishTrack], max_tracks: usize) -> Sfu
                 t.mid
             )));
         }
+        check_layers(t, section)?;
     }
     if tracks.len() > max_tracks {
         return Err(SfuError::new(
@@ -188,12 +208,60 @@ pub fn check_offer(sdp: &str, tracks: &[PublishTrack], max_tracks: usize) -> Sfu
                 ),
             ));
         }
-        if s.simulcast {
+    }
+    Ok(())
+}
+
+/// Most layers a simulcast track may have.
+pub const MAX_LAYERS: usize = 3;
+
+/// A track's declared `layers` against the `rid`s its m-line sends: the same set, video only,
+/// at most `MAX_LAYERS`.
+fn check_layers(t: &PublishTrack, section: &Section) -> SfuResult<()> {
+    if section.rids.is_empty() {
+        if !t.layers.is_empty() {
             return Err(invalid(format!(
-                "m-line `{}` sends simulcast; this server takes one encoding per track",
-                s.mid
+                "mid `{}` declares layers but its m-line sends one encoding (no `a=simulcast:send`)",
+                t.mid
             )));
         }
+        return Ok(());
+    }
+    if t.source.kind() != TrackKind::Video {
+        return Err(invalid(format!(
+            "mid `{}` sends simulcast audio; only video has layers",
+            t.mid
+        )));
+    }
+    if section.rids.len() > MAX_LAYERS {
+        return Err(invalid(format!(
+            "mid `{}` sends {} simulcast layers; at most {MAX_LAYERS}",
+            t.mid,
+            section.rids.len()
+        )));
+    }
+    if t.layers.is_empty() {
+        return Err(invalid(format!(
+            "mid `{}` sends simulcast (rids {}); name them in `tracks[].layers`, lowest quality first",
+            t.mid,
+            section.rids.join(", ")
+        )));
+    }
+    let mut declared: Vec<&str> = t.layers.iter().map(|l| l.rid.as_str()).collect();
+    let mut sent: Vec<&str> = section.rids.iter().map(String::as_str).collect();
+    declared.sort_unstable();
+    sent.sort_unstable();
+    if declared != sent {
+        return Err(invalid(format!(
+            "mid `{}` declares layers [{}] but its m-line sends rids [{}]",
+            t.mid,
+            t.layers
+                .iter()
+                .map(|l| l.rid.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            section.rids.join(", ")
+        )));
     }
     Ok(())
 }
@@ -227,6 +295,7 @@ mod tests {
             source,
             name: String::new(),
             muted: false,
+            layers: Vec::new(),
         }
     }
 
@@ -262,16 +331,51 @@ mod tests {
             code(check(&[track("0", Microphone)], 0)),
             ErrorCode::TooManyTracks
         );
-        let simulcast = OFFER.replace(
+        let simulcast_audio = OFFER.replace(
             "a=mid:0\r\n",
             "a=mid:0\r\na=rid:h send\r\na=simulcast:send h\r\n",
         );
         assert_eq!(
-            check_offer(&simulcast, &[track("0", Microphone)], 8)
+            check_offer(&simulcast_audio, &[track("0", Microphone)], 8)
                 .unwrap_err()
                 .code,
             ErrorCode::InvalidInput
         );
+    }
+
+    #[test]
+    fn simulcast_layers_must_match_the_rids_sent() {
+        use parley_proto::{PublishLayer, TrackSource::Camera};
+        let sdp = "v=0\r\nm=video 9 X 96\r\na=mid:v\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=rid:q send\r\na=rid:h send\r\na=rid:f send\r\na=simulcast:send q;h;~f\r\n";
+        assert_eq!(sections(sdp).unwrap()[0].rids, ["q", "h", "f"]);
+        let layered = |rids: &[&str]| PublishTrack {
+            layers: rids
+                .iter()
+                .map(|r| PublishLayer {
+                    rid: r.to_string(),
+                    width: None,
+                    height: None,
+                })
+                .collect(),
+            ..track("v", Camera)
+        };
+        assert_eq!(check_offer(sdp, &[layered(&["q", "h", "f"])], 8), Ok(()));
+        let message = |t: PublishTrack| check_offer(sdp, &[t], 8).unwrap_err().message;
+        assert!(message(track("v", Camera)).contains("name them in `tracks[].layers`"));
+        assert!(message(layered(&["q", "h"])).contains("declares layers [q, h]"));
+        let four = sdp
+            .replace("~f", "f;x")
+            .replace("a=rid:q", "a=rid:x send\r\na=rid:q");
+        assert!(check_offer(&four, &[layered(&["q", "h", "f", "x"])], 8)
+            .unwrap_err()
+            .message
+            .contains("at most 3"));
+        let plain = sdp.replace("a=simulcast:send q;h;~f\r\n", "").replace(" send\r\n", " recv\r\n");
+        assert!(check_offer(&plain, &[layered(&["q"])], 8)
+            .unwrap_err()
+            .message
+            .contains("sends one encoding"));
     }
 
     #[test]

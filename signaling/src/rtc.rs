@@ -482,6 +482,9 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
             subscribe,
         } => done(id, sfu.subscribe(key, tracks, subscribe).await),
         RtcClientMessage::Mute { id, track, muted } => done(id, sfu.mute(key, track, muted).await),
+        RtcClientMessage::SetQuality { id, track, quality } => {
+            done(id, sfu.set_quality(key, track, quality).await)
+        }
         RtcClientMessage::Unpublish { id, track } => done(id, sfu.unpublish(key, track).await),
         RtcClientMessage::Leave {} => Handled::Leave,
         RtcClientMessage::Ping { id } => reply(RtcServerMessage::Pong { id }),

@@ -1,7 +1,11 @@
 //! The forwarding path: a publisher's RTP packets to its subscribers, keyframe requests back,
 //! and the NACK figures.
 
+use super::simulcast::starts_keyframe;
 use super::*;
+use parley_proto::VideoQuality;
+use str0m::bwe::BweKind;
+use str0m::rtp::Vp8Descriptor;
 
 impl Engine {
     pub(super) fn event(&mut self, key: ParticipantKey, side: Side, event: Event) {
@@ -25,8 +29,15 @@ impl Engine {
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
             (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),
             (Side::Publisher, Event::MediaIngressStats(stats)) => {
-                self.count_nacks(key, side, stats.mid, stats.nacks, "sent")
+                self.count_nacks(key, side, stats.mid, stats.nacks, "sent");
+                if let Some(rid) = stats.rid {
+                    self.layer_stats(key, stats.mid, rid, stats.bytes);
+                }
             }
+            (Side::Subscriber, Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. })) => {
+                self.bandwidth(key, estimate.as_u64())
+            }
+            (_, Event::PeerStats(stats)) => self.peer_stats(key, side, &stats),
             (Side::Subscriber, Event::MediaEgressStats(stats)) => {
                 self.count_nacks(key, side, stats.mid, stats.nacks, "received")
             }
@@ -57,26 +68,36 @@ impl Engine {
             participants,
             metrics,
             dirty,
+            doomed,
             ..
         } = self;
         let Some(publisher) = participants.get_mut(&key) else {
             return;
         };
         let ssrc = packet.header.ssrc;
-        let mid = match publisher.ssrc_mids.iter().find(|(s, _)| *s == ssrc) {
-            Some((_, mid)) => *mid,
+        let (mid, layer) = match publisher.ssrc_mids.iter().find(|(s, _, _)| *s == ssrc) {
+            Some((_, mid, layer)) => (*mid, *layer),
             None => {
-                let Some(mid) = publisher
+                let Some((mid, rid)) = publisher
                     .publisher
                     .rtc
                     .direct_api()
                     .stream_rx(&ssrc)
-                    .map(|s| s.mid())
+                    .map(|s| (s.mid(), s.rid()))
                 else {
                     return;
                 };
-                publisher.ssrc_mids.push((ssrc, mid));
-                mid
+                let layer = rid.and_then(|rid| {
+                    publisher
+                        .tracks
+                        .iter()
+                        .find(|t| t.mid == mid)?
+                        .layers
+                        .iter()
+                        .position(|l| l.rid == rid)
+                });
+                publisher.ssrc_mids.push((ssrc, mid, layer));
+                (mid, layer)
             }
         };
         metrics.packets_in.inc();
@@ -98,11 +119,24 @@ impl Engine {
             track.info.codec = codec_name(params.spec().codec).map(str::to_string);
             track.clock_rate = params.spec().clock_rate.get();
         }
+        if let Some(l) = layer.and_then(|i| track.layers.get_mut(i)) {
+            l.last_packet = Some(now);
+        }
         if track.info.muted || track.admin_muted {
             return;
         }
         // Padding (bandwidth probes) is not forwarded; its sequence numbers are closed up.
         let padding = packet.payload.is_empty();
+        // A simulcast layer's packets go to the subscriptions on that layer; a keyframe lets
+        // a subscription waiting for the layer switch to it.
+        let vp8 = match (layer, track.info.codec.as_deref(), padding) {
+            (Some(_), Some("vp8"), false) => Vp8Descriptor::parse(&packet.payload).ok(),
+            _ => None,
+        };
+        let keyframe = layer.is_some()
+            && !padding
+            && starts_keyframe(track.info.codec.as_deref(), &packet.payload, vp8.as_ref());
+        let mut switched = Vec::new();
         let clock_rate = track.clock_rate;
         let video = track.info.kind == TrackKind::Video;
         let Some(room) = rooms.get_mut(&publisher.room) else {
@@ -143,6 +177,20 @@ impl Engine {
                 let DownState::Open(out_mid) = down.state else {
                     continue;
                 };
+                let mut vp8_patch = None;
+                if let Some(layer) = layer {
+                    let Some(sim) = down.sim.as_mut() else {
+                        continue;
+                    };
+                    let before = sim.current;
+                    if !sim.accept(layer, keyframe, vp8.as_ref()) {
+                        continue;
+                    }
+                    if before != sim.current {
+                        switched.push((*member, down.info.sid.clone(), layer, sim.wanted));
+                    }
+                    vp8_patch = vp8.as_ref().and_then(|d| sim.vp8_patch(d));
+                }
                 let rewriter = down
                     .rewriter
                     .get_or_insert_with(|| Rewriter::new(clock_rate));
@@ -170,18 +218,20 @@ impl Engine {
                 let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
                     continue;
                 };
-                tx.write_rtp(
-                    RtpWrite::new(
-                        out_pt,
-                        seq.into(),
-                        time,
-                        packet.timestamp,
-                        packet.payload.clone(),
-                    )
-                    .marker(packet.header.marker)
-                    .ext_vals(forwarded_ext.clone())
-                    .nackable(video),
-                );
+                let mut write = RtpWrite::new(
+                    out_pt,
+                    seq.into(),
+                    time,
+                    packet.timestamp,
+                    packet.payload.clone(),
+                )
+                .marker(packet.header.marker)
+                .ext_vals(forwarded_ext.clone())
+                .nackable(video);
+                if let Some(patch) = vp8_patch {
+                    write = write.vp8_patch(patch);
+                }
+                tx.write_rtp(write);
                 wrote = true;
                 out += 1;
             }
@@ -189,6 +239,21 @@ impl Engine {
                 sub.subscriber.dirty = true;
                 dirty.push((*member, Side::Subscriber));
             }
+        }
+        for (member, track, layer, wanted) in switched {
+            let (Some(sub), Some(quality), Some(wanted)) = (
+                participants.get(&member),
+                VideoQuality::from_index(layer),
+                VideoQuality::from_index(wanted),
+            ) else {
+                continue;
+            };
+            let msg = RtcServerMessage::TrackQuality {
+                track,
+                quality,
+                wanted,
+            };
+            signal(member, sub, msg, doomed);
         }
         if out > 0 {
             metrics.packets_out.inc_by(out);

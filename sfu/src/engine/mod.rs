@@ -31,10 +31,13 @@ const TICK: Duration = Duration::from_millis(10);
 const READ_BATCH: usize = 64;
 
 mod media;
+mod quality;
 mod rooms;
+mod simulcast;
 mod state;
 mod tracks;
 
+use simulcast::{SimDown, UpLayer};
 pub(crate) use state::Engine;
 use state::*;
 
@@ -62,6 +65,8 @@ impl Engine {
             pending: Vec::new(),
             doomed: Vec::new(),
             last_speaker_check: Instant::now(),
+            last_layer_check: Instant::now(),
+            last_quality_check: Instant::now(),
         }
     }
 
@@ -289,6 +294,14 @@ impl Engine {
             .collect();
         for (key, side) in due {
             self.mark_dirty(key, side);
+        }
+        if now.saturating_duration_since(self.last_layer_check) >= simulcast::LAYER_CHECK {
+            self.last_layer_check = now;
+            self.check_layers(now);
+        }
+        if now.saturating_duration_since(self.last_quality_check) >= quality::QUALITY_CHECK {
+            self.last_quality_check = now;
+            self.check_quality();
         }
         if now.saturating_duration_since(self.last_speaker_check) >= self.config.speaker_interval {
             self.last_speaker_check = now;

@@ -48,6 +48,14 @@ impl Engine {
             } => {
                 let _ = reply.send(self.mute(key, &track, muted, false).map(|_| ()));
             }
+            Command::SetQuality {
+                key,
+                track,
+                quality,
+                reply,
+            } => {
+                let _ = reply.send(self.set_quality(key, &track, quality));
+            }
             Command::Unpublish { key, track, reply } => {
                 let _ = reply.send(self.unpublish(key, &track));
             }
@@ -299,8 +307,8 @@ impl Engine {
             joined_at: now_ms(),
             auto_subscribe: request.auto_subscribe,
             signal: signal_tx,
-            publisher: Peer::new(now, &self.candidates),
-            subscriber: Peer::new(now, &self.candidates),
+            publisher: Peer::new(now, &self.candidates, Side::Publisher),
+            subscriber: Peer::new(now, &self.candidates, Side::Subscriber),
             tracks: Vec::new(),
             ssrc_mids: Vec::new(),
             down: Vec::new(),
@@ -309,6 +317,10 @@ impl Engine {
             resume_token: resume_token(),
             detached_since: None,
             nacks_seen: HashMap::new(),
+            bandwidth: None,
+            last_lowered: None,
+            link: Default::default(),
+            quality: parley_proto::ConnectionQuality::Excellent,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();

@@ -18,16 +18,20 @@ pub(super) struct Peer {
 }
 
 impl Peer {
-    pub(super) fn new(now: Instant, candidates: &[SocketAddr]) -> Peer {
-        let mut rtc = Rtc::builder()
+    pub(super) fn new(now: Instant, candidates: &[SocketAddr], side: Side) -> Peer {
+        let mut builder = Rtc::builder()
             .set_rtp_mode(true)
             .set_ice_lite(true)
             .clear_codecs()
             .enable_opus(true, false)
             .enable_vp8(true)
             .enable_h264(true)
-            .set_stats_interval(Some(Duration::from_secs(1)))
-            .build(now);
+            .set_stats_interval(Some(Duration::from_secs(1)));
+        if side == Side::Subscriber {
+            // What the subscriber can receive decides which simulcast layers it gets.
+            builder = builder.enable_bwe(Some(str0m::bwe::Bitrate::bps(INITIAL_BANDWIDTH)));
+        }
+        let mut rtc = builder.build(now);
         for addr in candidates {
             match Candidate::host(*addr, "udp") {
                 Ok(c) => {
@@ -45,6 +49,9 @@ impl Peer {
     }
 }
 
+/// The bandwidth a subscriber connection is assumed to have until TWCC feedback says more.
+pub(super) const INITIAL_BANDWIDTH: u64 = 1_000_000;
+
 /// A track a participant publishes.
 pub(super) struct UpTrack {
     pub(super) info: TrackInfo,
@@ -52,6 +59,8 @@ pub(super) struct UpTrack {
     pub(super) admin_muted: bool,
     pub(super) clock_rate: u32,
     pub(super) last_keyframe_request: Option<Instant>,
+    /// A simulcast track's layers, lowest first; empty for one encoding.
+    pub(super) layers: Vec<UpLayer>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +96,8 @@ pub(super) struct DownTrack {
     /// In a voice bridge: the speaker slot this m-line carries (then `publisher` is
     /// `NO_PUBLISHER`: whoever fills the slot).
     pub(super) slot: Option<usize>,
+    /// Which layer of a simulcast track this subscription carries.
+    pub(super) sim: Option<SimDown>,
 }
 
 /// Never a participant's key (they start at 1): the publisher of a bridge slot.
@@ -96,6 +107,7 @@ impl DownTrack {
     /// A subscription to one publisher's track.
     pub(super) fn of(info: TrackInfo, publisher: ParticipantKey, up_mid: Mid) -> DownTrack {
         DownTrack {
+            sim: (!info.layers.is_empty()).then(|| SimDown::new(info.layers.len())),
             info,
             publisher,
             up_mid,
@@ -116,6 +128,7 @@ impl DownTrack {
             name: format!("speaker {}", index + 1),
             muted: false,
             codec: Some("opus".into()),
+            layers: Vec::new(),
         };
         DownTrack {
             slot: Some(index),
@@ -143,7 +156,8 @@ pub(super) struct Participant {
     pub(super) publisher: Peer,
     pub(super) subscriber: Peer,
     pub(super) tracks: Vec<UpTrack>,
-    pub(super) ssrc_mids: Vec<(Ssrc, Mid)>,
+    /// Each incoming SSRC's m-line and, for simulcast, layer index.
+    pub(super) ssrc_mids: Vec<(Ssrc, Mid, Option<usize>)>,
     pub(super) down: Vec<DownTrack>,
     pub(super) sub_pending: Option<SdpPendingOffer>,
     /// The subscriber offer waiting for its answer, to send again after a resume.
@@ -154,6 +168,20 @@ pub(super) struct Participant {
     pub(super) detached_since: Option<Instant>,
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
     pub(super) nacks_seen: HashMap<(Side, Mid), u64>,
+    /// What the subscriber connection can carry (TWCC), bits per second; `None` until known.
+    pub(super) bandwidth: Option<u64>,
+    /// When a simulcast subscription was last lowered for bandwidth: no raise soon after.
+    pub(super) last_lowered: Option<Instant>,
+    /// Loss fraction and round trip last reported on each connection.
+    pub(super) link: [LinkStats; 2],
+    /// Connection quality as last announced.
+    pub(super) quality: parley_proto::ConnectionQuality,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct LinkStats {
+    pub(super) loss: f32,
+    pub(super) rtt: Option<Duration>,
 }
 
 impl Participant {
@@ -209,6 +237,8 @@ pub(crate) struct Engine {
     pub(super) pending: Vec<(ParticipantKey, Side, Event)>,
     pub(super) doomed: Vec<(ParticipantKey, Departure)>,
     pub(super) last_speaker_check: Instant,
+    pub(super) last_layer_check: Instant,
+    pub(super) last_quality_check: Instant,
 }
 
 pub(super) fn now_ms() -> i64 {

@@ -114,6 +114,13 @@ impl Engine {
             if p.tracks.iter().any(|u| u.mid == mid) {
                 continue;
             }
+            let now = Instant::now();
+            let layers: Vec<UpLayer> = t
+                .layers
+                .iter()
+                .enumerate()
+                .map(|(i, l)| UpLayer::new(i, l, now))
+                .collect();
             let info = TrackInfo {
                 sid: sid("TR"),
                 participant: p.sid.clone(),
@@ -122,6 +129,7 @@ impl Engine {
                 name: t.name.clone(),
                 muted: t.muted,
                 codec: None,
+                layers: layers.iter().map(|l| l.info.clone()).collect(),
             };
             p.tracks.push(UpTrack {
                 info: info.clone(),
@@ -132,6 +140,7 @@ impl Engine {
                     TrackKind::Video => 90_000,
                 },
                 last_keyframe_request: None,
+                layers,
             });
             added.push(info);
         }

@@ -1,0 +1,108 @@
+//! Connection quality: how well each participant's media path carries its media, from its ICE
+//! state, loss and round trip, announced to the room when it changes. A participant whose
+//! network drops shows as `lost` while it has the resume window to come back; the others see
+//! no leave and no join.
+
+use super::*;
+use parley_proto::{ConnectionQuality, ConnectionQualityInfo};
+use str0m::stats::PeerStats;
+
+/// How often connection quality is judged.
+pub(super) const QUALITY_CHECK: Duration = Duration::from_secs(1);
+
+/// The quality of a connection from what its two peer connections report.
+pub(super) fn judge(lost: bool, links: &[LinkStats]) -> ConnectionQuality {
+    if lost {
+        return ConnectionQuality::Lost;
+    }
+    let loss = links.iter().map(|l| l.loss).fold(0.0, f32::max);
+    let rtt = links.iter().filter_map(|l| l.rtt).max();
+    let rtt_under = |ms: u64| rtt.is_none_or(|r| r < Duration::from_millis(ms));
+    if loss < 0.02 && rtt_under(300) {
+        ConnectionQuality::Excellent
+    } else if loss < 0.08 && rtt_under(600) {
+        ConnectionQuality::Good
+    } else {
+        ConnectionQuality::Poor
+    }
+}
+
+impl Engine {
+    /// A peer connection's periodic figures: the loss on what it receives (publisher) or what
+    /// it sends, as the client reports it (subscriber).
+    pub(super) fn peer_stats(&mut self, key: ParticipantKey, side: Side, stats: &PeerStats) {
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        let loss = match side {
+            Side::Publisher => stats.ingress_loss_fraction,
+            Side::Subscriber => stats.egress_loss_fraction,
+        };
+        p.link[side as usize] = LinkStats {
+            loss: loss.unwrap_or(0.0).clamp(0.0, 1.0),
+            rtt: stats.rtt,
+        };
+        if let (Side::Subscriber, Some(bwe)) = (side, stats.bwe_tx) {
+            self.metrics.bandwidth_estimate.observe(bwe.as_f64());
+        }
+    }
+
+    /// Judge every participant's connection and tell each room whose quality changed.
+    pub(super) fn check_quality(&mut self) {
+        let Engine {
+            rooms,
+            participants,
+            doomed,
+            ..
+        } = self;
+        for room in rooms.values() {
+            let mut updates = Vec::new();
+            for key in &room.members {
+                let Some(p) = participants.get_mut(key) else {
+                    continue;
+                };
+                let lost = p.publisher.lost_since.is_some() || p.subscriber.lost_since.is_some();
+                let quality = judge(lost, &p.link);
+                if quality != p.quality {
+                    p.quality = quality;
+                    if !p.grants.hidden {
+                        updates.push(ConnectionQualityInfo {
+                            participant: p.sid.clone(),
+                            quality,
+                        });
+                    }
+                }
+            }
+            if updates.is_empty() {
+                continue;
+            }
+            let msg = RtcServerMessage::ConnectionQuality { updates };
+            for key in &room.members {
+                if let Some(p) = participants.get(key) {
+                    signal(*key, p, msg.clone(), doomed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_and_round_trip_grade_a_connection() {
+        let link = |loss: f32, rtt_ms: u64| LinkStats {
+            loss,
+            rtt: Some(Duration::from_millis(rtt_ms)),
+        };
+        let clean = link(0.0, 20);
+        assert_eq!(judge(false, &[clean, clean]), ConnectionQuality::Excellent);
+        assert_eq!(judge(false, &[LinkStats::default(); 2]), ConnectionQuality::Excellent);
+        assert_eq!(judge(false, &[clean, link(0.05, 20)]), ConnectionQuality::Good);
+        assert_eq!(judge(false, &[link(0.0, 400), clean]), ConnectionQuality::Good);
+        assert_eq!(judge(false, &[link(0.2, 20), clean]), ConnectionQuality::Poor);
+        assert_eq!(judge(false, &[clean, link(0.0, 900)]), ConnectionQuality::Poor);
+        assert_eq!(judge(true, &[clean, clean]), ConnectionQuality::Lost);
+    }
+}

@@ -1,0 +1,677 @@
+//! Simulcast: which layer of a publisher's video each subscriber receives. A subscriber asks
+//! for the most it wants (`set_quality`); what its connection can carry (TWCC, str0m's
+//! bandwidth estimate) lowers that while bandwidth is short, audio being reserved first; a
+//! switch waits for a keyframe of the new layer so no frame is ever decoded against the wrong
+//! reference. Layers nobody receives are paused at the publisher (dynacast).
+
+use super::*;
+use parley_proto::{SubscribedQuality, TrackSource, VideoLayer, VideoQuality};
+use str0m::bwe::Bitrate;
+use str0m::media::Rid;
+use str0m::rtp::{Vp8Descriptor, Vp8Patch};
+
+/// How often layer choices, keyframe retries and dynacast are revisited.
+pub(super) const LAYER_CHECK: Duration = Duration::from_millis(250);
+/// A layer nobody receives keeps being sent this long before the publisher is told to pause
+/// it, so a subscriber stepping down and up again does not wait for a resume.
+const PAUSE_AFTER: Duration = Duration::from_secs(3);
+/// A layer the publisher should be sending counts as arriving if a packet came this recently
+/// (or it was resumed this recently).
+const LAYER_STALE: Duration = Duration::from_secs(2);
+/// After a subscription is lowered for bandwidth, none of the subscriber's is raised for this
+/// long: the estimate settles first.
+const RAISE_HOLD: Duration = Duration::from_secs(4);
+/// A raise needs this much headroom over the layer's bitrate.
+const RAISE_HEADROOM: f64 = 1.25;
+/// Kept back for each audio subscription before video gets anything: Opus at its usual rate
+/// with RTP/SRTP overhead.
+const AUDIO_RESERVE: u64 = 64_000;
+
+/// One simulcast layer of a published track.
+pub(super) struct UpLayer {
+    pub(super) rid: Rid,
+    pub(super) info: VideoLayer,
+    /// Measured bits per second (from the ingress stats), smoothed.
+    pub(super) bitrate: Option<u64>,
+    pub(super) bytes_seen: Option<(u64, Instant)>,
+    pub(super) last_packet: Option<Instant>,
+    /// As last told to the publisher (`subscribed_qualities`); a new track sends them all.
+    pub(super) enabled: bool,
+    pub(super) enabled_at: Instant,
+    pub(super) unused_since: Option<Instant>,
+    pub(super) last_keyframe_request: Option<Instant>,
+}
+
+impl UpLayer {
+    pub(super) fn new(index: usize, layer: &parley_proto::PublishLayer, now: Instant) -> UpLayer {
+        UpLayer {
+            rid: Rid::from(layer.rid.as_str()),
+            info: VideoLayer {
+                quality: VideoQuality::from_index(index).unwrap_or(VideoQuality::High),
+                rid: layer.rid.clone(),
+                width: layer.width,
+                height: layer.height,
+            },
+            bitrate: None,
+            bytes_seen: None,
+            last_packet: None,
+            enabled: true,
+            enabled_at: now,
+            unused_since: None,
+            last_keyframe_request: None,
+        }
+    }
+
+    /// The bits per second this layer needs: as measured, or guessed from its size until it
+    /// has been.
+    pub(super) fn cost(&self, index: usize) -> u64 {
+        if let Some(rate) = self.bitrate.filter(|r| *r > 0) {
+            return rate;
+        }
+        match self.info.height {
+            Some(h) if h <= 120 => 100_000,
+            Some(h) if h <= 240 => 250_000,
+            Some(h) if h <= 400 => 600_000,
+            Some(h) if h <= 600 => 1_200_000,
+            Some(_) => 2_500_000,
+            None => [150_000, 500_000, 1_500_000][index.min(2)],
+        }
+    }
+
+    /// Can be forwarded: packets arrive, or it was paused here (and can be resumed).
+    fn available(&self, now: Instant) -> bool {
+        let recent = |at: Instant| now.saturating_duration_since(at) < LAYER_STALE;
+        !self.enabled || recent(self.enabled_at) || self.last_packet.is_some_and(recent)
+    }
+
+    /// Take a new ingress byte count (a running total) and smooth the rate it shows.
+    pub(super) fn measure(&mut self, bytes: u64, at: Instant) {
+        if let Some((before, then)) = self.bytes_seen {
+            let secs = at.saturating_duration_since(then).as_secs_f64();
+            if secs > 0.2 && bytes >= before {
+                let rate = ((bytes - before) as f64 * 8.0 / secs) as u64;
+                // A paused layer's last rate is still the best guess of what it costs.
+                if rate > 0 {
+                    self.bitrate = Some(match self.bitrate {
+                        Some(old) => (old + rate) / 2,
+                        None => rate,
+                    });
+                }
+            }
+        }
+        self.bytes_seen = Some((bytes, at));
+    }
+}
+
+/// A subscription to a simulcast track: the layer it carries and the one it moves to.
+pub(super) struct SimDown {
+    /// The highest layer the subscriber asked for.
+    pub(super) wanted: usize,
+    /// The layer chosen for it now (what it asked, lowered for bandwidth).
+    pub(super) target: usize,
+    /// The layer being forwarded; switches to `target` on that layer's next keyframe.
+    pub(super) current: Option<usize>,
+    vp8: Vp8Numbers,
+}
+
+impl SimDown {
+    pub(super) fn new(layers: usize) -> SimDown {
+        let top = layers.saturating_sub(1);
+        SimDown {
+            wanted: top,
+            target: top,
+            current: None,
+            vp8: Vp8Numbers::default(),
+        }
+    }
+
+    /// Whether a packet of `layer` is forwarded to this subscription; a keyframe of the target
+    /// layer switches to it.
+    pub(super) fn accept(
+        &mut self,
+        layer: usize,
+        keyframe: bool,
+        vp8: Option<&Vp8Descriptor>,
+    ) -> bool {
+        if self.current == Some(layer) {
+            return true;
+        }
+        if layer != self.target || !keyframe {
+            return false;
+        }
+        self.current = Some(layer);
+        if let Some(d) = vp8 {
+            self.vp8.switch(d);
+        }
+        true
+    }
+
+    /// The VP8 descriptor rewrite that keeps picture ids continuous across switches.
+    pub(super) fn vp8_patch(&mut self, d: &Vp8Descriptor) -> Option<Vp8Patch> {
+        self.vp8.patch(d)
+    }
+}
+
+/// VP8 picture ids and TL0PICIDX differ between layers; a subscriber sees them continue across
+/// a switch, as a decoder tracking references expects.
+#[derive(Debug, Default, Clone, Copy)]
+struct Vp8Numbers {
+    picture_offset: u16,
+    tl0_offset: u8,
+    last_picture: Option<u16>,
+    last_tl0: Option<u8>,
+}
+
+const PICTURE_MASK: u16 = 0x7fff;
+
+impl Vp8Numbers {
+    fn switch(&mut self, d: &Vp8Descriptor) {
+        if let (Some(last), Some(picture)) = (self.last_picture, d.picture_id()) {
+            self.picture_offset = last.wrapping_add(1).wrapping_sub(picture) & PICTURE_MASK;
+        }
+        if let (Some(last), Some(tl0)) = (self.last_tl0, d.tl0_pic_idx()) {
+            self.tl0_offset = last.wrapping_add(1).wrapping_sub(tl0);
+        }
+    }
+
+    /// The picture id and TL0PICIDX a subscriber sees for this packet.
+    fn numbers(&mut self, d: &Vp8Descriptor) -> (Option<u16>, Option<u8>) {
+        let picture = d
+            .picture_id()
+            .map(|p| p.wrapping_add(self.picture_offset) & PICTURE_MASK);
+        let tl0 = d.tl0_pic_idx().map(|t| t.wrapping_add(self.tl0_offset));
+        if let Some(p) = picture {
+            // Keep the newest (a retransmission is older).
+            if self
+                .last_picture
+                .is_none_or(|last| p.wrapping_sub(last) & PICTURE_MASK < 0x4000)
+            {
+                self.last_picture = Some(p);
+            }
+        }
+        if let Some(t) = tl0 {
+            if self.last_tl0.is_none_or(|last| t.wrapping_sub(last) < 0x80) {
+                self.last_tl0 = Some(t);
+            }
+        }
+        (picture, tl0)
+    }
+
+    fn patch(&mut self, d: &Vp8Descriptor) -> Option<Vp8Patch> {
+        let (picture, tl0) = self.numbers(d);
+        if self.picture_offset == 0 && self.tl0_offset == 0 {
+            return None;
+        }
+        let build = |picture_mask: u16| {
+            let mut patch = d.patch();
+            if let Some(p) = picture {
+                patch = patch.picture_id(p & picture_mask);
+            }
+            if let Some(t) = tl0 {
+                patch = patch.tl0_pic_idx(t);
+            }
+            patch.build()
+        };
+        // A 7-bit picture id wraps there.
+        build(PICTURE_MASK).or_else(|_| build(0x7f)).ok()
+    }
+}
+
+/// The first packet of a keyframe, where a subscriber can start decoding a layer.
+pub(super) fn starts_keyframe(
+    codec: Option<&str>,
+    payload: &[u8],
+    vp8: Option<&Vp8Descriptor>,
+) -> bool {
+    match codec {
+        Some("vp8") => vp8.is_some_and(|d| d.starts_keyframe(payload)),
+        Some("h264") => h264_starts_keyframe(payload),
+        _ => false,
+    }
+}
+
+/// An H.264 payload that begins a keyframe: an SPS or IDR NAL unit, alone, aggregated
+/// (STAP-A) or as the first fragment (FU-A).
+fn h264_starts_keyframe(payload: &[u8]) -> bool {
+    const SPS: u8 = 7;
+    const IDR: u8 = 5;
+    let key = |nal: u8| matches!(nal & 0x1f, SPS | IDR);
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    match first & 0x1f {
+        24 => {
+            let mut offset = 1;
+            while offset + 2 < payload.len() {
+                let size = usize::from(payload[offset]) << 8 | usize::from(payload[offset + 1]);
+                offset += 2;
+                if payload.get(offset).is_some_and(|&b| key(b)) {
+                    return true;
+                }
+                offset += size;
+            }
+            false
+        }
+        28 => payload
+            .get(1)
+            .is_some_and(|&b| b & 0x80 != 0 && b & 0x1f == IDR),
+        nal => key(nal),
+    }
+}
+
+impl Engine {
+    /// A subscriber's `set_quality`.
+    pub(super) fn set_quality(
+        &mut self,
+        key: ParticipantKey,
+        track_sid: &str,
+        quality: VideoQuality,
+    ) -> SfuResult<()> {
+        let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
+        let down = p
+            .down
+            .iter_mut()
+            .find(|d| d.info.sid == track_sid && d.active())
+            .ok_or_else(|| not_found(format!("you are not subscribed to track `{track_sid}`")))?;
+        let layers = down.info.layers.len();
+        let sim = down.sim.as_mut().ok_or_else(|| {
+            SfuError::new(
+                ErrorCode::InvalidInput,
+                format!("track `{track_sid}` has one encoding; there is no quality to choose"),
+            )
+        })?;
+        sim.wanted = quality.index().min(layers.saturating_sub(1));
+        // A subscriber's own request is not held back by an earlier lowering.
+        p.last_lowered = None;
+        self.allocate(key, Instant::now());
+        Ok(())
+    }
+
+    /// The subscriber connection's bandwidth estimate changed.
+    pub(super) fn bandwidth(&mut self, key: ParticipantKey, bps: u64) {
+        if let Some(p) = self.participants.get_mut(&key) {
+            p.bandwidth = Some(bps);
+        }
+        self.allocate(key, Instant::now());
+    }
+
+    /// Choose the layer of each of a subscriber's simulcast subscriptions: screen shares first,
+    /// then cameras, each the best it asked for that fits in what is left of its bandwidth
+    /// after audio. Tell str0m what to probe for, so a connection that recovers is noticed.
+    pub(super) fn allocate(&mut self, key: ParticipantKey, now: Instant) {
+        let Engine {
+            participants,
+            metrics,
+            ..
+        } = self;
+        let Some(sub) = participants.get(&key) else {
+            return;
+        };
+        let audio = sub
+            .down
+            .iter()
+            .filter(|d| d.active() && d.info.kind == TrackKind::Audio)
+            .count() as u64;
+        let mut remaining = sub
+            .bandwidth
+            .map(|b| b.saturating_sub(audio * AUDIO_RESERVE));
+        let may_raise = sub
+            .last_lowered
+            .is_none_or(|at| now.saturating_duration_since(at) >= RAISE_HOLD);
+        let mut order: Vec<usize> = (0..sub.down.len())
+            .filter(|&i| sub.down[i].sim.is_some() && sub.down[i].active())
+            .collect();
+        order.sort_by_key(|&i| sub.down[i].info.source != TrackSource::ScreenShare);
+        let (mut used, mut desired, mut next_step) = (audio * AUDIO_RESERVE, 0u64, None);
+        let mut plan = Vec::new();
+        for i in order {
+            let d = &sub.down[i];
+            let Some(sim) = d.sim.as_ref() else {
+                continue;
+            };
+            let Some(track) = participants
+                .get(&d.publisher)
+                .and_then(|p| p.tracks.iter().find(|t| t.mid == d.up_mid))
+            else {
+                continue;
+            };
+            let layers = &track.layers;
+            if layers.is_empty() {
+                continue;
+            }
+            let top = sim.wanted.min(layers.len() - 1);
+            let fits = |l: usize| {
+                let raise = l > sim.target;
+                let cost = layers[l].cost(l) as f64 * if raise { RAISE_HEADROOM } else { 1.0 };
+                (!raise || may_raise) && remaining.is_none_or(|r| cost <= r as f64)
+            };
+            let chosen = (0..=top)
+                .rev()
+                .filter(|&l| layers[l].available(now))
+                .find(|&l| fits(l))
+                .or_else(|| (0..=top).find(|&l| layers[l].available(now)))
+                .unwrap_or(sim.target.min(top));
+            let cost = layers[chosen].cost(chosen);
+            remaining = remaining.map(|r| r.saturating_sub(cost));
+            used += cost;
+            desired += layers[top].cost(top);
+            if chosen < top && next_step.is_none() {
+                next_step = Some(layers[chosen + 1].cost(chosen + 1).saturating_sub(cost));
+            }
+            if chosen != sim.target {
+                plan.push((i, chosen, d.publisher, d.up_mid, layers[chosen].rid));
+            }
+        }
+        let Some(sub) = participants.get_mut(&key) else {
+            return;
+        };
+        let mut keyframes = Vec::new();
+        for (i, chosen, publisher, mid, rid) in plan {
+            let Some(sim) = sub.down[i].sim.as_mut() else {
+                continue;
+            };
+            if chosen < sim.target && chosen < sim.wanted {
+                sub.last_lowered = Some(now);
+                metrics.layer_switches.with_label_values(&["down"]).inc();
+            } else {
+                metrics.layer_switches.with_label_values(&["up"]).inc();
+            }
+            sim.target = chosen;
+            if sim.current != Some(chosen) {
+                keyframes.push((publisher, mid, rid));
+            }
+        }
+        if sub.bandwidth.is_some() && desired > 0 {
+            // Probe towards what was asked for; pad up to the next layer so the estimate can
+            // grow before the layer is switched on.
+            let minimum = used + next_step.unwrap_or(0);
+            sub.subscriber.rtc.bwe().set_bitrate(
+                Bitrate::bps(minimum),
+                Bitrate::bps((desired + audio * AUDIO_RESERVE).max(minimum)),
+            );
+            if !sub.subscriber.dirty {
+                sub.subscriber.dirty = true;
+                self.dirty.push((key, Side::Subscriber));
+            }
+        }
+        for (publisher, mid, rid) in keyframes {
+            self.request_layer_keyframe(publisher, mid, rid, now);
+        }
+    }
+
+    /// Ask for a keyframe on one layer, at most once per `keyframe_interval` per layer.
+    pub(super) fn request_layer_keyframe(
+        &mut self,
+        publisher: ParticipantKey,
+        mid: Mid,
+        rid: Rid,
+        now: Instant,
+    ) {
+        let interval = self.config.keyframe_interval;
+        let Some(p) = self.participants.get_mut(&publisher) else {
+            return;
+        };
+        let Some(layer) = p
+            .tracks
+            .iter_mut()
+            .find(|t| t.mid == mid)
+            .and_then(|t| t.layers.iter_mut().find(|l| l.rid == rid))
+        else {
+            return;
+        };
+        if layer
+            .last_keyframe_request
+            .is_some_and(|at| now.saturating_duration_since(at) < interval)
+        {
+            self.metrics.keyframe_requests_throttled.inc();
+            return;
+        }
+        layer.last_keyframe_request = Some(now);
+        if let Some(rx) = p.publisher.rtc.direct_api().stream_rx_by_mid(mid, Some(rid)) {
+            rx.request_keyframe(KeyframeRequestKind::Pli);
+            self.metrics
+                .keyframe_requests
+                .with_label_values(&["layer_switch"])
+                .inc();
+        }
+        self.mark_dirty(publisher, Side::Publisher);
+    }
+
+    /// Every `LAYER_CHECK`: revisit layer choices (a layer stopped or came back), ask again for
+    /// keyframes a pending switch waits on, and tell publishers which layers are wanted.
+    pub(super) fn check_layers(&mut self, now: Instant) {
+        let subscribers: Vec<ParticipantKey> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.down.iter().any(|d| d.sim.is_some()))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in subscribers {
+            self.allocate(key, now);
+            let waiting: Vec<(ParticipantKey, Mid, usize)> = self
+                .participants
+                .get(&key)
+                .map(|p| {
+                    p.down
+                        .iter()
+                        .filter(|d| d.active())
+                        .filter_map(|d| {
+                            let sim = d.sim.as_ref()?;
+                            (sim.current != Some(sim.target))
+                                .then_some((d.publisher, d.up_mid, sim.target))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (publisher, mid, layer) in waiting {
+                let rid = self
+                    .participants
+                    .get(&publisher)
+                    .and_then(|p| p.tracks.iter().find(|t| t.mid == mid))
+                    .and_then(|t| t.layers.get(layer))
+                    .map(|l| l.rid);
+                if let Some(rid) = rid {
+                    self.request_layer_keyframe(publisher, mid, rid, now);
+                }
+            }
+        }
+        self.dynacast(now);
+    }
+
+    /// Tell each publisher of a simulcast track which layers someone receives or is about to:
+    /// the others pause after `PAUSE_AFTER` unused, and resume as soon as they are wanted.
+    fn dynacast(&mut self, now: Instant) {
+        let Engine {
+            rooms,
+            participants,
+            doomed,
+            ..
+        } = self;
+        let mut needed: HashMap<(ParticipantKey, Mid), [bool; crate::sdp::MAX_LAYERS]> =
+            HashMap::new();
+        for room in rooms.values() {
+            for member in &room.members {
+                let Some(p) = participants.get(member) else {
+                    continue;
+                };
+                for d in p.down.iter().filter(|d| d.active()) {
+                    if let Some(sim) = &d.sim {
+                        let wanted = needed.entry((d.publisher, d.up_mid)).or_default();
+                        if let Some(w) = wanted.get_mut(sim.target) {
+                            *w = true;
+                        }
+                        if let Some(w) = sim.current.and_then(|c| wanted.get_mut(c)) {
+                            *w = true;
+                        }
+                    }
+                }
+            }
+        }
+        for (key, p) in participants.iter_mut() {
+            let mut messages = Vec::new();
+            for track in p.tracks.iter_mut().filter(|t| !t.layers.is_empty()) {
+                let wanted = needed.get(&(*key, track.mid)).copied().unwrap_or_default();
+                let mut changed = false;
+                for (i, layer) in track.layers.iter_mut().enumerate() {
+                    if wanted.get(i).copied().unwrap_or(false) {
+                        layer.unused_since = None;
+                        if !layer.enabled {
+                            layer.enabled = true;
+                            layer.enabled_at = now;
+                            changed = true;
+                        }
+                    } else if layer.enabled {
+                        let since = *layer.unused_since.get_or_insert(now);
+                        if now.saturating_duration_since(since) >= PAUSE_AFTER {
+                            layer.enabled = false;
+                            changed = true;
+                        }
+                    }
+                }
+                if changed {
+                    messages.push(RtcServerMessage::SubscribedQualities {
+                        track: track.info.sid.clone(),
+                        qualities: track
+                            .layers
+                            .iter()
+                            .map(|l| SubscribedQuality {
+                                quality: l.info.quality,
+                                rid: l.info.rid.clone(),
+                                enabled: l.enabled,
+                            })
+                            .collect(),
+                    });
+                }
+            }
+            for msg in messages {
+                signal(*key, p, msg, doomed);
+            }
+        }
+    }
+
+    /// A publisher's per-layer byte counts (ingress stats) give each layer's bitrate.
+    pub(super) fn layer_stats(&mut self, key: ParticipantKey, mid: Mid, rid: Rid, bytes: u64) {
+        let now = Instant::now();
+        if let Some(layer) = self
+            .participants
+            .get_mut(&key)
+            .and_then(|p| p.tracks.iter_mut().find(|t| t.mid == mid))
+            .and_then(|t| t.layers.iter_mut().find(|l| l.rid == rid))
+        {
+            layer.measure(bytes, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vp8_payload(picture: u16, tl0: u8, key: bool) -> Vec<u8> {
+        // X=1, S=1, PID=0; I=1, L=1, T=1; 15-bit picture id; TL0PICIDX; TID byte; VP8 header.
+        vec![
+            0x90,
+            0xe0,
+            0x80 | (picture >> 8) as u8,
+            picture as u8,
+            tl0,
+            0x00,
+            if key { 0x00 } else { 0x01 },
+            0,
+            0,
+        ]
+    }
+
+    /// What a subscriber sees of a packet: the rewritten picture id and TL0PICIDX.
+    fn seen(sim: &mut SimDown, payload: &[u8]) -> (u16, u8) {
+        let d = Vp8Descriptor::parse(payload).unwrap();
+        let (p, t) = sim.vp8.numbers(&d);
+        // Whenever the numbers change, a patch that fits the descriptor exists.
+        if (p, t) != (d.picture_id(), d.tl0_pic_idx()) {
+            assert!(sim.vp8_patch(&d).is_some());
+        }
+        (p.unwrap(), t.unwrap())
+    }
+
+    #[test]
+    fn a_switch_waits_for_a_keyframe_of_the_target_layer() {
+        let mut sim = SimDown::new(3);
+        assert_eq!((sim.target, sim.current), (2, None));
+        // Nothing until the target's keyframe; other layers' keyframes do not count.
+        assert!(!sim.accept(2, false, None));
+        assert!(!sim.accept(0, true, None));
+        assert!(sim.accept(2, true, None));
+        assert!(sim.accept(2, false, None));
+        // Lowered: the old layer carries on until the new one's keyframe.
+        sim.target = 0;
+        assert!(sim.accept(2, false, None));
+        assert!(!sim.accept(0, false, None));
+        assert!(sim.accept(0, true, None));
+        assert!(!sim.accept(2, false, None));
+        assert_eq!(sim.current, Some(0));
+    }
+
+    #[test]
+    fn h264_keyframes_are_found_alone_aggregated_and_fragmented() {
+        assert!(h264_starts_keyframe(&[0x67, 1, 2]), "SPS");
+        assert!(h264_starts_keyframe(&[0x65, 1, 2]), "IDR");
+        assert!(!h264_starts_keyframe(&[0x41, 1, 2]), "P slice");
+        // STAP-A with SPS then PPS.
+        assert!(h264_starts_keyframe(&[0x78, 0, 2, 0x67, 1, 0, 2, 0x68, 1]));
+        assert!(!h264_starts_keyframe(&[0x78, 0, 2, 0x68, 1]));
+        // FU-A: start of an IDR, middle of an IDR.
+        assert!(h264_starts_keyframe(&[0x7c, 0x85, 1]));
+        assert!(!h264_starts_keyframe(&[0x7c, 0x05, 1]));
+        assert!(!h264_starts_keyframe(&[]));
+    }
+
+    #[test]
+    fn vp8_picture_ids_continue_across_a_switch() {
+        let mut sim = SimDown::new(2);
+        // Layer 1 runs at picture 1000.., layer 0 at 20000...
+        let accept = |sim: &mut SimDown, layer, payload: &[u8], key| {
+            let d = Vp8Descriptor::parse(payload).unwrap();
+            sim.accept(layer, key, Some(&d))
+        };
+        let high = vp8_payload(1000, 50, true);
+        assert!(accept(&mut sim, 1, &high, true));
+        assert_eq!(seen(&mut sim, &high), (1000, 50));
+        let next = vp8_payload(1001, 51, false);
+        assert!(accept(&mut sim, 1, &next, false));
+        assert_eq!(seen(&mut sim, &next), (1001, 51));
+        sim.target = 0;
+        let low = vp8_payload(20_000, 200, true);
+        assert!(accept(&mut sim, 0, &low, true));
+        assert_eq!(seen(&mut sim, &low), (1002, 52));
+        let low = vp8_payload(20_001, 201, false);
+        assert!(accept(&mut sim, 0, &low, false));
+        assert_eq!(seen(&mut sim, &low), (1003, 53));
+        // A late retransmission keeps its own (older) number and does not move the newest.
+        assert_eq!(seen(&mut sim, &vp8_payload(20_000, 200, true)), (1002, 52));
+        assert_eq!(seen(&mut sim, &vp8_payload(20_002, 202, false)), (1004, 54));
+        // Picture ids wrap at 15 bits.
+        sim.target = 1;
+        let wrap = vp8_payload(0x7fff, 9, true);
+        assert!(accept(&mut sim, 1, &wrap, true));
+        assert_eq!(seen(&mut sim, &wrap), (1005, 55));
+        assert_eq!(seen(&mut sim, &vp8_payload(0, 10, false)), (1006, 56));
+    }
+
+    #[test]
+    fn layer_costs_are_measured_or_guessed_from_size() {
+        let now = Instant::now();
+        let mut layer = UpLayer::new(
+            0,
+            &parley_proto::PublishLayer {
+                rid: "q".into(),
+                width: Some(160),
+                height: Some(90),
+            },
+            now,
+        );
+        assert_eq!(layer.cost(0), 100_000);
+        layer.measure(0, now);
+        layer.measure(25_000, now + Duration::from_secs(1));
+        assert_eq!(layer.cost(0), 200_000);
+    }
+}
