@@ -120,9 +120,7 @@ impl SfuMetrics {
                     "rtc_bandwidth_estimate_bps",
                     "Subscriber connections' bandwidth estimates (TWCC), bits per second.",
                 )
-                .buckets(vec![
-                    100e3, 250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6,
-                ]),
+                .buckets(vec![100e3, 250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6]),
             )?,
         };
         registry.register(Box::new(m.rooms.clone()))?;

@@ -371,7 +371,9 @@ mod tests {
             .unwrap_err()
             .message
             .contains("at most 3"));
-        let plain = sdp.replace("a=simulcast:send q;h;~f\r\n", "").replace(" send\r\n", " recv\r\n");
+        let plain = sdp
+            .replace("a=simulcast:send q;h;~f\r\n", "")
+            .replace(" send\r\n", " recv\r\n");
         assert!(check_offer(&plain, &[layered(&["q"])], 8)
             .unwrap_err()
             .message

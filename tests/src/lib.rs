@@ -7,6 +7,7 @@
 
 mod hook;
 mod lossy;
+mod netns;
 mod pg;
 mod relay;
 pub mod rtc;
@@ -17,6 +18,7 @@ mod ws;
 
 pub use hook::{verified_body, webhook_receiver};
 pub use lossy::LossyRelay;
+pub use netns::Netns;
 pub use pg::TestDatabase;
 pub use relay::Relay;
 pub use s3::S3Server;

@@ -250,35 +250,84 @@ pub async fn chromium_meeting(
     camera_codec: &str,
     hold_secs: u32,
 ) -> Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser/meeting.mjs");
+    let hold = hold_secs.to_string();
+    let rtc = rtc_url(server);
+    run_browser_script(
+        "meeting.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--token-a",
+            token_a,
+            "--token-b",
+            token_b,
+            "--seconds",
+            "25",
+            "--codec",
+            camera_codec,
+            "--hold",
+            &hold,
+        ],
+        90,
+    )
+    .await
+}
+
+/// Run `tests/browser/simulcast.mjs`: page A publishes a three-layer simulcast camera; page B,
+/// inside `netns`, watches, asks for low then high quality, and has its downlink limited to
+/// `limit` (a `tc` rate such as `300kbit`) and then freed. The server must listen on
+/// `netns.host_ip`. Returns the script's report (phases and a timeline).
+pub async fn chromium_simulcast(
+    server: &Server,
+    token_a: &str,
+    token_b: &str,
+    netns: &crate::Netns,
+    limit: &str,
+) -> Value {
+    let rtc = rtc_url(server);
+    run_browser_script(
+        "simulcast.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--token-a",
+            token_a,
+            "--token-b",
+            token_b,
+            "--netns",
+            &netns.name,
+            "--limit-dev",
+            &netns.host_dev,
+            "--limit",
+            limit,
+        ],
+        240,
+    )
+    .await
+}
+
+/// Run a script of `tests/browser` with node and parse the JSON line it ends with.
+async fn run_browser_script(script: &str, args: &[&str], timeout_secs: u64) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("browser")
+        .join(script);
     let child = tokio::process::Command::new("node")
-        .arg(script)
-        .arg("--rtc")
-        .arg(rtc_url(server))
-        .arg("--token-a")
-        .arg(token_a)
-        .arg("--token-b")
-        .arg(token_b)
-        .arg("--seconds")
-        .arg("25")
-        .arg("--codec")
-        .arg(camera_codec)
-        .arg("--hold")
-        .arg(hold_secs.to_string())
+        .arg(path)
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("start node (scripts/install-test-deps installs playwright-core and chromium)");
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
+    let output = tokio::time::timeout(Duration::from_secs(timeout_secs), child.wait_with_output())
         .await
-        .expect("the browser run did not finish in 90 s")
+        .unwrap_or_else(|_| panic!("{script} did not finish in {timeout_secs} s"))
         .expect("browser run output");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().last().unwrap_or_default();
     serde_json::from_str(line).unwrap_or_else(|_| {
         panic!(
-            "the browser run failed ({}):\nstdout: {stdout}\nstderr: {}",
+            "{script} failed ({}):\nstdout: {stdout}\nstderr: {}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         )

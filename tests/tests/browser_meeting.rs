@@ -176,3 +176,124 @@ async fn lost_video_packets_are_resent_and_a_lost_picture_comes_back() {
             > 0.0
     );
 }
+
+/// B's received-camera timeline points of one phase.
+fn phase<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
+    report["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|p| p["phase"] == name)
+        .collect()
+}
+
+/// The longest time (ms) B's decoded-frame count stood still within these points.
+fn longest_stall(points: &[&Value]) -> u64 {
+    let mut longest = 0;
+    let mut since: Option<(u64, u64)> = None;
+    for p in points {
+        let (t, frames) = (
+            p["t"].as_u64().unwrap(),
+            p["framesDecoded"].as_u64().unwrap(),
+        );
+        match since {
+            Some((at, f)) if f == frames => longest = longest.max(t - at),
+            _ => since = Some((t, frames)),
+        }
+    }
+    longest
+}
+
+/// Chromium publishes its camera in three simulcast layers; a second Chromium, alone in a
+/// network namespace, watches. Asking for low then high quality brings frames of those widths,
+/// and the unwatched top layer is paused at the publisher meanwhile (dynacast). A 200 kbit/s
+/// limit on the watcher's downlink (`tc`) brings it down to a lower layer while frames keep
+/// decoding and audio keeps playing; lifting it brings the top layer back.
+#[tokio::test]
+async fn chromium_simulcast_follows_the_asked_quality_and_the_subscribers_bandwidth() {
+    let netns = parley_tests::Netns::create();
+    let host = netns.host_ip.to_string();
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
+            .env("PARLEY_RTC_UDP_BIND", format!("{host}:0"))
+            .env("RUST_LOG", "info,parley_sfu=debug"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("simulcast");
+    let report = parley_tests::rtc::chromium_simulcast(
+        &server,
+        &app.participant("alice", &room),
+        &app.participant("bob", &room),
+        &netns,
+        "200kbit",
+    )
+    .await;
+    if let Ok(path) = std::env::var("PARLEY_TEST_REPORT") {
+        std::fs::write(&path, report.to_string()).expect("write the report");
+        std::fs::write(format!("{path}.log"), server.log()).expect("write the log");
+    }
+    assert_eq!(
+        report["ok"], true,
+        "{}: {}",
+        report["error"], report["state"]
+    );
+    let phases = &report["phases"];
+    for name in ["first", "low", "paused", "high", "limited", "restored"] {
+        assert!(!phases[name].is_null(), "phase {name} reached: {phases}");
+    }
+    assert_eq!(phases["low"]["width"], 160, "{phases}");
+    assert_eq!(phases["paused"]["sent"]["f"]["active"], false, "{phases}");
+    assert_eq!(phases["high"]["width"], 640, "{phases}");
+    assert!(phases["limited"]["width"].as_u64().unwrap() < 640);
+    assert_eq!(phases["restored"]["width"], 640, "{phases}");
+    // The top layer held on the clean link: no jitter of the estimate moved it.
+    let high = phase(&report, "high-held");
+    assert!(
+        high.iter().all(|p| p["width"] == 640),
+        "the top layer held on a clean link: {high:?}"
+    );
+    // Under the limit and after it, frames kept coming: the lower layer took over without a
+    // freeze, and audio (reserved first) kept playing in real time.
+    let limited = phase(&report, "limited");
+    for points in [&limited, &phase(&report, "restored")] {
+        let stall = longest_stall(points);
+        assert!(
+            stall <= 1500,
+            "decoding stood still for {stall} ms: {points:?}"
+        );
+    }
+    let (first, last) = (limited[0], limited[limited.len() - 1]);
+    let secs = (last["t"].as_u64().unwrap() - first["t"].as_u64().unwrap()) as f64 / 1000.0;
+    let audio = (last["audioSamples"].as_u64().unwrap() - first["audioSamples"].as_u64().unwrap())
+        as f64
+        / 48_000.0;
+    assert!(
+        audio >= 0.9 * secs,
+        "{audio:.1} s of audio played in {secs:.1} s under the limit"
+    );
+    let frames = last["framesDecoded"].as_u64().unwrap() - first["framesDecoded"].as_u64().unwrap();
+    assert!(
+        frames as f64 >= 8.0 * secs,
+        "{frames} frames decoded in {secs:.1} s under the limit"
+    );
+    // The subscriber was told which layer it gets and why.
+    let qualities: Vec<&Value> = report["state"]["b"]["trackQuality"]
+        .as_array()
+        .expect("track_quality events")
+        .iter()
+        .map(|q| &q["quality"])
+        .collect();
+    for q in ["low", "high"] {
+        assert!(qualities.iter().any(|v| *v == q), "{qualities:?}");
+    }
+    assert!(
+        metric(
+            &server,
+            "parley_rtc_layer_switches_total{direction=\"down\"}"
+        )
+        .await
+            >= 1.0
+    );
+}

@@ -98,11 +98,26 @@ mod tests {
         };
         let clean = link(0.0, 20);
         assert_eq!(judge(false, &[clean, clean]), ConnectionQuality::Excellent);
-        assert_eq!(judge(false, &[LinkStats::default(); 2]), ConnectionQuality::Excellent);
-        assert_eq!(judge(false, &[clean, link(0.05, 20)]), ConnectionQuality::Good);
-        assert_eq!(judge(false, &[link(0.0, 400), clean]), ConnectionQuality::Good);
-        assert_eq!(judge(false, &[link(0.2, 20), clean]), ConnectionQuality::Poor);
-        assert_eq!(judge(false, &[clean, link(0.0, 900)]), ConnectionQuality::Poor);
+        assert_eq!(
+            judge(false, &[LinkStats::default(); 2]),
+            ConnectionQuality::Excellent
+        );
+        assert_eq!(
+            judge(false, &[clean, link(0.05, 20)]),
+            ConnectionQuality::Good
+        );
+        assert_eq!(
+            judge(false, &[link(0.0, 400), clean]),
+            ConnectionQuality::Good
+        );
+        assert_eq!(
+            judge(false, &[link(0.2, 20), clean]),
+            ConnectionQuality::Poor
+        );
+        assert_eq!(
+            judge(false, &[clean, link(0.0, 900)]),
+            ConnectionQuality::Poor
+        );
         assert_eq!(judge(true, &[clean, clean]), ConnectionQuality::Lost);
     }
 }

@@ -317,7 +317,7 @@ impl Engine {
             resume_token: resume_token(),
             detached_since: None,
             nacks_seen: HashMap::new(),
-            bandwidth: None,
+            bandwidth: Default::default(),
             last_lowered: None,
             link: Default::default(),
             quality: parley_proto::ConnectionQuality::Excellent,

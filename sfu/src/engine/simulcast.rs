@@ -6,6 +6,7 @@
 
 use super::*;
 use parley_proto::{SubscribedQuality, TrackSource, VideoLayer, VideoQuality};
+use std::collections::VecDeque;
 use str0m::bwe::Bitrate;
 use str0m::media::Rid;
 use str0m::rtp::{Vp8Descriptor, Vp8Patch};
@@ -23,6 +24,13 @@ const LAYER_STALE: Duration = Duration::from_secs(2);
 const RAISE_HOLD: Duration = Duration::from_secs(4);
 /// A raise needs this much headroom over the layer's bitrate.
 const RAISE_HEADROOM: f64 = 1.25;
+/// A subscription is lowered only when the bandwidth estimate stayed too low this long, and
+/// raised only when it stayed high enough: an estimate's jitter moves no layer.
+pub(super) const BANDWIDTH_WINDOW: Duration = Duration::from_secs(1);
+/// An estimate this far below the window's best lowers layers at once.
+const STEEP_FALL: f64 = 0.7;
+/// The least a subscriber connection probes beyond what its subscriptions need.
+const PROBE_MARGIN: u64 = 300_000;
 /// Kept back for each audio subscription before video gets anything: Opus at its usual rate
 /// with RTP/SRTP overhead.
 const AUDIO_RESERVE: u64 = 64_000;
@@ -62,20 +70,20 @@ impl UpLayer {
         }
     }
 
-    /// The bits per second this layer needs: as measured, or guessed from its size until it
-    /// has been.
-    pub(super) fn cost(&self, index: usize) -> u64 {
+    /// The bits per second this layer needs as measured, or a guess from its size.
+    fn own_cost(&self, index: usize) -> (u64, bool) {
         if let Some(rate) = self.bitrate.filter(|r| *r > 0) {
-            return rate;
+            return (rate, true);
         }
-        match self.info.height {
-            Some(h) if h <= 120 => 100_000,
-            Some(h) if h <= 240 => 250_000,
-            Some(h) if h <= 400 => 600_000,
-            Some(h) if h <= 600 => 1_200_000,
-            Some(_) => 2_500_000,
-            None => [150_000, 500_000, 1_500_000][index.min(2)],
-        }
+        let guess = match self.info.height {
+            Some(h) if h <= 120 => 80_000,
+            Some(h) if h <= 240 => 200_000,
+            Some(h) if h <= 400 => 450_000,
+            Some(h) if h <= 600 => 800_000,
+            Some(_) => 1_500_000,
+            None => [100_000, 300_000, 900_000][index.min(2)],
+        };
+        (guess, false)
     }
 
     /// Can be forwarded: packets arrive, or it was paused here (and can be resumed).
@@ -101,6 +109,23 @@ impl UpLayer {
         }
         self.bytes_seen = Some((bytes, at));
     }
+}
+
+/// What layer `index` of `layers` needs, in bits per second: as measured; else twice the
+/// nearest measured layer below it for each step up (four times the pixels, about twice the
+/// bits); else a guess from its size.
+pub(super) fn layer_cost(layers: &[UpLayer], index: usize) -> u64 {
+    let (own, measured) = layers[index].own_cost(index);
+    if measured {
+        return own;
+    }
+    (0..index)
+        .rev()
+        .find_map(|below| {
+            let (cost, measured) = layers[below].own_cost(below);
+            measured.then(|| cost << (index - below))
+        })
+        .unwrap_or(own)
 }
 
 /// A subscription to a simulcast track: the layer it carries and the one it moves to.
@@ -259,6 +284,24 @@ fn h264_starts_keyframe(payload: &[u8]) -> bool {
     }
 }
 
+/// Whether estimate `i` was in force at some time within the last `BANDWIDTH_WINDOW`: it is
+/// the newest, or the one after it came within the window.
+fn in_force(estimates: &VecDeque<(Instant, u64)>, i: usize, now: Instant) -> bool {
+    estimates
+        .get(i + 1)
+        .is_none_or(|(next, _)| now.saturating_duration_since(*next) < BANDWIDTH_WINDOW)
+}
+
+/// The bandwidth estimates in force during the last `BANDWIDTH_WINDOW`.
+fn in_window(
+    estimates: &VecDeque<(Instant, u64)>,
+    now: Instant,
+) -> impl Iterator<Item = u64> + Clone + '_ {
+    (0..estimates.len())
+        .filter(move |&i| in_force(estimates, i, now))
+        .map(move |i| estimates[i].1)
+}
+
 impl Engine {
     /// A subscriber's `set_quality`.
     pub(super) fn set_quality(
@@ -289,8 +332,13 @@ impl Engine {
 
     /// The subscriber connection's bandwidth estimate changed.
     pub(super) fn bandwidth(&mut self, key: ParticipantKey, bps: u64) {
+        let now = Instant::now();
         if let Some(p) = self.participants.get_mut(&key) {
-            p.bandwidth = Some(bps);
+            tracing::debug!(participant = %p.sid, bps, "subscriber bandwidth estimate");
+            while p.bandwidth.len() > 1 && !in_force(&p.bandwidth, 0, now) {
+                p.bandwidth.pop_front();
+            }
+            p.bandwidth.push_back((now, bps));
         }
         self.allocate(key, Instant::now());
     }
@@ -312,9 +360,20 @@ impl Engine {
             .iter()
             .filter(|d| d.active() && d.info.kind == TrackKind::Audio)
             .count() as u64;
-        let mut remaining = sub
-            .bandwidth
-            .map(|b| b.saturating_sub(audio * AUDIO_RESERVE));
+        // Keeping a layer needs the best estimate of the window to carry it; raising one
+        // needs the worst.
+        let reserve = audio * AUDIO_RESERVE;
+        // A steep fall (below `STEEP_FALL` of the window's best) is congestion, not jitter,
+        // and acts at once.
+        let estimates = in_window(&sub.bandwidth, now);
+        let latest = sub.bandwidth.back().map(|(_, b)| *b);
+        let best = estimates.clone().max();
+        let keep = match (latest, best) {
+            (Some(l), Some(b)) if (l as f64) < b as f64 * STEEP_FALL => Some(l),
+            _ => best,
+        };
+        let mut keep_budget = keep.map(|b| b.saturating_sub(reserve));
+        let mut raise_budget = estimates.min().map(|b| b.saturating_sub(reserve));
         let may_raise = sub
             .last_lowered
             .is_none_or(|at| now.saturating_duration_since(at) >= RAISE_HOLD);
@@ -341,9 +400,12 @@ impl Engine {
             }
             let top = sim.wanted.min(layers.len() - 1);
             let fits = |l: usize| {
-                let raise = l > sim.target;
-                let cost = layers[l].cost(l) as f64 * if raise { RAISE_HEADROOM } else { 1.0 };
-                (!raise || may_raise) && remaining.is_none_or(|r| cost <= r as f64)
+                let cost = layer_cost(layers, l) as f64;
+                if l > sim.target {
+                    may_raise && raise_budget.is_none_or(|r| cost * RAISE_HEADROOM <= r as f64)
+                } else {
+                    keep_budget.is_none_or(|r| cost <= r as f64)
+                }
             };
             let chosen = (0..=top)
                 .rev()
@@ -351,14 +413,23 @@ impl Engine {
                 .find(|&l| fits(l))
                 .or_else(|| (0..=top).find(|&l| layers[l].available(now)))
                 .unwrap_or(sim.target.min(top));
-            let cost = layers[chosen].cost(chosen);
-            remaining = remaining.map(|r| r.saturating_sub(cost));
+            let cost = layer_cost(layers, chosen);
+            keep_budget = keep_budget.map(|r| r.saturating_sub(cost));
+            raise_budget = raise_budget.map(|r| r.saturating_sub(cost));
             used += cost;
-            desired += layers[top].cost(top);
+            desired += layer_cost(layers, top);
             if chosen < top && next_step.is_none() {
-                next_step = Some(layers[chosen + 1].cost(chosen + 1).saturating_sub(cost));
+                next_step = Some(layer_cost(layers, chosen + 1).saturating_sub(cost));
             }
             if chosen != sim.target {
+                tracing::debug!(
+                    track = %d.info.sid,
+                    from = sim.target,
+                    to = chosen,
+                    bandwidth = ?sub.bandwidth.back(),
+                    costs = ?(0..layers.len()).map(|i| layer_cost(layers, i)).collect::<Vec<_>>(),
+                    "simulcast layer chosen"
+                );
                 plan.push((i, chosen, d.publisher, d.up_mid, layers[chosen].rid));
             }
         }
@@ -381,14 +452,17 @@ impl Engine {
                 keyframes.push((publisher, mid, rid));
             }
         }
-        if sub.bandwidth.is_some() && desired > 0 {
-            // Probe towards what was asked for; pad up to the next layer so the estimate can
-            // grow before the layer is switched on.
+        if !sub.bandwidth.is_empty() && desired > 0 {
+            // Probe for what was asked with room to spare, so a clean link's estimate stays
+            // clear of the need and its jitter does not lower a layer; pad up to the next
+            // layer so the estimate can grow before that layer is switched on.
+            let need = desired + audio * AUDIO_RESERVE;
             let minimum = used + next_step.unwrap_or(0);
-            sub.subscriber.rtc.bwe().set_bitrate(
-                Bitrate::bps(minimum),
-                Bitrate::bps((desired + audio * AUDIO_RESERVE).max(minimum)),
-            );
+            let wanted = (need * 3 / 2).max(need + PROBE_MARGIN).max(minimum);
+            sub.subscriber
+                .rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(minimum), Bitrate::bps(wanted));
             if !sub.subscriber.dirty {
                 sub.subscriber.dirty = true;
                 self.dirty.push((key, Side::Subscriber));
@@ -427,7 +501,12 @@ impl Engine {
             return;
         }
         layer.last_keyframe_request = Some(now);
-        if let Some(rx) = p.publisher.rtc.direct_api().stream_rx_by_mid(mid, Some(rid)) {
+        if let Some(rx) = p
+            .publisher
+            .rtc
+            .direct_api()
+            .stream_rx_by_mid(mid, Some(rid))
+        {
             rx.request_keyframe(KeyframeRequestKind::Pli);
             self.metrics
                 .keyframe_requests
@@ -457,8 +536,11 @@ impl Engine {
                         .filter(|d| d.active())
                         .filter_map(|d| {
                             let sim = d.sim.as_ref()?;
-                            (sim.current != Some(sim.target))
-                                .then_some((d.publisher, d.up_mid, sim.target))
+                            (sim.current != Some(sim.target)).then_some((
+                                d.publisher,
+                                d.up_mid,
+                                sim.target,
+                            ))
                         })
                         .collect()
                 })
@@ -658,20 +740,42 @@ mod tests {
     }
 
     #[test]
-    fn layer_costs_are_measured_or_guessed_from_size() {
+    fn the_bandwidth_window_holds_what_was_in_force_during_it() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let estimates: VecDeque<(Instant, u64)> =
+            [(at(0), 900), (at(100), 300), (at(500), 250)].into();
+        let seen = |ms| in_window(&estimates, at(ms)).collect::<Vec<_>>();
+        // 900 gave way at 100 ms: out of the window from 1.1 s on, with no new estimate.
+        assert_eq!(seen(1000), [900, 300, 250]);
+        assert_eq!(seen(1200), [300, 250]);
+        assert_eq!(seen(1600), [250]);
+    }
+
+    #[test]
+    fn layer_costs_are_measured_or_guessed_from_below() {
         let now = Instant::now();
-        let mut layer = UpLayer::new(
-            0,
-            &parley_proto::PublishLayer {
-                rid: "q".into(),
-                width: Some(160),
-                height: Some(90),
-            },
-            now,
+        let layer = |i: usize, rid: &str, height| {
+            UpLayer::new(
+                i,
+                &parley_proto::PublishLayer {
+                    rid: rid.into(),
+                    width: None,
+                    height: Some(height),
+                },
+                now,
+            )
+        };
+        let mut layers = vec![layer(0, "q", 90), layer(1, "h", 180), layer(2, "f", 360)];
+        assert_eq!(
+            (0..3).map(|i| layer_cost(&layers, i)).collect::<Vec<_>>(),
+            [80_000, 200_000, 450_000]
         );
-        assert_eq!(layer.cost(0), 100_000);
-        layer.measure(0, now);
-        layer.measure(25_000, now + Duration::from_secs(1));
-        assert_eq!(layer.cost(0), 200_000);
+        layers[1].measure(0, now);
+        layers[1].measure(15_000, now + Duration::from_secs(1));
+        assert_eq!(layer_cost(&layers, 1), 120_000);
+        // The top layer never sent yet: about twice the one below.
+        assert_eq!(layer_cost(&layers, 2), 240_000);
+        assert_eq!(layer_cost(&layers, 0), 80_000);
     }
 }

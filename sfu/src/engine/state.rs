@@ -168,8 +168,9 @@ pub(super) struct Participant {
     pub(super) detached_since: Option<Instant>,
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
     pub(super) nacks_seen: HashMap<(Side, Mid), u64>,
-    /// What the subscriber connection can carry (TWCC), bits per second; `None` until known.
-    pub(super) bandwidth: Option<u64>,
+    /// What the subscriber connection can carry (TWCC), bits per second, as estimated over
+    /// the last `simulcast::BANDWIDTH_WINDOW`, oldest first; empty until known.
+    pub(super) bandwidth: std::collections::VecDeque<(Instant, u64)>,
     /// When a simulcast subscription was last lowered for bandwidth: no raise soon after.
     pub(super) last_lowered: Option<Instant>,
     /// Loss fraction and round trip last reported on each connection.
