@@ -30,8 +30,14 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
-# Pair loopback candidates only: the tests run on 127.0.0.1 and nothing else.
-aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+
+def only_host_address(address):
+    """Gather one host candidate: the tests run on loopback (or, in a network namespace of
+    their own, on its one address) and nothing else."""
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [address]
+
+
+only_host_address("127.0.0.1")
 
 RATE = 48000
 FRAME = 960  # 20 ms
@@ -76,6 +82,9 @@ class Peer:
         self.mid_tracks = {}
         self.removed = None
         self.muted_events = []
+        self.quality_events = []
+        self.per_second = {}
+        self.started = 0.0
         self.publisher = None
         self.subscriber = None
         self.ws = None
@@ -136,11 +145,17 @@ class Peer:
     async def consume(self, sid, track):
         chunks = self.received.setdefault(sid, [])
         self.frames.setdefault(sid, 0)
+        per_second = self.per_second.setdefault(sid, [])
+        loop = asyncio.get_running_loop()
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            second = int(loop.time() - self.started)
+            while len(per_second) <= second:
+                per_second.append(0)
+            per_second[second] += 1
             if track.kind != "audio":
                 self.frames[sid] += 1
                 continue
@@ -171,6 +186,10 @@ class Peer:
                 self.removed = msg
             elif kind == "track_muted":
                 self.muted_events.append(msg)
+            elif kind == "connection_quality":
+                second = asyncio.get_running_loop().time() - self.started
+                for update in msg.get("updates", []):
+                    self.quality_events.append(dict(update, at=round(second, 1)))
 
     async def inbound_stats(self):
         """Packets the subscriber connection received, per SSRC."""
@@ -186,7 +205,7 @@ class Peer:
     def report(self):
         tracks = {}
         for sid, chunks in self.received.items():
-            entry = {"frames": self.frames.get(sid, 0)}
+            entry = {"frames": self.frames.get(sid, 0), "per_second": self.per_second.get(sid, [])}
             if chunks:
                 signal = np.concatenate(chunks)
                 # Skip the first half second (jitter buffer start-up) when there is enough.
@@ -203,6 +222,7 @@ class Peer:
             "errors": self.errors,
             "removed": self.removed,
             "muted_events": self.muted_events,
+            "quality_events": self.quality_events,
             "published": self.published,
             "joins": self.joins,
             "tracks": tracks,
@@ -233,6 +253,7 @@ class Peer:
 
     async def run(self):
         loop = asyncio.get_running_loop()
+        self.started = loop.time()
         deadline = loop.time() + self.args.seconds
         joined = await self.connect()
         if joined is None:
@@ -292,7 +313,11 @@ def main():
         action="store_true",
         help="stop early once someone whose media arrived leaves (--seconds is then the limit)",
     )
+    parser.add_argument(
+        "--host-address", default="127.0.0.1", help="the one local address to gather candidates on"
+    )
     args = parser.parse_args()
+    only_host_address(args.host_address)
     report = asyncio.run(Peer(args).run())
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()

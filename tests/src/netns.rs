@@ -89,57 +89,15 @@ impl Netns {
         ns
     }
 
-    /// Drop everything crossing the pair, both ways (`tc netem loss 100%`).
+    /// Cut the namespace off: its end of the pair goes down, so nothing crosses either way
+    /// (what the host sees of it is a cable pulled out). The host end keeps its address.
     pub fn cut(&self) {
-        run(
-            "tc",
-            &[
-                "qdisc",
-                "replace",
-                "dev",
-                &self.host_dev,
-                "root",
-                "netem",
-                "loss",
-                "100%",
-            ],
-        );
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.name,
-                "tc",
-                "qdisc",
-                "replace",
-                "dev",
-                &self.ns_dev,
-                "root",
-                "netem",
-                "loss",
-                "100%",
-            ],
-        );
+        ip(&["-n", &self.name, "link", "set", &self.ns_dev, "down"]);
     }
 
     /// Undo `cut`.
     pub fn restore(&self) {
-        run("tc", &["qdisc", "del", "dev", &self.host_dev, "root"]);
-        run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.name,
-                "tc",
-                "qdisc",
-                "del",
-                "dev",
-                &self.ns_dev,
-                "root",
-            ],
-        );
+        ip(&["-n", &self.name, "link", "set", &self.ns_dev, "up"]);
     }
 }
 

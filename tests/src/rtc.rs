@@ -178,7 +178,39 @@ pub struct AiortcPeer {
 impl AiortcPeer {
     /// Join with `token`, run for `seconds`, publish a tone when `args` says so (`--tone 440`).
     pub fn spawn(server: &Server, token: &str, seconds: f64, args: &[&str]) -> AiortcPeer {
-        let child = tokio::process::Command::new("python3")
+        AiortcPeer::start(
+            tokio::process::Command::new("python3"),
+            server,
+            token,
+            seconds,
+            args,
+        )
+    }
+
+    /// As `spawn`, inside a network namespace: its network can then be cut.
+    pub fn spawn_in(
+        netns: &crate::Netns,
+        server: &Server,
+        token: &str,
+        seconds: f64,
+        args: &[&str],
+    ) -> AiortcPeer {
+        let mut command = tokio::process::Command::new("ip");
+        command.args(["netns", "exec", &netns.name, "python3"]);
+        let address = netns.ns_ip.to_string();
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--host-address", &address]);
+        AiortcPeer::start(command, server, token, seconds, &args)
+    }
+
+    fn start(
+        mut command: tokio::process::Command,
+        server: &Server,
+        token: &str,
+        seconds: f64,
+        args: &[&str],
+    ) -> AiortcPeer {
+        let child = command
             .arg(peer_script())
             .arg("--url")
             .arg(rtc_url(server))

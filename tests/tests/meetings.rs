@@ -964,6 +964,104 @@ async fn media_keeps_flowing_while_a_dropped_signaling_connection_is_resumed() {
     assert_eq!(count("participant_left"), 1, "{seen:?}");
 }
 
+/// The speaker's network (inside a namespace of its own) is cut for 10 s and restored, well
+/// within the resume window: its media flows again without a leave or a join, and the room
+/// sees only its connection quality go `lost` and come back.
+#[tokio::test]
+async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leaving() {
+    let netns = parley_tests::Netns::create();
+    let host = netns.host_ip.to_string();
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
+            .env("PARLEY_RTC_UDP_BIND", format!("{host}:0")),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("netcut");
+    let listener = AiortcPeer::spawn(
+        &server,
+        &app.participant("listener", &room),
+        60.0,
+        &["--until-left"],
+    );
+    until_in_room(&server, &app, &room, 1, 0).await;
+    let speaker = AiortcPeer::spawn_in(
+        &netns,
+        &server,
+        &app.participant("speaker", &room),
+        30.0,
+        &["--tone", "440"],
+    );
+    until_in_room(&server, &app, &room, 2, 1).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    netns.cut();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    netns.restore();
+
+    let spoke = speaker.report().await;
+    let heard = listener.report().await;
+    assert!(spoke["errors"].as_array().unwrap().is_empty(), "{spoke}");
+    assert_eq!(
+        spoke["joins"].as_array().unwrap().len(),
+        1,
+        "no rejoin: {spoke}"
+    );
+    let speaker_sid = spoke["joins"][0]["sid"].clone();
+
+    // The listener saw the speaker join once and leave once (at the end), nothing between.
+    let seen = heard["seen"].as_array().unwrap();
+    let count = |kind: &str| seen.iter().filter(|t| *t == kind).count();
+    assert_eq!(count("participant_joined"), 1, "{seen:?}");
+    assert_eq!(count("participant_left"), 1, "{seen:?}");
+    // What it saw instead: the speaker's connection lost, then back.
+    let qualities: Vec<&Value> = heard["quality_events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["participant"] == speaker_sid)
+        .collect();
+    let lost = qualities
+        .iter()
+        .position(|q| q["quality"] == "lost")
+        .unwrap_or_else(|| panic!("the speaker showed as lost: {qualities:?}"));
+    assert!(
+        qualities[lost + 1..].iter().any(|q| q["quality"] != "lost"),
+        "and came back: {qualities:?} {}",
+        first_received(&heard)
+    );
+
+    // The tone stopped during the cut and flowed again after it, at its full rate.
+    let track = first_received(&heard);
+    let per_second: Vec<u64> = track["per_second"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    let best = per_second.iter().copied().max().unwrap_or(0);
+    assert!(best >= 45, "50 Opus frames a second flowed: {per_second:?}");
+    let silent = per_second.iter().filter(|n| **n == 0).count();
+    assert!(
+        silent >= 5,
+        "nothing arrived while the network was cut: {per_second:?}"
+    );
+    let after: Vec<u64> = per_second
+        .iter()
+        .copied()
+        .skip_while(|n| *n > 0)
+        .skip_while(|n| *n == 0)
+        .collect();
+    assert!(
+        after.len() >= 8 && after.iter().skip(1).take(6).all(|n| *n >= 45),
+        "the tone flowed again after the cut: {per_second:?}"
+    );
+    assert!(
+        (track["dominant_hz"].as_f64().unwrap_or(0.0) - 440.0).abs() < 5.0,
+        "{heard}"
+    );
+}
+
 #[tokio::test]
 async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
     let server = start().await;

@@ -16,11 +16,10 @@ impl Engine {
                 if let Some(p) = self.participants.get_mut(&key) {
                     let peer = p.peer(side);
                     match state {
-                        IceConnectionState::Disconnected => {
-                            peer.lost_since.get_or_insert_with(Instant::now);
-                        }
+                        IceConnectionState::Disconnected => peer.ice_down = true,
                         IceConnectionState::Connected | IceConnectionState::Completed => {
-                            peer.lost_since = None;
+                            peer.ice_down = false;
+                            peer.connected = true;
                         }
                         _ => {}
                     }
@@ -122,6 +121,7 @@ impl Engine {
         if let Some(l) = layer.and_then(|i| track.layers.get_mut(i)) {
             l.last_packet = Some(now);
         }
+        publisher.last_media = Some(now);
         if track.info.muted || track.admin_muted {
             return;
         }

@@ -170,6 +170,7 @@ impl Engine {
             return;
         };
         let peer = p.peer(side);
+        peer.last_heard = now;
         if let Err(err) = peer.rtc.handle_input(input) {
             tracing::debug!(participant = %p.sid, error = %err, "datagram refused");
             self.metrics
@@ -270,12 +271,8 @@ impl Engine {
                 if p.subscriber.timeout <= now && !p.subscriber.dirty {
                     v.push((*key, Side::Subscriber));
                 }
-                // A media connection down for the whole resume window is gone.
-                let lost = [p.publisher.lost_since, p.subscriber.lost_since]
-                    .into_iter()
-                    .flatten()
-                    .any(|at| now.saturating_duration_since(at) >= window);
-                if lost {
+                // A media connection down and silent for the whole resume window is gone.
+                if p.publisher.lost_for(window, now) || p.subscriber.lost_for(window, now) {
                     self.doomed
                         .push((*key, Departure::Removed(RemovedReason::ConnectionLost)));
                 }
@@ -301,7 +298,7 @@ impl Engine {
         }
         if now.saturating_duration_since(self.last_quality_check) >= quality::QUALITY_CHECK {
             self.last_quality_check = now;
-            self.check_quality();
+            self.check_quality(now);
         }
         if now.saturating_duration_since(self.last_speaker_check) >= self.config.speaker_interval {
             self.last_speaker_check = now;

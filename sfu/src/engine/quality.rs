@@ -9,6 +9,12 @@ use str0m::stats::PeerStats;
 
 /// How often connection quality is judged.
 pub(super) const QUALITY_CHECK: Duration = Duration::from_secs(1);
+/// A publisher with an unmuted track whose packets stop this long has lost its network (ICE
+/// itself waits much longer before it gives a connection up).
+const MEDIA_SILENCE: Duration = Duration::from_millis(2500);
+/// A connection nothing at all came from this long has lost its network: clients check an
+/// idle connection's consent every 5 s or so (RFC 7675).
+const IDLE_SILENCE: Duration = Duration::from_secs(8);
 
 /// The quality of a connection from what its two peer connections report.
 pub(super) fn judge(lost: bool, links: &[LinkStats]) -> ConnectionQuality {
@@ -25,6 +31,17 @@ pub(super) fn judge(lost: bool, links: &[LinkStats]) -> ConnectionQuality {
     } else {
         ConnectionQuality::Poor
     }
+}
+
+/// Nothing comes from the participant any more: its media stopped though a track is unmuted,
+/// or one of its connections is entirely quiet.
+fn silent(p: &Participant, now: Instant) -> bool {
+    let quiet = |since: Instant, limit: Duration| now.saturating_duration_since(since) >= limit;
+    let sending = p.tracks.iter().any(|t| !t.info.muted && !t.admin_muted);
+    let idle = |peer: &Peer| peer.connected && quiet(peer.last_heard, IDLE_SILENCE);
+    (sending && p.last_media.is_some_and(|at| quiet(at, MEDIA_SILENCE)))
+        || idle(&p.publisher)
+        || idle(&p.subscriber)
 }
 
 impl Engine {
@@ -48,7 +65,7 @@ impl Engine {
     }
 
     /// Judge every participant's connection and tell each room whose quality changed.
-    pub(super) fn check_quality(&mut self) {
+    pub(super) fn check_quality(&mut self, now: Instant) {
         let Engine {
             rooms,
             participants,
@@ -61,7 +78,9 @@ impl Engine {
                 let Some(p) = participants.get_mut(key) else {
                     continue;
                 };
-                let lost = p.publisher.lost_since.is_some() || p.subscriber.lost_since.is_some();
+                let lost = p.publisher.lost_for(MEDIA_SILENCE, now)
+                    || p.subscriber.lost_for(MEDIA_SILENCE, now)
+                    || silent(p, now);
                 let quality = judge(lost, &p.link);
                 if quality != p.quality {
                     p.quality = quality;

@@ -321,6 +321,7 @@ impl Engine {
             last_lowered: None,
             link: Default::default(),
             quality: parley_proto::ConnectionQuality::Excellent,
+            last_media: None,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();

@@ -13,8 +13,13 @@ pub(super) struct Peer {
     pub(super) timeout: Instant,
     /// Already queued for polling.
     pub(super) dirty: bool,
-    /// Since when ICE reports the connection disconnected; it may come back.
-    pub(super) lost_since: Option<Instant>,
+    /// ICE reports the connection disconnected. It may come back; until then the connection
+    /// counts as lost once the client has not been heard for a while (see `Peer::lost_for`).
+    pub(super) ice_down: bool,
+    /// When a datagram last came from the client on this connection.
+    pub(super) last_heard: Instant,
+    /// ICE connected at least once (a connection never used stays quiet).
+    pub(super) connected: bool,
 }
 
 impl Peer {
@@ -44,13 +49,24 @@ impl Peer {
             rtc,
             timeout: now,
             dirty: false,
-            lost_since: None,
+            ice_down: false,
+            last_heard: now,
+            connected: false,
         }
     }
 }
 
 /// The bandwidth a subscriber connection is assumed to have until TWCC feedback says more.
 pub(super) const INITIAL_BANDWIDTH: u64 = 1_000_000;
+
+impl Peer {
+    /// Whether this connection is lost and has been for at least `how_long`: ICE gave it up
+    /// and nothing came from the client since. Datagrams still arriving (a client that keeps
+    /// sending over a pair ICE-lite pruned) keep it alive.
+    pub(super) fn lost_for(&self, how_long: Duration, now: Instant) -> bool {
+        self.ice_down && now.saturating_duration_since(self.last_heard) >= how_long
+    }
+}
 
 /// A track a participant publishes.
 pub(super) struct UpTrack {
@@ -177,6 +193,8 @@ pub(super) struct Participant {
     pub(super) link: [LinkStats; 2],
     /// Connection quality as last announced.
     pub(super) quality: parley_proto::ConnectionQuality,
+    /// When the last RTP packet of one of its tracks arrived.
+    pub(super) last_media: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
