@@ -174,6 +174,23 @@ pub struct ParticipantInfo {
     pub tracks: Vec<TrackInfo>,
     /// What the participant may do.
     pub grants: ParticipantGrants,
+    /// When it raised its hand (milliseconds since the Unix epoch); none when it is down.
+    /// Raised hands queue in this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_raised_at: Option<i64>,
+}
+
+/// What a moderator (a participant with `room_admin`) does to another participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModerateAction {
+    /// Mute every audio track it publishes (`track_muted` with `by_admin`).
+    Mute,
+    /// Let it speak: it may publish its microphone from now on; its hand goes down.
+    GiveFloor,
+    /// It may no longer publish; what it publishes is unpublished; its hand goes down.
+    TakeFloor,
+    LowerHand,
 }
 
 /// The meeting part of a participant's grants.
@@ -329,6 +346,21 @@ pub enum RtcClientMessage {
         id: Option<String>,
         track: String,
         muted: bool,
+    },
+    /// Raise or lower your hand: moderators see the queue (`participant_updated`,
+    /// `hand_raised_at`) and may give you the floor.
+    RaiseHand {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        raised: bool,
+    },
+    /// A moderator's action on another participant (needs `room_admin`).
+    Moderate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The participant's sid.
+        participant: String,
+        action: ModerateAction,
     },
     /// The most a subscription to a simulcast track should carry (default `high`). The server
     /// sends less while the subscriber's bandwidth cannot carry it.
@@ -516,6 +548,9 @@ pub struct RoomDetail {
     /// Sids of the participants speaking now, loudest first.
     #[serde(default)]
     pub active_speakers: Vec<String>,
+    /// Sids of the participants with a raised hand, first raised first.
+    #[serde(default)]
+    pub raised_hands: Vec<String>,
 }
 
 /// `POST /v1/channels/{id}/bridge`: open the channel's voice bridge and ping every member.
@@ -551,6 +586,10 @@ pub struct BridgeMember {
     pub ping: AckState,
     pub joined: bool,
     pub speaking: bool,
+    /// In the bridge with its hand raised, waiting for the floor.
+    pub hand_raised: bool,
+    /// In the bridge and allowed to speak.
+    pub has_floor: bool,
 }
 
 /// `POST /v1/rooms/{name}/participants/{identity}/mute`.

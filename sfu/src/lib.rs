@@ -204,6 +204,17 @@ enum Command {
         muted: bool,
         reply: Reply<()>,
     },
+    RaiseHand {
+        key: ParticipantKey,
+        raised: bool,
+        reply: Reply<()>,
+    },
+    Moderate {
+        key: ParticipantKey,
+        participant: String,
+        action: parley_proto::ModerateAction,
+        reply: Reply<()>,
+    },
     SetQuality {
         key: ParticipantKey,
         track: String,
@@ -425,6 +436,27 @@ impl Sfu {
             key,
             track,
             muted,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn raise_hand(&self, key: ParticipantKey, raised: bool) -> SfuResult<()> {
+        self.ask(|reply| Command::RaiseHand { key, raised, reply })
+            .await
+    }
+
+    /// A moderator's action on the participant with sid `participant`.
+    pub async fn moderate(
+        &self,
+        key: ParticipantKey,
+        participant: String,
+        action: parley_proto::ModerateAction,
+    ) -> SfuResult<()> {
+        self.ask(|reply| Command::Moderate {
+            key,
+            participant,
+            action,
             reply,
         })
         .await

@@ -482,6 +482,12 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
             subscribe,
         } => done(id, sfu.subscribe(key, tracks, subscribe).await),
         RtcClientMessage::Mute { id, track, muted } => done(id, sfu.mute(key, track, muted).await),
+        RtcClientMessage::RaiseHand { id, raised } => done(id, sfu.raise_hand(key, raised).await),
+        RtcClientMessage::Moderate {
+            id,
+            participant,
+            action,
+        } => done(id, sfu.moderate(key, participant, action).await),
         RtcClientMessage::SetQuality { id, track, quality } => {
             done(id, sfu.set_quality(key, track, quality).await)
         }

@@ -1062,6 +1062,125 @@ async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leav
     );
 }
 
+/// In a voice bridge listeners are listen-only; raised hands queue in order; a moderator
+/// (`room_admin`) gives the floor (the listener may then publish its microphone), mutes, and
+/// takes the floor back (its track is unpublished). Nobody else may moderate.
+#[tokio::test]
+async fn raised_hands_queue_and_a_moderator_gives_mutes_and_takes_the_floor() {
+    let server = start().await;
+    let app = App::register(&server).await;
+    let admin = app.room_admin();
+    let room = parley_tests::unique("floor");
+    expect_json::<Value>(
+        server
+            .post(
+                "/v1/rooms",
+                Some(&admin),
+                &json!({"name": room, "bridge": {}}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let mut moderator = RtcClient::join(
+        &server,
+        &app.token(
+            "moderator",
+            json!({"room": room, "room_join": true, "can_subscribe": true, "room_admin": true}),
+        ),
+    )
+    .await;
+    let listen_only = |name: &str| {
+        app.token(
+            name,
+            json!({"room": room, "room_join": true, "can_subscribe": true}),
+        )
+    };
+    let mut ann = RtcClient::join(&server, &listen_only("ann")).await;
+    let mut bob = RtcClient::join(&server, &listen_only("bob")).await;
+    let sid = |c: &RtcClient| c.joined["participant"]["sid"].as_str().unwrap().to_string();
+    let (ann_sid, bob_sid) = (sid(&ann), sid(&bob));
+    let microphone = json!([{"mid": "0", "source": "microphone"}]);
+
+    let refused = ann.request(offer(OFFER_AUDIO, microphone.clone())).await;
+    assert_eq!(
+        refused["code"], "insufficient_grant",
+        "listen-only: {refused}"
+    );
+
+    // Bob raises his hand first, then Ann; raising again keeps Bob's place.
+    let raise = json!({"type": "raise_hand", "raised": true});
+    assert_eq!(bob.request(raise.clone()).await["type"], "ok");
+    assert_eq!(ann.request(raise.clone()).await["type"], "ok");
+    assert_eq!(bob.request(raise).await["type"], "ok");
+    let update = moderator.next_of("participant_updated").await;
+    assert_eq!(update["participant"]["sid"], bob_sid.as_str());
+    assert!(update["participant"]["hand_raised_at"].as_i64().is_some());
+    let detail_path = format!("/v1/rooms/{room}");
+    let hands = || async {
+        expect_json::<Value>(server.get(&detail_path, Some(&admin)).await, 200).await
+            ["raised_hands"]
+            .clone()
+    };
+    assert_eq!(hands().await, json!([bob_sid, ann_sid]));
+
+    // Only a moderator moderates.
+    let denied = ann
+        .request(json!({"type": "moderate", "participant": bob_sid, "action": "give_floor"}))
+        .await;
+    assert_eq!(denied["code"], "insufficient_grant", "{denied}");
+    let nobody = moderator
+        .request(json!({"type": "moderate", "participant": "PA_nobody", "action": "mute"}))
+        .await;
+    assert_eq!(nobody["code"], "not_found", "{nobody}");
+
+    // The moderator gives Bob the floor: he may speak, his hand is down, Ann is next.
+    let given = moderator
+        .request(json!({"type": "moderate", "participant": bob_sid, "action": "give_floor"}))
+        .await;
+    assert_eq!(given["type"], "ok", "{given}");
+    let mine = loop {
+        let m = bob.next_of("participant_updated").await;
+        if m["participant"]["sid"] == bob_sid.as_str()
+            && m["participant"]["grants"]["can_publish"] == true
+        {
+            break m;
+        }
+    };
+    assert!(
+        mine["participant"].get("hand_raised_at").is_none(),
+        "{mine}"
+    );
+    assert_eq!(hands().await, json!([ann_sid]));
+    let published = bob.request(offer(OFFER_AUDIO, microphone.clone())).await;
+    assert_eq!(published["type"], "answer", "{published}");
+    // Muted by the moderator, then the floor taken back: his track is unpublished.
+    let muted = moderator
+        .request(json!({"type": "moderate", "participant": bob_sid, "action": "mute"}))
+        .await;
+    assert_eq!(muted["type"], "ok", "{muted}");
+    let notice = bob.next_of("track_muted").await;
+    assert_eq!(
+        (notice["muted"].clone(), notice["by_admin"].clone()),
+        (json!(true), json!(true))
+    );
+    let taken = moderator
+        .request(json!({"type": "moderate", "participant": bob_sid, "action": "take_floor"}))
+        .await;
+    assert_eq!(taken["type"], "ok", "{taken}");
+    let gone = ann.next_of("track_unpublished").await;
+    assert_eq!(gone["participant"], bob_sid.as_str());
+    let again = bob.request(offer(OFFER_AUDIO, microphone)).await;
+    assert_eq!(again["code"], "insufficient_grant", "{again}");
+
+    // A moderator lowers Ann's hand.
+    let lowered = moderator
+        .request(json!({"type": "moderate", "participant": ann_sid, "action": "lower_hand"}))
+        .await;
+    assert_eq!(lowered["type"], "ok", "{lowered}");
+    assert_eq!(hands().await, json!([]));
+}
+
 #[tokio::test]
 async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
     let server = start().await;
@@ -1081,17 +1200,19 @@ async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
     .await;
     assert_eq!(created["bridge"]["max_speakers"], 2);
 
-    // Listen-only participants first.
+    // Listen-only participants first: as many as two cores decode in real time beside the
+    // speakers (the load tester takes a bridge to hundreds).
+    const LISTENERS: usize = 8;
     let listen_only = |name: &str| {
         app.token(
             name,
             json!({"room": room, "room_join": true, "can_subscribe": true}),
         )
     };
-    let listeners: Vec<AiortcPeer> = (0..3)
+    let listeners: Vec<AiortcPeer> = (0..LISTENERS)
         .map(|i| AiortcPeer::spawn(&server, &listen_only(&format!("listener-{i}")), 14.0, &[]))
         .collect();
-    until_in_room(&server, &app, &room, 3, 0).await;
+    until_in_room(&server, &app, &room, LISTENERS, 0).await;
     // Two loud speakers, one that is muted, and (once they publish) a quiet one.
     let speaker = |name: &str, args: &[&str]| {
         AiortcPeer::spawn(&server, &app.participant(name, &room), 10.0, args)
@@ -1102,7 +1223,7 @@ async fn a_voice_bridge_sends_every_listener_the_loudest_speakers_only() {
         &["--tone", "1000", "--amplitude", "0.9", "--muted"],
     );
     let mid = speaker("mid", &["--tone", "660", "--amplitude", "0.3"]);
-    until_in_room(&server, &app, &room, 6, 3).await;
+    until_in_room(&server, &app, &room, LISTENERS + 3, 3).await;
     // It stops before the others, so it is never alone (and then the loudest).
     let quiet = AiortcPeer::spawn(
         &server,

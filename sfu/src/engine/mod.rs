@@ -31,12 +31,14 @@ const TICK: Duration = Duration::from_millis(10);
 const READ_BATCH: usize = 64;
 
 mod media;
+mod moderation;
 mod quality;
 mod rooms;
 mod simulcast;
 mod state;
 mod tracks;
 
+use moderation::raised_hands;
 use simulcast::{SimDown, UpLayer};
 pub(crate) use state::Engine;
 use state::*;

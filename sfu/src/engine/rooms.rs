@@ -56,6 +56,17 @@ impl Engine {
             } => {
                 let _ = reply.send(self.set_quality(key, &track, quality));
             }
+            Command::RaiseHand { key, raised, reply } => {
+                let _ = reply.send(self.raise_hand(key, raised));
+            }
+            Command::Moderate {
+                key,
+                participant,
+                action,
+                reply,
+            } => {
+                let _ = reply.send(self.moderate(key, &participant, action));
+            }
             Command::Unpublish { key, track, reply } => {
                 let _ = reply.send(self.unpublish(key, &track));
             }
@@ -224,6 +235,7 @@ impl Engine {
                 .map(Participant::info)
                 .collect(),
             active_speakers: room.current_speakers.clone(),
+            raised_hands: raised_hands(room, &self.participants),
         })
     }
 
@@ -322,6 +334,7 @@ impl Engine {
             link: Default::default(),
             quality: parley_proto::ConnectionQuality::Excellent,
             last_media: None,
+            hand_raised_at: None,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();
@@ -502,18 +515,9 @@ impl Engine {
         if stop_subscriptions {
             self.negotiate(key);
         }
-        let p = self.participants.get(&key).ok_or_else(not_in_room)?;
-        let info = p.info();
-        let msg = RtcServerMessage::ParticipantUpdated {
-            participant: info.clone(),
-        };
-        if p.grants.hidden {
-            // Only the participant itself learns of a hidden participant.
-            signal(key, p, msg, &mut self.doomed);
-        } else {
-            let room = p.room.clone();
-            self.broadcast(&room, None, msg);
-        }
+        let info = self.participants.get(&key).ok_or_else(not_in_room)?.info();
+        // Only the participant itself learns of a hidden participant.
+        self.announce_update(key);
         Ok(info)
     }
 

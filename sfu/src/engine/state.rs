@@ -195,6 +195,8 @@ pub(super) struct Participant {
     pub(super) quality: parley_proto::ConnectionQuality,
     /// When the last RTP packet of one of its tracks arrived.
     pub(super) last_media: Option<Instant>,
+    /// When it raised its hand (ms since the epoch), while it is up.
+    pub(super) hand_raised_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -219,6 +221,7 @@ impl Participant {
             joined_at: self.joined_at,
             tracks: self.tracks.iter().map(|t| t.info.clone()).collect(),
             grants: self.grants.clone(),
+            hand_raised_at: self.hand_raised_at,
         }
     }
 }

@@ -114,6 +114,8 @@ pub async fn roster(
                 ping: entry.state,
                 joined: participant.is_some(),
                 speaking: participant.is_some_and(|p| detail.active_speakers.contains(&p.sid)),
+                hand_raised: participant.is_some_and(|p| p.hand_raised_at.is_some()),
+                has_floor: participant.is_some_and(|p| p.grants.can_publish),
             }
         })
         .collect();
