@@ -376,6 +376,13 @@ pub enum RtcClientMessage {
         id: Option<String>,
         track: String,
     },
+    /// Restart ICE on the subscriber connection (after a network change): the server sends a
+    /// new offer with fresh ICE credentials. The publisher connection restarts the usual way,
+    /// with an offer of the client's own (`RTCPeerConnection.restartIce()`).
+    IceRestart {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
     Leave {},
     Ping {
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -204,6 +204,10 @@ enum Command {
         muted: bool,
         reply: Reply<()>,
     },
+    IceRestart {
+        key: ParticipantKey,
+        reply: Reply<()>,
+    },
     RaiseHand {
         key: ParticipantKey,
         raised: bool,
@@ -439,6 +443,11 @@ impl Sfu {
             reply,
         })
         .await
+    }
+
+    /// Restart ICE on the subscriber connection: a new offer follows.
+    pub async fn ice_restart(&self, key: ParticipantKey) -> SfuResult<()> {
+        self.ask(|reply| Command::IceRestart { key, reply }).await
     }
 
     pub async fn raise_hand(&self, key: ParticipantKey, raised: bool) -> SfuResult<()> {

@@ -482,6 +482,7 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
             subscribe,
         } => done(id, sfu.subscribe(key, tracks, subscribe).await),
         RtcClientMessage::Mute { id, track, muted } => done(id, sfu.mute(key, track, muted).await),
+        RtcClientMessage::IceRestart { id } => done(id, sfu.ice_restart(key).await),
         RtcClientMessage::RaiseHand { id, raised } => done(id, sfu.raise_hand(key, raised).await),
         RtcClientMessage::Moderate {
             id,

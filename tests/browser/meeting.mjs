@@ -3,7 +3,10 @@
 // twice so the test can see the counters rising.
 //
 //   node meeting.mjs --rtc ws://127.0.0.1:PORT/v1/rtc --token-a JWT --token-b JWT
-//                    [--seconds 20] [--hold 1] [--codec video/H264]
+//                    [--seconds 20] [--hold 1] [--codec video/H264] [--restart-ice 1]
+//
+// With --restart-ice 1, page A restarts ICE on both its connections once both pages decode,
+// before the hold.
 
 import http from "node:http";
 import { readFile } from "node:fs/promises";
@@ -86,6 +89,9 @@ try {
       break;
     }
     await new Promise((r) => setTimeout(r, 250));
+  }
+  if (first && args["restart-ice"] === "1") {
+    await a.page.evaluate(() => window.restartIce());
   }
   // During the hold, sample once a second for a timeline.
   const timeline = [];

@@ -274,13 +274,15 @@ pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
 /// join one room with these tokens, the first also sharing a canvas as its screen. Returns the
 /// script's report.
 /// `camera_codec` (`video/H264`, `video/VP8`) makes both pages send their camera in that codec;
-/// the second sample is taken `hold_secs` after both pages first decode everything.
+/// the second sample is taken `hold_secs` after both pages first decode everything (and, with
+/// `restart_ice`, after the first page restarted ICE on both its connections).
 pub async fn chromium_meeting(
     server: &Server,
     token_a: &str,
     token_b: &str,
     camera_codec: &str,
     hold_secs: u32,
+    restart_ice: bool,
 ) -> Value {
     let hold = hold_secs.to_string();
     let rtc = rtc_url(server);
@@ -299,6 +301,8 @@ pub async fn chromium_meeting(
             camera_codec,
             "--hold",
             &hold,
+            "--restart-ice",
+            if restart_ice { "1" } else { "0" },
         ],
         90,
     )

@@ -19,17 +19,19 @@ fn find<'a>(stats: &'a [Value], source: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("a received {source} track in {stats:?}"))
 }
 
+/// Also: once media flows, Alice restarts ICE on both her connections (as after a network
+/// change); both get fresh server credentials and the media keeps flowing both ways.
 #[tokio::test]
 async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share_in_vp8() {
-    meeting("video/VP8").await;
+    meeting("video/VP8", true).await;
 }
 
 #[tokio::test]
 async fn two_chromium_pages_see_and_hear_each_other_and_a_screen_share_in_h264() {
-    meeting("video/H264").await;
+    meeting("video/H264", false).await;
 }
 
-async fn meeting(camera_codec: &str) {
+async fn meeting(camera_codec: &str, restart_ice: bool) {
     let server = Server::start(Backend::Sqlite).await;
     let app = App::register(&server).await;
     let room = parley_tests::unique("browser");
@@ -38,10 +40,21 @@ async fn meeting(camera_codec: &str) {
         &app.participant("alice", &room),
         &app.participant("bob", &room),
         camera_codec,
-        1,
+        if restart_ice { 2 } else { 1 },
+        restart_ice,
     )
     .await;
     assert_eq!(report["ok"], true, "both pages decode in time: {report}");
+    if restart_ice {
+        let restart = &report["state"]["a"]["iceRestart"];
+        for side in ["publisher", "subscriber"] {
+            let (before, after) = (&restart["before"][side], &restart["after"][side]);
+            assert!(
+                before.is_string() && after.is_string() && before != after,
+                "{side}: new ICE credentials: {restart}"
+            );
+        }
+    }
     for page in ["a", "b"] {
         let state = &report["state"][page];
         assert!(
@@ -116,7 +129,7 @@ async fn lost_video_packets_are_resent_and_a_lost_picture_comes_back() {
         app.participant("alice", &room),
         app.participant("bob", &room),
     );
-    let meeting = chromium_meeting(&server, &alice, &bob, "video/VP8", 12);
+    let meeting = chromium_meeting(&server, &alice, &bob, "video/VP8", 12, false);
     // Midway, four seconds with nothing reaching the clients: more than the server keeps for
     // retransmission, so only a new keyframe, asked for by the subscribers, gets the picture
     // back.

@@ -56,6 +56,9 @@ impl Engine {
             } => {
                 let _ = reply.send(self.set_quality(key, &track, quality));
             }
+            Command::IceRestart { key, reply } => {
+                let _ = reply.send(self.ice_restart(key));
+            }
             Command::RaiseHand { key, raised, reply } => {
                 let _ = reply.send(self.raise_hand(key, raised));
             }
@@ -335,6 +338,7 @@ impl Engine {
             quality: parley_proto::ConnectionQuality::Excellent,
             last_media: None,
             hand_raised_at: None,
+            ice_restart: false,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();

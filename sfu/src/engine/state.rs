@@ -197,6 +197,8 @@ pub(super) struct Participant {
     pub(super) last_media: Option<Instant>,
     /// When it raised its hand (ms since the epoch), while it is up.
     pub(super) hand_raised_at: Option<i64>,
+    /// The next subscriber offer restarts ICE.
+    pub(super) ice_restart: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -13,6 +13,9 @@ impl Engine {
             return;
         }
         let mut api = p.subscriber.rtc.sdp_api();
+        if std::mem::take(&mut p.ice_restart) {
+            api.ice_restart(true);
+        }
         let mut added = Vec::new();
         for down in &mut p.down {
             match down.state {
@@ -359,6 +362,19 @@ impl Engine {
         for (publisher, mid) in wants_keyframe {
             self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, "new_subscription");
         }
+        self.negotiate(key);
+        Ok(())
+    }
+
+    /// Restart ICE on the subscriber connection with the next offer (now, unless one is
+    /// waiting for its answer: then right after it).
+    pub(super) fn ice_restart(&mut self, key: ParticipantKey) -> SfuResult<()> {
+        let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
+        if p.down.is_empty() && !p.subscriber.connected {
+            // Never negotiated: the first offer brings fresh credentials anyway.
+            return Ok(());
+        }
+        p.ice_restart = true;
         self.negotiate(key);
         Ok(())
     }
