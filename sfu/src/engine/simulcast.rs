@@ -19,6 +19,9 @@ const PAUSE_AFTER: Duration = Duration::from_secs(3);
 /// A layer the publisher should be sending counts as arriving if a packet came this recently
 /// (or it was resumed this recently).
 const LAYER_STALE: Duration = Duration::from_secs(2);
+/// A layer the publisher was asked for and never sent is not asked for again this long (no
+/// pause/resume round every few seconds for a layer its encoder will not produce).
+const STALL_BACKOFF: Duration = Duration::from_secs(15);
 /// After a subscription is lowered for bandwidth, none of the subscriber's is raised for this
 /// long: the estimate settles first.
 const RAISE_HOLD: Duration = Duration::from_secs(4);
@@ -47,6 +50,9 @@ pub(super) struct UpLayer {
     pub(super) enabled: bool,
     pub(super) enabled_at: Instant,
     pub(super) unused_since: Option<Instant>,
+    /// A publisher that was asked for this layer and sent none (its encoder or uplink cannot):
+    /// not asked again before then.
+    pub(super) stalled_until: Option<Instant>,
     pub(super) last_keyframe_request: Option<Instant>,
 }
 
@@ -66,6 +72,7 @@ impl UpLayer {
             enabled: true,
             enabled_at: now,
             unused_since: None,
+            stalled_until: None,
             last_keyframe_request: None,
         }
     }
@@ -86,9 +93,13 @@ impl UpLayer {
         (guess, false)
     }
 
-    /// Can be forwarded: packets arrive, or it was paused here (and can be resumed).
+    /// Can be forwarded: packets arrive, or it was paused here (and can be resumed, unless
+    /// the last resume brought nothing).
     fn available(&self, now: Instant) -> bool {
         let recent = |at: Instant| now.saturating_duration_since(at) < LAYER_STALE;
+        if self.stalled_until.is_some_and(|until| now < until) {
+            return false;
+        }
         !self.enabled || recent(self.enabled_at) || self.last_packet.is_some_and(recent)
     }
 
@@ -607,6 +618,9 @@ impl Engine {
                         if now.saturating_duration_since(since) >= PAUSE_AFTER {
                             layer.enabled = false;
                             changed = true;
+                            if layer.last_packet.is_none_or(|at| at < layer.enabled_at) {
+                                layer.stalled_until = Some(now + STALL_BACKOFF);
+                            }
                         }
                     }
                 }
