@@ -28,7 +28,7 @@ impl Engine {
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
             (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),
             (Side::Publisher, Event::MediaIngressStats(stats)) => {
-                self.count_nacks(key, side, stats.mid, stats.nacks, "sent");
+                self.count_nacks(key, side, (stats.mid, stats.rid), stats.nacks, "sent");
                 if let Some(rid) = stats.rid {
                     self.layer_stats(key, stats.mid, rid, stats.bytes);
                 }
@@ -38,7 +38,7 @@ impl Engine {
             }
             (_, Event::PeerStats(stats)) => self.peer_stats(key, side, &stats),
             (Side::Subscriber, Event::MediaEgressStats(stats)) => {
-                self.count_nacks(key, side, stats.mid, stats.nacks, "received")
+                self.count_nacks(key, side, (stats.mid, stats.rid), stats.nacks, "received")
             }
             _ => {}
         }
@@ -46,9 +46,16 @@ impl Engine {
 
     /// str0m reports NACKs as a running total per stream; count what is new since the last
     /// report.
-    fn count_nacks(&mut self, key: ParticipantKey, side: Side, mid: Mid, total: u64, label: &str) {
+    fn count_nacks(
+        &mut self,
+        key: ParticipantKey,
+        side: Side,
+        (mid, rid): (Mid, Option<str0m::media::Rid>),
+        total: u64,
+        label: &str,
+    ) {
         if let Some(p) = self.participants.get_mut(&key) {
-            let seen = p.nacks_seen.entry((side, mid)).or_insert(0);
+            let seen = p.nacks_seen.entry((side, mid, rid)).or_insert(0);
             if total > *seen {
                 self.metrics
                     .nacks
@@ -117,6 +124,11 @@ impl Engine {
         if track.info.codec.is_none() {
             track.info.codec = codec_name(params.spec().codec).map(str::to_string);
             track.clock_rate = params.spec().clock_rate.get();
+        }
+        if !track.layers.is_empty() && layer.is_none() {
+            // A simulcast track's packet whose layer is not known (yet): forwarding it
+            // would mix layers.
+            return;
         }
         if let Some(l) = layer.and_then(|i| track.layers.get_mut(i)) {
             l.last_packet = Some(now);
@@ -275,6 +287,20 @@ impl Engine {
             return;
         };
         let (publisher, mid) = (down.publisher, down.up_mid);
+        // A simulcast subscription asks the layer it receives (or waits for).
+        if let Some(sim) = &down.sim {
+            let layer = sim.current.unwrap_or(sim.target);
+            let rid = self
+                .participants
+                .get(&publisher)
+                .and_then(|p| p.tracks.iter().find(|t| t.mid == mid))
+                .and_then(|t| t.layers.get(layer))
+                .map(|l| l.rid);
+            if let Some(rid) = rid {
+                self.request_layer_keyframe(publisher, mid, rid, Instant::now());
+            }
+            return;
+        }
         self.request_keyframe(publisher, mid, req.kind, "subscriber");
     }
 
@@ -295,6 +321,19 @@ impl Engine {
             return;
         };
         if track.info.kind != TrackKind::Video {
+            return;
+        }
+        if !track.layers.is_empty() {
+            // Every layer someone may switch to: each has its own keyframes.
+            let rids: Vec<_> = track
+                .layers
+                .iter()
+                .filter(|l| l.enabled)
+                .map(|l| l.rid)
+                .collect();
+            for rid in rids {
+                self.request_layer_keyframe(publisher, mid, rid, now);
+            }
             return;
         }
         if track

@@ -81,15 +81,35 @@ impl Engine {
             ModerateAction::LowerHand => self.raise_hand(target, false)?,
             ModerateAction::GiveFloor | ModerateAction::TakeFloor => {
                 let give = action == ModerateAction::GiveFloor;
-                if let Some(t) = self.participants.get_mut(&target) {
-                    t.hand_raised_at = None;
-                }
+                let bridge = room.bridge.is_some();
+                let Some(t) = self.participants.get_mut(&target) else {
+                    return Err(not_in_room());
+                };
+                t.hand_raised_at = None;
+                // The floor is the microphone: in a bridge nothing else; elsewhere added to
+                // what it may already publish (none listed means all).
+                let sources = &t.grants.can_publish_sources;
+                let can_publish_sources = match (give, bridge) {
+                    (false, _) => None,
+                    (true, true) => Some(vec![TrackSource::Microphone]),
+                    (true, false) if !t.grants.can_publish => Some(vec![TrackSource::Microphone]),
+                    (true, false)
+                        if sources.is_empty() || sources.contains(&TrackSource::Microphone) =>
+                    {
+                        None
+                    }
+                    (true, false) => {
+                        let mut more = sources.clone();
+                        more.push(TrackSource::Microphone);
+                        Some(more)
+                    }
+                };
                 // `update_grants` announces the new grants, and the lowered hand with them.
                 self.update_grants(
                     target,
                     GrantsUpdate {
                         can_publish: Some(give),
-                        can_publish_sources: give.then(|| vec![TrackSource::Microphone]),
+                        can_publish_sources,
                         ..GrantsUpdate::default()
                     },
                 )?;

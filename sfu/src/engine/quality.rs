@@ -37,7 +37,12 @@ pub(super) fn judge(lost: bool, links: &[LinkStats]) -> ConnectionQuality {
 /// or one of its connections is entirely quiet.
 fn silent(p: &Participant, now: Instant) -> bool {
     let quiet = |since: Instant, limit: Duration| now.saturating_duration_since(since) >= limit;
-    let sending = p.tracks.iter().any(|t| !t.info.muted && !t.admin_muted);
+    // A simulcast track dynacast paused entirely (nobody watches) sends nothing, rightly.
+    let sending = p.tracks.iter().any(|t| {
+        !t.info.muted
+            && !t.admin_muted
+            && (t.layers.is_empty() || t.layers.iter().any(|l| l.enabled))
+    });
     let idle = |peer: &Peer| peer.connected && quiet(peer.last_heard, IDLE_SILENCE);
     (sending && p.last_media.is_some_and(|at| quiet(at, MEDIA_SILENCE)))
         || idle(&p.publisher)

@@ -1,6 +1,7 @@
 //! Commands from the signaling side, rooms opening and closing, participants joining, being
 //! changed and leaving.
 
+use super::simulcast::subscribed_qualities;
 use super::*;
 
 impl Engine {
@@ -339,6 +340,7 @@ impl Engine {
             last_media: None,
             hand_raised_at: None,
             ice_restart: false,
+            probing: false,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();
@@ -458,9 +460,15 @@ impl Engine {
             resume_token: token,
             resumed: true,
         };
-        // An offer the old connection never answered is made again on the new one.
-        if let (Some(offer), Some(p)) = (pending_offer, self.participants.get(&key)) {
-            signal(key, p, offer, &mut self.doomed);
+        // An offer the old connection never answered is made again on the new one, and the
+        // layers its simulcast tracks should send are said again (a change may have been lost).
+        if let Some(p) = self.participants.get(&key) {
+            if let Some(offer) = pending_offer {
+                signal(key, p, offer, &mut self.doomed);
+            }
+            for track in p.tracks.iter().filter(|t| !t.layers.is_empty()) {
+                signal(key, p, subscribed_qualities(track), &mut self.doomed);
+            }
         }
         Ok(joined)
     }

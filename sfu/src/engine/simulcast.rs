@@ -313,6 +313,22 @@ fn in_window(
         .map(move |i| estimates[i].1)
 }
 
+/// The `subscribed_qualities` message for a publisher's simulcast track: which layers to send.
+pub(super) fn subscribed_qualities(track: &UpTrack) -> RtcServerMessage {
+    RtcServerMessage::SubscribedQualities {
+        track: track.info.sid.clone(),
+        qualities: track
+            .layers
+            .iter()
+            .map(|l| SubscribedQuality {
+                quality: l.info.quality,
+                rid: l.info.rid.clone(),
+                enabled: l.enabled,
+            })
+            .collect(),
+    }
+}
+
 impl Engine {
     /// A subscriber's `set_quality`.
     pub(super) fn set_quality(
@@ -432,6 +448,10 @@ impl Engine {
             if chosen < top && next_step.is_none() {
                 next_step = Some(layer_cost(layers, chosen + 1).saturating_sub(cost));
             }
+            // Lowered because the bandwidth cannot carry the target (not because it was asked
+            // for less, or the target stopped arriving).
+            let for_bandwidth =
+                chosen < sim.target && sim.target <= top && layers[sim.target].available(now);
             if chosen != sim.target {
                 tracing::debug!(
                     track = %d.info.sid,
@@ -441,29 +461,48 @@ impl Engine {
                     costs = ?(0..layers.len()).map(|i| layer_cost(layers, i)).collect::<Vec<_>>(),
                     "simulcast layer chosen"
                 );
-                plan.push((i, chosen, d.publisher, d.up_mid, layers[chosen].rid));
+                plan.push((
+                    i,
+                    chosen,
+                    for_bandwidth,
+                    d.publisher,
+                    d.up_mid,
+                    layers[chosen].rid,
+                ));
             }
         }
         let Some(sub) = participants.get_mut(&key) else {
             return;
         };
         let mut keyframes = Vec::new();
-        for (i, chosen, publisher, mid, rid) in plan {
+        for (i, chosen, for_bandwidth, publisher, mid, rid) in plan {
             let Some(sim) = sub.down[i].sim.as_mut() else {
                 continue;
             };
-            if chosen < sim.target && chosen < sim.wanted {
+            if for_bandwidth {
                 sub.last_lowered = Some(now);
-                metrics.layer_switches.with_label_values(&["down"]).inc();
-            } else {
-                metrics.layer_switches.with_label_values(&["up"]).inc();
             }
+            let direction = if chosen < sim.target { "down" } else { "up" };
+            metrics.layer_switches.with_label_values(&[direction]).inc();
             sim.target = chosen;
             if sim.current != Some(chosen) {
                 keyframes.push((publisher, mid, rid));
             }
         }
+        if desired == 0 && sub.probing {
+            // No simulcast subscription left: stop padding for one.
+            sub.probing = false;
+            sub.subscriber
+                .rtc
+                .bwe()
+                .set_bitrate(Bitrate::bps(0), Bitrate::bps(0));
+            if !sub.subscriber.dirty {
+                sub.subscriber.dirty = true;
+                self.dirty.push((key, Side::Subscriber));
+            }
+        }
         if !sub.bandwidth.is_empty() && desired > 0 {
+            sub.probing = true;
             // Probe for what was asked with room to spare, so a clean link's estimate stays
             // clear of the need and its jitter does not lower a layer; pad up to the next
             // layer so the estimate can grow before that layer is switched on.
@@ -533,7 +572,7 @@ impl Engine {
         let subscribers: Vec<ParticipantKey> = self
             .participants
             .iter()
-            .filter(|(_, p)| p.down.iter().any(|d| d.sim.is_some()))
+            .filter(|(_, p)| p.probing || p.down.iter().any(|d| d.sim.is_some()))
             .map(|(k, _)| *k)
             .collect();
         for key in subscribers {
@@ -625,18 +664,7 @@ impl Engine {
                     }
                 }
                 if changed {
-                    messages.push(RtcServerMessage::SubscribedQualities {
-                        track: track.info.sid.clone(),
-                        qualities: track
-                            .layers
-                            .iter()
-                            .map(|l| SubscribedQuality {
-                                quality: l.info.quality,
-                                rid: l.info.rid.clone(),
-                                enabled: l.enabled,
-                            })
-                            .collect(),
-                    });
+                    messages.push(subscribed_qualities(track));
                 }
             }
             for msg in messages {

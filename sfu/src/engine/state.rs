@@ -183,7 +183,7 @@ pub(super) struct Participant {
     /// Since when its signaling connection is gone (media keeps flowing meanwhile).
     pub(super) detached_since: Option<Instant>,
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
-    pub(super) nacks_seen: HashMap<(Side, Mid), u64>,
+    pub(super) nacks_seen: HashMap<(Side, Mid, Option<str0m::media::Rid>), u64>,
     /// What the subscriber connection can carry (TWCC), bits per second, as estimated over
     /// the last `simulcast::BANDWIDTH_WINDOW`, oldest first; empty until known.
     pub(super) bandwidth: std::collections::VecDeque<(Instant, u64)>,
@@ -195,6 +195,8 @@ pub(super) struct Participant {
     pub(super) quality: parley_proto::ConnectionQuality,
     /// When the last RTP packet of one of its tracks arrived.
     pub(super) last_media: Option<Instant>,
+    /// str0m was told to probe for bandwidth for this subscriber's simulcast subscriptions.
+    pub(super) probing: bool,
     /// When it raised its hand (ms since the epoch), while it is up.
     pub(super) hand_raised_at: Option<i64>,
     /// The next subscriber offer restarts ICE.

@@ -233,6 +233,7 @@ impl Engine {
             .position(|t| t.info.sid == track_sid)
             .ok_or_else(|| not_found(format!("no track `{track_sid}` of yours")))?;
         let track = p.tracks.remove(index);
+        p.ssrc_mids.retain(|(_, mid, _)| *mid != track.mid);
         let room_name = p.room.clone();
         let participant = p.info();
         self.metrics
@@ -499,6 +500,10 @@ impl Engine {
                 {
                     if let Some(r) = d.rewriter.as_mut() {
                         r.pause();
+                    }
+                    // After the silence a simulcast subscription starts again on a keyframe.
+                    if let Some(sim) = d.sim.as_mut() {
+                        sim.current = None;
                     }
                 }
             }
