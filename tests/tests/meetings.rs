@@ -1039,21 +1039,25 @@ async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leav
         .iter()
         .map(|n| n.as_u64().unwrap())
         .collect();
-    let best = per_second.iter().copied().max().unwrap_or(0);
-    assert!(best >= 45, "50 Opus frames a second flowed: {per_second:?}");
-    let silent = per_second.iter().filter(|n| **n == 0).count();
+    // From the first frame: a run of seconds with frames, the cut (none), and frames again.
+    let media: Vec<u64> = per_second.iter().copied().skip_while(|n| *n == 0).collect();
+    let before = media.iter().take_while(|n| **n > 0).count();
+    let gap = media[before..].iter().take_while(|n| **n == 0).count();
+    let after = &media[before + gap..];
     assert!(
-        silent >= 5,
+        before >= 3 && media[1..before - 1].iter().all(|n| *n >= 40),
+        "50 Opus frames a second flowed before the cut: {per_second:?}"
+    );
+    assert!(
+        (5..=12).contains(&gap),
         "nothing arrived while the network was cut: {per_second:?}"
     );
-    let after: Vec<u64> = per_second
-        .iter()
-        .copied()
-        .skip_while(|n| *n > 0)
-        .skip_while(|n| *n == 0)
-        .collect();
+    // A busy machine may delay a frame into the next second, but not lose any.
+    let steady = after.get(1..7).unwrap_or_default();
     assert!(
-        after.len() >= 8 && after.iter().skip(1).take(6).all(|n| *n >= 45),
+        steady.len() == 6
+            && steady.iter().all(|n| *n >= 30)
+            && steady.iter().sum::<u64>() >= 6 * 45,
         "the tone flowed again after the cut: {per_second:?}"
     );
     assert!(
