@@ -659,6 +659,49 @@ pub struct RoomWebhook {
     pub track: Option<TrackInfo>,
 }
 
+/// A meeting as it happened: one session of a room, from its start to its end, and who
+/// attended. `GET /v1/meetings`, `GET /v1/meetings/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Meeting {
+    pub id: crate::MeetingId,
+    pub room: String,
+    /// The room session's sid (`RM_...`).
+    pub room_sid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<ChannelId>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bridge: bool,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    /// None while the meeting goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<i64>,
+    /// Everyone who took part (hidden participants such as recorders excepted), first joined
+    /// first; a participant who left and joined again appears once per stay.
+    pub attendees: Vec<Attendee>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Attendee {
+    /// The participant's sid in the room.
+    pub participant: String,
+    pub identity: String,
+    /// For users who joined with their own sign-in token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<UserId>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub joined_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<i64>,
+}
+
+/// `GET /v1/meetings`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct MeetingList {
+    pub meetings: Vec<Meeting>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

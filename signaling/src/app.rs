@@ -94,6 +94,8 @@ pub fn app(state: AppState) -> Router {
             "/channels/{id}/messages/{message_id}/receipts",
             get(routes::channels::receipts),
         )
+        .route("/meetings", get(routes::meetings::list))
+        .route("/meetings/{id}", get(routes::meetings::get))
         .route("/ws", get(crate::ws::upgrade))
         .route("/rtc", get(crate::rtc::upgrade))
         .route(

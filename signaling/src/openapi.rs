@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
-use crate::routes::{admin, auth, bridge, channels, departments, health, rooms, users};
+use crate::routes::{admin, auth, bridge, channels, departments, health, meetings, rooms, users};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
         rooms::mute, rooms::update_participant, bridge::open, bridge::roster,
+        meetings::list, meetings::get,
     ),
     components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook)),
     modifiers(&BearerAuth),
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         (name = "channels", description = "Channels and their members"),
         (name = "admin", description = "Organisation import and API keys"),
         (name = "rooms", description = "The room service: meetings and their participants"),
+        (name = "meetings", description = "Meetings as they happened: sessions and attendance"),
     )
 )]
 pub struct ApiDoc;

@@ -839,3 +839,27 @@ mod tests {
         );
     }
 }
+
+/// What is known about a user's relation to a meeting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MeetingFacts {
+    /// A member of the meeting's channel.
+    pub channel_member: bool,
+    /// Took part in it with its own token.
+    pub attended: bool,
+}
+
+/// Who may see a meeting (and, later, its recordings and minutes): admins; whoever attended;
+/// members (not guests) of its channel. Guests see only meetings they attended.
+pub fn meeting(role: Role, facts: MeetingFacts) -> AppResult<()> {
+    let allowed = match role {
+        Role::Admin => true,
+        Role::Guest => facts.attended,
+        Role::DeptAdmin | Role::Member => facts.attended || facts.channel_member,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        deny("only those who attended the meeting or belong to its channel may see it")
+    }
+}

@@ -498,9 +498,59 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
     }
 }
 
+/// Room events, from the media thread: each is recorded in the meeting history (`meetings`,
+/// `meeting_attendance`), then handed to the webhook task, so a slow webhook receiver never
+/// holds up the history.
+pub fn spawn_room_events(
+    db: parley_storage::Database,
+    config: &crate::config::RtcSection,
+    mut events: mpsc::Receiver<RoomEvent>,
+) {
+    let (to_webhooks, webhook_events) = mpsc::channel(1024);
+    spawn_webhooks(config, webhook_events);
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Err(err) = record(&db, &event).await {
+                tracing::warn!(event = event.event, room = %event.room.name, error = %err,
+                    "meeting history not written");
+            }
+            if to_webhooks.try_send(event).is_err() {
+                tracing::warn!("room webhook queue full; event not delivered");
+            }
+        }
+    });
+}
+
+/// Write one room event into the meeting history.
+async fn record(
+    db: &parley_storage::Database,
+    event: &RoomEvent,
+) -> Result<(), parley_storage::StoreError> {
+    let room = &event.room;
+    match (event.event, &event.participant) {
+        ("room_started", _) => {
+            db.meeting_started(
+                &room.sid,
+                &room.name,
+                room.channel_id,
+                room.bridge.is_some(),
+                event.at,
+            )
+            .await
+        }
+        ("room_finished", _) => db.meeting_ended(&room.sid, event.at).await,
+        ("participant_joined", Some(p)) if !p.grants.hidden => {
+            db.meeting_joined(&room.sid, &p.sid, &p.identity, &p.name, event.at)
+                .await
+        }
+        ("participant_left", Some(p)) => db.meeting_left(&room.sid, &p.sid, event.at).await,
+        _ => Ok(()),
+    }
+}
+
 /// Deliver room events to `rtc.webhook_url` in order, each signed and retried, from a task of
 /// their own so the media thread never waits on a receiver.
-pub fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver<RoomEvent>) {
+fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver<RoomEvent>) {
     let url = config.webhook_url.clone();
     let secret = config.webhook_secret.clone();
     let client = reqwest::Client::builder()

@@ -77,7 +77,12 @@ pub async fn state(
     let (sfu, room_events) = parley_sfu::Sfu::start(config.sfu(), sfu_metrics)
         .with_context(|| format!("cannot open the media port {}", config.rtc.udp_bind))?;
     tracing::info!(udp = %sfu.local_addr(), "media port open");
-    crate::rtc::spawn_webhooks(&config.rtc, room_events);
+    // Meetings still open when the server last stopped ended then; their rooms are gone.
+    let ended = db.end_open_meetings(parley_storage::now_ms()).await?;
+    if ended > 0 {
+        tracing::info!(ended, "meetings left open by the last run closed");
+    }
+    crate::rtc::spawn_room_events(db.clone(), &config.rtc, room_events);
     Ok(AppState {
         sfu,
         rtc: Arc::new(config.rtc.clone()),

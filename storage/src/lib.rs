@@ -15,6 +15,7 @@ mod db;
 mod departments;
 mod error;
 mod import;
+mod meetings;
 mod messages;
 mod objects;
 mod pings;
@@ -27,6 +28,7 @@ pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use error::StoreError;
 pub use import::ImportRow;
+pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, Sent};
 pub use objects::{
     ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,

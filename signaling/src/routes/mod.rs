@@ -7,5 +7,6 @@ pub mod bridge;
 pub mod channels;
 pub mod departments;
 pub mod health;
+pub mod meetings;
 pub mod rooms;
 pub mod users;
