@@ -290,15 +290,7 @@ impl Engine {
         // A simulcast subscription asks the layer it receives (or waits for).
         if let Some(sim) = &down.sim {
             let layer = sim.current.unwrap_or(sim.target);
-            let rid = self
-                .participants
-                .get(&publisher)
-                .and_then(|p| p.tracks.iter().find(|t| t.mid == mid))
-                .and_then(|t| t.layers.get(layer))
-                .map(|l| l.rid);
-            if let Some(rid) = rid {
-                self.request_layer_keyframe(publisher, mid, rid, Instant::now());
-            }
+            self.request_keyframe_of_layer(publisher, mid, layer, Instant::now());
             return;
         }
         self.request_keyframe(publisher, mid, req.kind, "subscriber");

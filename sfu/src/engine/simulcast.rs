@@ -523,6 +523,25 @@ impl Engine {
         }
     }
 
+    /// Ask for a keyframe on the layer at `index` (lowest first) of a publisher's track.
+    pub(super) fn request_keyframe_of_layer(
+        &mut self,
+        publisher: ParticipantKey,
+        mid: Mid,
+        index: usize,
+        now: Instant,
+    ) {
+        let rid = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.tracks.iter().find(|t| t.mid == mid))
+            .and_then(|t| t.layers.get(index))
+            .map(|l| l.rid);
+        if let Some(rid) = rid {
+            self.request_layer_keyframe(publisher, mid, rid, now);
+        }
+    }
+
     /// Ask for a keyframe on one layer, at most once per `keyframe_interval` per layer.
     pub(super) fn request_layer_keyframe(
         &mut self,
@@ -596,15 +615,7 @@ impl Engine {
                 })
                 .unwrap_or_default();
             for (publisher, mid, layer) in waiting {
-                let rid = self
-                    .participants
-                    .get(&publisher)
-                    .and_then(|p| p.tracks.iter().find(|t| t.mid == mid))
-                    .and_then(|t| t.layers.get(layer))
-                    .map(|l| l.rid);
-                if let Some(rid) = rid {
-                    self.request_layer_keyframe(publisher, mid, rid, now);
-                }
+                self.request_keyframe_of_layer(publisher, mid, layer, now);
             }
         }
         self.dynacast(now);
