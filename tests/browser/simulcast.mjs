@@ -8,38 +8,24 @@
 //                      --netns NAME --limit-dev DEV [--limit 300kbit]
 
 import { chromium } from "playwright-core";
+import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
 import { execFileSync } from "node:child_process";
 import { readFile, writeFile, mkdtemp, rm } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import os from "node:os";
 import path from "node:path";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, arg, i, all) => {
-    if (arg.startsWith("--")) pairs.push([arg.slice(2), all[i + 1]]);
-    return pairs;
-  }, []),
-);
+const args = parseArgs();
 const here = path.dirname(fileURLToPath(import.meta.url));
 const html = await readFile(path.join(here, "meeting.html"));
-const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-const flags = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-fake-ui-for-media-stream",
-  "--use-fake-device-for-media-stream",
+const flags = chromiumFlags(
   // The page (localhost) talks to the server on a private address: no Local Network Access
   // prompt to answer.
-  "--disable-features=WebRtcHideLocalIpsWithMdns,LocalNetworkAccessChecks",
+  ["WebRtcHideLocalIpsWithMdns", "LocalNetworkAccessChecks"],
   // Chromium sends at most two layers of a 640x360 camera unless told otherwise; the test
   // wants all three without encoding 720p on a two-core machine.
-  "--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/",
-];
+  ["--force-fieldtrials=WebRTC-LegacySimulcastLayerLimit/Disabled/"],
+);
 
 // B's browser runs inside the namespace: a wrapper enters it and starts Chromium.
 const scratch = await mkdtemp(path.join(os.tmpdir(), "parley-simulcast-"));
