@@ -22,6 +22,9 @@ const LAYER_STALE: Duration = Duration::from_secs(2);
 /// A layer the publisher was asked for and never sent is not asked for again this long (no
 /// pause/resume round every few seconds for a layer its encoder will not produce).
 const STALL_BACKOFF: Duration = Duration::from_secs(15);
+/// A new track's layers are not judged stalled this long: browsers add their upper layers as
+/// their own bandwidth estimate grows.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// After a subscription is lowered for bandwidth, none of the subscriber's is raised for this
 /// long: the estimate settles first.
 const RAISE_HOLD: Duration = Duration::from_secs(4);
@@ -51,8 +54,12 @@ pub(super) struct UpLayer {
     pub(super) enabled_at: Instant,
     pub(super) unused_since: Option<Instant>,
     /// A publisher that was asked for this layer and sent none (its encoder or uplink cannot):
-    /// not asked again before then.
+    /// not asked again before then, unless its packets come after all.
     pub(super) stalled_until: Option<Instant>,
+    /// Since when a subscription has it as its target (or receives it), while one does.
+    pub(super) wanted_since: Option<Instant>,
+    /// When the track was published: a browser ramps its layers up in its first seconds.
+    pub(super) published_at: Instant,
     pub(super) last_keyframe_request: Option<Instant>,
 }
 
@@ -73,6 +80,8 @@ impl UpLayer {
             enabled_at: now,
             unused_since: None,
             stalled_until: None,
+            wanted_since: None,
+            published_at: now,
             last_keyframe_request: None,
         }
     }
@@ -97,10 +106,13 @@ impl UpLayer {
     /// the last resume brought nothing).
     fn available(&self, now: Instant) -> bool {
         let recent = |at: Instant| now.saturating_duration_since(at) < LAYER_STALE;
+        if self.last_packet.is_some_and(recent) {
+            return true;
+        }
         if self.stalled_until.is_some_and(|until| now < until) {
             return false;
         }
-        !self.enabled || recent(self.enabled_at) || self.last_packet.is_some_and(recent)
+        !self.enabled || recent(self.enabled_at)
     }
 
     /// Take a new ingress byte count (a running total) and smooth the rate it shows.
@@ -588,6 +600,7 @@ impl Engine {
     /// Every `LAYER_CHECK`: revisit layer choices (a layer stopped or came back), ask again for
     /// keyframes a pending switch waits on, and tell publishers which layers are wanted.
     pub(super) fn check_layers(&mut self, now: Instant) {
+        self.mark_stalled_layers(now);
         let subscribers: Vec<ParticipantKey> = self
             .participants
             .iter()
@@ -619,6 +632,29 @@ impl Engine {
             }
         }
         self.dynacast(now);
+    }
+
+    /// A layer that is enabled and wanted but has sent nothing for `LAYER_STALE` since (past
+    /// a new track's first `STARTUP_GRACE`, while a browser ramps up) is one its publisher
+    /// cannot send: not asked for again for `STALL_BACKOFF`.
+    fn mark_stalled_layers(&mut self, now: Instant) {
+        for p in self.participants.values_mut() {
+            for layer in p.tracks.iter_mut().flat_map(|t| t.layers.iter_mut()) {
+                let Some(wanted) = layer.wanted_since else {
+                    continue;
+                };
+                let asked = wanted.max(layer.enabled_at);
+                let silent = layer.last_packet.is_none_or(|at| at < asked);
+                if layer.enabled
+                    && silent
+                    && now.saturating_duration_since(asked) >= LAYER_STALE
+                    && now.saturating_duration_since(layer.published_at) >= STARTUP_GRACE
+                    && layer.stalled_until.is_none_or(|until| until <= now)
+                {
+                    layer.stalled_until = Some(now + STALL_BACKOFF);
+                }
+            }
+        }
     }
 
     /// Tell each publisher of a simulcast track which layers someone receives or is about to:
@@ -657,6 +693,7 @@ impl Engine {
                 let mut changed = false;
                 for (i, layer) in track.layers.iter_mut().enumerate() {
                     if wanted.get(i).copied().unwrap_or(false) {
+                        layer.wanted_since.get_or_insert(now);
                         layer.unused_since = None;
                         if !layer.enabled {
                             layer.enabled = true;
@@ -664,13 +701,11 @@ impl Engine {
                             changed = true;
                         }
                     } else if layer.enabled {
+                        layer.wanted_since = None;
                         let since = *layer.unused_since.get_or_insert(now);
                         if now.saturating_duration_since(since) >= PAUSE_AFTER {
                             layer.enabled = false;
                             changed = true;
-                            if layer.last_packet.is_none_or(|at| at < layer.enabled_at) {
-                                layer.stalled_until = Some(now + STALL_BACKOFF);
-                            }
                         }
                     }
                 }
