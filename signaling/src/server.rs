@@ -77,10 +77,13 @@ pub async fn state(
     let (sfu, room_events) = parley_sfu::Sfu::start(config.sfu(), sfu_metrics)
         .with_context(|| format!("cannot open the media port {}", config.rtc.udp_bind))?;
     tracing::info!(udp = %sfu.local_addr(), "media port open");
-    // Meetings still open when the server last stopped ended then; their rooms are gone.
-    let ended = db.end_open_meetings(parley_storage::now_ms()).await?;
-    if ended > 0 {
-        tracing::info!(ended, "meetings left open by the last run closed");
+    // Meetings still open when the server last stopped ended then; their rooms are gone. With
+    // several nodes on one database another node's meetings may be open: left as they are.
+    if config.cluster.redis_url.is_empty() {
+        let ended = db.end_open_meetings(parley_storage::now_ms()).await?;
+        if ended > 0 {
+            tracing::info!(ended, "meetings left open by the last run closed");
+        }
     }
     crate::rtc::spawn_room_events(db.clone(), &config.rtc, room_events);
     Ok(AppState {

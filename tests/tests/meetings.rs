@@ -1044,20 +1044,21 @@ async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leav
     let before = media.iter().take_while(|n| **n > 0).count();
     let gap = media[before..].iter().take_while(|n| **n == 0).count();
     let after = &media[before + gap..];
+    // A busy machine may hand the listener a second's frames late, in the next second (29
+    // then 71 has been seen), but loses none: judged over whole runs, not second by second.
+    let full_rate =
+        |run: &[u64]| !run.is_empty() && run.iter().sum::<u64>() >= 45 * run.len() as u64;
     assert!(
-        before >= 3 && media[1..before - 1].iter().all(|n| *n >= 40),
+        before >= 3 && full_rate(&media[1..before - 1]),
         "50 Opus frames a second flowed before the cut: {per_second:?}"
     );
     assert!(
         (5..=12).contains(&gap),
         "nothing arrived while the network was cut: {per_second:?}"
     );
-    // A busy machine may delay a frame into the next second, but not lose any.
     let steady = after.get(1..7).unwrap_or_default();
     assert!(
-        steady.len() == 6
-            && steady.iter().all(|n| *n >= 30)
-            && steady.iter().sum::<u64>() >= 6 * 45,
+        steady.len() == 6 && steady.iter().all(|n| *n > 0) && full_rate(steady),
         "the tone flowed again after the cut: {per_second:?}"
     );
     assert!(
