@@ -994,7 +994,13 @@ async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leav
         &["--tone", "440"],
     );
     until_in_room(&server, &app, &room, 2, 1).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Four seconds of the tone through the server (50 packets a second) before the cut.
+    parley_tests::eventually(300, Duration::from_millis(100), || async {
+        (metric(&server, "parley_rtc_packets_total{direction=\"out\"}").await >= 200.0)
+            .then_some(())
+    })
+    .await
+    .expect("the tone reached the listener");
     netns.cut();
     tokio::time::sleep(Duration::from_secs(10)).await;
     netns.restore();
