@@ -63,8 +63,12 @@ async fn meetings_are_recorded_with_their_attendance_and_shown_to_those_concerne
     bob.until_closed().await;
 
     let ann = &team.ann.1;
+    // Both joined, and Bob's leave written too.
     let listed = meetings_when(server, ann, |m| {
-        m.len() == 1 && m[0]["attendees"].as_array().is_some_and(|a| a.len() == 2)
+        m.len() == 1
+            && m[0]["attendees"]
+                .as_array()
+                .is_some_and(|a| a.len() == 2 && a.iter().any(|a| a.get("left_at").is_some()))
     })
     .await;
     let weekly = &listed[0];
@@ -73,11 +77,16 @@ async fn meetings_are_recorded_with_their_attendance_and_shown_to_those_concerne
     assert!(weekly["room_sid"].as_str().unwrap().starts_with("RM_"));
     assert!(weekly.get("ended_at").is_none(), "still going on: {weekly}");
     let attendees = weekly["attendees"].as_array().unwrap();
-    assert_eq!(attendees[0]["user_id"], team.bob.0, "{attendees:?}");
-    assert_eq!(attendees[0]["identity"], format!("user:{}", team.bob.0));
-    assert!(attendees[0]["left_at"].as_i64().is_some(), "Bob left");
-    assert_eq!(attendees[1]["user_id"], team.ann.0);
-    assert!(attendees[1].get("left_at").is_none(), "Ann is still there");
+    let attendee = |id: i64| {
+        attendees
+            .iter()
+            .find(|a| a["user_id"] == id)
+            .unwrap_or_else(|| panic!("user {id} attended: {attendees:?}"))
+    };
+    let (bob, ann_there) = (attendee(team.bob.0), attendee(team.ann.0));
+    assert_eq!(bob["identity"], format!("user:{}", team.bob.0));
+    assert!(bob["left_at"].as_i64().is_some(), "Bob left: {attendees:?}");
+    assert!(ann_there.get("left_at").is_none(), "Ann is still there");
 
     // The room ends: the meeting ends and everyone still in it left then.
     let ended = server
