@@ -23,10 +23,26 @@ pub(super) fn raised_hands(
 
 impl Engine {
     pub(super) fn raise_hand(&mut self, key: ParticipantKey, raised: bool) -> SfuResult<()> {
+        let p = self.participants.get(&key).ok_or_else(not_in_room)?;
+        // The queue is the order hands went up: a hand raised in the same millisecond as the
+        // last one goes a millisecond after it.
+        let last = self
+            .rooms
+            .get(&p.room)
+            .map(|room| {
+                room.members
+                    .iter()
+                    .filter_map(|k| self.participants.get(k)?.hand_raised_at)
+                    .max()
+            })
+            .unwrap_or_default();
         let p = self.participants.get_mut(&key).ok_or_else(not_in_room)?;
         // Raising it again keeps its place in the queue.
         let at = if raised {
-            Some(p.hand_raised_at.unwrap_or_else(now_ms))
+            Some(
+                p.hand_raised_at
+                    .unwrap_or_else(|| last.map_or(now_ms(), |l| now_ms().max(l + 1))),
+            )
         } else {
             None
         };
