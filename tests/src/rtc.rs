@@ -103,10 +103,25 @@ impl RtcClient {
 
     /// Connect and join with `token`; panics unless `joined` comes back.
     pub async fn join(server: &Server, token: &str) -> RtcClient {
+        RtcClient::join_with(
+            server,
+            json!({"type": "join", "id": "join", "token": token}),
+        )
+        .await
+    }
+
+    /// Connect and join `room` with a token that names none (a user's own sign-in token).
+    pub async fn join_room(server: &Server, token: &str, room: &str) -> RtcClient {
+        RtcClient::join_with(
+            server,
+            json!({"type": "join", "id": "join", "token": token, "room": room}),
+        )
+        .await
+    }
+
+    async fn join_with(server: &Server, join: Value) -> RtcClient {
         let mut client = RtcClient::open(server).await;
-        client
-            .send(json!({"type": "join", "id": "join", "token": token}))
-            .await;
+        client.send(join).await;
         let joined = client.recv().await;
         assert_eq!(joined["type"], "joined", "{joined}");
         client.joined = joined;

@@ -16,16 +16,16 @@ async fn meetings_when(
     token: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let mut last = Vec::new();
-    for _ in 0..100 {
+    let last = std::cell::RefCell::new(Vec::new());
+    let found = parley_tests::eventually(100, Duration::from_millis(100), || async {
         let list: Value = expect_json(server.get("/v1/meetings", Some(token)).await, 200).await;
-        last = list["meetings"].as_array().cloned().unwrap_or_default();
-        if done(&last) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the meetings never got there: {last:?}");
+        let meetings = list["meetings"].as_array().cloned().unwrap_or_default();
+        let ready = done(&meetings).then(|| meetings.clone());
+        *last.borrow_mut() = meetings;
+        ready
+    })
+    .await;
+    found.unwrap_or_else(|| panic!("the meetings never got there: {:?}", last.borrow()))
 }
 
 async fn meetings_are_recorded_with_their_attendance_and_shown_to_those_concerned(
@@ -46,17 +46,8 @@ async fn meetings_are_recorded_with_their_attendance_and_shown_to_those_concerne
         201,
     )
     .await;
-    let join = |token: String| async move {
-        let mut c = RtcClient::open(server).await;
-        c.send(json!({"type": "join", "token": token, "room": "weekly"}))
-            .await;
-        let joined = c.recv().await;
-        assert_eq!(joined["type"], "joined", "{joined}");
-        c.joined = joined;
-        c
-    };
-    let mut bob = join(team.bob.1.clone()).await;
-    let _ann = join(team.ann.1.clone()).await;
+    let mut bob = RtcClient::join_room(server, &team.bob.1, "weekly").await;
+    let _ann = RtcClient::join_room(server, &team.ann.1, "weekly").await;
     // An app's own room, with no channel: only admins (and its attendees) see it.
     let _bot = RtcClient::join(server, &app.participant("bot", "app-room")).await;
     bob.send(json!({"type": "leave"})).await;

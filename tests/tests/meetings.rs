@@ -655,11 +655,8 @@ async fn a_full_room_refuses_and_users_join_by_channel_membership() {
         201,
     )
     .await;
-    let mut bob = RtcClient::open(server).await;
-    bob.send(json!({"type": "join", "token": team.bob.1, "room": "review"}))
-        .await;
-    let joined = bob.recv().await;
-    assert_eq!(joined["type"], "joined", "{joined}");
+    let bob = RtcClient::join_room(server, &team.bob.1, "review").await;
+    let joined = &bob.joined;
     assert_eq!(joined["room"]["channel_id"], team.channel);
     assert_eq!(
         joined["participant"]["identity"],
