@@ -40,3 +40,23 @@ id_type!(
     /// A meeting (a room, possibly linked to a channel).
     MeetingId
 );
+id_type!(
+    /// An item of a meeting's minutes: a note, a decision or an action item.
+    MinuteItemId
+);
+id_type!(
+    /// A tracked task, from an action item, a message or on its own.
+    TaskId
+);
+id_type!(
+    /// An entry in a user's notification inbox.
+    NotificationId
+);
+id_type!(
+    /// One recording of one meeting, taken by one recorder at a time.
+    RecordingJobId
+);
+id_type!(
+    /// One recorded file: a participant's track, or the meeting's mixed audio.
+    RecordingId
+);

@@ -247,6 +247,9 @@ pub struct RoomInfo {
     /// speakers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bridge: Option<BridgeOptions>,
+    /// Recorded from its start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record: bool,
 }
 
 /// A voice bridge: an audio-only room for many listeners. Each participant receives
@@ -545,6 +548,10 @@ pub struct CreateRoom {
     /// Make it a voice bridge.
     #[serde(default)]
     pub bridge: Option<BridgeOptions>,
+    /// Record it from its start (a `parley-recorder` takes the job). Voice bridges are recorded
+    /// anyway while `rtc.record_bridges` is on.
+    #[serde(default)]
+    pub record: bool,
 }
 
 /// `GET /v1/rooms/{name}`: the room and who is in it.

@@ -582,6 +582,10 @@ pub enum ServerMessage {
         after_seq: i64,
         last_seq: i64,
     },
+    /// A new entry in the caller's notification inbox (tasks, minutes, recordings).
+    Notification {
+        notification: crate::Notification,
+    },
     /// The server is about to close the connection, and why.
     Closing {
         code: ErrorCode,

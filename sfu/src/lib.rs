@@ -165,6 +165,8 @@ pub struct RoomSettings {
     pub max_participants: Option<u32>,
     /// A voice bridge with this many speaker slots (0: the configured default).
     pub bridge: Option<usize>,
+    /// Recorded from its start (said in its `room_started` event; the server starts the job).
+    pub record: bool,
 }
 
 type Reply<T> = oneshot::Sender<SfuResult<T>>;

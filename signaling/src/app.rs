@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use parley_proto::ErrorCode;
 use parley_storage::{Database, ObjectStorage};
@@ -36,6 +36,10 @@ pub struct AppState {
     pub ws: Arc<HubSection>,
     /// How urgent pings remind and escalate.
     pub urgent: Arc<crate::config::UrgentSection>,
+    /// When task reminders go out.
+    pub tasks: Arc<crate::config::TasksSection>,
+    /// Wakes recorders waiting for a job when one is requested on this node.
+    pub recording_jobs: Arc<tokio::sync::Notify>,
     /// The media thread (rooms, peers, forwarding).
     pub sfu: parley_sfu::Sfu,
     /// Meeting settings.
@@ -96,6 +100,59 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/meetings", get(routes::meetings::list))
         .route("/meetings/{id}", get(routes::meetings::get))
+        .route(
+            "/meetings/{id}/minutes",
+            get(routes::minutes::get).patch(routes::minutes::update),
+        )
+        .route(
+            "/meetings/{id}/minutes/items",
+            post(routes::minutes::add_item),
+        )
+        .route(
+            "/meetings/{id}/minutes/items/{item}",
+            patch(routes::minutes::update_item).delete(routes::minutes::delete_item),
+        )
+        .route(
+            "/meetings/{id}/minutes/publish",
+            post(routes::minutes::publish),
+        )
+        .route(
+            "/tasks",
+            get(routes::tasks::list).post(routes::tasks::create),
+        )
+        .route(
+            "/tasks/{id}",
+            get(routes::tasks::get).patch(routes::tasks::update),
+        )
+        .route("/notifications", get(routes::tasks::notifications))
+        .route(
+            "/meetings/{id}/recordings",
+            get(routes::recordings::list).post(routes::recordings::start),
+        )
+        .route(
+            "/meetings/{id}/recordings/stop",
+            post(routes::recordings::stop),
+        )
+        .route("/recordings/{id}", get(routes::recordings::get))
+        .route("/recordings/{id}/media", get(routes::recordings::media))
+        .route("/recording-jobs/claim", post(routes::recordings::claim))
+        .route(
+            "/recording-jobs/{id}/heartbeat",
+            post(routes::recordings::heartbeat),
+        )
+        .route(
+            "/recording-jobs/{id}/files",
+            post(routes::recordings::add_file),
+        )
+        .route(
+            "/recording-jobs/{id}/files/{file}",
+            patch(routes::recordings::file_progress),
+        )
+        .route(
+            "/recording-jobs/{id}/finish",
+            post(routes::recordings::finish),
+        )
+        .route("/notifications/read", post(routes::tasks::mark_read))
         .route("/ws", get(crate::ws::upgrade))
         .route("/rtc", get(crate::rtc::upgrade))
         .route(

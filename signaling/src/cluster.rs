@@ -69,6 +69,8 @@ pub enum Wire {
         user: UserId,
         channels: Vec<ChannelId>,
     },
+    /// A recording job was requested: recorders waiting on any node look for it now.
+    RecordingJob,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -296,9 +298,16 @@ impl Cluster {
     }
 
     /// Start the tasks: publishing, subscribing, and presence (writes, refreshes, expiry sweeps).
-    pub fn start(&self, pending: Pending, hub: HubHandle) {
+    /// Run the bus: `recording_jobs` wakes this node's waiting recorders when another node
+    /// has a job for them.
+    pub fn start(
+        &self,
+        pending: Pending,
+        hub: HubHandle,
+        recording_jobs: Arc<tokio::sync::Notify>,
+    ) {
         tokio::spawn(publisher(self.clone(), pending.outgoing));
-        tokio::spawn(subscriber(self.clone(), hub.clone()));
+        tokio::spawn(subscriber(self.clone(), hub.clone(), recording_jobs));
         tokio::spawn(presence_task(self.clone(), pending.presence_in, hub));
     }
 }
@@ -326,7 +335,7 @@ async fn publisher(cluster: Cluster, mut outgoing: mpsc::Receiver<Envelope>) {
     }
 }
 
-async fn subscriber(cluster: Cluster, hub: HubHandle) {
+async fn subscriber(cluster: Cluster, hub: HubHandle, recording_jobs: Arc<tokio::sync::Notify>) {
     let bus = cluster.bus();
     let mut first = true;
     loop {
@@ -371,6 +380,7 @@ async fn subscriber(cluster: Cluster, hub: HubHandle) {
                     let job = PresenceJob::Remote { user, channels };
                     let _ = cluster.inner.presence_out.try_send(job);
                 }
+                Wire::RecordingJob => recording_jobs.notify_waiters(),
                 other => hub.from_cluster(other).await,
             }
         }

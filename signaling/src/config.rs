@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "object_store",
     "database",
     "server",
@@ -22,6 +22,7 @@ const SECTIONS: [&str; 11] = [
     "tls",
     "hub",
     "urgent",
+    "tasks",
     "cluster",
     "rtc",
 ];
@@ -38,6 +39,7 @@ pub struct Config {
     pub admin: AdminSection,
     pub hub: HubSection,
     pub urgent: UrgentSection,
+    pub tasks: TasksSection,
     pub cluster: ClusterSection,
     pub rtc: RtcSection,
 }
@@ -244,6 +246,25 @@ impl Default for UrgentSection {
     }
 }
 
+/// Task reminders: when assignees hear about a due date.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TasksSection {
+    /// Remind a task's assignee this long before its due date.
+    pub remind_before_secs: u64,
+    /// How often due and overdue tasks are looked for.
+    pub poll_ms: u64,
+}
+
+impl Default for TasksSection {
+    fn default() -> Self {
+        TasksSection {
+            remind_before_secs: 24 * 3600,
+            poll_ms: 30_000,
+        }
+    }
+}
+
 /// Several nodes acting as one: fan-out and presence through Redis.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -291,6 +312,8 @@ pub struct RtcSection {
     /// How many of the loudest speakers each participant of a voice bridge hears, unless the
     /// bridge was created with its own number.
     pub bridge_speakers: usize,
+    /// Record every voice bridge from its start (a recorder must be running to take the job).
+    pub record_bridges: bool,
     /// Extra STUN/TURN URLs handed to clients in `joined`.
     pub ice_servers: Vec<String>,
     /// Receives room, participant and track events; empty: none are sent.
@@ -309,6 +332,7 @@ impl Default for RtcSection {
             max_tracks_per_participant: 8,
             resume_window_secs: 30,
             bridge_speakers: 3,
+            record_bridges: true,
             ice_servers: Vec::new(),
             webhook_url: String::new(),
             webhook_secret: String::new(),

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod routes;
 pub mod rtc;
 pub mod server;
+pub mod tasks;
 pub mod webhook;
 pub mod ws;
 

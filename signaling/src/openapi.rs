@@ -1,6 +1,9 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
-use crate::routes::{admin, auth, bridge, channels, departments, health, meetings, rooms, users};
+use crate::routes::{
+    admin, auth, bridge, channels, departments, health, meetings, minutes, recordings, rooms,
+    tasks, users,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,8 +24,12 @@ use utoipa::{Modify, OpenApi};
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
         rooms::mute, rooms::update_participant, bridge::open, bridge::roster,
         meetings::list, meetings::get,
+        minutes::get, minutes::update, minutes::add_item, minutes::update_item, minutes::delete_item, minutes::publish,
+        tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
+        recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
+        recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
     ),
-    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook)),
+    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook, parley_proto::Notification, parley_proto::RecordingWebhook)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),
@@ -32,6 +39,9 @@ use utoipa::{Modify, OpenApi};
         (name = "admin", description = "Organisation import and API keys"),
         (name = "rooms", description = "The room service: meetings and their participants"),
         (name = "meetings", description = "Meetings as they happened: sessions and attendance"),
+        (name = "minutes", description = "A meeting's agenda, notes, decisions and action items"),
+        (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
+        (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
     )
 )]
 pub struct ApiDoc;

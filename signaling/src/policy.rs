@@ -849,17 +849,77 @@ pub struct MeetingFacts {
     pub attended: bool,
 }
 
-/// Who may see a meeting (and, later, its recordings and minutes): admins; whoever attended;
-/// members (not guests) of its channel. Guests see only meetings they attended.
-pub fn meeting(role: Role, facts: MeetingFacts) -> AppResult<()> {
-    let allowed = match role {
-        Role::Admin => true,
-        Role::Guest => facts.attended,
-        Role::DeptAdmin | Role::Member => facts.attended || facts.channel_member,
+/// What is asked of a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MeetingAction {
+    /// See it, its minutes and its recordings.
+    View,
+    /// Write its minutes, publish them, add tasks to it.
+    Edit,
+}
+
+/// Who may see a meeting, its minutes and recordings: admins; whoever attended; members (not
+/// guests) of its channel. Guests see only meetings they attended. Those who took part (and
+/// admins) write the minutes; the rest of the channel reads them.
+pub fn meeting(role: Role, facts: MeetingFacts, action: MeetingAction) -> AppResult<()> {
+    let allowed = match (role, action) {
+        (Role::Admin, _) => true,
+        (_, MeetingAction::Edit) | (Role::Guest, MeetingAction::View) => facts.attended,
+        (Role::DeptAdmin | Role::Member, MeetingAction::View) => {
+            facts.attended || facts.channel_member
+        }
     };
-    if allowed {
-        Ok(())
-    } else {
-        deny("only those who attended the meeting or belong to its channel may see it")
+    match (allowed, action) {
+        (true, _) => Ok(()),
+        (false, MeetingAction::View) => {
+            deny("only those who attended the meeting or belong to its channel may see it")
+        }
+        (false, MeetingAction::Edit) => {
+            deny("only those who took part in the meeting may write its minutes")
+        }
     }
+}
+
+/// What is known about a user's relation to a task.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TaskFacts {
+    pub assignee: bool,
+    pub creator: bool,
+    /// May see the task's meeting.
+    pub meeting_viewer: bool,
+    /// May write the task's meeting's minutes.
+    pub meeting_editor: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskAction {
+    View,
+    /// Move it along: open, in progress, done, cancelled.
+    ChangeStatus,
+    /// Its title, notes, assignee and due date.
+    Edit,
+}
+
+/// Tasks: their assignee and creator, and those who may see their meeting, see them; the
+/// assignee moves them along; the creator and the meeting's editors change them; admins do all.
+pub fn task(role: Role, facts: TaskFacts, action: TaskAction) -> AppResult<()> {
+    let allowed = role == Role::Admin
+        || match action {
+            TaskAction::View => facts.assignee || facts.creator || facts.meeting_viewer,
+            TaskAction::ChangeStatus => facts.assignee || facts.creator || facts.meeting_editor,
+            TaskAction::Edit => facts.creator || facts.meeting_editor,
+        };
+    if allowed {
+        return Ok(());
+    }
+    if !(facts.assignee || facts.creator || facts.meeting_viewer) {
+        // Not even its existence is shown to strangers.
+        return Err(AppError::not_found("no such task"));
+    }
+    deny(match action {
+        TaskAction::ChangeStatus => {
+            "only the assignee, the creator or the meeting's attendees move a task along"
+        }
+        _ => "only the creator or the meeting's attendees change a task",
+    })
 }

@@ -501,9 +501,19 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
 /// Room events, from the media thread: each is recorded in the meeting history (`meetings`,
 /// `meeting_attendance`), then handed to the webhook task, so a slow webhook receiver never
 /// holds up the history.
+/// Which meetings are recorded without anyone asking, and how waiting recorders are woken.
+pub struct AutoRecord {
+    /// Voice bridges (`rtc.record_bridges`, on by default).
+    pub bridges: bool,
+    pub wake: std::sync::Arc<tokio::sync::Notify>,
+    /// To wake the recorders waiting on other nodes.
+    pub hub: crate::ws::HubHandle,
+}
+
 pub fn spawn_room_events(
     db: parley_storage::Database,
     config: &crate::config::RtcSection,
+    auto: AutoRecord,
     mut events: mpsc::Receiver<RoomEvent>,
 ) {
     let (to_webhooks, webhook_events) = mpsc::channel(1024);
@@ -513,6 +523,10 @@ pub fn spawn_room_events(
             if let Err(err) = record(&db, &event).await {
                 tracing::warn!(event = event.event, room = %event.room.name, error = %err,
                     "meeting history not written");
+            }
+            if let Err(err) = recording(&db, &auto, &event).await {
+                tracing::warn!(event = event.event, room = %event.room.name, error = %err,
+                    "recording not started or stopped");
             }
             if to_webhooks.try_send(event).is_err() {
                 tracing::warn!("room webhook queue full; event not delivered");
@@ -544,6 +558,43 @@ async fn record(
                 .await
         }
         ("participant_left", Some(p)) => db.meeting_left(&room.sid, &p.sid, event.at).await,
+        _ => Ok(()),
+    }
+}
+
+/// Start recording a room created with `record` (and a bridge, when so configured) as it
+/// opens; stop a meeting's recording when it ends.
+async fn recording(
+    db: &parley_storage::Database,
+    auto: &AutoRecord,
+    event: &RoomEvent,
+) -> Result<(), parley_storage::StoreError> {
+    let room = &event.room;
+    match event.event {
+        "room_started" if room.record || (auto.bridges && room.bridge.is_some()) => {
+            if let Some(meeting) = db.meeting_by_sid(&room.sid).await? {
+                let (job, new) = db
+                    .request_recording(meeting, &room.name, true, None, event.at)
+                    .await?;
+                if new {
+                    tracing::info!(room = %room.name, job = %job.id, "recording from the start");
+                    auto.wake.notify_waiters();
+                    auto.hub.recording_job_requested();
+                }
+            }
+            Ok(())
+        }
+        "room_finished" => {
+            if let Some(meeting) = db.meeting_by_sid(&room.sid).await? {
+                db.stop_recording(
+                    meeting,
+                    "the meeting ended before a recorder took the job",
+                    event.at,
+                )
+                .await?;
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

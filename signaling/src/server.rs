@@ -64,11 +64,12 @@ pub async fn state(
         idle_after: Duration::from_secs(config.hub.idle_secs.max(1)),
         coalesce: Duration::from_millis(config.hub.presence_coalesce_ms),
     };
+    let recording_jobs = Arc::new(tokio::sync::Notify::new());
     let hub = match cluster {
         Some((cluster, pending)) => {
             tracing::info!(node = cluster.node(), "clustered through Redis");
             let hub = crate::ws::HubHandle::spawn(metrics.clone(), presence, Some(cluster.clone()));
-            cluster.start(pending, hub.clone());
+            cluster.start(pending, hub.clone(), recording_jobs.clone());
             hub
         }
         None => crate::ws::HubHandle::spawn(metrics.clone(), presence, None),
@@ -85,7 +86,16 @@ pub async fn state(
             tracing::info!(ended, "meetings left open by the last run closed");
         }
     }
-    crate::rtc::spawn_room_events(db.clone(), &config.rtc, room_events);
+    crate::rtc::spawn_room_events(
+        db.clone(),
+        &config.rtc,
+        crate::rtc::AutoRecord {
+            bridges: config.rtc.record_bridges,
+            wake: recording_jobs.clone(),
+            hub: hub.clone(),
+        },
+        room_events,
+    );
     Ok(AppState {
         sfu,
         rtc: Arc::new(config.rtc.clone()),
@@ -95,6 +105,8 @@ pub async fn state(
         hub,
         ws: Arc::new(config.hub.clone()),
         urgent: Arc::new(config.urgent.clone()),
+        tasks: Arc::new(config.tasks.clone()),
+        recording_jobs,
         shutdown: Arc::new(tokio::sync::watch::channel(false).0),
         metrics,
         limits: Limits {
@@ -177,6 +189,8 @@ impl Server {
         };
         // Urgent-ping reminders and escalations run beside the server.
         crate::pings::spawn(state.clone());
+        // So do task reminders.
+        crate::tasks::spawn_reminders(state.clone());
         Ok(Server {
             bound,
             db: state.db.clone(),

@@ -17,10 +17,13 @@ mod error;
 mod import;
 mod meetings;
 mod messages;
+mod minutes;
 mod objects;
 mod pings;
 mod presence;
+mod recordings;
 mod sessions;
+mod tasks;
 mod users;
 
 pub use channels::NewChannel;
@@ -30,11 +33,14 @@ pub use error::StoreError;
 pub use import::ImportRow;
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, Sent};
+pub use minutes::{ItemChanges, NewItemRow};
 pub use objects::{
     ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,
 };
 pub use pings::{DueReminder, Escalation};
+pub use recordings::Claimed;
 pub use sessions::SessionRecord;
+pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};
 pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
 
 /// Milliseconds since the Unix epoch, the unit of every time column.

@@ -134,7 +134,7 @@ impl Database {
     }
 
     /// Meetings that were still going on when the server stopped cannot end by themselves:
-    /// they end now (at start-up, before any room opens).
+    /// they end now (at start-up, before any room opens), and so do their recordings.
     pub async fn end_open_meetings(&self, at: i64) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
@@ -144,6 +144,28 @@ impl Database {
         .bind(at)
         .execute(&mut *tx)
         .await?;
+        // Their recordings end with them, failed: the server went down during the meeting.
+        // What was stored until then is kept and plays.
+        let reason = "the server stopped during the meeting; what was recorded until then is kept";
+        sqlx::query(
+            "UPDATE recordings SET status = 'failed', failure = $2, ended_at = $1, updated_at = $1 \
+             WHERE status = 'recording' AND meeting_id IN \
+               (SELECT id FROM meetings WHERE ended_at IS NULL)",
+        )
+        .bind(at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE recording_jobs SET status = 'failed', failure = $2, ended_at = $1, \
+                 lease_until = NULL \
+             WHERE status IN ('pending', 'active', 'stopping') \
+               AND meeting_id IN (SELECT id FROM meetings WHERE ended_at IS NULL)",
+        )
+        .bind(at)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
         let ended = sqlx::query("UPDATE meetings SET ended_at = $1 WHERE ended_at IS NULL")
             .bind(at)
             .execute(&mut *tx)
@@ -151,6 +173,15 @@ impl Database {
             .rows_affected();
         tx.commit().await?;
         Ok(ended)
+    }
+
+    /// The meeting of a room session.
+    pub async fn meeting_by_sid(&self, room_sid: &str) -> Result<Option<MeetingId>, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM meetings WHERE room_sid = $1")
+            .bind(room_sid)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(id.map(MeetingId))
     }
 
     /// One meeting with its attendees.

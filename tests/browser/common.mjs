@@ -1,4 +1,10 @@
-// What the browser test scripts share: their command line and how Chromium is started.
+// What the browser test scripts share: their command line, the page they load, and how
+// Chromium is started.
+
+import http from "node:http";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
 
 /** `--name value` pairs from the command line, as an object. */
 export function parseArgs(argv = process.argv.slice(2)) {
@@ -32,4 +38,19 @@ export function chromiumFlags(disableFeatures = ["WebRtcHideLocalIpsWithMdns"], 
     `--disable-features=${disableFeatures.join(",")}`,
     ...extra,
   ];
+}
+
+/**
+ * Serve `meeting.html` (beside these scripts) at http://127.0.0.1:PORT/, an origin secure
+ * enough for getUserMedia. Returns the origin and the server (close it when done).
+ */
+export async function serveMeetingPage() {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const page = await readFile(path.join(here, "meeting.html"));
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(page);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { origin: `http://127.0.0.1:${server.address().port}`, server };
 }

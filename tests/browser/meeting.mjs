@@ -8,25 +8,12 @@
 // With --restart-ice 1, page A restarts ICE on both its connections once both pages decode,
 // before the hold.
 
-import http from "node:http";
-import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
-import path from "node:path";
 import { chromium } from "playwright-core";
-import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
+import { chromiumFlags, chromiumPath, parseArgs, serveMeetingPage } from "./common.mjs";
 
 const args = parseArgs();
 const deadline = Date.now() + Number(args.seconds || 20) * 1000;
-const here = path.dirname(fileURLToPath(import.meta.url));
-const page = await readFile(path.join(here, "meeting.html"));
-
-// The page must come from http://127.0.0.1 (a secure-enough origin for getUserMedia).
-const server = http.createServer((req, res) => {
-  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-  res.end(page);
-});
-await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
+const { origin, server } = await serveMeetingPage();
 
 const browser = await chromium.launch({
   executablePath: chromiumPath,

@@ -9,6 +9,7 @@ mod hook;
 mod lossy;
 mod netns;
 mod pg;
+pub mod recorder;
 mod relay;
 pub mod rtc;
 mod s3;

@@ -222,6 +222,21 @@ impl Server {
             .expect("POST")
     }
 
+    /// Any method with a JSON body (PATCH, DELETE with a body, ...).
+    pub async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: &Value,
+    ) -> Response {
+        self.request(method, path, Some(token))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> TokenPair {
         let response = self
             .post(

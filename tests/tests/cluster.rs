@@ -256,3 +256,52 @@ async fn a_node_that_loses_redis_has_its_clients_resync() {
     ann.say(n.channel, "a-3", "after").await;
     assert_eq!(bob.next_of("message").await["message"]["body"], "after");
 }
+
+#[tokio::test]
+async fn a_recording_job_requested_on_one_node_reaches_a_recorder_waiting_on_the_other() {
+    let n = nodes(&[]).await;
+    let app = parley_tests::rtc::App::register(&n.a).await;
+    let recorder = app.token("recorder", json!({"recorder": true}));
+    // A recorder waits on node B.
+    let b_url = n.b.url.clone();
+    let waiting = tokio::spawn(async move {
+        let asked = std::time::Instant::now();
+        let response = reqwest::Client::new()
+            .post(format!("{b_url}/v1/recording-jobs/claim"))
+            .bearer_auth(recorder)
+            .json(&json!({"recorder": "on-b", "wait_secs": 25}))
+            .send()
+            .await
+            .expect("claim on node B");
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        (status, body, asked.elapsed())
+    });
+    // Ann's meeting runs on node A; she asks for the recording there.
+    let _in_call = parley_tests::rtc::RtcClient::join_room(&n.a, &n.ann.1, "cross").await;
+    let meeting = parley_tests::eventually(100, std::time::Duration::from_millis(100), || async {
+        let list: Value = expect_json(n.a.get("/v1/meetings", Some(&n.ann.1)).await, 200).await;
+        list["meetings"][0]["id"].as_i64()
+    })
+    .await
+    .expect("the meeting was recorded");
+    let requested = std::time::Instant::now();
+    expect_json::<Value>(
+        n.a.post(
+            &format!("/v1/meetings/{meeting}/recordings"),
+            Some(&n.ann.1),
+            &json!({}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let (status, claimed, waited) = waiting.await.unwrap();
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed["job"]["meeting_id"], meeting);
+    assert_eq!(claimed["job"]["recorder"], "on-b");
+    eprintln!(
+        "node B's recorder had the job {:?} after node A was asked (it waited {waited:?} in all)",
+        requested.elapsed()
+    );
+}

@@ -207,6 +207,7 @@ impl Engine {
                 };
                 vec![None; n]
             }),
+            record: settings.record,
         };
         self.metrics.rooms.inc();
         self.emit("room_started", &room, None, None);
@@ -290,6 +291,7 @@ impl Engine {
                     empty_timeout: None,
                     max_participants: None,
                     bridge: None,
+                    record: false,
                 })?;
             }
         }

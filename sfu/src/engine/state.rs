@@ -245,6 +245,7 @@ pub(super) struct Room {
     pub(super) current_speakers: Vec<String>,
     /// A voice bridge: which publisher track fills each speaker slot.
     pub(super) bridge: Option<Vec<Option<(ParticipantKey, Mid)>>>,
+    pub(super) record: bool,
 }
 
 pub(crate) struct Engine {
@@ -349,6 +350,7 @@ pub(super) fn room_info(
             .map(|slots| parley_proto::BridgeOptions {
                 max_speakers: Some(slots.len() as u32),
             }),
+        record: room.record,
     }
 }
 

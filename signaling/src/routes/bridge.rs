@@ -47,6 +47,7 @@ pub async fn open(
             empty_timeout: None,
             max_participants: None,
             bridge: Some(0),
+            record: false,
         })
         .await?;
     let sent = messaging::send(

@@ -4,10 +4,10 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{self, MeetingFacts};
+use crate::policy::{self, MeetingAction, MeetingFacts};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
-use parley_proto::{Meeting, MeetingId, MeetingList, Role};
+use parley_proto::{Meeting, MeetingId, MeetingList, Role, User};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -56,22 +56,40 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> AppResult<axum::Json<Meeting>> {
     let me = caller.user()?;
+    Ok(axum::Json(
+        load(&state, me, MeetingId(id), MeetingAction::View).await?,
+    ))
+}
+
+/// The meeting `id`, if `me` may do `action` to it (the one place meeting access is decided
+/// for minutes, tasks and recordings too).
+pub(crate) async fn load(
+    state: &AppState,
+    me: &User,
+    id: MeetingId,
+    action: MeetingAction,
+) -> AppResult<Meeting> {
     let meeting = state
         .db
-        .meeting(MeetingId(id))
+        .meeting(id)
         .await?
         .ok_or_else(|| AppError::not_found("no such meeting"))?;
-    let member = match meeting.channel_id {
+    policy::meeting(me.role, facts(state, me, &meeting).await?, action)?;
+    Ok(meeting)
+}
+
+/// How `me` stands to `meeting`.
+pub(crate) async fn facts(
+    state: &AppState,
+    me: &User,
+    meeting: &Meeting,
+) -> AppResult<MeetingFacts> {
+    let channel_member = match meeting.channel_id {
         Some(channel) => state.db.is_member(channel, me.id).await?,
         None => false,
     };
-    let attended = meeting.attendees.iter().any(|a| a.user_id == Some(me.id));
-    policy::meeting(
-        me.role,
-        MeetingFacts {
-            channel_member: member,
-            attended,
-        },
-    )?;
-    Ok(axum::Json(meeting))
+    Ok(MeetingFacts {
+        channel_member,
+        attended: meeting.attendees.iter().any(|a| a.user_id == Some(me.id)),
+    })
 }

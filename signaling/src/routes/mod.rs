@@ -8,5 +8,8 @@ pub mod channels;
 pub mod departments;
 pub mod health;
 pub mod meetings;
+pub mod minutes;
+pub mod recordings;
 pub mod rooms;
+pub mod tasks;
 pub mod users;

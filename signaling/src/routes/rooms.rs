@@ -57,6 +57,7 @@ pub async fn create(
                     }
                 },
             },
+            record: req.record,
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(room)))

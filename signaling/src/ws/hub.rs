@@ -169,6 +169,12 @@ impl HubHandle {
         }
     }
 
+    /// A recording job was requested here: tell the other nodes, whose recorders may be
+    /// waiting on them.
+    pub fn recording_job_requested(&self) {
+        self.to_cluster(|| Wire::RecordingJob);
+    }
+
     fn to_cluster(&self, wire: impl FnOnce() -> Wire) {
         if let Some(cluster) = &self.cluster {
             cluster.publish(wire());
@@ -353,7 +359,8 @@ impl HubHandle {
                 session,
                 code,
             },
-            Wire::Presence { .. } => return,
+            // Handled by the cluster task itself.
+            Wire::Presence { .. } | Wire::RecordingJob => return,
         };
         self.command(command).await;
     }
