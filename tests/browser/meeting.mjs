@@ -6,7 +6,7 @@
 //                    [--seconds 20] [--hold 1] [--codec video/H264] [--restart-ice 1]
 //
 // With --restart-ice 1, page A restarts ICE on both its connections once both pages decode,
-// before the hold.
+// and the hold starts once media flows again on both pages (`resumed`, null if it never did).
 
 import { chromium } from "playwright-core";
 import { chromiumFlags, chromiumPath, parseArgs, serveMeetingPage } from "./common.mjs";
@@ -48,6 +48,17 @@ function ready(stats, videos) {
   return decoding >= videos && audio;
 }
 
+// Every video track decoded more than 10 new frames, and audio kept coming, since `before`.
+function flowing(before, now) {
+  const grew = (s, key, by) => {
+    const old = before.find((o) => o.mid === s.mid);
+    return (s[key] || 0) > ((old && old[key]) || 0) + by;
+  };
+  const videos = now.filter((s) => s.kind === "video");
+  const audios = now.filter((s) => s.kind === "audio");
+  return videos.every((s) => grew(s, "framesDecoded", 10)) && audios.some((s) => grew(s, "totalSamplesReceived", 0));
+}
+
 let result = { ok: false };
 try {
   const a = await open(args["token-a"], true);
@@ -61,8 +72,21 @@ try {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  // After an ICE restart, wait (up to 15 s) for media to flow again on both pages before the
+  // hold: on a busy machine the new connectivity checks can take a few seconds.
+  let resumed = null;
   if (first && args["restart-ice"] === "1") {
     await a.page.evaluate(() => window.restartIce());
+    const at = { a: await sample(a.page), b: await sample(b.page) };
+    const until = Date.now() + 15000;
+    while (Date.now() < until) {
+      const now = { a: await sample(a.page), b: await sample(b.page) };
+      if (flowing(at.a, now.a) && flowing(at.b, now.b)) {
+        resumed = { afterMs: 15000 - (until - Date.now()), ...now };
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
   // During the hold, sample once a second for a timeline.
   const timeline = [];
@@ -74,6 +98,7 @@ try {
   result = {
     ok: first !== null,
     first,
+    resumed,
     second: { a: await sample(a.page), b: await sample(b.page) },
     timeline,
     state: { a: await state(a.page), b: await state(b.page) },
