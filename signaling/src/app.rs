@@ -196,6 +196,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
+        .route("/sdk/parley.js", get(routes::web::sdk))
         .nest("/v1", v1)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

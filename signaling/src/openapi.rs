@@ -2,7 +2,7 @@
 
 use crate::routes::{
     admin, auth, bridge, channels, departments, health, meetings, minutes, recordings, rooms,
-    tasks, users,
+    tasks, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
         recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
         recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
+        web::sdk,
     ),
     components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook, parley_proto::Notification, parley_proto::RecordingWebhook)),
     modifiers(&BearerAuth),
@@ -42,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         (name = "minutes", description = "A meeting's agenda, notes, decisions and action items"),
         (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
         (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
+        (name = "web", description = "Files for browsers: the JS SDK"),
     )
 )]
 pub struct ApiDoc;

@@ -13,3 +13,4 @@ pub mod recordings;
 pub mod rooms;
 pub mod tasks;
 pub mod users;
+pub mod web;
