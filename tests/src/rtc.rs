@@ -358,7 +358,7 @@ pub async fn chromium_simulcast(
 }
 
 /// Run a script of `tests/browser` with node and parse the JSON line it ends with.
-async fn run_browser_script(script: &str, args: &[&str], timeout_secs: u64) -> Value {
+pub async fn run_browser_script(script: &str, args: &[&str], timeout_secs: u64) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("browser")
         .join(script);

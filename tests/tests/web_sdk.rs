@@ -2,11 +2,9 @@
 //! `/sdk/parley.js`, imported across origins by two headless Chromium pages that chat, read,
 //! and ride out a cut network without losing or repeating a message.
 
+use parley_tests::rtc::run_browser_script;
 use parley_tests::{Backend, Server, Team};
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::time::Duration;
 
 #[tokio::test]
 async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
@@ -43,7 +41,7 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
 async fn two_browsers_chat_and_one_rides_out_a_cut_network_with_nothing_lost_or_repeated() {
     let t = Team::new(Server::start(Backend::Sqlite).await, "sdk", false).await;
     let channel = t.channel.to_string();
-    let report = run_script(
+    let report = run_browser_script(
         "sdk_chat.mjs",
         &[
             "--parley",
@@ -55,8 +53,10 @@ async fn two_browsers_chat_and_one_rides_out_a_cut_network_with_nothing_lost_or_
             "--token-b",
             &t.bob.1,
         ],
+        90,
     )
     .await;
+    eprintln!("sdk_chat.mjs report: {report}");
     assert_eq!(report["ok"], true, "{}: {report}", report["error"]);
     let (a, b) = (&report["a"], &report["b"]);
 
@@ -115,34 +115,4 @@ async fn two_browsers_chat_and_one_rides_out_a_cut_network_with_nothing_lost_or_
     for page in [a, b] {
         assert_eq!(page["errors"], serde_json::json!([]), "{report}");
     }
-}
-
-/// Run a script of `tests/browser` with node and parse the JSON line it ends with.
-async fn run_script(script: &str, args: &[&str]) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("browser")
-        .join(script);
-    let child = tokio::process::Command::new("node")
-        .arg(path)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start node (scripts/install-test-deps installs playwright-core and chromium)");
-    let output = tokio::time::timeout(Duration::from_secs(90), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{script} did not finish in 90 s"))
-        .expect("browser run output");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let line = stdout.lines().last().unwrap_or_default();
-    let report: Value = serde_json::from_str(line).unwrap_or_else(|_| {
-        panic!(
-            "{script} failed ({}):\nstdout: {stdout}\nstderr: {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    eprintln!("{script} report: {report}");
-    report
 }
