@@ -354,7 +354,7 @@ pub async fn history(
 }
 
 /// Move the read marker forward; every device of the caller hears of it, and in small
-/// channels the other members too.
+/// channels the other members too when it moved.
 pub async fn mark_read(
     state: &AppState,
     me: &User,
@@ -363,7 +363,8 @@ pub async fn mark_read(
 ) -> AppResult<(i64, i64)> {
     let access = access(state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::MarkRead)?;
-    let (read_seq, unread) = state.db.mark_read(channel, me.id, seq).await?;
+    let mark = state.db.mark_read(channel, me.id, seq).await?;
+    let (read_seq, unread) = (mark.read_seq, mark.unread);
     state
         .hub
         .to_user(
@@ -375,7 +376,7 @@ pub async fn mark_read(
             },
         )
         .await;
-    if policy::shares_read_progress(&access, state.ws.small_group_max) {
+    if mark.moved && policy::shares_read_progress(&access, state.ws.small_group_max) {
         let notice = ServerMessage::MemberRead {
             channel,
             user_id: me.id,

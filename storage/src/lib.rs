@@ -32,7 +32,7 @@ pub use departments::{parse_path as parse_department_path, path_within};
 pub use error::StoreError;
 pub use import::ImportRow;
 pub use meetings::identity_user;
-pub use messages::{AckRequest, ChannelAccess, NewMessage, Sent};
+pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};
 pub use minutes::{ItemChanges, NewItemRow};
 pub use objects::{
     ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,

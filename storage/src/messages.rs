@@ -43,6 +43,14 @@ pub struct Sent {
     pub duplicate: bool,
 }
 
+/// Where a member's read marker stands after `mark_read`, and whether that call moved it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadMark {
+    pub read_seq: i64,
+    pub unread: i64,
+    pub moved: bool,
+}
+
 /// What the policy needs to know about a caller and a channel.
 #[derive(Debug, Clone, Copy)]
 pub struct ChannelAccess {
@@ -760,19 +768,21 @@ impl Database {
         channel: ChannelId,
         user: UserId,
         seq: i64,
-    ) -> Result<(i64, i64), StoreError> {
+    ) -> Result<ReadMark, StoreError> {
         let last_seq: i64 = sqlx::query_scalar("SELECT last_seq FROM channels WHERE id = $1")
             .bind(channel.0)
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
         // `read_seq < $3` in the statement keeps the marker from moving back under a race.
-        sqlx::query("UPDATE memberships SET read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND read_seq < $3")
+        let moved = sqlx::query("UPDATE memberships SET read_seq = $3 WHERE channel_id = $1 AND user_id = $2 AND read_seq < $3")
             .bind(channel.0)
             .bind(user.0)
             .bind(seq.min(last_seq))
             .execute(&self.pool)
-            .await?;
+            .await?
+            .rows_affected()
+            > 0;
         let read_seq: i64 = sqlx::query_scalar(
             "SELECT read_seq FROM memberships WHERE channel_id = $1 AND user_id = $2",
         )
@@ -781,7 +791,11 @@ impl Database {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok((read_seq, self.unread(channel, user, read_seq).await?))
+        Ok(ReadMark {
+            read_seq,
+            unread: self.unread(channel, user, read_seq).await?,
+            moved,
+        })
     }
 
     /// The user's channels with their position, read marker, unread count and last message,

@@ -522,6 +522,12 @@ async fn receipts(backend: Backend) {
         seen,
         json!({"type": "member_read", "channel": t.channel, "user_id": t.bob.0, "read_seq": 1})
     );
+    // Reading the same message again moves nothing, and nobody else is told.
+    let again = bob
+        .request(json!({"type": "mark_read", "channel": t.channel, "seq": 1}))
+        .await;
+    assert_eq!(again["read_seq"], 1, "{again}");
+    ann.expect_no_push().await;
     let receipts = ann
         .request(
             json!({"type": "receipts", "channel": t.channel, "message_id": sent["message_id"]}),
