@@ -45,6 +45,12 @@ async fn meeting(server: &Server, admin: &str, room: &str, attendees: usize) -> 
     .unwrap_or_else(|| panic!("no meeting in {room} with {attendees} attendees"))
 }
 
+/// Ask for the meeting's recording, as its admin; the job.
+async fn start_recording(server: &Server, admin: &str, meeting: i64) -> Value {
+    let path = format!("/v1/meetings/{meeting}/recordings");
+    expect_json(server.post(&path, Some(admin), &json!({})).await, 201).await
+}
+
 /// The meeting's recordings once `done` holds for them.
 async fn recordings_when(
     server: &Server,
@@ -124,17 +130,7 @@ async fn a_meeting_is_recorded_track_by_track_and_mixed_into_s3() {
     let meeting = meeting(&server, &admin, &room, 2).await;
     let id = meeting["id"].as_i64().unwrap();
     let recorder = RecorderProcess::start(&server, &app, &s3, "recorder-a");
-    let job: Value = expect_json(
-        server
-            .post(
-                &format!("/v1/meetings/{id}/recordings"),
-                Some(&admin),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    let job = start_recording(&server, &admin, id).await;
     // Four files: the tone, Chromium's microphone and camera, and the mix; each uploading.
     let started = recordings_when(&server, &admin, id, "four files uploading", |list| {
         let files = list["recordings"].as_array().unwrap();
@@ -264,17 +260,7 @@ async fn a_recorder_killed_mid_meeting_is_taken_over_and_what_it_uploaded_plays(
         RecorderProcess::start(&server, &app, &s3, "recorder-a"),
         RecorderProcess::start(&server, &app, &s3, "recorder-b"),
     ];
-    expect_json::<Value>(
-        server
-            .post(
-                &format!("/v1/meetings/{id}/recordings"),
-                Some(&admin),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    start_recording(&server, &admin, id).await;
     // Both files have a few seconds uploaded.
     let before = recordings_when(&server, &admin, id, "uploading", |list| {
         let files = list["recordings"].as_array().unwrap();
@@ -378,17 +364,7 @@ async fn a_server_crash_mid_recording_leaves_files_that_play_and_says_what_happe
         .as_i64()
         .unwrap();
     let first = RecorderProcess::start(&server, &app, &s3, "recorder-a");
-    expect_json::<Value>(
-        server
-            .post(
-                &format!("/v1/meetings/{id}/recordings"),
-                Some(&admin),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    start_recording(&server, &admin, id).await;
     recordings_when(&server, &admin, id, "uploading", |list| {
         let files = list["recordings"].as_array().unwrap();
         files.len() == 2
