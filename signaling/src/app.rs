@@ -90,6 +90,7 @@ pub fn app(state: AppState) -> Router {
             "/channels/{id}/bridge",
             get(routes::bridge::roster).post(routes::bridge::open),
         )
+        .route("/channels/{id}/meeting", post(routes::call::open))
         .route(
             "/channels/{id}/members/{user_id}",
             delete(routes::channels::remove_member),
@@ -196,7 +197,9 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
-        .route("/sdk/parley.js", get(routes::web::sdk))
+        .route("/sdk/{file}", get(routes::web::sdk))
+        .route("/", get(routes::web::app_index))
+        .route("/app/{file}", get(routes::web::app_file))
         .nest("/v1", v1)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
 use crate::routes::{
-    admin, auth, bridge, channels, departments, health, meetings, minutes, recordings, rooms,
+    admin, auth, bridge, call, channels, departments, health, meetings, minutes, recordings, rooms,
     tasks, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -22,13 +22,15 @@ use utoipa::{Modify, OpenApi};
         channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key,
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
-        rooms::mute, rooms::update_participant, bridge::open, bridge::roster,
+        rooms::mute, rooms::update_participant, bridge::open, bridge::roster, call::open,
         meetings::list, meetings::get,
         minutes::get, minutes::update, minutes::add_item, minutes::update_item, minutes::delete_item, minutes::publish,
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
         recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
         recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
         web::sdk,
+        web::app_index,
+        web::app_file,
     ),
     components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook, parley_proto::Notification, parley_proto::RecordingWebhook)),
     modifiers(&BearerAuth),
@@ -43,7 +45,7 @@ use utoipa::{Modify, OpenApi};
         (name = "minutes", description = "A meeting's agenda, notes, decisions and action items"),
         (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
         (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
-        (name = "web", description = "Files for browsers: the JS SDK"),
+        (name = "web", description = "Files for browsers: the web app and the JS SDK"),
     )
 )]
 pub struct ApiDoc;

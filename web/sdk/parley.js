@@ -53,6 +53,8 @@
  * @property {{kind: "join_bridge", room: string}} [action]
  */
 
+export { Room, Participant } from "./room.js";
+
 /** The protocol versions this SDK speaks. */
 export const PROTOCOL_VERSIONS = [1];
 

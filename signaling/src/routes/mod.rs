@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bridge;
+pub mod call;
 pub mod channels;
 pub mod departments;
 pub mod health;

@@ -1,51 +1,181 @@
-//! The browser-facing files embedded in the binary: today the JS SDK, `web/sdk/parley.js`.
+//! The browser-facing files embedded in the binary: the web app (`web/app/`, served at `/` and
+//! `/app/<file>`) and the JS SDK (`web/sdk/`, at `/sdk/<file>`). Nothing is read from
+//! disk at run time, so the binary alone is the whole product.
 
+use crate::error::AppError;
+use axum::extract::Path;
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use parley_proto::ErrorCode;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
-const SDK: &str = include_str!("../../../web/sdk/parley.js");
+/// One embedded file: its body, its content type, and a strong ETag (the start of its SHA-256).
+struct Asset {
+    body: &'static str,
+    content_type: &'static str,
+    etag: HeaderValue,
+}
 
-/// A strong validator for the embedded SDK: the start of its SHA-256, quoted.
-static SDK_ETAG: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let digest = Sha256::digest(SDK.as_bytes());
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    HeaderValue::from_str(&format!("\"{hex}\"")).expect("a hex ETag is a valid header")
-});
+impl Asset {
+    fn new(body: &'static str, content_type: &'static str) -> Asset {
+        let digest = Sha256::digest(body.as_bytes());
+        let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+        let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("a hex ETag is valid");
+        Asset {
+            body,
+            content_type,
+            etag,
+        }
+    }
 
-/// The JS SDK as an ES module. Any origin may import it; browsers revalidate it on each load
-/// (`no-cache`) and get `304 Not Modified` while it is unchanged.
-#[utoipa::path(get, path = "/sdk/parley.js", tag = "web", responses(
-    (status = 200, description = "The JS SDK, an ES module", content_type = "text/javascript"),
-    (status = 304, description = "Unchanged since the ETag given in If-None-Match")))]
-pub async fn sdk(headers: HeaderMap) -> Response {
-    let etag = SDK_ETAG.clone();
-    let common = [
-        (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-        (CACHE_CONTROL, HeaderValue::from_static("no-cache")),
-        (ETAG, etag.clone()),
-    ];
-    let unchanged = headers
+    /// The file, or `304 Not Modified` when `If-None-Match` names its ETag. Browsers revalidate
+    /// on each load (`no-cache`), so a server upgrade reaches them at once.
+    fn respond(&self, headers: &HeaderMap, cross_origin: bool) -> Response {
+        let mut response = if unchanged(headers, &self.etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            let mut ok = self.body.into_response();
+            ok.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+            ok
+        };
+        let h = response.headers_mut();
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(ETAG, self.etag.clone());
+        if cross_origin {
+            h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+        }
+        response
+    }
+}
+
+fn unchanged(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    headers
         .get_all(IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| t == "*" || t.as_bytes() == etag.as_bytes());
-    if unchanged {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
-    }
-    (
-        common,
-        [(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/javascript; charset=utf-8"),
-        )],
-        SDK,
+        .any(|t| t == "*" || t.as_bytes() == etag.as_bytes())
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The SDK's modules by name, as `/sdk/<name>` serves them: `parley.js` is the one apps import
+/// (it re-exports `Room` from `room.js`).
+static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    vec![
+        (
+            "parley.js",
+            Asset::new(include_str!("../../../web/sdk/parley.js"), JS),
+        ),
+        (
+            "room.js",
+            Asset::new(include_str!("../../../web/sdk/room.js"), JS),
+        ),
+    ]
+});
+
+static APP_INDEX: LazyLock<Asset> = LazyLock::new(|| {
+    Asset::new(
+        include_str!("../../../web/app/index.html"),
+        "text/html; charset=utf-8",
     )
-        .into_response()
+});
+
+/// The app's files by name, as `/app/<name>` serves them.
+static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    vec![
+        (
+            "app.js",
+            Asset::new(include_str!("../../../web/app/app.js"), JS),
+        ),
+        (
+            "i18n.js",
+            Asset::new(include_str!("../../../web/app/i18n.js"), JS),
+        ),
+        (
+            "ui.js",
+            Asset::new(include_str!("../../../web/app/ui.js"), JS),
+        ),
+        (
+            "minutes.js",
+            Asset::new(include_str!("../../../web/app/minutes.js"), JS),
+        ),
+        (
+            "meeting.js",
+            Asset::new(include_str!("../../../web/app/meeting.js"), JS),
+        ),
+        (
+            "admin.js",
+            Asset::new(include_str!("../../../web/app/admin.js"), JS),
+        ),
+        (
+            "app.css",
+            Asset::new(
+                include_str!("../../../web/app/app.css"),
+                "text/css; charset=utf-8",
+            ),
+        ),
+        (
+            "icon.svg",
+            Asset::new(include_str!("../../../web/app/icon.svg"), "image/svg+xml"),
+        ),
+    ]
+});
+
+/// The JS SDK's ES modules: `parley.js` (messaging, and `Room` re-exported) and `room.js`
+/// (meetings). Any origin may import them; browsers revalidate them on each load (`no-cache`)
+/// and get `304 Not Modified` while they are unchanged.
+#[utoipa::path(get, path = "/sdk/{file}", tag = "web",
+    params(("file" = String, Path, description = "`parley.js` or `room.js`")),
+    responses(
+        (status = 200, description = "The JS SDK, an ES module", content_type = "text/javascript"),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 404, body = parley_proto::ErrorBody, description = "route_not_found")))]
+pub async fn sdk(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    serve(&SDK_FILES, "the SDK", &file, &headers, true)
+}
+
+/// The web app: sign-in, messaging, meetings, minutes and tasks, administration. One page; the
+/// part shown follows the URL's fragment (`#/c/12`).
+#[utoipa::path(get, path = "/", tag = "web", responses(
+    (status = 200, description = "The web app's page", content_type = "text/html"),
+    (status = 304, description = "Unchanged since the ETag given in If-None-Match")))]
+pub async fn app_index(headers: HeaderMap) -> Response {
+    APP_INDEX.respond(&headers, false)
+}
+
+/// One of the web app's scripts, style sheets or images.
+#[utoipa::path(get, path = "/app/{file}", tag = "web",
+    params(("file" = String, Path, description = "e.g. `app.js`, `app.css`")),
+    responses(
+        (status = 200, description = "The file"),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 404, body = parley_proto::ErrorBody, description = "route_not_found")))]
+pub async fn app_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    serve(&APP_FILES, "the web app", &file, &headers, false)
+}
+
+/// `file` out of `files`, or `404 route_not_found` naming what has no such file.
+fn serve(
+    files: &[(&'static str, Asset)],
+    what: &str,
+    file: &str,
+    headers: &HeaderMap,
+    cross_origin: bool,
+) -> Response {
+    match files.iter().find(|(name, _)| *name == file) {
+        Some((_, asset)) => asset.respond(headers, cross_origin),
+        None => AppError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::RouteNotFound,
+            format!("{what} has no file `{file}`"),
+        )
+        .into_response(),
+    }
 }

@@ -1,0 +1,48 @@
+//! A channel's meeting in one call: open (or reuse) the channel's meeting room, linked to the
+//! channel, so its members join with their own tokens, its chat is the channel's, and its
+//! history, minutes and recordings belong to the channel's meetings.
+
+use crate::auth::Caller;
+use crate::error::AppResult;
+use crate::messaging;
+use crate::policy::{self, Actor, MessageAction};
+use crate::AppState;
+use axum::extract::{Path, State};
+use parley_proto::{ChannelId, RoomInfo};
+use parley_sfu::RoomSettings;
+
+/// The meeting room of a channel.
+pub fn room_name(channel: ChannelId) -> String {
+    format!("meeting-{}", channel.0)
+}
+
+/// Open the channel's meeting room, or return it as it is when it is already open. Whoever may
+/// post in the channel may start its meeting; its members then join `meeting-<id>` over
+/// `/v1/rtc` with their own tokens.
+#[utoipa::path(post, path = "/v1/channels/{id}/meeting", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = RoomInfo),
+        (status = 403, body = parley_proto::ErrorBody, description = "forbidden, not_member"),
+        (status = 409, body = parley_proto::ErrorBody, description = "channel_archived")))]
+pub async fn open(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<RoomInfo>> {
+    let me = caller.user()?;
+    let channel = ChannelId(id);
+    let access = messaging::access(&state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Send)?;
+    let room = state
+        .sfu
+        .create_room(RoomSettings {
+            name: room_name(channel),
+            channel_id: Some(channel),
+            empty_timeout: None,
+            max_participants: None,
+            bridge: None,
+            record: false,
+        })
+        .await?;
+    Ok(axum::Json(room))
+}

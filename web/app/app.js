@@ -1,0 +1,1083 @@
+// The Parley web app: sign-in, the sidebar of channels, the message view, urgent pings, and the
+// routes to meetings (meeting.js), minutes and tasks (minutes.js) and administration (admin.js).
+// Everything live goes through the SDK's ParleyClient, which resumes after a network drop with
+// nothing lost and nothing shown twice.
+
+import { ParleyClient } from "/sdk/parley.js";
+import { t, lang, setLang, LANGS } from "./i18n.js";
+import {
+  h, mount, api, token, me, signedIn, signIn, signOut, onSignedOut, formatTime, initials,
+  colour, toast, showError, dialog,
+} from "./ui.js";
+import { renderMeeting, renderBridge, leaveCall } from "./meeting.js";
+import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
+import { renderAdmin, renderDashboard } from "./admin.js";
+
+const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
+const REACTIONS = ["👍", "✅", "❤️", "😂", "🎉", "👀"];
+
+/** Everything the app knows, kept current by the client's events. */
+const state = {
+  /** @type {ParleyClient | null} */
+  client: null,
+  connection: "connecting",
+  /** channel id → the `channels` summary ({channel, last_seq, read_seq, unread, last_message}) */
+  channels: new Map(),
+  /** user id → {id, name} as far as we know them */
+  users: new Map(),
+  /** user id → presence state */
+  presence: new Map(),
+  /** channel id → members */
+  members: new Map(),
+  /** message id → the urgent ping waiting for my acknowledgement */
+  pings: new Map(),
+  /** message id → Map(user id → roster entry), for pings I sent */
+  rosters: new Map(),
+  /** channel id → Map(user id → read_seq), for small channels */
+  readState: new Map(),
+  /** the open chat views, which follow their channel's events */
+  views: new Set(),
+  current: null,
+};
+
+/** What the other modules get: the live state and a few operations. */
+export const ctx = {
+  state,
+  get client() {
+    return state.client;
+  },
+  userName,
+  members: channelMembers,
+  chat: (el, channel, options) => new ChatView(el, channel, options),
+  navigate: (hash) => {
+    location.hash = hash;
+  },
+  channelName,
+};
+
+// --- Start ---------------------------------------------------------------------------------
+
+const root = document.getElementById("app");
+document.documentElement.lang = lang();
+document.title = "Parley";
+
+onSignedOut(() => {
+  if (state.client) state.client.close();
+  state.client = null;
+  showSignIn();
+});
+
+if (signedIn()) start();
+else showSignIn();
+
+function showSignIn(error) {
+  const email = h("input", { id: "email", type: "email", autocomplete: "username", required: true });
+  const password = h("input", { id: "password", type: "password", autocomplete: "current-password", required: true });
+  const message = h("p", { class: "form-error", role: "alert" }, error || "");
+  const form = h("form", {
+    class: "signin",
+    onsubmit: async (e) => {
+      e.preventDefault();
+      message.textContent = "";
+      try {
+        await signIn(email.value.trim(), password.value);
+        start();
+      } catch (err) {
+        message.textContent = err.code === "invalid_credentials" || err.status === 401
+          ? t("signin.failed") : err.message;
+      }
+    },
+  },
+    h("img", { src: "/app/icon.svg", alt: "", class: "signin-logo" }),
+    h("h1", null, t("signin.title")),
+    h("label", { for: "email" }, t("signin.email")), email,
+    h("label", { for: "password" }, t("signin.password")), password,
+    message,
+    h("button", { type: "submit", class: "primary" }, t("signin.submit")),
+    languageSwitch());
+  mount(root, h("main", { class: "signin-page" }, form));
+  email.focus();
+}
+
+function languageSwitch() {
+  return h("select", {
+    class: "lang", "aria-label": t("lang.choose"),
+    onchange: (e) => {
+      setLang(e.target.value);
+      location.reload();
+    },
+  }, LANGS.map(([code, label]) => h("option", { value: code, selected: code === lang() }, label)));
+}
+
+async function start() {
+  const user = me();
+  state.users.set(user.id, user);
+  mount(root,
+    h("div", { class: "shell" },
+      h("aside", { class: "sidebar", id: "sidebar", "aria-label": t("nav.sidebar") }),
+      h("main", { class: "main", id: "main", tabindex: "-1" })),
+    h("div", { class: "banners", id: "banners", "aria-live": "assertive" }),
+    h("div", { class: "connection", id: "connection", role: "status", "aria-live": "polite" }),
+    h("div", { class: "toasts", id: "toasts" }));
+  const client = new ParleyClient({ url: location.origin, token });
+  state.client = client;
+  client.on("connection", ({ state: s }) => showConnection(s));
+  client.on("*", onEvent);
+  client.on("error", (e) => showError(e));
+  try {
+    await client.connect();
+  } catch (err) {
+    showError(err);
+    return;
+  }
+  await Promise.all([loadChannels(), loadDirectory()]);
+  renderSidebar();
+  window.addEventListener("hashchange", route);
+  route();
+  if ("Notification" in window && Notification.permission === "default") {
+    // Asked once, after sign-in, so urgent pings can reach a hidden tab.
+    Notification.requestPermission().catch(() => {});
+  }
+}
+
+function showConnection(s) {
+  state.connection = s;
+  const el = document.getElementById("connection");
+  if (!el) return;
+  el.dataset.state = s;
+  el.textContent = s === "reconnecting" ? t("connection.reconnecting")
+    : s === "connecting" ? t("connection.connecting") : "";
+  if (s === "open") {
+    // The resume replayed what was missed; counts may still have changed (read elsewhere).
+    loadChannels().then(renderSidebar).catch(() => {});
+  }
+}
+
+async function loadChannels() {
+  const reply = await state.client.channels();
+  for (const summary of reply.channels) state.channels.set(summary.channel.id, summary);
+}
+
+async function loadDirectory() {
+  if (me().role === "guest") return;
+  try {
+    const users = await api("GET", "/v1/users");
+    for (const u of users) state.users.set(u.id, u);
+  } catch {
+    /* a guest or a restricted directory: names come from channel members */
+  }
+  await refreshPresence();
+}
+
+async function refreshPresence() {
+  const ids = [...state.users.keys()].slice(0, 500);
+  if (!ids.length) return;
+  const reply = await state.client.presence(ids).catch(() => null);
+  for (const p of (reply && reply.users) || []) state.presence.set(p.user_id, p.state);
+}
+
+function userName(id) {
+  if (id === null || id === undefined) return t("user.system");
+  const u = state.users.get(id);
+  return u ? u.name : `#${id}`;
+}
+
+async function channelMembers(channel) {
+  if (!state.members.has(channel)) {
+    const members = await api("GET", `/v1/channels/${channel}/members`);
+    for (const m of members) {
+      if (!state.users.has(m.user_id)) state.users.set(m.user_id, { id: m.user_id, name: m.name, role: m.role });
+    }
+    state.members.set(channel, members);
+  }
+  return state.members.get(channel);
+}
+
+/** A direct channel is shown by the other member's name. */
+function channelName(channel) {
+  const summary = state.channels.get(channel);
+  if (!summary) return `#${channel}`;
+  const c = summary.channel;
+  if (c.kind === "direct") {
+    const members = state.members.get(channel);
+    const other = members && members.find((m) => m.user_id !== me().id);
+    if (other) return other.name;
+  }
+  return c.name;
+}
+
+// --- Routing --------------------------------------------------------------------------------
+
+function route() {
+  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean);
+  const main = document.getElementById("main");
+  if (parts[0] !== "meet" && parts[0] !== "bridge") leaveCall();
+  for (const view of state.views) view.close();
+  state.current = null;
+  document.body.dataset.route = parts[0] || "home";
+  const id = Number(parts[1]);
+  try {
+    switch (parts[0]) {
+      case "c":
+        state.current = id;
+        openChannel(main, id);
+        break;
+      case "meet":
+        state.current = id;
+        renderMeeting(main, ctx, id);
+        break;
+      case "bridge":
+        state.current = id;
+        renderBridge(main, ctx, id, Number(parts[2]));
+        break;
+      case "tasks":
+        renderTasks(main, ctx);
+        break;
+      case "meetings":
+        renderMeetings(main, ctx);
+        break;
+      case "minutes":
+        renderMinutes(main, ctx, id);
+        break;
+      case "admin":
+        renderAdmin(main, ctx, parts[1] || "users");
+        break;
+      case "dashboard":
+        renderDashboard(main, ctx);
+        break;
+      default: {
+        const first = sortedChannels()[0];
+        if (first && window.matchMedia("(min-width: 721px)").matches) {
+          location.replace(`#/c/${first.channel.id}`);
+        } else {
+          mount(main, h("div", { class: "empty" }, t("home.pick")));
+        }
+      }
+    }
+  } catch (err) {
+    showError(err);
+  }
+  renderSidebar();
+}
+
+// --- Sidebar --------------------------------------------------------------------------------
+
+function sortedChannels() {
+  return [...state.channels.values()]
+    .filter((s) => !s.channel.archived)
+    .sort((a, b) => lastActivity(b) - lastActivity(a));
+}
+
+const lastActivity = (s) => (s.last_message ? s.last_message.created_at : s.channel.created_at);
+
+function renderSidebar() {
+  const el = document.getElementById("sidebar");
+  if (!el) return;
+  const user = me();
+  const all = sortedChannels();
+  const direct = all.filter((s) => s.channel.kind === "direct");
+  const groups = new Map();
+  for (const s of all.filter((s) => s.channel.kind !== "direct")) {
+    const key = s.channel.kind === "announcement" ? "announcement" : s.channel.category;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(s);
+  }
+  const order = ["announcement", ...CATEGORY_ORDER];
+  const sections = order.filter((k) => groups.has(k)).map((k) =>
+    h("section", { class: "side-section" },
+      h("h2", null, t(`category.${k}`)),
+      h("ul", null, groups.get(k).map(channelLink))));
+  // Direct channels' names need their members; fetch the ones we lack, then draw again.
+  const missing = direct.filter((s) => !state.members.has(s.channel.id));
+  if (missing.length) {
+    Promise.all(missing.map((s) => channelMembers(s.channel.id))).then(renderSidebar, () => {});
+  }
+  const myState = state.presence.get(user.id) || "online";
+  mount(el,
+    h("header", { class: "side-header" },
+      h("span", { class: "avatar", style: `background:${colour(user.id)}`, "aria-hidden": "true" }, initials(user.name)),
+      h("div", { class: "me" },
+        h("strong", null, user.name),
+        h("select", {
+          class: "presence-select", "aria-label": t("presence.choose"),
+          onchange: (e) => state.client.setPresence({ state: e.target.value }).catch(showError),
+        }, ["online", "away", "dnd"].map((s) => h("option", { value: s, selected: s === myState }, t(`presence.${s}`))))),
+      h("button", { class: "icon", title: t("signout"), "aria-label": t("signout"), onclick: () => signOut() }, "⎋")),
+    h("nav", { class: "side-nav", "aria-label": t("nav.main") },
+      navLink("#/tasks", t("nav.tasks")),
+      navLink("#/meetings", t("nav.meetings")),
+      user.role === "admin" || user.role === "dept_admin" ? navLink("#/admin", t("nav.admin")) : null,
+      user.role === "admin" ? navLink("#/dashboard", t("nav.dashboard")) : null),
+    h("div", { class: "side-actions" },
+      h("button", { onclick: newDirect }, "＋ " + t("channel.newDirect")),
+      user.role !== "guest" ? h("button", { onclick: newGroup }, "＋ " + t("channel.newGroup")) : null),
+    h("div", { class: "side-scroll" },
+      sections,
+      direct.length ? h("section", { class: "side-section" },
+        h("h2", null, t("category.direct")),
+        h("ul", null, direct.map(channelLink))) : null,
+      all.length ? null : h("p", { class: "muted" }, t("channel.none"))),
+    h("footer", { class: "side-footer" }, languageSwitch()));
+}
+
+function navLink(href, label) {
+  const active = location.hash.startsWith(href);
+  return h("a", { href, class: active ? "active" : null, "aria-current": active ? "page" : null }, label);
+}
+
+function channelLink(summary) {
+  const c = summary.channel;
+  const active = state.current === c.id;
+  let dot = null;
+  if (c.kind === "direct") {
+    const members = state.members.get(c.id);
+    const other = members && members.find((m) => m.user_id !== me().id);
+    const p = (other && state.presence.get(other.user_id)) || "offline";
+    dot = h("span", { class: `dot presence-${p}`, title: t(`presence.${p}`), "aria-label": t(`presence.${p}`) });
+  }
+  const unread = active ? 0 : summary.unread;
+  return h("li", null,
+    h("a", {
+      href: `#/c/${c.id}`,
+      class: `channel-link${active ? " active" : ""}${unread ? " has-unread" : ""}`,
+      "aria-current": active ? "page" : null,
+      dataset: { channel: c.id },
+    },
+      dot || h("span", { class: "hash", "aria-hidden": "true" }, c.kind === "announcement" ? "📣" : "#"),
+      h("span", { class: "name" }, channelName(c.id)),
+      unread ? h("span", { class: "badge", "aria-label": t("channel.unread", { n: unread }) }, unread > 99 ? "99+" : unread) : null));
+}
+
+async function pickUsers(title, { single }) {
+  const users = [...state.users.values()].filter((u) => u.id !== me().id && !u.disabled);
+  return dialog(title, (close) => {
+    const name = h("input", { id: "group-name", required: !single });
+    const list = h("div", { class: "pick-list", role: "group", "aria-label": t("channel.members") },
+      users.map((u) => h("label", { class: "pick" },
+        h("input", { type: single ? "radio" : "checkbox", name: "pick", value: u.id }),
+        " ", u.name, h("span", { class: "muted" }, " ", u.email || ""))));
+    return h("form", {
+      onsubmit: (e) => {
+        e.preventDefault();
+        const chosen = [...list.querySelectorAll("input:checked")].map((i) => Number(i.value));
+        if (!chosen.length) return;
+        close({ name: name.value.trim(), members: chosen });
+      },
+    },
+      single ? null : [h("label", { for: "group-name" }, t("channel.name")), name],
+      users.length ? list : h("p", { class: "muted" }, t("channel.nobody")),
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", onclick: () => close(null) }, t("cancel")),
+        h("button", { type: "submit", class: "primary" }, t("create"))));
+  });
+}
+
+async function newDirect() {
+  const chosen = await pickUsers(t("channel.newDirect"), { single: true });
+  if (!chosen) return;
+  const existing = [...state.channels.values()].find((s) => s.channel.kind === "direct"
+    && (state.members.get(s.channel.id) || []).some((m) => m.user_id === chosen.members[0]));
+  if (existing) {
+    location.hash = `#/c/${existing.channel.id}`;
+    return;
+  }
+  await createChannel({ name: "direct", kind: "direct", category: "project", members: chosen.members });
+}
+
+async function newGroup() {
+  const chosen = await pickUsers(t("channel.newGroup"), { single: false });
+  if (!chosen) return;
+  await createChannel({ name: chosen.name, kind: "group", category: "project", members: chosen.members });
+}
+
+async function createChannel(body) {
+  try {
+    const channel = await api("POST", "/v1/channels", body);
+    // `channel_joined` adds it too; add it now so the link works at once.
+    if (!state.channels.has(channel.id)) {
+      state.channels.set(channel.id, { channel, last_seq: 0, read_seq: 0, unread: 0, last_message: null });
+    }
+    location.hash = `#/c/${channel.id}`;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+// --- Events ---------------------------------------------------------------------------------
+
+function onEvent(event) {
+  switch (event.type) {
+    case "message": {
+      const summary = state.channels.get(event.channel);
+      if (summary) {
+        summary.last_seq = Math.max(summary.last_seq, event.seq);
+        summary.last_message = event.message;
+        const mine = event.message.sender === me().id;
+        const looking = state.current === event.channel && document.visibilityState === "visible";
+        if (!mine && !looking) summary.unread += 1;
+      }
+      if (isPingForMe(event.message)) showPing(event.message, false);
+      if (event.message.sender !== me().id && event.message.mentions
+          && event.message.mentions.includes(me().id) && document.visibilityState !== "visible") {
+        notify(channelName(event.channel), event.message.body);
+      }
+      renderSidebar();
+      break;
+    }
+    case "message_edited":
+    case "message_recalled":
+    case "message_pinned":
+    case "reaction_changed": {
+      const summary = state.channels.get(event.channel);
+      if (summary) summary.last_seq = Math.max(summary.last_seq, event.seq);
+      if (event.type === "message_recalled" && state.pings.has(event.message_id)) {
+        dropPing(event.message_id);
+      }
+      break;
+    }
+    case "read_marker": {
+      const summary = state.channels.get(event.channel);
+      if (summary) {
+        summary.read_seq = event.read_seq;
+        summary.unread = event.unread;
+        renderSidebar();
+      }
+      break;
+    }
+    case "member_read": {
+      const marks = state.readState.get(event.channel);
+      if (marks) marks.set(event.user_id, Math.max(marks.get(event.user_id) || 0, event.read_seq));
+      break;
+    }
+    case "presence_changed":
+      state.presence.set(event.user_id, event.state);
+      renderSidebar();
+      break;
+    case "pending_pings":
+      for (const ping of event.pings) showPing(ping, false);
+      break;
+    case "ping_reminder":
+      showPing(event.message, true);
+      break;
+    case "ping_update": {
+      const roster = state.rosters.get(event.message_id);
+      if (roster) roster.set(event.recipient.user_id, event.recipient);
+      break;
+    }
+    case "channel_joined":
+      if (!state.channels.has(event.channel.id)) {
+        state.channels.set(event.channel.id, { channel: event.channel, last_seq: 0, read_seq: 0, unread: 0, last_message: null });
+      }
+      renderSidebar();
+      break;
+    case "channel_left":
+      state.channels.delete(event.channel);
+      if (state.current === event.channel) location.hash = "#/";
+      renderSidebar();
+      break;
+    case "notification":
+      onNotification(event.notification);
+      break;
+    default:
+      break;
+  }
+  for (const view of state.views) view.onEvent(event);
+}
+
+function onNotification(n) {
+  const text = t(`notification.${n.kind}`, {
+    title: n.task ? n.task.title : "",
+    by: n.by ? userName(n.by) : "",
+  });
+  toast(text);
+  notify("Parley", text);
+}
+
+function notify(title, body) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  try {
+    new Notification(title, { body: body || "", tag: title });
+  } catch {
+    /* some browsers allow notifications only from a service worker */
+  }
+}
+
+// --- Urgent pings ---------------------------------------------------------------------------
+
+function isPingForMe(message) {
+  if (!message || message.priority !== "urgent" || !message.ack_requested) return false;
+  if (message.sender === me().id || message.recalled_at) return false;
+  const mentions = message.mentions || [];
+  return mentions.length === 0 || mentions.includes(me().id);
+}
+
+function showPing(message, reminder) {
+  const fresh = !state.pings.has(message.id);
+  state.pings.set(message.id, message);
+  renderBanners();
+  if (fresh || reminder) {
+    beep();
+    notify(t("ping.title", { name: userName(message.sender) }), message.body);
+  }
+}
+
+function dropPing(id) {
+  state.pings.delete(id);
+  renderBanners();
+}
+
+function renderBanners() {
+  const el = document.getElementById("banners");
+  if (!el) return;
+  mount(el, [...state.pings.values()].map((ping) => {
+    const bridge = ping.action && ping.action.kind === "join_bridge";
+    return h("div", { class: "ping-banner", role: "alert", dataset: { message: ping.id } },
+      h("span", { class: "ping-icon", "aria-hidden": "true" }, "🚨"),
+      h("div", { class: "ping-text" },
+        h("strong", null, t("ping.title", { name: userName(ping.sender) })),
+        " · ", h("span", { class: "muted-light" }, channelName(ping.channel)),
+        h("p", null, ping.body || "")),
+      bridge ? h("button", {
+        class: "ping-join",
+        onclick: async () => {
+          await acknowledge(ping);
+          location.hash = `#/bridge/${ping.channel}/${ping.id}`;
+        },
+      }, "🎧 " + t("ping.joinBridge")) : null,
+      h("button", { class: "ping-ack primary", onclick: () => acknowledge(ping) }, t("ping.ack")));
+  }));
+}
+
+async function acknowledge(ping) {
+  try {
+    await state.client.ack(ping.channel, ping.id);
+    dropPing(ping.id);
+  } catch (err) {
+    if (err.code === "not_found") dropPing(ping.id);
+    else showError(err);
+  }
+}
+
+let audio = null;
+/** A short two-tone alert, where the browser lets a page make sound. */
+function beep() {
+  try {
+    audio ??= new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, freq] of [880, 660, 880].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.15, now + i * 0.18);
+      gain.gain.exponentialRampToValueAtTime(0.001, now + i * 0.18 + 0.16);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.18);
+      osc.stop(now + i * 0.18 + 0.17);
+    }
+  } catch {
+    /* no audio allowed before a user gesture: the banner and notification remain */
+  }
+}
+
+// --- The channel view -----------------------------------------------------------------------
+
+async function openChannel(main, id) {
+  const summary = state.channels.get(id);
+  if (!summary) {
+    mount(main, h("div", { class: "empty" }, t("channel.notFound")));
+    return;
+  }
+  const c = summary.channel;
+  const members = await channelMembers(id).catch(() => []);
+  const header = h("header", { class: "view-header" },
+    h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
+    h("div", { class: "title" },
+      h("h1", null, channelName(id)),
+      h("span", { class: "muted" }, t("channel.memberCount", { n: c.member_count }))),
+    c.kind !== "announcement" || canPost(c)
+      ? h("a", { class: "button", href: `#/meet/${id}`, dataset: { action: "meeting" } }, "🎥 " + t("meeting.startOrJoin"))
+      : null,
+    canPost(c) ? h("button", { onclick: () => openBridge(id), dataset: { action: "bridge" } }, "🎧 " + t("bridge.open")) : null,
+    h("button", { onclick: () => showPins(id) }, "📌 " + t("channel.pins")),
+    h("button", { onclick: () => showMembers(id, members) }, "👥"));
+  const body = h("div", { class: "chat-host" });
+  mount(main, h("section", { class: "channel-view" }, header, body));
+  new ChatView(body, id, {});
+}
+
+function canPost(channel) {
+  if (channel.kind !== "announcement") return true;
+  return me().role === "admin" || channel.created_by === me().id;
+}
+
+async function openBridge(channel) {
+  const ok = await dialog(t("bridge.open"), (close) => {
+    const text = h("textarea", { id: "bridge-text", rows: 2, placeholder: t("bridge.defaultText") });
+    return h("form", {
+      onsubmit: (e) => {
+        e.preventDefault();
+        close({ body: text.value.trim() || undefined });
+      },
+    }, h("p", null, t("bridge.explain")), h("label", { for: "bridge-text" }, t("bridge.text")), text,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", onclick: () => close(null) }, t("cancel")),
+        h("button", { type: "submit", class: "primary danger" }, t("bridge.openNow"))));
+  });
+  if (!ok) return;
+  try {
+    const opened = await api("POST", `/v1/channels/${channel}/bridge`, ok);
+    location.hash = `#/bridge/${channel}/${opened.message_id}`;
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function showPins(channel) {
+  try {
+    const reply = await state.client.pins(channel);
+    await dialog(t("channel.pins"), (close) => h("div", null,
+      reply.messages.length
+        ? h("ul", { class: "pin-list" }, reply.messages.map((m) => h("li", null,
+          h("strong", null, userName(m.sender)), " ", h("span", { class: "muted" }, formatTime(m.created_at)),
+          h("p", null, m.body === null ? t("message.recalled") : m.body))))
+        : h("p", { class: "muted" }, t("channel.noPins")),
+      h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
+  } catch (err) {
+    showError(err);
+  }
+}
+
+async function showMembers(channel, members) {
+  await dialog(t("channel.members"), (close) => h("div", null,
+    h("ul", { class: "member-list" }, members.map((m) => {
+      const p = state.presence.get(m.user_id) || "offline";
+      return h("li", null, h("span", { class: `dot presence-${p}`, "aria-label": t(`presence.${p}`) }), " ", m.name,
+        h("span", { class: "muted" }, " · ", t(`role.${m.role}`)));
+    })),
+    h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
+}
+
+/**
+ * A channel's messages with the composer: used by the channel view and beside a meeting.
+ * Follows the channel's events while open; marks read what the user has seen.
+ */
+class ChatView {
+  constructor(el, channel, { compact = false } = {}) {
+    this.el = el;
+    this.channel = channel;
+    this.compact = compact;
+    /** message id → message */
+    this.messages = new Map();
+    /** message id → its element */
+    this.nodes = new Map();
+    this.typing = new Map();
+    this.replyTo = null;
+    this.editing = null;
+    this.hasMore = false;
+    this.closed = false;
+    this.list = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": t("chat.messages") });
+    this.scroller = h("div", { class: "message-scroll", onscroll: () => this.onScroll() }, this.list);
+    this.newPill = h("button", { class: "new-pill", hidden: true, onclick: () => this.scrollToEnd() }, t("chat.newMessages"));
+    this.typingLine = h("div", { class: "typing-line", "aria-live": "polite" });
+    this.composer = this.buildComposer();
+    mount(el, h("div", { class: `chat${compact ? " compact" : ""}` }, this.scroller, this.newPill, this.typingLine, this.composer));
+    state.views.add(this);
+    this.typingTimer = setInterval(() => this.renderTyping(), 1000);
+    this.onVisible = () => this.markRead();
+    document.addEventListener("visibilitychange", this.onVisible);
+    this.load().catch(showError);
+  }
+
+  close() {
+    this.closed = true;
+    state.views.delete(this);
+    clearInterval(this.typingTimer);
+    document.removeEventListener("visibilitychange", this.onVisible);
+  }
+
+  get summary() {
+    return state.channels.get(this.channel);
+  }
+
+  async load() {
+    const summary = this.summary;
+    if (summary && summary.channel.member_count <= 20) {
+      const reply = await state.client.readState(this.channel).catch(() => null);
+      if (reply) state.readState.set(this.channel, new Map(reply.members.map((m) => [m.user_id, m.read_seq])));
+    }
+    const reply = await state.client.history(this.channel, { limit: 50 });
+    if (this.closed) return;
+    this.hasMore = reply.has_more;
+    for (const m of reply.messages) this.messages.set(m.id, m);
+    this.renderAll();
+    this.scrollToEnd();
+    this.markRead();
+    for (const m of reply.messages) {
+      if (m.sender === me().id && m.priority === "urgent" && m.ack_requested) this.loadRoster(m);
+    }
+  }
+
+  async loadOlder() {
+    if (!this.hasMore || this.loadingOlder) return;
+    this.loadingOlder = true;
+    const first = Math.min(...[...this.messages.values()].map((m) => m.seq));
+    try {
+      const reply = await state.client.history(this.channel, { beforeSeq: first, limit: 50 });
+      this.hasMore = reply.has_more;
+      const before = this.scroller.scrollHeight;
+      for (const m of reply.messages) this.messages.set(m.id, m);
+      this.renderAll();
+      // Keep what the user was reading where it was.
+      this.scroller.scrollTop += this.scroller.scrollHeight - before;
+    } finally {
+      this.loadingOlder = false;
+    }
+  }
+
+  sorted() {
+    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  atEnd() {
+    const s = this.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 40;
+  }
+
+  scrollToEnd() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.newPill.hidden = true;
+    this.markRead();
+  }
+
+  onScroll() {
+    if (this.scroller.scrollTop < 80) this.loadOlder().catch(showError);
+    if (this.atEnd()) {
+      this.newPill.hidden = true;
+      this.markRead();
+    }
+  }
+
+  markRead() {
+    const summary = this.summary;
+    if (!summary || document.visibilityState !== "visible" || !this.atEnd()) return;
+    if (summary.read_seq >= summary.last_seq && summary.unread === 0) return;
+    const seq = summary.last_seq;
+    summary.read_seq = seq;
+    summary.unread = 0;
+    renderSidebar();
+    state.client.markRead(this.channel, seq).catch(() => {});
+  }
+
+  renderAll() {
+    this.nodes.clear();
+    const items = this.sorted().map((m) => this.node(m));
+    mount(this.list, this.hasMore ? h("div", { class: "muted center" }, t("chat.scrollForOlder")) : null, items,
+      items.length ? null : h("div", { class: "empty" }, t("chat.empty")));
+  }
+
+  rerender(id) {
+    const old = this.nodes.get(id);
+    const m = this.messages.get(id);
+    if (old && m) old.replaceWith(this.node(m));
+  }
+
+  /** One message's element. Its height does not change when receipts arrive (one fixed line). */
+  node(m) {
+    const mine = m.sender === me().id;
+    const recalled = m.recalled_at !== null && m.recalled_at !== undefined;
+    const replied = m.reply_to ? this.messages.get(m.reply_to) : null;
+    const el = h("article", {
+      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}`,
+      dataset: { id: m.id, seq: m.seq },
+      tabindex: "0",
+      "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : m.body}`,
+    },
+      h("span", { class: "avatar", style: `background:${colour(m.sender)}`, "aria-hidden": "true" }, initials(userName(m.sender))),
+      h("div", { class: "message-main" },
+        h("div", { class: "message-head" },
+          h("strong", null, userName(m.sender)),
+          h("time", { datetime: new Date(m.created_at).toISOString() }, formatTime(m.created_at)),
+          m.priority === "urgent" ? h("span", { class: "tag urgent" }, t("message.urgent")) : null,
+          m.pinned_at ? h("span", { class: "tag" }, "📌 " + t("message.pinned")) : null,
+          m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null),
+        replied ? h("blockquote", { class: "reply-quote" }, userName(replied.sender), ": ",
+          replied.body === null ? t("message.recalled") : replied.body.slice(0, 120)) : null,
+        h("div", { class: `message-body${recalled ? " recalled" : ""}` }, recalled ? t("message.recalled") : m.body),
+        m.action && m.action.kind === "join_bridge" && !recalled
+          ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, "🎧 " + t("ping.joinBridge")) : null,
+        this.reactions(m),
+        mine && !recalled ? this.receiptLine(m) : null,
+        mine && m.priority === "urgent" && m.ack_requested && !recalled ? this.rosterBox(m) : null),
+      recalled ? null : this.actions(m, mine));
+    this.nodes.set(m.id, el);
+    return el;
+  }
+
+  reactions(m) {
+    const list = m.reactions || [];
+    if (!list.length) return null;
+    return h("div", { class: "reactions" }, list.map((r) => {
+      const mineToo = r.users.includes(me().id);
+      return h("button", {
+        class: `reaction${mineToo ? " mine" : ""}`,
+        "aria-pressed": String(mineToo),
+        title: r.users.map(userName).join(", "),
+        onclick: () => state.client.react(this.channel, m.id, r.emoji, !mineToo).catch(showError),
+      }, r.emoji, " ", r.users.length);
+    }));
+  }
+
+  /** "Read by N of M" from the members' read markers; the sender counts as neither. */
+  receiptLine(m) {
+    const marks = state.readState.get(this.channel);
+    const line = h("button", {
+      class: "receipt link",
+      dataset: { receipt: m.id },
+      onclick: () => this.showReceipts(m),
+    });
+    if (marks) {
+      const others = [...marks.entries()].filter(([user]) => user !== m.sender);
+      const read = others.filter(([, seq]) => seq >= m.seq).length;
+      line.textContent = read === others.length && others.length
+        ? t("receipt.allRead") : t("receipt.readBy", { n: read, m: others.length });
+      line.dataset.read = String(read);
+      line.dataset.of = String(others.length);
+    } else {
+      line.textContent = t("receipt.show");
+    }
+    return line;
+  }
+
+  async showReceipts(m) {
+    try {
+      const r = await state.client.receipts(this.channel, m.id);
+      await dialog(t("receipt.title"), (close) => h("div", null,
+        h("p", null, t("receipt.readBy", { n: r.read_by, m: r.of }),
+          r.of ? ` (${Math.round((r.read_by / r.of) * 100)}%)` : ""),
+        r.not_read.length ? [h("h3", null, t("receipt.notRead")),
+          h("ul", null, r.not_read.map((u) => h("li", null, u.name)))] : null,
+        h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
+    } catch (err) {
+      showError(err);
+    }
+  }
+
+  rosterBox(m) {
+    const roster = state.rosters.get(m.id);
+    if (!roster) return h("div", { class: "roster muted" }, t("ping.rosterLoading"));
+    const entries = [...roster.values()];
+    const acked = entries.filter((e) => e.state === "acked").length;
+    return h("div", { class: "roster", dataset: { roster: m.id } },
+      h("div", { class: "roster-head" }, t("ping.acked", { n: acked, m: entries.length })),
+      h("ul", null, entries.map((e) => h("li", { class: `roster-${e.state}`, dataset: { user: e.user_id, state: e.state } },
+        h("span", { class: `dot state-${e.state}`, "aria-hidden": "true" }), e.name, " · ", t(`ping.state.${e.state}`),
+        e.reminders ? h("span", { class: "muted" }, " · ", t("ping.reminders", { n: e.reminders })) : null))));
+  }
+
+  async loadRoster(m) {
+    try {
+      const reply = await state.client.roster(this.channel, m.id);
+      state.rosters.set(m.id, new Map(reply.recipients.map((r) => [r.user_id, r])));
+      this.rerender(m.id);
+    } catch {
+      /* not ours to see */
+    }
+  }
+
+  actions(m, mine) {
+    const c = this.summary && this.summary.channel;
+    const mayPin = c && canPost(c);
+    const act = (label, title, fn) => h("button", { class: "icon", title, "aria-label": title, onclick: fn }, label);
+    return h("div", { class: "message-actions" },
+      act("↩", t("message.reply"), () => this.setReply(m)),
+      h("details", { class: "react-menu" },
+        h("summary", { title: t("message.react"), "aria-label": t("message.react") }, "☺"),
+        h("div", { class: "react-pick" }, REACTIONS.map((emoji) => h("button", {
+          class: "icon",
+          onclick: (e) => {
+            e.target.closest("details").open = false;
+            state.client.react(this.channel, m.id, emoji, true).catch(showError);
+          },
+        }, emoji)))),
+      mayPin ? act("📌", m.pinned_at ? t("message.unpin") : t("message.pin"),
+        () => state.client.pin(this.channel, m.id, !m.pinned_at).catch(showError)) : null,
+      mine ? act("✎", t("message.edit"), () => this.startEdit(m)) : null,
+      mine || me().role === "admin" ? act("⌫", t("message.recall"), async () => {
+        if (!confirm(t("message.recallConfirm"))) return;
+        state.client.recall(this.channel, m.id).catch(showError);
+      }) : null);
+  }
+
+  setReply(m) {
+    this.editing = null;
+    this.replyTo = m;
+    this.renderComposerState();
+    this.input.focus();
+  }
+
+  startEdit(m) {
+    this.replyTo = null;
+    this.editing = m;
+    this.input.value = m.body;
+    this.renderComposerState();
+    this.input.focus();
+  }
+
+  renderComposerState() {
+    const m = this.replyTo || this.editing;
+    mount(this.context, m ? [
+      h("span", null, this.editing ? t("composer.editing") : t("composer.replyingTo", { name: userName(m.sender) })),
+      h("button", {
+        class: "icon", "aria-label": t("cancel"),
+        onclick: () => {
+          if (this.editing) this.input.value = "";
+          this.replyTo = null;
+          this.editing = null;
+          this.renderComposerState();
+        },
+      }, "✕")] : null);
+    this.context.hidden = !m;
+  }
+
+  buildComposer() {
+    const summary = this.summary;
+    const channel = summary && summary.channel;
+    if (channel && !canPost(channel)) {
+      return h("div", { class: "composer readonly muted" }, t("composer.announcementOnly"));
+    }
+    this.context = h("div", { class: "composer-context", hidden: true });
+    this.input = h("textarea", {
+      class: "composer-input", rows: 1, id: `composer-${this.channel}-${Math.random().toString(36).slice(2, 6)}`,
+      placeholder: t("composer.placeholder", { name: channel ? channelName(channel.id) : "" }),
+      "aria-label": t("composer.label"),
+      onkeydown: (e) => {
+        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+          e.preventDefault();
+          this.submit();
+        } else if (e.key === "Escape" && (this.replyTo || this.editing)) {
+          this.replyTo = null;
+          this.editing = null;
+          this.renderComposerState();
+        }
+      },
+      oninput: () => {
+        if (this.input.value && Date.now() - (this.lastTyping || 0) > 3000) {
+          this.lastTyping = Date.now();
+          state.client.typing(this.channel).catch(() => {});
+        }
+      },
+    });
+    this.urgent = h("input", { type: "checkbox", id: `urgent-${this.channel}-${Math.random().toString(36).slice(2, 6)}`, class: "urgent-toggle" });
+    return h("form", {
+      class: "composer",
+      onsubmit: (e) => {
+        e.preventDefault();
+        this.submit();
+      },
+    },
+      this.context,
+      h("div", { class: "composer-row" },
+        this.input,
+        h("button", { type: "submit", class: "primary", "aria-label": t("composer.send") }, t("composer.send"))),
+      this.compact ? null : h("label", { class: "urgent-label", for: this.urgent.id }, this.urgent, " 🚨 ", t("composer.urgent")));
+  }
+
+  async submit() {
+    const body = this.input.value.trim();
+    if (!body) return;
+    const urgent = this.urgent && this.urgent.checked;
+    const replyTo = this.replyTo;
+    const editing = this.editing;
+    this.input.value = "";
+    this.replyTo = null;
+    this.editing = null;
+    if (this.urgent) this.urgent.checked = false;
+    this.renderComposerState();
+    try {
+      if (editing) {
+        await state.client.edit(this.channel, editing.id, body);
+      } else {
+        const options = { replyTo: replyTo ? replyTo.id : undefined };
+        const sent = urgent
+          ? await state.client.sendUrgent(this.channel, body, options)
+          : await state.client.send(this.channel, body, options);
+        if (urgent) this.loadRoster({ id: sent.message_id });
+      }
+    } catch (err) {
+      // Nothing is lost: the text comes back to the box.
+      this.input.value = body;
+      showError(err);
+    }
+  }
+
+  onEvent(event) {
+    if (event.channel !== this.channel && event.type !== "ping_update") return;
+    switch (event.type) {
+      case "message": {
+        const wasAtEnd = this.atEnd();
+        this.messages.set(event.message.id, event.message);
+        this.typing.delete(event.message.sender);
+        this.renderTyping();
+        const node = this.node(event.message);
+        const empty = this.list.querySelector(".empty");
+        if (empty) empty.remove();
+        this.list.append(node);
+        if (wasAtEnd || event.message.sender === me().id) this.scrollToEnd();
+        else this.newPill.hidden = false;
+        break;
+      }
+      case "message_edited":
+        this.patch(event.message_id, { body: event.body, edited_at: event.edited_at });
+        break;
+      case "message_recalled":
+        this.patch(event.message_id, { body: null, recalled_at: event.recalled_at });
+        break;
+      case "message_pinned":
+        this.patch(event.message_id, { pinned_at: event.pinned ? event.at : null });
+        break;
+      case "reaction_changed": {
+        const m = this.messages.get(event.message_id);
+        if (!m) break;
+        const list = (m.reactions || []).map((r) => ({ emoji: r.emoji, users: [...r.users] }));
+        let entry = list.find((r) => r.emoji === event.emoji);
+        if (!entry) list.push((entry = { emoji: event.emoji, users: [] }));
+        entry.users = entry.users.filter((u) => u !== event.user_id);
+        if (event.added) entry.users.push(event.user_id);
+        this.patch(event.message_id, { reactions: list.filter((r) => r.users.length) });
+        break;
+      }
+      case "member_read":
+        for (const m of this.messages.values()) {
+          if (m.sender === me().id && m.seq <= event.read_seq) this.rerender(m.id);
+        }
+        break;
+      case "typing":
+        this.typing.set(event.user_id, Date.now() + event.expires_in_ms);
+        this.renderTyping();
+        break;
+      case "ping_update":
+        if (this.messages.has(event.message_id)) this.rerender(event.message_id);
+        break;
+      case "reload":
+        this.messages.clear();
+        this.load().catch(showError);
+        break;
+      default:
+        break;
+    }
+  }
+
+  patch(id, fields) {
+    const m = this.messages.get(id);
+    if (!m) return;
+    Object.assign(m, fields);
+    this.rerender(id);
+  }
+
+  renderTyping() {
+    const now = Date.now();
+    for (const [user, until] of this.typing) if (until < now) this.typing.delete(user);
+    const names = [...this.typing.keys()].map(userName);
+    this.typingLine.textContent = names.length ? t("chat.typing", { names: names.join(", ") }) : "";
+  }
+}

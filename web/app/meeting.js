@@ -1,0 +1,501 @@
+// Meetings and voice bridges in the web app, on the SDK's Room: a pre-join screen with device
+// choice and preview; the call with grid and active-speaker layouts, screen share as its own
+// tile, mute, raise hand, the participant list, the channel's chat and the minutes beside the
+// call, the recording indicator and a reconnecting indicator. A voice bridge is the same room
+// machinery, audio only, with the ping's roster of who acknowledged, joined and speaks.
+
+import * as sdk from "/sdk/parley.js";
+import { t } from "./i18n.js";
+import { h, mount, api, token, me, initials, colour, showError, toast } from "./ui.js";
+import { minutesPanel } from "./minutes.js";
+
+/** The call in progress, if any: leaving the page's route leaves it. */
+let active = null;
+
+export function leaveCall() {
+  if (active) {
+    const call = active;
+    active = null;
+    call.stop();
+  }
+}
+
+/** A user's identity in rooms. */
+const userOf = (identity) => (identity && identity.startsWith("user:") ? Number(identity.slice(5)) : null);
+
+// --- Pre-join ---------------------------------------------------------------------------------
+
+export async function renderMeeting(main, ctx, channel) {
+  if (active && active.channel === channel && active.kind === "meeting") {
+    active.show(main);
+    return;
+  }
+  leaveCall();
+  let preview = null;
+  const video = h("video", { class: "preview-video", autoplay: true, playsinline: true, muted: true });
+  const cameraSelect = h("select", { id: "camera-select" });
+  const micSelect = h("select", { id: "mic-select" });
+  const cameraOn = h("input", { type: "checkbox", id: "camera-on", checked: true });
+  const micOn = h("input", { type: "checkbox", id: "mic-on", checked: true });
+  const status = h("p", { class: "muted", role: "status" });
+
+  const stopPreview = () => {
+    if (preview) for (const track of preview.getTracks()) track.stop();
+    preview = null;
+  };
+  const startPreview = async () => {
+    stopPreview();
+    if (!cameraOn.checked && !micOn.checked) {
+      video.srcObject = null;
+      return;
+    }
+    try {
+      preview = await navigator.mediaDevices.getUserMedia({
+        video: cameraOn.checked ? { deviceId: cameraSelect.value || undefined, width: 1280, height: 720 } : false,
+        audio: micOn.checked ? { deviceId: micSelect.value || undefined } : false,
+      });
+      video.srcObject = preview;
+      status.textContent = "";
+      await listDevices();
+    } catch (err) {
+      status.textContent = t("meeting.noDevices", { reason: err.message });
+    }
+  };
+  const listDevices = async () => {
+    const devices = await navigator.mediaDevices.enumerateDevices();
+    for (const [select, kind] of [[cameraSelect, "videoinput"], [micSelect, "audioinput"]]) {
+      const current = select.value;
+      mount(select, devices.filter((d) => d.kind === kind).map((d, i) =>
+        h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${kind} ${i + 1}`)));
+    }
+  };
+  cameraSelect.onchange = startPreview;
+  micSelect.onchange = startPreview;
+  cameraOn.onchange = startPreview;
+  micOn.onchange = startPreview;
+
+  mount(main, h("section", { class: "prejoin" },
+    h("header", { class: "view-header" },
+      h("a", { href: `#/c/${channel}`, class: "back icon", "aria-label": t("back") }, "‹"),
+      h("h1", null, t("meeting.prejoin", { name: ctx.channelName(channel) }))),
+    h("div", { class: "prejoin-body" },
+      h("div", { class: "preview" }, video),
+      h("div", { class: "prejoin-form" },
+        h("label", { class: "check" }, cameraOn, " ", t("meeting.camera")),
+        h("label", { for: "camera-select" }, t("meeting.cameraDevice")), cameraSelect,
+        h("label", { class: "check" }, micOn, " ", t("meeting.microphone")),
+        h("label", { for: "mic-select" }, t("meeting.micDevice")), micSelect,
+        status,
+        h("button", {
+          class: "primary big", id: "join-meeting",
+          onclick: async (e) => {
+            e.target.disabled = true;
+            const media = preview;
+            preview = null; // handed to the call, which publishes these very tracks
+            try {
+              await startCall(main, ctx, channel, "meeting", {
+                camera: cameraOn.checked && media ? media.getVideoTracks()[0] : null,
+                microphone: micOn.checked && media ? media.getAudioTracks()[0] : null,
+              });
+            } catch (err) {
+              if (media) for (const track of media.getTracks()) track.stop();
+              e.target.disabled = false;
+              showError(err);
+            }
+          },
+        }, t("meeting.join"))))));
+  await startPreview();
+  await listDevices().catch(() => {});
+}
+
+// --- Voice bridge -----------------------------------------------------------------------------
+
+export async function renderBridge(main, ctx, channel, messageId) {
+  if (active && active.channel === channel && active.kind === "bridge") {
+    active.show(main);
+    return;
+  }
+  leaveCall();
+  mount(main, h("div", { class: "empty" }, t("bridge.joining")));
+  try {
+    const microphone = await navigator.mediaDevices.getUserMedia({ audio: true })
+      .then((s) => s.getAudioTracks()[0])
+      .catch(() => null);
+    await startCall(main, ctx, channel, "bridge", { microphone, messageId });
+  } catch (err) {
+    mount(main, h("div", { class: "empty" }, err.message));
+    showError(err);
+  }
+}
+
+// --- The call ---------------------------------------------------------------------------------
+
+async function startCall(main, ctx, channel, kind, { camera = null, microphone = null, messageId = null }) {
+  const name = kind === "bridge" ? `bridge-${channel}` : `meeting-${channel}`;
+  if (kind === "meeting") await api("POST", `/v1/channels/${channel}/meeting`);
+  const room = new sdk.Room({ url: location.origin, token, room: name });
+  const call = new Call(ctx, room, channel, kind, messageId);
+  active = call;
+  try {
+    await room.join();
+  } catch (err) {
+    active = null;
+    call.stop();
+    throw err;
+  }
+  call.show(main);
+  if (microphone) await room.publishMicrophone({ track: microphone }).catch(showError);
+  if (camera) await room.publishCamera({ track: camera, simulcast: true }).catch(showError);
+  call.render();
+  call.findMeeting();
+}
+
+class Call {
+  constructor(ctx, room, channel, kind, messageId) {
+    this.ctx = ctx;
+    this.room = room;
+    this.channel = channel;
+    this.kind = kind;
+    this.messageId = messageId;
+    this.roomName = `${kind}-${channel}`;
+    this.layout = "grid";
+    this.panel = kind === "bridge" ? "roster" : "chat";
+    this.speakers = new Set();
+    this.lastSpeaker = null;
+    this.meeting = null;
+    this.recording = false;
+    this.roster = [];
+    /** track sid → the <video>/<audio> element showing it */
+    this.media = new Map();
+    this.chatView = null;
+    this.stopped = false;
+    this.root = h("section", { class: `call call-${kind}`, dataset: { state: "connecting" } });
+    this.banner = h("div", { class: "call-reconnecting", role: "status", hidden: true }, t("connection.reconnecting"));
+    this.stage = h("div", { class: "stage", "aria-label": t("meeting.stage") });
+    this.side = h("aside", { class: "call-side" });
+    this.controls = h("div", { class: "controls", role: "toolbar", "aria-label": t("meeting.controls") });
+    this.audioHost = h("div", { hidden: true });
+    this.title = h("h1", null, kind === "bridge" ? t("bridge.title", { name: ctx.channelName(channel) }) : ctx.channelName(channel));
+    this.recordingTag = h("span", { class: "rec-indicator", hidden: true, role: "status" }, "● " + t("meeting.recording"));
+    mount(this.root,
+      h("header", { class: "view-header" }, this.title, this.recordingTag, this.banner),
+      h("div", { class: "call-body" }, this.stage, this.side),
+      this.controls, this.audioHost);
+
+    const rerender = () => this.render();
+    room.on("connection", ({ state }) => {
+      this.root.dataset.state = state;
+      this.banner.hidden = state !== "reconnecting";
+      if (state === "closed" && !this.stopped) this.render();
+    });
+    for (const type of ["participant_joined", "participant_left", "participant_updated", "track_published",
+      "track_unpublished", "track_muted", "local_track_published", "local_track_unpublished", "connection_quality"]) {
+      room.on(type, rerender);
+    }
+    room.on("track_subscribed", ({ track, stream }) => {
+      if (track.kind === "audio") this.playAudio(track, stream);
+      this.render();
+    });
+    room.on("track_unsubscribed", ({ track }) => {
+      const el = this.media.get(track.sid);
+      if (el) el.remove();
+      this.media.delete(track.sid);
+      this.render();
+    });
+    room.on("active_speakers", ({ speakers }) => {
+      this.speakers = new Set(speakers.map((s) => s.participant));
+      if (speakers.length) this.lastSpeaker = speakers[0].participant;
+      this.markSpeakers();
+      if (this.layout === "speaker") this.render();
+    });
+    room.on("removed", ({ reason, message }) => {
+      toast(t("meeting.removed", { reason: message || reason }), "error");
+      this.render();
+    });
+    this.timer = setInterval(() => this.poll(), 3000);
+  }
+
+  show(main) {
+    mount(main, this.root);
+    this.render();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearInterval(this.timer);
+    if (this.chatView) this.chatView.close();
+    for (const track of this.room.localTracks ? this.room.localTracks.values() : []) {
+      if (track.mediaStreamTrack) track.mediaStreamTrack.stop();
+    }
+    this.room.leave().catch(() => {});
+  }
+
+  /** The meeting this room session is recorded as: its minutes and recordings hang off it. */
+  async findMeeting() {
+    for (let i = 0; i < 10 && !this.meeting && !this.stopped; i++) {
+      const reply = await api("GET", "/v1/meetings?limit=20").catch(() => null);
+      const list = (reply && (reply.meetings || reply)) || [];
+      this.meeting = list.find((m) => m.room === this.roomName && !m.ended_at) || null;
+      if (!this.meeting) await new Promise((r) => setTimeout(r, 500));
+    }
+    this.render();
+  }
+
+  async poll() {
+    if (this.stopped) return;
+    if (this.meeting) {
+      const r = await api("GET", `/v1/meetings/${this.meeting.id}/recordings`).catch(() => null);
+      if (r) {
+        this.recording = r.jobs.some((j) => ["pending", "active", "stopping"].includes(j.status));
+        this.recordingTag.hidden = !this.recording;
+        if (this.recordBtn) this.recordBtn.textContent = this.recording ? t("meeting.stopRecording") : t("meeting.record");
+      }
+    }
+    if (this.kind === "bridge" && this.messageId) {
+      const r = await api("GET", `/v1/channels/${this.channel}/bridge?message_id=${this.messageId}`).catch(() => null);
+      if (r) {
+        this.roster = r.members;
+        if (this.panel === "roster") this.renderSide();
+      }
+    }
+  }
+
+  playAudio(track, stream) {
+    const el = h("audio", { autoplay: true, dataset: { track: track.sid } });
+    el.srcObject = stream;
+    this.audioHost.append(el);
+    this.media.set(track.sid, el);
+    el.play().catch(() => {});
+  }
+
+  /** Every participant's tiles: one for the camera (or an avatar), one per screen share. */
+  tiles() {
+    const tiles = [];
+    const local = this.room.localParticipant;
+    const localTracks = this.room.localTracks || new Map();
+    if (local) {
+      const cam = localTracks.get("camera");
+      tiles.push({ key: "local", sid: local.sid, name: local.name || me().name, local: true,
+        video: cam && cam.mediaStreamTrack, muted: !localTracks.get("microphone") || localTracks.get("microphone").muted,
+        source: "camera", userId: me().id });
+      const screen = localTracks.get("screen_share");
+      if (screen) {
+        tiles.push({ key: "local-screen", sid: local.sid, name: local.name || me().name, local: true,
+          video: screen.mediaStreamTrack, source: "screen_share", userId: me().id });
+      }
+    }
+    for (const p of this.room.participants.values()) {
+      const tracks = [...p.tracks.values()];
+      const cam = tracks.find((tr) => tr.source === "camera");
+      const mic = tracks.find((tr) => tr.source === "microphone");
+      tiles.push({ key: p.sid, sid: p.sid, name: p.name || p.identity, video: cam && !cam.muted ? cam.mediaStreamTrack : null,
+        trackSid: cam && cam.sid, muted: !mic || mic.muted, source: "camera", userId: userOf(p.identity),
+        quality: p.quality, hand: p.handRaisedAt });
+      for (const screen of tracks.filter((tr) => tr.source === "screen_share")) {
+        tiles.push({ key: `${p.sid}-${screen.sid}`, sid: p.sid, name: p.name || p.identity, video: screen.mediaStreamTrack,
+          trackSid: screen.sid, source: "screen_share", userId: userOf(p.identity) });
+      }
+    }
+    return tiles;
+  }
+
+  render() {
+    if (this.stopped) return;
+    this.renderStage();
+    this.renderSide();
+    this.renderControls();
+  }
+
+  renderStage() {
+    if (this.kind === "bridge") {
+      this.renderBridgeStage();
+      return;
+    }
+    const tiles = this.tiles();
+    const screens = tiles.filter((tile) => tile.source === "screen_share");
+    let shown = tiles;
+    let featured = null;
+    if (screens.length) featured = screens[0];
+    else if (this.layout === "speaker") {
+      featured = tiles.find((tile) => !tile.local && tile.sid === this.lastSpeaker)
+        || tiles.find((tile) => !tile.local) || tiles[0];
+    }
+    if (featured) shown = tiles.filter((tile) => tile !== featured);
+    const cls = featured ? "stage-featured" : `stage-grid n${Math.min(tiles.length, 9)}`;
+    this.stage.className = `stage ${cls}`;
+    // Keep each <video> element across renders so playback never restarts.
+    const keep = new Map([...this.stage.querySelectorAll(".tile")].map((el) => [el.dataset.key, el]));
+    const nodes = [];
+    if (featured) nodes.push(this.tile(featured, keep, true));
+    nodes.push(h("div", { class: "tile-strip" }, shown.map((tile) => this.tile(tile, keep, false))));
+    mount(this.stage, featured ? nodes : shown.map((tile) => this.tile(tile, keep, false)));
+    this.markSpeakers();
+  }
+
+  tile(tile, keep, featured) {
+    let el = keep.get(tile.key);
+    let video = el && el.querySelector("video");
+    if (!el) {
+      video = h("video", { autoplay: true, playsinline: true, muted: true });
+      el = h("div", { class: "tile", dataset: { key: tile.key, participant: tile.sid, source: tile.source } },
+        video,
+        h("div", { class: "tile-avatar", style: `background:${colour(tile.userId || tile.sid.length)}` }, initials(tile.name)),
+        h("div", { class: "tile-label" }));
+    }
+    el.classList.toggle("featured", featured);
+    el.classList.toggle("local", Boolean(tile.local));
+    el.dataset.trackSid = tile.trackSid || "";
+    const has = Boolean(tile.video);
+    el.classList.toggle("has-video", has);
+    if (has && (!video.srcObject || video.srcObject.getVideoTracks()[0] !== tile.video)) {
+      video.srcObject = new MediaStream([tile.video]);
+      video.play().catch(() => {});
+    } else if (!has && video.srcObject) {
+      video.srcObject = null;
+    }
+    if (tile.source === "screen_share") video.classList.add("contain");
+    mount(el.querySelector(".tile-label"),
+      tile.source === "screen_share" ? "🖥 " + t("meeting.screenOf", { name: tile.name }) : tile.name,
+      tile.local ? ` (${t("meeting.you")})` : "",
+      tile.source === "camera" && tile.muted ? h("span", { class: "muted-mic", title: t("meeting.micMuted") }, " 🔇") : null,
+      tile.hand ? h("span", { title: t("meeting.handRaised") }, " ✋") : null,
+      tile.quality === "lost" || tile.quality === "poor"
+        ? h("span", { class: "quality", title: t(`meeting.quality.${tile.quality}`) }, " ⚠") : null);
+    return el;
+  }
+
+  markSpeakers() {
+    for (const el of this.root.querySelectorAll("[data-participant]")) {
+      const speaking = this.speakers.has(el.dataset.participant) && el.dataset.source !== "screen_share";
+      el.classList.toggle("speaking", speaking);
+    }
+  }
+
+  renderBridgeStage() {
+    const people = [...this.room.participants.values()];
+    const local = this.room.localParticipant;
+    const all = local ? [{ sid: local.sid, name: local.name, identity: local.identity, handRaisedAt: local.handRaisedAt, local: true }, ...people] : people;
+    mount(this.stage, h("div", { class: "bridge-people" }, all.map((p) =>
+      h("div", { class: "bridge-person", dataset: { participant: p.sid, source: "microphone" } },
+        h("span", { class: "avatar big", style: `background:${colour(userOf(p.identity) || 1)}` }, initials(p.name || p.identity)),
+        h("span", null, p.name || p.identity, p.local ? ` (${t("meeting.you")})` : ""),
+        p.handRaisedAt ? h("span", { title: t("meeting.handRaised") }, "✋") : null))));
+    this.stage.className = "stage stage-bridge";
+    this.markSpeakers();
+  }
+
+  renderSide() {
+    if (!this.panel) {
+      this.side.hidden = true;
+      return;
+    }
+    this.side.hidden = false;
+    if (this.panel === "chat") {
+      if (!this.chatHost) {
+        this.chatHost = h("div", { class: "side-chat" });
+        this.chatView = this.ctx.chat(this.chatHost, this.channel, { compact: true });
+      }
+      if (this.side.firstChild !== this.chatHost) mount(this.side, this.chatHost);
+      return;
+    }
+    if (this.panel === "people") {
+      const local = this.room.localParticipant;
+      const people = [...this.room.participants.values()];
+      mount(this.side, h("div", { class: "side-panel" },
+        h("h2", null, t("meeting.participants", { n: people.length + 1 })),
+        h("ul", { class: "people" },
+          local ? h("li", null, local.name, ` (${t("meeting.you")})`, local.handRaisedAt ? " ✋" : "") : null,
+          people.map((p) => h("li", { dataset: { participant: p.sid } },
+            p.name || p.identity, p.handRaisedAt ? " ✋" : "",
+            [...p.tracks.values()].some((tr) => tr.source === "microphone" && !tr.muted) ? "" : " 🔇")))));
+      return;
+    }
+    if (this.panel === "roster") {
+      mount(this.side, h("div", { class: "side-panel" },
+        h("h2", null, t("bridge.roster")),
+        h("table", { class: "roster-table" },
+          h("thead", null, h("tr", null, h("th", null, t("bridge.member")), h("th", null, t("bridge.acked")),
+            h("th", null, t("bridge.joined")), h("th", null, t("bridge.speaking")))),
+          h("tbody", null, this.roster.map((m) => h("tr", { dataset: { user: m.user_id } },
+            h("td", null, m.name, m.hand_raised ? " ✋" : ""),
+            h("td", null, m.ping === "acked" ? "✔" : t(`ping.state.${m.ping}`)),
+            h("td", null, m.joined ? "✔" : "–"),
+            h("td", null, m.speaking ? "🔊" : "")))))));
+      return;
+    }
+    if (this.panel === "minutes") {
+      if (!this.meeting) {
+        mount(this.side, h("p", { class: "muted" }, t("minutes.waiting")));
+        return;
+      }
+      if (!this.minutesHost || this.minutesHost.dataset.meeting !== String(this.meeting.id)) {
+        this.minutesHost = h("div", { class: "side-panel", dataset: { meeting: this.meeting.id } });
+        minutesPanel(this.minutesHost, this.ctx, this.meeting, { live: true }).catch(showError);
+      }
+      if (this.side.firstChild !== this.minutesHost) mount(this.side, this.minutesHost);
+    }
+  }
+
+  renderControls() {
+    const room = this.room;
+    const local = room.localTracks || new Map();
+    const mic = local.get("microphone");
+    const cam = local.get("camera");
+    const screen = local.get("screen_share");
+    const grants = (room.localParticipant && room.localParticipant.grants) || {};
+    const handUp = Boolean(room.localParticipant && room.localParticipant.handRaisedAt);
+    const button = (label, title, fn, { on = null, id = null, cls = "" } = {}) => h("button", {
+      class: `control ${cls}`, title, "aria-label": title, id,
+      "aria-pressed": on === null ? null : String(on),
+      onclick: async (e) => {
+        const el = e.currentTarget;
+        el.disabled = true;
+        try {
+          await fn();
+        } catch (err) {
+          showError(err);
+        } finally {
+          el.disabled = false;
+          this.render();
+        }
+      },
+    }, label);
+    const micButton = mic
+      ? button(mic.muted ? "🔇" : "🎙", mic.muted ? t("meeting.unmute") : t("meeting.mute"),
+        () => room.setMuted("microphone", !mic.muted), { on: !mic.muted, id: "toggle-mic" })
+      : grants.can_publish
+        ? button("🎙", t("meeting.startMic"), () => room.publishMicrophone({}), { on: false, id: "toggle-mic" })
+        : null;
+    const camButton = this.kind === "bridge" || !grants.can_publish ? null
+      : cam ? button(cam.muted ? "🚫" : "📷", cam.muted ? t("meeting.cameraOn") : t("meeting.cameraOff"),
+        () => room.setMuted("camera", !cam.muted), { on: !cam.muted, id: "toggle-camera" })
+        : button("📷", t("meeting.cameraOn"), () => room.publishCamera({ simulcast: true }), { on: false, id: "toggle-camera" });
+    const shareButton = this.kind === "bridge" || !grants.can_publish ? null
+      : button("🖥", screen ? t("meeting.stopShare") : t("meeting.share"),
+        () => (screen ? room.unpublish("screen_share") : room.publishScreen()), { on: Boolean(screen), id: "toggle-share" });
+    this.recordBtn = this.meeting && this.kind === "meeting"
+      ? button(this.recording ? t("meeting.stopRecording") : t("meeting.record"), t("meeting.record"), async () => {
+        const path = `/v1/meetings/${this.meeting.id}/recordings${this.recording ? "/stop" : ""}`;
+        await api("POST", path);
+        this.recording = !this.recording;
+        this.recordingTag.hidden = !this.recording;
+      }, { id: "toggle-recording", cls: "text" }) : null;
+    const panelButton = (panel, label, title) => button(label, title, () => {
+      this.panel = this.panel === panel ? null : panel;
+    }, { on: this.panel === panel, id: `panel-${panel}` });
+    mount(this.controls,
+      micButton, camButton, shareButton,
+      button("✋", handUp ? t("meeting.lowerHand") : t("meeting.raiseHand"), () => room.raiseHand(!handUp), { on: handUp, id: "toggle-hand" }),
+      this.kind === "meeting" ? button(this.layout === "grid" ? "▦" : "◧", t("meeting.layout"), () => {
+        this.layout = this.layout === "grid" ? "speaker" : "grid";
+      }, { id: "toggle-layout" }) : null,
+      this.kind === "bridge" ? panelButton("roster", "📋", t("bridge.roster")) : panelButton("people", "👥", t("meeting.people")),
+      panelButton("chat", "💬", t("meeting.chat")),
+      this.kind === "meeting" ? panelButton("minutes", "📝", t("meeting.minutes")) : null,
+      this.recordBtn,
+      button(t("meeting.leave"), t("meeting.leave"), async () => {
+        leaveCall();
+        location.hash = `#/c/${this.channel}`;
+      }, { cls: "danger text", id: "leave-call" }));
+  }
+}
