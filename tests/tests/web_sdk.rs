@@ -1,8 +1,9 @@
-//! The JS SDK (`web/sdk/parley.js`) as an app uses it: served by the binary at
-//! `/sdk/parley.js`, imported across origins by two headless Chromium pages that chat, read,
-//! and ride out a cut network without losing or repeating a message.
+//! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
+//! `/sdk/room.js`), imported across origins by two headless Chromium pages that chat, read, and
+//! ride out a cut network without losing or repeating a message; and the embedding example
+//! (`examples/embed-call.html`) joining a call with tokens minted from an API key.
 
-use parley_tests::rtc::run_browser_script;
+use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, Team};
 use serde_json::Value;
 
@@ -35,6 +36,19 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
         .expect("GET");
     assert_eq!(again.status(), 304);
     assert!(again.text().await.expect("body").is_empty());
+
+    // parley.js re-exports Room from room.js, which other origins may import too.
+    assert!(body.contains(r#"export { Room, Participant } from "./room.js""#));
+    let room = server.get("/sdk/room.js", None).await;
+    assert_eq!(room.status(), 200);
+    assert_eq!(room.headers()["access-control-allow-origin"], "*");
+    assert!(room
+        .text()
+        .await
+        .expect("body")
+        .contains("export class Room"));
+    let missing = server.get("/sdk/nope.js", None).await;
+    parley_tests::expect_error(missing, 404, "route_not_found").await;
 }
 
 #[tokio::test]
@@ -115,4 +129,49 @@ async fn two_browsers_chat_and_one_rides_out_a_cut_network_with_nothing_lost_or_
     for page in [a, b] {
         assert_eq!(page["errors"], serde_json::json!([]), "{report}");
     }
+}
+
+#[tokio::test]
+async fn the_embedding_example_joins_a_call_with_tokens_minted_from_an_api_key() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("support");
+    let report = run_browser_script(
+        "embed_call.mjs",
+        &[
+            "--parley",
+            &server.url,
+            "--api-key",
+            &app.key,
+            "--api-secret",
+            &app.secret,
+            "--room",
+            &room,
+        ],
+        120,
+    )
+    .await;
+    eprintln!("embed_call.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}: {report}", report["error"]);
+    // Each page plays the other's camera and has its microphone.
+    for key in ["videoA", "videoB"] {
+        let v = &report[key];
+        assert!(
+            v["now"].as_i64() >= Some(v["first"].as_i64().unwrap_or(0) + 10),
+            "{key}: {v}"
+        );
+    }
+    assert_eq!(report["audioB"], 1, "{report}");
+    let labels = report["tileLabelsB"].as_array().expect("labels");
+    assert!(labels.iter().any(|l| l == "agent-ann"), "{labels:?}");
+    assert_eq!(report["mutedSeenByB"], "agent-ann", "{report}");
+    assert_eq!(report["micPressedA"], "false", "{report}");
+    assert_eq!(report["afterLeaveB"]["tiles"], 0, "{report}");
+    assert!(
+        report["forged"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("token_invalid"),
+        "{report}"
+    );
 }
