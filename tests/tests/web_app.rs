@@ -28,6 +28,7 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
     );
     for (file, kind) in [
         ("app.js", "text/javascript"),
+        ("chat.js", "text/javascript"),
         ("ui.js", "text/javascript"),
         ("i18n.js", "text/javascript"),
         ("meeting.js", "text/javascript"),

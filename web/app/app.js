@@ -12,12 +12,12 @@ import {
 import { renderMeeting, renderBridge, leaveCall } from "./meeting.js";
 import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
 import { renderAdmin, renderDashboard } from "./admin.js";
+import { ChatView } from "./chat.js";
 
 const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
-const REACTIONS = ["👍", "✅", "❤️", "😂", "🎉", "👀"];
 
 /** Everything the app knows, kept current by the client's events. */
-const state = {
+export const state = {
   /** @type {ParleyClient | null} */
   client: null,
   connection: "connecting",
@@ -176,7 +176,7 @@ async function refreshPresence() {
   for (const p of (reply && reply.users) || []) state.presence.set(p.user_id, p.state);
 }
 
-function userName(id) {
+export function userName(id) {
   if (id === null || id === undefined) return t("user.system");
   const u = state.users.get(id);
   return u ? u.name : `#${id}`;
@@ -194,7 +194,7 @@ async function channelMembers(channel) {
 }
 
 /** A direct channel is shown by the other member's name. */
-function channelName(channel) {
+export function channelName(channel) {
   const summary = state.channels.get(channel);
   if (!summary) return `#${channel}`;
   const c = summary.channel;
@@ -270,7 +270,7 @@ function sortedChannels() {
 
 const lastActivity = (s) => (s.last_message ? s.last_message.created_at : s.channel.created_at);
 
-function renderSidebar() {
+export function renderSidebar() {
   const el = document.getElementById("sidebar");
   if (!el) return;
   const user = me();
@@ -605,7 +605,7 @@ async function openChannel(main, id) {
   new ChatView(body, id, {});
 }
 
-function canPost(channel) {
+export function canPost(channel) {
   if (channel.kind !== "announcement") return true;
   return me().role === "admin" || channel.created_by === me().id;
 }
@@ -655,429 +655,4 @@ async function showMembers(channel, members) {
         h("span", { class: "muted" }, " · ", t(`role.${m.role}`)));
     })),
     h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
-}
-
-/**
- * A channel's messages with the composer: used by the channel view and beside a meeting.
- * Follows the channel's events while open; marks read what the user has seen.
- */
-class ChatView {
-  constructor(el, channel, { compact = false } = {}) {
-    this.el = el;
-    this.channel = channel;
-    this.compact = compact;
-    /** message id → message */
-    this.messages = new Map();
-    /** message id → its element */
-    this.nodes = new Map();
-    this.typing = new Map();
-    this.replyTo = null;
-    this.editing = null;
-    this.hasMore = false;
-    this.closed = false;
-    this.list = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": t("chat.messages") });
-    this.scroller = h("div", { class: "message-scroll", onscroll: () => this.onScroll() }, this.list);
-    this.newPill = h("button", { class: "new-pill", hidden: true, onclick: () => this.scrollToEnd() }, t("chat.newMessages"));
-    this.typingLine = h("div", { class: "typing-line", "aria-live": "polite" });
-    this.composer = this.buildComposer();
-    mount(el, h("div", { class: `chat${compact ? " compact" : ""}` }, this.scroller, this.newPill, this.typingLine, this.composer));
-    state.views.add(this);
-    this.typingTimer = setInterval(() => this.renderTyping(), 1000);
-    this.onVisible = () => this.markRead();
-    document.addEventListener("visibilitychange", this.onVisible);
-    this.load().catch(showError);
-  }
-
-  close() {
-    this.closed = true;
-    state.views.delete(this);
-    clearInterval(this.typingTimer);
-    document.removeEventListener("visibilitychange", this.onVisible);
-  }
-
-  get summary() {
-    return state.channels.get(this.channel);
-  }
-
-  async load() {
-    const summary = this.summary;
-    if (summary && summary.channel.member_count <= 20) {
-      const reply = await state.client.readState(this.channel).catch(() => null);
-      if (reply) state.readState.set(this.channel, new Map(reply.members.map((m) => [m.user_id, m.read_seq])));
-    }
-    const reply = await state.client.history(this.channel, { limit: 50 });
-    if (this.closed) return;
-    this.hasMore = reply.has_more;
-    for (const m of reply.messages) this.messages.set(m.id, m);
-    this.renderAll();
-    this.scrollToEnd();
-    this.markRead();
-    for (const m of reply.messages) {
-      if (m.sender === me().id && m.priority === "urgent" && m.ack_requested) this.loadRoster(m);
-    }
-  }
-
-  async loadOlder() {
-    if (!this.hasMore || this.loadingOlder) return;
-    this.loadingOlder = true;
-    const first = Math.min(...[...this.messages.values()].map((m) => m.seq));
-    try {
-      const reply = await state.client.history(this.channel, { beforeSeq: first, limit: 50 });
-      this.hasMore = reply.has_more;
-      const before = this.scroller.scrollHeight;
-      for (const m of reply.messages) this.messages.set(m.id, m);
-      this.renderAll();
-      // Keep what the user was reading where it was.
-      this.scroller.scrollTop += this.scroller.scrollHeight - before;
-    } finally {
-      this.loadingOlder = false;
-    }
-  }
-
-  sorted() {
-    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
-  }
-
-  atEnd() {
-    const s = this.scroller;
-    return s.scrollHeight - s.scrollTop - s.clientHeight < 40;
-  }
-
-  scrollToEnd() {
-    this.scroller.scrollTop = this.scroller.scrollHeight;
-    this.newPill.hidden = true;
-    this.markRead();
-  }
-
-  onScroll() {
-    if (this.scroller.scrollTop < 80) this.loadOlder().catch(showError);
-    if (this.atEnd()) {
-      this.newPill.hidden = true;
-      this.markRead();
-    }
-  }
-
-  markRead() {
-    const summary = this.summary;
-    if (!summary || document.visibilityState !== "visible" || !this.atEnd()) return;
-    if (summary.read_seq >= summary.last_seq && summary.unread === 0) return;
-    const seq = summary.last_seq;
-    summary.read_seq = seq;
-    summary.unread = 0;
-    renderSidebar();
-    state.client.markRead(this.channel, seq).catch(() => {});
-  }
-
-  renderAll() {
-    this.nodes.clear();
-    const items = this.sorted().map((m) => this.node(m));
-    mount(this.list, this.hasMore ? h("div", { class: "muted center" }, t("chat.scrollForOlder")) : null, items,
-      items.length ? null : h("div", { class: "empty" }, t("chat.empty")));
-  }
-
-  rerender(id) {
-    const old = this.nodes.get(id);
-    const m = this.messages.get(id);
-    if (old && m) old.replaceWith(this.node(m));
-  }
-
-  /** One message's element. Its height does not change when receipts arrive (one fixed line). */
-  node(m) {
-    const mine = m.sender === me().id;
-    const recalled = m.recalled_at !== null && m.recalled_at !== undefined;
-    const replied = m.reply_to ? this.messages.get(m.reply_to) : null;
-    const el = h("article", {
-      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}`,
-      dataset: { id: m.id, seq: m.seq },
-      tabindex: "0",
-      "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : m.body}`,
-    },
-      h("span", { class: "avatar", style: `background:${colour(m.sender)}`, "aria-hidden": "true" }, initials(userName(m.sender))),
-      h("div", { class: "message-main" },
-        h("div", { class: "message-head" },
-          h("strong", null, userName(m.sender)),
-          h("time", { datetime: new Date(m.created_at).toISOString() }, formatTime(m.created_at)),
-          m.priority === "urgent" ? h("span", { class: "tag urgent" }, t("message.urgent")) : null,
-          m.pinned_at ? h("span", { class: "tag" }, "📌 " + t("message.pinned")) : null,
-          m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null),
-        replied ? h("blockquote", { class: "reply-quote" }, userName(replied.sender), ": ",
-          replied.body === null ? t("message.recalled") : replied.body.slice(0, 120)) : null,
-        h("div", { class: `message-body${recalled ? " recalled" : ""}` }, recalled ? t("message.recalled") : m.body),
-        m.action && m.action.kind === "join_bridge" && !recalled
-          ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, "🎧 " + t("ping.joinBridge")) : null,
-        this.reactions(m),
-        mine && !recalled ? this.receiptLine(m) : null,
-        mine && m.priority === "urgent" && m.ack_requested && !recalled ? this.rosterBox(m) : null),
-      recalled ? null : this.actions(m, mine));
-    this.nodes.set(m.id, el);
-    return el;
-  }
-
-  reactions(m) {
-    const list = m.reactions || [];
-    if (!list.length) return null;
-    return h("div", { class: "reactions" }, list.map((r) => {
-      const mineToo = r.users.includes(me().id);
-      return h("button", {
-        class: `reaction${mineToo ? " mine" : ""}`,
-        "aria-pressed": String(mineToo),
-        title: r.users.map(userName).join(", "),
-        onclick: () => state.client.react(this.channel, m.id, r.emoji, !mineToo).catch(showError),
-      }, r.emoji, " ", r.users.length);
-    }));
-  }
-
-  /** "Read by N of M" from the members' read markers; the sender counts as neither. */
-  receiptLine(m) {
-    const marks = state.readState.get(this.channel);
-    const line = h("button", {
-      class: "receipt link",
-      dataset: { receipt: m.id },
-      onclick: () => this.showReceipts(m),
-    });
-    if (marks) {
-      const others = [...marks.entries()].filter(([user]) => user !== m.sender);
-      const read = others.filter(([, seq]) => seq >= m.seq).length;
-      line.textContent = read === others.length && others.length
-        ? t("receipt.allRead") : t("receipt.readBy", { n: read, m: others.length });
-      line.dataset.read = String(read);
-      line.dataset.of = String(others.length);
-    } else {
-      line.textContent = t("receipt.show");
-    }
-    return line;
-  }
-
-  async showReceipts(m) {
-    try {
-      const r = await state.client.receipts(this.channel, m.id);
-      await dialog(t("receipt.title"), (close) => h("div", null,
-        h("p", null, t("receipt.readBy", { n: r.read_by, m: r.of }),
-          r.of ? ` (${Math.round((r.read_by / r.of) * 100)}%)` : ""),
-        r.not_read.length ? [h("h3", null, t("receipt.notRead")),
-          h("ul", null, r.not_read.map((u) => h("li", null, u.name)))] : null,
-        h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
-    } catch (err) {
-      showError(err);
-    }
-  }
-
-  rosterBox(m) {
-    const roster = state.rosters.get(m.id);
-    if (!roster) return h("div", { class: "roster muted" }, t("ping.rosterLoading"));
-    const entries = [...roster.values()];
-    const acked = entries.filter((e) => e.state === "acked").length;
-    return h("div", { class: "roster", dataset: { roster: m.id } },
-      h("div", { class: "roster-head" }, t("ping.acked", { n: acked, m: entries.length })),
-      h("ul", null, entries.map((e) => h("li", { class: `roster-${e.state}`, dataset: { user: e.user_id, state: e.state } },
-        h("span", { class: `dot state-${e.state}`, "aria-hidden": "true" }), e.name, " · ", t(`ping.state.${e.state}`),
-        e.reminders ? h("span", { class: "muted" }, " · ", t("ping.reminders", { n: e.reminders })) : null))));
-  }
-
-  async loadRoster(m) {
-    try {
-      const reply = await state.client.roster(this.channel, m.id);
-      state.rosters.set(m.id, new Map(reply.recipients.map((r) => [r.user_id, r])));
-      this.rerender(m.id);
-    } catch {
-      /* not ours to see */
-    }
-  }
-
-  actions(m, mine) {
-    const c = this.summary && this.summary.channel;
-    const mayPin = c && canPost(c);
-    const act = (label, title, fn) => h("button", { class: "icon", title, "aria-label": title, onclick: fn }, label);
-    return h("div", { class: "message-actions" },
-      act("↩", t("message.reply"), () => this.setReply(m)),
-      h("details", { class: "react-menu" },
-        h("summary", { title: t("message.react"), "aria-label": t("message.react") }, "☺"),
-        h("div", { class: "react-pick" }, REACTIONS.map((emoji) => h("button", {
-          class: "icon",
-          onclick: (e) => {
-            e.target.closest("details").open = false;
-            state.client.react(this.channel, m.id, emoji, true).catch(showError);
-          },
-        }, emoji)))),
-      mayPin ? act("📌", m.pinned_at ? t("message.unpin") : t("message.pin"),
-        () => state.client.pin(this.channel, m.id, !m.pinned_at).catch(showError)) : null,
-      mine ? act("✎", t("message.edit"), () => this.startEdit(m)) : null,
-      mine || me().role === "admin" ? act("⌫", t("message.recall"), async () => {
-        if (!confirm(t("message.recallConfirm"))) return;
-        state.client.recall(this.channel, m.id).catch(showError);
-      }) : null);
-  }
-
-  setReply(m) {
-    this.editing = null;
-    this.replyTo = m;
-    this.renderComposerState();
-    this.input.focus();
-  }
-
-  startEdit(m) {
-    this.replyTo = null;
-    this.editing = m;
-    this.input.value = m.body;
-    this.renderComposerState();
-    this.input.focus();
-  }
-
-  renderComposerState() {
-    const m = this.replyTo || this.editing;
-    mount(this.context, m ? [
-      h("span", null, this.editing ? t("composer.editing") : t("composer.replyingTo", { name: userName(m.sender) })),
-      h("button", {
-        class: "icon", "aria-label": t("cancel"),
-        onclick: () => {
-          if (this.editing) this.input.value = "";
-          this.replyTo = null;
-          this.editing = null;
-          this.renderComposerState();
-        },
-      }, "✕")] : null);
-    this.context.hidden = !m;
-  }
-
-  buildComposer() {
-    const summary = this.summary;
-    const channel = summary && summary.channel;
-    if (channel && !canPost(channel)) {
-      return h("div", { class: "composer readonly muted" }, t("composer.announcementOnly"));
-    }
-    this.context = h("div", { class: "composer-context", hidden: true });
-    this.input = h("textarea", {
-      class: "composer-input", rows: 1, id: `composer-${this.channel}-${Math.random().toString(36).slice(2, 6)}`,
-      placeholder: t("composer.placeholder", { name: channel ? channelName(channel.id) : "" }),
-      "aria-label": t("composer.label"),
-      onkeydown: (e) => {
-        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-          e.preventDefault();
-          this.submit();
-        } else if (e.key === "Escape" && (this.replyTo || this.editing)) {
-          this.replyTo = null;
-          this.editing = null;
-          this.renderComposerState();
-        }
-      },
-      oninput: () => {
-        if (this.input.value && Date.now() - (this.lastTyping || 0) > 3000) {
-          this.lastTyping = Date.now();
-          state.client.typing(this.channel).catch(() => {});
-        }
-      },
-    });
-    this.urgent = h("input", { type: "checkbox", id: `urgent-${this.channel}-${Math.random().toString(36).slice(2, 6)}`, class: "urgent-toggle" });
-    return h("form", {
-      class: "composer",
-      onsubmit: (e) => {
-        e.preventDefault();
-        this.submit();
-      },
-    },
-      this.context,
-      h("div", { class: "composer-row" },
-        this.input,
-        h("button", { type: "submit", class: "primary", "aria-label": t("composer.send") }, t("composer.send"))),
-      this.compact ? null : h("label", { class: "urgent-label", for: this.urgent.id }, this.urgent, " 🚨 ", t("composer.urgent")));
-  }
-
-  async submit() {
-    const body = this.input.value.trim();
-    if (!body) return;
-    const urgent = this.urgent && this.urgent.checked;
-    const replyTo = this.replyTo;
-    const editing = this.editing;
-    this.input.value = "";
-    this.replyTo = null;
-    this.editing = null;
-    if (this.urgent) this.urgent.checked = false;
-    this.renderComposerState();
-    try {
-      if (editing) {
-        await state.client.edit(this.channel, editing.id, body);
-      } else {
-        const options = { replyTo: replyTo ? replyTo.id : undefined };
-        const sent = urgent
-          ? await state.client.sendUrgent(this.channel, body, options)
-          : await state.client.send(this.channel, body, options);
-        if (urgent) this.loadRoster({ id: sent.message_id });
-      }
-    } catch (err) {
-      // Nothing is lost: the text comes back to the box.
-      this.input.value = body;
-      showError(err);
-    }
-  }
-
-  onEvent(event) {
-    if (event.channel !== this.channel && event.type !== "ping_update") return;
-    switch (event.type) {
-      case "message": {
-        const wasAtEnd = this.atEnd();
-        this.messages.set(event.message.id, event.message);
-        this.typing.delete(event.message.sender);
-        this.renderTyping();
-        const node = this.node(event.message);
-        const empty = this.list.querySelector(".empty");
-        if (empty) empty.remove();
-        this.list.append(node);
-        if (wasAtEnd || event.message.sender === me().id) this.scrollToEnd();
-        else this.newPill.hidden = false;
-        break;
-      }
-      case "message_edited":
-        this.patch(event.message_id, { body: event.body, edited_at: event.edited_at });
-        break;
-      case "message_recalled":
-        this.patch(event.message_id, { body: null, recalled_at: event.recalled_at });
-        break;
-      case "message_pinned":
-        this.patch(event.message_id, { pinned_at: event.pinned ? event.at : null });
-        break;
-      case "reaction_changed": {
-        const m = this.messages.get(event.message_id);
-        if (!m) break;
-        const list = (m.reactions || []).map((r) => ({ emoji: r.emoji, users: [...r.users] }));
-        let entry = list.find((r) => r.emoji === event.emoji);
-        if (!entry) list.push((entry = { emoji: event.emoji, users: [] }));
-        entry.users = entry.users.filter((u) => u !== event.user_id);
-        if (event.added) entry.users.push(event.user_id);
-        this.patch(event.message_id, { reactions: list.filter((r) => r.users.length) });
-        break;
-      }
-      case "member_read":
-        for (const m of this.messages.values()) {
-          if (m.sender === me().id && m.seq <= event.read_seq) this.rerender(m.id);
-        }
-        break;
-      case "typing":
-        this.typing.set(event.user_id, Date.now() + event.expires_in_ms);
-        this.renderTyping();
-        break;
-      case "ping_update":
-        if (this.messages.has(event.message_id)) this.rerender(event.message_id);
-        break;
-      case "reload":
-        this.messages.clear();
-        this.load().catch(showError);
-        break;
-      default:
-        break;
-    }
-  }
-
-  patch(id, fields) {
-    const m = this.messages.get(id);
-    if (!m) return;
-    Object.assign(m, fields);
-    this.rerender(id);
-  }
-
-  renderTyping() {
-    const now = Date.now();
-    for (const [user, until] of this.typing) if (until < now) this.typing.delete(user);
-    const names = [...this.typing.keys()].map(userName);
-    this.typingLine.textContent = names.length ? t("chat.typing", { names: names.join(", ") }) : "";
-  }
 }

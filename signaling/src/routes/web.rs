@@ -65,66 +65,39 @@ fn unchanged(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
+/// `(name, Asset)` for a file of `web/<dir>/`, embedded at compile time.
+macro_rules! embed {
+    ($dir:literal, $name:literal, $content_type:expr) => {
+        (
+            $name,
+            Asset::new(
+                include_str!(concat!("../../../web/", $dir, "/", $name)),
+                $content_type,
+            ),
+        )
+    };
+}
+
 /// The SDK's modules by name, as `/sdk/<name>` serves them: `parley.js` is the one apps import
 /// (it re-exports `Room` from `room.js`).
-static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
-    vec![
-        (
-            "parley.js",
-            Asset::new(include_str!("../../../web/sdk/parley.js"), JS),
-        ),
-        (
-            "room.js",
-            Asset::new(include_str!("../../../web/sdk/room.js"), JS),
-        ),
-    ]
-});
+static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> =
+    LazyLock::new(|| vec![embed!("sdk", "parley.js", JS), embed!("sdk", "room.js", JS)]);
 
-static APP_INDEX: LazyLock<Asset> = LazyLock::new(|| {
-    Asset::new(
-        include_str!("../../../web/app/index.html"),
-        "text/html; charset=utf-8",
-    )
-});
+static APP_INDEX: LazyLock<Asset> =
+    LazyLock::new(|| embed!("app", "index.html", "text/html; charset=utf-8").1);
 
 /// The app's files by name, as `/app/<name>` serves them.
 static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
     vec![
-        (
-            "app.js",
-            Asset::new(include_str!("../../../web/app/app.js"), JS),
-        ),
-        (
-            "i18n.js",
-            Asset::new(include_str!("../../../web/app/i18n.js"), JS),
-        ),
-        (
-            "ui.js",
-            Asset::new(include_str!("../../../web/app/ui.js"), JS),
-        ),
-        (
-            "minutes.js",
-            Asset::new(include_str!("../../../web/app/minutes.js"), JS),
-        ),
-        (
-            "meeting.js",
-            Asset::new(include_str!("../../../web/app/meeting.js"), JS),
-        ),
-        (
-            "admin.js",
-            Asset::new(include_str!("../../../web/app/admin.js"), JS),
-        ),
-        (
-            "app.css",
-            Asset::new(
-                include_str!("../../../web/app/app.css"),
-                "text/css; charset=utf-8",
-            ),
-        ),
-        (
-            "icon.svg",
-            Asset::new(include_str!("../../../web/app/icon.svg"), "image/svg+xml"),
-        ),
+        embed!("app", "app.js", JS),
+        embed!("app", "chat.js", JS),
+        embed!("app", "i18n.js", JS),
+        embed!("app", "ui.js", JS),
+        embed!("app", "minutes.js", JS),
+        embed!("app", "meeting.js", JS),
+        embed!("app", "admin.js", JS),
+        embed!("app", "app.css", "text/css; charset=utf-8"),
+        embed!("app", "icon.svg", "image/svg+xml"),
     ]
 });
 
