@@ -1,11 +1,15 @@
 //! The web app as people use it: served by the binary at `/`, signed into from the form by two
 //! headless Chromium contexts (English and Simplified Chinese) that chat, ping urgently, meet
 //! with video and screen share, ride out a cut network, and write minutes whose action item
-//! reaches the assignee's "My tasks". Screenshots of each state land in
-//! `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from there).
+//! reaches the assignee's "My tasks"; an administrator who manages people, imports a CSV, makes
+//! an API key and reads the dashboard; and a member on a phone-sized screen. Screenshots of
+//! each state land in `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from
+//! there).
 
 use parley_tests::rtc::run_browser_script;
-use parley_tests::{expect_json, unique, Backend, Server};
+use parley_tests::{
+    expect_json, unique, Backend, Server, Team, WsClient, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -78,7 +82,7 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     let body = json!({"name": "发布组 Release", "kind": "group", "category": "project", "members": [people[1].0]});
     let channel: Value =
         expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
+    let out = screenshots();
     let report = run_browser_script(
         "app_ui.mjs",
         &[
@@ -130,6 +134,110 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     let shots = report["screenshots"].as_array().expect("screenshots");
     assert!(shots.len() >= 10, "{shots:?}");
     for shot in shots {
+        let size = std::fs::metadata(shot.as_str().expect("path"))
+            .expect("screenshot written")
+            .len();
+        assert!(size > 10_000, "{shot} is {size} bytes");
+    }
+}
+
+/// Where the UI tests write their screenshots.
+fn screenshots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+}
+
+#[tokio::test]
+async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_user_chats() {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "值班 On call", false).await;
+    // Something for the dashboard to count: Ann asks, Bob answers.
+    let mut ann = WsClient::connect(&t.server, &t.ann.1).await;
+    let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
+    ann.say(t.channel, "q1", "Who has the pager tonight?").await;
+    bob.say(t.channel, "a1", "I do / 我值班").await;
+    let bob_email = expect_json::<Value>(
+        t.server
+            .get(&format!("/v1/users/{}", t.bob.0), Some(&t.admin))
+            .await,
+        200,
+    )
+    .await["email"]
+        .as_str()
+        .expect("email")
+        .to_string();
+    let out = screenshots();
+    let report = run_browser_script(
+        "app_admin.mjs",
+        &[
+            "--parley",
+            &t.server.url,
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--admin-password",
+            ADMIN_PASSWORD,
+            "--member-email",
+            &bob_email,
+            "--member-password",
+            PASSWORD,
+            "--channel",
+            &t.channel.to_string(),
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        150,
+    )
+    .await;
+    eprintln!("app_admin.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(
+        report["focusOnLoad"], "email",
+        "the sign-in form takes the keyboard at once"
+    );
+    // The new user is listed with the department made for it.
+    let row = report["userRow"].as_array().expect("row");
+    assert!(row.iter().any(|c| c == "总部/采购部"), "{row:?}");
+    // The rejected import names each bad line (the header is line 1), and nothing was imported.
+    let errors = report["importErrors"].as_array().expect("errors");
+    let lines: Vec<&str> = errors.iter().map(|e| e[0].as_str().unwrap_or("")).collect();
+    assert_eq!(lines, ["3", "4"], "{errors:?}");
+    assert!(
+        report["imported"]
+            .as_str()
+            .unwrap_or_default()
+            .contains('2'),
+        "{report}"
+    );
+    // The secret is shown once, beside its key.
+    assert!(
+        report["secretShown"].as_str().unwrap_or_default().len() > 40,
+        "{report}"
+    );
+    assert_eq!(report["keyRows"], 1, "{report}");
+    // Today: Ann, Bob, the admin and the phone's Bob are active; the two messages before the
+    // browsers came are counted (the phone's own message may land after the dashboard loaded).
+    let dash = &report["dashboard"];
+    let messages: i64 = dash["messages"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .expect("a number");
+    assert!(messages >= 2, "{dash}");
+    let dau: i64 = dash["dau"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .expect("a number");
+    assert!(dau >= 2, "{dash}");
+    assert_ne!(dash["response"], "–", "Bob answered Ann: {dash}");
+    assert!(report["charts"].as_i64() > Some(0), "{report}");
+    // The phone shows the channel list alone, then the chat, without sideways scrolling.
+    assert_eq!(report["phoneMainHidden"], true, "{report}");
+    assert_eq!(report["phoneFits"], true, "{report}");
+    assert_eq!(
+        report["logs"],
+        json!([]),
+        "no errors on the pages: {report}"
+    );
+    for shot in report["screenshots"].as_array().expect("screenshots") {
         let size = std::fs::metadata(shot.as_str().expect("path"))
             .expect("screenshot written")
             .len();

@@ -208,6 +208,7 @@ function drawDashboard(body, s) {
 }
 
 function formatDuration(secs) {
+  if (secs < 1) return "< 1 s";
   if (secs < 90) return `${Math.round(secs)} s`;
   if (secs < 5400) return `${Math.round(secs / 60)} min`;
   return `${(secs / 3600).toFixed(1)} h`;

@@ -1,0 +1,121 @@
+// The web app as an administrator and a phone user see it: the admin signs in with the keyboard
+// alone, adds a user, imports an organisation CSV (first with bad lines, whose report names each
+// line, then a good one), makes an API key (its secret shown once), and reads the dashboard in
+// Chinese; a member on a phone-sized screen signs in, opens a channel from the list and sends a
+// message. Screenshots of each state go to --out. Prints one JSON line.
+//
+//   node app_admin.mjs --parley http://127.0.0.1:PORT --admin-email E --admin-password P
+//                      --member-email E --member-password P --channel 1 --out DIR [--seconds 90]
+
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
+
+const args = parseArgs();
+const deadline = Date.now() + Number(args.seconds || 90) * 1000;
+const report = { ok: false, screenshots: [], logs: [] };
+await mkdir(args.out, { recursive: true });
+const remaining = () => Math.max(1000, deadline - Date.now());
+
+const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumFlags() });
+
+async function context(options) {
+  const ctx = await browser.newContext(options);
+  const page = await ctx.newPage();
+  // The browser logs every 4xx it receives; the import rejected on purpose is one of them.
+  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource")
+    && report.logs.push(m.text().slice(0, 300)));
+  page.on("pageerror", (e) => report.logs.push(`pageerror: ${e}`.slice(0, 300)));
+  await page.goto(args.parley + "/");
+  return page;
+}
+
+async function shot(page, name) {
+  const file = path.join(args.out, `${name}.png`);
+  await page.screenshot({ path: file });
+  report.screenshots.push(file);
+}
+
+const text = (page, selector) => page.textContent(selector, { timeout: remaining() });
+
+try {
+  // --- The admin, in Chinese, signing in with the keyboard alone --------------------------
+  const admin = await context({ locale: "zh-CN", viewport: { width: 1280, height: 800 } });
+  await admin.waitForSelector("#email", { timeout: remaining() });
+  report.focusOnLoad = await admin.evaluate(() => document.activeElement && document.activeElement.id);
+  await admin.keyboard.type(args["admin-email"]);
+  await admin.keyboard.press("Tab");
+  await admin.keyboard.type(args["admin-password"]);
+  await admin.keyboard.press("Enter");
+  await admin.waitForSelector(".side-nav", { timeout: remaining() });
+
+  await admin.evaluate(() => (location.hash = "#/admin/users"));
+  await admin.waitForSelector("#new-email", { timeout: remaining() });
+  await admin.fill("#new-email", "wang.fang@example.cn");
+  await admin.fill("#new-name", "王芳");
+  await admin.fill("#new-department", "总部/采购部");
+  await admin.fill("#new-password", "a-long-password-1");
+  await admin.click(".grid-form button[type=submit]");
+  await admin.waitForFunction(() => [...document.querySelectorAll("td")].some((td) => td.textContent === "王芳"), null, { timeout: remaining() });
+  report.userRow = await admin.evaluate(() => {
+    const row = [...document.querySelectorAll("tr")].find((tr) => tr.textContent.includes("王芳"));
+    return [...row.querySelectorAll("td")].map((td) => td.textContent);
+  });
+  await shot(admin, "admin-users-zh-CN");
+
+  await admin.evaluate(() => (location.hash = "#/admin/import"));
+  await admin.waitForSelector("#import-file", { timeout: remaining() });
+  const upload = async (csv) => {
+    await admin.setInputFiles("#import-file", { name: "people.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await admin.click(".page form button[type=submit]");
+  };
+  await upload("name,email,department,role\n张伟,zhang.wei@example.cn,总部/研发部,member\n李雷,not-an-email,总部/研发部,member\n韩梅梅,han@example.cn,总部/研发部,pilot\n");
+  await admin.waitForSelector(".import-report table.errors", { timeout: remaining() });
+  report.importErrors = await admin.evaluate(() =>
+    [...document.querySelectorAll(".import-report table.errors tbody tr")].map((tr) => [...tr.children].map((td) => td.textContent)));
+  await shot(admin, "admin-import-errors-zh-CN");
+  await upload("name,email,department,role\n张伟,zhang.wei@example.cn,总部/研发部,member\nTom Lee,tom@example.com,HQ/Sales,dept_admin\n");
+  await admin.waitForSelector(".import-report p.ok", { timeout: remaining() });
+  report.imported = await text(admin, ".import-report p.ok");
+
+  await admin.evaluate(() => (location.hash = "#/admin/keys"));
+  await admin.waitForSelector("#key-name", { timeout: remaining() });
+  await admin.fill("#key-name", "crm");
+  await admin.click(".inline-form button[type=submit]");
+  await admin.waitForSelector(".secret code", { timeout: remaining() });
+  report.secretShown = await text(admin, ".secret code");
+  report.keyRows = await admin.evaluate(() => document.querySelectorAll(".table-wrap tbody tr").length);
+  await shot(admin, "admin-api-keys-zh-CN");
+
+  await admin.evaluate(() => (location.hash = "#/dashboard"));
+  await admin.waitForSelector('.stat[data-stat="messages"]', { timeout: remaining() });
+  report.dashboard = await admin.evaluate(() => Object.fromEntries(
+    [...document.querySelectorAll(".stat")].map((s) => [s.dataset.stat, s.querySelector(".stat-value").textContent])));
+  report.charts = await admin.evaluate(() => document.querySelectorAll("svg.chart rect").length);
+  await shot(admin, "dashboard-zh-CN");
+
+  // --- A member on a phone ---------------------------------------------------------------
+  const phone = await context({ locale: "en-US", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await phone.fill("#email", args["member-email"]);
+  await phone.fill("#password", args["member-password"]);
+  await shot(phone, "phone-signin");
+  await phone.click("button[type=submit]");
+  await phone.waitForSelector(`.channel-link[data-channel="${args.channel}"]`, { timeout: remaining() });
+  report.phoneMainHidden = await phone.evaluate(() => getComputedStyle(document.getElementById("main")).display === "none");
+  await shot(phone, "phone-channels");
+  await phone.click(`.channel-link[data-channel="${args.channel}"]`);
+  await phone.waitForSelector(".channel-view .composer-input", { timeout: remaining() });
+  await phone.fill(".channel-view .composer-input", "On my way / 马上到");
+  await phone.press(".channel-view .composer-input", "Enter");
+  await phone.waitForFunction(() => [...document.querySelectorAll(".message-body")].some((e) => e.textContent.includes("马上到")), null, { timeout: remaining() });
+  report.phoneFits = await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  await shot(phone, "phone-chat");
+  report.ok = true;
+} catch (err) {
+  report.error = String(err && err.stack ? err.stack : err);
+} finally {
+  await browser.close().catch(() => {});
+  console.log(JSON.stringify(report));
+  process.exit(0);
+}
