@@ -1,12 +1,13 @@
 // The web app as two people use it: two headless Chromium contexts (one in English, one in
 // Simplified Chinese) sign in through the sign-in form and chat, read, ping urgently and
 // acknowledge, meet with video (active speaker, screen share), ride out a cut network, and
-// write minutes whose action item shows up under the assignee's "My tasks". Every check goes
+// write minutes whose action item shows up under the assignee's "My tasks", then open a voice
+// bridge that the other joins with one tap on the urgent ping. Every check goes
 // through the DOM as a user sees it. Screenshots of each state go to --out. Prints one JSON
 // line: what was seen, and any failure.
 //
 //   node app_ui.mjs --parley http://127.0.0.1:PORT --channel 1 --email-a a@x --email-b b@x
-//                   --password PW --user-b 3 --out DIR [--seconds 150]
+//                   --password PW --user-a 2 --user-b 3 --out DIR [--seconds 150]
 
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -240,6 +241,30 @@ try {
       return task ? task.textContent : null;
     });
     await shot(b, "my-tasks-zh-CN");
+  });
+
+  await step("voice bridge: one tap on the urgent ping joins audio; the roster shows acked and joined", async () => {
+    await a.page.click("#leave-call");
+    await b.page.evaluate((c) => {
+      location.hash = `#/c/${c}`;
+    }, channel);
+    await b.page.click('[data-action="bridge"]');
+    await b.page.click(".dialog button[type=submit]");
+    await b.page.waitForSelector(".call-bridge", { timeout: remaining() });
+    await a.page.waitForSelector(".ping-banner .ping-join", { timeout: remaining() });
+    await shot(a, "bridge-ping");
+    await a.page.click(".ping-banner .ping-join");
+    await a.page.waitForSelector(".call-bridge", { timeout: remaining() });
+    report.bridgeRoster = await until(b, "A acknowledged and joined", (user) => {
+      const row = document.querySelector(`.roster-table tr[data-user="${user}"]`);
+      const cells = row ? [...row.children].map((td) => td.textContent) : [];
+      return cells[1] === "✔" && cells[2] === "✔" ? cells : null;
+    }, Number(args["user-a"]));
+    report.bridgeAudio = await until(b, "A's voice on a bridge slot", () => {
+      const el = document.querySelector("audio");
+      return el && el.srcObject ? el.srcObject.getAudioTracks().length : 0;
+    });
+    await shot(b, "bridge-roster-zh-CN");
   });
 
   report.ok = true;

@@ -96,6 +96,8 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
             &people[1].1,
             "--password",
             PASSWORD,
+            "--user-a",
+            &people[0].0.to_string(),
             "--user-b",
             &people[1].0.to_string(),
             "--out",
@@ -131,8 +133,12 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
         .as_str()
         .unwrap_or_default()
         .contains("incident report"));
+    // One tap on the bridge's ping: A acknowledged and joined, and B hears the bridge.
+    assert_eq!(report["bridgeRoster"][1], "✔", "{report}");
+    assert_eq!(report["bridgeRoster"][2], "✔", "{report}");
+    assert_eq!(report["bridgeAudio"], 1, "{report}");
     let shots = report["screenshots"].as_array().expect("screenshots");
-    assert!(shots.len() >= 10, "{shots:?}");
+    assert!(shots.len() >= 14, "{shots:?}");
     for shot in shots {
         let size = std::fs::metadata(shot.as_str().expect("path"))
             .expect("screenshot written")
