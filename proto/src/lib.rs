@@ -14,6 +14,7 @@ mod minutes;
 mod org;
 mod recording;
 mod rtc;
+mod stats;
 mod webhook;
 mod ws;
 
@@ -24,5 +25,6 @@ pub use minutes::*;
 pub use org::*;
 pub use recording::*;
 pub use rtc::*;
+pub use stats::*;
 pub use webhook::*;
 pub use ws::*;

@@ -192,6 +192,7 @@ pub fn app(state: AppState) -> Router {
             "/admin/api-keys/{key}",
             delete(routes::admin::revoke_api_key),
         )
+        .route("/admin/stats", get(routes::admin::stats))
         .route("/openapi.json", get(routes::health::openapi));
     Router::new()
         .route("/healthz", get(routes::health::healthz))

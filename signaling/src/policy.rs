@@ -418,6 +418,8 @@ pub fn shares_read_progress(channel: &ChannelAccess, small_group_max: i64) -> bo
 pub enum AdminAction {
     ImportOrganisation,
     ManageApiKeys,
+    /// The dashboard's figures about the whole organisation.
+    ViewStats,
 }
 
 pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
@@ -425,6 +427,7 @@ pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
         (Role::Admin, _) => Ok(()),
         (_, AdminAction::ImportOrganisation) => deny("only admins import the organisation"),
         (_, AdminAction::ManageApiKeys) => deny("only admins manage API keys"),
+        (_, AdminAction::ViewStats) => deny("only admins see the organisation's figures"),
     }
 }
 

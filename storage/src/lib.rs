@@ -23,6 +23,7 @@ mod pings;
 mod presence;
 mod recordings;
 mod sessions;
+mod stats;
 mod tasks;
 mod users;
 
@@ -40,6 +41,7 @@ pub use objects::{
 pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
 pub use sessions::SessionRecord;
+pub use stats::StatsWindow;
 pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};
 pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
 

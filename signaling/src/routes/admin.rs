@@ -2,11 +2,13 @@ use crate::auth::{random_hex, Caller};
 use crate::error::{body_rejection, AppError, AppResult, Json};
 use crate::policy::{self, Actor, AdminAction};
 use crate::{org_csv, AppState};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
-use parley_proto::{ApiKey, CreateApiKey, ErrorCode, ImportReport};
+use parley_proto::{AdminStats, ApiKey, CreateApiKey, ErrorCode, ImportReport};
+use parley_storage::{now_ms, StatsWindow};
+use serde::Deserialize;
 
 /// Import departments and users from CSV (`name,email,department,role`). All or nothing: a
 /// file with bad lines is rejected with every line number and reason. Matching is by email,
@@ -93,4 +95,65 @@ pub async fn revoke_api_key(
     policy::admin(Actor::from(caller.user()?), AdminAction::ManageApiKeys)?;
     state.db.revoke_api_key(&key).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The dashboard's window when none is asked for: four weeks.
+const DEFAULT_STATS_DAYS: u32 = 28;
+/// At most a year, leap day included.
+const MAX_STATS_DAYS: u32 = 366;
+/// Time zones run from UTC-12:00 to UTC+14:00.
+const MAX_UTC_OFFSET_MINUTES: i32 = 14 * 60;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// How many days, ending with today (1 to 366; default 28).
+    pub days: Option<i64>,
+    /// Where days and weeks begin: minutes east of UTC (-840 to 840; default 0; 480 for China).
+    pub utc_offset_minutes: Option<i64>,
+}
+
+/// The operators' dashboard: active users, messages, response time, announcement reads, tasks,
+/// meetings, minutes and recordings over the last `days` days. docs/protocol.md defines each
+/// figure.
+#[utoipa::path(get, path = "/v1/admin/stats", tag = "admin", security(("bearer" = [])),
+    params(StatsQuery),
+    responses((status = 200, body = AdminStats),
+        (status = 422, body = parley_proto::ErrorBody, description = "invalid_input: a parameter out of range, not a number, or unknown"),
+        (status = 403, body = parley_proto::ErrorBody, description = "forbidden (not an admin), insufficient_grant (an app token)")))]
+pub async fn stats(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    query: Result<Query<StatsQuery>, QueryRejection>,
+) -> AppResult<axum::Json<AdminStats>> {
+    policy::admin(Actor::from(caller.user()?), AdminAction::ViewStats)?;
+    let Query(query) = query.map_err(|r| bad_query(r.body_text()))?;
+    let days = match query.days {
+        None => DEFAULT_STATS_DAYS,
+        Some(days) => u32::try_from(days)
+            .ok()
+            .filter(|d| (1..=MAX_STATS_DAYS).contains(d))
+            .ok_or_else(|| bad_query(format!("days must be 1 to {MAX_STATS_DAYS}, not {days}")))?,
+    };
+    let offset = match query.utc_offset_minutes {
+        None => 0,
+        Some(minutes) => i32::try_from(minutes)
+            .ok()
+            // A range, not `abs()`: `i32::MIN.abs()` overflows (a panic in debug builds, a
+            // negative number that passes the check in release ones).
+            .filter(|m| (-MAX_UTC_OFFSET_MINUTES..=MAX_UTC_OFFSET_MINUTES).contains(m))
+            .ok_or_else(|| {
+                bad_query(format!(
+                    "utc_offset_minutes must be -{MAX_UTC_OFFSET_MINUTES} to {MAX_UTC_OFFSET_MINUTES}, not {minutes}"
+                ))
+            })?,
+    };
+    let window = StatsWindow::new(now_ms(), days, offset);
+    Ok(axum::Json(state.db.admin_stats(&window).await?))
+}
+
+/// A query string the dashboard cannot use: `422 invalid_input`, as every other bad value.
+fn bad_query(message: impl Into<String>) -> AppError {
+    AppError::invalid(message)
 }
