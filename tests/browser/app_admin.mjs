@@ -7,41 +7,18 @@
 //   node app_admin.mjs --parley http://127.0.0.1:PORT --admin-email E --admin-password P
 //                      --member-email E --member-password P --channel 1 --out DIR [--seconds 90]
 
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
+import { parseArgs } from "./common.mjs";
+import { startRun } from "./app_common.mjs";
 
 const args = parseArgs();
-const deadline = Date.now() + Number(args.seconds || 90) * 1000;
-const report = { ok: false, screenshots: [], logs: [] };
-await mkdir(args.out, { recursive: true });
-const remaining = () => Math.max(1000, deadline - Date.now());
-
-const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumFlags() });
-
-async function context(options) {
-  const ctx = await browser.newContext(options);
-  const page = await ctx.newPage();
-  // The browser logs every 4xx it receives; the import rejected on purpose is one of them.
-  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource")
-    && report.logs.push(m.text().slice(0, 300)));
-  page.on("pageerror", (e) => report.logs.push(`pageerror: ${e}`.slice(0, 300)));
-  await page.goto(args.parley + "/");
-  return page;
-}
-
-async function shot(page, name) {
-  const file = path.join(args.out, `${name}.png`);
-  await page.screenshot({ path: file });
-  report.screenshots.push(file);
-}
-
+const run = await startRun(args, { seconds: 90 });
+const { report, remaining } = run;
+const shot = (page, name) => run.shot({ page }, name);
 const text = (page, selector) => page.textContent(selector, { timeout: remaining() });
 
-try {
+await run.finish(async () => {
   // --- The admin, in Chinese, signing in with the keyboard alone --------------------------
-  const admin = await context({ locale: "zh-CN", viewport: { width: 1280, height: 800 } });
+  const admin = (await run.person("admin", { locale: "zh-CN" })).page;
   await admin.waitForSelector("#email", { timeout: remaining() });
   report.focusOnLoad = await admin.evaluate(() => document.activeElement && document.activeElement.id);
   await admin.keyboard.type(args["admin-email"]);
@@ -96,7 +73,7 @@ try {
   await shot(admin, "dashboard-zh-CN");
 
   // --- A member on a phone ---------------------------------------------------------------
-  const phone = await context({ locale: "en-US", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  const phone = (await run.person("phone", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true })).page;
   await phone.fill("#email", args["member-email"]);
   await phone.fill("#password", args["member-password"]);
   await shot(phone, "phone-signin");
@@ -111,11 +88,8 @@ try {
   await phone.waitForFunction(() => [...document.querySelectorAll(".message-body")].some((e) => e.textContent.includes("马上到")), null, { timeout: remaining() });
   report.phoneFits = await phone.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
   await shot(phone, "phone-chat");
-  report.ok = true;
-} catch (err) {
-  report.error = String(err && err.stack ? err.stack : err);
-} finally {
-  await browser.close().catch(() => {});
-  console.log(JSON.stringify(report));
-  process.exit(0);
-}
+  // Errors the pages logged; the browser also logs each 4xx it receives, such as the import
+  // rejected on purpose, which are not the app's.
+  report.pageErrors = Object.values(report.logs).flat()
+    .filter((line) => /^(error|pageerror):/.test(line) && !line.includes("Failed to load resource"));
+});

@@ -9,61 +9,16 @@
 //   node app_ui.mjs --parley http://127.0.0.1:PORT --channel 1 --email-a a@x --email-b b@x
 //                   --password PW --user-a 2 --user-b 3 --out DIR [--seconds 150]
 
-import { mkdir } from "node:fs/promises";
-import path from "node:path";
-import { chromium } from "playwright-core";
-import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
+import { parseArgs } from "./common.mjs";
+import { startRun, CALL_FLAGS } from "./app_common.mjs";
 
 const args = parseArgs();
-const deadline = Date.now() + Number(args.seconds || 150) * 1000;
 const channel = Number(args.channel);
-const report = { ok: false, steps: [], screenshots: [], logs: { a: [], b: [] } };
-await mkdir(args.out, { recursive: true });
+const run = await startRun(args, { seconds: 150, extraFlags: CALL_FLAGS });
+const { report, remaining, until, step, shot } = run;
 
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: chromiumFlags(undefined, ["--autoplay-policy=no-user-gesture-required", "--auto-accept-this-tab-capture",
-    "--auto-select-desktop-capture-source=Entire screen"]),
-});
-
-async function open(name, locale, email) {
-  const context = await browser.newContext({ locale, viewport: { width: 1280, height: 800 } });
-  await context.grantPermissions(["camera", "microphone", "notifications"], { origin: args.parley });
-  const page = await context.newPage();
-  page.on("console", (m) => report.logs[name].push(`${m.type()}: ${m.text()}`.slice(0, 300)));
-  page.on("pageerror", (e) => report.logs[name].push(`pageerror: ${e}`.slice(0, 300)));
-  await page.goto(args.parley + "/");
-  await page.fill("#email", email);
-  await page.fill("#password", args.password);
-  await page.click("button[type=submit]");
-  await page.waitForSelector(`.channel-link[data-channel="${channel}"]`, { timeout: remaining() });
-  return { name, context, page };
-}
-
-const remaining = () => Math.max(1000, deadline - Date.now());
-
-async function step(name, fn) {
-  const started = Date.now();
-  await fn();
-  report.steps.push({ name, ms: Date.now() - started });
-}
-
-async function shot(who, name) {
-  const file = path.join(args.out, `${name}.png`);
-  await who.page.screenshot({ path: file });
-  report.screenshots.push(file);
-}
-
-/** Wait until `check` (run in the page) returns something truthy; return it. */
-async function until(who, what, check, arg) {
-  while (Date.now() < deadline) {
-    const value = await who.page.evaluate(check, arg).catch(() => null);
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${who.name}: timed out waiting for ${what}`);
-}
+const open = async (name, locale, email) =>
+  run.signIn(await run.person(name, { locale }), email, args.password, channel);
 
 /** Frames the tile's <video> has shown so far. */
 const frames = (who, selector) => who.page.evaluate((sel) => {
@@ -93,7 +48,7 @@ async function send(who, text, { urgent = false, scope = ".channel-view" } = {})
 const bodies = (who, scope) => who.page.evaluate((s) =>
   [...document.querySelectorAll(`${s} .message .message-body`)].map((e) => e.textContent), scope);
 
-try {
+await run.finish(async () => {
   const a = await open("a", "en-US", args["email-a"]);
   const b = await open("b", "zh-CN", args["email-b"]);
   report.languages = {
@@ -267,11 +222,4 @@ try {
     await shot(b, "bridge-roster-zh-CN");
   });
 
-  report.ok = true;
-} catch (err) {
-  report.error = String(err && err.stack ? err.stack : err);
-} finally {
-  await browser.close().catch(() => {});
-  console.log(JSON.stringify(report));
-  process.exit(0);
-}
+});

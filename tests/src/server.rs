@@ -71,6 +71,16 @@ impl ServerOptions {
         self.env.push((key.to_string(), value.into()));
         self
     }
+
+    /// Keep objects (recordings) in `s3`'s bucket instead of the local folder.
+    pub fn s3(self, s3: &crate::S3Server) -> ServerOptions {
+        self.env("PARLEY_OBJECT_STORE_KIND", "s3")
+            .env("PARLEY_OBJECT_STORE_BUCKET", s3.bucket.clone())
+            .env("PARLEY_OBJECT_STORE_ENDPOINT", s3.endpoint.clone())
+            .env("PARLEY_OBJECT_STORE_ACCESS_KEY_ID", "testing")
+            .env("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "testing")
+            .env("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true")
+    }
 }
 
 /// A running `parley serve`, killed when dropped. Its log is printed if the test fails.
@@ -250,6 +260,13 @@ impl Server {
 
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.access_token
+    }
+
+    /// A user's email, as the admin sees it (to sign in as them through a form).
+    pub async fn user_email(&self, admin: &str, id: i64) -> String {
+        let user: Value =
+            expect_json(self.get(&format!("/v1/users/{id}"), Some(admin)).await, 200).await;
+        user["email"].as_str().expect("email").to_string()
     }
 
     /// Create a user through the API as the admin; returns (id, access token).

@@ -89,16 +89,7 @@ async fn s3_compatible_store() {
 #[tokio::test]
 async fn server_on_s3_reports_the_store_in_readiness() {
     let mut s3 = S3Server::start().await;
-    let server = Server::start_with(
-        ServerOptions::backend(Backend::Sqlite)
-            .env("PARLEY_OBJECT_STORE_KIND", "s3")
-            .env("PARLEY_OBJECT_STORE_BUCKET", s3.bucket.clone())
-            .env("PARLEY_OBJECT_STORE_ENDPOINT", s3.endpoint.clone())
-            .env("PARLEY_OBJECT_STORE_ACCESS_KEY_ID", "testing")
-            .env("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "testing")
-            .env("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true"),
-    )
-    .await;
+    let server = Server::start_with(ServerOptions::backend(Backend::Sqlite).s3(&s3)).await;
     let ready: Value = expect_json(server.get("/readyz", None).await, 200).await;
     assert_eq!(ready["checks"]["object_store"], "ok", "{ready}");
     assert!(

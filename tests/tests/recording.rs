@@ -14,16 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 async fn server_on(s3: &S3Server) -> Server {
-    Server::start_with(
-        ServerOptions::backend(Backend::Sqlite)
-            .env("PARLEY_OBJECT_STORE_KIND", "s3")
-            .env("PARLEY_OBJECT_STORE_BUCKET", s3.bucket.clone())
-            .env("PARLEY_OBJECT_STORE_ENDPOINT", s3.endpoint.clone())
-            .env("PARLEY_OBJECT_STORE_ACCESS_KEY_ID", "testing")
-            .env("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "testing")
-            .env("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true"),
-    )
-    .await
+    Server::start_with(ServerOptions::backend(Backend::Sqlite).s3(s3)).await
 }
 
 /// The meeting in `room`, as the admin sees it, once it has `attendees`.

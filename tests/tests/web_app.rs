@@ -6,9 +6,11 @@
 //! each state land in `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from
 //! there).
 
-use parley_tests::rtc::run_browser_script;
+use parley_tests::recorder::RecorderProcess;
+use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{
-    expect_json, unique, Backend, Server, Team, WsClient, ADMIN_EMAIL, ADMIN_PASSWORD,
+    expect_json, unique, Backend, S3Server, Server, ServerOptions, Team, WsClient, ADMIN_EMAIL,
+    ADMIN_PASSWORD,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -160,16 +162,7 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
     let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
     ann.say(t.channel, "q1", "Who has the pager tonight?").await;
     bob.say(t.channel, "a1", "I do / 我值班").await;
-    let bob_email = expect_json::<Value>(
-        t.server
-            .get(&format!("/v1/users/{}", t.bob.0), Some(&t.admin))
-            .await,
-        200,
-    )
-    .await["email"]
-        .as_str()
-        .expect("email")
-        .to_string();
+    let bob_email = t.server.user_email(&t.admin, t.bob.0).await;
     let out = screenshots();
     let report = run_browser_script(
         "app_admin.mjs",
@@ -239,7 +232,7 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
     assert_eq!(report["phoneMainHidden"], true, "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     assert_eq!(
-        report["logs"],
+        report["pageErrors"],
         json!([]),
         "no errors on the pages: {report}"
     );
@@ -249,4 +242,56 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
             .len();
         assert!(size > 10_000, "{shot} is {size} bytes");
     }
+}
+
+#[tokio::test]
+async fn a_decision_in_the_minutes_jumps_the_recordings_player_to_its_moment() {
+    let s3 = S3Server::start().await;
+    let server = Server::start_with(ServerOptions::backend(Backend::Sqlite).s3(&s3)).await;
+    let app = App::register(&server).await;
+    let _recorder = RecorderProcess::start(&server, &app, &s3, "recorder-ui");
+    let t = Team::new(server, "评审 Review", false).await;
+    let ann = t.server.user_email(&t.admin, t.ann.0).await;
+    let bob = t.server.user_email(&t.admin, t.bob.0).await;
+    let report = run_browser_script(
+        "app_playback.mjs",
+        &[
+            "--parley",
+            &t.server.url,
+            "--channel",
+            &t.channel.to_string(),
+            "--email-a",
+            &ann,
+            "--email-b",
+            &bob,
+            "--password",
+            PASSWORD,
+            "--out",
+            screenshots().to_str().expect("utf-8 path"),
+        ],
+        200,
+    )
+    .await;
+    eprintln!("app_playback.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(report["jobsAfterStop"], json!(["done"]), "{report}");
+    // The decision was stamped a few seconds into the meeting, while the recording ran.
+    let offset = report["decision"]["offsetSecs"].as_f64().expect("stamped");
+    let start = report["decision"]["mixedStartMs"]
+        .as_f64()
+        .expect("a mixed file")
+        / 1000.0;
+    assert!(
+        offset > start,
+        "the decision came after the recording began: {report}"
+    );
+    // The player holds the whole stretch and jumped to the decision's place in the file.
+    let duration = report["player"]["duration"].as_f64().expect("duration");
+    assert!(duration > offset - start, "{report}");
+    let jumped = report["jumpedTo"].as_f64().expect("jumped");
+    assert!(
+        (jumped - (offset - start)).abs() < 1.5,
+        "the player went to {jumped} s, the decision is at {} s of the file: {report}",
+        offset - start
+    );
 }

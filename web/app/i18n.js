@@ -41,7 +41,7 @@ const en = {
   "category.partner": "Partners",
   "category.temporary": "Temporary",
   "category.direct": "Direct messages",
-  "channel.newDirect": "Message someone",
+  "channel.newDirect": "New message",
   "channel.newGroup": "New group",
   "channel.name": "Group name",
   "channel.members": "Members",

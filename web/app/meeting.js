@@ -69,10 +69,16 @@ export async function renderMeeting(main, ctx, channel) {
         h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${kind} ${i + 1}`)));
     }
   };
-  cameraSelect.onchange = startPreview;
-  micSelect.onchange = startPreview;
-  cameraOn.onchange = startPreview;
-  micOn.onchange = startPreview;
+  // The preview being opened: joining waits for it, so a quick click still brings the devices.
+  let previewing = Promise.resolve();
+  const changePreview = () => {
+    previewing = startPreview();
+    return previewing;
+  };
+  cameraSelect.onchange = changePreview;
+  micSelect.onchange = changePreview;
+  cameraOn.onchange = changePreview;
+  micOn.onchange = changePreview;
 
   mount(main, h("section", { class: "prejoin" },
     h("header", { class: "view-header" },
@@ -90,6 +96,7 @@ export async function renderMeeting(main, ctx, channel) {
           class: "primary big", id: "join-meeting",
           onclick: async (e) => {
             e.target.disabled = true;
+            await previewing;
             const media = preview;
             preview = null; // handed to the call, which publishes these very tracks
             try {
@@ -104,7 +111,7 @@ export async function renderMeeting(main, ctx, channel) {
             }
           },
         }, t("meeting.join"))))));
-  await startPreview();
+  await changePreview();
   await listDevices().catch(() => {});
 }
 

@@ -1,0 +1,98 @@
+// What the web app's UI scripts share: a run with a deadline, a report with screenshots and
+// page logs, Chromium with fake devices, people signed in through the app's own form, and
+// waiting for what a page shows.
+
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { chromium } from "playwright-core";
+import { chromiumFlags, chromiumPath } from "./common.mjs";
+
+/** Flags for meeting pages: media plays without a gesture, a screen share is chosen at once. */
+export const CALL_FLAGS = ["--autoplay-policy=no-user-gesture-required", "--auto-accept-this-tab-capture",
+  "--auto-select-desktop-capture-source=Entire screen"];
+
+/**
+ * One UI run: `args` from the command line (`--parley`, `--out`, `--seconds`), a deadline, and
+ * `report`, printed as one JSON line by `finish`.
+ */
+export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
+  const deadline = Date.now() + Number(args.seconds || seconds) * 1000;
+  const report = { ok: false, steps: [], screenshots: [], logs: {} };
+  await mkdir(args.out, { recursive: true });
+  const browser = await chromium.launch({
+    executablePath: chromiumPath, headless: true, args: chromiumFlags(undefined, extraFlags),
+  });
+  const remaining = () => Math.max(1000, deadline - Date.now());
+
+  const run = {
+    report, browser, remaining,
+
+    /** A person's browser context, on the app's sign-in page: `{name, context, page}`. */
+    async person(name, { locale = "en-US", viewport = { width: 1280, height: 800 }, ...options } = {}) {
+      const context = await browser.newContext({ locale, viewport, ...options });
+      await context.grantPermissions(["camera", "microphone", "notifications"], { origin: args.parley });
+      const page = await context.newPage();
+      report.logs[name] = [];
+      page.on("console", (m) => report.logs[name].push(`${m.type()}: ${m.text()}`.slice(0, 300)));
+      page.on("pageerror", (e) => report.logs[name].push(`pageerror: ${e}`.slice(0, 300)));
+      await page.goto(args.parley + "/");
+      return { name, context, page };
+    },
+
+    /** Sign in through the form; resolves once the sidebar lists `channel`. */
+    async signIn(who, email, password, channel) {
+      await who.page.fill("#email", email);
+      await who.page.fill("#password", password);
+      await who.page.click("button[type=submit]");
+      await who.page.waitForSelector(`.channel-link[data-channel="${channel}"]`, { timeout: remaining() });
+      return who;
+    },
+
+    /** Wait until `check` (run in the page) returns something truthy; return it. */
+    async until(who, what, check, arg) {
+      while (Date.now() < deadline) {
+        const value = await who.page.evaluate(check, arg).catch(() => null);
+        if (value) return value;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${who.name}: timed out waiting for ${what}`);
+    },
+
+    /** Wait until `fn` (run here, in Node) resolves to something truthy; return it. */
+    async poll(what, fn) {
+      while (Date.now() < deadline) {
+        const value = await fn().catch(() => null);
+        if (value) return value;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    },
+
+    async step(name, fn) {
+      const started = Date.now();
+      await fn();
+      report.steps.push({ name, ms: Date.now() - started });
+    },
+
+    async shot(who, name) {
+      const file = path.join(args.out, `${name}.png`);
+      await who.page.screenshot({ path: file });
+      report.screenshots.push(file);
+    },
+
+    /** Run the steps; print the report whatever happens, and exit. */
+    async finish(steps) {
+      try {
+        await steps();
+        report.ok = true;
+      } catch (err) {
+        report.error = String(err && err.stack ? err.stack : err);
+      } finally {
+        await browser.close().catch(() => {});
+        console.log(JSON.stringify(report));
+        process.exit(0);
+      }
+    },
+  };
+  return run;
+}
