@@ -55,6 +55,18 @@ await run.finish(async () => {
     a: await a.page.evaluate(() => document.documentElement.lang),
     b: await b.page.evaluate(() => document.documentElement.lang),
     bSignOut: await b.page.getAttribute(".side-header button.icon", "title"),
+    // Both languages have the same keys, and every literal key the app's code asks for exists.
+    translations: await a.page.evaluate(async () => {
+      const i18n = await import("/app/i18n.js");
+      const unknown = [];
+      for (const file of ["app.js", "chat.js", "meeting.js", "minutes.js", "admin.js", "ui.js"]) {
+        const code = await (await fetch(`/app/${file}`)).text();
+        for (const [, key] of code.matchAll(/\bt\("([\w.]+)"/g)) {
+          if (i18n.t(key) === key) unknown.push(`${file}: ${key}`);
+        }
+      }
+      return { missing: i18n.missingKeys(), unknown };
+    }),
   };
 
   await step("chat: a message appears in the other browser, then the sender sees it read", async () => {

@@ -114,6 +114,11 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     assert_eq!(report["languages"]["a"], "en");
     assert_eq!(report["languages"]["b"], "zh-CN");
     assert_eq!(report["languages"]["bSignOut"], "退出登录");
+    assert_eq!(
+        report["languages"]["translations"],
+        json!({"missing": [], "unknown": []}),
+        "every text in both languages"
+    );
     assert_eq!(report["receipt"], "Read by everyone");
     assert_eq!(report["bannerStays"], true);
     assert!(report["roster"]

@@ -253,8 +253,12 @@ class Call {
     if (this.meeting) {
       const r = await api("GET", `/v1/meetings/${this.meeting.id}/recordings`).catch(() => null);
       if (r) {
-        this.recording = r.jobs.some((j) => ["pending", "active", "stopping"].includes(j.status));
+        const live = r.jobs.filter((j) => ["pending", "active", "stopping"].includes(j.status));
+        this.recording = live.length > 0;
         this.recordingTag.hidden = !this.recording;
+        // Asked for but no recorder has taken it yet: say so rather than claim it records.
+        this.recordingTag.textContent = "● " + (live.some((j) => j.status !== "pending")
+          ? t("meeting.recording") : t("meeting.recordingWaiting"));
         if (this.recordBtn) this.recordBtn.textContent = this.recording ? t("meeting.stopRecording") : t("meeting.record");
       }
     }
