@@ -1,6 +1,6 @@
 //! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
-//! `/sdk/room.js`), imported across origins by two headless Chromium pages that chat, read, and
-//! ride out a cut network without losing or repeating a message; and the embedding example
+//! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
+//! that chat, read, and ride out a cut network without losing or repeating a message; and the embedding example
 //! (`examples/embed-call.html`) joining a call with tokens minted from an API key.
 
 use parley_tests::rtc::{run_browser_script, App};
@@ -39,14 +39,22 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
 
     // parley.js re-exports Room from room.js, which other origins may import too.
     assert!(body.contains(r#"export { Room, Participant } from "./room.js""#));
-    let room = server.get("/sdk/room.js", None).await;
-    assert_eq!(room.status(), 200);
-    assert_eq!(room.headers()["access-control-allow-origin"], "*");
-    assert!(room
-        .text()
-        .await
-        .expect("body")
-        .contains("export class Room"));
+    for (file, exports) in [
+        ("room.js", "export class Room"),
+        ("common.js", "export class Emitter"),
+    ] {
+        let module = server.get(&format!("/sdk/{file}"), None).await;
+        assert_eq!(module.status(), 200, "{file}");
+        assert_eq!(
+            module.headers()["access-control-allow-origin"],
+            "*",
+            "{file}"
+        );
+        assert!(
+            module.text().await.expect("body").contains(exports),
+            "{file}"
+        );
+    }
     let missing = server.get("/sdk/nope.js", None).await;
     parley_tests::expect_error(missing, 404, "route_not_found").await;
 }

@@ -53,6 +53,9 @@
  * @property {{kind: "join_bridge", room: string}} [action]
  */
 
+import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
+
+export { ParleyError };
 export { Room, Participant } from "./room.js";
 
 /** The protocol versions this SDK speaks. */
@@ -82,21 +85,6 @@ const FATAL_CLOSING = new Set([
 /** Requests that must not be repeated blindly if the connection drops before the reply. */
 const NOT_RETRIED = new Set(["recall", "leave"]);
 
-/** An `error` reply, a fatal `closing`, or a request the SDK gave up on. */
-export class ParleyError extends Error {
-  /**
-   * @param {string} code The protocol's stable code (`not_member`, `forbidden`, ...), or
-   *   `connection_lost` / `closed` from the SDK itself.
-   * @param {string} message
-   */
-  constructor(code, message) {
-    super(message);
-    this.name = "ParleyError";
-    /** The event type, for `*` listeners. */
-    this.type = "error";
-    this.code = code;
-  }
-}
 
 /**
  * @typedef {object} Pending
@@ -107,9 +95,10 @@ export class ParleyError extends Error {
  * @property {number} sentAt
  */
 
-export class ParleyClient {
+export class ParleyClient extends Emitter {
   /** @param {ParleyOptions} options */
   constructor(options) {
+    super();
     if (!options || !options.url || !options.token) throw new TypeError("ParleyClient needs { url, token }");
     this.options = { minBackoffMs: 500, maxBackoffMs: 15000, requestTimeoutMs: 15000, ...options };
     /** @type {ConnectionState} */
@@ -118,8 +107,6 @@ export class ParleyClient {
     this.user = null;
     /** The server's limits, from `welcome`. @type {any} */
     this.limits = null;
-    /** @type {Map<string, Set<(event: any) => void>>} */
-    this.listeners = new Map();
     /** Last `seq` delivered to the app, per channel. @type {Map<number, number>} */
     this.seen = new Map();
     /** Where channels with nothing delivered yet stand (from the channel list). @type {Map<number, number>} */
@@ -157,29 +144,7 @@ export class ParleyClient {
    * @returns {() => void} A function that removes the listener.
    */
   on(type, fn) {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type).add(fn);
-    return () => this.off(type, fn);
-  }
-
-  /** @param {string} type @param {(event: any) => void} fn */
-  off(type, fn) {
-    this.listeners.get(type)?.delete(fn);
-  }
-
-  /** @param {string} type @param {any} event */
-  emit(type, event) {
-    const fns = [...(this.listeners.get(type) || []), ...(this.listeners.get("*") || [])];
-    for (const fn of fns) {
-      try {
-        fn(event);
-      } catch (err) {
-        // A listener's fault is the app's: report it without breaking the client.
-        setTimeout(() => {
-          throw err;
-        });
-      }
-    }
+    return super.on(type, fn);
   }
 
   // ---- connection ----
@@ -241,9 +206,7 @@ export class ParleyClient {
 
   /** The WebSocket URL derived from the base URL. */
   get wsUrl() {
-    const url = new URL("/v1/ws", this.options.url);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return url.toString();
+    return wsUrl(this.options.url, "/v1/ws");
   }
 
   /** @param {ConnectionState} state @param {string | null} reason */
@@ -256,7 +219,7 @@ export class ParleyClient {
   async open() {
     let token;
     try {
-      token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
+      token = await resolveToken(this.options.token);
     } catch (err) {
       this.lost(`no token: ${err}`);
       return;
@@ -345,10 +308,8 @@ export class ParleyClient {
     }
     this.attempt += 1;
     this.setState(this.state === "connecting" ? "connecting" : "reconnecting", reason);
-    const { minBackoffMs, maxBackoffMs } = this.options;
-    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempt - 1, 10));
-    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
     clearTimeout(this.retryTimer);
+    const delay = backoff(this.attempt, this.options.minBackoffMs, this.options.maxBackoffMs);
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 

@@ -13,7 +13,7 @@
 // (the server offers). A dropped signaling connection is resumed with the last `resume_token`,
 // so nobody else sees a leave or a join; a media connection whose ICE failed is restarted.
 
-import { ParleyError } from "./parley.js";
+import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
 
 /** @typedef {"connecting" | "open" | "reconnecting" | "closed"} RoomState */
 /** @typedef {"microphone" | "camera" | "screen_share" | "screen_share_audio"} TrackSource */
@@ -101,9 +101,10 @@ const LAYERS = [
 const FATAL_JOIN = new Set(["token_invalid", "token_revoked", "unauthenticated", "insufficient_grant",
   "forbidden", "not_member", "room_full", "not_found", "invalid_input"]);
 
-export class Room {
+export class Room extends Emitter {
   /** @param {RoomOptions} options */
   constructor(options) {
+    super();
     if (!options || !options.url || !options.token) throw new TypeError("Room needs { url, token }");
     this.options = { autoSubscribe: true, minBackoffMs: 300, maxBackoffMs: 5000, requestTimeoutMs: 10000, ...options };
     /** @type {RoomState} */
@@ -118,8 +119,6 @@ export class Room {
     this.localTracks = new Map();
     /** The latest `active_speakers`, loudest first. @type {{participant: string, level: number, slot?: number}[]} */
     this.activeSpeakers = [];
-    /** @type {Map<string, Set<(event: any) => void>>} */
-    this.listeners = new Map();
     /** @type {WebSocket | null} */
     this.socket = null;
     this.resumeToken = null;
@@ -156,22 +155,12 @@ export class Room {
    * @param {string} type @param {(event: any) => void} fn @returns {() => void} removes it
    */
   on(type, fn) {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type).add(fn);
-    return () => this.listeners.get(type)?.delete(fn);
+    return super.on(type, fn);
   }
 
-  /** @param {string} type @param {any} event */
+  /** Every event carries its `type`. @param {string} type @param {any} event */
   emit(type, event) {
-    for (const fn of [...(this.listeners.get(type) || []), ...(this.listeners.get("*") || [])]) {
-      try {
-        fn({ type, ...event });
-      } catch (err) {
-        setTimeout(() => {
-          throw err;
-        });
-      }
-    }
+    super.emit(type, { type, ...event });
   }
 
   /** @param {RoomState} state @param {string | null} [reason] */
@@ -231,15 +220,13 @@ export class Room {
   }
 
   get wsUrl() {
-    const url = new URL("/v1/rtc", this.options.url);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    return url.toString();
+    return wsUrl(this.options.url, "/v1/rtc");
   }
 
   async open() {
     let token;
     try {
-      token = typeof this.options.token === "function" ? await this.options.token() : this.options.token;
+      token = await resolveToken(this.options.token);
     } catch (err) {
       this.lost(`no token: ${err}`);
       return;
@@ -286,10 +273,9 @@ export class Room {
     for (const p of this.pending.values()) p.sent = false;
     this.attempt += 1;
     if (this.state !== "connecting") this.setState("reconnecting", reason);
-    const { minBackoffMs, maxBackoffMs } = this.options;
-    const ceiling = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempt - 1, 8));
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.open(), ceiling / 2 + Math.random() * (ceiling / 2));
+    const delay = backoff(this.attempt, this.options.minBackoffMs, this.options.maxBackoffMs);
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   /** @param {any} joined */

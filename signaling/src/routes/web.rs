@@ -79,9 +79,14 @@ macro_rules! embed {
 }
 
 /// The SDK's modules by name, as `/sdk/<name>` serves them: `parley.js` is the one apps import
-/// (it re-exports `Room` from `room.js`).
-static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> =
-    LazyLock::new(|| vec![embed!("sdk", "parley.js", JS), embed!("sdk", "room.js", JS)]);
+/// (it re-exports `Room` from `room.js`; both import `common.js`).
+static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    vec![
+        embed!("sdk", "parley.js", JS),
+        embed!("sdk", "room.js", JS),
+        embed!("sdk", "common.js", JS),
+    ]
+});
 
 static APP_INDEX: LazyLock<Asset> =
     LazyLock::new(|| embed!("app", "index.html", "text/html; charset=utf-8").1);
@@ -105,7 +110,7 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
 /// (meetings). Any origin may import them; browsers revalidate them on each load (`no-cache`)
 /// and get `304 Not Modified` while they are unchanged.
 #[utoipa::path(get, path = "/sdk/{file}", tag = "web",
-    params(("file" = String, Path, description = "`parley.js` or `room.js`")),
+    params(("file" = String, Path, description = "`parley.js`, `room.js` or `common.js`")),
     responses(
         (status = 200, description = "The JS SDK, an ES module", content_type = "text/javascript"),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
