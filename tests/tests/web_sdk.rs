@@ -1,7 +1,8 @@
 //! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
 //! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
-//! that chat, read, and ride out a cut network without losing or repeating a message; and the embedding example
-//! (`examples/embed-call.html`) joining a call with tokens minted from an API key.
+//! that chat, read, and ride out a cut network without losing or repeating a message; and the
+//! embedding example (`examples/embed-call.html`) joining a call with tokens minted from an API
+//! key.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, Team};
