@@ -260,7 +260,6 @@ export class Room extends Emitter {
   /** The signaling connection is gone: resume within the server's window, with backoff. */
   lost(reason) {
     const socket = this.socket;
-    if (!socket && this.state !== "connecting") return;
     this.socket = null;
     clearInterval(this.heartbeat);
     if (socket) {
@@ -286,7 +285,11 @@ export class Room extends Emitter {
     this.info = joined.room;
     this.iceServers = joined.ice_servers || [];
     this.attempt = 0;
-    if (fresh) this.forgetMedia();
+    if (fresh) {
+      // Nothing asked of the old participant applies to the new one (its offers least of all).
+      this.failPending(new ParleyError("connection_lost", "the meeting was rejoined as a new participant"));
+      this.forgetMedia();
+    }
     if (this.localParticipant) this.localParticipant.update(joined.participant);
     else this.localParticipant = new Participant(joined.participant);
     this.reconcile(joined.participants);
@@ -340,7 +343,7 @@ export class Room extends Emitter {
     this.subscriber = null;
     this.mids.clear();
     for (const p of this.participants.values()) {
-      for (const track of p.tracks.values()) this.dropTrack(p, track, false);
+      for (const track of p.tracks.values()) this.dropTrack(p, track);
     }
   }
 
@@ -513,7 +516,9 @@ export class Room extends Emitter {
   // ---- the subscriber connection ----
 
   peer(target) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [], bundlePolicy: "max-bundle" });
+    // The browser's default bundle policy: with "max-bundle" Chromium refuses a subscriber
+    // offer whose m-lines were all retired and renewed (the server then sends no BUNDLE group).
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
     pc.onicecandidate = (e) => {
       if (e.candidate && e.candidate.candidate && this.state === "open") {
         this.socket.send(JSON.stringify({ type: "candidate", target, candidate: e.candidate.candidate }));
@@ -560,11 +565,11 @@ export class Room extends Emitter {
     this.emit("track_subscribed", { track, stream: track.stream, participant });
   }
 
-  dropTrack(participant, track, tell = true) {
+  dropTrack(participant, track) {
     if (!track.mediaStreamTrack) return;
     track.mediaStreamTrack = null;
     track.stream = null;
-    if (tell) this.emit("track_unsubscribed", { track, participant });
+    this.emit("track_unsubscribed", { track, participant });
   }
 
   // ---- publishing ----
