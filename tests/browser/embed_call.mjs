@@ -1,11 +1,15 @@
 // The app developer's path, as examples/ shows it: tokens minted from an API key by
 // examples/mint-token.mjs, and examples/embed-call.html served from the app's own origin,
 // importing the SDK from Parley and joining one room from two headless Chromium pages. Both
-// must see and hear each other; a mute shows; when one leaves, the other's tiles of it go; a
+// must see and hear each other; one cut off for longer than the resume window comes back as a
+// new participant with its camera; a mute shows; when one leaves, the other's tiles of it go; a
 // token signed with the wrong secret is refused with its code. Prints one JSON line.
 //
 //   node embed_call.mjs --parley http://127.0.0.1:PORT --api-key K --api-secret S --room R
 //                       [--seconds 60]
+//
+// The server's rtc.resume_window_secs should be short (10 s): page B's network is
+// cut for longer than that, and it must come back as a new participant.
 
 import http from "node:http";
 import { execFileSync } from "node:child_process";
@@ -39,6 +43,7 @@ const browser = await chromium.launch({
   args: chromiumFlags(undefined, ["--autoplay-policy=no-user-gesture-required"]),
 });
 
+const pages = [];
 async function open(name, token) {
   const context = await browser.newContext();
   const p = await context.newPage();
@@ -47,7 +52,9 @@ async function open(name, token) {
   p.on("pageerror", (e) => report.logs[name].push(`pageerror: ${e}`.slice(0, 300)));
   const query = new URLSearchParams({ parley: args.parley, token, autojoin: "1" });
   await p.goto(`${origin}/?${query}`);
-  return { name, page: p };
+  const who = { name, context, page: p };
+  pages.push(who);
+  return who;
 }
 
 async function until(who, what, check, arg) {
@@ -81,6 +88,11 @@ try {
   const b = await open("b", mint("customer-li"));
   for (const who of [a, b]) {
     await until(who, "joined", () => document.getElementById("status").textContent === "open");
+    // Every event the page's Room gave, for the report when something fails.
+    await who.page.evaluate(() => {
+      window.seen = [];
+      window.room.on("*", (e) => window.seen.push([e.type, e.state, e.reason, e.error && e.error.code].filter(Boolean).join(":")));
+    });
   }
   report.videoA = await remoteVideo(a);
   report.videoB = await remoteVideo(b);
@@ -89,6 +101,19 @@ try {
     return el && el.srcObject ? el.srcObject.getAudioTracks().length : 0;
   });
   report.tileLabelsB = await b.page.evaluate(() => [...document.querySelectorAll(".tile span")].map((s) => s.textContent));
+
+  // B's network is cut for longer than the server's resume window (--resume-window): the server
+  // lets B go; when the network is back the SDK joins again as a new participant and publishes
+  // the same camera and microphone, and A plays B's video again.
+  const sidBefore = await b.page.evaluate(() => window.room.localParticipant.sid);
+  await b.context.setOffline(true);
+  await until(a, "B gone from A's room", () => window.room.participants.size === 0);
+  await b.context.setOffline(false);
+  report.rejoined = await until(b, "B in again as a new participant", (old) => {
+    const sid = window.room.localParticipant && window.room.localParticipant.sid;
+    return window.room.state === "open" && sid !== old ? { before: old, after: sid } : null;
+  }, sidBefore);
+  report.videoAfterRejoin = await remoteVideo(a);
 
   // A mutes the microphone: B's room sees A's microphone track muted.
   await a.page.click("#mic");
@@ -107,6 +132,10 @@ try {
     return remote.length === 0 && window.room.participants.size === 0 ? { tiles: remote.length } : null;
   });
 
+  // The one left alone stays in the meeting (its subscriber connection lost its last track).
+  await new Promise((r) => setTimeout(r, 1500));
+  report.bAfterAlone = await b.page.evaluate(() => ({ state: window.room.state, removed: window.room.removed || null }));
+
   // A token signed with the wrong secret is refused, with the protocol's code.
   const forged = await open("forged", mint("mallory", "not-the-secret-at-all-0123456789"));
   report.forged = await until(forged, "the refusal", () => {
@@ -116,6 +145,21 @@ try {
   report.ok = true;
 } catch (err) {
   report.error = String(err && err.stack ? err.stack : err);
+  // What each page's Room held when it failed.
+  report.rooms = {};
+  for (const who of pages) {
+    report.rooms[who.name] = await who.page.evaluate(() => window.room && {
+      state: window.room.state,
+      me: window.room.localParticipant && window.room.localParticipant.sid,
+      local: [...window.room.localTracks.values()].map((t) => `${t.source}:${t.sid}:${t.transceiver && t.transceiver.mid}`),
+      others: [...window.room.participants.values()].map((p) => ({
+        sid: p.sid, tracks: [...p.tracks.values()].map((t) => `${t.source}:${t.sid}:${Boolean(t.mediaStreamTrack)}`),
+      })),
+      mids: [...window.room.mids.entries()].map(([mid, t]) => `${mid}=${t.sid}`),
+      events: window.seen.slice(-40),
+      pcs: [window.room.publisher, window.room.subscriber].map((pc) => pc && `${pc.connectionState}/${pc.signalingState}`),
+    }).catch((e) => String(e));
+  }
 } finally {
   await browser.close().catch(() => {});
   site.close();

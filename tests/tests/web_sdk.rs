@@ -5,8 +5,8 @@
 //! key.
 
 use parley_tests::rtc::{run_browser_script, App};
-use parley_tests::{Backend, Server, Team};
-use serde_json::Value;
+use parley_tests::{Backend, Server, ServerOptions, Team};
+use serde_json::{json, Value};
 
 #[tokio::test]
 async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
@@ -142,7 +142,13 @@ async fn two_browsers_chat_and_one_rides_out_a_cut_network_with_nothing_lost_or_
 
 #[tokio::test]
 async fn the_embedding_example_joins_a_call_with_tokens_minted_from_an_api_key() {
-    let server = Server::start(Backend::Sqlite).await;
+    // A short resume window, so a page cut off for a while comes back as a new participant. Not
+    // shorter: a subscriber connection with nothing to receive hears only the browser's consent
+    // checks, every 5 s or so, and a window shorter than that would end the other page too.
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_RESUME_WINDOW_SECS", "10"),
+    )
+    .await;
     let app = App::register(&server).await;
     let room = parley_tests::unique("support");
     let report = run_browser_script(
@@ -171,11 +177,27 @@ async fn the_embedding_example_joins_a_call_with_tokens_minted_from_an_api_key()
         );
     }
     assert_eq!(report["audioB"], 1, "{report}");
+    // Cut off past the window, B came back as a new participant and A plays its camera again.
+    let rejoined = &report["rejoined"];
+    assert_ne!(rejoined["before"], rejoined["after"], "{report}");
+    let v = &report["videoAfterRejoin"];
+    assert!(
+        v["now"].as_i64() >= Some(v["first"].as_i64().unwrap_or(0) + 10),
+        "{v}"
+    );
     let labels = report["tileLabelsB"].as_array().expect("labels");
     assert!(labels.iter().any(|l| l == "agent-ann"), "{labels:?}");
     assert_eq!(report["mutedSeenByB"], "agent-ann", "{report}");
     assert_eq!(report["micPressedA"], "false", "{report}");
     assert_eq!(report["afterLeaveB"]["tiles"], 0, "{report}");
+    // Regression: the server once stopped every m-line of a subscriber whose last track went,
+    // leaving its offer no BUNDLE group; Chromium closed the transport and the server removed the
+    // one left in the meeting with `connection_lost`.
+    assert_eq!(
+        report["bAfterAlone"],
+        json!({"state": "open", "removed": null}),
+        "{report}"
+    );
     assert!(
         report["forged"]
             .as_str()

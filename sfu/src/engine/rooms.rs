@@ -342,6 +342,7 @@ impl Engine {
             last_media: None,
             hand_raised_at: None,
             ice_restart: false,
+            sub_parked: false,
             probing: false,
         };
         let token = participant.resume_token.clone();

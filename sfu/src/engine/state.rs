@@ -201,6 +201,10 @@ pub(super) struct Participant {
     pub(super) hand_raised_at: Option<i64>,
     /// The next subscriber offer restarts ICE.
     pub(super) ice_restart: bool,
+    /// The subscriber connection keeps one retired m-line inactive rather than stopped, so its
+    /// BUNDLE group is never empty: a browser offered only rejected m-lines closes the transport
+    /// (and the server would then see the connection die when its last subscription ended).
+    pub(super) sub_parked: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

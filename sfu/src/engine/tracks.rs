@@ -17,6 +17,9 @@ impl Engine {
             api.ice_restart(true);
         }
         let mut added = Vec::new();
+        // Subscriptions still carried after this offer; when none is, the last m-line retired
+        // is parked (inactive) instead of stopped, keeping the transport bundled.
+        let carried = p.down.iter().filter(|d| d.active()).count();
         for down in &mut p.down {
             match down.state {
                 DownState::ToOpen => {
@@ -38,7 +41,12 @@ impl Engine {
                     });
                 }
                 DownState::ToStop(mid) => {
-                    api.stop_media(mid);
+                    if carried == 0 && !p.sub_parked {
+                        api.set_direction(mid, Direction::Inactive);
+                        p.sub_parked = true;
+                    } else {
+                        api.stop_media(mid);
+                    }
                     down.state = DownState::NegotiatingStop(mid);
                 }
                 _ => {}
