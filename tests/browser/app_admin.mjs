@@ -80,6 +80,10 @@ await run.finish(async () => {
   await phone.click("button[type=submit]");
   await phone.waitForSelector(`.channel-link[data-channel="${args.channel}"]`, { timeout: remaining() });
   report.phoneMainHidden = await phone.evaluate(() => getComputedStyle(document.getElementById("main")).display === "none");
+  report.phoneBadge = await phone.evaluate((c) => {
+    const badge = document.querySelector(`.channel-link[data-channel="${c}"] .badge`);
+    return badge ? badge.textContent : null;
+  }, args.channel);
   await shot(phone, "phone-channels");
   await phone.click(`.channel-link[data-channel="${args.channel}"]`);
   await phone.waitForSelector(".channel-view .composer-input", { timeout: remaining() });

@@ -235,6 +235,8 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
     assert!(report["charts"].as_i64() > Some(0), "{report}");
     // The phone shows the channel list alone, then the chat, without sideways scrolling.
     assert_eq!(report["phoneMainHidden"], true, "{report}");
+    // Ann's question is unread for Bob until he opens the channel.
+    assert_eq!(report["phoneBadge"], "1", "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     assert_eq!(
         report["pageErrors"],
