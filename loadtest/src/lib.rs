@@ -1,3 +1,13 @@
-//! The load tester (`parley-loadtest`).
+//! The load tester (`parley-loadtest`): simulated users against any Parley node, as real
+//! clients over real sockets, with every delivery checked and the server's cost measured.
 //!
-//! Filled by the load-test issue; nothing here yet.
+//! - `provision`: the users and channels a run needs, made through the REST API as an admin.
+//! - `im`: the messaging scenario: connect, send at a rate, check that every online member
+//!   received every message exactly once and in order, measure connect time and latency.
+//! - `report`: percentiles (HDR histogram), the final table and the JSON report.
+//! - `cost`: the server process's CPU seconds and memory, from `/proc`.
+
+pub mod cost;
+pub mod im;
+pub mod provision;
+pub mod report;

@@ -1,0 +1,103 @@
+//! What a run costs the server: CPU seconds and memory of its process, read from `/proc/<pid>`
+//! before and after, so the figures compare across machines that are busy with other things
+//! (deliveries per server CPU-second rather than per wall-clock second).
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// Linux reports process times in clock ticks of `USER_HZ`, 100 on every mainstream
+/// architecture.
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// One reading of the server process.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Sample {
+    /// User plus system CPU time since the process started.
+    pub cpu_secs: f64,
+    /// Resident memory now.
+    pub rss_bytes: u64,
+    /// The most resident memory it ever had.
+    pub peak_rss_bytes: u64,
+}
+
+/// Read the process `pid`'s CPU time and memory.
+pub fn sample(pid: u32) -> Result<Sample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat (is the server's pid right?)"))?;
+    // The command name (field 2) may hold spaces; the fields after its closing parenthesis
+    // start with field 3, so utime and stime (fields 14 and 15) are the 12th and 13th.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .context("unreadable /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("short /proc/PID/stat")?
+            .parse::<u64>()? as f64)
+    };
+    let cpu_secs = (ticks(11)? + ticks(12)?) / TICKS_PER_SEC;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    Ok(Sample {
+        cpu_secs,
+        rss_bytes: kib("VmRSS:"),
+        peak_rss_bytes: kib("VmHWM:"),
+    })
+}
+
+/// The server's cost over a run: from a sample before connecting, one after connecting (for
+/// memory per connection) and one at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerCost {
+    pub pid: u32,
+    pub cpu_secs: f64,
+    pub peak_rss_bytes: u64,
+    /// Resident memory the connected clients added, per connection.
+    pub bytes_per_connection: Option<f64>,
+}
+
+impl ServerCost {
+    pub fn between(
+        pid: u32,
+        before: Sample,
+        connected: Sample,
+        after: Sample,
+        connections: usize,
+    ) -> ServerCost {
+        let added = connected.rss_bytes.saturating_sub(before.rss_bytes) as f64;
+        ServerCost {
+            pid,
+            cpu_secs: after.cpu_secs - before.cpu_secs,
+            peak_rss_bytes: after.peak_rss_bytes,
+            bytes_per_connection: (connections > 0).then(|| added / connections as f64),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_can_be_read() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_bytes > 0 && s.peak_rss_bytes >= s.rss_bytes, "{s:?}");
+        assert!(s.cpu_secs >= 0.0);
+    }
+
+    #[test]
+    fn a_missing_process_is_an_error_that_names_it() {
+        let err = sample(u32::MAX).expect_err("no such pid");
+        assert!(err.to_string().contains(&u32::MAX.to_string()), "{err}");
+    }
+}

@@ -1,0 +1,143 @@
+//! `parley-loadtest`: what operators run before a roll-out. See `docs/BENCHMARKS.md`.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use parley_loadtest::im::{self, ImConfig};
+use parley_loadtest::provision::provision;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "parley-loadtest",
+    version,
+    about = "Load Parley with simulated users and measure it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Messaging: users in channels sending at a rate; checks every delivery, measures latency.
+    Im(ImArgs),
+}
+
+#[derive(Args)]
+struct ImArgs {
+    /// The node under test.
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_SERVER",
+        default_value = "http://127.0.0.1:7880"
+    )]
+    server: String,
+    /// An admin's email: the run makes its users and channels through the REST API.
+    #[arg(long, env = "PARLEY_LOADTEST_ADMIN_EMAIL")]
+    admin_email: String,
+    /// The admin's password.
+    #[arg(long, env = "PARLEY_LOADTEST_ADMIN_PASSWORD")]
+    admin_password: String,
+    /// Simulated users, each a WebSocket connection with its own token.
+    #[arg(long, default_value_t = 100)]
+    users: usize,
+    /// Channels.
+    #[arg(long, default_value_t = 10)]
+    channels: usize,
+    /// Members per channel (2 to --users), filled round-robin.
+    #[arg(long, default_value_t = 20)]
+    members: usize,
+    /// Messages per second, all users together (at most 15 per user).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seconds over which the connections are opened.
+    #[arg(long, default_value_t = 5)]
+    ramp_up: u64,
+    /// Seconds to wait for the last deliveries after sending stops.
+    #[arg(long, default_value_t = 10)]
+    drain: u64,
+    /// Spread client source addresses over this many loopback addresses (127.0.0.2 and up),
+    /// so many clients do not run out of ports (only when the server is on loopback; 0: off).
+    #[arg(long, default_value_t = 64)]
+    source_ips: u8,
+    /// The server's process id, to report its CPU seconds and memory for the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("parley-loadtest: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Ok(true) when the run was clean, Ok(false) when it lost, repeated or reordered something.
+fn run() -> Result<bool> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match cli.command {
+        Command::Im(args) => runtime.block_on(im(args)),
+    }
+}
+
+async fn im(args: ImArgs) -> Result<bool> {
+    let tag = format!("{:x}", std::process::id() as u64 * 1_000_003 + now_secs());
+    eprintln!(
+        "provisioning {} users and {} channels on {} ...",
+        args.users, args.channels, args.server
+    );
+    let cast = provision(
+        &args.server,
+        &args.admin_email,
+        &args.admin_password,
+        args.users,
+        args.channels,
+        args.members,
+        &tag,
+    )
+    .await?;
+    let config = ImConfig {
+        server: args.server,
+        users: args.users,
+        channels: args.channels,
+        members: args.members,
+        rate: args.rate,
+        size: args.size,
+        duration: Duration::from_secs(args.duration),
+        ramp_up: Duration::from_secs(args.ramp_up),
+        drain: Duration::from_secs(args.drain),
+        source_ips: args.source_ips,
+        server_pid: args.server_pid,
+    };
+    let report = im::run(config, cast).await?;
+    // The table is the tool's output; progress and errors go to stderr.
+    std::io::stdout().write_all(report.table().as_bytes())?;
+    if let Some(path) = args.report {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report.clean())
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
