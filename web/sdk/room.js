@@ -133,6 +133,9 @@ export class Room extends Emitter {
     this.subscriber = null;
     /** mid → the track a subscriber m-line carries */
     this.mids = new Map();
+    /** A voice bridge's slot tracks (they belong to no participant), by slot sid. */
+    this.slots = new Map();
+    this.joinTimer = null;
     /** Publisher negotiations and subscriber answers each run one at a time. */
     this.publishing = Promise.resolve();
     this.answering = Promise.resolve();
@@ -193,15 +196,14 @@ export class Room extends Emitter {
   async leave() {
     if (!this.wanted) return;
     const socket = this.socket;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "leave" }));
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "leave" }));
     this.shutDown("left");
-    for (const track of this.localTracks.values()) track.mediaStreamTrack.stop();
-    this.localTracks.clear();
   }
 
   /** @param {string} reason */
   shutDown(reason) {
     this.wanted = false;
+    clearTimeout(this.joinTimer);
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
     clearTimeout(this.retryTimer);
@@ -214,6 +216,9 @@ export class Room extends Emitter {
     }
     this.failPending(new ParleyError("closed", `the room was closed: ${reason}`));
     this.closePeers();
+    // Out for good (left, removed, refused): the camera and microphone stop too.
+    for (const track of this.localTracks.values()) track.mediaStreamTrack.stop();
+    this.localTracks.clear();
     this.joining?.reject(new ParleyError("closed", reason));
     this.joining = null;
     this.setState("closed", reason);
@@ -235,6 +240,12 @@ export class Room extends Emitter {
     const WS = this.options.WebSocket || globalThis.WebSocket;
     const socket = new WS(this.wsUrl);
     this.socket = socket;
+    // A connection or a join that hangs (a network that changed under it) is given up and
+    // tried again, well within the server's resume window.
+    clearTimeout(this.joinTimer);
+    this.joinTimer = setTimeout(() => {
+      if (this.socket === socket) this.lost("no answer to join");
+    }, this.options.requestTimeoutMs);
     socket.onopen = () => {
       const join = { type: "join", id: "join", token, auto_subscribe: this.options.autoSubscribe };
       if (this.options.room) join.room = this.options.room;
@@ -268,8 +279,18 @@ export class Room extends Emitter {
         socket.close(4000, "reconnecting");
       } catch {}
     }
+    clearTimeout(this.joinTimer);
     if (!this.wanted) return;
-    for (const p of this.pending.values()) p.sent = false;
+    for (const [id, p] of [...this.pending]) {
+      if (p.sent && p.frame.type === "answer") {
+        // An answer belongs to one offer; after the resume the server offers again what it
+        // still waits for, and that offer is answered afresh.
+        this.pending.delete(id);
+        p.resolve(null);
+      } else {
+        p.sent = false;
+      }
+    }
     this.attempt += 1;
     if (this.state !== "connecting") this.setState("reconnecting", reason);
     clearTimeout(this.retryTimer);
@@ -281,6 +302,7 @@ export class Room extends Emitter {
   async onJoined(joined) {
     const resumed = Boolean(joined.resumed);
     const fresh = !resumed && this.localParticipant !== null;
+    clearTimeout(this.joinTimer);
     this.resumeToken = joined.resume_token;
     this.info = joined.room;
     this.iceServers = joined.ice_servers || [];
@@ -292,11 +314,13 @@ export class Room extends Emitter {
     }
     if (this.localParticipant) this.localParticipant.update(joined.participant);
     else this.localParticipant = new Participant(joined.participant);
+    if (resumed) this.syncOwnTracks(joined.participant.tracks, { mutes: true });
     this.reconcile(joined.participants);
     this.startHeartbeat();
-    this.setState("open");
-    // What was asked meanwhile, and what was in flight when the connection dropped.
+    // What was asked meanwhile, and what was in flight when the connection dropped, before
+    // anything a `connection` listener asks.
     for (const p of this.pending.values()) if (!p.sent) this.transmit(p);
+    this.setState("open");
     this.joining?.resolve(joined);
     this.joining = null;
     // A fresh participant (the old one timed out) publishes again what this client had.
@@ -345,6 +369,8 @@ export class Room extends Emitter {
     for (const p of this.participants.values()) {
       for (const track of p.tracks.values()) this.dropTrack(p, track);
     }
+    for (const slot of this.slots.values()) this.dropTrack(null, slot);
+    this.slots.clear();
   }
 
   startHeartbeat() {
@@ -412,7 +438,10 @@ export class Room extends Emitter {
       }
       case "participant_updated": {
         const info = frame.participant;
-        if (info.sid === this.localParticipant?.sid) this.localParticipant.update(info);
+        if (info.sid === this.localParticipant?.sid) {
+          this.localParticipant.update(info);
+          this.syncOwnTracks(info.tracks);
+        }
         else this.participants.get(info.sid)?.update(info);
         break;
       }
@@ -476,7 +505,8 @@ export class Room extends Emitter {
       return;
     }
     const renewable = frame.code === "token_expired" && typeof this.options.token === "function";
-    if (renewable || !FATAL_JOIN.has(frame.code)) {
+    const fatal = FATAL_JOIN.has(frame.code) || frame.code === "token_expired";
+    if (renewable || !fatal) {
       this.lost(`join refused: ${frame.code}`);
       return;
     }
@@ -497,6 +527,34 @@ export class Room extends Emitter {
     }
     const track = this.participants.get(frame.participant)?.tracks.get(frame.track);
     if (track) track.muted = frame.muted;
+  }
+
+  /**
+   * Our own tracks as the server lists them: one it no longer has (the floor taken back, a
+   * grant removed) is stopped and dropped; with `mutes` (after a resume, when `track_muted`
+   * events may have been missed), the server's mute state is taken too. Live, `track_muted`
+   * says it, and a listing sent before our own mute arrived must not undo it.
+   * @param {any[]} listed @param {{mutes?: boolean}} [options]
+   */
+  syncOwnTracks(listed, { mutes = false } = {}) {
+    const bySid = new Map((listed || []).map((t) => [t.sid, t]));
+    let dropped = false;
+    for (const [source, local] of [...this.localTracks]) {
+      if (!local.sid) continue;
+      const info = bySid.get(local.sid);
+      if (!info) {
+        this.localTracks.delete(source);
+        local.mediaStreamTrack.stop();
+        if (local.transceiver) local.transceiver.direction = "inactive";
+        this.emit("local_track_unpublished", { track: local });
+        dropped = true;
+      } else if (mutes && info.muted !== local.muted) {
+        local.muted = info.muted;
+        local.mediaStreamTrack.enabled = !info.muted;
+        this.emit("local_track_muted", { track: local, by_admin: info.muted });
+      }
+    }
+    if (dropped) this.renegotiate().catch((err) => this.emit("error", { error: err }));
   }
 
   /** Dynacast: encode only the layers someone receives. */
@@ -536,6 +594,13 @@ export class Room extends Emitter {
   }
 
   async answer(frame) {
+    if (!this.wanted) return;
+    const pc0 = this.subscriber;
+    if (pc0 && pc0.signalingState === "stable" && pc0.remoteDescription?.sdp === frame.sdp) {
+      // The offer we answered already, sent again after a resume: the same answer again.
+      await this.request({ type: "answer", sdp: pc0.localDescription.sdp });
+      return;
+    }
     for (const { mid, track } of frame.tracks) this.mids.set(mid, track);
     if (!this.subscriber) {
       const pc = this.peer("subscriber");
@@ -545,7 +610,25 @@ export class Room extends Emitter {
     const pc = this.subscriber;
     await pc.setRemoteDescription({ type: "offer", sdp: frame.sdp });
     await pc.setLocalDescription(await pc.createAnswer());
+    this.dropRetired(pc);
     await this.request({ type: "answer", sdp: pc.localDescription.sdp });
+  }
+
+  /**
+   * Subscriptions the server ended without a `track_unpublished` (an unsubscribe, a grant
+   * taken away, a bridge's slots after a rejoin) show as m-lines no longer receiving.
+   * @param {RTCPeerConnection} pc
+   */
+  dropRetired(pc) {
+    for (const t of pc.getTransceivers()) {
+      const info = t.mid !== null ? this.mids.get(t.mid) : undefined;
+      if (!info || (t.currentDirection !== "inactive" && t.currentDirection !== "stopped" && !t.stopped)) continue;
+      this.mids.delete(t.mid);
+      const participant = this.participants.get(info.participant) || null;
+      const track = participant?.tracks.get(info.sid) || this.slots.get(info.sid);
+      if (track) this.dropTrack(participant, track);
+      this.slots.delete(info.sid);
+    }
   }
 
   /** @param {RTCTrackEvent} e */
@@ -559,7 +642,10 @@ export class Room extends Emitter {
       participant.tracks.set(info.sid, track);
     }
     // A voice bridge's slots belong to nobody: they carry whoever speaks.
-    if (!track) track = { ...info, mediaStreamTrack: null, stream: null };
+    if (!track) {
+      track = { ...info, mediaStreamTrack: null, stream: null };
+      this.slots.set(info.sid, track);
+    }
     track.mediaStreamTrack = e.track;
     track.stream = new MediaStream([e.track]);
     this.emit("track_subscribed", { track, stream: track.stream, participant });
@@ -666,6 +752,7 @@ export class Room extends Emitter {
   }
 
   async negotiate() {
+    if (!this.wanted) return;
     if (!this.publisher) this.publisher = this.peer("publisher");
     const pc = this.publisher;
     for (const local of this.localTracks.values()) {

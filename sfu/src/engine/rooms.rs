@@ -342,7 +342,7 @@ impl Engine {
             last_media: None,
             hand_raised_at: None,
             ice_restart: false,
-            sub_parked: false,
+            sub_parked: None,
             probing: false,
         };
         let token = participant.resume_token.clone();

@@ -204,7 +204,7 @@ pub(super) struct Participant {
     /// The subscriber connection keeps one retired m-line inactive rather than stopped, so its
     /// BUNDLE group is never empty: a browser offered only rejected m-lines closes the transport
     /// (and the server would then see the connection die when its last subscription ended).
-    pub(super) sub_parked: bool,
+    pub(super) sub_parked: Option<Mid>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]

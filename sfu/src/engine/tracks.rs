@@ -41,9 +41,9 @@ impl Engine {
                     });
                 }
                 DownState::ToStop(mid) => {
-                    if carried == 0 && !p.sub_parked {
+                    if carried == 0 && p.sub_parked.is_none() {
                         api.set_direction(mid, Direction::Inactive);
-                        p.sub_parked = true;
+                        p.sub_parked = Some(mid);
                     } else {
                         api.stop_media(mid);
                     }
@@ -337,11 +337,15 @@ impl Engine {
             // The offer is spent; offer its tracks again. Stops of m-lines str0m never
             // applied (added and stopped within the failed offer) have nothing left to stop.
             let rtc = &p.subscriber.rtc;
+            let parked = p.sub_parked;
             p.down.retain_mut(|d| match d.state {
                 DownState::Negotiating(_) => {
                     d.state = DownState::ToOpen;
                     true
                 }
+                // str0m made the parked m-line inactive at once, answer or not: it stays so,
+                // and must not be stopped by the retry.
+                DownState::NegotiatingStop(m) | DownState::ToStop(m) if Some(m) == parked => false,
                 DownState::NegotiatingStop(m) | DownState::ToStop(m) => {
                     let known = rtc.media(m).is_some_and(|media| !media.stopped());
                     d.state = DownState::ToStop(m);
