@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// What each messaging connection reserves for reading frames; tungstenite's default is
+/// 128 KiB per connection (see docs/BENCHMARKS.md).
+const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Events read back from storage per query when replaying or filling a gap.
 const REPLAY_PAGE: i64 = 500;
 
@@ -41,6 +44,9 @@ pub async fn upgrade(State(state): State<AppState>, uri: Uri, ws: WebSocketUpgra
     let hard_limit = state.ws.max_frame_bytes.saturating_mul(4);
     ws.max_message_size(hard_limit)
         .max_frame_size(hard_limit)
+        // tungstenite reserves its whole read buffer (128 KiB by default) for every connection
+        // up front; messaging frames are small, and a larger one still grows the buffer.
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| async move {
             let connection = Connection::open(state, socket, principal).await;
             if let Some(connection) = connection {
