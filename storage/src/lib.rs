@@ -41,7 +41,7 @@ pub use objects::{
 pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
 pub use sessions::SessionRecord;
-pub use stats::StatsWindow;
+pub use stats::{date as civil_date, StatsWindow};
 pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};
 pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
 

@@ -6,13 +6,14 @@
 //! may ask, and bad parameters are refused with `invalid_input`.
 
 use parley_proto::{AdminStats, AnnouncementReads};
+use parley_storage::now_ms;
 use parley_tests::rtc::{App, RtcClient};
 use parley_tests::{
     eventually, expect_error, expect_json, on_both_backends, Backend, Server, Team, WsClient,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 on_both_backends!(
     a_known_day_gives_exact_figures,
@@ -21,13 +22,6 @@ on_both_backends!(
 );
 
 const DAY_MS: i64 = 86_400_000;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date: the inverse of the server's arithmetic
 /// (Howard Hinnant's `days_from_civil`), so a wrong date cannot agree with it by accident.

@@ -3,6 +3,7 @@
 //! reminders reach the assignee before the due date and (with the creator) when it passes, each
 //! once. Reminder times are short configured durations, not days.
 
+use parley_storage::now_ms;
 use parley_tests::rtc::{App, RtcClient};
 use parley_tests::{
     eventually, expect_error, expect_json, on_both_backends, Backend, Server, ServerOptions, Team,
@@ -10,7 +11,7 @@ use parley_tests::{
 };
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 on_both_backends!(
     minutes_become_tasks_a_summary_and_reminders,
@@ -19,13 +20,6 @@ on_both_backends!(
 
 /// The lead time before a due date at which the assignee is reminded, in this test's server.
 const REMIND_BEFORE_SECS: u64 = 2;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as i64
-}
 
 async fn start(backend: Backend) -> Team {
     let options = ServerOptions::backend(backend)
