@@ -12,6 +12,10 @@
 //! buffer (RTX where negotiated) and asks publishers for lost packets.
 
 mod engine;
+/// The forwarding path's own pieces, for the micro-benchmarks in `benches/`. Not part of the
+/// API.
+#[doc(hidden)]
+pub use engine::bench;
 pub mod metrics;
 pub mod rewrite;
 pub mod sdp;

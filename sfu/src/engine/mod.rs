@@ -30,6 +30,8 @@ const TICK: Duration = Duration::from_millis(10);
 /// Datagrams read per wake-up before the peers they touched are polled.
 const READ_BATCH: usize = 64;
 
+#[doc(hidden)]
+pub mod bench;
 mod media;
 mod moderation;
 mod quality;

@@ -152,18 +152,18 @@ pub(super) fn layer_cost(layers: &[UpLayer], index: usize) -> u64 {
 }
 
 /// A subscription to a simulcast track: the layer it carries and the one it moves to.
-pub(super) struct SimDown {
+pub struct SimDown {
     /// The highest layer the subscriber asked for.
     pub(super) wanted: usize,
     /// The layer chosen for it now (what it asked, lowered for bandwidth).
-    pub(super) target: usize,
+    pub target: usize,
     /// The layer being forwarded; switches to `target` on that layer's next keyframe.
-    pub(super) current: Option<usize>,
+    pub current: Option<usize>,
     vp8: Vp8Numbers,
 }
 
 impl SimDown {
-    pub(super) fn new(layers: usize) -> SimDown {
+    pub fn new(layers: usize) -> SimDown {
         let top = layers.saturating_sub(1);
         SimDown {
             wanted: top,
@@ -175,12 +175,7 @@ impl SimDown {
 
     /// Whether a packet of `layer` is forwarded to this subscription; a keyframe of the target
     /// layer switches to it.
-    pub(super) fn accept(
-        &mut self,
-        layer: usize,
-        keyframe: bool,
-        vp8: Option<&Vp8Descriptor>,
-    ) -> bool {
+    pub fn accept(&mut self, layer: usize, keyframe: bool, vp8: Option<&Vp8Descriptor>) -> bool {
         if self.current == Some(layer) {
             return true;
         }
@@ -195,7 +190,7 @@ impl SimDown {
     }
 
     /// The VP8 descriptor rewrite that keeps picture ids continuous across switches.
-    pub(super) fn vp8_patch(&mut self, d: &Vp8Descriptor) -> Option<Vp8Patch> {
+    pub fn vp8_patch(&mut self, d: &Vp8Descriptor) -> Option<Vp8Patch> {
         self.vp8.patch(d)
     }
 }
@@ -266,11 +261,7 @@ impl Vp8Numbers {
 }
 
 /// The first packet of a keyframe, where a subscriber can start decoding a layer.
-pub(super) fn starts_keyframe(
-    codec: Option<&str>,
-    payload: &[u8],
-    vp8: Option<&Vp8Descriptor>,
-) -> bool {
+pub fn starts_keyframe(codec: Option<&str>, payload: &[u8], vp8: Option<&Vp8Descriptor>) -> bool {
     match codec {
         Some("vp8") => vp8.is_some_and(|d| d.starts_keyframe(payload)),
         Some("h264") => h264_starts_keyframe(payload),
