@@ -144,6 +144,11 @@ fn serialize(message: &ServerMessage) -> Utf8Bytes {
     }
 }
 
+/// A committed event as every recipient receives it: serialised once for all of them.
+fn event_payload(event: &ChannelEvent) -> Utf8Bytes {
+    serialize(&ServerMessage::Event(event.clone()))
+}
+
 fn wall_ms() -> i64 {
     parley_storage::now_ms()
 }
@@ -272,7 +277,7 @@ impl HubHandle {
 
     /// Fan a committed event out to every connected device of every member.
     pub async fn publish(&self, event: &ChannelEvent) {
-        let payload = serialize(&ServerMessage::Event(event.clone()));
+        let payload = event_payload(event);
         let (channel, seq) = (event.channel(), event.seq());
         self.to_cluster(|| Wire::Event {
             channel,
@@ -432,16 +437,7 @@ async fn run(
     presence: PresenceConfig,
     cluster: Option<Cluster>,
 ) {
-    let mut hub = Hub {
-        routes: Routes::default(),
-        presence: Presence::new(presence),
-        typing: TypingThrottle::new(TYPING_EVERY),
-        links: HashMap::new(),
-        too_slow: Vec::new(),
-        metrics,
-        cluster,
-        announced: HashMap::new(),
-    };
+    let mut hub = Hub::new(metrics, presence, cluster);
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -457,6 +453,19 @@ async fn run(
 }
 
 impl Hub {
+    fn new(metrics: Metrics, presence: PresenceConfig, cluster: Option<Cluster>) -> Hub {
+        Hub {
+            routes: Routes::default(),
+            presence: Presence::new(presence),
+            typing: TypingThrottle::new(TYPING_EVERY),
+            links: HashMap::new(),
+            too_slow: Vec::new(),
+            metrics,
+            cluster,
+            announced: HashMap::new(),
+        }
+    }
+
     fn handle(&mut self, command: Command) {
         let now = Instant::now();
         match command {
@@ -677,3 +686,7 @@ impl Hub {
         }
     }
 }
+
+/// The hub's state driven synchronously, for the micro-benchmarks. Not part of the API.
+#[doc(hidden)]
+pub mod bench;

@@ -4,6 +4,8 @@
 
 mod hub;
 
+#[doc(hidden)]
+pub use hub::bench as hub_bench;
 pub use hub::{HubHandle, Outbound, Registration};
 
 use crate::auth::{query_token, Principal};
