@@ -5,8 +5,10 @@
 //! - `im`: the messaging scenario: connect, send at a rate, check that every online member
 //!   received every message exactly once and in order, measure connect time and latency.
 //! - `report`: percentiles (HDR histogram), the final table and the JSON report.
+//! - `chart`: a hand-written SVG of named series over time (latency percentiles, throughput).
 //! - `cost`: the server process's CPU seconds and memory, from `/proc`.
 
+pub mod chart;
 pub mod cost;
 pub mod im;
 pub mod provision;
