@@ -85,6 +85,7 @@ async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
     // Events replayed to the reconnected clients are checked like the rest but left out of
     // the latencies (they measure the outage).
     let replayed = d["replayed"].as_u64().expect("replayed");
+    // Each reconnecting client was away half a second while its channels moved on.
     assert!(replayed > 0, "{report}");
     assert_eq!(
         report["latency"]["count"].as_u64(),

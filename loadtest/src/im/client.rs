@@ -22,6 +22,9 @@ use tokio_tungstenite::WebSocketStream;
 /// What each client reserves for reading (tungstenite's default, 128 KiB, times 50,000 clients
 /// would not fit the machine).
 const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// How long a churning client stays away before it reconnects: a short network drop, long
+/// enough that its channels move on and the server has something to replay.
+const AWAY: Duration = Duration::from_millis(500);
 
 /// What one connection saw.
 #[derive(Default)]
@@ -125,6 +128,7 @@ impl Client {
             let phase = *self.phase.borrow();
             if live.leaving && live.pending == 0 {
                 ws.close(None).await.ok();
+                tokio::time::sleep(AWAY).await;
                 let resume = result
                     .received
                     .iter()
