@@ -166,7 +166,9 @@ impl Client {
                     let send = ClientMessage::Send {
                         id: request.to_string(),
                         channel,
-                        client_id: format!("lt-{request}"),
+                        // Unique per user and channel across its devices, or the server
+                        // takes a second device's send for a resend of the first.
+                        client_id: format!("lt-{}-{request}", self.key),
                         body: body(self.size),
                         reply_to: None,
                         mentions: Vec::new(),

@@ -226,7 +226,9 @@ pub(super) fn assemble(
         }
     }
     for seqs in acked.values_mut() {
+        // One sequence is one message, even if two sends were answered with it.
         seqs.sort_unstable();
+        seqs.dedup();
     }
     let (mut expected, mut delivered, mut lost, mut duplicated, mut out_of_order) = (0, 0, 0, 0, 0);
     for group in &cast.groups {
