@@ -180,6 +180,7 @@ impl Client {
                     let text = serde_json::to_string(&send).expect("serialisable");
                     if ws.send(Frame::text(text)).await.is_err() {
                         result.send_errors += 1;
+                        self.progress.failed.fetch_add(1, Relaxed);
                     } else {
                         live.pending += 1;
                     }
@@ -294,6 +295,7 @@ impl Client {
             Ok(ServerMessage::Error { .. }) => {
                 live.pending = live.pending.saturating_sub(1);
                 result.send_errors += 1;
+                self.progress.failed.fetch_add(1, Relaxed);
             }
             _ => {}
         }

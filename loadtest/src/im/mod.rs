@@ -65,6 +65,19 @@ pub(crate) struct Progress {
     expected: AtomicU64,
     delivered: AtomicU64,
     reconnected: AtomicU64,
+    /// Sends that failed or were answered with an error.
+    failed: AtomicU64,
+}
+
+impl Progress {
+    /// Every send answered and every answered message delivered to all its recipients.
+    /// Deliveries alone are not enough: a member may see a message before its sender's `sent`
+    /// arrives, so counting deliveries against acknowledged messages can balance a late
+    /// delivery with one whose acknowledgement is still on its way.
+    fn settled(&self) -> bool {
+        self.acked.load(Relaxed) + self.failed.load(Relaxed) >= self.sent.load(Relaxed)
+            && self.delivered.load(Relaxed) >= self.expected.load(Relaxed)
+    }
 }
 
 /// When connection `k` of `n` drops and reconnects, if it is one of the churning `fraction`:
@@ -187,8 +200,7 @@ pub async fn run(config: ImConfig, cast: Cast) -> Result<ImReport> {
     let drain_until = Instant::now() + config.drain;
     // Churning connections may still be coming back; wait for them as for any delivery.
     let churning = (config.churn * n as f64).round() as u64;
-    while (progress.delivered.load(Relaxed) < progress.expected.load(Relaxed)
-        || progress.reconnected.load(Relaxed) < churning)
+    while (!progress.settled() || progress.reconnected.load(Relaxed) < churning)
         && Instant::now() < drain_until
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
