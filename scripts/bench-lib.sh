@@ -1,10 +1,18 @@
 # Shared by the bench scripts (sourced, not run): build once, raise the fd limit, start and stop
 # a fresh release `parley` on loopback.
 
-# Every connection is a file descriptor on both sides; root may raise the hard limit.
+# Every connection is a file descriptor in the server and in the load tester. Root with
+# CAP_SYS_RESOURCE may raise the hard limit; in a container without it (the project's machine:
+# hard limit 20,000) the soft limit goes up to the hard one and that caps one process's
+# connections.
 raise_fd_limit() {
   ulimit -Hn 1048576 2>/dev/null || true
   ulimit -n "$(ulimit -Hn)"
+  local want
+  want=$(( $(arg_value users 100 "$@") * $(arg_value devices 1 "$@") ))
+  if [ "$want" -gt $(( $(ulimit -n) - 100 )) ]; then
+    echo "warning: $want connections, but a process may open only $(ulimit -n) files here" >&2
+  fi
 }
 
 build_release() {
