@@ -36,6 +36,8 @@ pub(super) struct ClientResult {
     /// The sequence numbers its own sends were acknowledged with.
     pub acked: Vec<(ChannelId, i64)>,
     pub send_errors: u64,
+    /// Sends written to the socket (answered or not).
+    pub sends: u64,
     pub closed_early: Option<String>,
     /// Times it dropped its connection on purpose and came back (churn).
     pub reconnects: u64,
@@ -184,6 +186,7 @@ impl Client {
                     } else {
                         live.pending += 1;
                     }
+                    result.sends += 1;
                     self.progress.sent.fetch_add(1, Relaxed);
                     self.recorder.sent(self.key);
                     next_ping = tokio::time::Instant::now() + ping_every;

@@ -43,9 +43,12 @@ pub struct Connections {
 
 #[derive(Debug, Serialize)]
 pub struct Messages {
+    /// Sends the clients made.
     pub sent: u64,
     pub acked: u64,
     pub send_errors: u64,
+    /// Sends with no answer by the end of the run (an overloaded server falls behind).
+    pub unanswered: u64,
     pub per_sec: f64,
 }
 
@@ -80,6 +83,7 @@ impl ImReport {
             && self.connections.failed == 0
             && self.connections.closed_early == 0
             && self.messages.send_errors == 0
+            && self.messages.unanswered == 0
     }
 
     pub fn table(&self) -> String {
@@ -110,10 +114,11 @@ impl ImReport {
             (
                 "messages".into(),
                 format!(
-                    "{} sent, {} acknowledged, {} errors ({:.1}/s)",
+                    "{} sent, {} acknowledged, {} errors, {} unanswered ({:.1}/s acknowledged)",
                     self.messages.sent,
                     self.messages.acked,
                     self.messages.send_errors,
+                    self.messages.unanswered,
                     self.messages.per_sec
                 ),
             ),
@@ -279,12 +284,13 @@ pub(super) fn assemble(
             connect_time: recorder.connect_time().summary(),
         },
         messages: Messages {
-            sent: results
-                .iter()
-                .map(|r| r.acked.len() as u64 + r.send_errors)
-                .sum(),
+            sent: results.iter().map(|r| r.sends).sum(),
             acked: sent,
             send_errors: results.iter().map(|r| r.send_errors).sum(),
+            unanswered: results
+                .iter()
+                .map(|r| r.sends.saturating_sub(r.acked.len() as u64 + r.send_errors))
+                .sum(),
             per_sec: sent as f64 / end.send_secs.max(0.001),
         },
         deliveries: Deliveries {
