@@ -10,7 +10,8 @@ use futures::{SinkExt, StreamExt};
 use parley_proto::{ChannelEvent, ChannelId, ClientMessage, Priority, Resume, ServerMessage};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::fence;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpSocket, TcpStream};
@@ -162,6 +163,15 @@ impl Client {
             tokio::select! {
                 _ = tokio::time::sleep_until(next_send), if sending => {
                     next_send += self.period;
+                    // Count the send before looking at the phase once more, and the run looks
+                    // at the count after moving the phase on (fences on both sides): either
+                    // this send sees the drain and is not made, or the drain waits for it.
+                    self.progress.sent.fetch_add(1, SeqCst);
+                    fence(SeqCst);
+                    if *self.phase.borrow() != Phase::Sending {
+                        self.progress.sent.fetch_sub(1, SeqCst);
+                        continue;
+                    }
                     let channel = self.channels[turn % self.channels.len()];
                     turn += 1;
                     request += 1;
@@ -187,7 +197,6 @@ impl Client {
                         live.pending += 1;
                     }
                     result.sends += 1;
-                    self.progress.sent.fetch_add(1, Relaxed);
                     self.recorder.sent(self.key);
                     next_ping = tokio::time::Instant::now() + ping_every;
                 }

@@ -75,7 +75,8 @@ impl Progress {
     /// arrives, so counting deliveries against acknowledged messages can balance a late
     /// delivery with one whose acknowledgement is still on its way.
     fn settled(&self) -> bool {
-        self.acked.load(Relaxed) + self.failed.load(Relaxed) >= self.sent.load(Relaxed)
+        let sent = self.sent.load(std::sync::atomic::Ordering::SeqCst);
+        self.acked.load(Relaxed) + self.failed.load(Relaxed) >= sent
             && self.delivered.load(Relaxed) >= self.expected.load(Relaxed)
     }
 }
@@ -196,6 +197,8 @@ pub async fn run(config: ImConfig, cast: Cast) -> Result<ImReport> {
     phase_tx.send(Phase::Sending).ok();
     tokio::time::sleep(config.duration).await;
     phase_tx.send(Phase::Draining).ok();
+    // Pairs with the client's fence between counting a send and checking the phase.
+    std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     let send_secs = sending_started.elapsed().as_secs_f64();
     let drain_until = Instant::now() + config.drain;
     // Churning connections may still be coming back; wait for them as for any delivery.
