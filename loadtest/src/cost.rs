@@ -62,7 +62,12 @@ pub struct ServerCost {
     pub pid: u32,
     pub cpu_secs: f64,
     pub peak_rss_bytes: u64,
-    /// Resident memory the connected clients added, per connection.
+    /// Resident memory before the first connection and once all were connected.
+    pub rss_before_bytes: u64,
+    pub rss_connected_bytes: u64,
+    /// Resident memory the connected clients added, per connection. Only meaningful when the
+    /// server did nothing else in between, and did not have freed heap to reuse (a server
+    /// restarted after provisioning: `scripts/bench-idle`).
     pub bytes_per_connection: Option<f64>,
 }
 
@@ -79,6 +84,8 @@ impl ServerCost {
             pid,
             cpu_secs: after.cpu_secs - before.cpu_secs,
             peak_rss_bytes: after.peak_rss_bytes,
+            rss_before_bytes: before.rss_bytes,
+            rss_connected_bytes: connected.rss_bytes,
             bytes_per_connection: (connections > 0).then(|| added / connections as f64),
         }
     }

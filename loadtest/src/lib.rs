@@ -4,10 +4,18 @@
 //! - `provision`: the users and channels a run needs, made through the REST API as an admin.
 //! - `im`: the messaging scenario: connect, send at a rate, check that every online member
 //!   received every message exactly once and in order, measure connect time and latency.
-//! - `report`: percentiles (HDR histogram), the final table and the JSON report.
+//!   With `devices`, several connections share a user's token; with `churn`, some drop and
+//!   reconnect mid-run, resuming from their last sequence.
+//! - `floor`: a bare WebSocket broadcast server speaking just enough of `/v1/ws` for `im` to
+//!   drive it, so Parley's hub is reported as a ratio to it.
+//! - `report`: percentiles (HDR histogram), the per-second timeline, the final table and the
+//!   JSON report.
+//! - `chart`: a hand-written SVG of named series over time (latency percentiles, throughput).
 //! - `cost`: the server process's CPU seconds and memory, from `/proc`.
 
+pub mod chart;
 pub mod cost;
+pub mod floor;
 pub mod im;
 pub mod provision;
 pub mod report;

@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+use parley_loadtest::floor::{self, Floor};
 use parley_loadtest::im::{self, ImConfig};
-use parley_loadtest::provision::provision;
+use parley_loadtest::provision::{floor_cast, provision, Cast};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +24,27 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Messaging: users in channels sending at a rate; checks every delivery, measures latency.
-    Im(ImArgs),
+    Im(Box<ImArgs>),
+    /// The floor: a bare WebSocket broadcast server (no storage, no auth) that `im --floor`
+    /// drives, to compare Parley's hub with. Serves until --stop-after.
+    Floor(FloorArgs),
+}
+
+#[derive(Args)]
+struct FloorArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:7990")]
+    listen: String,
+    /// The layout `im --floor` will use (same meaning as there).
+    #[arg(long)]
+    users: usize,
+    #[arg(long)]
+    channels: usize,
+    #[arg(long)]
+    members: usize,
+    /// Stop by itself after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    stop_after: u64,
 }
 
 #[derive(Args)]
@@ -35,15 +56,30 @@ struct ImArgs {
         default_value = "http://127.0.0.1:7880"
     )]
     server: String,
-    /// An admin's email: the run makes its users and channels through the REST API.
+    /// An admin's email: the run makes its users and channels through the REST API (not
+    /// needed with --floor or --cast).
     #[arg(long, env = "PARLEY_LOADTEST_ADMIN_EMAIL")]
-    admin_email: String,
+    admin_email: Option<String>,
     /// The admin's password.
     #[arg(long, env = "PARLEY_LOADTEST_ADMIN_PASSWORD")]
-    admin_password: String,
-    /// Simulated users, each a WebSocket connection with its own token.
+    admin_password: Option<String>,
+    /// Drive the floor (`parley-loadtest floor` with the same layout) instead of Parley: no
+    /// provisioning; the users' tokens and ids are the floor's fixed ones.
+    #[arg(long, conflicts_with_all = ["cast", "cast_out"])]
+    floor: bool,
+    /// Provision, write the users' tokens and channels to this file, and stop (a later run
+    /// connects from it with --cast, e.g. to a restarted server).
+    #[arg(long)]
+    cast_out: Option<PathBuf>,
+    /// Connect as the users in this file (from --cast-out) instead of provisioning.
+    #[arg(long, conflicts_with = "cast_out")]
+    cast: Option<PathBuf>,
+    /// Simulated users, each signed in once with its own token.
     #[arg(long, default_value_t = 100)]
     users: usize,
+    /// WebSocket connections per user, all with the user's token (several devices).
+    #[arg(long, default_value_t = 1)]
+    devices: usize,
     /// Channels.
     #[arg(long, default_value_t = 10)]
     channels: usize,
@@ -69,12 +105,19 @@ struct ImArgs {
     /// so many clients do not run out of ports (only when the server is on loopback; 0: off).
     #[arg(long, default_value_t = 64)]
     source_ips: u8,
+    /// The fraction of connections (0 to 1) that drop and reconnect once while sending,
+    /// resuming from the last sequence they saw in each channel.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
     /// The server's process id, to report its CPU seconds and memory for the run.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Draw latency percentiles and throughput over time as SVG here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -93,29 +136,78 @@ fn run() -> Result<bool> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
-        Command::Im(args) => runtime.block_on(im(args)),
+        Command::Im(args) => runtime.block_on(im(*args)),
+        Command::Floor(args) => runtime.block_on(serve_floor(args)).map(|()| true),
     }
 }
 
-async fn im(args: ImArgs) -> Result<bool> {
+async fn serve_floor(args: FloorArgs) -> Result<()> {
+    floor_cast(args.users, args.channels, args.members)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let floor = std::sync::Arc::new(Floor::new(args.users, args.channels, args.members));
+    eprintln!(
+        "floor: {} users in {} channels x {} members on ws://{}",
+        args.users,
+        args.channels,
+        args.members,
+        listener.local_addr()?
+    );
+    floor::serve(floor, listener, Duration::from_secs(args.stop_after)).await
+}
+
+/// The people and channels of the run: the floor's fixed ones, a file's, or provisioned now.
+async fn cast(args: &ImArgs) -> Result<Cast> {
+    if args.floor {
+        return floor_cast(args.users, args.channels, args.members);
+    }
+    if let Some(path) = &args.cast {
+        let cast = Cast::load(path)?;
+        let wanted = (args.users, args.channels, args.members);
+        if cast.shape() != wanted {
+            anyhow::bail!(
+                "{} holds {:?} (users, channels, members), not the {wanted:?} asked for",
+                path.display(),
+                cast.shape()
+            );
+        }
+        return Ok(cast);
+    }
+    let (Some(email), Some(password)) = (&args.admin_email, &args.admin_password) else {
+        anyhow::bail!("--admin-email and --admin-password are needed to provision (or --floor, or --cast FILE)");
+    };
     let tag = format!("{:x}", std::process::id() as u64 * 1_000_003 + now_secs());
     eprintln!(
         "provisioning {} users and {} channels on {} ...",
         args.users, args.channels, args.server
     );
+    let started = std::time::Instant::now();
     let cast = provision(
         &args.server,
-        &args.admin_email,
-        &args.admin_password,
+        email,
+        password,
         args.users,
         args.channels,
         args.members,
         &tag,
     )
     .await?;
+    eprintln!("provisioned in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(cast)
+}
+
+async fn im(args: ImArgs) -> Result<bool> {
+    let cast = cast(&args).await?;
+    if let Some(path) = &args.cast_out {
+        cast.save(path)?;
+        eprintln!("wrote {}", path.display());
+        return Ok(true);
+    }
     let config = ImConfig {
         server: args.server,
         users: args.users,
+        devices: args.devices.max(1),
         channels: args.channels,
         members: args.members,
         rate: args.rate,
@@ -124,13 +216,19 @@ async fn im(args: ImArgs) -> Result<bool> {
         ramp_up: Duration::from_secs(args.ramp_up),
         drain: Duration::from_secs(args.drain),
         source_ips: args.source_ips,
+        churn: args.churn,
         server_pid: args.server_pid,
+        floor: args.floor,
     };
     let report = im::run(config, cast).await?;
     // The table is the tool's output; progress and errors go to stderr.
     std::io::stdout().write_all(report.table().as_bytes())?;
     if let Some(path) = args.report {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = args.chart {
+        std::fs::write(&path, report.chart().svg())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report.clean())

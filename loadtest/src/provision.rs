@@ -9,29 +9,80 @@ use parley_proto::{
     Role, TokenPair, User, UserId,
 };
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// How many REST calls run at once (each sign-in hashes a password on the server).
 const CONCURRENCY: usize = 8;
 const PASSWORD: &str = "load-test-password-1";
 
 /// A simulated user: who, and the token it connects with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Person {
     pub id: UserId,
     pub token: String,
 }
 
 /// A channel and its members (indexes into the run's people).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Group {
     pub id: ChannelId,
     pub members: Vec<usize>,
 }
 
+/// Everyone a run connects as, and their channels. Written to a file (`im --cast-out`), it
+/// lets a later run connect to a freshly started server without making anything first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cast {
     pub people: Vec<Person>,
     pub groups: Vec<Group>,
+}
+
+impl Cast {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, serde_json::to_vec(self)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn load(path: &Path) -> Result<Cast> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a cast", path.display()))
+    }
+
+    /// The users, channels and members the cast holds, to check it against a run's arguments.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        let members = self.groups.first().map_or(0, |g| g.members.len());
+        (self.people.len(), self.groups.len(), members)
+    }
+}
+
+/// The token the floor (`floor.rs`) knows user `i` by.
+pub fn floor_token(i: usize) -> String {
+    format!("floor-{i}")
+}
+
+/// The cast for the floor: the same layout as `provision` makes, with the floor's fixed tokens
+/// and ids instead of accounts, so nothing is made over REST.
+pub fn floor_cast(users: usize, channels: usize, members: usize) -> Result<Cast> {
+    if members < 2 || members > users {
+        bail!("--members must be 2 to --users ({users}), not {members}");
+    }
+    Ok(Cast {
+        people: (0..users)
+            .map(|i| Person {
+                id: crate::floor::user_id(i),
+                token: floor_token(i),
+            })
+            .collect(),
+        groups: memberships(users, channels, members)
+            .into_iter()
+            .enumerate()
+            .map(|(c, members)| Group {
+                id: crate::floor::channel_id(c),
+                members,
+            })
+            .collect(),
+    })
 }
 
 struct Api {
@@ -163,6 +214,10 @@ mod tests {
     fn channels_are_filled_round_robin_without_repeating_a_member() {
         let groups = memberships(5, 3, 3);
         assert_eq!(groups, vec![vec![0, 1, 2], vec![3, 4, 0], vec![1, 2, 3]]);
+        let cast = floor_cast(5, 3, 3).expect("valid layout");
+        assert_eq!(cast.shape(), (5, 3, 3));
+        assert_eq!(cast.groups[1].members, vec![3, 4, 0]);
+        assert_eq!(cast.people[4].token, floor_token(4));
         for g in memberships(7, 10, 7) {
             let mut sorted = g.clone();
             sorted.sort();

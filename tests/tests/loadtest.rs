@@ -1,23 +1,36 @@
 //! The load tester and the server end to end: a short, bounded soak of `parley-loadtest im`
 //! against the real binary proves that every message reaches every online member exactly once
-//! and in order under a steady load, that every client connects, and that the tool reports the
-//! server's cost. Speed is not judged here (docs/BENCHMARKS.md measures it); correctness is.
+//! and in order under a steady load, also for clients that drop and reconnect mid-run (churn,
+//! resuming from their last sequence), that every client connects, and that the tool reports
+//! the server's cost. A shorter run drives the bare floor (`parley-loadtest floor`) with the
+//! same clients. Speed is not judged here (docs/BENCHMARKS.md measures it); correctness is.
 
 use parley_tests::{Backend, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-#[tokio::test]
-async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
-    let server = Server::start(Backend::Sqlite).await;
-    let report_path = server.dir.path().join("im-report.json");
+fn loadtest_bin() -> PathBuf {
     let bin = parley_tests::parley_bin().with_file_name("parley-loadtest");
     assert!(
         bin.exists(),
         "{} is missing: cargo build --bins",
         bin.display()
     );
+    bin
+}
+
+fn read_report(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("JSON report")
+}
+
+#[tokio::test]
+async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
+    let server = Server::start(Backend::Sqlite).await;
+    let report_path = server.dir.path().join("im-report.json");
+    let chart_path = server.dir.path().join("im.svg");
+    let bin = loadtest_bin();
     let pid = server.pid().to_string();
     let output = tokio::time::timeout(
         Duration::from_secs(240),
@@ -32,8 +45,12 @@ async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
             .args(["--users", "60", "--channels", "10", "--members", "12"])
             .args(["--rate", "40", "--size", "200", "--duration", "60"])
             .args(["--ramp-up", "3", "--drain", "15", "--server-pid", &pid])
+            // A fifth of the clients drop and reconnect once, mid-run.
+            .args(["--churn", "0.2"])
             .arg("--report")
             .arg(&report_path)
+            .arg("--chart")
+            .arg(&chart_path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -50,13 +67,12 @@ async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
         "parley-loadtest failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&report_path).expect("report written"))
-            .expect("JSON report");
+    let report = read_report(&report_path);
     let c = &report["connections"];
     assert_eq!(c["connected"], 60, "{report}");
     assert_eq!(c["failed"], 0, "{report}");
     assert_eq!(c["closed_early"], 0, "{report}");
+    assert_eq!(c["reconnected"], 12, "{report}");
     let d = &report["deliveries"];
     for key in ["lost", "duplicated", "out_of_order"] {
         assert_eq!(d[key], 0, "{key}: {report}");
@@ -66,10 +82,103 @@ async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
     assert!((2000..=2600).contains(&acked), "{report}");
     assert_eq!(d["delivered"].as_u64(), Some(acked * 12), "{report}");
     assert_eq!(d["expected"], d["delivered"], "{report}");
-    assert_eq!(report["latency"]["count"], d["delivered"], "{report}");
+    // Events replayed to the reconnected clients are checked like the rest but left out of
+    // the latencies (they measure the outage).
+    let replayed = d["replayed"].as_u64().expect("replayed");
+    // Each reconnecting client was away half a second while its channels moved on.
+    assert!(replayed > 0, "{report}");
+    assert_eq!(
+        report["latency"]["count"].as_u64(),
+        Some(acked * 12 - replayed),
+        "{report}"
+    );
+    // The timeline covers the run second by second and adds up to the totals.
+    let timeline = report["timeline"].as_array().expect("timeline");
+    assert!((60..=80).contains(&timeline.len()), "{report}");
+    let sum = |key: &str| {
+        timeline
+            .iter()
+            .map(|p| p[key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(sum("delivered"), acked * 12, "{report}");
+    let chart = std::fs::read_to_string(&chart_path).expect("chart written");
+    assert!(
+        chart.starts_with("<svg") && chart.contains(">p99<"),
+        "{chart}"
+    );
     // The server's cost was read from its process.
     let s = &report["server"];
     assert!(s["cpu_secs"].as_f64() > Some(0.0), "{report}");
     assert!(s["deliveries_per_cpu_sec"].as_f64() > Some(0.0), "{report}");
     assert!(stdout.contains("every message reached every member once, in order"));
+}
+
+#[tokio::test]
+async fn the_floor_serves_the_same_clients_and_loses_nothing() {
+    let bin = loadtest_bin();
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let layout = ["--users", "40", "--channels", "8", "--members", "10"];
+    let mut floor = tokio::process::Command::new(&bin)
+        .args(["floor", "--listen", &format!("127.0.0.1:{port}")])
+        .args(layout)
+        .args(["--stop-after", "120"])
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the floor");
+    // It says where it listens once it does.
+    let mut lines = tokio::io::BufReader::new(floor.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::AsyncBufReadExt::read_line(&mut lines, &mut line),
+    )
+    .await
+    .expect("the floor starts")
+    .expect("read its stderr");
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line}");
+    let report_path = dir.path().join("floor.json");
+    let pid = floor.id().expect("running").to_string();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&bin)
+            .args([
+                "im",
+                "--floor",
+                "--server",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .args(layout)
+            .args(["--rate", "100", "--duration", "5", "--ramp-up", "1"])
+            .args(["--drain", "5", "--server-pid", &pid])
+            .arg("--report")
+            .arg(&report_path)
+            .output(),
+    )
+    .await
+    .expect("the run stops by itself")
+    .expect("run parley-loadtest");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = read_report(&report_path);
+    assert_eq!(report["target"], "floor", "{report}");
+    assert_eq!(report["connections"]["connected"], 40, "{report}");
+    let d = &report["deliveries"];
+    for key in ["lost", "duplicated", "out_of_order"] {
+        assert_eq!(d[key], 0, "{key}: {report}");
+    }
+    let acked = report["messages"]["acked"].as_u64().expect("acked");
+    assert!((400..=560).contains(&acked), "{report}");
+    assert_eq!(d["delivered"].as_u64(), Some(acked * 10), "{report}");
+    assert!(report["server"]["deliveries_per_cpu_sec"].as_f64() > Some(0.0));
+    floor.kill().await.ok();
 }
