@@ -9,5 +9,6 @@
 
 pub mod cost;
 pub mod im;
+pub mod janus;
 pub mod provision;
 pub mod report;
