@@ -9,5 +9,6 @@
 
 pub mod cost;
 pub mod im;
+pub mod media;
 pub mod provision;
 pub mod report;
