@@ -10,5 +10,6 @@
 pub mod cost;
 pub mod im;
 pub mod janus;
+pub mod media;
 pub mod provision;
 pub mod report;
