@@ -221,7 +221,12 @@ impl Peer {
                 received = self.socket.recv_from(&mut buf) => {
                     if let Ok((n, source)) = received {
                         self.receive(&buf[..n], source);
+                        // str0m in RTP mode holds one received packet until it is polled:
+                        // poll after every datagram, then read on while more are waiting.
                         for _ in 1..READ_BATCH {
+                            if self.drain().is_err() {
+                                break;
+                            }
                             match self.socket.try_recv_from(&mut buf) {
                                 Ok((n, source)) => self.receive(&buf[..n], source),
                                 Err(_) => break,

@@ -76,6 +76,8 @@ pub struct Subscribers {
     pub missing: Vec<String>,
     pub packets: u64,
     pub bytes: u64,
+    /// RTP sequence numbers that never arrived (RFC 3550's cumulative loss, as a browser
+    /// would count it): network loss and gaps the server left in what it forwarded.
     pub lost: u64,
     pub duplicates: u64,
     pub loss_percent: f64,
@@ -120,21 +122,27 @@ pub struct ServerSide {
     pub forwarded_packets: Option<u64>,
     /// Forwarded packets (the server's count, else what subscribers received) per CPU-second.
     pub forwarded_per_cpu_sec: Option<f64>,
+    /// Packets the server says it sent that no subscriber received: the network's (and the
+    /// bots') loss, as opposed to sequence gaps the server left in what it forwarded.
+    pub sent_not_received: Option<i64>,
 }
 
 impl ServerSide {
+    /// `forwarded` counts the measured window (for the rate per CPU-second), `sent` the whole
+    /// run until every bot left (to compare with what the bots received).
     pub fn new(
         pid: u32,
-        before: cost::Sample,
-        after: cost::Sample,
+        (before, after): (cost::Sample, cost::Sample),
         connections: usize,
         forwarded: Option<u64>,
+        sent: Option<u64>,
     ) -> ServerSide {
         ServerSide {
             // Memory per connection is not separated from the media's here: `after` twice.
             cost: ServerCost::between(pid, before, after, after, connections),
             forwarded_packets: forwarded,
             forwarded_per_cpu_sec: None,
+            sent_not_received: sent.map(|s| s as i64),
         }
     }
 }
@@ -340,6 +348,7 @@ pub fn assemble(
         let forwarded = s.forwarded_packets.unwrap_or(packets);
         s.forwarded_per_cpu_sec =
             (s.cost.cpu_secs > 0.0).then(|| forwarded as f64 / s.cost.cpu_secs);
+        s.sent_not_received = s.sent_not_received.map(|sent| sent - packets as i64);
     }
     errors.sort();
     errors.dedup();
@@ -485,11 +494,12 @@ impl MediaReport {
             rows.push((
                 "server".into(),
                 format!(
-                    "pid {}: {:.2} CPU s, peak RSS {:.1} MiB, {} forwarded, {} forwarded packets per CPU s",
+                    "pid {}: {:.2} CPU s, peak RSS {:.1} MiB, {} forwarded ({} not received), {} forwarded packets per CPU s",
                     sv.cost.pid,
                     sv.cost.cpu_secs,
                     sv.cost.peak_rss_bytes as f64 / 1048576.0,
                     sv.forwarded_packets.map_or("?".into(), |n| n.to_string()),
+                    sv.sent_not_received.map_or("?".into(), |n| n.to_string()),
                     sv.forwarded_per_cpu_sec.map_or("?".into(), |d| format!("{d:.0}")),
                 ),
             ));

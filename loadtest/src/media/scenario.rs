@@ -272,13 +272,15 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
         }
     }
     progress.abort();
+    // Once every bot is gone, what the server sent in all compares with what arrived.
+    let forwarded_final = report::server_packets_out(&config.server).await;
     let server = match (config.server_pid, before, after) {
         (Some(pid), Some(before), Some(after)) => Some(report::ServerSide::new(
             pid,
-            before,
-            after,
+            (before, after),
             results.len() * 2,
             forwarded_before.zip(forwarded_after).map(|(b, a)| a - b),
+            forwarded_before.zip(forwarded_final).map(|(b, a)| a - b),
         )),
         _ => None,
     };
