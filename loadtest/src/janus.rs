@@ -82,13 +82,22 @@ pub enum VideoRoomRequest {
     Publish {},
     /// A subscriber's go-ahead: goes with its answer.
     Start {},
-    /// A subscriber's choice of a simulcast layer (0 lowest) on one of its streams.
+    /// A subscriber's choice of simulcast layer on its streams.
     Configure {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        mid: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        substream: Option<u8>,
+        streams: Vec<StreamChoice>,
     },
+    /// Who is in the room (answered at once).
+    #[serde(rename = "listparticipants")]
+    ListParticipants {
+        room: u64,
+    },
+}
+
+/// The simulcast layer (0 the lowest) a subscriber wants on the stream it receives at `mid`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamChoice {
+    pub mid: String,
+    pub substream: u8,
 }
 
 /// A publisher's stream a subscriber asks for; `mid: None` takes all of the feed's streams.
@@ -107,10 +116,36 @@ pub struct VideoRoomData {
     /// The participant id a `joined` gives the publisher.
     #[serde(default)]
     pub id: Option<u64>,
+    /// What a subscriber's m-lines carry (`attached`).
+    #[serde(default)]
+    pub streams: Vec<AttachedStream>,
+    /// The room's participants (`participants`).
+    #[serde(default)]
+    pub participants: Vec<Participant>,
     #[serde(default)]
     pub error_code: Option<u32>,
     #[serde(default)]
     pub error: Option<String>,
+}
+
+/// One m-line of a subscriber's offer: which publisher's stream it carries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttachedStream {
+    /// `audio`, `video` or `data`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub mid: String,
+    #[serde(default)]
+    pub feed_id: u64,
+    #[serde(default)]
+    pub feed_mid: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Participant {
+    pub id: u64,
+    #[serde(default)]
+    pub publisher: bool,
 }
 
 /// Janus's final reply to a request.
@@ -288,6 +323,12 @@ impl Session {
             );
         }
         Ok(reply)
+    }
+
+    /// Let a handle go (its peer connection, if any, with it).
+    pub async fn detach(&self, handle: Handle) -> Result<()> {
+        self.call("detach", Some(handle), None, None, None).await?;
+        Ok(())
     }
 
     /// Tell Janus this handle has no more candidates than its SDP's.

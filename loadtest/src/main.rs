@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use parley_loadtest::im::{self, ImConfig};
 use parley_loadtest::media::access::App;
 use parley_loadtest::media::layout::Layout;
-use parley_loadtest::media::scenario::{self, Kind, MediaConfig};
+use parley_loadtest::media::scenario::{self, Kind, MediaConfig, Target};
 use parley_loadtest::provision::provision;
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,11 +45,23 @@ struct MediaCommon {
     )]
     server: String,
     /// An admin's email: the run makes an API key and signs its bots' tokens with it.
-    #[arg(long, env = "PARLEY_LOADTEST_ADMIN_EMAIL")]
-    admin_email: String,
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_ADMIN_EMAIL",
+        required_unless_present = "janus"
+    )]
+    admin_email: Option<String>,
     /// The admin's password.
-    #[arg(long, env = "PARLEY_LOADTEST_ADMIN_PASSWORD")]
-    admin_password: String,
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_ADMIN_PASSWORD",
+        required_unless_present = "janus"
+    )]
+    admin_password: Option<String>,
+    /// Load Janus's VideoRoom at this WebSocket URL (`ws://127.0.0.1:8188`) instead of
+    /// Parley, with the same bots: the side-by-side comparison (`scripts/bench-janus`).
+    #[arg(long)]
+    janus: Option<String>,
     /// How long to hold the full load, in seconds, after the ramp-up.
     #[arg(long, default_value_t = 30)]
     duration: u64,
@@ -215,10 +227,16 @@ fn run() -> Result<bool> {
 
 async fn media(args: MediaCommon, kind: Kind, fps: u32, clip_cache: PathBuf) -> Result<bool> {
     let tag = format!("{:x}", std::process::id() as u64 * 1_000_003 + now_secs());
-    eprintln!("making an API key on {} ...", args.server);
-    let app = App::register(&args.server, &args.admin_email, &args.admin_password, &tag).await?;
+    let target = match (&args.janus, &args.admin_email, &args.admin_password) {
+        (Some(url), _, _) => Target::Janus(url.clone()),
+        (None, Some(email), Some(password)) => {
+            eprintln!("making an API key on {} ...", args.server);
+            Target::Parley(App::register(&args.server, email, password, &tag).await?)
+        }
+        _ => anyhow::bail!("--admin-email and --admin-password are needed to load Parley"),
+    };
     let config = MediaConfig {
-        server: args.server,
+        server: args.janus.unwrap_or(args.server),
         kind,
         duration: Duration::from_secs(args.duration),
         ramp_up: Duration::from_secs(args.ramp_up),
@@ -227,7 +245,7 @@ async fn media(args: MediaCommon, kind: Kind, fps: u32, clip_cache: PathBuf) -> 
         server_pid: args.server_pid,
         clip_cache,
     };
-    let report = scenario::run(config, app, &tag).await?;
+    let report = scenario::run(config, target, &tag).await?;
     std::io::stdout().write_all(report.table().as_bytes())?;
     if let Some(path) = args.report {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod bot;
 pub mod ivf;
+pub mod janus_bot;
 pub mod layout;
 pub mod peer;
 pub mod recv;

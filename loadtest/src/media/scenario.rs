@@ -5,6 +5,7 @@
 use super::access::{self, App};
 use super::bot::{self, BotResult, BotSpec, Phase};
 use super::ivf;
+use super::janus_bot::{self, JanusRoom};
 use super::layout::Layout;
 use super::peer::{Counters, Shared};
 use super::recv::Timeline;
@@ -13,7 +14,7 @@ use super::send::PublishMedia;
 use super::signal::Endpoint;
 use super::synth;
 use crate::cost;
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -90,12 +91,33 @@ fn local_ip_towards(server: std::net::SocketAddr) -> Result<IpAddr> {
 /// One bot to start: what it is, and when.
 struct Planned {
     role: Role,
+    identity: String,
+    room: usize,
     spec: BotSpec,
     after: Duration,
 }
 
-pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport> {
-    let endpoint = Endpoint::resolve(&config.server).await?;
+/// The server the bots load: Parley (bots sign their tokens with the run's API key), or
+/// Janus's VideoRoom at a WebSocket URL, for the side-by-side comparison.
+pub enum Target {
+    Parley(App),
+    Janus(String),
+}
+
+impl Target {
+    fn token(&self, identity: &str, room: &str, publish: bool, ttl: Duration) -> Result<String> {
+        match self {
+            Target::Parley(app) => app.token(identity, access::grants(room, publish), ttl),
+            Target::Janus(_) => Ok(String::new()),
+        }
+    }
+}
+
+pub async fn run(config: MediaConfig, target: Target, tag: &str) -> Result<MediaReport> {
+    let endpoint = match &target {
+        Target::Parley(_) => Endpoint::resolve(&config.server).await?,
+        Target::Janus(url) => Endpoint::resolve(&url.replacen("ws", "http", 1)).await?,
+    };
     let loopback = endpoint.addr.ip().is_loopback() && endpoint.addr.is_ipv4();
     let fallback = local_ip_towards(endpoint.addr)?;
     let ttl = config.duration + config.ramp_up + Duration::from_secs(3600);
@@ -147,12 +169,14 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
                     plan.push(Planned {
                         role: Role::Publisher,
                         spec: BotSpec {
-                            token: app.token(&identity, access::grants(&room, true), ttl)?,
+                            token: target.token(&identity, &room, true, ttl)?,
                             source: source(plan.len(), loopback, config.source_ips, fallback),
                             publish: Some(media(r * publishers + p)),
                             layout: Some(*layout),
                             main_identity: Some(format!("pub-{r}-0")),
                         },
+                        identity,
+                        room: r,
                         after: Duration::ZERO,
                     });
                 }
@@ -164,12 +188,14 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
                 plan.push(Planned {
                     role: Role::Subscriber,
                     spec: BotSpec {
-                        token: app.token(&identity, access::grants(&room, false), ttl)?,
+                        token: target.token(&identity, &room, false, ttl)?,
                         source: source(plan.len(), loopback, config.source_ips, fallback),
                         publish: None,
                         layout: Some(*layout),
                         main_identity: Some(format!("pub-{r}-0")),
                     },
+                    identity,
+                    room: r,
                     after: Duration::from_secs_f64(per_sub * s as f64),
                 });
             }
@@ -180,18 +206,23 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
             slots,
         } => {
             let room = format!("lt-{tag}-bridge");
+            let Target::Parley(app) = &target else {
+                bail!("Janus's VideoRoom has no voice bridge (loudest-speaker slots) to compare");
+            };
             app.open_bridge(&room, *slots).await?;
             for s in 0..*speakers {
                 let identity = format!("speaker-{s}");
                 plan.push(Planned {
                     role: Role::Publisher,
                     spec: BotSpec {
-                        token: app.token(&identity, access::grants(&room, true), ttl)?,
+                        token: target.token(&identity, &room, true, ttl)?,
                         source: source(plan.len(), loopback, config.source_ips, fallback),
                         publish: Some(media(s)),
                         layout: None,
                         main_identity: None,
                     },
+                    identity,
+                    room: 0,
                     after: Duration::ZERO,
                 });
             }
@@ -201,12 +232,14 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
                 plan.push(Planned {
                     role: Role::Subscriber,
                     spec: BotSpec {
-                        token: app.token(&identity, access::grants(&room, false), ttl)?,
+                        token: target.token(&identity, &room, false, ttl)?,
                         source: source(plan.len(), loopback, config.source_ips, fallback),
                         publish: None,
                         layout: None,
                         main_identity: None,
                     },
+                    identity,
+                    room: 0,
                     after: Duration::from_secs_f64(per * l as f64),
                 });
             }
@@ -219,20 +252,36 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
         counters: Counters::default(),
     });
     let before = config.server_pid.map(cost::sample).transpose()?;
-    let forwarded_before = report::server_packets_out(&config.server).await;
+    let parley = matches!(target, Target::Parley(_));
+    let forwarded_before = match parley {
+        true => report::server_packets_out(&config.server).await,
+        false => None,
+    };
     let (phase_tx, phase_rx) = watch::channel(Phase::Running);
     let progress = tokio::spawn(report::progress(shared.clone(), plan.len(), epoch));
 
     // Publishers first, and on the air, so a subscriber's first packet measures its join.
     let (first, rest): (Vec<Planned>, Vec<Planned>) =
         plan.into_iter().partition(|p| p.role == Role::Publisher);
+    let janus_rooms = match &target {
+        Target::Parley(_) => Vec::new(),
+        Target::Janus(url) => janus_rooms(url, &config.kind, tag).await?,
+    };
+    let start = |p: Planned, shared: Arc<Shared>, phase: watch::Receiver<Phase>| match janus_rooms
+        .get(p.room)
+    {
+        None => tokio::spawn(bot::run(p.spec, endpoint.clone(), shared, phase)),
+        Some(room) => tokio::spawn(janus_bot::run(
+            p.spec,
+            p.identity,
+            room.clone(),
+            shared,
+            phase,
+        )),
+    };
     let mut tasks = Vec::new();
     for p in first {
-        let (endpoint, shared, phase) = (endpoint.clone(), shared.clone(), phase_rx.clone());
-        tasks.push((
-            p.role,
-            tokio::spawn(bot::run(p.spec, endpoint, shared, phase)),
-        ));
+        tasks.push((p.role, start(p, shared.clone(), phase_rx.clone())));
     }
     let publishers_up = Instant::now() + PUBLISHERS_UP;
     while shared.counters.publishing.load(Relaxed) < publishers as u64
@@ -243,18 +292,16 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
     }
     let ramp_start = tokio::time::Instant::now();
     for p in rest {
-        let (endpoint, shared, phase) = (endpoint.clone(), shared.clone(), phase_rx.clone());
-        tasks.push((
-            p.role,
-            tokio::spawn(async move {
-                tokio::time::sleep_until(ramp_start + p.after).await;
-                bot::run(p.spec, endpoint, shared, phase).await
-            }),
-        ));
+        let role = p.role;
+        tokio::time::sleep_until(ramp_start + p.after).await;
+        tasks.push((role, start(p, shared.clone(), phase_rx.clone())));
     }
     tokio::time::sleep_until(ramp_start + config.ramp_up + config.duration).await;
     let after = config.server_pid.map(cost::sample).transpose()?;
-    let forwarded_after = report::server_packets_out(&config.server).await;
+    let forwarded_after = match parley {
+        true => report::server_packets_out(&config.server).await,
+        false => None,
+    };
     let active = epoch.elapsed();
     phase_tx.send(Phase::Done).ok();
 
@@ -286,4 +333,53 @@ pub async fn run(config: MediaConfig, app: App, tag: &str) -> Result<MediaReport
     };
     let seconds = shared.timeline.take();
     report::assemble(config, results, seconds, server, active).context("assembling the report")
+}
+
+/// Make the meeting rooms on Janus, one VideoRoom each, numbered from the run's tag.
+async fn janus_rooms(url: &str, kind: &Kind, tag: &str) -> Result<Vec<JanusRoom>> {
+    let Kind::Meeting {
+        rooms,
+        publishers,
+        simulcast,
+        layout,
+        ..
+    } = kind
+    else {
+        bail!("Janus's VideoRoom has no voice bridge (loudest-speaker slots) to compare");
+    };
+    if *layout == Layout::Speaker {
+        bail!("the speaker layout follows Parley's active-speaker events, which Janus does not send: compare with --layout grid or audio");
+    }
+    let session = crate::janus::Session::connect(url).await?;
+    let handle = session.attach().await?;
+    let base = u64::from_str_radix(tag, 16).unwrap_or(1) % 1_000_000 * 1000;
+    let mut made = Vec::new();
+    for r in 0..*rooms {
+        let room = base + r as u64;
+        session
+            .message(
+                handle,
+                &crate::janus::VideoRoomRequest::Create {
+                    room,
+                    publishers: *publishers as u32,
+                    bitrate: 0,
+                    audiocodec: "opus",
+                    videocodec: "vp8",
+                    audiolevel_event: false,
+                    permanent: false,
+                },
+                None,
+            )
+            .await
+            .with_context(|| format!("creating Janus room {room}"))?;
+        made.push(JanusRoom {
+            url: url.to_string(),
+            room,
+            publishers: *publishers,
+            simulcast: *simulcast,
+        });
+    }
+    // The rooms stay until Janus stops; the control session may go.
+    session.destroy().await;
+    Ok(made)
 }
