@@ -17,5 +17,7 @@ pub mod chart;
 pub mod cost;
 pub mod floor;
 pub mod im;
+pub mod janus;
+pub mod media;
 pub mod provision;
 pub mod report;

@@ -4,6 +4,9 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use parley_loadtest::floor::{self, Floor};
 use parley_loadtest::im::{self, ImConfig};
+use parley_loadtest::media::access::App;
+use parley_loadtest::media::layout::Layout;
+use parley_loadtest::media::scenario::{self, Kind, MediaConfig, Target};
 use parley_loadtest::provision::{floor_cast, provision, Cast};
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +31,11 @@ enum Command {
     /// The floor: a bare WebSocket broadcast server (no storage, no auth) that `im --floor`
     /// drives, to compare Parley's hub with. Serves until --stop-after.
     Floor(FloorArgs),
+    /// Meetings: publishers (Opus voice, VP8 video) and subscribers in rooms; measures joins,
+    /// loss, jitter, NACKs, PLIs, bitrate and forwarding latency.
+    Media(MediaArgs),
+    /// A voice bridge: a few speakers and many listen-only participants.
+    Bridge(BridgeArgs),
 }
 
 #[derive(Args)]
@@ -45,6 +53,96 @@ struct FloorArgs {
     /// Stop by itself after this many seconds.
     #[arg(long, default_value_t = 3600)]
     stop_after: u64,
+}
+
+/// What every media run takes.
+#[derive(Args)]
+struct MediaCommon {
+    /// The node under test.
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_SERVER",
+        default_value = "http://127.0.0.1:7880"
+    )]
+    server: String,
+    /// An admin's email: the run makes an API key and signs its bots' tokens with it.
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_ADMIN_EMAIL",
+        required_unless_present = "janus"
+    )]
+    admin_email: Option<String>,
+    /// The admin's password.
+    #[arg(
+        long,
+        env = "PARLEY_LOADTEST_ADMIN_PASSWORD",
+        required_unless_present = "janus"
+    )]
+    admin_password: Option<String>,
+    /// Load Janus's VideoRoom at this WebSocket URL (`ws://127.0.0.1:8188`) instead of
+    /// Parley, with the same bots: the side-by-side comparison (`scripts/bench-janus`).
+    #[arg(long)]
+    janus: Option<String>,
+    /// How long to hold the full load, in seconds, after the ramp-up.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seconds over which the subscribers (listeners) join, after the publishers are up.
+    #[arg(long, default_value_t = 5)]
+    ramp_up: u64,
+    /// Spread bots' source addresses over this many loopback addresses (127.0.0.2 and up;
+    /// only when the server is on loopback; 0: off).
+    #[arg(long, default_value_t = 64)]
+    source_ips: u8,
+    /// The server's process id, to report its CPU seconds and memory for the run.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct MediaArgs {
+    #[command(flatten)]
+    common: MediaCommon,
+    #[arg(long, default_value_t = 1)]
+    rooms: usize,
+    /// Publishers per room (each also subscribes to the others, as its layout says).
+    #[arg(long, default_value_t = 2)]
+    publishers: usize,
+    /// Subscribe-only participants per room.
+    #[arg(long, default_value_t = 10)]
+    subscribers: usize,
+    /// Publishers send VP8 video besides their voice (ffmpeg makes the clips).
+    #[arg(long)]
+    video: bool,
+    /// Video in three simulcast layers (q, h, f), as browsers send.
+    #[arg(long)]
+    simulcast: bool,
+    /// What subscribers show: every camera, the speaker large, or audio only.
+    #[arg(long, value_enum, default_value_t = Layout::Grid)]
+    layout: Layout,
+    /// Video frames per second.
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Where VP8 clips are kept between runs.
+    #[arg(long)]
+    clip_cache: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BridgeArgs {
+    #[command(flatten)]
+    common: MediaCommon,
+    /// Participants who speak (publish their microphone).
+    #[arg(long, default_value_t = 3)]
+    speakers: usize,
+    /// Listen-only participants.
+    #[arg(long, default_value_t = 100)]
+    listeners: usize,
+    /// Loudest-speaker slots every participant receives.
+    #[arg(long, default_value_t = 3)]
+    slots: u32,
 }
 
 #[derive(Args)]
@@ -131,14 +229,73 @@ fn main() -> ExitCode {
     }
 }
 
-/// Ok(true) when the run was clean, Ok(false) when it lost, repeated or reordered something.
+/// Ok(true) when the run was clean; Ok(false) when it lost, repeated or reordered a message,
+/// or a bot failed to join or did not receive media it should have.
 fn run() -> Result<bool> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     match cli.command {
         Command::Im(args) => runtime.block_on(im(*args)),
         Command::Floor(args) => runtime.block_on(serve_floor(args)).map(|()| true),
+        Command::Media(args) => {
+            if args.simulcast && !args.video {
+                anyhow::bail!("--simulcast needs --video");
+            }
+            let kind = Kind::Meeting {
+                rooms: args.rooms,
+                publishers: args.publishers,
+                subscribers: args.subscribers,
+                video: args.video,
+                simulcast: args.simulcast,
+                layout: args.layout,
+            };
+            let cache = args
+                .clip_cache
+                .unwrap_or_else(|| std::env::temp_dir().join("parley-loadtest-clips"));
+            runtime.block_on(media(args.common, kind, args.fps, cache))
+        }
+        Command::Bridge(args) => {
+            if args.speakers == 0 {
+                anyhow::bail!("--speakers must be at least 1");
+            }
+            let kind = Kind::Bridge {
+                speakers: args.speakers,
+                listeners: args.listeners,
+                slots: args.slots,
+            };
+            let cache = std::env::temp_dir().join("parley-loadtest-clips");
+            runtime.block_on(media(args.common, kind, 30, cache))
+        }
     }
+}
+
+async fn media(args: MediaCommon, kind: Kind, fps: u32, clip_cache: PathBuf) -> Result<bool> {
+    let tag = format!("{:x}", std::process::id() as u64 * 1_000_003 + now_secs());
+    let target = match (&args.janus, &args.admin_email, &args.admin_password) {
+        (Some(url), _, _) => Target::Janus(url.clone()),
+        (None, Some(email), Some(password)) => {
+            eprintln!("making an API key on {} ...", args.server);
+            Target::Parley(App::register(&args.server, email, password, &tag).await?)
+        }
+        _ => anyhow::bail!("--admin-email and --admin-password are needed to load Parley"),
+    };
+    let config = MediaConfig {
+        server: args.janus.unwrap_or(args.server),
+        kind,
+        duration: Duration::from_secs(args.duration),
+        ramp_up: Duration::from_secs(args.ramp_up),
+        fps,
+        source_ips: args.source_ips,
+        server_pid: args.server_pid,
+        clip_cache,
+    };
+    let report = scenario::run(config, target, &tag).await?;
+    std::io::stdout().write_all(report.table().as_bytes())?;
+    if let Some(path) = args.report {
+        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(report.clean())
 }
 
 async fn serve_floor(args: FloorArgs) -> Result<()> {
