@@ -11,6 +11,10 @@
 //! - `report`: percentiles (HDR histogram), the per-second timeline, the final table and the
 //!   JSON report.
 //! - `chart`: a hand-written SVG of named series over time (latency percentiles, throughput).
+//! - `media`: the meeting and voice-bridge scenarios: WebRTC bots (str0m) that publish a
+//!   synthetic Opus voice and VP8 video and subscribe as a meeting UI would, measured packet by
+//!   packet (see `media::peer` for the seam between media and signaling).
+//! - `janus`: Janus's WebSocket API and VideoRoom, so the media bots load Janus side by side.
 //! - `cost`: the server process's CPU seconds and memory, from `/proc`.
 
 pub mod chart;

@@ -231,6 +231,7 @@ impl Engine {
         if let Err(err) = peer.rtc.handle_input(Input::Timeout(now)) {
             tracing::debug!(error = %err, "peer timeout handling failed");
         }
+        let mut immediate = 0;
         loop {
             if !peer.rtc.is_alive() {
                 self.doomed
@@ -247,6 +248,16 @@ impl Engine {
                     }
                 }
                 Ok(Output::Timeout(at)) => {
+                    // str0m's pacer releases one packet, then asks for an immediate timeout
+                    // before the next: serve it now rather than on the next tick.
+                    let now = Instant::now();
+                    if at <= now && immediate < 256 {
+                        immediate += 1;
+                        if let Err(err) = peer.rtc.handle_input(Input::Timeout(now)) {
+                            tracing::debug!(error = %err, "peer timeout handling failed");
+                        }
+                        continue;
+                    }
                     peer.timeout = at;
                     return;
                 }
