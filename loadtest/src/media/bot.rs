@@ -48,6 +48,21 @@ pub struct BotResult {
     pub expected: HashSet<String>,
 }
 
+impl BotResult {
+    /// A bot that starts now and has done nothing yet.
+    pub fn starting() -> BotResult {
+        BotResult {
+            started: Instant::now(),
+            joined: None,
+            error: None,
+            server_errors: Vec::new(),
+            publisher: None,
+            subscriber: None,
+            expected: HashSet::new(),
+        }
+    }
+}
+
 struct Bot {
     spec: BotSpec,
     shared: Arc<Shared>,
@@ -73,16 +88,7 @@ pub async fn run(
     shared: Arc<Shared>,
     phase: watch::Receiver<Phase>,
 ) -> BotResult {
-    let started = Instant::now();
-    let mut result = BotResult {
-        started,
-        joined: None,
-        error: None,
-        server_errors: Vec::new(),
-        publisher: None,
-        subscriber: None,
-        expected: HashSet::new(),
-    };
+    let mut result = BotResult::starting();
     let mut bot = match join(spec, &endpoint, shared).await {
         Ok(bot) => bot,
         Err(err) => {

@@ -10,7 +10,6 @@ use super::peer::{self, RemoteTrack, Shared};
 use crate::janus::{FeedStream, Handle, Jsep, Session, StreamChoice, VideoRoomRequest};
 use anyhow::{bail, Context, Result};
 use parley_proto::{TrackInfo, TrackKind, TrackSource, VideoLayer, VideoQuality};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -38,15 +37,7 @@ pub async fn run(
     shared: Arc<Shared>,
     mut phase: watch::Receiver<Phase>,
 ) -> BotResult {
-    let mut result = BotResult {
-        started: Instant::now(),
-        joined: None,
-        error: None,
-        server_errors: Vec::new(),
-        publisher: None,
-        subscriber: None,
-        expected: HashSet::new(),
-    };
+    let mut result = BotResult::starting();
     let session = match Session::connect(&room.url).await {
         Ok(session) => session,
         Err(err) => {

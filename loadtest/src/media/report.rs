@@ -160,13 +160,8 @@ pub struct TimelineSecond {
 /// A bot that never ran.
 pub fn failed(error: String) -> super::bot::BotResult {
     super::bot::BotResult {
-        started: Instant::now(),
-        joined: None,
         error: Some(error),
-        server_errors: Vec::new(),
-        publisher: None,
-        subscriber: None,
-        expected: Default::default(),
+        ..super::bot::BotResult::starting()
     }
 }
 
