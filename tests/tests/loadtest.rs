@@ -189,12 +189,7 @@ async fn the_floor_serves_the_same_clients_and_loses_nothing() {
 /// the table it printed.
 async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String) {
     let report_path = server.dir.path().join(format!("{name}-report.json"));
-    let bin = parley_tests::parley_bin().with_file_name("parley-loadtest");
-    assert!(
-        bin.exists(),
-        "{} is missing: cargo build --bins",
-        bin.display()
-    );
+    let bin = loadtest_bin();
     let pid = server.pid().to_string();
     let output = tokio::time::timeout(
         Duration::from_secs(120),
@@ -226,10 +221,7 @@ async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String)
         "parley-loadtest {name} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    let report: Value =
-        serde_json::from_slice(&std::fs::read(&report_path).expect("report written"))
-            .expect("JSON report");
-    (report, stdout)
+    (read_report(&report_path), stdout)
 }
 
 /// What every media report must hold: everyone joined, every track that should carry media
