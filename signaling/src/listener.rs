@@ -81,6 +81,15 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
     }
 }
 
+/// Small frames (a chat message, a signaling answer) go out at once: without this, Nagle's
+/// algorithm holds a frame written while an earlier one is unacknowledged until the peer's
+/// delayed ACK, tens of milliseconds on Linux.
+fn no_delay(stream: &TcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!(%err, "cannot set TCP_NODELAY");
+    }
+}
+
 /// Plain TCP.
 pub struct PlainListener {
     inner: TcpListener,
@@ -99,6 +108,7 @@ impl Listener for PlainListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = Listener::accept(&mut self.inner).await;
+        no_delay(&stream);
         (Counted::new(stream, &self.gauge), addr)
     }
 
@@ -142,6 +152,7 @@ impl TlsListener {
                         continue;
                     }
                 };
+                no_delay(&stream);
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 let gauge = gauge.clone();
