@@ -344,7 +344,12 @@ impl Engine {
             let speakers = room.speakers.speakers(now);
             room.current_speakers = speakers.iter().map(|(sid, _)| sid.clone()).collect();
             if let Some(slots) = room.bridge.as_mut() {
+                let before = slots.clone();
                 fill_slots(slots, &speakers, &room.members, participants);
+                let changed = (0..slots.len()).filter(|&i| before[i] != slots[i]);
+                for i in changed {
+                    pause_slot(i, &room.members, participants);
+                }
             }
             let mut ids: Vec<String> = speakers.iter().map(|(sid, _)| sid.clone()).collect();
             let slot_of = |sid: &str| -> Option<u32> {
@@ -381,6 +386,27 @@ impl Engine {
                 if let Some(p) = participants.get(key) {
                     signal(*key, p, msg.clone(), doomed);
                 }
+            }
+        }
+    }
+}
+
+/// A bridge slot changed hands (or fell silent): each listener's next packet on it continues
+/// the numbers and clock where the slot left off, as if from a new source. Without this a
+/// speaker who leaves a slot and later takes it back would jump its sequence numbers by every
+/// packet not forwarded meanwhile, which listeners count as loss and NACK.
+fn pause_slot(
+    slot: usize,
+    members: &[ParticipantKey],
+    participants: &mut HashMap<ParticipantKey, Participant>,
+) {
+    for key in members {
+        let Some(p) = participants.get_mut(key) else {
+            continue;
+        };
+        for down in p.down.iter_mut().filter(|d| d.slot == Some(slot)) {
+            if let Some(rewriter) = down.rewriter.as_mut() {
+                rewriter.pause();
             }
         }
     }
