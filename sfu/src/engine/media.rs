@@ -141,16 +141,23 @@ impl Engine {
         let padding = packet.payload.is_empty();
         // A simulcast layer's packets go to the subscriptions on that layer; a keyframe lets
         // a subscription waiting for the layer switch to it.
-        let vp8 = match (layer, track.info.codec.as_deref(), padding) {
-            (Some(_), Some("vp8"), false) => Vp8Descriptor::parse(&packet.payload).ok(),
+        let video = track.info.kind == TrackKind::Video;
+        let vp8 = match (video, track.info.codec.as_deref(), padding) {
+            (true, Some("vp8"), false) => Vp8Descriptor::parse(&packet.payload).ok(),
             _ => None,
         };
-        let keyframe = layer.is_some()
+        let keyframe = video
             && !padding
             && starts_keyframe(track.info.codec.as_deref(), &packet.payload, vp8.as_ref());
+        // A keyframe answers a request the throttle still owes: whoever asked receives it.
+        if keyframe {
+            match layer.and_then(|i| track.layers.get_mut(i)) {
+                Some(l) => l.keyframe_owed = false,
+                None => track.keyframe_owed = None,
+            }
+        }
         let mut switched = Vec::new();
         let clock_rate = track.clock_rate;
-        let video = track.info.kind == TrackKind::Video;
         let Some(room) = rooms.get_mut(&publisher.room) else {
             return;
         };
@@ -296,8 +303,37 @@ impl Engine {
         self.request_keyframe(publisher, mid, req.kind, "subscriber");
     }
 
+    /// Send the keyframe requests the throttle held back whose interval has passed.
+    pub(super) fn send_owed_keyframe_requests(&mut self, now: Instant) {
+        let interval = self.config.keyframe_interval;
+        let due = |last: Option<Instant>| {
+            last.is_none_or(|at| now.saturating_duration_since(at) >= interval)
+        };
+        let mut owed = Vec::new();
+        let mut owed_layers = Vec::new();
+        for (key, p) in &self.participants {
+            for t in &p.tracks {
+                if let Some(kind) = t.keyframe_owed.filter(|_| due(t.last_keyframe_request)) {
+                    owed.push((*key, t.mid, kind));
+                }
+                for l in &t.layers {
+                    if l.keyframe_owed && due(l.last_keyframe_request) {
+                        owed_layers.push((*key, t.mid, l.rid));
+                    }
+                }
+            }
+        }
+        for (publisher, mid, kind) in owed {
+            self.request_keyframe(publisher, mid, kind, "held_back");
+        }
+        for (publisher, mid, rid) in owed_layers {
+            self.request_layer_keyframe(publisher, mid, rid, now);
+        }
+    }
+
     /// Ask a publisher for a keyframe on one of its video tracks, at most once per
-    /// `keyframe_interval`; `cause` labels the metric.
+    /// `keyframe_interval` (a request held back is sent when the interval has passed);
+    /// `cause` labels the metric.
     pub(super) fn request_keyframe(
         &mut self,
         publisher: ParticipantKey,
@@ -333,9 +369,11 @@ impl Engine {
             .is_some_and(|at| now.saturating_duration_since(at) < self.config.keyframe_interval)
         {
             self.metrics.keyframe_requests_throttled.inc();
+            track.keyframe_owed = Some(kind);
             return;
         }
         track.last_keyframe_request = Some(now);
+        track.keyframe_owed = None;
         let mut api = p.publisher.rtc.direct_api();
         if let Some(rx) = api.stream_rx_by_mid(mid, None) {
             rx.request_keyframe(kind);

@@ -307,6 +307,7 @@ impl Engine {
         for (key, side) in due {
             self.mark_dirty(key, side);
         }
+        self.send_owed_keyframe_requests(now);
         if now.saturating_duration_since(self.last_layer_check) >= simulcast::LAYER_CHECK {
             self.last_layer_check = now;
             self.check_layers(now);

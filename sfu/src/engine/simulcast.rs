@@ -61,6 +61,9 @@ pub(super) struct UpLayer {
     /// When the track was published: a browser ramps its layers up in its first seconds.
     pub(super) published_at: Instant,
     pub(super) last_keyframe_request: Option<Instant>,
+    /// A keyframe request the throttle held back, sent when the interval has passed unless a
+    /// keyframe of this layer comes first.
+    pub(super) keyframe_owed: bool,
 }
 
 impl UpLayer {
@@ -83,6 +86,7 @@ impl UpLayer {
             wanted_since: None,
             published_at: now,
             last_keyframe_request: None,
+            keyframe_owed: false,
         }
     }
 
@@ -545,7 +549,8 @@ impl Engine {
         }
     }
 
-    /// Ask for a keyframe on one layer, at most once per `keyframe_interval` per layer.
+    /// Ask for a keyframe on one layer, at most once per `keyframe_interval` per layer (a
+    /// request held back is sent when the interval has passed).
     pub(super) fn request_layer_keyframe(
         &mut self,
         publisher: ParticipantKey,
@@ -570,9 +575,11 @@ impl Engine {
             .is_some_and(|at| now.saturating_duration_since(at) < interval)
         {
             self.metrics.keyframe_requests_throttled.inc();
+            layer.keyframe_owed = true;
             return;
         }
         layer.last_keyframe_request = Some(now);
+        layer.keyframe_owed = false;
         if let Some(rx) = p
             .publisher
             .rtc

@@ -75,6 +75,10 @@ pub(super) struct UpTrack {
     pub(super) admin_muted: bool,
     pub(super) clock_rate: u32,
     pub(super) last_keyframe_request: Option<Instant>,
+    /// A keyframe request the throttle held back: sent once the interval has passed, unless a
+    /// keyframe comes first. A subscriber that joins just after another waits at most one
+    /// interval for its first picture instead of until it asks again.
+    pub(super) keyframe_owed: Option<KeyframeRequestKind>,
     /// A simulcast track's layers, lowest first; empty for one encoding.
     pub(super) layers: Vec<UpLayer>,
 }

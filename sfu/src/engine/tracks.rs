@@ -151,6 +151,7 @@ impl Engine {
                     TrackKind::Video => 90_000,
                 },
                 last_keyframe_request: None,
+                keyframe_owed: None,
                 layers,
             });
             added.push(info);
