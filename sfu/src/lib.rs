@@ -291,6 +291,43 @@ impl std::fmt::Debug for Command {
     }
 }
 
+/// Kernel buffer asked for each way on the media socket. Every publisher, subscriber and their
+/// feedback share the one socket, and one publisher packet the kernel drops is lost to every
+/// listener: Linux's default (208 KiB) overflows in the bursts of a large room.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Ask for `SOCKET_BUFFER_BYTES` each way. The kernel grants at most `net.core.rmem_max` /
+/// `wmem_max` (and reports double what it grants); less than asked is worth a warning, since
+/// only the operator can raise those limits.
+fn size_socket_buffers(socket: &std::net::UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let receive = socket
+        .set_recv_buffer_size(SOCKET_BUFFER_BYTES)
+        .and_then(|()| socket.recv_buffer_size());
+    let send = socket
+        .set_send_buffer_size(SOCKET_BUFFER_BYTES)
+        .and_then(|()| socket.send_buffer_size());
+    for (what, sysctl, got) in [
+        ("receive", "net.core.rmem_max", receive),
+        ("send", "net.core.wmem_max", send),
+    ] {
+        match got {
+            Ok(bytes) if bytes >= SOCKET_BUFFER_BYTES => {
+                tracing::debug!(bytes, "media socket {what} buffer");
+            }
+            Ok(bytes) => tracing::warn!(
+                bytes,
+                wanted = SOCKET_BUFFER_BYTES,
+                "the media socket's {what} buffer is smaller than wanted; large rooms may \
+                 lose packets in bursts: raise {sysctl} to at least {SOCKET_BUFFER_BYTES}"
+            ),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot size the media socket's {what} buffer")
+            }
+        }
+    }
+}
+
 impl Sfu {
     /// Bind the UDP socket and start the media thread. Room events go to the returned receiver.
     pub fn start(
@@ -301,6 +338,7 @@ impl Sfu {
         CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
         let socket = std::net::UdpSocket::bind(config.udp_bind)?;
         socket.set_nonblocking(true)?;
+        size_socket_buffers(&socket);
         let local_addr = socket.local_addr()?;
         let advertise = if config.advertise_ips.is_empty() {
             if local_addr.ip().is_unspecified() {
