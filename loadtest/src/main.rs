@@ -99,6 +99,9 @@ struct MediaCommon {
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Draw forwarding latency, packets received and loss over time as SVG here.
+    #[arg(long)]
+    chart: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -293,6 +296,10 @@ async fn media(args: MediaCommon, kind: Kind, fps: u32, clip_cache: PathBuf) -> 
     std::io::stdout().write_all(report.table().as_bytes())?;
     if let Some(path) = args.report {
         std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = args.chart {
+        std::fs::write(&path, report.chart().svg())
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(report.clean())

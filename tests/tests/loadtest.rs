@@ -186,9 +186,10 @@ async fn the_floor_serves_the_same_clients_and_loses_nothing() {
 }
 
 /// Run `parley-loadtest` with `args` against `server` (its pid passed); the JSON report and
-/// the table it printed.
+/// the table it printed. Its chart must be drawn too.
 async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String) {
     let report_path = server.dir.path().join(format!("{name}-report.json"));
+    let chart_path = server.dir.path().join(format!("{name}-chart.svg"));
     let bin = loadtest_bin();
     let pid = server.pid().to_string();
     let output = tokio::time::timeout(
@@ -205,6 +206,8 @@ async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String)
             .args(["--server-pid", &pid])
             .arg("--report")
             .arg(&report_path)
+            .arg("--chart")
+            .arg(&chart_path)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -221,12 +224,18 @@ async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String)
         "parley-loadtest {name} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
+    let chart = std::fs::read_to_string(&chart_path).expect("the chart was written");
+    assert!(
+        chart.starts_with("<svg") && chart.contains("packets received per second"),
+        "{chart}"
+    );
     (read_report(&report_path), stdout)
 }
 
 /// What every media report must hold: everyone joined, every track that should carry media
 /// did, the figures add up, and the server's cost was read.
 fn check_media_report(report: &Value, bots: u64, tracks: u64, subscribe_only: u64) {
+    assert_eq!(report["target"], "parley", "{report}");
     let j = &report["joins"];
     assert_eq!(j["attempted"], bots, "{report}");
     assert_eq!(j["joined"], bots, "{report}");

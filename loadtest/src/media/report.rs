@@ -5,6 +5,7 @@
 use super::peer::{PeerReport, Shared};
 use super::recv::{histogram, Second};
 use super::scenario::{Kind, MediaConfig};
+use crate::chart::{Chart, Panel, Series};
 use crate::cost::{self, ServerCost};
 use crate::report::{percentile_row, table, Latency, Percentiles};
 use anyhow::Result;
@@ -27,6 +28,8 @@ pub enum Role {
 #[derive(Debug, Serialize)]
 pub struct MediaReport {
     pub scenario: &'static str,
+    /// The server loaded: `parley` or `janus`.
+    pub target: &'static str,
     pub config: MediaConfig,
     pub joins: Joins,
     pub publishers: Publishers,
@@ -228,6 +231,7 @@ fn needed(kind: &Kind, role: Role, expected: usize) -> usize {
 
 pub fn assemble(
     config: MediaConfig,
+    target: &'static str,
     results: Vec<(Role, super::bot::BotResult)>,
     seconds: Vec<Second>,
     mut server: Option<ServerSide>,
@@ -366,6 +370,7 @@ pub fn assemble(
     };
     Ok(MediaReport {
         scenario,
+        target,
         joins: Joins {
             attempted: results.len(),
             joined,
@@ -413,35 +418,73 @@ impl MediaReport {
             && self.subscribers.packets > 0
     }
 
+    /// The scenario in one line.
+    fn what(&self) -> String {
+        match &self.config.kind {
+        Kind::Meeting {
+            rooms,
+            publishers,
+            subscribers,
+            video,
+            simulcast,
+            layout,
+        } => format!(
+            "media: {rooms} rooms x ({publishers} publishers{} + {subscribers} subscribers), {layout:?} layout",
+            match (video, simulcast) {
+                (false, _) => " of audio",
+                (true, false) => " of audio+video",
+                (true, true) => " of audio+simulcast video",
+            }
+        ),
+        Kind::Bridge {
+            speakers,
+            listeners,
+            slots,
+        } => format!("bridge: {speakers} speakers, {listeners} listeners, {slots} slots"),
+        }
+    }
+
+    /// Forwarding latency, packets received and sequence numbers lost per second, for
+    /// `--chart`.
+    pub fn chart(&self) -> Chart {
+        let series = |name: &str, f: &dyn Fn(&TimelineSecond) -> Option<f64>| Series {
+            name: name.into(),
+            points: self.timeline.iter().map(|s| (s.t as f64, f(s))).collect(),
+        };
+        // A second in which nothing arrived has no latency to draw.
+        let latency =
+            |q: fn(&TimelineSecond) -> f64| move |s: &TimelineSecond| (s.packets > 0).then(|| q(s));
+        Chart {
+            title: format!("{} against {}", self.what(), self.target),
+            x_label: "seconds since the first bot started joining".into(),
+            panels: vec![
+                Panel {
+                    title: "publisher to subscriber (ms)".into(),
+                    series: vec![
+                        series("p50", &latency(|s| s.latency_p50_ms)),
+                        series("p99", &latency(|s| s.latency_p99_ms)),
+                    ],
+                },
+                Panel {
+                    title: "packets received per second".into(),
+                    series: vec![series("received", &|s| Some(s.packets as f64))],
+                },
+                Panel {
+                    title: "sequence numbers lost per second".into(),
+                    series: vec![series("lost", &|s| Some(s.lost as f64))],
+                },
+            ],
+        }
+    }
+
     pub fn table(&self) -> String {
         let c = &self.config;
-        let what = match &c.kind {
-            Kind::Meeting {
-                rooms,
-                publishers,
-                subscribers,
-                video,
-                simulcast,
-                layout,
-            } => format!(
-                "media: {rooms} rooms x ({publishers} publishers{} + {subscribers} subscribers), {layout:?} layout",
-                match (video, simulcast) {
-                    (false, _) => " of audio",
-                    (true, false) => " of audio+video",
-                    (true, true) => " of audio+simulcast video",
-                }
-            ),
-            Kind::Bridge {
-                speakers,
-                listeners,
-                slots,
-            } => format!("bridge: {speakers} speakers, {listeners} listeners, {slots} slots"),
-        };
+        let what = self.what();
         let j = &self.joins;
         let p = &self.publishers;
         let s = &self.subscribers;
         let mut rows = vec![
-            ("scenario".into(), format!("{what}, {:?} after a {:?} ramp-up", c.duration, c.ramp_up)),
+            ("scenario".into(), format!("{what} against {}, {:?} after a {:?} ramp-up", self.target, c.duration, c.ramp_up)),
             (
                 "joins".into(),
                 format!("{} of {} ({} failed, {} server errors)", j.joined, j.attempted, j.failed, j.server_errors),

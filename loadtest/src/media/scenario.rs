@@ -332,7 +332,9 @@ pub async fn run(config: MediaConfig, target: Target, tag: &str) -> Result<Media
         _ => None,
     };
     let seconds = shared.timeline.take();
-    report::assemble(config, results, seconds, server, active).context("assembling the report")
+    let target = if parley { "parley" } else { "janus" };
+    report::assemble(config, target, results, seconds, server, active)
+        .context("assembling the report")
 }
 
 /// Make the meeting rooms on Janus, one VideoRoom each, numbered from the run's tag.
