@@ -49,12 +49,18 @@ pub async fn upgrade(State(state): State<AppState>, uri: Uri, ws: WebSocketUpgra
         // tungstenite reserves its whole read buffer (128 KiB by default) for every connection
         // up front; messaging frames are small, and a larger one still grows the buffer.
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            let connection = Connection::open(state, socket, principal).await;
-            if let Some(connection) = connection {
-                connection.serve().await;
-            }
-        })
+        .on_upgrade(move |socket| live(state, socket, principal))
+}
+
+/// A messaging connection from `hello` to goodbye. What every idle connection costs is mostly
+/// this future's task: the connection itself is boxed (a moved value's room in a future is not
+/// reused), and so is every step only some connections take for a while (opening with its
+/// storage reads, a request, filling a gap, the goodbye), so none of them sizes the task for as
+/// long as it lives (docs/BENCHMARKS.md, memory per connection).
+async fn live(state: AppState, socket: WebSocket, principal: Option<Principal>) {
+    if let Some(connection) = Box::pin(Connection::open(state, socket, principal)).await {
+        connection.serve().await;
+    }
 }
 
 /// Why a connection ends.
@@ -172,7 +178,7 @@ impl Connection {
         state: AppState,
         mut socket: WebSocket,
         principal: Option<Principal>,
-    ) -> Option<Connection> {
+    ) -> Option<Box<Connection>> {
         let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.recv()).await {
             Ok(Some(Ok(Message::Text(t)))) => t,
             Ok(Some(Ok(_))) => {
@@ -301,7 +307,7 @@ impl Connection {
             user: user.clone(),
             limits: limits(&state),
         };
-        let mut connection = Connection {
+        let mut connection = Box::new(Connection {
             bucket: TokenBucket::new(state.ws.requests_per_second, state.ws.burst, Instant::now()),
             shutdown: state.shutdown.subscribe(),
             last_activity: Instant::now(),
@@ -310,7 +316,7 @@ impl Connection {
             user,
             cursors,
             registration,
-        };
+        });
         let replayed = async {
             connection.send(text(&welcome)).await?;
             for (channel, last) in positions {
@@ -337,7 +343,8 @@ impl Connection {
         }
     }
 
-    async fn serve(mut self) {
+    /// The connection's life, until it ends. Rare steps are boxed (see `live`).
+    async fn serve(mut self: Box<Self>) {
         let heartbeat = Duration::from_secs(self.state.ws.heartbeat_secs.max(1));
         let mut deadline = tokio::time::Instant::now() + heartbeat;
         let end = loop {
@@ -360,17 +367,17 @@ impl Connection {
                     Some(Outbound::Kick(code)) => Err(End::Close(code, kick_reason(code).into())),
                     Some(Outbound::Left(channel)) => {
                         self.cursors.forget(channel);
-                        self.reply(&ServerMessage::ChannelLeft { channel }).await
+                        Box::pin(self.reply(&ServerMessage::ChannelLeft { channel })).await
                     }
                     None => Err(End::Gone),
                 },
                 frame = self.socket.recv() => {
                     deadline = tokio::time::Instant::now() + heartbeat;
                     match frame {
-                        Some(Ok(Message::Text(t))) => self.request(t).await,
+                        Some(Ok(Message::Text(t))) => Box::pin(self.request(t)).await,
                         Some(Ok(Message::Binary(_))) => {
                             let err = AppError::invalid("send JSON in text frames");
-                            self.reply(&error_message(None, err)).await
+                            Box::pin(self.reply(&error_message(None, err))).await
                         }
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(End::Gone),
@@ -382,10 +389,10 @@ impl Connection {
                 break end;
             }
         };
-        self.finish(end).await;
+        Box::pin(self.finish(end)).await;
     }
 
-    async fn finish(mut self, end: End) {
+    async fn finish(mut self: Box<Self>, end: End) {
         if let End::Close(code, message) = end {
             tracing::info!(user = %self.user.id, ?code, %message, "closing WebSocket");
             close(&mut self.socket, code, message).await;
@@ -433,7 +440,7 @@ impl Connection {
         payload: Utf8Bytes,
     ) -> Result<(), End> {
         if let Step::Gap { after, up_to } = self.cursors.check(channel, seq) {
-            self.fill(channel, after, up_to).await?;
+            Box::pin(self.fill(channel, after, up_to)).await?;
         }
         if self.cursors.check(channel, seq) == Step::Deliver {
             self.send(payload).await?;
