@@ -314,6 +314,10 @@ pub struct RtcSection {
     pub bridge_speakers: usize,
     /// Record every voice bridge from its start (a recorder must be running to take the job).
     pub record_bridges: bool,
+    /// A publisher is asked for a keyframe at most this often per track (or simulcast layer);
+    /// a request held back goes out when the interval has passed. Shorter: viewers who join
+    /// together see their first picture sooner, and publishers send more keyframes.
+    pub keyframe_interval_ms: u64,
     /// Extra STUN/TURN URLs handed to clients in `joined`.
     pub ice_servers: Vec<String>,
     /// Receives room, participant and track events; empty: none are sent.
@@ -333,6 +337,7 @@ impl Default for RtcSection {
             resume_window_secs: 30,
             bridge_speakers: 3,
             record_bridges: true,
+            keyframe_interval_ms: 500,
             ice_servers: Vec::new(),
             webhook_url: String::new(),
             webhook_secret: String::new(),
@@ -465,6 +470,11 @@ impl Config {
                 "rtc.bridge_speakers must be 1 to 16".into(),
             ));
         }
+        if !(50..=10_000).contains(&self.rtc.keyframe_interval_ms) {
+            return Err(ConfigError::Invalid(
+                "rtc.keyframe_interval_ms must be 50 to 10000".into(),
+            ));
+        }
         if self.rtc.max_tracks_per_participant == 0 {
             return Err(ConfigError::Invalid(
                 "rtc.max_tracks_per_participant must be at least 1".into(),
@@ -524,6 +534,7 @@ impl Config {
             max_tracks_per_participant: self.rtc.max_tracks_per_participant,
             resume_window: Duration::from_secs(self.rtc.resume_window_secs),
             bridge_speakers: self.rtc.bridge_speakers,
+            keyframe_interval: Duration::from_millis(self.rtc.keyframe_interval_ms),
             ..parley_sfu::SfuConfig::default()
         }
     }
@@ -702,6 +713,10 @@ mod tests {
                 vec![("PARLEY_RTC_MAX_TRACKS_PER_PARTICIPANT", "0")],
                 "at least 1",
             ),
+            (
+                vec![("PARLEY_RTC_KEYFRAME_INTERVAL_MS", "10")],
+                "keyframe_interval_ms must be 50 to 10000",
+            ),
         ] {
             let err = Config::load(None, env(&vars)).unwrap_err().to_string();
             assert!(
@@ -712,7 +727,7 @@ mod tests {
     }
 
     #[test]
-    fn the_media_port_can_advertise_public_addresses() {
+    fn the_media_port_can_advertise_public_addresses_and_the_keyframe_interval_is_set() {
         let config = Config::load(
             None,
             env(&[
@@ -721,11 +736,13 @@ mod tests {
                     "PARLEY_RTC_ADVERTISE_IPS",
                     r#"["203.0.113.7", "2001:db8::7"]"#,
                 ),
+                ("PARLEY_RTC_KEYFRAME_INTERVAL_MS", "200"),
             ]),
         )
         .unwrap();
         let sfu = config.sfu();
         assert_eq!(sfu.udp_bind.port(), 7882);
+        assert_eq!(sfu.keyframe_interval, Duration::from_millis(200));
         assert_eq!(sfu.advertise_ips.len(), 2);
         assert_eq!(sfu.advertise_ips[0].to_string(), "203.0.113.7");
     }
