@@ -294,15 +294,25 @@ async fn media(args: MediaCommon, kind: Kind, fps: u32, clip_cache: PathBuf) -> 
     };
     let report = scenario::run(config, target, &tag).await?;
     std::io::stdout().write_all(report.table().as_bytes())?;
-    if let Some(path) = args.report {
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = args.chart {
-        std::fs::write(&path, report.chart().svg())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_outputs(&report, args.report, args.chart, || report.chart().svg())?;
     Ok(report.clean())
+}
+
+/// The JSON report and the chart, where the command line asked for them.
+fn write_outputs(
+    report: &impl serde::Serialize,
+    report_path: Option<PathBuf>,
+    chart_path: Option<PathBuf>,
+    svg: impl FnOnce() -> String,
+) -> Result<()> {
+    if let Some(path) = report_path {
+        std::fs::write(&path, serde_json::to_vec_pretty(report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = chart_path {
+        std::fs::write(&path, svg()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 async fn serve_floor(args: FloorArgs) -> Result<()> {
@@ -387,14 +397,7 @@ async fn im(args: ImArgs) -> Result<bool> {
     let report = im::run(config, cast).await?;
     // The table is the tool's output; progress and errors go to stderr.
     std::io::stdout().write_all(report.table().as_bytes())?;
-    if let Some(path) = args.report {
-        std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    if let Some(path) = args.chart {
-        std::fs::write(&path, report.chart().svg())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_outputs(&report, args.report, args.chart, || report.chart().svg())?;
     Ok(report.clean())
 }
 
