@@ -30,46 +30,35 @@ fn read_report(path: &Path) -> Value {
 #[tokio::test]
 async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
     let server = Server::start(Backend::Sqlite).await;
-    let report_path = server.dir.path().join("im-report.json");
-    let chart_path = server.dir.path().join("im.svg");
-    let bin = loadtest_bin();
-    let pid = server.pid().to_string();
-    let output = tokio::time::timeout(
-        Duration::from_secs(240),
-        tokio::process::Command::new(&bin)
-            .args(["im", "--server", &server.url])
-            .args([
-                "--admin-email",
-                ADMIN_EMAIL,
-                "--admin-password",
-                ADMIN_PASSWORD,
-            ])
-            .args(["--users", "60", "--channels", "10", "--members", "12"])
-            .args(["--rate", "40", "--size", "200", "--duration", "60"])
-            .args(["--ramp-up", "3", "--drain", "15", "--server-pid", &pid])
+    let (report, stdout) = loadtest(
+        &server,
+        &[
+            "im",
+            "--users",
+            "60",
+            "--channels",
+            "10",
+            "--members",
+            "12",
+            "--rate",
+            "40",
+            "--size",
+            "200",
+            "--duration",
+            "60",
+            "--ramp-up",
+            "3",
+            "--drain",
+            "15",
             // A fifth of the clients drop and reconnect once, mid-run.
-            .args(["--churn", "0.2"])
-            .arg("--report")
-            .arg(&report_path)
-            .arg("--chart")
-            .arg(&chart_path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .output(),
+            "--churn",
+            "0.2",
+        ],
+        "im",
+        Duration::from_secs(240),
+        ">p99<",
     )
-    .await
-    .expect("the soak stops by itself within its bounds")
-    .expect("run parley-loadtest");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    eprintln!("{stdout}");
-    assert!(
-        output.status.success(),
-        "parley-loadtest failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
-    let report = read_report(&report_path);
+    .await;
     let c = &report["connections"];
     assert_eq!(c["connected"], 60, "{report}");
     assert_eq!(c["failed"], 0, "{report}");
@@ -104,11 +93,6 @@ async fn a_short_im_soak_loses_repeats_and_reorders_nothing() {
             .sum::<u64>()
     };
     assert_eq!(sum("delivered"), acked * 12, "{report}");
-    let chart = std::fs::read_to_string(&chart_path).expect("chart written");
-    assert!(
-        chart.starts_with("<svg") && chart.contains(">p99<"),
-        "{chart}"
-    );
     // The server's cost was read from its process.
     let s = &report["server"];
     assert!(s["cpu_secs"].as_f64() > Some(0.0), "{report}");
@@ -185,15 +169,21 @@ async fn the_floor_serves_the_same_clients_and_loses_nothing() {
     floor.kill().await.ok();
 }
 
-/// Run `parley-loadtest` with `args` against `server` (its pid passed); the JSON report and
-/// the table it printed. Its chart must be drawn too.
-async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String) {
+/// Run `parley-loadtest` with `args` against `server` (its pid passed), within `limit`; the
+/// JSON report and the table it printed. Its chart must be drawn too, showing `chart_shows`.
+async fn loadtest(
+    server: &Server,
+    args: &[&str],
+    name: &str,
+    limit: Duration,
+    chart_shows: &str,
+) -> (Value, String) {
     let report_path = server.dir.path().join(format!("{name}-report.json"));
     let chart_path = server.dir.path().join(format!("{name}-chart.svg"));
     let bin = loadtest_bin();
     let pid = server.pid().to_string();
     let output = tokio::time::timeout(
-        Duration::from_secs(120),
+        limit,
         tokio::process::Command::new(&bin)
             .args(args)
             .args(["--server", &server.url])
@@ -226,7 +216,7 @@ async fn loadtest(server: &Server, args: &[&str], name: &str) -> (Value, String)
     );
     let chart = std::fs::read_to_string(&chart_path).expect("the chart was written");
     assert!(
-        chart.starts_with("<svg") && chart.contains("packets received per second"),
+        chart.starts_with("<svg") && chart.contains(chart_shows),
         "{chart}"
     );
     (read_report(&report_path), stdout)
@@ -304,6 +294,8 @@ async fn a_short_meeting_soak_delivers_every_track_to_every_subscriber() {
             &cache,
         ],
         "media",
+        Duration::from_secs(120),
+        "packets received per second",
     )
     .await;
     // Each publisher receives the other's voice and camera; each subscriber both publishers'.
@@ -347,6 +339,8 @@ async fn a_short_bridge_soak_gives_every_listener_every_slot() {
             "3",
         ],
         "bridge",
+        Duration::from_secs(120),
+        "packets received per second",
     )
     .await;
     // Listeners hear all three speakers in the three slots; a speaker hears the other two.
