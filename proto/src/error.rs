@@ -50,7 +50,8 @@ pub enum ErrorCode {
     UnknownType,
     /// WebSocket: the frame is larger than `hub.max_frame_bytes`.
     FrameTooLarge,
-    /// WebSocket: too many requests per second from this connection; slow down.
+    /// Too many requests: on the WebSocket, per second from this connection; over REST, failed
+    /// sign-ins for this account or from this address. `retry_after` says when to try again.
     RateLimited,
     /// WebSocket: none of the client's protocol versions is spoken here.
     UnsupportedVersion,
@@ -81,6 +82,9 @@ pub enum ErrorCode {
     TooManyTracks,
     /// Meetings: the room has `max_participants` participants.
     RoomFull,
+    /// HTTP: the server, or this client address, has as many open connections as allowed
+    /// (`http.max_connections`, `http.max_connections_per_ip`); the connection is closed.
+    TooManyConnections,
     /// Something failed inside the server; it is logged there.
     Internal,
 }
@@ -98,6 +102,10 @@ pub struct ErrorDetail {
     /// Per-item problems, for errors about many items at once (an import file's bad lines).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<ErrorItem>,
+    /// Seconds to wait before trying again (`rate_limited`, `unavailable` when busy); also sent
+    /// as the `Retry-After` header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 /// One problem in a multi-item request: the 1-based line (or item) number and the reason.

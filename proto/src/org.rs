@@ -45,8 +45,13 @@ pub struct UpdateUser {
     pub role: Option<Role>,
     #[serde(default)]
     pub department: Option<String>,
+    /// A new password (8+ characters); your own needs `current_password` too.
     #[serde(default)]
     pub password: Option<String>,
+    /// Your present password, when changing your own; not needed by an administrator setting
+    /// someone else's.
+    #[serde(default)]
+    pub current_password: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
 }

@@ -44,6 +44,10 @@ pub struct AppState {
     pub sfu: parley_sfu::Sfu,
     /// Meeting settings.
     pub rtc: Arc<crate::config::RtcSection>,
+    /// Password hashing, at most one per core at a time.
+    pub passwords: Arc<crate::passwords::Passwords>,
+    /// Sign-in throttling and client addresses.
+    pub signins: Arc<crate::auth::SignIns>,
     /// Flips to `true` when shutdown begins, so WebSocket connections close with a reason.
     pub shutdown: Arc<watch::Sender<bool>>,
 }
@@ -205,8 +209,37 @@ pub fn app(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// What browsers may do with what Parley serves. The web app's script and styles come only
+/// from this origin (no inline script, no `eval`; styles set from script go through the
+/// CSSOM), it talks only to this origin (`connect-src 'self'` covers its own `ws:`/`wss:`),
+/// plays recordings from here, and no other site may frame it (clickjacking). Tokens live in
+/// `localStorage`, so an injected script must find nothing it can run.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+    font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+    frame-ancestors 'none'";
+
+/// Every answer carries the browser headers: the policy above, no framing, no MIME sniffing,
+/// and no referrer (a page's address can carry an `access_token`).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn route_not_found() -> AppError {

@@ -3,10 +3,11 @@
 //! secret, carrying grants). What a caller may do is decided in `policy`, not here.
 
 use crate::error::{AppError, AppResult};
+use crate::passwords::{PasswordError, Passwords};
+use crate::serve::canonical;
+use crate::throttle::{Outcome, Rules, SignInThrottle, Verdict};
 use crate::AppState;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use jsonwebtoken::errors::ErrorKind;
@@ -15,7 +16,9 @@ use parley_proto::{AppClaims, ErrorCode, Grants, User, UserId};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The `iss` of tokens the server signs for its users.
 const USER_ISSUER: &str = "parley";
@@ -275,35 +278,173 @@ pub fn check_password_rules(password: &str) -> AppResult<()> {
     Ok(())
 }
 
-/// Hash a password with argon2id off the async threads (it is deliberately slow).
+/// Hash a password with argon2id, one at a time: for the command line and the first admin,
+/// outside a running server's sign-ins (those go through `AppState::passwords`).
 pub async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| AppError::internal(&e))?
-    .map_err(|e| AppError::internal(&e))
+    Arc::new(Passwords::new(1, crate::passwords::MAX_WAIT))
+        .hash(password)
+        .await
+        .map_err(password_error)
 }
 
-/// Check a password against a stored hash; with no hash, burn the same time and fail, so the
-/// answer time does not tell whether the account exists.
-pub async fn verify_password(password: String, hash: Option<String>) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        let argon = Argon2::default();
-        match hash.as_deref().map(PasswordHash::new) {
-            Some(Ok(parsed)) => argon.verify_password(password.as_bytes(), &parsed).is_ok(),
-            _ => {
-                let salt = SaltString::generate(&mut rand::rngs::OsRng);
-                let _ = argon.hash_password(password.as_bytes(), &salt);
-                false
+/// A hashing failure as the client sees it: busy (503, retry soon) or internal.
+pub fn password_error(err: PasswordError) -> AppError {
+    match err {
+        PasswordError::Busy => AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the server is busy checking other passwords; retry shortly",
+        )
+        .retry_after(Duration::from_secs(1)),
+        other => AppError::internal(&other),
+    }
+}
+
+/// Sign-in attempts: the throttle, and where clients' addresses come from.
+#[derive(Debug)]
+pub struct SignIns {
+    throttle: Mutex<SignInThrottle>,
+    /// Wakes attempts queued behind checks in flight when one finishes.
+    finished: tokio::sync::Notify,
+    trusted_proxies: Vec<IpAddr>,
+}
+
+/// How long an attempt may queue behind others for the same account or address.
+const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// A password check let through by the throttle; reports how it ended when dropped (a client
+/// that went away mid-check counts as nothing).
+struct InFlight<'a> {
+    signins: &'a SignIns,
+    account: &'a str,
+    client: IpAddr,
+    outcome: Outcome,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.signins
+            .lock()
+            .finished(self.account, self.client, self.outcome, Instant::now());
+        self.signins.finished.notify_waiters();
+    }
+}
+
+impl SignIns {
+    pub fn new(rules: Rules, trusted_proxies: Vec<IpAddr>) -> SignIns {
+        SignIns {
+            throttle: Mutex::new(SignInThrottle::new(rules)),
+            finished: tokio::sync::Notify::new(),
+            trusted_proxies: trusted_proxies.into_iter().map(canonical).collect(),
+        }
+    }
+
+    /// Check `password` for `account` (a normalised email) from `client`, throttled: an
+    /// attempt held back is answered `rate_limited` without checking; one that would be held
+    /// back were the checks in flight for the same account or address wrong waits for them;
+    /// a wrong password (or no such account) counts against the account and the address.
+    /// Counted in metrics and logged.
+    pub async fn check_password(
+        &self,
+        state: &AppState,
+        account: &str,
+        client: IpAddr,
+        password: String,
+        stored: Option<String>,
+    ) -> AppResult<bool> {
+        let failures = &state.metrics.signin_failures;
+        let give_up = tokio::time::Instant::now() + QUEUE_WAIT;
+        loop {
+            let woken = self.finished.notified();
+            let mut woken = std::pin::pin!(woken);
+            woken.as_mut().enable();
+            match self.lock().attempt(account, client, Instant::now()) {
+                Verdict::Go => break,
+                Verdict::Held(wait, held) => {
+                    failures.with_label_values(&["throttled"]).inc();
+                    tracing::warn!(%account, %client, by = held.as_str(),
+                        wait_secs = wait.as_secs_f64(), "sign-in held back after repeated failures");
+                    return Err(AppError::rate_limited(
+                        format!(
+                            "too many failed sign-ins; try again in {} s",
+                            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+                        ),
+                        wait,
+                    ));
+                }
+                Verdict::Queue => {}
+            }
+            if tokio::time::timeout_at(give_up, woken).await.is_err() {
+                return Err(password_error(PasswordError::Busy));
             }
         }
-    })
-    .await
-    .map_err(|e| AppError::internal(&e))
+        let mut in_flight = InFlight {
+            signins: self,
+            account,
+            client,
+            outcome: Outcome::Abandoned,
+        };
+        let matches = state
+            .passwords
+            .verify(password, stored)
+            .await
+            .map_err(password_error)?;
+        in_flight.outcome = if matches {
+            Outcome::Succeeded
+        } else {
+            failures.with_label_values(&["wrong_password"]).inc();
+            tracing::info!(%account, %client, "sign-in failed: wrong password or no such account");
+            Outcome::Failed
+        };
+        drop(in_flight);
+        Ok(matches)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SignInThrottle> {
+        self.throttle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The client's address: the TCP peer, or, when that is a trusted proxy, the nearest
+    /// address in `X-Forwarded-For` that is not one.
+    fn client(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        if !self.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+            .map(canonical)
+            .collect::<Vec<_>>();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|hop| !self.trusted_proxies.contains(hop))
+            .unwrap_or(peer)
+    }
+}
+
+/// The address a request came from (see `SignIns::client`); unspecified when the router is
+/// called without a connection, as tools and tests may.
+pub struct ClientAddr(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| canonical(c.0.ip()));
+        Ok(ClientAddr(state.signins.client(peer, &parts.headers)))
+    }
 }
 
 /// The authenticated caller of a request: `Authorization: Bearer <token>`, or `access_token` in

@@ -5,7 +5,7 @@
 
 use parley_storage::{DatabaseConfig, ObjectStoreConfig, S3Config};
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
@@ -67,6 +67,17 @@ pub struct HttpSection {
     pub max_body_bytes: usize,
     /// How long shutdown waits for requests in flight before it gives up on them.
     pub shutdown_grace_secs: u64,
+    /// A connection must send a whole request head within this long of opening, or of its
+    /// last answer when kept alive; otherwise it is closed.
+    pub header_timeout_secs: u64,
+    /// Open connections in all; past it new ones get 503 `too_many_connections` and close.
+    pub max_connections: usize,
+    /// Open connections from one client address (an IPv6 client's /64); past it likewise.
+    pub max_connections_per_ip: usize,
+    /// Reverse proxies in front of Parley: sign-in throttling takes the client's address from
+    /// their `X-Forwarded-For`, and their connections count only towards `max_connections`.
+    /// Empty: every client is its TCP peer.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for HttpSection {
@@ -75,6 +86,10 @@ impl Default for HttpSection {
             listen: SocketAddr::from(([127, 0, 0, 1], 7880)),
             max_body_bytes: 1024 * 1024,
             shutdown_grace_secs: 20,
+            header_timeout_secs: 10,
+            max_connections: 50_000,
+            max_connections_per_ip: 1_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -428,6 +443,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=300).contains(&self.http.header_timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "http.header_timeout_secs must be 1 to 300".into(),
+            ));
+        }
+        if self.http.max_connections == 0 || self.http.max_connections_per_ip == 0 {
+            return Err(ConfigError::Invalid(
+                "http.max_connections and http.max_connections_per_ip must be at least 1".into(),
+            ));
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls.cert and tls.key go together: set both or neither".into(),

@@ -15,6 +15,8 @@ pub struct AppError {
     pub code: ErrorCode,
     pub message: String,
     pub details: Vec<ErrorItem>,
+    /// Seconds until a retry may succeed: the body's `retry_after` and the `Retry-After` header.
+    pub retry_after: Option<u64>,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
@@ -26,7 +28,24 @@ impl AppError {
             code,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// Too many attempts: come back in `after` (rounded up to whole seconds, at least one).
+    pub fn rate_limited(message: impl Into<String>, after: std::time::Duration) -> AppError {
+        AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            message,
+        )
+        .retry_after(after)
+    }
+
+    pub fn retry_after(mut self, after: std::time::Duration) -> AppError {
+        let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> AppError {
@@ -88,9 +107,16 @@ impl IntoResponse for AppError {
                 code: self.code,
                 message: self.message,
                 details: self.details,
+                retry_after: self.retry_after,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -15,12 +15,15 @@ pub mod messaging;
 pub mod metrics;
 pub mod openapi;
 pub mod org_csv;
+pub mod passwords;
 pub mod pings;
 pub mod policy;
 pub mod routes;
 pub mod rtc;
+pub mod serve;
 pub mod server;
 pub mod tasks;
+pub mod throttle;
 pub mod webhook;
 pub mod ws;
 

@@ -291,13 +291,21 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::ImportOrg { file } => {
             let data =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let report = parley_signaling::routes::admin::import_csv(&db, &data)
+            let outcome = parley_signaling::routes::admin::import_csv(&db, &data)
                 .await
                 .map_err(|e| app_err(e).context(format!("{} was not imported", file.display())))?;
+            let report = outcome.report;
             say(&format!(
                 "departments created: {}\nusers created: {}\nusers updated: {}\nusers unchanged: {}",
                 report.departments_created, report.users_created, report.users_updated, report.users_unchanged
             ));
+            if !outcome.changed.is_empty() {
+                say(&format!(
+                    "{} user(s) changed role or department: a running server's open connections keep \
+                     the old ones until they reconnect (POST /v1/admin/import closes them at once)",
+                    outcome.changed.len()
+                ));
+            }
         }
     }
     db.close().await;

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub ws_slow_consumers: IntCounter,
     pub urgent_reminders: IntCounter,
     pub urgent_escalations: IntCounter,
+    pub signin_failures: IntCounterVec,
+    pub connections_refused: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -98,6 +100,22 @@ impl Metrics {
         )?;
         registry.register(Box::new(urgent_reminders.clone()))?;
         registry.register(Box::new(urgent_escalations.clone()))?;
+        let signin_failures = IntCounterVec::new(
+            Opts::new(
+                "auth_signin_failures_total",
+                "Sign-ins refused: wrong_password (or no such account), or throttled after repeated failures.",
+            ),
+            &["reason"],
+        )?;
+        let connections_refused = IntCounterVec::new(
+            Opts::new(
+                "http_connections_refused_total",
+                "Connections refused at accept because too many were open: in all (total) or from one address (per_address).",
+            ),
+            &["limit"],
+        )?;
+        registry.register(Box::new(signin_failures.clone()))?;
+        registry.register(Box::new(connections_refused.clone()))?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -113,6 +131,8 @@ impl Metrics {
             ws_slow_consumers,
             urgent_reminders,
             urgent_escalations,
+            signin_failures,
+            connections_refused,
         })
     }
 

@@ -6,11 +6,11 @@ use crate::auth::{hash_password, random_hex, Tokens};
 use crate::config::Config;
 use crate::listener::{dev_certificate, server_config, PlainListener, TlsListener};
 use crate::metrics::Metrics;
+use crate::serve::{serve, ServeLimits};
 use anyhow::Context;
 use axum::Router;
 use parley_proto::Role;
 use parley_storage::{redact, Database, NewUser, ObjectStorage};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +108,11 @@ pub async fn state(
         tasks: Arc::new(config.tasks.clone()),
         recording_jobs,
         shutdown: Arc::new(tokio::sync::watch::channel(false).0),
+        passwords: Arc::new(crate::passwords::Passwords::per_core()),
+        signins: Arc::new(crate::auth::SignIns::new(
+            crate::throttle::Rules::default(),
+            config.http.trusted_proxies.clone(),
+        )),
         metrics,
         limits: Limits {
             max_body_bytes: config.http.max_body_bytes,
@@ -167,6 +172,8 @@ pub struct Server {
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     grace: Duration,
     local: SocketAddr,
+    limits: ServeLimits,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Server {
@@ -196,8 +203,15 @@ impl Server {
             db: state.db.clone(),
             sfu: state.sfu.clone(),
             shutdown: state.shutdown.clone(),
+            metrics: state.metrics.clone(),
             router: app(state),
             grace: Duration::from_secs(config.http.shutdown_grace_secs),
+            limits: ServeLimits {
+                header_timeout: Duration::from_secs(config.http.header_timeout_secs),
+                max_connections: config.http.max_connections,
+                max_connections_per_ip: config.http.max_connections_per_ip,
+                trusted_proxies: config.http.trusted_proxies.clone(),
+            },
             local,
         })
     }
@@ -213,56 +227,45 @@ impl Server {
 
     /// Serve until SIGTERM or Ctrl-C, then shut down gracefully.
     pub async fn run(self) -> anyhow::Result<()> {
-        // One flag tells everyone: axum stops accepting, WebSockets close with a reason, and
+        // One flag tells everyone: the accept loop stops, WebSockets close with a reason, and
         // the grace period starts.
         let stop = self.shutdown.clone();
-        let signal = async move {
+        tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!("shutting down: no new connections; finishing requests in flight");
             stop.send_replace(true);
-        };
+        });
         let grace = self.grace;
         let mut stopped = self.shutdown.subscribe();
         let deadline = async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
             tokio::time::sleep(grace).await;
         };
-        let served = match self.bound {
+        let stopping = self.shutdown.subscribe();
+        let (router, limits, metrics) = (self.router, self.limits, self.metrics);
+        match self.bound {
             Bound::Plain(l) => {
-                serve_until(
-                    axum::serve(l, self.router)
-                        .with_graceful_shutdown(signal)
-                        .into_future(),
-                    deadline,
-                )
-                .await
+                serve_until(serve(l, router, limits, metrics, stopping), deadline).await
             }
             Bound::Tls(l) => {
-                serve_until(
-                    axum::serve(l, self.router)
-                        .with_graceful_shutdown(signal)
-                        .into_future(),
-                    deadline,
-                )
-                .await
+                serve_until(serve(l, router, limits, metrics, stopping), deadline).await
             }
-        };
+        }
         self.sfu.shutdown().await;
         self.db.close().await;
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 
 async fn serve_until(
-    serve: impl std::future::Future<Output = std::io::Result<()>>,
+    serve: impl std::future::Future<Output = ()>,
     deadline: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) {
     tokio::select! {
-        result = serve => result.context("server failed"),
+        () = serve => {}
         () = deadline => {
             tracing::warn!("grace period over; dropping the requests still in flight");
-            Ok(())
         }
     }
 }

@@ -4,7 +4,7 @@
 use crate::error::parse_column;
 use crate::users::normalize_email;
 use crate::{departments::ensure_path, error::StoreError, now_ms, Database};
-use parley_proto::{ImportReport, Role};
+use parley_proto::{ImportReport, Role, UserId};
 use sqlx::Row;
 
 /// One validated line of an import file.
@@ -17,10 +17,29 @@ pub struct ImportRow {
     pub role: Role,
 }
 
+/// What an import did: the counts, and the existing users whose role or department it changed
+/// (their open connections must follow).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub report: ImportReport,
+    pub changed: Vec<UserId>,
+}
+
 impl Database {
-    pub async fn import_org(&self, rows: &[ImportRow]) -> Result<ImportReport, StoreError> {
+    /// Apply every row or none. Refused with `Conflict` if it would leave no enabled admin,
+    /// as changing one user would be.
+    pub async fn import_org(&self, rows: &[ImportRow]) -> Result<ImportOutcome, StoreError> {
         let mut report = ImportReport::default();
+        let mut changed = Vec::new();
         let mut tx = self.begin_write().await?;
+        if self.backend() == crate::Backend::Postgres {
+            // As in `update_user`: a concurrent demotion must not leave no admin either.
+            sqlx::query(
+                "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+        }
         for row in rows {
             let department_id = match &row.department {
                 Some(path) => {
@@ -72,10 +91,24 @@ impl Database {
                     .execute(&mut *tx)
                     .await?;
                     report.users_updated += 1;
+                    if role != row.role || dept != department_id {
+                        changed.push(UserId(id));
+                    }
                 }
             }
         }
+        let admins: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if admins == 0 {
+            // Dropping the transaction rolls the whole import back.
+            return Err(StoreError::Conflict(
+                "this import would leave no enabled admin; keep one admin in the file or make another admin first".into(),
+            ));
+        }
         tx.commit().await?;
-        Ok(report)
+        Ok(ImportOutcome { report, changed })
     }
 }

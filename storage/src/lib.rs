@@ -31,7 +31,7 @@ pub use channels::NewChannel;
 pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use error::StoreError;
-pub use import::ImportRow;
+pub use import::{ImportOutcome, ImportRow};
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};
 pub use minutes::{ItemChanges, NewItemRow};

@@ -17,7 +17,9 @@ export const CALL_FLAGS = ["--autoplay-policy=no-user-gesture-required", "--auto
  */
 export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
   const deadline = Date.now() + Number(args.seconds || seconds) * 1000;
-  const report = { ok: false, steps: [], screenshots: [], logs: {} };
+  // Anything the server's Content-Security-Policy refused (an inline style or script) fails
+  // the run: the app must work under the policy it is served with.
+  const report = { ok: false, steps: [], screenshots: [], logs: {}, cspViolations: [] };
   await mkdir(args.out, { recursive: true });
   const browser = await chromium.launch({
     executablePath: chromiumPath, headless: true, args: chromiumFlags(undefined, extraFlags),
@@ -33,7 +35,10 @@ export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
       await context.grantPermissions(["camera", "microphone", "notifications"], { origin: args.parley });
       const page = await context.newPage();
       report.logs[name] = [];
-      page.on("console", (m) => report.logs[name].push(`${m.type()}: ${m.text()}`.slice(0, 300)));
+      page.on("console", (m) => {
+        report.logs[name].push(`${m.type()}: ${m.text()}`.slice(0, 300));
+        if (m.text().includes("Content Security Policy")) report.cspViolations.push(`${name}: ${m.text()}`.slice(0, 400));
+      });
       page.on("pageerror", (e) => report.logs[name].push(`pageerror: ${e}`.slice(0, 300)));
       await page.goto(args.parley + "/");
       return { name, context, page };
@@ -84,6 +89,7 @@ export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
     async finish(steps) {
       try {
         await steps();
+        if (report.cspViolations.length) throw new Error(`the page broke its Content-Security-Policy: ${report.cspViolations.join(" | ")}`);
         report.ok = true;
       } catch (err) {
         report.error = String(err && err.stack ? err.stack : err);

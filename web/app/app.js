@@ -83,8 +83,10 @@ function showSignIn(error) {
         await signIn(email.value.trim(), password.value);
         start();
       } catch (err) {
-        message.textContent = err.code === "invalid_credentials" || err.status === 401
-          ? t("signin.failed") : err.message;
+        message.textContent = err.code === "rate_limited"
+          ? t("signin.throttled", { n: err.retryAfter || 1 })
+          : err.code === "invalid_credentials" || err.status === 401
+            ? t("signin.failed") : err.message;
       }
     },
   },

@@ -5,8 +5,9 @@
 import { t } from "./i18n.js";
 
 /**
- * Build an element. `attrs` keys starting with `on` are listeners; `class`, `style`, `dataset`
- * and any other attribute are set as given; `null`/`false` children are skipped.
+ * Build an element. `attrs` keys starting with `on` are listeners; `style` is set through the
+ * CSSOM (the server's Content-Security-Policy refuses inline style attributes); `class`,
+ * `dataset` and any other attribute are set as given; `null`/`false` children are skipped.
  * @param {string} tag
  * @param {Record<string, any> | null} [attrs]
  * @param {...any} children
@@ -20,6 +21,8 @@ export function h(tag, attrs, ...children) {
       el.addEventListener(key.slice(2).toLowerCase(), value);
     } else if (key === "dataset") {
       Object.assign(el.dataset, value);
+    } else if (key === "style") {
+      el.style.cssText = String(value);
     } else if (key === "value") {
       el.value = value;
     } else if (key === "checked" || key === "disabled" || key === "hidden" || key === "selected") {
@@ -128,11 +131,13 @@ function refresh() {
 }
 
 export class ApiError extends Error {
-  constructor(status, code, message, details) {
+  constructor(status, code, message, details, retryAfter) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details || [];
+    /** Seconds to wait before trying again (`rate_limited`, a busy server), or null. */
+    this.retryAfter = retryAfter ?? null;
   }
 }
 
@@ -145,7 +150,7 @@ async function errorOf(response) {
   }
   const error = (body && body.error) || {};
   return new ApiError(response.status, error.code || "http_" + response.status,
-    error.message || response.statusText, error.details);
+    error.message || response.statusText, error.details, error.retry_after);
 }
 
 /**

@@ -17,6 +17,7 @@ use serde::Deserialize;
     request_body(content = String, content_type = "text/csv", description = "name,email,department,role"),
     responses((status = 200, body = ImportReport),
         (status = 422, body = parley_proto::ErrorBody, description = "import_rejected, with details per line"),
+        (status = 409, body = parley_proto::ErrorBody, description = "conflict: the import would leave no enabled admin; nothing was imported"),
         (status = 403, body = parley_proto::ErrorBody)))]
 pub async fn import(
     State(state): State<AppState>,
@@ -26,13 +27,21 @@ pub async fn import(
     let me = caller.user()?;
     policy::admin(Actor::from(me), AdminAction::ImportOrganisation)?;
     let body = body.map_err(|r| body_rejection(r.status(), r.body_text()))?;
-    let report = import_csv(&state.db, &body).await?;
-    tracing::info!(by = %me.id, ?report, "organisation imported");
-    Ok(axum::Json(report))
+    let outcome = import_csv(&state.db, &body).await?;
+    tracing::info!(by = %me.id, report = ?outcome.report, "organisation imported");
+    // Open WebSockets follow the account, as after a PATCH: reopened with the new role or
+    // department.
+    for user in outcome.changed {
+        state.hub.kick(user, None, ErrorCode::AccountChanged).await;
+    }
+    Ok(axum::Json(outcome.report))
 }
 
 /// Parse and apply an import file; shared by the REST endpoint and `parley admin import-org`.
-pub async fn import_csv(db: &parley_storage::Database, data: &[u8]) -> AppResult<ImportReport> {
+pub async fn import_csv(
+    db: &parley_storage::Database,
+    data: &[u8],
+) -> AppResult<parley_storage::ImportOutcome> {
     let rows = org_csv::parse(data).map_err(|problems| {
         let mut err = AppError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,4 +1,4 @@
-use crate::auth::{hash_password, random_hex, refresh_hash, verify_password, Caller, Principal};
+use crate::auth::{password_error, random_hex, refresh_hash, Caller, ClientAddr, Principal};
 use crate::error::{AppError, AppResult, Json};
 use crate::AppState;
 use axum::extract::State;
@@ -27,17 +27,26 @@ fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// Sign in with email and password.
+/// Sign in with email and password. Repeated failures for an account or from an address are
+/// throttled: the attempt is answered 429 `rate_limited` with `retry_after` (seconds, also the
+/// `Retry-After` header) without checking the password.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenPair),
-    (status = 401, body = parley_proto::ErrorBody, description = "invalid_credentials or account_disabled")))]
+    (status = 401, body = parley_proto::ErrorBody, description = "invalid_credentials or account_disabled"),
+    (status = 429, body = parley_proto::ErrorBody, description = "rate_limited: too many failed sign-ins for this account or from this address; retry after `retry_after` seconds"),
+    (status = 503, body = parley_proto::ErrorBody, description = "unavailable: the server is busy checking other passwords; retry after `retry_after` seconds")))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Json(req): Json<LoginRequest>,
 ) -> AppResult<axum::Json<TokenPair>> {
     let record = state.db.user_by_email(&req.email).await?;
     let hash = record.as_ref().and_then(|r| r.password_hash.clone());
-    let matches = verify_password(req.password, hash).await?;
+    let account = parley_storage::normalize_email(&req.email);
+    let matches = state
+        .signins
+        .check_password(&state, &account, client, req.password, hash)
+        .await?;
     let Some(record) = record.filter(|_| matches) else {
         return Err(AppError::unauthorized(
             ErrorCode::InvalidCredentials,
@@ -138,11 +147,15 @@ pub async fn whoami(Caller(principal): Caller) -> axum::Json<Whoami> {
 }
 
 /// Hash a new password after checking the rules.
-pub async fn new_password_hash(password: Option<String>) -> AppResult<Option<String>> {
+pub async fn new_password_hash(
+    state: &AppState,
+    password: Option<String>,
+) -> AppResult<Option<String>> {
     match password {
         Some(p) => {
             crate::auth::check_password_rules(&p)?;
-            Ok(Some(hash_password(p).await?))
+            let hash = state.passwords.hash(p).await.map_err(password_error)?;
+            Ok(Some(hash))
         }
         None => Ok(None),
     }

@@ -1,5 +1,5 @@
 use super::auth::new_password_hash;
-use crate::auth::Caller;
+use crate::auth::{Caller, ClientAddr};
 use crate::error::{AppError, AppResult, Json};
 use crate::policy::{self, Actor, UserAction, UserChange};
 use crate::AppState;
@@ -88,7 +88,7 @@ pub async fn create(
         },
     )?;
     validate_new_user(&req.email, &req.name)?;
-    let password_hash = new_password_hash(req.password).await?;
+    let password_hash = new_password_hash(&state, req.password).await?;
     let user = state
         .db
         .create_user(NewUser {
@@ -103,22 +103,27 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(user)))
 }
 
-/// Change a user. Anyone may change their own name and password.
+/// Change a user. Anyone may change their own name and password; changing your own password
+/// needs `current_password` too (an administrator setting someone else's does not).
 #[utoipa::path(patch, path = "/v1/users/{id}", tag = "users", security(("bearer" = [])), request_body = UpdateUser,
-    params(("id" = i64, Path)), responses((status = 200, body = User), (status = 403, body = parley_proto::ErrorBody)))]
+    params(("id" = i64, Path)), responses((status = 200, body = User),
+    (status = 403, body = parley_proto::ErrorBody, description = "forbidden, or invalid_credentials: `current_password` is wrong"),
+    (status = 422, body = parley_proto::ErrorBody, description = "invalid_input, such as a new password of your own without `current_password`"),
+    (status = 429, body = parley_proto::ErrorBody, description = "rate_limited: too many wrong current passwords")))]
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    ClientAddr(client): ClientAddr,
     Path(id): Path<i64>,
     Json(req): Json<UpdateUser>,
 ) -> AppResult<axum::Json<User>> {
     let me = caller.user()?;
-    let target = state
+    let record = state
         .db
         .user(UserId(id))
         .await?
-        .ok_or_else(|| AppError::not_found("user not found"))?
-        .user;
+        .ok_or_else(|| AppError::not_found("user not found"))?;
+    let target = record.user;
     let change = UserChange {
         role: req.role,
         department: req.department.as_deref(),
@@ -134,11 +139,31 @@ pub async fn update(
     if let Some(name) = &req.name {
         validate_name(name)?;
     }
+    if req.password.is_some() && target.id == me.id {
+        // A stolen access token must not become a permanent takeover.
+        let Some(current) = req.current_password else {
+            return Err(AppError::invalid(
+                "changing your own password needs `current_password`",
+            ));
+        };
+        crate::auth::check_password_rules(req.password.as_deref().unwrap_or_default())?;
+        let right = state
+            .signins
+            .check_password(&state, &target.email, client, current, record.password_hash)
+            .await?;
+        if !right {
+            return Err(AppError::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::InvalidCredentials,
+                "`current_password` is not your password",
+            ));
+        }
+    }
     let changes = UserChanges {
         name: req.name,
         role: req.role,
         department: req.department,
-        password_hash: new_password_hash(req.password).await?,
+        password_hash: new_password_hash(&state, req.password).await?,
         disabled: req.disabled,
     };
     let signed_out = changes.password_hash.is_some();
