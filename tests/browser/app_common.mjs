@@ -33,11 +33,16 @@ export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
     async person(name, { locale = "en-US", viewport = { width: 1280, height: 800 }, ...options } = {}) {
       const context = await browser.newContext({ locale, viewport, ...options });
       await context.grantPermissions(["camera", "microphone", "notifications"], { origin: args.parley });
+      // Chromium reports CSP refusals to DevTools, not to the console API: make them console errors.
+      await context.addInitScript(() => document.addEventListener("securitypolicyviolation", (e) =>
+        console.error(`Content Security Policy refused ${e.violatedDirective}: ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`)));
       const page = await context.newPage();
       report.logs[name] = [];
       page.on("console", (m) => {
         report.logs[name].push(`${m.type()}: ${m.text()}`.slice(0, 300));
-        if (m.text().includes("Content Security Policy")) report.cspViolations.push(`${name}: ${m.text()}`.slice(0, 400));
+        const violation = `${name}: ${m.text()}`.slice(0, 200);
+        if (m.text().includes("Content Security Policy") && report.cspViolations.length < 10
+          && !report.cspViolations.includes(violation)) report.cspViolations.push(violation);
       });
       page.on("pageerror", (e) => report.logs[name].push(`pageerror: ${e}`.slice(0, 300)));
       await page.goto(args.parley + "/");
