@@ -209,9 +209,56 @@ pub fn app(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.limits.max_body_bytes))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
+}
+
+/// Every error is JSON: the extractors' own refusals (a path segment that is not a number, a
+/// query string with an unknown, repeated or malformed parameter, a WebSocket upgrade without
+/// its headers) answer `text/plain`; they become `{"error": ...}` with a stable code here, the
+/// extractor's text as the message. Errors already JSON pass untouched.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let (status, code) = match status {
+        StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => {
+            (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidInput)
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => (status, ErrorCode::PayloadTooLarge),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (status, ErrorCode::UnsupportedMediaType),
+        StatusCode::NOT_FOUND => (status, ErrorCode::RouteNotFound),
+        StatusCode::METHOD_NOT_ALLOWED => (status, ErrorCode::MethodNotAllowed),
+        s if s.is_client_error() => (s, ErrorCode::InvalidInput),
+        s => (s, ErrorCode::Internal),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut answer = AppError::new(status, code, message).into_response();
+    // Headers the refusal carried (`content-range` on a 416, `allow`, ...) stay.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 /// What browsers may do with what Parley serves. The web app's script and styles come only

@@ -310,7 +310,7 @@ pub struct HistoryQuery {
     /// With `to_seq`: the messages with `from_seq <= seq <= to_seq`.
     pub from_seq: Option<i64>,
     pub to_seq: Option<i64>,
-    /// At most this many (default 50, at most 200).
+    /// At most this many: 1 to 200 (default 50).
     pub limit: Option<u32>,
     /// Instead: the replies to this message (its thread), oldest first.
     #[param(value_type = Option<i64>)]
@@ -325,7 +325,14 @@ pub async fn history(
 ) -> AppResult<(Vec<Message>, bool)> {
     let access = access(state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::Read)?;
-    let limit = i64::from(q.limit.unwrap_or(50).clamp(1, 200));
+    let limit = match q.limit.unwrap_or(50) {
+        n @ 1..=200 => i64::from(n),
+        n => {
+            return Err(AppError::invalid(format!(
+                "limit must be 1 to 200, not {n}"
+            )))
+        }
+    };
     let (mut messages, has_more) = match (q.replies_to, q.before_seq, q.from_seq, q.to_seq) {
         (Some(parent), None, None, None) => {
             state.db.message(channel, parent).await?;

@@ -114,13 +114,19 @@ fn kick_reason(code: ErrorCode) -> &'static str {
     }
 }
 
-/// The `id` of a request that could not be read whole, to name it in the error.
+/// The `id` of a request that could not be read whole, to name it in the error: a string as
+/// it is, a number (ids are strings; a client that sent one must still learn which request
+/// failed) in its decimal form.
 pub(crate) fn request_id(text: &str) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct IdOnly {
-        id: Option<String>,
+        id: Option<serde_json::Value>,
     }
-    serde_json::from_str::<IdOnly>(text).ok().and_then(|r| r.id)
+    match serde_json::from_str::<IdOnly>(text).ok()?.id? {
+        serde_json::Value::String(id) => Some(id),
+        serde_json::Value::Number(id) => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 /// A request that is not valid JSON, or not a message this version knows.
@@ -138,6 +144,48 @@ pub(crate) fn parse_error(err: &serde_json::Error) -> (ErrorCode, String) {
         Category::Data => ErrorCode::InvalidInput,
     };
     (code, text)
+}
+
+/// Why `text` is not a `T` (a message enum tagged by `type`): `malformed_json`; `unknown_type`
+/// only when `type` is missing or names no message; for a known type, `unknown_field` or
+/// `invalid_input` (a wrong value, such as `"priority":"loud"`, is not an unknown type).
+pub(crate) fn request_error<T: serde::de::DeserializeOwned>(
+    text: &str,
+    err: &serde_json::Error,
+) -> (ErrorCode, String) {
+    use serde_json::error::Category;
+    let message = err.to_string();
+    if !matches!(err.classify(), Category::Data) {
+        return (ErrorCode::MalformedJson, message);
+    }
+    #[derive(serde::Deserialize)]
+    struct TypeOnly {
+        #[serde(rename = "type")]
+        kind: Option<serde_json::Value>,
+    }
+    let kind = serde_json::from_str::<TypeOnly>(text)
+        .ok()
+        .and_then(|t| t.kind);
+    let Some(serde_json::Value::String(kind)) = kind else {
+        return (
+            ErrorCode::UnknownType,
+            "a request needs `type`, a string".into(),
+        );
+    };
+    // With its type alone, a known message misses its other fields; an unknown one is an
+    // unknown variant.
+    let known = match serde_json::from_value::<T>(serde_json::json!({ "type": kind })) {
+        Ok(_) => true,
+        Err(e) => !e.to_string().contains("unknown variant"),
+    };
+    if !known {
+        return (ErrorCode::UnknownType, format!("unknown type `{kind}`"));
+    }
+    if message.contains("unknown field") {
+        (ErrorCode::UnknownField, message)
+    } else {
+        (ErrorCode::InvalidInput, message)
+    }
 }
 
 async fn send_raw(
@@ -218,11 +266,23 @@ impl Connection {
                 return None;
             }
             Err(err) => {
-                let (code, message) = parse_error(&err);
+                let (code, message) = request_error::<ClientMessage>(&first, &err);
                 close(&mut socket, code, message).await;
                 return None;
             }
         };
+        if let Some(bad) = resume.iter().find(|r| r.seq < 0) {
+            close(
+                &mut socket,
+                ErrorCode::InvalidInput,
+                format!(
+                    "resume: seq {} for channel {} is negative; 0 means nothing seen yet",
+                    bad.seq, bad.channel
+                ),
+            )
+            .await;
+            return None;
+        }
         let Some(version) = PROTOCOL_VERSIONS
             .iter()
             .rev()
@@ -518,7 +578,7 @@ impl Connection {
         let request = match serde_json::from_str::<ClientMessage>(&frame) {
             Ok(r) => r,
             Err(err) => {
-                let (code, message) = parse_error(&err);
+                let (code, message) = request_error::<ClientMessage>(&frame, &err);
                 let reply = ServerMessage::Error {
                     id: request_id(&frame),
                     code,

@@ -1,0 +1,130 @@
+//! Errors as an integrator meets them, from the docs alone: every REST error is JSON with a
+//! stable code, and the messaging WebSocket tells a wrong value (`invalid_input`) from an
+//! unknown message (`unknown_type`), names back the request that failed, and refuses what
+//! would silently do something else (a `history` of 0 messages, a negative resume).
+
+use parley_tests::{Backend, Server, Team, WsClient};
+use serde_json::{json, Value};
+
+/// Regression: path and query parse errors answered `text/plain`.
+#[tokio::test]
+async fn every_rest_error_is_json_with_a_stable_code() {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "errors", false).await;
+    let (server, token) = (&t.server, t.ann.1.as_str());
+    let channel = t.channel;
+    for path in [
+        "/v1/users/abc".to_string(),
+        format!("/v1/channels/{channel}/messages?limit=abc"),
+        format!("/v1/channels/{channel}/messages?bogus=1"),
+        format!("/v1/channels/{channel}/messages?limit=1&limit=2"),
+        format!("/v1/channels/{channel}/messages?limit=0"),
+        format!("/v1/channels/{channel}/messages?limit=201"),
+        format!("/v1/channels/{channel}/messages/xyz/receipts"),
+        "/v1/meetings?limit=many".to_string(),
+    ] {
+        let answer = server.get(&path, Some(token)).await;
+        let status = answer.status().as_u16();
+        let kind = answer.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let body = answer.text().await.unwrap();
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(kind.starts_with("application/json"), "{path}: {kind}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input", "{path}: {body}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap().is_empty(),
+            "{path}"
+        );
+    }
+    // A WebSocket upgrade without its headers is JSON too.
+    let upgrade = server.get("/v1/ws", Some(token)).await;
+    assert!(upgrade.status().is_client_error());
+    let body: Value = upgrade.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+}
+
+/// Regression: a known request with a wrong value was answered `unknown_type`; an integer id
+/// got an error without the id; `history` with `limit: 0` returned messages.
+#[tokio::test]
+async fn websocket_requests_with_wrong_values_are_invalid_input_and_named() {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "values", false).await;
+    let mut ws = WsClient::connect(&t.server, &t.ann.1).await;
+    ws.say(t.channel, "m1", "hello").await;
+    let cases = [
+        (
+            json!({"type": "send", "id": "a", "channel": t.channel, "client_id": "x", "body": "hi", "priority": "loud"}),
+            "invalid_input",
+        ),
+        (
+            json!({"type": "set_presence", "id": "b", "state": "sleeping"}),
+            "invalid_input",
+        ),
+        (
+            json!({"type": "history", "id": "c", "channel": t.channel, "limit": 0}),
+            "invalid_input",
+        ),
+        (
+            json!({"type": "history", "id": "d", "channel": t.channel, "limit": 500}),
+            "invalid_input",
+        ),
+        (json!({"type": "fly", "id": "e"}), "unknown_type"),
+        (json!({"id": "f", "channel": t.channel}), "unknown_type"),
+        (
+            json!({"type": "ping", "id": "g", "extra": true}),
+            "unknown_field",
+        ),
+    ];
+    for (request, code) in cases {
+        let id = request["id"].clone();
+        ws.send(request.clone()).await;
+        let reply = reply_to(&mut ws, &id).await;
+        assert_eq!(reply["type"], "error", "{request} -> {reply}");
+        assert_eq!(reply["id"], id, "{request} -> {reply}");
+        assert_eq!(reply["code"], code, "{request} -> {reply}");
+    }
+    // An integer id is refused, and named back so the client knows which request failed.
+    ws.send(json!({"type": "ping", "id": 5})).await;
+    let reply = reply_to(&mut ws, &json!("5")).await;
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["id"], "5", "{reply}");
+    assert_eq!(reply["code"], "invalid_input", "{reply}");
+    // The connection carries on.
+    let history = ws
+        .request(json!({"type": "history", "channel": t.channel, "limit": 1}))
+        .await;
+    assert_eq!(
+        history["messages"].as_array().unwrap().len(),
+        1,
+        "{history}"
+    );
+}
+
+/// The next frame naming `id`, passing over pushes (which carry none).
+async fn reply_to(ws: &mut WsClient, id: &Value) -> Value {
+    loop {
+        let frame = ws.recv().await;
+        if frame.get("id").is_some_and(|v| !v.is_null()) {
+            assert_eq!(&frame["id"], id, "a reply to another request: {frame}");
+            return frame;
+        }
+    }
+}
+
+/// Regression: a negative resume sequence replayed the channel from the start.
+#[tokio::test]
+async fn a_negative_resume_is_refused() {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "resume", false).await;
+    let mut ws = WsClient::connect(&t.server, &t.ann.1).await;
+    ws.say(t.channel, "m1", "one").await;
+    ws.close().await;
+    let refused = WsClient::connect_to(
+        &t.server.url,
+        &t.ann.1,
+        json!([{"channel": t.channel, "seq": -5}]),
+    )
+    .await;
+    let err = refused.err().expect("a negative resume is refused");
+    assert!(err.contains("invalid_input"), "{err}");
+}
