@@ -87,12 +87,12 @@ pub fn parse(data: &[u8]) -> Result<Vec<ImportRow>, Vec<ErrorItem>> {
         let field = |name: &str| record.get(index[name]).unwrap_or("").to_string();
         let mut reasons = Vec::new();
         let name = field("name");
-        if name.is_empty() || name.chars().count() > 200 {
-            reasons.push("name must be 1 to 200 characters".to_string());
+        if let Err(err) = crate::routes::users::validate_name(&name) {
+            reasons.push(err.message);
         }
         let email = normalize_email(&field("email"));
-        if crate::routes::users::validate_new_user(&email, "x").is_err() {
-            reasons.push(format!("`{email}` is not an email address"));
+        if let Err(err) = crate::routes::users::validate_new_user(&email, "x") {
+            reasons.push(err.message);
         } else if let Some(first) = seen.get(&email) {
             reasons.push(format!("email {email} already appears on line {first}"));
         } else {

@@ -16,6 +16,11 @@ pub fn parse_path(path: &str) -> Result<Vec<&str>, String> {
             "department path `{path}` has a part longer than 100 characters"
         ));
     }
+    if path.chars().any(char::is_control) {
+        return Err(format!(
+            "department path {path:?} has a control character (such as NUL or a line break)"
+        ));
+    }
     Ok(parts)
 }
 

@@ -3,8 +3,46 @@
 //! unknown message (`unknown_type`), names back the request that failed, and refuses what
 //! would silently do something else (a `history` of 0 messages, a negative resume).
 
-use parley_tests::{Backend, Server, Team, WsClient};
+use parley_tests::{expect_error, on_both_backends, Backend, Server, Team, WsClient};
 use serde_json::{json, Value};
+
+on_both_backends!(control_characters_are_refused_in_names_and_emails);
+
+/// Regression: NUL was accepted in e-mails and names (and PostgreSQL, which cannot store it,
+/// answered 5xx): control characters are refused alike on every database.
+async fn control_characters_are_refused_in_names_and_emails(backend: Backend) {
+    let server = Server::start(backend).await;
+    let admin = server.admin_token().await;
+    for body in [
+        json!({"email": "nul@example.com", "name": "Li\u{0}Na", "role": "member"}),
+        json!({"email": "n\u{0}ul@example.com", "name": "Li Na", "role": "member"}),
+        json!({"email": "tab@example.com", "name": "Li\tNa", "role": "member"}),
+        json!({"email": "dept@example.com", "name": "Li Na", "role": "member", "department": "HQ/R\u{0}D"}),
+    ] {
+        let answer = server.post("/v1/users", Some(&admin), &body).await;
+        expect_error(answer, 422, "invalid_input").await;
+    }
+    let channel = server
+        .post(
+            "/v1/channels",
+            Some(&admin),
+            &json!({"name": "line\nbreak", "kind": "group", "category": "project"}),
+        )
+        .await;
+    expect_error(channel, 422, "invalid_input").await;
+    let import = server
+        .request(reqwest::Method::POST, "/v1/admin/import", Some(&admin))
+        .header("content-type", "text/csv")
+        .body("name,email,department,role\nLi\u{0}Na,li@example.com,HQ,member\n")
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(import, 422, "import_rejected").await;
+    assert!(body["error"]["details"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("control"));
+}
 
 /// Regression: path and query parse errors answered `text/plain`.
 #[tokio::test]

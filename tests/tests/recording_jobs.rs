@@ -156,6 +156,19 @@ async fn one_recorder_per_job_takeover_and_playback(backend: Backend) {
     .await;
     assert_eq!(file["status"], "recording");
     assert_eq!(file["user_id"], team.bob.0);
+    // Regression: a content type with a line break was taken, and that file's media then
+    // answered 500 (it is served back as a header).
+    for content_type in ["audio/ogg\r\nx-injected: 1", "audio", "音频/ogg"] {
+        expect_error(
+            server.send_json(Method::POST, &format!("{jobs}/files"), &recorder, &json!({"recorder": "r1",
+                "kind": "track", "participant": format!("user:{}", team.bob.0), "participant_name": "Bob",
+                "source": "microphone", "track_sid": "TR_y", "codec": "opus", "content_type": content_type,
+                "start_offset_ms": 0})).await,
+            422,
+            "invalid_input",
+        )
+        .await;
+    }
     let prefix = file["object_prefix"].as_str().unwrap().to_string();
     let objects = server.dir.path().join("data/objects");
     let chunks: [&[u8]; 3] = [b"OggS-header|", b"page-one|", b"page-two"];

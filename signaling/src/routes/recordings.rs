@@ -372,6 +372,22 @@ pub async fn heartbeat(
     }))
 }
 
+/// `type/subtype`, optionally with parameters, in printable ASCII: what a `Content-Type`
+/// header may carry (no line breaks to split the answer's headers with).
+fn is_media_type(text: &str) -> bool {
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    text.len() <= 255
+        && text.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+        && essence
+            .split_once('/')
+            .is_some_and(|(kind, sub)| token(kind) && token(sub))
+}
+
 /// A file the recorder starts: where to store its chunks.
 #[utoipa::path(post, path = "/v1/recording-jobs/{id}/files", tag = "recordings",
     security(("bearer" = [])), params(("id" = i64, Path)), request_body = NewRecordingFile,
@@ -395,6 +411,19 @@ pub async fn add_file(
         return Err(AppError::invalid(
             "a file needs a codec, a content type and a start offset of 0 or more",
         ));
+    }
+    // The content type is served back as a header when the file is streamed.
+    if !is_media_type(&req.content_type) {
+        return Err(AppError::invalid(format!(
+            "content_type {:?} is not a media type such as `audio/ogg` or `video/webm; codecs=vp8`",
+            req.content_type
+        )));
+    }
+    if req.codec.len() > 64 || !req.codec.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(AppError::invalid(format!(
+            "codec {:?} is not a codec name such as `opus` or `vp8`",
+            req.codec
+        )));
     }
     let user = req.participant.as_deref().and_then(identity_user);
     let file = state.db.add_recording(&job, &req, user, now_ms()).await?;
@@ -456,6 +485,34 @@ pub async fn finish(
     };
     announce(&state, &job, kind).await?;
     Ok(axum::Json(job))
+}
+
+#[cfg(test)]
+mod media_type_tests {
+    use super::is_media_type;
+
+    #[test]
+    fn content_types_are_header_safe() {
+        for good in [
+            "audio/ogg",
+            "video/webm",
+            "video/x-matroska",
+            "audio/webm; codecs=opus",
+        ] {
+            assert!(is_media_type(good), "{good}");
+        }
+        for bad in [
+            "",
+            "audio",
+            "audio/ogg\r\nx-evil: 1",
+            "audio/ogg\n",
+            "a/b\0",
+            "/ogg",
+            "音频/ogg",
+        ] {
+            assert!(!is_media_type(bad), "{bad:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,13 +20,25 @@ pub fn validate_new_user(email: &str, name: &str) -> AppResult<()> {
             "`{email}` is not an email address"
         )));
     }
+    if email.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "an email address has no control characters (such as NUL)",
+        ));
+    }
     validate_name(name)
 }
 
+/// A person's, channel's or task's name: 1 to 200 characters, none of them control characters
+/// (NUL, which PostgreSQL cannot store, tabs and line breaks), on every database alike.
 pub fn validate_name(name: &str) -> AppResult<()> {
     let chars = name.trim().chars().count();
     if chars == 0 || chars > 200 {
         return Err(AppError::invalid("name must be 1 to 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "a name has no control characters (such as NUL, tabs or line breaks)",
+        ));
     }
     Ok(())
 }
