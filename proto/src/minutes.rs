@@ -278,9 +278,14 @@ pub struct Notification {
     /// The message to open: a published minutes summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<MessageRef>,
-    /// Recording notifications: the recording's id.
+    /// Recording notifications: the file to play, the job's mixed recording when it has one
+    /// that did not fail, else its first file that did not fail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording_id: Option<i64>,
+    /// Recording notifications: the recording job; its files are listed by
+    /// `GET /v1/meetings/{meeting_id}/recordings`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_job_id: Option<i64>,
     /// Who caused it, when someone did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<UserId>,

@@ -24,7 +24,7 @@ struct Args {
     #[arg(
         long,
         env = "PARLEY_RECORDER_SERVER",
-        default_value = "http://127.0.0.1:8080"
+        default_value = "http://127.0.0.1:7880"
     )]
     server: String,
     /// An API key of the server (`POST /v1/admin/api-keys`); the recorder signs its own

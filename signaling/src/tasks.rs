@@ -29,6 +29,7 @@ pub fn notification(kind: NotificationKind, now: i64) -> Notification {
         meeting_id: None,
         message: None,
         recording_id: None,
+        recording_job_id: None,
         by: None,
     }
 }

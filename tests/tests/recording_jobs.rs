@@ -375,6 +375,13 @@ async fn one_recorder_per_job_takeover_and_playback(backend: Backend) {
             .collect();
         assert_eq!(kinds, ["recording_finished", "recording_started"]);
         assert_eq!(inbox["notifications"][0]["meeting_id"], meeting);
+        // Regression: the start named no recording, and the end after a takeover named the
+        // first recorder's failed fragment. Each names the job and a file to play.
+        let (ended, started) = (&inbox["notifications"][0], &inbox["notifications"][1]);
+        assert_eq!(started["recording_job_id"], job_id, "{started}");
+        assert_eq!(started["recording_id"], file["id"], "{started}");
+        assert_eq!(ended["recording_job_id"], job_id, "{ended}");
+        assert_eq!(ended["recording_id"], second["id"], "{ended}");
     }
     let inbox: Value = expect_json(server.get("/v1/notifications", Some(cat)).await, 200).await;
     assert_eq!(inbox["notifications"], json!([]));

@@ -19,8 +19,8 @@ use futures::StreamExt;
 use parley_proto::{
     ClaimJob, ClaimedJob, ErrorCode, FinishJob, JobHeartbeat, JobHeartbeatReply, MeetingId,
     NewRecordingFile, NotificationKind, Recording, RecordingId, RecordingJob, RecordingJobId,
-    RecordingJobStatus, RecordingList, RecordingProgress, RecordingStatus, RecordingWebhook,
-    UserId,
+    RecordingJobStatus, RecordingKind, RecordingList, RecordingProgress, RecordingStatus,
+    RecordingWebhook, UserId,
 };
 use parley_storage::{identity_user, now_ms};
 use std::time::Duration;
@@ -248,7 +248,8 @@ async fn announce(state: &AppState, job: &RecordingJob, kind: NotificationKind) 
     let files: Vec<Recording> = files.into_iter().filter(|f| f.job_id == job.id).collect();
     let mut n = tasks::notification(kind, now);
     n.meeting_id = Some(job.meeting_id);
-    n.recording_id = files.first().map(|f| f.id.0);
+    n.recording_job_id = Some(job.id.0);
+    n.recording_id = playable(&files).map(|f| f.id.0);
     for user in to {
         tasks::notify(state, user, &n).await?;
     }
@@ -275,6 +276,15 @@ async fn announce(state: &AppState, job: &RecordingJob, kind: NotificationKind) 
         }
     }
     Ok(())
+}
+
+/// The file a notice points at: the mixed recording unless it failed, else the first file that
+/// did not fail (after a takeover, the failed fragments of the first recorder are passed over).
+fn playable(files: &[Recording]) -> Option<&Recording> {
+    let alive = || files.iter().filter(|f| f.status != RecordingStatus::Failed);
+    alive()
+        .find(|f| f.kind == RecordingKind::Mixed)
+        .or_else(|| alive().next())
 }
 
 /// The recorder calling: an app token with the `recorder` grant.
@@ -328,9 +338,6 @@ pub async fn claim(
         {
             tracing::info!(job = %claimed.job.id, recorder = %req.recorder,
                 claims = claimed.job.claims, taken_over = claimed.taken_over.len(), "recording job claimed");
-            if claimed.job.claims == 1 {
-                announce(&state, &claimed.job, NotificationKind::RecordingStarted).await?;
-            }
             return Ok(axum::Json(ClaimedJob {
                 job: claimed.job,
                 meeting_started_at: claimed.meeting_started_at,
@@ -427,6 +434,17 @@ pub async fn add_file(
     }
     let user = req.participant.as_deref().and_then(identity_user);
     let file = state.db.add_recording(&job, &req, user, now_ms()).await?;
+    // The recording has started once its first file has (so the notice can name it); a
+    // takeover's files are not a new start.
+    let (_, files) = state.db.recordings_of(job.meeting_id).await?;
+    let first = files
+        .iter()
+        .filter(|f| f.job_id == job.id)
+        .map(|f| f.id)
+        .min();
+    if first == Some(file.id) {
+        announce(&state, &job, NotificationKind::RecordingStarted).await?;
+    }
     Ok((StatusCode::CREATED, axum::Json(file)))
 }
 
