@@ -96,6 +96,11 @@ await run.finish(async () => {
     // The banner stays while unacknowledged, whatever else happens on the page.
     await b.page.click(`.channel-link[data-channel="${channel}"]`);
     report.bannerStays = await b.page.isVisible(".ping-banner");
+    // And after a reload: the waiting ping comes back with the names, not ids.
+    await b.page.reload();
+    await b.page.waitForSelector(`.channel-link[data-channel="${channel}"]`, { timeout: remaining() });
+    await b.page.waitForSelector(".ping-banner", { timeout: remaining() });
+    report.bannerAfterReload = await b.page.textContent(".ping-banner .ping-text");
     await b.page.click(".ping-ack");
     await until(b, "banner gone", () => !document.querySelector(".ping-banner"));
     report.roster = await until(a, "roster shows acked", () => {

@@ -121,6 +121,12 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     );
     assert_eq!(report["receipt"], "Read by everyone");
     assert_eq!(report["bannerStays"], true);
+    // Regression: after a reload the banner read "Urgent from #2 · #1" for good.
+    let banner = report["bannerAfterReload"].as_str().unwrap_or_default();
+    assert!(
+        banner.contains("Ann Lee") && banner.contains("发布组 Release") && !banner.contains('#'),
+        "{banner}"
+    );
     assert!(report["roster"]
         .as_str()
         .unwrap_or_default()

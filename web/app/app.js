@@ -134,6 +134,8 @@ async function start() {
   }
   await Promise.all([loadChannels(), loadDirectory()]);
   renderSidebar();
+  // Pings still waiting arrived with the resume, before the names were known.
+  renderBanners();
   window.addEventListener("hashchange", route);
   route();
   if ("Notification" in window && Notification.permission === "default") {
@@ -151,7 +153,10 @@ function showConnection(s) {
     : s === "connecting" ? t("connection.connecting") : "";
   if (s === "open") {
     // The resume replayed what was missed; counts may still have changed (read elsewhere).
-    loadChannels().then(renderSidebar).catch(() => {});
+    loadChannels().then(() => {
+      renderSidebar();
+      renderBanners();
+    }).catch(() => {});
   }
 }
 
@@ -517,6 +522,10 @@ function showPing(message, reminder) {
   const fresh = !state.pings.has(message.id);
   state.pings.set(message.id, message);
   renderBanners();
+  if (!state.users.has(message.sender)) {
+    // A guest has no directory: the channel's members name the sender.
+    channelMembers(message.channel).then(renderBanners).catch(() => {});
+  }
   if (fresh || reminder) {
     beep();
     notify(t("ping.title", { name: userName(message.sender) }), message.body);
