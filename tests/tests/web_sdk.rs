@@ -1,12 +1,13 @@
 //! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
 //! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
-//! that chat, read, and ride out a cut network without losing or repeating a message; and the
+//! that chat, read, and ride out a cut network without losing or repeating a message; the
 //! embedding example (`examples/embed-call.html`) joining a call with tokens minted from an API
-//! key.
+//! key; and its JSDoc types as `tsc --checkJs` reads them.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 #[tokio::test]
 async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
@@ -204,5 +205,39 @@ async fn the_embedding_example_joins_a_call_with_tokens_minted_from_an_api_key()
             .unwrap_or_default()
             .contains("token_invalid"),
         "{report}"
+    );
+}
+
+// Regression: `room.js` read `RTCRtpTransceiver.stopped`, which is not in the DOM's types, so
+// `tsc --checkJs` reported an error, though docs/sdk.md says editors and tsc read the SDK's
+// JSDoc types. TypeScript is a dev dependency of tests/browser (scripts/install-test-deps).
+#[test]
+fn the_sdk_type_checks_with_tsc_check_js() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tsc = root.join("tests/browser/node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        tsc.display()
+    );
+    let sdk = root.join("web/sdk");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&sdk)
+        .expect("web/sdk")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "js"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let output = std::process::Command::new("node")
+        .arg(&tsc)
+        .args(["--noEmit", "--checkJs", "--target", "es2022"])
+        .args(&files)
+        .output()
+        .expect("run tsc with node");
+    assert!(
+        output.status.success(),
+        "tsc --checkJs found errors in web/sdk:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }

@@ -622,7 +622,8 @@ export class Room extends Emitter {
   dropRetired(pc) {
     for (const t of pc.getTransceivers()) {
       const info = t.mid !== null ? this.mids.get(t.mid) : undefined;
-      if (!info || (t.currentDirection !== "inactive" && t.currentDirection !== "stopped" && !t.stopped)) continue;
+      const retired = t.currentDirection === "inactive" || t.currentDirection === "stopped" || t.direction === "stopped";
+      if (!info || !retired) continue;
       this.mids.delete(t.mid);
       const participant = this.participants.get(info.participant) || null;
       const track = participant?.tracks.get(info.sid) || this.slots.get(info.sid);
