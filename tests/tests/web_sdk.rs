@@ -2,7 +2,8 @@
 //! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
 //! that chat, read, and ride out a cut network without losing or repeating a message; the
 //! embedding example (`examples/embed-call.html`) joining a call with tokens minted from an API
-//! key; and its JSDoc types as `tsc --checkJs` reads them.
+//! key; what an app meets less often, one case of `tests/browser/sdk_edges.mjs` per behaviour;
+//! and its JSDoc types as `tsc --checkJs` reads them.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, ServerOptions, Team};
@@ -240,4 +241,50 @@ fn the_sdk_type_checks_with_tsc_check_js() {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// Run one case of `sdk_edges.mjs` against `server`; its report, which must say `ok`.
+async fn edge_case(server: &Server, case: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--parley", &server.url, "--case", case];
+    all.extend_from_slice(args);
+    let report = run_browser_script("sdk_edges.mjs", &all, 90).await;
+    eprintln!("sdk_edges.mjs {case} report: {report}");
+    assert_eq!(report["ok"], true, "{}: {report}", report["error"]);
+    report
+}
+
+// Regression: `leave()` while the answer to a subscriber offer awaited its reply emitted
+// `error` ("the room was closed: left"), and a refused `join()` emitted `error` besides
+// rejecting, though `error` is for errors no request owns.
+#[tokio::test]
+async fn leaving_mid_answer_and_a_refused_join_emit_no_error_event() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("edges");
+    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
+    let (a, b) = (
+        app.token("ann", grants.clone()),
+        app.token("bob", grants.clone()),
+    );
+    let forged = App {
+        key: app.key.clone(),
+        secret: "not-the-secret-at-all-0123456789".into(),
+    }
+    .token("mallory", grants);
+    let report = edge_case(
+        &server,
+        "leave",
+        &["--token-a", &a, "--token-b", &b, "--forged", &forged],
+    )
+    .await;
+    assert_eq!(
+        report["leftWith"],
+        json!({"answerInFlight": true}),
+        "{report}"
+    );
+    assert_eq!(report["reason"], "left", "{report}");
+    assert_eq!(report["stateA"], "closed", "{report}");
+    assert_eq!(report["refusal"], "token_invalid", "{report}");
+    assert_eq!(report["stateForged"], "closed", "{report}");
+    assert_eq!(report["errors"], json!({"a": [], "forged": []}), "{report}");
 }

@@ -127,6 +127,8 @@ export class Room extends Emitter {
     this.nextId = 1;
     this.attempt = 0;
     this.wanted = false;
+    /** Counts leaves and rejoins as new participants: work begun before one is over. */
+    this.epoch = 0;
     /** @type {RTCPeerConnection | null} */
     this.publisher = null;
     /** @type {RTCPeerConnection | null} */
@@ -154,7 +156,7 @@ export class Room extends Emitter {
    * the SDK's own: `connection` (`{state, reason}`), `track_subscribed` (`{track, stream,
    * participant}`), `track_unsubscribed` (`{track, participant}`), `local_track_published`,
    * `local_track_unpublished` and `local_track_muted` (`{track}`), `error` (a `ParleyError`
-   * no request owns), or `*`.
+   * no request owns: never a refused `join()`, nor what `leave()` cut short), or `*`.
    * @param {string} type @param {(event: any) => void} fn @returns {() => void} removes it
    */
   on(type, fn) {
@@ -173,11 +175,28 @@ export class Room extends Emitter {
     this.emit("connection", { state, reason, attempt: this.attempt });
   }
 
+  /**
+   * Work the SDK began by itself (answering an offer, publishing again): its failure is an
+   * `error`, as no request owns it; unless the room was left or rejoined as a new participant
+   * meanwhile, which ended that work (its requests reject with `closed` or `connection_lost`).
+   * @param {Promise<unknown>} work @returns {Promise<void>} settles when the work has
+   */
+  background(work) {
+    const epoch = this.epoch;
+    return work.then(
+      () => {},
+      (err) => {
+        if (this.wanted && this.epoch === epoch) this.emit("error", { error: err });
+      },
+    );
+  }
+
   // ---- joining and leaving ----
 
   /**
    * Join the room; resolves with `joined` once in. A refused token, a full room or a room the
-   * caller may not join rejects with a `ParleyError` naming the protocol's code.
+   * caller may not join rejects with a `ParleyError` naming the protocol's code (and the room
+   * is `closed`).
    * @returns {Promise<any>}
    */
   join() {
@@ -203,6 +222,7 @@ export class Room extends Emitter {
   /** @param {string} reason */
   shutDown(reason) {
     this.wanted = false;
+    this.epoch += 1;
     clearTimeout(this.joinTimer);
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
@@ -261,7 +281,7 @@ export class Room extends Emitter {
         this.emit("error", { error: new ParleyError("malformed_json", "the server sent a frame that is not JSON") });
         return;
       }
-      this.dispatch(frame).catch((err) => this.emit("error", { error: err }));
+      this.background(this.dispatch(frame));
     };
     socket.onclose = (e) => {
       if (this.socket === socket) this.lost(`socket closed (${e.code}${e.reason ? ` ${e.reason}` : ""})`);
@@ -324,7 +344,7 @@ export class Room extends Emitter {
     this.joining?.resolve(joined);
     this.joining = null;
     // A fresh participant (the old one timed out) publishes again what this client had.
-    if (fresh && this.localTracks.size) this.renegotiate().catch((err) => this.emit("error", { error: err }));
+    if (fresh && this.localTracks.size) this.background(this.renegotiate());
   }
 
   /** The others as a fresh `joined` lists them: tell the app who came and went meanwhile. */
@@ -352,6 +372,7 @@ export class Room extends Emitter {
 
   /** The server forgot this participant (the resume window passed): start media afresh. */
   forgetMedia() {
+    this.epoch += 1;
     this.closePeers();
     for (const track of this.localTracks.values()) {
       track.sid = null;
@@ -510,9 +531,11 @@ export class Room extends Emitter {
       this.lost(`join refused: ${frame.code}`);
       return;
     }
-    this.joining?.reject(error);
+    // While join() waits, the refusal is its rejection; later (a rejoin refused) no request
+    // owns it.
+    if (this.joining) this.joining.reject(error);
+    else this.emit("error", { error });
     this.joining = null;
-    this.emit("error", { error });
     this.shutDown(frame.code);
   }
 
@@ -554,7 +577,7 @@ export class Room extends Emitter {
         this.emit("local_track_muted", { track: local, by_admin: info.muted });
       }
     }
-    if (dropped) this.renegotiate().catch((err) => this.emit("error", { error: err }));
+    if (dropped) this.background(this.renegotiate());
   }
 
   /** Dynacast: encode only the layers someone receives. */
@@ -589,7 +612,7 @@ export class Room extends Emitter {
   }
 
   onOffer(frame) {
-    this.answering = this.answering.then(() => this.answer(frame)).catch((err) => this.emit("error", { error: err }));
+    this.answering = this.background(this.answering.then(() => this.answer(frame)));
     return this.answering;
   }
 

@@ -1,0 +1,90 @@
+// What an app meets less often, through the JS SDK as an app uses it: one headless Chromium page
+// on an origin of its own imports `/sdk/parley.js` from the Parley server and runs one case.
+// Prints one JSON line: what the page's app saw.
+//
+//   node sdk_edges.mjs --parley http://127.0.0.1:PORT --case CASE [case arguments]
+//
+// Cases:
+//   leave --token-a JWT --token-b JWT --forged JWT
+//       B publishes its microphone; A joins, and leaves while its answer to the subscriber offer
+//       is in flight. Then a join with a forged token is refused. Which `error` events came.
+
+import http from "node:http";
+import { chromium } from "playwright-core";
+import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
+
+const args = parseArgs();
+
+// The app's page, served from another origin than Parley's.
+const site = http.createServer((req, res) => {
+  res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+  res.end("<!doctype html><meta charset=utf-8><title>sdk edges</title>");
+});
+await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
+const origin = `http://127.0.0.1:${site.address().port}`;
+
+const browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: chromiumFlags() });
+
+/** Each case runs in the page, with the SDK imported; it returns the report. */
+const cases = {
+  async leave({ parley, tokenA, tokenB, forged }) {
+    const { Room } = await import(`${parley}/sdk/parley.js`);
+    const errors = { a: [], forged: [] };
+    const b = new Room({ url: parley, token: tokenB });
+    await b.join();
+    await b.publishMicrophone();
+
+    // A's WebSocket leaves the room the moment the SDK has sent its answer, before any reply.
+    let a = null;
+    let leftWith = null;
+    class LeavingSocket extends WebSocket {
+      send(data) {
+        super.send(data);
+        if (JSON.parse(data).type !== "answer" || leftWith) return;
+        leftWith = { answerInFlight: [...a.pending.values()].some((p) => p.sent && p.frame.type === "answer") };
+        queueMicrotask(() => a.leave());
+      }
+    }
+    a = new Room({ url: parley, token: tokenA, WebSocket: LeavingSocket });
+    a.on("error", (e) => errors.a.push(`${e.error.code}: ${e.error.message}`));
+    const left = new Promise((resolve) => a.on("connection", (e) => e.state === "closed" && resolve(e.reason)));
+    await a.join();
+    const reason = await left;
+    // The answer's work has settled: an `error` it caused has been emitted by now.
+    await a.answering;
+
+    const refused = new Room({ url: parley, token: forged });
+    refused.on("error", (e) => errors.forged.push(e.error.code));
+    const refusal = await refused.join().then(() => "joined", (e) => e.code);
+    await b.leave();
+    return { leftWith, reason, stateA: a.state, refusal, stateForged: refused.state, errors };
+  },
+
+};
+
+let report = { ok: false };
+const logs = [];
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.on("console", (m) => logs.push(`${m.type()}: ${m.text()}`.slice(0, 300)));
+  page.on("pageerror", (e) => logs.push(`pageerror: ${e}`.slice(0, 300)));
+  await page.goto(origin);
+  const run = cases[args.case];
+  if (!run) throw new Error(`no case ${args.case}`);
+  const input = {
+    parley: args.parley,
+    tokenA: args["token-a"],
+    tokenB: args["token-b"],
+    forged: args.forged,
+  };
+  // Playwright hands the function's source to the page, so it runs there with the SDK.
+  report = { ok: true, ...(await page.evaluate(`(${run.toString().replace(/^async \w+/, "async function")})(${JSON.stringify(input)})`)) };
+} catch (err) {
+  report = { ok: false, error: String(err && err.stack ? err.stack : err) };
+} finally {
+  report.logs = logs.slice(-30);
+  await browser.close().catch(() => {});
+  site.close();
+}
+console.log(JSON.stringify(report));
