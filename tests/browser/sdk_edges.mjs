@@ -5,6 +5,9 @@
 //   node sdk_edges.mjs --parley http://127.0.0.1:PORT --case CASE [case arguments]
 //
 // Cases:
+//   expired --room-token JWT --user-token JWT
+//       A token function that keeps giving an expired token: `Room.join()` and
+//       `ParleyClient.connect()` each settle within --wait-ms (default 8000), and how.
 //   leave --token-a JWT --token-b JWT --forged JWT
 //       B publishes its microphone; A joins, and leaves while its answer to the subscriber offer
 //       is in flight. Then a join with a forged token is refused. Which `error` events came.
@@ -27,6 +30,37 @@ const browser = await chromium.launch({ executablePath: chromiumPath, headless: 
 
 /** Each case runs in the page, with the SDK imported; it returns the report. */
 const cases = {
+  async expired({ parley, roomToken, userToken, waitMs }) {
+    const { Room, ParleyClient } = await import(`${parley}/sdk/parley.js`);
+    /** How `promise` settled, or that it had not within `waitMs`. */
+    const settled = (promise) => Promise.race([
+      promise.then(() => "resolved", (e) => `rejected: ${e.code}`),
+      new Promise((r) => setTimeout(() => r("still waiting"), waitMs)),
+    ]);
+    const watch = (client, calls) => {
+      const seen = { tokenCalls: () => calls.n, states: [], errors: [] };
+      client.on("connection", (e) => seen.states.push(e.state));
+      client.on("error", (e) => seen.errors.push((e.error || e).code));
+      return seen;
+    };
+    const report = {};
+    for (const [name, make, start, stop] of [
+      ["room", (token) => new Room({ url: parley, token, minBackoffMs: 100, maxBackoffMs: 500 }),
+        (c) => c.join(), (c) => c.leave()],
+      ["client", (token) => new ParleyClient({ url: parley, token, minBackoffMs: 100, maxBackoffMs: 500 }),
+        (c) => c.connect(), (c) => c.close()],
+    ]) {
+      const calls = { n: 0 };
+      const token = name === "room" ? roomToken : userToken;
+      const client = make(() => (calls.n += 1, token));
+      const seen = watch(client, calls);
+      const result = await settled(start(client));
+      report[name] = { result, tokenCalls: calls.n, state: client.state, states: seen.states, errors: seen.errors };
+      if (client.state !== "closed") await stop(client);
+    }
+    return report;
+  },
+
   async leave({ parley, tokenA, tokenB, forged }) {
     const { Room } = await import(`${parley}/sdk/parley.js`);
     const errors = { a: [], forged: [] };
@@ -74,6 +108,9 @@ try {
   if (!run) throw new Error(`no case ${args.case}`);
   const input = {
     parley: args.parley,
+    roomToken: args["room-token"],
+    userToken: args["user-token"],
+    waitMs: Number(args["wait-ms"] || 8000),
     tokenA: args["token-a"],
     tokenB: args["token-b"],
     forged: args.forged,

@@ -288,3 +288,74 @@ async fn leaving_mid_answer_and_a_refused_join_emit_no_error_event() {
     assert_eq!(report["stateForged"], "closed", "{report}");
     assert_eq!(report["errors"], json!({"a": [], "forged": []}), "{report}");
 }
+
+/// The server's signing secret in the tests that forge a user's expired token.
+const JWT_SECRET: &str = "web-sdk-tests-secret-of-enough-length";
+
+/// `token` (a user's access token signed with `JWT_SECRET`) with its expiry an hour ago: the
+/// same user and session, so the server refuses it for its age only.
+fn expired_copy(token: &str) -> String {
+    let key = jsonwebtoken::DecodingKey::from_secret(JWT_SECRET.as_bytes());
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    let mut claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("the server signs with JWT_SECRET")
+        .claims;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    claims["iat"] = json!(now - 7200);
+    claims["exp"] = json!(now - 3600);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+// Regression: the SDK retried a renewable `token_expired` for ever (7 attempts in 12 s, still
+// `connecting`), for a token function that only ever gave expired tokens.
+#[tokio::test]
+async fn a_token_function_giving_expired_tokens_is_tried_twice_then_join_and_connect_reject() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_AUTH_JWT_SECRET", JWT_SECRET),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room_token = app.token_with(
+        json!({"sub": "late", "name": "late", "grants": {"room": parley_tests::unique("late"), "room_join": true, "room_create": true}}),
+        -3600,
+    );
+    let admin = server.admin_token().await;
+    let (_, user_token) = server.user_with_role(&admin, "member", None).await;
+    let user_token = expired_copy(&user_token);
+    let report = edge_case(
+        &server,
+        "expired",
+        &["--room-token", &room_token, "--user-token", &user_token],
+    )
+    .await;
+    for (name, states) in [
+        ("room", json!(["connecting", "closed"])),
+        ("client", json!(["connecting", "closed"])),
+    ] {
+        let r = &report[name];
+        assert_eq!(r["result"], "rejected: token_expired", "{name}: {report}");
+        assert_eq!(
+            r["tokenCalls"], 2,
+            "{name}: one fresh token, no more: {report}"
+        );
+        assert_eq!(r["state"], "closed", "{name}: {report}");
+        assert_eq!(r["states"], states, "{name}: {report}");
+    }
+    // join() owns its refusal; a messaging client's fatal `closing` is an `error` as well
+    // (docs/sdk.md).
+    assert_eq!(report["room"]["errors"], json!([]), "{report}");
+    assert_eq!(
+        report["client"]["errors"],
+        json!(["token_expired"]),
+        "{report}"
+    );
+}

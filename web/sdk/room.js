@@ -22,7 +22,8 @@ import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js"
  * @typedef {object} RoomOptions
  * @property {string} url The server's base URL, e.g. `https://parley.example.com`.
  * @property {string | (() => string | Promise<string>)} token An app token with a room grant,
- *   or a user's access token; or a function giving a fresh one for each connection attempt.
+ *   or a user's access token; or a function giving a fresh one for each connection attempt
+ *   (a token refused as expired is asked for once more; a second expired one is refused).
  * @property {string} [room] The room's name (needed with a user token, which names none).
  * @property {boolean} [autoSubscribe] Receive every track as it is published (default true).
  * @property {number} [minBackoffMs] First reconnect delay (default 300).
@@ -127,6 +128,8 @@ export class Room extends Emitter {
     this.nextId = 1;
     this.attempt = 0;
     this.wanted = false;
+    /** An expired token was refused since the last `joined`: one fresh token was asked for. */
+    this.tokenRenewed = false;
     /** Counts leaves and rejoins as new participants: work begun before one is over. */
     this.epoch = 0;
     /** @type {RTCPeerConnection | null} */
@@ -202,6 +205,7 @@ export class Room extends Emitter {
   join() {
     if (this.wanted) return Promise.reject(new ParleyError("invalid_input", "join() was called already"));
     this.wanted = true;
+    this.tokenRenewed = false;
     window.addEventListener("online", this.onOnline);
     window.addEventListener("offline", this.onOffline);
     this.setState("connecting");
@@ -327,6 +331,7 @@ export class Room extends Emitter {
     this.info = joined.room;
     this.iceServers = joined.ice_servers || [];
     this.attempt = 0;
+    this.tokenRenewed = false;
     if (fresh) {
       // Nothing asked of the old participant applies to the new one (its offers least of all).
       this.failPending(new ParleyError("connection_lost", "the meeting was rejoined as a new participant"));
@@ -525,9 +530,12 @@ export class Room extends Emitter {
       this.lost("the participant was not resumed");
       return;
     }
-    const renewable = frame.code === "token_expired" && typeof this.options.token === "function";
+    // An expired token is worth one more try when a token function can give a fresh one; a
+    // second in a row means it gives none, and trying on would never end.
+    const renewable = frame.code === "token_expired" && typeof this.options.token === "function" && !this.tokenRenewed;
     const fatal = FATAL_JOIN.has(frame.code) || frame.code === "token_expired";
     if (renewable || !fatal) {
+      if (renewable) this.tokenRenewed = true;
       this.lost(`join refused: ${frame.code}`);
       return;
     }
