@@ -11,6 +11,9 @@
 //   leave --token-a JWT --token-b JWT --forged JWT
 //       B publishes its microphone; A joins, and leaves while its answer to the subscriber offer
 //       is in flight. Then a join with a forged token is refused. Which `error` events came.
+//   quality --token-a JWT --token-b JWT
+//       A and B publish their microphones and hear each other; what each room says of each
+//       participant's connection quality, beside every `connection_quality` the server sent.
 
 import http from "node:http";
 import { chromium } from "playwright-core";
@@ -94,6 +97,43 @@ const cases = {
     return { leftWith, reason, stateA: a.state, refusal, stateForged: refused.state, errors };
   },
 
+  async quality({ parley, tokenA, tokenB }) {
+    const { Room } = await import(`${parley}/sdk/parley.js`);
+    const announced = [];
+    const rooms = {};
+    for (const [name, token] of [["a", tokenA], ["b", tokenB]]) {
+      const room = new Room({ url: parley, token });
+      room.on("connection_quality", (e) => announced.push({ to: name, updates: e.updates }));
+      await room.join();
+      await room.publishMicrophone();
+      rooms[name] = room;
+    }
+    // Both hear the other: audio packets keep arriving on each subscriber connection, so the
+    // server has judged both connections a few times over.
+    const received = async (room) => {
+      let packets = 0;
+      if (room.subscriber) (await room.subscriber.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived;
+      });
+      return packets;
+    };
+    const until = Date.now() + 20000;
+    while (Date.now() < until && ((await received(rooms.a)) < 150 || (await received(rooms.b)) < 150)) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const view = (room) => ({
+      self: { sid: room.localParticipant.sid, quality: room.localParticipant.quality },
+      others: [...room.participants.values()].map((p) => ({ sid: p.sid, quality: p.quality })),
+    });
+    const report = {
+      packets: { a: await received(rooms.a), b: await received(rooms.b) },
+      a: view(rooms.a),
+      b: view(rooms.b),
+      announced,
+    };
+    for (const room of Object.values(rooms)) await room.leave();
+    return report;
+  },
 };
 
 let report = { ok: false };

@@ -359,3 +359,40 @@ async fn a_token_function_giving_expired_tokens_is_tried_twice_then_join_and_con
         "{report}"
     );
 }
+
+// Regression: a participant's `quality` stayed `null` for a healthy call, since the server
+// announces only changes and starts everyone at `excellent`.
+#[tokio::test]
+async fn connection_quality_is_known_from_the_start_of_a_call() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("quality");
+    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
+    let (a, b) = (app.token("ann", grants.clone()), app.token("bob", grants));
+    let report = edge_case(&server, "quality", &["--token-a", &a, "--token-b", &b]).await;
+    for page in ["a", "b"] {
+        assert!(
+            report["packets"][page].as_i64() >= Some(150),
+            "{page} hears the other: {report}"
+        );
+    }
+    // Each room's view of each participant: the last quality the server announced to that
+    // room, or `excellent` (where the server starts everyone) when it announced none.
+    let announced = |to: &str, sid: &Value| -> Value {
+        let updates = report["announced"].as_array().expect("announced");
+        updates
+            .iter()
+            .filter(|e| e["to"] == to)
+            .flat_map(|e| e["updates"].as_array().expect("updates").iter())
+            .rfind(|u| &u["participant"] == sid)
+            .map_or(json!("excellent"), |u| u["quality"].clone())
+    };
+    for page in ["a", "b"] {
+        let view = &report[page];
+        let others = view["others"].as_array().expect("others");
+        assert_eq!(others.len(), 1, "{report}");
+        for p in std::iter::once(&view["self"]).chain(others) {
+            assert_eq!(p["quality"], announced(page, &p["sid"]), "{page}: {report}");
+        }
+    }
+}

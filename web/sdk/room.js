@@ -66,8 +66,12 @@ export class Participant {
   constructor(info) {
     /** @type {Map<string, RemoteTrack>} track sid → track */
     this.tracks = new Map();
-    /** @type {"excellent" | "good" | "poor" | "lost" | null} */
-    this.quality = null;
+    /**
+     * As the server judged the connection last: it starts everyone at `excellent` and
+     * announces only changes (`connection_quality`).
+     * @type {"excellent" | "good" | "poor" | "lost"}
+     */
+    this.quality = "excellent";
     this.update(info);
   }
 
@@ -339,6 +343,8 @@ export class Room extends Emitter {
     }
     if (this.localParticipant) this.localParticipant.update(joined.participant);
     else this.localParticipant = new Participant(joined.participant);
+    // A new participant starts where the server starts everyone.
+    if (fresh) this.localParticipant.quality = "excellent";
     if (resumed) this.syncOwnTracks(joined.participant.tracks, { mutes: true });
     this.reconcile(joined.participants);
     this.startHeartbeat();
