@@ -1,12 +1,14 @@
 //! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
 //! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
-//! that chat, read, and ride out a cut network without losing or repeating a message; and the
+//! that chat, read, and ride out a cut network without losing or repeating a message; the
 //! embedding example (`examples/embed-call.html`) joining a call with tokens minted from an API
-//! key.
+//! key; what an app meets less often, one case of `tests/browser/sdk_edges.mjs` per behaviour;
+//! and its JSDoc types as `tsc --checkJs` reads them.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 #[tokio::test]
 async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
@@ -205,4 +207,192 @@ async fn the_embedding_example_joins_a_call_with_tokens_minted_from_an_api_key()
             .contains("token_invalid"),
         "{report}"
     );
+}
+
+// Regression: `room.js` read `RTCRtpTransceiver.stopped`, which is not in the DOM's types, so
+// `tsc --checkJs` reported an error, though docs/sdk.md says editors and tsc read the SDK's
+// JSDoc types. TypeScript is a dev dependency of tests/browser (scripts/install-test-deps).
+#[test]
+fn the_sdk_type_checks_with_tsc_check_js() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tsc = root.join("tests/browser/node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.exists(),
+        "{} is missing: run scripts/install-test-deps",
+        tsc.display()
+    );
+    let sdk = root.join("web/sdk");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&sdk)
+        .expect("web/sdk")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "js"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    let output = std::process::Command::new("node")
+        .arg(&tsc)
+        .args(["--noEmit", "--checkJs", "--target", "es2022"])
+        .args(&files)
+        .output()
+        .expect("run tsc with node");
+    assert!(
+        output.status.success(),
+        "tsc --checkJs found errors in web/sdk:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Run one case of `sdk_edges.mjs` against `server`; its report, which must say `ok`.
+async fn edge_case(server: &Server, case: &str, args: &[&str]) -> Value {
+    let mut all = vec!["--parley", &server.url, "--case", case];
+    all.extend_from_slice(args);
+    let report = run_browser_script("sdk_edges.mjs", &all, 90).await;
+    eprintln!("sdk_edges.mjs {case} report: {report}");
+    assert_eq!(report["ok"], true, "{}: {report}", report["error"]);
+    report
+}
+
+// Regression: `leave()` while the answer to a subscriber offer awaited its reply emitted
+// `error` ("the room was closed: left"), and a refused `join()` emitted `error` besides
+// rejecting, though `error` is for errors no request owns.
+#[tokio::test]
+async fn leaving_mid_answer_and_a_refused_join_emit_no_error_event() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("edges");
+    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
+    let (a, b) = (
+        app.token("ann", grants.clone()),
+        app.token("bob", grants.clone()),
+    );
+    let forged = App {
+        key: app.key.clone(),
+        secret: "not-the-secret-at-all-0123456789".into(),
+    }
+    .token("mallory", grants);
+    let report = edge_case(
+        &server,
+        "leave",
+        &["--token-a", &a, "--token-b", &b, "--forged", &forged],
+    )
+    .await;
+    assert_eq!(
+        report["leftWith"],
+        json!({"answerInFlight": true}),
+        "{report}"
+    );
+    assert_eq!(report["reason"], "left", "{report}");
+    assert_eq!(report["stateA"], "closed", "{report}");
+    assert_eq!(report["refusal"], "token_invalid", "{report}");
+    assert_eq!(report["stateForged"], "closed", "{report}");
+    assert_eq!(report["errors"], json!({"a": [], "forged": []}), "{report}");
+}
+
+/// The server's signing secret in the tests that forge a user's expired token.
+const JWT_SECRET: &str = "web-sdk-tests-secret-of-enough-length";
+
+/// `token` (a user's access token signed with `JWT_SECRET`) with its expiry an hour ago: the
+/// same user and session, so the server refuses it for its age only.
+fn expired_copy(token: &str) -> String {
+    let key = jsonwebtoken::DecodingKey::from_secret(JWT_SECRET.as_bytes());
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    let mut claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .expect("the server signs with JWT_SECRET")
+        .claims;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    claims["iat"] = json!(now - 7200);
+    claims["exp"] = json!(now - 3600);
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+// Regression: the SDK retried a renewable `token_expired` for ever (7 attempts in 12 s, still
+// `connecting`), for a token function that only ever gave expired tokens.
+#[tokio::test]
+async fn a_token_function_giving_expired_tokens_is_tried_twice_then_join_and_connect_reject() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_AUTH_JWT_SECRET", JWT_SECRET),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room_token = app.token_with(
+        json!({"sub": "late", "name": "late", "grants": {"room": parley_tests::unique("late"), "room_join": true, "room_create": true}}),
+        -3600,
+    );
+    let admin = server.admin_token().await;
+    let (_, user_token) = server.user_with_role(&admin, "member", None).await;
+    let user_token = expired_copy(&user_token);
+    let report = edge_case(
+        &server,
+        "expired",
+        &["--room-token", &room_token, "--user-token", &user_token],
+    )
+    .await;
+    for (name, states) in [
+        ("room", json!(["connecting", "closed"])),
+        ("client", json!(["connecting", "closed"])),
+    ] {
+        let r = &report[name];
+        assert_eq!(r["result"], "rejected: token_expired", "{name}: {report}");
+        assert_eq!(
+            r["tokenCalls"], 2,
+            "{name}: one fresh token, no more: {report}"
+        );
+        assert_eq!(r["state"], "closed", "{name}: {report}");
+        assert_eq!(r["states"], states, "{name}: {report}");
+    }
+    // join() owns its refusal; a messaging client's fatal `closing` is an `error` as well
+    // (docs/sdk.md).
+    assert_eq!(report["room"]["errors"], json!([]), "{report}");
+    assert_eq!(
+        report["client"]["errors"],
+        json!(["token_expired"]),
+        "{report}"
+    );
+}
+
+// Regression: a participant's `quality` stayed `null` for a healthy call, since the server
+// announces only changes and starts everyone at `excellent`.
+#[tokio::test]
+async fn connection_quality_is_known_from_the_start_of_a_call() {
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("quality");
+    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
+    let (a, b) = (app.token("ann", grants.clone()), app.token("bob", grants));
+    let report = edge_case(&server, "quality", &["--token-a", &a, "--token-b", &b]).await;
+    for page in ["a", "b"] {
+        assert!(
+            report["packets"][page].as_i64() >= Some(150),
+            "{page} hears the other: {report}"
+        );
+    }
+    // Each room's view of each participant: the last quality the server announced to that
+    // room, or `excellent` (where the server starts everyone) when it announced none.
+    let announced = |to: &str, sid: &Value| -> Value {
+        let updates = report["announced"].as_array().expect("announced");
+        updates
+            .iter()
+            .filter(|e| e["to"] == to)
+            .flat_map(|e| e["updates"].as_array().expect("updates").iter())
+            .rfind(|u| &u["participant"] == sid)
+            .map_or(json!("excellent"), |u| u["quality"].clone())
+    };
+    for page in ["a", "b"] {
+        let view = &report[page];
+        let others = view["others"].as_array().expect("others");
+        assert_eq!(others.len(), 1, "{report}");
+        for p in std::iter::once(&view["self"]).chain(others) {
+            assert_eq!(p["quality"], announced(page, &p["sid"]), "{page}: {report}");
+        }
+    }
 }

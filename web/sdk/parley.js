@@ -17,7 +17,8 @@
  * @typedef {object} ParleyOptions
  * @property {string} url The server's base URL, e.g. `https://parley.example.com`.
  * @property {string | (() => string | Promise<string>)} token A user access token, or a
- *   function giving a fresh one for each connection attempt.
+ *   function giving a fresh one for each connection attempt (a token refused as expired is
+ *   asked for once more; a second expired one is refused).
  * @property {number} [minBackoffMs] First reconnect delay (default 500).
  * @property {number} [maxBackoffMs] Longest reconnect delay (default 15000).
  * @property {number} [requestTimeoutMs] A request unanswered this long on an open connection
@@ -118,6 +119,8 @@ export class ParleyClient extends Emitter {
     this.nextId = 1;
     this.attempt = 0;
     this.wanted = false;
+    /** An expired token was refused since the last `welcome`: one fresh token was asked for. */
+    this.tokenRenewed = false;
     /** @type {ReturnType<typeof setTimeout> | null} */
     this.retryTimer = null;
     /** @type {ReturnType<typeof setInterval> | null} */
@@ -165,6 +168,7 @@ export class ParleyClient extends Emitter {
     });
     if (!this.wanted) {
       this.wanted = true;
+      this.tokenRenewed = false;
       if (typeof window !== "undefined") {
         window.addEventListener("online", this.onOnline);
         window.addEventListener("offline", this.onOffline);
@@ -266,6 +270,7 @@ export class ParleyClient extends Emitter {
     this.user = welcome.user;
     this.limits = welcome.limits;
     this.attempt = 0;
+    this.tokenRenewed = false;
     this.startHeartbeat();
     this.setState("open", null);
     this.opening?.resolve();
@@ -372,9 +377,12 @@ export class ParleyClient extends Emitter {
     } else if (type === "closing") {
       const error = new ParleyError(frame.code, frame.message);
       this.emit("closing", frame);
-      // An expired token is worth another try when the app gives a fresh one each time.
-      const renewable = frame.code === "token_expired" && typeof this.options.token === "function";
-      if (FATAL_CLOSING.has(frame.code) && !renewable) {
+      // An expired token is worth one more try when the app gives a fresh one each time; a
+      // second in a row means the function gives none, and trying on would never end.
+      const renewable = frame.code === "token_expired" && typeof this.options.token === "function" && !this.tokenRenewed;
+      if (renewable) {
+        this.tokenRenewed = true;
+      } else if (FATAL_CLOSING.has(frame.code)) {
         this.opening?.reject(error);
         this.opening = null;
         this.emit("error", error);

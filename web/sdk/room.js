@@ -22,7 +22,8 @@ import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js"
  * @typedef {object} RoomOptions
  * @property {string} url The server's base URL, e.g. `https://parley.example.com`.
  * @property {string | (() => string | Promise<string>)} token An app token with a room grant,
- *   or a user's access token; or a function giving a fresh one for each connection attempt.
+ *   or a user's access token; or a function giving a fresh one for each connection attempt
+ *   (a token refused as expired is asked for once more; a second expired one is refused).
  * @property {string} [room] The room's name (needed with a user token, which names none).
  * @property {boolean} [autoSubscribe] Receive every track as it is published (default true).
  * @property {number} [minBackoffMs] First reconnect delay (default 300).
@@ -65,8 +66,12 @@ export class Participant {
   constructor(info) {
     /** @type {Map<string, RemoteTrack>} track sid → track */
     this.tracks = new Map();
-    /** @type {"excellent" | "good" | "poor" | "lost" | null} */
-    this.quality = null;
+    /**
+     * As the server judged the connection last: it starts everyone at `excellent` and
+     * announces only changes (`connection_quality`).
+     * @type {"excellent" | "good" | "poor" | "lost"}
+     */
+    this.quality = "excellent";
     this.update(info);
   }
 
@@ -127,6 +132,10 @@ export class Room extends Emitter {
     this.nextId = 1;
     this.attempt = 0;
     this.wanted = false;
+    /** An expired token was refused since the last `joined`: one fresh token was asked for. */
+    this.tokenRenewed = false;
+    /** Counts leaves and rejoins as new participants: work begun before one is over. */
+    this.epoch = 0;
     /** @type {RTCPeerConnection | null} */
     this.publisher = null;
     /** @type {RTCPeerConnection | null} */
@@ -154,7 +163,7 @@ export class Room extends Emitter {
    * the SDK's own: `connection` (`{state, reason}`), `track_subscribed` (`{track, stream,
    * participant}`), `track_unsubscribed` (`{track, participant}`), `local_track_published`,
    * `local_track_unpublished` and `local_track_muted` (`{track}`), `error` (a `ParleyError`
-   * no request owns), or `*`.
+   * no request owns: never a refused `join()`, nor what `leave()` cut short), or `*`.
    * @param {string} type @param {(event: any) => void} fn @returns {() => void} removes it
    */
   on(type, fn) {
@@ -173,16 +182,34 @@ export class Room extends Emitter {
     this.emit("connection", { state, reason, attempt: this.attempt });
   }
 
+  /**
+   * Work the SDK began by itself (answering an offer, publishing again): its failure is an
+   * `error`, as no request owns it; unless the room was left or rejoined as a new participant
+   * meanwhile, which ended that work (its requests reject with `closed` or `connection_lost`).
+   * @param {Promise<unknown>} work @returns {Promise<void>} settles when the work has
+   */
+  background(work) {
+    const epoch = this.epoch;
+    return work.then(
+      () => {},
+      (err) => {
+        if (this.wanted && this.epoch === epoch) this.emit("error", { error: err });
+      },
+    );
+  }
+
   // ---- joining and leaving ----
 
   /**
    * Join the room; resolves with `joined` once in. A refused token, a full room or a room the
-   * caller may not join rejects with a `ParleyError` naming the protocol's code.
+   * caller may not join rejects with a `ParleyError` naming the protocol's code (and the room
+   * is `closed`).
    * @returns {Promise<any>}
    */
   join() {
     if (this.wanted) return Promise.reject(new ParleyError("invalid_input", "join() was called already"));
     this.wanted = true;
+    this.tokenRenewed = false;
     window.addEventListener("online", this.onOnline);
     window.addEventListener("offline", this.onOffline);
     this.setState("connecting");
@@ -203,6 +230,7 @@ export class Room extends Emitter {
   /** @param {string} reason */
   shutDown(reason) {
     this.wanted = false;
+    this.epoch += 1;
     clearTimeout(this.joinTimer);
     window.removeEventListener("online", this.onOnline);
     window.removeEventListener("offline", this.onOffline);
@@ -261,7 +289,7 @@ export class Room extends Emitter {
         this.emit("error", { error: new ParleyError("malformed_json", "the server sent a frame that is not JSON") });
         return;
       }
-      this.dispatch(frame).catch((err) => this.emit("error", { error: err }));
+      this.background(this.dispatch(frame));
     };
     socket.onclose = (e) => {
       if (this.socket === socket) this.lost(`socket closed (${e.code}${e.reason ? ` ${e.reason}` : ""})`);
@@ -307,6 +335,7 @@ export class Room extends Emitter {
     this.info = joined.room;
     this.iceServers = joined.ice_servers || [];
     this.attempt = 0;
+    this.tokenRenewed = false;
     if (fresh) {
       // Nothing asked of the old participant applies to the new one (its offers least of all).
       this.failPending(new ParleyError("connection_lost", "the meeting was rejoined as a new participant"));
@@ -314,6 +343,8 @@ export class Room extends Emitter {
     }
     if (this.localParticipant) this.localParticipant.update(joined.participant);
     else this.localParticipant = new Participant(joined.participant);
+    // A new participant starts where the server starts everyone.
+    if (fresh) this.localParticipant.quality = "excellent";
     if (resumed) this.syncOwnTracks(joined.participant.tracks, { mutes: true });
     this.reconcile(joined.participants);
     this.startHeartbeat();
@@ -324,7 +355,7 @@ export class Room extends Emitter {
     this.joining?.resolve(joined);
     this.joining = null;
     // A fresh participant (the old one timed out) publishes again what this client had.
-    if (fresh && this.localTracks.size) this.renegotiate().catch((err) => this.emit("error", { error: err }));
+    if (fresh && this.localTracks.size) this.background(this.renegotiate());
   }
 
   /** The others as a fresh `joined` lists them: tell the app who came and went meanwhile. */
@@ -352,6 +383,7 @@ export class Room extends Emitter {
 
   /** The server forgot this participant (the resume window passed): start media afresh. */
   forgetMedia() {
+    this.epoch += 1;
     this.closePeers();
     for (const track of this.localTracks.values()) {
       track.sid = null;
@@ -504,15 +536,20 @@ export class Room extends Emitter {
       this.lost("the participant was not resumed");
       return;
     }
-    const renewable = frame.code === "token_expired" && typeof this.options.token === "function";
+    // An expired token is worth one more try when a token function can give a fresh one; a
+    // second in a row means it gives none, and trying on would never end.
+    const renewable = frame.code === "token_expired" && typeof this.options.token === "function" && !this.tokenRenewed;
     const fatal = FATAL_JOIN.has(frame.code) || frame.code === "token_expired";
     if (renewable || !fatal) {
+      if (renewable) this.tokenRenewed = true;
       this.lost(`join refused: ${frame.code}`);
       return;
     }
-    this.joining?.reject(error);
+    // While join() waits, the refusal is its rejection; later (a rejoin refused) no request
+    // owns it.
+    if (this.joining) this.joining.reject(error);
+    else this.emit("error", { error });
     this.joining = null;
-    this.emit("error", { error });
     this.shutDown(frame.code);
   }
 
@@ -554,7 +591,7 @@ export class Room extends Emitter {
         this.emit("local_track_muted", { track: local, by_admin: info.muted });
       }
     }
-    if (dropped) this.renegotiate().catch((err) => this.emit("error", { error: err }));
+    if (dropped) this.background(this.renegotiate());
   }
 
   /** Dynacast: encode only the layers someone receives. */
@@ -589,7 +626,7 @@ export class Room extends Emitter {
   }
 
   onOffer(frame) {
-    this.answering = this.answering.then(() => this.answer(frame)).catch((err) => this.emit("error", { error: err }));
+    this.answering = this.background(this.answering.then(() => this.answer(frame)));
     return this.answering;
   }
 
@@ -622,7 +659,8 @@ export class Room extends Emitter {
   dropRetired(pc) {
     for (const t of pc.getTransceivers()) {
       const info = t.mid !== null ? this.mids.get(t.mid) : undefined;
-      if (!info || (t.currentDirection !== "inactive" && t.currentDirection !== "stopped" && !t.stopped)) continue;
+      const retired = t.currentDirection === "inactive" || t.currentDirection === "stopped" || t.direction === "stopped";
+      if (!info || !retired) continue;
       this.mids.delete(t.mid);
       const participant = this.participants.get(info.participant) || null;
       const track = participant?.tracks.get(info.sid) || this.slots.get(info.sid);
