@@ -42,8 +42,9 @@ struct Args {
     /// At most this many meetings at once.
     #[arg(long, env = "PARLEY_RECORDER_MAX_JOBS", default_value_t = 4)]
     max_jobs: usize,
-    /// Completed pages and clusters are uploaded this often: a crash loses at most this much.
-    #[arg(long, env = "PARLEY_RECORDER_FLUSH_MS", default_value_t = 2000)]
+    /// Completed pages and clusters (each at most 0.5 s of media) are uploaded this often
+    /// (at least 100): a crash loses at most this, plus the open page or cluster.
+    #[arg(long, env = "PARLEY_RECORDER_FLUSH_MS", default_value_t = 250)]
     flush_ms: u64,
     /// The object store: a local folder (the server's `object_store.path`) ...
     #[arg(
@@ -131,7 +132,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let config = Arc::new(JobConfig {
         bind_ip: args.bind_ip,
         flush_every: Duration::from_millis(args.flush_ms.max(100)),
-        mix_delay: Duration::from_millis(500),
+        // Late packets are waited for this long before their moment is mixed; the recorder
+        // sits beside the SFU, where jitter is a few milliseconds.
+        mix_delay: Duration::from_millis(250),
     });
     tracing::info!(%name, server = %args.server, objects = store.describe(), "waiting for recording jobs");
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

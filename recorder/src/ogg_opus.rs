@@ -18,10 +18,12 @@ pub const SAMPLE_RATE: u64 = 48_000;
 
 /// The longest packet RFC 6716 allows: 120 ms.
 const MAX_PACKET_SAMPLES: u32 = 5_760;
-/// A page is closed once it holds this much audio, so the uploader gets data about every second.
-const PAGE_MAX_SAMPLES: u64 = SAMPLE_RATE;
+/// A page is closed once it holds this much audio (half a second), so the uploader always has
+/// data at most that old: what a recorder that dies loses is the open page and what waited
+/// for the next upload.
+const PAGE_MAX_SAMPLES: u64 = SAMPLE_RATE / 2;
 /// ... or this many packets, or this many bytes, whichever comes first.
-const PAGE_MAX_PACKETS: usize = 50;
+const PAGE_MAX_PACKETS: usize = 25;
 const PAGE_MAX_BYTES: usize = 4_096;
 
 /// The number of 48 kHz samples in an Opus packet, from its TOC byte (RFC 6716 §3.1), or `None`
@@ -629,7 +631,7 @@ mod tests {
     }
 
     #[test]
-    fn pages_close_about_every_second_and_the_last_carries_eos() {
+    fn pages_close_every_half_second_and_the_last_carries_eos() {
         let mut writer = OggOpusWriter::new(9, 1, 0);
         let mut chunks = Vec::new();
         for n in 0..250u64 {
@@ -639,15 +641,15 @@ mod tests {
                 chunks.push((n, ready));
             }
         }
-        // 250 packets of 20 ms: a page per 50, the last one held back for the EOS flag.
+        // 250 packets of 20 ms: a page per 25, the last one held back for the EOS flag.
         let at: Vec<u64> = chunks.iter().map(|c| c.0).collect();
-        assert_eq!(at, [50, 100, 150, 200]);
+        assert_eq!(at, [25, 50, 75, 100, 125, 150, 175, 200, 225]);
         let mut bytes = writer.header(false).expect("header");
         for (_, chunk) in &chunks {
             bytes.extend(chunk);
         }
         // Every chunk is whole pages: a prefix parses cleanly.
-        assert_eq!(read_packets(&bytes).len(), 2 + 200);
+        assert_eq!(read_packets(&bytes).len(), 2 + 225);
         bytes.extend(writer.finish());
         let packets = read_packets(&bytes);
         assert_eq!(packets.len(), 2 + 250);

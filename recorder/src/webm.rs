@@ -55,9 +55,10 @@ mod id {
 /// A Segment size of all ones: "unknown", so the Segment can grow while being uploaded.
 const UNKNOWN_SIZE: [u8; 8] = [0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
 /// A new cluster starts at a keyframe once the open one is this old (ms)...
-const CLUSTER_MIN_MS: u64 = 1_000;
-/// ... or at any frame once it is this old, which also keeps block timecodes within an i16.
-const CLUSTER_MAX_MS: u64 = 2_000;
+const CLUSTER_MIN_MS: u64 = 250;
+/// ... or at any frame once it is this old (which also keeps block timecodes within an i16):
+/// a cluster is uploaded only when closed, so this bounds what a recorder that dies loses.
+const CLUSTER_MAX_MS: u64 = 500;
 /// The last frame is assumed to last as long as the interval before it, up to this much.
 const MAX_FRAME_MS: u64 = 1_000;
 
@@ -762,33 +763,34 @@ mod tests {
     }
 
     #[test]
-    fn clusters_start_at_keyframes_after_a_second_and_anyway_after_two() {
+    fn clusters_start_at_keyframes_after_a_quarter_second_and_anyway_after_half_a_second() {
         let mut writer = WebmWriter::new(VideoCodec::Vp8);
         let mut out = Vec::new();
-        // A keyframe too soon stays in its cluster, one after a second starts a new one, and a
-        // long run without keyframes is cut at two seconds.
-        let times = [1_000, 1_500, 1_900, 2_100, 2_200, 3_000, 4_100, 4_150];
+        // A keyframe too soon stays in its cluster, one after 250 ms starts a new one, and a
+        // run without keyframes is cut every 500 ms (what a recorder that dies may lose).
+        let times = [1_000, 1_100, 1_200, 1_300, 1_400, 1_900, 2_450, 2_500];
         let keys = [true, false, true, true, false, false, false, false];
         for (ts, key) in times.into_iter().zip(keys) {
             assert!(writer.push_frame(&vp8(key), ts, key), "frame at {ts}");
             out.extend(writer.take_ready());
         }
-        assert!(!writer.push_frame(&vp8(false), 4_149, false), "backwards");
-        assert!(writer.push_frame(&vp8(false), 4_150, false), "same time");
-        assert_eq!(clusters(&out).len(), 2, "the open one comes with finish");
+        assert!(!writer.push_frame(&vp8(false), 2_499, false), "backwards");
+        assert!(writer.push_frame(&vp8(false), 2_500, false), "same time");
+        assert_eq!(clusters(&out).len(), 3, "the open one comes with finish");
         out.extend(writer.finish());
         let found: Vec<(u64, Vec<(i16, bool)>)> = clusters(&out)
             .into_iter()
             .map(|(ts, blocks)| (ts, blocks.into_iter().map(|b| (b.0, b.1)).collect()))
             .collect();
         let expected = vec![
-            (1_000, vec![(0, true), (500, false), (900, true)]),
-            (2_100, vec![(0, true), (100, false), (900, false)]),
-            (4_100, vec![(0, false), (50, false), (50, false)]),
+            (1_000, vec![(0, true), (100, false), (200, true)]),
+            (1_300, vec![(0, true), (100, false)]),
+            (1_900, vec![(0, false)]),
+            (2_450, vec![(0, false), (50, false), (50, false)]),
         ];
         assert_eq!(found, expected);
-        assert_eq!(writer.duration_ms(), 4_150);
-        assert!(!writer.push_frame(&vp8(true), 5_000, true), "after finish");
+        assert_eq!(writer.duration_ms(), 2_500);
+        assert!(!writer.push_frame(&vp8(true), 3_000, true), "after finish");
     }
 
     #[test]
@@ -865,8 +867,9 @@ mod tests {
         let crashed = [writer.header(false).expect("header"), body.clone()].concat();
         body.extend(writer.finish());
         let whole = [writer.header(true).expect("header"), body].concat();
-        // Clusters close at each keyframe: the crash loses the open one, from 2 s on.
-        let kept = frames.iter().filter(|f| f.1 < 2_000).count() as u64;
+        // Clusters close at each keyframe and every half second: the crash loses the open
+        // one, from 2.5 s on.
+        let kept = frames.iter().filter(|f| f.1 < 2_500).count() as u64;
         let dir = tempfile::tempdir().expect("tempdir");
         for (file, bytes, count) in [("whole", whole, 90), ("crashed", crashed, kept)] {
             let path = dir.path().join(file);
