@@ -530,6 +530,9 @@ pub enum RemovedReason {
     ServerShutdown,
     /// The client did not read its signaling messages fast enough.
     SlowConsumer,
+    /// The server failed while handling this participant's connection (logged and counted
+    /// there); the others in the room carry on. Joining again starts afresh.
+    InternalError,
 }
 
 /// `POST /v1/rooms`.

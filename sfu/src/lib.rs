@@ -272,6 +272,13 @@ enum Command {
         grants: GrantsUpdate,
         reply: Reply<ParticipantInfo>,
     },
+    /// Tests only: the participant's next step panics where `step` says.
+    #[cfg(test)]
+    InjectPanic {
+        key: ParticipantKey,
+        step: engine::PanicStep,
+        reply: Reply<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -411,7 +418,22 @@ impl Sfu {
             .send(make(reply))
             .await
             .map_err(|_| SfuError::gone())?;
-        answer.await.map_err(|_| SfuError::gone())?
+        // A request taken and never answered failed inside the media thread (its participant
+        // is removed with `internal_error`), or the thread stopped meanwhile.
+        answer.await.map_err(|_| {
+            SfuError::new(
+                ErrorCode::Internal,
+                "the media service failed on this request",
+            )
+        })?
+    }
+
+    /// Tests: make the participant's next `step` panic.
+    #[cfg(test)]
+    pub(crate) async fn inject_panic(&self, key: ParticipantKey, step: engine::PanicStep) {
+        self.ask(|reply| Command::InjectPanic { key, step, reply })
+            .await
+            .expect("inject a panic");
     }
 
     /// Join a room; the participant's signaling messages arrive on `signal`.

@@ -41,6 +41,7 @@ impl From<SfuError> for AppError {
                 StatusCode::CONFLICT
             }
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         AppError::new(status, err.code, err.message)

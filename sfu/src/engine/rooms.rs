@@ -127,6 +127,12 @@ impl Engine {
                     .and_then(|key| self.update_grants(key, grants));
                 let _ = reply.send(result);
             }
+            #[cfg(test)]
+            Command::InjectPanic { key, step, reply } => {
+                self.inject.push((key, step));
+                self.mark_dirty(key, Side::Publisher);
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown { .. } => {}
         }
     }
@@ -550,6 +556,9 @@ impl Engine {
                 RemovedReason::ConnectionLost => "the media connection was lost",
                 RemovedReason::ServerShutdown => "the server is shutting down",
                 RemovedReason::SlowConsumer => "signaling messages were not read in time",
+                RemovedReason::InternalError => {
+                    "the server failed handling your connection; join again"
+                }
             };
             let _ = p.signal.try_send(RtcServerMessage::Removed {
                 reason,

@@ -274,6 +274,9 @@ pub(crate) struct Engine {
     pub(super) last_speaker_check: Instant,
     pub(super) last_layer_check: Instant,
     pub(super) last_quality_check: Instant,
+    /// Tests: participants whose next step of a kind panics.
+    #[cfg(test)]
+    pub(super) inject: Vec<(ParticipantKey, guard::PanicStep)>,
 }
 
 pub(super) fn now_ms() -> i64 {
