@@ -81,6 +81,9 @@ pub enum ErrorCode {
     TooManyTracks,
     /// Meetings: the room has `max_participants` participants.
     RoomFull,
+    /// Meetings: `meeting-<n>` and `bridge-<n>` are channel n's meeting room and voice bridge;
+    /// only `POST /v1/channels/{n}/meeting` and `/bridge` open them.
+    RoomNameReserved,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

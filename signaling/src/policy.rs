@@ -7,7 +7,7 @@
 //! admin manages the users and channels of its own department and those below it.
 
 use crate::error::{AppError, AppResult};
-use parley_proto::{ChannelKind, ErrorCode, Grants, Role, User, UserId};
+use parley_proto::{ChannelKind, ChannelRoom, ErrorCode, Grants, Role, User, UserId};
 use parley_storage::{path_within, ChannelAccess};
 
 /// The signed-in user asking.
@@ -465,8 +465,29 @@ pub enum RoomCaller<'a> {
     App(&'a Grants),
 }
 
-/// The room service REST API: admins, and app tokens whose grants allow the action.
+/// The room service REST API: admins, and app tokens whose grants allow the action. Nobody
+/// opens a channel's reserved room (`meeting-<n>`, `bridge-<n>`) through it: only the
+/// channel's own call does (`routes/call.rs`, `routes/bridge.rs`).
 pub fn room_service(caller: RoomCaller<'_>, action: RoomAction<'_>) -> AppResult<()> {
+    if let RoomAction::Create { room } = action {
+        if let Some(reserved) = ChannelRoom::parse(room) {
+            let how = if reserved.is_bridge() {
+                "bridge"
+            } else {
+                "meeting"
+            };
+            return Err(AppError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                ErrorCode::RoomNameReserved,
+                format!(
+                    "room names like `{room}` are reserved for channels' meetings and bridges: \
+                     only POST /v1/channels/{}/{how} opens {}",
+                    reserved.channel().0,
+                    reserved.describe()
+                ),
+            ));
+        }
+    }
     match caller {
         RoomCaller::App(grants) => rooms(grants, action),
         RoomCaller::User(Role::Admin) => Ok(()),
@@ -812,6 +833,32 @@ mod tests {
             rooms(&create_a, RoomAction::Create { room: "b" }),
             false,
             "create b",
+        );
+    }
+
+    /// Issue 18: anyone could open `bridge-<id>` before the channel did, and the channel's
+    /// bridge then could not open.
+    #[test]
+    fn the_room_service_opens_no_channel_room() {
+        let admin = RoomCaller::User(Role::Admin);
+        for name in ["meeting-1", "bridge-1", "bridge-007"] {
+            let refused = room_service(admin, RoomAction::Create { room: name }).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::RoomNameReserved, "{name}");
+        }
+        check(
+            room_service(
+                admin,
+                RoomAction::Create {
+                    room: "meeting-room",
+                },
+            ),
+            true,
+            "an ordinary name",
+        );
+        check(
+            room_service(admin, RoomAction::Administer { room: "meeting-1" }),
+            true,
+            "administering the channel's room",
         );
     }
 

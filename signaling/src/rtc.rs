@@ -34,9 +34,10 @@ impl From<SfuError> for AppError {
     fn from(err: SfuError) -> AppError {
         let status = match err.code {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::InsufficientGrant | ErrorCode::Forbidden | ErrorCode::NotMember => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::InsufficientGrant
+            | ErrorCode::Forbidden
+            | ErrorCode::NotMember
+            | ErrorCode::RoomNameReserved => StatusCode::FORBIDDEN,
             ErrorCode::RoomFull | ErrorCode::TooManyTracks | ErrorCode::Conflict => {
                 StatusCode::CONFLICT
             }

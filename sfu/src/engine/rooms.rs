@@ -3,6 +3,7 @@
 
 use super::simulcast::subscribed_qualities;
 use super::*;
+use parley_proto::ChannelRoom;
 
 impl Engine {
     pub(super) fn command(&mut self, command: Command) {
@@ -172,8 +173,18 @@ impl Engine {
         }
     }
 
-    /// Open a room, or return the open one of that name if it is for the same channel.
+    /// Open a room, or return the open one of that name if it is for the same channel. A
+    /// channel's reserved name (`meeting-<n>`, `bridge-<n>`) opens only as that channel's room
+    /// of that kind, so nobody can take it before the channel's call does.
     pub(super) fn create_room(&mut self, settings: RoomSettings) -> SfuResult<RoomInfo> {
+        if let Some(reserved) = ChannelRoom::parse(&settings.name) {
+            let own = reserved.name() == settings.name
+                && settings.channel_id == Some(reserved.channel())
+                && settings.bridge.is_some() == reserved.is_bridge();
+            if !own {
+                return Err(reserved_name(&settings.name, reserved));
+            }
+        }
         if let Some(room) = self.rooms.get(settings.name.as_str()) {
             if room.channel_id != settings.channel_id {
                 return Err(SfuError::new(
@@ -616,4 +627,19 @@ impl Engine {
             }
         }
     }
+}
+
+/// A name reserved for a channel's room, asked for as something else.
+fn reserved_name(name: &str, reserved: ChannelRoom) -> SfuError {
+    let how = match reserved {
+        ChannelRoom::Meeting(c) => format!("POST /v1/channels/{}/meeting", c.0),
+        ChannelRoom::Bridge(c) => format!("POST /v1/channels/{}/bridge", c.0),
+    };
+    SfuError::new(
+        ErrorCode::RoomNameReserved,
+        format!(
+            "room names like `{name}` are reserved for channels' meetings and bridges: only {how} opens {}",
+            reserved.describe()
+        ),
+    )
 }

@@ -1,0 +1,119 @@
+//! Issue 18's meeting defects, each pinned by a client doing what an attacker (or a careless
+//! app) would: taking a channel's room before the channel does.
+
+use parley_tests::rtc::{App, RtcClient};
+use parley_tests::{expect_error, expect_json, Backend, Server, Team};
+use serde_json::{json, Value};
+
+async fn start() -> Server {
+    Server::start(Backend::Sqlite).await
+}
+
+/// Send `join` and return the error it is refused with (the server then closes).
+async fn refused_join(server: &Server, join: Value) -> Value {
+    let mut client = RtcClient::open(server).await;
+    client.send(join).await;
+    let reply = client.recv().await;
+    assert_eq!(reply["type"], "error", "the join was let in: {reply}");
+    assert!(
+        client.try_recv().await.is_none(),
+        "the server closes after a refused join"
+    );
+    reply
+}
+
+/// A user's own token joining `room`.
+async fn user_join_refused(server: &Server, token: &str, room: &str) -> Value {
+    refused_join(
+        server,
+        json!({"type": "join", "id": "j", "token": token, "room": room}),
+    )
+    .await
+}
+
+/// Issue 18: any member could join `bridge-<id>` or `meeting-<id>` over `/v1/rtc` before the
+/// channel did, creating an unlinked room; the channel's `POST .../bridge` then answered 409
+/// and the emergency bridge could not open.
+#[tokio::test]
+async fn a_channels_meeting_and_bridge_cannot_be_squatted_before_the_channel_opens_them() {
+    let team = Team::new(start().await, "squat", false).await;
+    let server = &team.server;
+    let meeting = format!("meeting-{}", team.channel);
+    let bridge = format!("bridge-{}", team.channel);
+
+    // A member of the channel, someone outside it, and an app with a token for the name all
+    // try to open the channel's rooms first.
+    let (_, outsider) = server.user_with_role(&team.admin, "member", None).await;
+    for token in [&team.bob.1, &team.cat.1, &outsider] {
+        for room in [&meeting, &bridge] {
+            let refused = user_join_refused(server, token, room).await;
+            assert_eq!(refused["code"], "room_name_reserved", "{room}: {refused}");
+            assert_eq!(refused["id"], "j");
+        }
+    }
+    let app = App::register(server).await;
+    for room in [&meeting, &bridge] {
+        let token = app.participant("squatter", room);
+        let refused =
+            refused_join(server, json!({"type": "join", "id": "j", "token": token})).await;
+        assert_eq!(refused["code"], "room_name_reserved", "{refused}");
+    }
+    // Nor does the room service open them, linked to the channel or not.
+    for body in [
+        json!({"name": bridge}),
+        json!({"name": bridge, "channel_id": team.channel, "bridge": {}}),
+        json!({"name": meeting, "channel_id": team.channel}),
+    ] {
+        expect_error(
+            server.post("/v1/rooms", Some(&team.admin), &body).await,
+            403,
+            "room_name_reserved",
+        )
+        .await;
+        expect_error(
+            server
+                .post("/v1/rooms", Some(&app.room_admin()), &body)
+                .await,
+            403,
+            "room_name_reserved",
+        )
+        .await;
+    }
+
+    // The channel's own calls open both, linked to it.
+    let opened: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/bridge", team.channel),
+                Some(&team.ann.1),
+                &json!({}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(opened["room"]["name"], bridge.as_str());
+    assert_eq!(opened["room"]["channel_id"], team.channel);
+    assert_eq!(opened["room"]["bridge"]["max_speakers"], 3);
+    let room: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/meeting", team.channel),
+                Some(&team.ann.1),
+                &json!({}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(room["name"], meeting.as_str());
+    assert_eq!(room["channel_id"], team.channel);
+
+    // Bob, a member, now joins both with his own token; Cat, not a member, still cannot.
+    for name in [&meeting, &bridge] {
+        let bob = RtcClient::join_room(server, &team.bob.1, name).await;
+        assert_eq!(bob.joined["room"]["channel_id"], team.channel, "{name}");
+        let refused = user_join_refused(server, &team.cat.1, name).await;
+        assert_eq!(refused["code"], "not_member", "{refused}");
+    }
+}
