@@ -438,11 +438,31 @@ pub enum RoomAction<'a> {
     Administer { room: &'a str },
 }
 
-/// What an app token's grants allow in the meeting service.
+fn insufficient_grant(message: &str) -> AppResult<()> {
+    Err(AppError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientGrant,
+        message,
+    ))
+}
+
+/// What an app token's grants allow in the meeting service. A token that joins must name its
+/// room (an empty `room` would let it into any room, a channel's meeting included), and only
+/// a recorder's token joins hidden.
 pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     let room_matches = |room: &str| grants.room.is_empty() || grants.room == room;
     let allowed = match action {
-        RoomAction::Join { room } => grants.room_join && room_matches(room),
+        RoomAction::Join { .. } if grants.room.is_empty() => {
+            return insufficient_grant(
+                "a token that joins must name its room in `grants.room`; this one names none",
+            )
+        }
+        RoomAction::Join { .. } if grants.hidden && !grants.recorder => {
+            return insufficient_grant(
+                "only recorders join hidden: `grants.hidden` needs the `recorder` grant",
+            )
+        }
+        RoomAction::Join { room } => grants.room_join && grants.room == room,
         RoomAction::Create { room } => grants.room_create && room_matches(room),
         RoomAction::List => grants.room_list || grants.room_admin,
         RoomAction::Administer { room } => grants.room_admin && room_matches(room),
@@ -450,11 +470,7 @@ pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     if allowed {
         Ok(())
     } else {
-        Err(AppError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            ErrorCode::InsufficientGrant,
-            "the token's grants do not allow this",
-        ))
+        insufficient_grant("the token's grants do not allow this")
     }
 }
 
@@ -834,6 +850,44 @@ mod tests {
             false,
             "create b",
         );
+    }
+
+    /// Issue 18: a join grant without a room let a token into any room, a channel's meeting
+    /// included, and a hidden one let it in unseen.
+    #[test]
+    fn a_join_grant_names_its_room_and_only_recorders_hide() {
+        let join_any = Grants {
+            room_join: true,
+            room_create: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&join_any, RoomAction::Join { room: "meeting-1" }),
+            false,
+            "join without a room",
+        );
+        let hidden = Grants {
+            room: "a".into(),
+            room_join: true,
+            hidden: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&hidden, RoomAction::Join { room: "a" }),
+            false,
+            "hidden without recorder",
+        );
+        let recorder = Grants {
+            recorder: true,
+            ..hidden.clone()
+        };
+        check(
+            rooms(&recorder, RoomAction::Join { room: "a" }),
+            true,
+            "recorder",
+        );
+        let refused = rooms(&hidden, RoomAction::Join { room: "a" }).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientGrant);
     }
 
     /// Issue 18: anyone could open `bridge-<id>` before the channel did, and the channel's

@@ -1,8 +1,9 @@
 //! Issue 18's meeting defects, each pinned by a client doing what an attacker (or a careless
-//! app) would: taking a channel's room before the channel does.
+//! app) would: taking a channel's room before the channel does, joining any room (or hiding)
+//! with a loose grant.
 
 use parley_tests::rtc::{App, RtcClient};
-use parley_tests::{expect_error, expect_json, Backend, Server, Team};
+use parley_tests::{expect_error, expect_json, parley_command, Backend, Server, Team};
 use serde_json::{json, Value};
 
 async fn start() -> Server {
@@ -115,5 +116,101 @@ async fn a_channels_meeting_and_bridge_cannot_be_squatted_before_the_channel_ope
         assert_eq!(bob.joined["room"]["channel_id"], team.channel, "{name}");
         let refused = user_join_refused(server, &team.cat.1, name).await;
         assert_eq!(refused["code"], "not_member", "{refused}");
+    }
+}
+
+/// Issue 18: a token with `room_join` and `hidden` but no room named joined a channel's
+/// meeting unseen. Every join grant names its room, and only recorders hide.
+#[tokio::test]
+async fn a_join_grant_names_its_room_and_only_recorders_join_hidden() {
+    let team = Team::new(start().await, "grants", false).await;
+    let server = &team.server;
+    let meeting = format!("meeting-{}", team.channel);
+    let _: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/meeting", team.channel),
+                Some(&team.ann.1),
+                &json!({}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    let mut ann = RtcClient::join_room(server, &team.ann.1, &meeting).await;
+    let app = App::register(server).await;
+
+    // No room in the grant: refused, whichever room `join` asks for.
+    let roomless = app.token(
+        "lurker",
+        json!({"room_join": true, "room_create": true, "can_subscribe": true, "hidden": true}),
+    );
+    for room in [meeting.as_str(), "standup"] {
+        let refused = refused_join(
+            server,
+            json!({"type": "join", "id": "j", "token": roomless, "room": room}),
+        )
+        .await;
+        assert_eq!(refused["code"], "insufficient_grant", "{room}: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains("grants.room"),
+            "{refused}"
+        );
+    }
+    // Hidden without the recorder grant: refused, even for its own room.
+    let hidden = app.token(
+        "lurker",
+        json!({"room": meeting, "room_join": true, "can_subscribe": true, "hidden": true}),
+    );
+    let refused = refused_join(server, json!({"type": "join", "id": "j", "token": hidden})).await;
+    assert_eq!(refused["code"], "insufficient_grant", "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("recorder"),
+        "{refused}"
+    );
+
+    // A recorder's grant joins hidden, as `parley-recorder` does; a visible app participant
+    // with its room joins and is announced.
+    let recorder = RtcClient::join(
+        server,
+        &app.token(
+            "recorder",
+            json!({"room": meeting, "room_join": true, "can_subscribe": true, "recorder": true}),
+        ),
+    )
+    .await;
+    assert_eq!(recorder.joined["participant"]["grants"]["hidden"], true);
+    let _guest = RtcClient::join(
+        server,
+        &app.token(
+            "guest",
+            json!({"room": meeting, "room_join": true, "can_subscribe": true}),
+        ),
+    )
+    .await;
+    let joined = ann.next_of("participant_joined").await;
+    assert_eq!(joined["participant"]["identity"], "guest");
+
+    // `parley token` refuses to sign either.
+    for (extra, says) in [
+        (&["--join"][..], "--room"),
+        (&["--room", "r1", "--join", "--hidden"][..], "--recorder"),
+    ] {
+        let output = parley_command()
+            .args([
+                "token",
+                "--api-key",
+                &app.key,
+                "--api-secret",
+                &app.secret,
+                "--identity",
+                "bot",
+            ])
+            .args(extra)
+            .output()
+            .expect("run parley token");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{extra:?} was signed");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
     }
 }
