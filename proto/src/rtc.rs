@@ -590,6 +590,8 @@ pub enum RemovedReason {
     ServerShutdown,
     /// The client did not read its signaling messages fast enough.
     SlowConsumer,
+    /// The API key that signed the participant's token was revoked.
+    TokenRevoked,
     /// The server failed while handling this participant's connection (logged and counted
     /// there); the others in the room carry on. Joining again starts afresh.
     InternalError,

@@ -126,6 +126,9 @@ pub struct JoinRequest {
     pub auto_subscribe: bool,
     /// Re-attach to the participant that was given this resume token, instead of joining anew.
     pub resume: Option<String>,
+    /// The API key that signed the participant's token (none for a user's own token): revoking
+    /// the key removes the participant (`remove_signed_by`).
+    pub api_key: Option<String>,
 }
 
 /// What a participant learns on joining.
@@ -271,6 +274,10 @@ enum Command {
         identity: String,
         grants: GrantsUpdate,
         reply: Reply<ParticipantInfo>,
+    },
+    RemoveSignedBy {
+        api_key: String,
+        reply: Reply<usize>,
     },
     /// Tests only: the participant's next step panics where `step` says.
     #[cfg(test)]
@@ -626,6 +633,13 @@ impl Sfu {
             reply,
         })
         .await
+    }
+
+    /// Remove every participant, in every room of this node and hidden ones included, whose
+    /// token was signed with `api_key` (`token_revoked`); how many there were.
+    pub async fn remove_signed_by(&self, api_key: String) -> SfuResult<usize> {
+        self.ask(|reply| Command::RemoveSignedBy { api_key, reply })
+            .await
     }
 
     /// Tell every participant the server is going away and stop the media thread.

@@ -187,6 +187,7 @@ async fn join_request(
                 room,
                 auto_subscribe,
                 resume,
+                api_key: Some(claims.iss),
             })
         }
         Principal::User { user, .. } => {
@@ -218,6 +219,7 @@ async fn join_request(
                 room,
                 auto_subscribe,
                 resume,
+                api_key: None,
             })
         }
     }

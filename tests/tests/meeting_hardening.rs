@@ -1,6 +1,6 @@
 //! Issue 18's meeting defects, each pinned by a client doing what an attacker (or a careless
-//! app) would: taking a channel's room before the channel does, joining any room (or hiding)
-//! with a loose grant.
+//! app) would: taking a channel's room before the channel does, staying in a meeting after
+//! the API key that let it in was revoked, joining any room (or hiding) with a loose grant.
 
 use parley_tests::rtc::{App, RtcClient};
 use parley_tests::{expect_error, expect_json, parley_command, Backend, Server, Team};
@@ -117,6 +117,81 @@ async fn a_channels_meeting_and_bridge_cannot_be_squatted_before_the_channel_ope
         let refused = user_join_refused(server, &team.cat.1, name).await;
         assert_eq!(refused["code"], "not_member", "{refused}");
     }
+}
+
+/// Issue 18: revoking an API key left the participants that joined with its tokens connected,
+/// though the docs say revoking ends every token signed with it.
+#[tokio::test]
+async fn revoking_an_api_key_removes_its_participants_hidden_ones_included() {
+    let server = start().await;
+    let admin = server.admin_token().await;
+    let revoked_app = App::register(&server).await;
+    let other_app = App::register(&server).await;
+    let room = parley_tests::unique("revoke");
+    let mut ann = RtcClient::join(&server, &revoked_app.participant("ann", &room)).await;
+    let mut recorder = RtcClient::join(
+        &server,
+        &revoked_app.token(
+            "recorder",
+            json!({"room": room, "room_join": true, "can_subscribe": true, "recorder": true}),
+        ),
+    )
+    .await;
+    assert_eq!(recorder.joined["participant"]["grants"]["hidden"], true);
+    // Bob came in with another app's key: he stays.
+    let mut bob = RtcClient::join(&server, &other_app.participant("bob", &room)).await;
+    assert_eq!(
+        ann.next_of("participant_joined").await["participant"]["identity"],
+        "bob"
+    );
+
+    let revoked = server
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/api-keys/{}", revoked_app.key),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(revoked.status(), 204);
+
+    for (who, client) in [("ann", &mut ann), ("the recorder", &mut recorder)] {
+        let seen = client.until_closed().await;
+        let removed = seen
+            .iter()
+            .find(|m| m["type"] == "removed")
+            .unwrap_or_else(|| panic!("{who} was not removed: {seen:?}"));
+        assert_eq!(removed["reason"], "token_revoked", "{who}: {removed}");
+    }
+    let left = bob.next_of("participant_left").await;
+    assert_eq!(
+        left["identity"], "ann",
+        "the hidden recorder is never announced"
+    );
+    let pong = bob.request(json!({"type": "ping"})).await;
+    assert_eq!(pong["type"], "pong");
+    let detail: Value = expect_json(
+        server
+            .get(&format!("/v1/rooms/{room}"), Some(&other_app.room_admin()))
+            .await,
+        200,
+    )
+    .await;
+    let identities: Vec<&str> = detail["participants"]
+        .as_array()
+        .expect("participants")
+        .iter()
+        .map(|p| p["identity"].as_str().expect("identity"))
+        .collect();
+    assert_eq!(identities, ["bob"]);
+    // And no token of the key gets back in.
+    let refused = refused_join(
+        &server,
+        json!({"type": "join", "token": revoked_app.participant("ann", &room)}),
+    )
+    .await;
+    assert_eq!(refused["code"], "token_invalid", "{refused}");
 }
 
 /// Issue 18: a token with `room_join` and `hidden` but no room named joined a channel's

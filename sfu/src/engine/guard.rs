@@ -119,6 +119,7 @@ impl Engine {
             | Command::ListRooms { .. }
             | Command::GetRoom { .. }
             | Command::EndRoom { .. }
+            | Command::RemoveSignedBy { .. }
             | Command::Shutdown { .. } => None,
         }
     }
@@ -180,6 +181,7 @@ mod tests {
                     },
                     auto_subscribe: true,
                     resume: None,
+                    api_key: None,
                 },
                 tx,
             )

@@ -128,6 +128,23 @@ impl Engine {
                     .and_then(|key| self.update_grants(key, grants));
                 let _ = reply.send(result);
             }
+            Command::RemoveSignedBy { api_key, reply } => {
+                let signed: Vec<ParticipantKey> = self
+                    .participants
+                    .iter()
+                    .filter(|(_, p)| p.api_key.as_deref() == Some(api_key.as_str()))
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in &signed {
+                    self.doomed
+                        .push((*key, Departure::Removed(RemovedReason::TokenRevoked)));
+                }
+                if !signed.is_empty() {
+                    tracing::info!(%api_key, participants = signed.len(),
+                        "API key revoked: removing the participants its tokens let in");
+                }
+                let _ = reply.send(Ok(signed.len()));
+            }
             #[cfg(test)]
             Command::InjectPanic { key, step, reply } => {
                 self.inject.push((key, step));
@@ -361,6 +378,7 @@ impl Engine {
             ice_restart: false,
             sub_parked: None,
             probing: false,
+            api_key: request.api_key,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();
@@ -567,6 +585,7 @@ impl Engine {
                 RemovedReason::ConnectionLost => "the media connection was lost",
                 RemovedReason::ServerShutdown => "the server is shutting down",
                 RemovedReason::SlowConsumer => "signaling messages were not read in time",
+                RemovedReason::TokenRevoked => "the API key that signed your token was revoked",
                 RemovedReason::InternalError => {
                     "the server failed handling your connection; join again"
                 }

@@ -209,6 +209,8 @@ pub(super) struct Participant {
     /// BUNDLE group is never empty: a browser offered only rejected m-lines closes the transport
     /// (and the server would then see the connection die when its last subscription ended).
     pub(super) sub_parked: Option<Mid>,
+    /// The API key that signed its token; none for a user's own token.
+    pub(super) api_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
