@@ -39,6 +39,8 @@ mod quality;
 mod rooms;
 mod simulcast;
 mod state;
+#[cfg(test)]
+mod tests;
 mod tracks;
 
 #[cfg(test)]
@@ -74,6 +76,7 @@ impl Engine {
             last_speaker_check: Instant::now(),
             last_layer_check: Instant::now(),
             last_quality_check: Instant::now(),
+            revoked_keys: Default::default(),
             #[cfg(test)]
             inject: Vec::new(),
         }

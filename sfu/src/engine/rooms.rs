@@ -143,6 +143,9 @@ impl Engine {
                     tracing::info!(%api_key, participants = signed.len(),
                         "API key revoked: removing the participants its tokens let in");
                 }
+                // A join whose token was checked before the key was revoked, arriving only
+                // now, is refused too.
+                self.revoked_keys.insert(api_key);
                 let _ = reply.send(Ok(signed.len()));
             }
             #[cfg(test)]
@@ -296,6 +299,14 @@ impl Engine {
         request: JoinRequest,
         signal_tx: mpsc::Sender<RtcServerMessage>,
     ) -> SfuResult<Joined> {
+        if let Some(key) = request.api_key.as_ref() {
+            if self.revoked_keys.contains(key) {
+                return Err(SfuError::new(
+                    ErrorCode::TokenInvalid,
+                    format!("the API key `{key}` that signed this token was revoked"),
+                ));
+            }
+        }
         if let Some(token) = &request.resume {
             return self.resume(&request, token, signal_tx);
         }

@@ -276,6 +276,10 @@ pub(crate) struct Engine {
     pub(super) last_speaker_check: Instant,
     pub(super) last_layer_check: Instant,
     pub(super) last_quality_check: Instant,
+    /// API keys revoked while this node ran: a join signed by one that passed its token check
+    /// just before the revocation is still refused. Revocations are rare and final, so this
+    /// only grows by one key each.
+    pub(super) revoked_keys: std::collections::HashSet<String>,
     /// Tests: participants whose next step of a kind panics.
     #[cfg(test)]
     pub(super) inject: Vec<(ParticipantKey, guard::PanicStep)>,
