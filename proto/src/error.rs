@@ -85,6 +85,9 @@ pub enum ErrorCode {
     /// HTTP: the server, or this client address, has as many open connections as allowed
     /// (`http.max_connections`, `http.max_connections_per_ip`); the connection is closed.
     TooManyConnections,
+    /// Meetings: `meeting-<n>` and `bridge-<n>` are channel n's meeting room and voice bridge;
+    /// only `POST /v1/channels/{n}/meeting` and `/bridge` open them.
+    RoomNameReserved,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

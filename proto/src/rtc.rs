@@ -14,6 +14,66 @@ use utoipa::ToSchema;
 /// The meeting protocol versions this server speaks.
 pub const RTC_PROTOCOL_VERSION: u32 = 1;
 
+/// A room name reserved for a channel: `meeting-<n>` is channel n's meeting room and
+/// `bridge-<n>` its voice bridge. Only the channel's own call (`POST /v1/channels/{n}/meeting`,
+/// `/bridge`) opens them, linked to the channel; a join or a room service call that would open
+/// one otherwise gets `room_name_reserved`, so nobody can take a channel's room before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelRoom {
+    Meeting(ChannelId),
+    Bridge(ChannelId),
+}
+
+impl ChannelRoom {
+    const MEETING: &'static str = "meeting-";
+    const BRIDGE: &'static str = "bridge-";
+
+    /// The channel's room that `name` is reserved for: the prefix and a channel id in decimal
+    /// digits. `meeting-007` is reserved too (it reads as channel 7) but is never the room's
+    /// own name, so it cannot be opened at all.
+    pub fn parse(name: &str) -> Option<ChannelRoom> {
+        let number = |rest: &str| -> Option<ChannelId> {
+            if rest.is_empty() || !rest.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            rest.parse().ok().map(ChannelId)
+        };
+        if let Some(rest) = name.strip_prefix(Self::MEETING) {
+            number(rest).map(ChannelRoom::Meeting)
+        } else if let Some(rest) = name.strip_prefix(Self::BRIDGE) {
+            number(rest).map(ChannelRoom::Bridge)
+        } else {
+            None
+        }
+    }
+
+    pub fn channel(self) -> ChannelId {
+        match self {
+            ChannelRoom::Meeting(c) | ChannelRoom::Bridge(c) => c,
+        }
+    }
+
+    pub fn is_bridge(self) -> bool {
+        matches!(self, ChannelRoom::Bridge(_))
+    }
+
+    /// The room's name, as the channel's call opens it.
+    pub fn name(self) -> String {
+        match self {
+            ChannelRoom::Meeting(c) => format!("{}{}", Self::MEETING, c.0),
+            ChannelRoom::Bridge(c) => format!("{}{}", Self::BRIDGE, c.0),
+        }
+    }
+
+    /// What the channel calls it, for messages.
+    pub fn describe(self) -> String {
+        match self {
+            ChannelRoom::Meeting(c) => format!("channel {}'s meeting", c.0),
+            ChannelRoom::Bridge(c) => format!("channel {}'s voice bridge", c.0),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
@@ -530,6 +590,11 @@ pub enum RemovedReason {
     ServerShutdown,
     /// The client did not read its signaling messages fast enough.
     SlowConsumer,
+    /// The API key that signed the participant's token was revoked.
+    TokenRevoked,
+    /// The server failed while handling this participant's connection (logged and counted
+    /// there); the others in the room carry on. Joining again starts afresh.
+    InternalError,
 }
 
 /// `POST /v1/rooms`.
@@ -753,5 +818,31 @@ mod tests {
     fn sources_know_their_kind() {
         assert_eq!(TrackSource::ScreenShare.kind(), TrackKind::Video);
         assert_eq!(TrackSource::ScreenShareAudio.kind(), TrackKind::Audio);
+    }
+}
+
+#[cfg(test)]
+mod channel_room_tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_are_the_channel_rooms() {
+        let check = |name: &str, expected: Option<ChannelRoom>| {
+            assert_eq!(ChannelRoom::parse(name), expected, "{name}");
+        };
+        check("meeting-12", Some(ChannelRoom::Meeting(ChannelId(12))));
+        check("bridge-3", Some(ChannelRoom::Bridge(ChannelId(3))));
+        check("meeting-007", Some(ChannelRoom::Meeting(ChannelId(7))));
+        check("meeting-", None);
+        check("meeting-1a", None);
+        check("meeting--1", None);
+        check("bridge-99999999999999999999", None);
+        check("standup", None);
+        check("my-meeting-1", None);
+        assert_eq!(ChannelRoom::Bridge(ChannelId(3)).name(), "bridge-3");
+        assert_ne!(
+            ChannelRoom::parse("meeting-007").unwrap().name(),
+            "meeting-007"
+        );
     }
 }

@@ -126,6 +126,9 @@ pub struct JoinRequest {
     pub auto_subscribe: bool,
     /// Re-attach to the participant that was given this resume token, instead of joining anew.
     pub resume: Option<String>,
+    /// The API key that signed the participant's token (none for a user's own token): revoking
+    /// the key removes the participant (`remove_signed_by`).
+    pub api_key: Option<String>,
 }
 
 /// What a participant learns on joining.
@@ -272,6 +275,17 @@ enum Command {
         grants: GrantsUpdate,
         reply: Reply<ParticipantInfo>,
     },
+    RemoveSignedBy {
+        api_key: String,
+        reply: Reply<usize>,
+    },
+    /// Tests only: the participant's next step panics where `step` says.
+    #[cfg(test)]
+    InjectPanic {
+        key: ParticipantKey,
+        step: engine::PanicStep,
+        reply: Reply<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -411,7 +425,22 @@ impl Sfu {
             .send(make(reply))
             .await
             .map_err(|_| SfuError::gone())?;
-        answer.await.map_err(|_| SfuError::gone())?
+        // A request taken and never answered failed inside the media thread (its participant
+        // is removed with `internal_error`), or the thread stopped meanwhile.
+        answer.await.map_err(|_| {
+            SfuError::new(
+                ErrorCode::Internal,
+                "the media service failed on this request",
+            )
+        })?
+    }
+
+    /// Tests: make the participant's next `step` panic.
+    #[cfg(test)]
+    pub(crate) async fn inject_panic(&self, key: ParticipantKey, step: engine::PanicStep) {
+        self.ask(|reply| Command::InjectPanic { key, step, reply })
+            .await
+            .expect("inject a panic");
     }
 
     /// Join a room; the participant's signaling messages arrive on `signal`.
@@ -604,6 +633,13 @@ impl Sfu {
             reply,
         })
         .await
+    }
+
+    /// Remove every participant, in every room of this node and hidden ones included, whose
+    /// token was signed with `api_key` (`token_revoked`); how many there were.
+    pub async fn remove_signed_by(&self, api_key: String) -> SfuResult<usize> {
+        self.ask(|reply| Command::RemoveSignedBy { api_key, reply })
+            .await
     }
 
     /// Tell every participant the server is going away and stop the media thread.

@@ -33,6 +33,10 @@ pub struct SfuMetrics {
     pub layer_switches: IntCounterVec,
     /// Subscriber connections' bandwidth estimates (TWCC), bits per second.
     pub bandwidth_estimate: Histogram,
+    /// Panics the media thread caught, by `step`: `datagram`, `poll`, `event`, `command`,
+    /// `remove` (each removed the participant whose step it was, with `internal_error`) and
+    /// `tick` (a room-wide check; nobody removed).
+    pub peer_panics: IntCounterVec,
     /// The labelled counters the forwarding path bumps, resolved once so a packet costs an
     /// atomic add and no label lookup.
     pub packets_in: IntCounter,
@@ -123,7 +127,18 @@ impl SfuMetrics {
                 )
                 .buckets(vec![100e3, 250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6]),
             )?,
+            peer_panics: IntCounterVec::new(
+                Opts::new(
+                    "rtc_peer_panics_total",
+                    "Panics the media thread caught, by step; each in a participant's step removed that participant only.",
+                ),
+                &["step"],
+            )?,
         };
+        // Every step shows, at 0 until something panics, so an alert can watch the series.
+        for step in ["datagram", "poll", "event", "command", "remove", "tick"] {
+            m.peer_panics.with_label_values(&[step]);
+        }
         registry.register(Box::new(m.rooms.clone()))?;
         registry.register(Box::new(m.participants.clone()))?;
         registry.register(Box::new(m.tracks.clone()))?;
@@ -137,6 +152,7 @@ impl SfuMetrics {
         registry.register(Box::new(m.dropped_room_events.clone()))?;
         registry.register(Box::new(m.layer_switches.clone()))?;
         registry.register(Box::new(m.bandwidth_estimate.clone()))?;
+        registry.register(Box::new(m.peer_panics.clone()))?;
         Ok(m)
     }
 }

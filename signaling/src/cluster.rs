@@ -71,6 +71,10 @@ pub enum Wire {
     },
     /// A recording job was requested: recorders waiting on any node look for it now.
     RecordingJob,
+    /// An API key was revoked: every node removes the meeting participants its tokens let in.
+    ApiKeyRevoked {
+        api_key: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,15 +303,16 @@ impl Cluster {
 
     /// Start the tasks: publishing, subscribing, and presence (writes, refreshes, expiry sweeps).
     /// Run the bus: `recording_jobs` wakes this node's waiting recorders when another node
-    /// has a job for them.
+    /// has a job for them; `sfu` removes this node's participants of a key revoked on another.
     pub fn start(
         &self,
         pending: Pending,
         hub: HubHandle,
         recording_jobs: Arc<tokio::sync::Notify>,
+        sfu: parley_sfu::Sfu,
     ) {
         tokio::spawn(publisher(self.clone(), pending.outgoing));
-        tokio::spawn(subscriber(self.clone(), hub.clone(), recording_jobs));
+        tokio::spawn(subscriber(self.clone(), hub.clone(), recording_jobs, sfu));
         tokio::spawn(presence_task(self.clone(), pending.presence_in, hub));
     }
 }
@@ -335,7 +340,12 @@ async fn publisher(cluster: Cluster, mut outgoing: mpsc::Receiver<Envelope>) {
     }
 }
 
-async fn subscriber(cluster: Cluster, hub: HubHandle, recording_jobs: Arc<tokio::sync::Notify>) {
+async fn subscriber(
+    cluster: Cluster,
+    hub: HubHandle,
+    recording_jobs: Arc<tokio::sync::Notify>,
+    sfu: parley_sfu::Sfu,
+) {
     let bus = cluster.bus();
     let mut first = true;
     loop {
@@ -381,6 +391,11 @@ async fn subscriber(cluster: Cluster, hub: HubHandle, recording_jobs: Arc<tokio:
                     let _ = cluster.inner.presence_out.try_send(job);
                 }
                 Wire::RecordingJob => recording_jobs.notify_waiters(),
+                Wire::ApiKeyRevoked { api_key } => {
+                    if let Err(err) = sfu.remove_signed_by(api_key).await {
+                        tracing::warn!(error = %err, "participants of a revoked API key not removed");
+                    }
+                }
                 other => hub.from_cluster(other).await,
             }
         }

@@ -94,7 +94,7 @@ struct TokenArgs {
     identity: String,
     #[arg(long, default_value = "")]
     name: String,
-    /// Limit the token to this room.
+    /// Limit the token to this room (required with --join).
     #[arg(long, default_value = "")]
     room: String,
     #[arg(long)]
@@ -112,6 +112,7 @@ struct TokenArgs {
     /// Sources the participant may publish (default: all when --publish).
     #[arg(long, value_delimiter = ',', value_parser = parse_source)]
     sources: Vec<TrackSource>,
+    /// Never listed, never counted: for recorders only (needs --recorder, which implies it).
     #[arg(long)]
     hidden: bool,
     #[arg(long)]
@@ -325,6 +326,13 @@ async fn token(config: Config, args: TokenArgs) -> anyhow::Result<()> {
     };
     if args.identity.trim().is_empty() {
         bail!("--identity must not be empty");
+    }
+    // The server refuses both at join (`insufficient_grant`); say so before signing.
+    if args.join && args.room.is_empty() {
+        bail!("--join needs --room: a token that joins names its room");
+    }
+    if args.hidden && !args.recorder {
+        bail!("--hidden needs --recorder: only recorders join hidden");
     }
     let grants = Grants {
         room: args.room,

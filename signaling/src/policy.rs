@@ -7,7 +7,7 @@
 //! admin manages the users and channels of its own department and those below it.
 
 use crate::error::{AppError, AppResult};
-use parley_proto::{ChannelKind, ErrorCode, Grants, Role, User, UserId};
+use parley_proto::{ChannelKind, ChannelRoom, ErrorCode, Grants, Role, User, UserId};
 use parley_storage::{path_within, ChannelAccess};
 
 /// The signed-in user asking.
@@ -438,11 +438,31 @@ pub enum RoomAction<'a> {
     Administer { room: &'a str },
 }
 
-/// What an app token's grants allow in the meeting service.
+fn insufficient_grant(message: &str) -> AppResult<()> {
+    Err(AppError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        ErrorCode::InsufficientGrant,
+        message,
+    ))
+}
+
+/// What an app token's grants allow in the meeting service. A token that joins must name its
+/// room (an empty `room` would let it into any room, a channel's meeting included), and only
+/// a recorder's token joins hidden.
 pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     let room_matches = |room: &str| grants.room.is_empty() || grants.room == room;
     let allowed = match action {
-        RoomAction::Join { room } => grants.room_join && room_matches(room),
+        RoomAction::Join { .. } if grants.room.is_empty() => {
+            return insufficient_grant(
+                "a token that joins must name its room in `grants.room`; this one names none",
+            )
+        }
+        RoomAction::Join { .. } if grants.hidden && !grants.recorder => {
+            return insufficient_grant(
+                "only recorders join hidden: `grants.hidden` needs the `recorder` grant",
+            )
+        }
+        RoomAction::Join { room } => grants.room_join && grants.room == room,
         RoomAction::Create { room } => grants.room_create && room_matches(room),
         RoomAction::List => grants.room_list || grants.room_admin,
         RoomAction::Administer { room } => grants.room_admin && room_matches(room),
@@ -450,11 +470,7 @@ pub fn rooms(grants: &Grants, action: RoomAction<'_>) -> AppResult<()> {
     if allowed {
         Ok(())
     } else {
-        Err(AppError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            ErrorCode::InsufficientGrant,
-            "the token's grants do not allow this",
-        ))
+        insufficient_grant("the token's grants do not allow this")
     }
 }
 
@@ -465,8 +481,29 @@ pub enum RoomCaller<'a> {
     App(&'a Grants),
 }
 
-/// The room service REST API: admins, and app tokens whose grants allow the action.
+/// The room service REST API: admins, and app tokens whose grants allow the action. Nobody
+/// opens a channel's reserved room (`meeting-<n>`, `bridge-<n>`) through it: only the
+/// channel's own call does (`routes/call.rs`, `routes/bridge.rs`).
 pub fn room_service(caller: RoomCaller<'_>, action: RoomAction<'_>) -> AppResult<()> {
+    if let RoomAction::Create { room } = action {
+        if let Some(reserved) = ChannelRoom::parse(room) {
+            let how = if reserved.is_bridge() {
+                "bridge"
+            } else {
+                "meeting"
+            };
+            return Err(AppError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                ErrorCode::RoomNameReserved,
+                format!(
+                    "room names like `{room}` are reserved for channels' meetings and bridges: \
+                     only POST /v1/channels/{}/{how} opens {}",
+                    reserved.channel().0,
+                    reserved.describe()
+                ),
+            ));
+        }
+    }
     match caller {
         RoomCaller::App(grants) => rooms(grants, action),
         RoomCaller::User(Role::Admin) => Ok(()),
@@ -812,6 +849,70 @@ mod tests {
             rooms(&create_a, RoomAction::Create { room: "b" }),
             false,
             "create b",
+        );
+    }
+
+    /// Issue 18: a join grant without a room let a token into any room, a channel's meeting
+    /// included, and a hidden one let it in unseen.
+    #[test]
+    fn a_join_grant_names_its_room_and_only_recorders_hide() {
+        let join_any = Grants {
+            room_join: true,
+            room_create: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&join_any, RoomAction::Join { room: "meeting-1" }),
+            false,
+            "join without a room",
+        );
+        let hidden = Grants {
+            room: "a".into(),
+            room_join: true,
+            hidden: true,
+            ..Grants::default()
+        };
+        check(
+            rooms(&hidden, RoomAction::Join { room: "a" }),
+            false,
+            "hidden without recorder",
+        );
+        let recorder = Grants {
+            recorder: true,
+            ..hidden.clone()
+        };
+        check(
+            rooms(&recorder, RoomAction::Join { room: "a" }),
+            true,
+            "recorder",
+        );
+        let refused = rooms(&hidden, RoomAction::Join { room: "a" }).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::InsufficientGrant);
+    }
+
+    /// Issue 18: anyone could open `bridge-<id>` before the channel did, and the channel's
+    /// bridge then could not open.
+    #[test]
+    fn the_room_service_opens_no_channel_room() {
+        let admin = RoomCaller::User(Role::Admin);
+        for name in ["meeting-1", "bridge-1", "bridge-007"] {
+            let refused = room_service(admin, RoomAction::Create { room: name }).unwrap_err();
+            assert_eq!(refused.code, ErrorCode::RoomNameReserved, "{name}");
+        }
+        check(
+            room_service(
+                admin,
+                RoomAction::Create {
+                    room: "meeting-room",
+                },
+            ),
+            true,
+            "an ordinary name",
+        );
+        check(
+            room_service(admin, RoomAction::Administer { room: "meeting-1" }),
+            true,
+            "administering the channel's room",
         );
     }
 

@@ -34,13 +34,16 @@ impl From<SfuError> for AppError {
     fn from(err: SfuError) -> AppError {
         let status = match err.code {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::InsufficientGrant | ErrorCode::Forbidden | ErrorCode::NotMember => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::InsufficientGrant
+            | ErrorCode::Forbidden
+            | ErrorCode::NotMember
+            | ErrorCode::RoomNameReserved => StatusCode::FORBIDDEN,
             ErrorCode::RoomFull | ErrorCode::TooManyTracks | ErrorCode::Conflict => {
                 StatusCode::CONFLICT
             }
             ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TokenInvalid => StatusCode::UNAUTHORIZED,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         AppError::new(status, err.code, err.message)
@@ -154,24 +157,21 @@ async fn join_request(
     match principal {
         Principal::App(claims) => {
             let grants = claims.grants;
-            let room = match (grants.room.is_empty(), room) {
-                (false, Some(asked)) if asked != grants.room => {
+            // The token names the room (`policy::rooms` refuses one that names none); `join`
+            // may repeat it.
+            let room = match room {
+                Some(asked) if !grants.room.is_empty() && asked != grants.room => {
                     return Err(AppError::new(
                         StatusCode::FORBIDDEN,
                         ErrorCode::InsufficientGrant,
                         format!("this token is for room `{}`, not `{asked}`", grants.room),
                     ))
                 }
-                (false, _) => grants.room.clone(),
-                (true, Some(asked)) => asked,
-                (true, None) => {
-                    return Err(AppError::invalid(
-                        "`join` must name a `room`: the token names none",
-                    ))
-                }
+                Some(asked) if grants.room.is_empty() => asked,
+                _ => grants.room.clone(),
             };
-            validate_room_name(&room)?;
             policy::rooms(&grants, RoomAction::Join { room: &room })?;
+            validate_room_name(&room)?;
             if claims.sub.starts_with(USER_IDENTITY_PREFIX) {
                 return Err(AppError::new(
                     StatusCode::FORBIDDEN,
@@ -188,6 +188,7 @@ async fn join_request(
                 room,
                 auto_subscribe,
                 resume,
+                api_key: Some(claims.iss),
             })
         }
         Principal::User { user, .. } => {
@@ -219,6 +220,7 @@ async fn join_request(
                 room,
                 auto_subscribe,
                 resume,
+                api_key: None,
             })
         }
     }

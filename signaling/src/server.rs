@@ -65,19 +65,19 @@ pub async fn state(
         coalesce: Duration::from_millis(config.hub.presence_coalesce_ms),
     };
     let recording_jobs = Arc::new(tokio::sync::Notify::new());
-    let hub = match cluster {
-        Some((cluster, pending)) => {
-            tracing::info!(node = cluster.node(), "clustered through Redis");
-            let hub = crate::ws::HubHandle::spawn(metrics.clone(), presence, Some(cluster.clone()));
-            cluster.start(pending, hub.clone(), recording_jobs.clone());
-            hub
-        }
-        None => crate::ws::HubHandle::spawn(metrics.clone(), presence, None),
-    };
     let sfu_metrics = parley_sfu::SfuMetrics::register(metrics.registry())?;
     let (sfu, room_events) = parley_sfu::Sfu::start(config.sfu(), sfu_metrics)
         .with_context(|| format!("cannot open the media port {}", config.rtc.udp_bind))?;
     tracing::info!(udp = %sfu.local_addr(), "media port open");
+    let hub = match cluster {
+        Some((cluster, pending)) => {
+            tracing::info!(node = cluster.node(), "clustered through Redis");
+            let hub = crate::ws::HubHandle::spawn(metrics.clone(), presence, Some(cluster.clone()));
+            cluster.start(pending, hub.clone(), recording_jobs.clone(), sfu.clone());
+            hub
+        }
+        None => crate::ws::HubHandle::spawn(metrics.clone(), presence, None),
+    };
     // Meetings still open when the server last stopped ended then; their rooms are gone. With
     // several nodes on one database another node's meetings may be open: left as they are.
     if config.cluster.redis_url.is_empty() {

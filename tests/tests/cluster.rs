@@ -305,3 +305,31 @@ async fn a_recording_job_requested_on_one_node_reaches_a_recorder_waiting_on_the
         requested.elapsed()
     );
 }
+
+/// Issue 18: revoking an API key left the participants its tokens let in connected; with
+/// several nodes, those on the other node must go too.
+#[tokio::test]
+async fn revoking_an_api_key_on_one_node_removes_its_participants_on_the_other() {
+    use parley_tests::rtc::{App, RtcClient};
+    let n = nodes(&[]).await;
+    let app = App::register(&n.a).await;
+    let room = unique("revoked-elsewhere");
+    let mut ann = RtcClient::join(&n.b, &app.participant("ann", &room)).await;
+    let admin = n.a.admin_token().await;
+    let revoked =
+        n.a.request(
+            reqwest::Method::DELETE,
+            &format!("/v1/admin/api-keys/{}", app.key),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(revoked.status(), 204);
+    let seen = ann.until_closed().await;
+    let removed = seen
+        .iter()
+        .find(|m| m["type"] == "removed")
+        .unwrap_or_else(|| panic!("not removed on node B: {seen:?}"));
+    assert_eq!(removed["reason"], "token_revoked", "{removed}");
+}

@@ -104,7 +104,7 @@ const LAYERS = [
 
 /** Join errors after which reconnecting cannot help. */
 const FATAL_JOIN = new Set(["token_invalid", "token_revoked", "unauthenticated", "insufficient_grant",
-  "forbidden", "not_member", "room_full", "not_found", "invalid_input"]);
+  "forbidden", "not_member", "room_full", "room_name_reserved", "not_found", "invalid_input"]);
 
 export class Room extends Emitter {
   /** @param {RoomOptions} options */

@@ -32,14 +32,19 @@ const READ_BATCH: usize = 64;
 
 #[doc(hidden)]
 pub mod bench;
+mod guard;
 mod media;
 mod moderation;
 mod quality;
 mod rooms;
 mod simulcast;
 mod state;
+#[cfg(test)]
+mod tests;
 mod tracks;
 
+#[cfg(test)]
+pub(crate) use guard::PanicStep;
 use moderation::raised_hands;
 use simulcast::{SimDown, UpLayer};
 pub(crate) use state::Engine;
@@ -71,6 +76,9 @@ impl Engine {
             last_speaker_check: Instant::now(),
             last_layer_check: Instant::now(),
             last_quality_check: Instant::now(),
+            revoked_keys: Default::default(),
+            #[cfg(test)]
+            inject: Vec::new(),
         }
     }
 
@@ -91,7 +99,7 @@ impl Engine {
                         let _ = reply.send(());
                         break;
                     }
-                    Some(command) => self.command(command),
+                    Some(command) => self.contained_command(command),
                 },
                 ready = self.socket.readable() => {
                     if ready.is_ok() {
@@ -170,18 +178,21 @@ impl Engine {
         if known.is_none() {
             self.routes.insert(source, (key, side));
         }
-        let Some(p) = self.participants.get_mut(&key) else {
-            return;
-        };
-        let peer = p.peer(side);
-        peer.last_heard = now;
-        if let Err(err) = peer.rtc.handle_input(input) {
-            tracing::debug!(participant = %p.sid, error = %err, "datagram refused");
-            self.metrics
-                .dropped_datagrams
-                .with_label_values(&["refused"])
-                .inc();
-        }
+        self.contain(Some(key), "datagram", |engine| {
+            let Some(p) = engine.participants.get_mut(&key) else {
+                return;
+            };
+            let peer = p.peer(side);
+            peer.last_heard = now;
+            if let Err(err) = peer.rtc.handle_input(input) {
+                tracing::debug!(participant = %p.sid, error = %err, "datagram refused");
+                engine
+                    .metrics
+                    .dropped_datagrams
+                    .with_label_values(&["refused"])
+                    .inc();
+            }
+        });
         // Poll at once: in RTP mode str0m holds one received packet until the next poll, so a
         // second datagram handled before it would overwrite the first.
         self.poll(key, side);
@@ -191,7 +202,8 @@ impl Engine {
     fn handle_pending(&mut self) {
         let mut events = std::mem::take(&mut self.pending);
         for (key, side, event) in events.drain(..) {
-            self.event(key, side, event);
+            // What one participant's connection reported is that participant's step.
+            self.contain(Some(key), "event", |engine| engine.event(key, side, event));
         }
         self.pending = events;
     }
@@ -214,14 +226,21 @@ impl Engine {
                 self.poll(key, side);
                 self.handle_pending();
             } else if let Some((key, departure)) = self.doomed.pop() {
-                self.remove(key, departure);
+                self.contain(Some(key), "remove", |engine| engine.remove(key, departure));
             } else {
                 return;
             }
         }
     }
 
+    /// Poll one connection, contained: a panic in it removes its participant only.
     fn poll(&mut self, key: ParticipantKey, side: Side) {
+        self.contain(Some(key), "poll", |engine| engine.poll_peer(key, side));
+    }
+
+    fn poll_peer(&mut self, key: ParticipantKey, side: Side) {
+        #[cfg(test)]
+        self.inject_here(key, PanicStep::Poll);
         let now = Instant::now();
         let Some(p) = self.participants.get_mut(&key) else {
             return;
@@ -307,18 +326,22 @@ impl Engine {
         for (key, side) in due {
             self.mark_dirty(key, side);
         }
-        self.send_owed_keyframe_requests(now);
+        // Room-wide checks belong to no one participant: a panic in one is logged and counted,
+        // and the next tick tries again.
+        self.contain(None, "tick", |engine| {
+            engine.send_owed_keyframe_requests(now)
+        });
         if now.saturating_duration_since(self.last_layer_check) >= simulcast::LAYER_CHECK {
             self.last_layer_check = now;
-            self.check_layers(now);
+            self.contain(None, "tick", |engine| engine.check_layers(now));
         }
         if now.saturating_duration_since(self.last_quality_check) >= quality::QUALITY_CHECK {
             self.last_quality_check = now;
-            self.check_quality(now);
+            self.contain(None, "tick", |engine| engine.check_quality(now));
         }
         if now.saturating_duration_since(self.last_speaker_check) >= self.config.speaker_interval {
             self.last_speaker_check = now;
-            self.announce_speakers(now);
+            self.contain(None, "tick", |engine| engine.announce_speakers(now));
         }
         let expired: Vec<Arc<str>> = self
             .rooms

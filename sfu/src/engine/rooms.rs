@@ -3,6 +3,7 @@
 
 use super::simulcast::subscribed_qualities;
 use super::*;
+use parley_proto::ChannelRoom;
 
 impl Engine {
     pub(super) fn command(&mut self, command: Command) {
@@ -127,6 +128,32 @@ impl Engine {
                     .and_then(|key| self.update_grants(key, grants));
                 let _ = reply.send(result);
             }
+            Command::RemoveSignedBy { api_key, reply } => {
+                let signed: Vec<ParticipantKey> = self
+                    .participants
+                    .iter()
+                    .filter(|(_, p)| p.api_key.as_deref() == Some(api_key.as_str()))
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in &signed {
+                    self.doomed
+                        .push((*key, Departure::Removed(RemovedReason::TokenRevoked)));
+                }
+                if !signed.is_empty() {
+                    tracing::info!(%api_key, participants = signed.len(),
+                        "API key revoked: removing the participants its tokens let in");
+                }
+                // A join whose token was checked before the key was revoked, arriving only
+                // now, is refused too.
+                self.revoked_keys.insert(api_key);
+                let _ = reply.send(Ok(signed.len()));
+            }
+            #[cfg(test)]
+            Command::InjectPanic { key, step, reply } => {
+                self.inject.push((key, step));
+                self.mark_dirty(key, Side::Publisher);
+                let _ = reply.send(Ok(()));
+            }
             Command::Shutdown { .. } => {}
         }
     }
@@ -166,8 +193,18 @@ impl Engine {
         }
     }
 
-    /// Open a room, or return the open one of that name if it is for the same channel.
+    /// Open a room, or return the open one of that name if it is for the same channel. A
+    /// channel's reserved name (`meeting-<n>`, `bridge-<n>`) opens only as that channel's room
+    /// of that kind, so nobody can take it before the channel's call does.
     pub(super) fn create_room(&mut self, settings: RoomSettings) -> SfuResult<RoomInfo> {
+        if let Some(reserved) = ChannelRoom::parse(&settings.name) {
+            let own = reserved.name() == settings.name
+                && settings.channel_id == Some(reserved.channel())
+                && settings.bridge.is_some() == reserved.is_bridge();
+            if !own {
+                return Err(reserved_name(&settings.name, reserved));
+            }
+        }
         if let Some(room) = self.rooms.get(settings.name.as_str()) {
             if room.channel_id != settings.channel_id {
                 return Err(SfuError::new(
@@ -262,6 +299,14 @@ impl Engine {
         request: JoinRequest,
         signal_tx: mpsc::Sender<RtcServerMessage>,
     ) -> SfuResult<Joined> {
+        if let Some(key) = request.api_key.as_ref() {
+            if self.revoked_keys.contains(key) {
+                return Err(SfuError::new(
+                    ErrorCode::TokenInvalid,
+                    format!("the API key `{key}` that signed this token was revoked"),
+                ));
+            }
+        }
         if let Some(token) = &request.resume {
             return self.resume(&request, token, signal_tx);
         }
@@ -344,6 +389,7 @@ impl Engine {
             ice_restart: false,
             sub_parked: None,
             probing: false,
+            api_key: request.api_key,
         };
         let token = participant.resume_token.clone();
         let info = participant.info();
@@ -550,6 +596,10 @@ impl Engine {
                 RemovedReason::ConnectionLost => "the media connection was lost",
                 RemovedReason::ServerShutdown => "the server is shutting down",
                 RemovedReason::SlowConsumer => "signaling messages were not read in time",
+                RemovedReason::TokenRevoked => "the API key that signed your token was revoked",
+                RemovedReason::InternalError => {
+                    "the server failed handling your connection; join again"
+                }
             };
             let _ = p.signal.try_send(RtcServerMessage::Removed {
                 reason,
@@ -607,4 +657,19 @@ impl Engine {
             }
         }
     }
+}
+
+/// A name reserved for a channel's room, asked for as something else.
+fn reserved_name(name: &str, reserved: ChannelRoom) -> SfuError {
+    let how = match reserved {
+        ChannelRoom::Meeting(c) => format!("POST /v1/channels/{}/meeting", c.0),
+        ChannelRoom::Bridge(c) => format!("POST /v1/channels/{}/bridge", c.0),
+    };
+    SfuError::new(
+        ErrorCode::RoomNameReserved,
+        format!(
+            "room names like `{name}` are reserved for channels' meetings and bridges: only {how} opens {}",
+            reserved.describe()
+        ),
+    )
 }

@@ -209,6 +209,8 @@ pub(super) struct Participant {
     /// BUNDLE group is never empty: a browser offered only rejected m-lines closes the transport
     /// (and the server would then see the connection die when its last subscription ended).
     pub(super) sub_parked: Option<Mid>,
+    /// The API key that signed its token; none for a user's own token.
+    pub(super) api_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -274,6 +276,13 @@ pub(crate) struct Engine {
     pub(super) last_speaker_check: Instant,
     pub(super) last_layer_check: Instant,
     pub(super) last_quality_check: Instant,
+    /// API keys revoked while this node ran: a join signed by one that passed its token check
+    /// just before the revocation is still refused. Revocations are rare and final, so this
+    /// only grows by one key each.
+    pub(super) revoked_keys: std::collections::HashSet<String>,
+    /// Tests: participants whose next step of a kind panics.
+    #[cfg(test)]
+    pub(super) inject: Vec<(ParticipantKey, guard::PanicStep)>,
 }
 
 pub(super) fn now_ms() -> i64 {

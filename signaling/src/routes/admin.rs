@@ -93,9 +93,12 @@ pub async fn list_api_keys(
     Ok(axum::Json(state.db.list_api_keys().await?))
 }
 
-/// Revoke a key: tokens signed with it stop working at once.
+/// Revoke a key: tokens signed with it stop working at once, and the meeting participants
+/// they let in (hidden ones included) are removed with `token_revoked`, on every node.
 #[utoipa::path(delete, path = "/v1/admin/api-keys/{key}", tag = "admin", security(("bearer" = [])),
-    params(("key" = String, Path)), responses((status = 204, description = "revoked"), (status = 404, body = parley_proto::ErrorBody)))]
+    params(("key" = String, Path)),
+    responses((status = 204, description = "revoked; every meeting participant that joined with a token signed by the key was removed (`removed` with `token_revoked`)"),
+        (status = 404, body = parley_proto::ErrorBody)))]
 pub async fn revoke_api_key(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -103,6 +106,10 @@ pub async fn revoke_api_key(
 ) -> AppResult<StatusCode> {
     policy::admin(Actor::from(caller.user()?), AdminAction::ManageApiKeys)?;
     state.db.revoke_api_key(&key).await?;
+    // Stored first, so no new join gets in with the key; then those already in go.
+    state.hub.api_key_revoked(&key);
+    let removed = state.sfu.remove_signed_by(key.clone()).await?;
+    tracing::info!(api_key = %key, removed, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -10,17 +10,17 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use parley_proto::{
-    BridgeMember, BridgeOpened, BridgeRoster, ChannelId, MessageId, OpenBridge, PingAction,
-    Priority,
+    BridgeMember, BridgeOpened, BridgeRoster, ChannelId, ChannelRoom, MessageId, OpenBridge,
+    PingAction, Priority,
 };
 use parley_sfu::RoomSettings;
 use serde::Deserialize;
 
 const DEFAULT_BODY: &str = "语音桥已开启，请立即加入 / Voice bridge open: join now";
 
-/// The bridge room of a channel.
+/// The bridge room of a channel, reserved for it (`ChannelRoom`): nothing else opens it.
 fn room_name(channel: ChannelId) -> String {
-    format!("bridge-{}", channel.0)
+    ChannelRoom::Bridge(channel).name()
 }
 
 /// Open the channel's voice bridge and ping every member to join it.

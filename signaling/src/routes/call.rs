@@ -8,12 +8,12 @@ use crate::messaging;
 use crate::policy::{self, Actor, MessageAction};
 use crate::AppState;
 use axum::extract::{Path, State};
-use parley_proto::{ChannelId, RoomInfo};
+use parley_proto::{ChannelId, ChannelRoom, RoomInfo};
 use parley_sfu::RoomSettings;
 
-/// The meeting room of a channel.
+/// The meeting room of a channel, reserved for it (`ChannelRoom`): nothing else opens it.
 pub fn room_name(channel: ChannelId) -> String {
-    format!("meeting-{}", channel.0)
+    ChannelRoom::Meeting(channel).name()
 }
 
 /// Open the channel's meeting room, or return it as it is when it is already open. Whoever may

@@ -24,10 +24,13 @@ fn allow(caller: &Principal, action: RoomAction<'_>) -> AppResult<()> {
     policy::room_service(who, action)
 }
 
-/// Open a room (or return it if it is open already).
+/// Open a room (or return it if it is open already). Not a channel's reserved room
+/// (`meeting-<n>`, `bridge-<n>`): only the channel's own call opens those.
 #[utoipa::path(post, path = "/v1/rooms", tag = "rooms", security(("bearer" = [])), request_body = CreateRoom,
-    responses((status = 201, body = RoomInfo), (status = 403, body = parley_proto::ErrorBody),
-        (status = 404, body = parley_proto::ErrorBody, description = "no such channel")))]
+    responses((status = 201, body = RoomInfo),
+        (status = 403, body = parley_proto::ErrorBody, description = "forbidden, insufficient_grant; room_name_reserved for `meeting-<n>` and `bridge-<n>`, which only the channel's own call opens"),
+        (status = 404, body = parley_proto::ErrorBody, description = "no such channel"),
+        (status = 409, body = parley_proto::ErrorBody, description = "conflict: open for another channel or none")))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -180,6 +180,14 @@ impl HubHandle {
         self.to_cluster(|| Wire::RecordingJob);
     }
 
+    /// An API key was revoked here: the other nodes remove the meeting participants its
+    /// tokens let in, as this one did.
+    pub fn api_key_revoked(&self, api_key: &str) {
+        self.to_cluster(|| Wire::ApiKeyRevoked {
+            api_key: api_key.to_string(),
+        });
+    }
+
     fn to_cluster(&self, wire: impl FnOnce() -> Wire) {
         if let Some(cluster) = &self.cluster {
             cluster.publish(wire());
@@ -365,7 +373,7 @@ impl HubHandle {
                 code,
             },
             // Handled by the cluster task itself.
-            Wire::Presence { .. } | Wire::RecordingJob => return,
+            Wire::Presence { .. } | Wire::RecordingJob | Wire::ApiKeyRevoked { .. } => return,
         };
         self.command(command).await;
     }

@@ -1,0 +1,172 @@
+//! The media thread driven through its `Sfu` handle, as the signaling side drives it: a real
+//! thread, socket and str0m peers, without a network client.
+
+use crate::{JoinRequest, Sfu, SfuConfig, SfuMetrics};
+use parley_proto::{ErrorCode, ParticipantGrants, RemovedReason, RtcServerMessage};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+use super::PanicStep;
+
+struct Joined {
+    key: crate::ParticipantKey,
+    signals: mpsc::Receiver<RtcServerMessage>,
+}
+
+async fn join(sfu: &Sfu, room: &str, identity: &str) -> Joined {
+    try_join(sfu, room, identity, None).await.expect("join")
+}
+
+async fn try_join(
+    sfu: &Sfu,
+    room: &str,
+    identity: &str,
+    api_key: Option<&str>,
+) -> crate::SfuResult<Joined> {
+    let (tx, signals) = mpsc::channel(64);
+    let joined = sfu
+        .join(
+            JoinRequest {
+                channel: crate::ChannelRule::Any,
+                room: room.into(),
+                may_create: true,
+                identity: identity.into(),
+                name: identity.into(),
+                grants: ParticipantGrants {
+                    can_publish: true,
+                    can_subscribe: true,
+                    ..ParticipantGrants::default()
+                },
+                auto_subscribe: true,
+                resume: None,
+                api_key: api_key.map(str::to_string),
+            },
+            tx,
+        )
+        .await?;
+    Ok(Joined {
+        key: joined.key,
+        signals,
+    })
+}
+
+/// The next message on `signals` that `pick` accepts, within five seconds.
+async fn next<T>(
+    signals: &mut mpsc::Receiver<RtcServerMessage>,
+    mut pick: impl FnMut(RtcServerMessage) -> Option<T>,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let message = signals.recv().await.expect("signals end");
+            if let Some(found) = pick(message) {
+                return found;
+            }
+        }
+    })
+    .await
+    .expect("no such message within 5 s")
+}
+
+fn removed(message: RtcServerMessage) -> Option<RemovedReason> {
+    match message {
+        RtcServerMessage::Removed { reason, .. } => Some(reason),
+        _ => None,
+    }
+}
+
+async fn identities(sfu: &Sfu, room: &str) -> Vec<String> {
+    let detail = sfu.room(room.into()).await.expect("room");
+    detail
+        .participants
+        .into_iter()
+        .map(|p| p.identity)
+        .collect()
+}
+
+/// Issue 18: one panic in SDP, STUN, DTLS, RTP or RTCP handling ended every meeting on the
+/// node.
+#[tokio::test]
+async fn a_panic_in_one_participants_step_removes_only_that_participant() {
+    let (sfu, metrics) = start();
+    let mut ann = join(&sfu, "a", "ann").await;
+    let mut bob = join(&sfu, "a", "bob").await;
+    let mut cat = join(&sfu, "b", "cat").await;
+    let mut dan = join(&sfu, "a", "dan").await;
+
+    // Ann's connection panics when it is next polled (its timers are served every tick).
+    sfu.inject_panic(ann.key, PanicStep::Poll).await;
+    assert_eq!(
+        next(&mut ann.signals, removed).await,
+        RemovedReason::InternalError
+    );
+    let left = |message| match message {
+        RtcServerMessage::ParticipantLeft { identity, .. } => Some(identity),
+        _ => None,
+    };
+    assert_eq!(next(&mut bob.signals, left).await, "ann");
+    let panics = |step: &str| metrics.peer_panics.with_label_values(&[step]).get();
+    assert_eq!(panics("poll"), 1);
+    // Everyone else carries on: their requests are answered, their rooms are as they were.
+    sfu.raise_hand(bob.key, true).await.expect("bob's request");
+    sfu.raise_hand(cat.key, true).await.expect("cat's request");
+    assert_eq!(identities(&sfu, "a").await, ["bob", "dan"]);
+    assert_eq!(identities(&sfu, "b").await, ["cat"]);
+
+    // Bob's next request panics while it is applied: he gets an error and is removed.
+    sfu.inject_panic(bob.key, PanicStep::Command).await;
+    let refused = sfu.raise_hand(bob.key, false).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Internal);
+    assert_eq!(
+        next(&mut bob.signals, removed).await,
+        RemovedReason::InternalError
+    );
+    assert_eq!(next(&mut dan.signals, left).await, "ann");
+    assert_eq!(next(&mut dan.signals, left).await, "bob");
+    assert_eq!(panics("command"), 1);
+    assert_eq!(metrics.participants.get(), 2, "dan and cat");
+    sfu.raise_hand(dan.key, true).await.expect("dan's request");
+    assert_eq!(identities(&sfu, "a").await, ["dan"]);
+    assert_eq!(identities(&sfu, "b").await, ["cat"]);
+    // A new participant still gets in, next to those who stayed.
+    let _eve = join(&sfu, "b", "eve").await;
+    let joined = |message| match message {
+        RtcServerMessage::ParticipantJoined { participant } => Some(participant.identity),
+        _ => None,
+    };
+    assert_eq!(next(&mut cat.signals, joined).await, "eve");
+    sfu.shutdown().await;
+}
+
+fn start() -> (Sfu, SfuMetrics) {
+    let registry = prometheus::Registry::new();
+    let metrics = SfuMetrics::register(&registry).expect("metrics");
+    let config = SfuConfig {
+        udp_bind: "127.0.0.1:0".parse().expect("address"),
+        ..SfuConfig::default()
+    };
+    let (sfu, _events) = Sfu::start(config, metrics.clone()).expect("start");
+    (sfu, metrics)
+}
+
+/// Issue 18: revoking an API key left the participants its tokens let in connected.
+#[tokio::test]
+async fn a_revoked_keys_participants_go_and_its_late_joins_are_refused() {
+    let (sfu, metrics) = start();
+    let mut ann = try_join(&sfu, "a", "ann", Some("PK1")).await.expect("ann");
+    let mut rec = try_join(&sfu, "b", "rec", Some("PK1")).await.expect("rec");
+    let _bob = try_join(&sfu, "a", "bob", Some("PK2")).await.expect("bob");
+    let _cat = join(&sfu, "a", "cat").await;
+    assert_eq!(sfu.remove_signed_by("PK1".into()).await, Ok(2));
+    for signals in [&mut ann.signals, &mut rec.signals] {
+        assert_eq!(next(signals, removed).await, RemovedReason::TokenRevoked);
+    }
+    assert_eq!(identities(&sfu, "a").await, ["bob", "cat"]);
+    assert_eq!(metrics.participants.get(), 2);
+    // A join whose token was checked just before the revocation is refused when it arrives.
+    let late = try_join(&sfu, "a", "dan", Some("PK1"))
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(late.code, ErrorCode::TokenInvalid);
+    sfu.shutdown().await;
+}
