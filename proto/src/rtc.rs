@@ -393,7 +393,10 @@ pub enum RtcClientMessage {
         sdp: String,
     },
     /// A trickled ICE candidate (`candidate:...` as in the SDP); an empty string ends them.
+    /// With an `id`, the server answers `ok` (or an error) naming it; without, only errors.
     Candidate {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
         target: PeerTarget,
         candidate: String,
     },
@@ -451,6 +454,27 @@ pub enum RtcClientMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
+}
+
+impl RtcClientMessage {
+    /// The request's `id`, if it carries one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            RtcClientMessage::Join { id, .. }
+            | RtcClientMessage::Offer { id, .. }
+            | RtcClientMessage::Answer { id, .. }
+            | RtcClientMessage::Candidate { id, .. }
+            | RtcClientMessage::Subscribe { id, .. }
+            | RtcClientMessage::Mute { id, .. }
+            | RtcClientMessage::RaiseHand { id, .. }
+            | RtcClientMessage::Moderate { id, .. }
+            | RtcClientMessage::SetQuality { id, .. }
+            | RtcClientMessage::Unpublish { id, .. }
+            | RtcClientMessage::IceRestart { id }
+            | RtcClientMessage::Ping { id } => id.as_deref(),
+            RtcClientMessage::Leave {} => None,
+        }
+    }
 }
 
 fn yes() -> bool {

@@ -5,7 +5,7 @@
 use crate::auth::{query_token, Principal};
 use crate::error::AppError;
 use crate::policy::{self, RoomAction};
-use crate::ws::{parse_error, request_id};
+use crate::ws::{request_error, request_id};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -131,7 +131,8 @@ fn read(message: Option<Result<Message, axum::Error>>) -> Option<Read> {
                 match serde_json::from_str::<RtcClientMessage>(body.as_str()) {
                     Ok(request) => Read::Request(request),
                     Err(err) => {
-                        let (code, message) = parse_error(&err);
+                        let (code, message) =
+                            request_error::<RtcClientMessage>(body.as_str(), &err);
                         refused(request_id(body.as_str()), code, message)
                     }
                 },
@@ -362,9 +363,9 @@ async fn join(
                 auto_subscribe,
                 resume,
             })) => break (id, token, room, auto_subscribe, resume),
-            Some(Read::Request(_)) => {
+            Some(Read::Request(request)) => {
                 let reply = error(
-                    None,
+                    request.id().map(str::to_owned),
                     ErrorCode::HelloRequired,
                     "the first message must be `join`",
                 );
@@ -475,9 +476,11 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
             })
         }
         RtcClientMessage::Answer { id, sdp } => done(id, sfu.answer(key, sdp).await),
-        RtcClientMessage::Candidate { target, candidate } => {
-            done(None, sfu.candidate(key, target, candidate).await)
-        }
+        RtcClientMessage::Candidate {
+            id,
+            target,
+            candidate,
+        } => done(id, sfu.candidate(key, target, candidate).await),
         RtcClientMessage::Subscribe {
             id,
             tracks,

@@ -166,3 +166,38 @@ async fn a_negative_resume_is_refused() {
     let err = refused.err().expect("a negative resume is refused");
     assert!(err.contains("invalid_input"), "{err}");
 }
+
+/// Regression (`/v1/rtc`): a request before `join` got `hello_required` without its `id`,
+/// `candidate` refused an `id`, and a known request with a wrong value was `unknown_type`.
+#[tokio::test]
+async fn meeting_requests_are_named_and_told_apart() {
+    use parley_tests::rtc::{App, RtcClient};
+    let server = Server::start(Backend::Sqlite).await;
+    let app = App::register(&server).await;
+    let mut rtc = RtcClient::open(&server).await;
+    rtc.send(json!({"type": "ping", "id": "early"})).await;
+    let early = rtc.recv().await;
+    assert_eq!(
+        (&early["type"], &early["id"], &early["code"]),
+        (&json!("error"), &json!("early"), &json!("hello_required")),
+        "{early}"
+    );
+    let token = app.participant("ann", "errors-room");
+    rtc.send(json!({"type": "join", "id": "j", "token": token}))
+        .await;
+    assert_eq!(rtc.recv().await["type"], "joined");
+    let candidate = rtc
+        .request(json!({"type": "candidate", "target": "publisher",
+            "candidate": "candidate:1 1 udp 2122260223 127.0.0.1 50123 typ host"}))
+        .await;
+    assert_eq!(candidate["type"], "ok", "{candidate}");
+    let hologram = rtc
+        .request(
+            json!({"type": "offer", "sdp": "v=0", "tracks": [{"mid": "0", "source": "hologram"}]}),
+        )
+        .await;
+    assert_eq!(hologram["type"], "error", "{hologram}");
+    assert_eq!(hologram["code"], "invalid_input", "{hologram}");
+    let unknown = rtc.request(json!({"type": "teleport"})).await;
+    assert_eq!(unknown["code"], "unknown_type", "{unknown}");
+}

@@ -129,23 +129,6 @@ pub(crate) fn request_id(text: &str) -> Option<String> {
     }
 }
 
-/// A request that is not valid JSON, or not a message this version knows.
-pub(crate) fn parse_error(err: &serde_json::Error) -> (ErrorCode, String) {
-    use serde_json::error::Category;
-    let text = err.to_string();
-    let code = match err.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ErrorCode::MalformedJson,
-        Category::Data
-            if text.contains("unknown variant") || text.contains("missing field `type`") =>
-        {
-            ErrorCode::UnknownType
-        }
-        Category::Data if text.contains("unknown field") => ErrorCode::UnknownField,
-        Category::Data => ErrorCode::InvalidInput,
-    };
-    (code, text)
-}
-
 /// Why `text` is not a `T` (a message enum tagged by `type`): `malformed_json`; `unknown_type`
 /// only when `type` is missing or names no message; for a known type, `unknown_field` or
 /// `invalid_input` (a wrong value, such as `"priority":"loud"`, is not an unknown type).
