@@ -80,7 +80,18 @@ function showSignIn(error) {
       e.preventDefault();
       message.textContent = "";
       try {
-        await signIn(email.value.trim(), password.value);
+        // A server busy checking other passwords (a crowd signing in at nine) says when to
+        // come back: wait that long and try again, a few times, before saying so.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await signIn(email.value.trim(), password.value);
+            break;
+          } catch (err) {
+            if (err.code !== "unavailable" || !err.retryAfter || attempt >= 4) throw err;
+            message.textContent = t("signin.busy");
+            await new Promise((r) => setTimeout(r, err.retryAfter * 1000 * (1 + Math.random())));
+          }
+        }
         start();
       } catch (err) {
         message.textContent = err.code === "rate_limited"
