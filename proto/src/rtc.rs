@@ -320,6 +320,13 @@ pub struct RoomInfo {
 pub struct BridgeOptions {
     /// Default: `rtc.bridge_speakers` (3).
     pub max_speakers: Option<u32>,
+    /// A channel's bridge opened moderated: its members join listening and speak once given
+    /// the floor. (An app's participants have the grants their tokens give.)
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub moderated: bool,
+    /// A channel's bridge: the identity (`user:<id>`) of who opened it, one of its moderators.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub opened_by: Option<String>,
 }
 
 /// An ICE server the client may use. Parley's own UDP port is always in its SDP; these are
@@ -662,6 +669,9 @@ pub struct RoomDetail {
 pub struct OpenBridge {
     /// The ping's text; a bilingual default says the bridge is open.
     pub body: Option<String>,
+    /// Members listen until a moderator gives them the floor (default: everyone may speak).
+    /// The moderators are whoever opened the bridge, the channel's creator and admins.
+    pub moderated: bool,
 }
 
 /// The bridge that was opened and the urgent ping that asks everyone to join it.

@@ -172,6 +172,11 @@ pub struct RoomSettings {
     pub max_participants: Option<u32>,
     /// A voice bridge with this many speaker slots (0: the configured default).
     pub bridge: Option<usize>,
+    /// A bridge whose members listen until given the floor (said in its `RoomInfo`; the
+    /// grants that make it so are the signaling edge's).
+    pub moderated: bool,
+    /// Who opened it (an identity), said in its `RoomInfo`.
+    pub opened_by: Option<String>,
     /// Recorded from its start (said in its `room_started` event; the server starts the job).
     pub record: bool,
 }

@@ -7,7 +7,9 @@
 //! admin manages the users and channels of its own department and those below it.
 
 use crate::error::{AppError, AppResult};
-use parley_proto::{ChannelKind, ChannelRoom, ErrorCode, Grants, Role, User, UserId};
+use parley_proto::{
+    BridgeOptions, ChannelKind, ChannelRoom, ErrorCode, Grants, Role, User, UserId,
+};
 use parley_storage::{path_within, ChannelAccess};
 
 /// The signed-in user asking.
@@ -513,23 +515,51 @@ pub fn room_service(caller: RoomCaller<'_>, action: RoomAction<'_>) -> AppResult
     }
 }
 
-/// What a user joining a meeting with their own sign-in token may do there. `channel` is the
-/// room's linked channel as the user sees it (`None` when the room has no channel or is not
-/// open yet). Guests join only meetings of channels they were invited to.
-pub fn meeting_grants(
-    role: Role,
-    room: &str,
-    channel: Option<&ChannelAccess>,
-) -> AppResult<Grants> {
+/// A user joining a meeting with their own sign-in token: the facts the grants follow from.
+pub struct MeetingJoin<'a> {
+    pub user: UserId,
+    pub role: Role,
+    pub room: &'a str,
+    /// The room's linked channel as the user sees it (`None` when the room has no channel or
+    /// is not open yet).
+    pub channel: Option<&'a ChannelAccess>,
+    /// The room's bridge options, when it is a voice bridge.
+    pub bridge: Option<&'a BridgeOptions>,
+}
+
+/// What a user joining a meeting with their own sign-in token may do there (`identity` is
+/// their participant identity). Guests join only meetings of channels they were invited to.
+/// A channel's voice bridge is moderated by whoever opened it, the channel's creator and the
+/// organisation's admins (`room_admin`: raised hands, the floor, muting); other members may
+/// speak at once in an open bridge, and listen until given the floor in a moderated one.
+pub fn meeting_grants(join: MeetingJoin<'_>, identity: &str) -> AppResult<Grants> {
     let member_grants = Grants {
-        room: room.to_string(),
+        room: join.room.to_string(),
         room_join: true,
         room_create: true,
         can_publish: true,
         can_subscribe: true,
         ..Grants::default()
     };
-    match (role, channel) {
+    let moderator = join.role == Role::Admin
+        || join
+            .channel
+            .is_some_and(|c| c.is_member && c.created_by == Some(join.user))
+        || join
+            .bridge
+            .is_some_and(|b| b.opened_by.as_deref() == Some(identity));
+    let member_grants = match join.bridge {
+        Some(_) if moderator => Grants {
+            room_admin: true,
+            ..member_grants
+        },
+        Some(bridge) if bridge.moderated => Grants {
+            can_publish: false,
+            ..member_grants
+        },
+        _ => member_grants,
+    };
+    match (join.role, join.channel) {
         (Role::Admin, _) => Ok(Grants {
             room_admin: true,
             room_list: true,
@@ -918,9 +948,9 @@ mod tests {
 
     #[test]
     fn meeting_grants_follow_role_and_channel_membership() {
-        let access = |is_member| ChannelAccess {
+        let access = |is_member, created_by| ChannelAccess {
             kind: ChannelKind::Group,
-            created_by: None,
+            created_by,
             archived: false,
             is_member,
             last_seq: 0,
@@ -928,19 +958,51 @@ mod tests {
             urgent_every_secs: None,
             urgent_for_secs: None,
         };
-        let member = meeting_grants(Role::Member, "r", Some(&access(true))).unwrap();
-        assert!(member.room_join && member.can_publish && !member.room_admin);
-        assert!(meeting_grants(Role::Member, "r", Some(&access(false))).is_err());
-        assert!(meeting_grants(Role::Guest, "r", Some(&access(true))).is_ok());
+        let grants = |role, channel: Option<&ChannelAccess>, bridge: Option<&BridgeOptions>| {
+            meeting_grants(
+                MeetingJoin {
+                    user: UserId(3),
+                    role,
+                    room: "r",
+                    channel,
+                    bridge,
+                },
+                "user:3",
+            )
+        };
+        let (member, other) = (access(true, Some(UserId(9))), access(false, None));
+        let m = grants(Role::Member, Some(&member), None).unwrap();
+        assert!(m.room_join && m.can_publish && !m.room_admin);
+        assert!(grants(Role::Member, Some(&other), None).is_err());
+        assert!(grants(Role::Guest, Some(&member), None).is_ok());
         assert!(
-            meeting_grants(Role::Guest, "r", None).is_err(),
+            grants(Role::Guest, None, None).is_err(),
             "guests: channels only"
         );
-        assert!(
-            meeting_grants(Role::Admin, "r", Some(&access(false)))
-                .unwrap()
-                .room_admin
-        );
+        assert!(grants(Role::Admin, Some(&other), None).unwrap().room_admin);
+
+        // A channel's bridge: an open one lets members speak, a moderated one has them listen;
+        // who opened it, the channel's creator and admins moderate either way.
+        let open = BridgeOptions::default();
+        let moderated = BridgeOptions {
+            moderated: true,
+            ..BridgeOptions::default()
+        };
+        let m = grants(Role::Member, Some(&member), Some(&open)).unwrap();
+        assert!(m.can_publish && !m.room_admin);
+        let m = grants(Role::Member, Some(&member), Some(&moderated)).unwrap();
+        assert!(!m.can_publish && !m.room_admin && m.can_subscribe);
+        let opener = BridgeOptions {
+            opened_by: Some("user:3".into()),
+            ..moderated.clone()
+        };
+        let m = grants(Role::Member, Some(&member), Some(&opener)).unwrap();
+        assert!(m.can_publish && m.room_admin);
+        let creator = access(true, Some(UserId(3)));
+        let m = grants(Role::Member, Some(&creator), Some(&moderated)).unwrap();
+        assert!(m.can_publish && m.room_admin);
+        let m = grants(Role::Admin, Some(&member), Some(&moderated)).unwrap();
+        assert!(m.can_publish && m.room_admin);
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::auth::{query_token, Principal};
 use crate::error::AppError;
-use crate::policy::{self, RoomAction};
+use crate::policy::{self, MeetingJoin, RoomAction};
 use crate::ws::{request_error, request_id};
 use crate::AppState;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -29,6 +29,11 @@ const REQUESTS_PER_SECOND: u32 = 50;
 const BURST: u32 = 200;
 /// Signed-in users join as `user:<id>`; app tokens may not claim such identities.
 const USER_IDENTITY_PREFIX: &str = "user:";
+
+/// A signed-in user's participant identity.
+pub fn user_identity(user: parley_proto::UserId) -> String {
+    format!("{USER_IDENTITY_PREFIX}{}", user.0)
+}
 
 impl From<SfuError> for AppError {
     fn from(err: SfuError) -> AppError {
@@ -195,9 +200,9 @@ async fn join_request(
         Principal::User { user, .. } => {
             let room = room.ok_or_else(|| AppError::invalid("`join` must name a `room`"))?;
             validate_room_name(&room)?;
-            let linked = match state.sfu.room(room.clone()).await {
-                Ok(detail) => detail.room.channel_id,
-                Err(err) if err.code == ErrorCode::NotFound => None,
+            let (linked, bridge) = match state.sfu.room(room.clone()).await {
+                Ok(detail) => (detail.room.channel_id, detail.room.bridge),
+                Err(err) if err.code == ErrorCode::NotFound => (None, None),
                 Err(err) => return Err(err.into()),
             };
             let access = match linked {
@@ -210,12 +215,21 @@ async fn join_request(
                 ),
                 None => None,
             };
-            let grants = policy::meeting_grants(user.role, &room, access.as_ref())?;
+            let grants = policy::meeting_grants(
+                MeetingJoin {
+                    user: user.id,
+                    role: user.role,
+                    room: &room,
+                    channel: access.as_ref(),
+                    bridge: bridge.as_ref(),
+                },
+                &user_identity(user.id),
+            )?;
             Ok(JoinRequest {
                 // The media thread refuses the join if the room's link changed meanwhile.
                 channel: ChannelRule::Exactly(linked),
                 may_create: grants.room_create,
-                identity: format!("{USER_IDENTITY_PREFIX}{}", user.id.0),
+                identity: user_identity(user.id),
                 name: user.name.clone(),
                 grants: ParticipantGrants::from_grants(&grants),
                 room,

@@ -237,6 +237,14 @@ await run.finish(async () => {
       return el && el.srcObject ? el.srcObject.getAudioTracks().length : 0;
     });
     await shot(b, "bridge-roster-zh-CN");
+    // B opened it, so B moderates (and A too, the channel's creator): A's tile offers B the
+    // floor's button (A may speak: an open bridge), and taking it back turns it to "give".
+    const sidA = await a.page.evaluate(() => document.querySelector(".bridge-person")?.dataset.participant);
+    await b.page.waitForSelector(`.bridge-person[data-participant="${sidA}"] button[data-floor="take_floor"]`, { timeout: remaining() });
+    await b.page.click(`.bridge-person[data-participant="${sidA}"] button[data-floor="take_floor"]`);
+    await b.page.waitForSelector(`.bridge-person[data-participant="${sidA}"] button[data-floor="give_floor"]`, { timeout: remaining() });
+    report.floorTaken = true;
+    report.aModerates = await a.page.evaluate(() => !!document.querySelector("button[data-floor]"));
   });
 
 });

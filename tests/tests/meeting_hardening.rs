@@ -289,3 +289,105 @@ async fn a_join_grant_names_its_room_and_only_recorders_join_hidden() {
         assert!(stderr.contains(says), "{extra:?}: {stderr}");
     }
 }
+
+/// Regression (issue 19): a channel's voice bridge had no moderator — every member, the opener
+/// included, joined with `can_publish` and without `room_admin`, so raised hands and the floor
+/// served only app tokens. Now the opener, the channel's creator and admins moderate, and a
+/// bridge opened moderated has the others listen until given the floor.
+#[tokio::test]
+async fn a_channels_bridge_is_moderated_by_its_opener_and_may_be_opened_moderated() {
+    let t = Team::new(start().await, "bridge-moderation", true).await;
+    let server = &t.server;
+    // Bob, not the channel's creator, opens it moderated.
+    let opened: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/bridge", t.channel),
+                Some(&t.bob.1),
+                &json!({"moderated": true}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let room = opened["room"]["name"].as_str().unwrap().to_string();
+    assert_eq!(opened["room"]["bridge"]["moderated"], true, "{opened}");
+    assert_eq!(
+        opened["room"]["bridge"]["opened_by"],
+        format!("user:{}", t.bob.0)
+    );
+    let mut bob = RtcClient::join_room(server, &t.bob.1, &room).await;
+    let ann = RtcClient::join_room(server, &t.ann.1, &room).await;
+    let mut cat = RtcClient::join_room(server, &t.cat.1, &room).await;
+    let grants = |c: &RtcClient| c.joined["participant"]["grants"].clone();
+    assert_eq!(grants(&bob)["room_admin"], true, "the opener moderates");
+    assert_eq!(grants(&bob)["can_publish"], true);
+    assert_eq!(
+        grants(&ann)["room_admin"],
+        true,
+        "the channel's creator moderates"
+    );
+    assert_eq!(grants(&cat)["can_publish"], false, "a member listens");
+    assert_ne!(grants(&cat)["room_admin"], true);
+    assert_eq!(grants(&cat)["can_subscribe"], true);
+
+    // Cat raises a hand; Bob gives the floor; Cat may then publish its microphone.
+    let raised = cat
+        .request(json!({"type": "raise_hand", "raised": true}))
+        .await;
+    assert_eq!(raised["type"], "ok", "{raised}");
+    let cat_sid = cat.joined["participant"]["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let given = bob
+        .request(json!({"type": "moderate", "participant": cat_sid, "action": "give_floor"}))
+        .await;
+    assert_eq!(given["type"], "ok", "{given}");
+    let updated = loop {
+        let update = cat.next_of("participant_updated").await;
+        if update["participant"]["sid"] == cat_sid.as_str()
+            && update["participant"]["grants"]["can_publish"] == true
+        {
+            break update;
+        }
+    };
+    assert_eq!(
+        updated["participant"]["grants"]["can_publish_sources"],
+        json!(["microphone"])
+    );
+    // A member may not moderate.
+    let refused = cat
+        .request(json!({"type": "moderate", "participant": bob.joined["participant"]["sid"], "action": "mute"}))
+        .await;
+    assert_eq!(refused["code"], "insufficient_grant", "{refused}");
+}
+
+/// An open bridge (the default) lets every member speak at once; its opener still moderates.
+#[tokio::test]
+async fn an_open_channel_bridge_lets_members_speak() {
+    let t = Team::new(start().await, "bridge-open", true).await;
+    let server = &t.server;
+    let opened: Value = expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{}/bridge", t.channel),
+                Some(&t.cat.1),
+                &json!({}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let room = opened["room"]["name"].as_str().unwrap().to_string();
+    assert!(
+        opened["room"]["bridge"].get("moderated").is_none(),
+        "{opened}"
+    );
+    let cat = RtcClient::join_room(server, &t.cat.1, &room).await;
+    let bob = RtcClient::join_room(server, &t.bob.1, &room).await;
+    let grants = |c: &RtcClient| c.joined["participant"]["grants"].clone();
+    assert_eq!(grants(&cat)["room_admin"], true);
+    assert_eq!(grants(&bob)["can_publish"], true);
+    assert_ne!(grants(&bob)["room_admin"], true);
+}

@@ -121,6 +121,9 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     );
     assert_eq!(report["receipt"], "Read by everyone");
     assert_eq!(report["bannerStays"], true);
+    // B opened the channel's bridge and A created the channel: both moderate it.
+    assert_eq!(report["floorTaken"], true);
+    assert_eq!(report["aModerates"], true);
     // Regression: after a reload the banner read "Urgent from #2 · #1" for good.
     let banner = report["bannerAfterReload"].as_str().unwrap_or_default();
     assert!(

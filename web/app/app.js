@@ -635,12 +635,14 @@ export function canPost(channel) {
 async function openBridge(channel) {
   const ok = await dialog(t("bridge.open"), (close) => {
     const text = h("textarea", { id: "bridge-text", rows: 2, placeholder: t("bridge.defaultText") });
+    const moderated = h("input", { id: "bridge-moderated", type: "checkbox" });
     return h("form", {
       onsubmit: (e) => {
         e.preventDefault();
-        close({ body: text.value.trim() || undefined });
+        close({ body: text.value.trim() || undefined, moderated: moderated.checked });
       },
     }, h("p", null, t("bridge.explain")), h("label", { for: "bridge-text" }, t("bridge.text")), text,
+      h("label", { class: "check" }, moderated, " ", t("bridge.moderated")),
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", onclick: () => close(null) }, t("cancel")),
         h("button", { type: "submit", class: "primary danger" }, t("bridge.openNow"))));

@@ -390,9 +390,21 @@ class Call {
       h("div", { class: "bridge-person", dataset: { participant: p.sid, source: "microphone" } },
         h("span", { class: "avatar big", style: `background:${colour(userOf(p.identity) || 1)}` }, initials(p.name || p.identity)),
         h("span", null, p.name || p.identity, p.local ? ` (${t("meeting.you")})` : ""),
-        p.handRaisedAt ? h("span", { title: t("meeting.handRaised") }, "✋") : null))));
+        p.handRaisedAt ? h("span", { title: t("meeting.handRaised") }, "✋") : null,
+        p.local ? null : this.floorButton(local, p)))));
     this.stage.className = "stage stage-bridge";
     this.markSpeakers();
+  }
+
+  /** A moderator's (room_admin) button to give or take back someone's floor. */
+  floorButton(local, p) {
+    if (!local || !local.grants || !local.grants.room_admin) return null;
+    const has = p.grants && p.grants.can_publish;
+    const action = has ? "take_floor" : "give_floor";
+    return h("button", {
+      class: "floor", dataset: { floor: action },
+      onclick: () => this.room.moderate(p.sid, action).catch(showError),
+    }, has ? t("bridge.takeFloor") : t("bridge.giveFloor"));
   }
 
   renderSide() {
@@ -418,7 +430,8 @@ class Call {
           local ? h("li", null, local.name, ` (${t("meeting.you")})`, local.handRaisedAt ? " ✋" : "") : null,
           people.map((p) => h("li", { dataset: { participant: p.sid } },
             p.name || p.identity, p.handRaisedAt ? " ✋" : "",
-            [...p.tracks.values()].some((tr) => tr.source === "microphone" && !tr.muted) ? "" : " 🔇")))));
+            [...p.tracks.values()].some((tr) => tr.source === "microphone" && !tr.muted) ? "" : " 🔇",
+            this.floorButton(local, p))))));
       return;
     }
     if (this.panel === "roster") {

@@ -108,6 +108,7 @@ impl App {
             name: room.into(),
             bridge: Some(BridgeOptions {
                 max_speakers: Some(slots),
+                ..BridgeOptions::default()
             }),
             ..CreateRoom::default()
         };

@@ -244,6 +244,8 @@ impl Engine {
                 };
                 vec![None; n]
             }),
+            moderated: settings.moderated,
+            opened_by: settings.opened_by,
             record: settings.record,
         };
         self.metrics.rooms.inc();
@@ -336,6 +338,8 @@ impl Engine {
                     empty_timeout: None,
                     max_participants: None,
                     bridge: None,
+                    moderated: false,
+                    opened_by: None,
                     record: false,
                 })?;
             }

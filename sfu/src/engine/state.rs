@@ -255,6 +255,8 @@ pub(super) struct Room {
     pub(super) current_speakers: Vec<String>,
     /// A voice bridge: which publisher track fills each speaker slot.
     pub(super) bridge: Option<Vec<Option<(ParticipantKey, Mid)>>>,
+    pub(super) moderated: bool,
+    pub(super) opened_by: Option<String>,
     pub(super) record: bool,
 }
 
@@ -366,6 +368,8 @@ pub(super) fn room_info(
             .as_ref()
             .map(|slots| parley_proto::BridgeOptions {
                 max_speakers: Some(slots.len() as u32),
+                moderated: room.moderated,
+                opened_by: room.opened_by.clone(),
             }),
         record: room.record,
     }

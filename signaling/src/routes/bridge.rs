@@ -47,6 +47,8 @@ pub async fn open(
             empty_timeout: None,
             max_participants: None,
             bridge: Some(0),
+            moderated: req.moderated,
+            opened_by: Some(crate::rtc::user_identity(me.id)),
             record: false,
         })
         .await?;

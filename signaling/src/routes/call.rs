@@ -41,6 +41,8 @@ pub async fn open(
             empty_timeout: None,
             max_participants: None,
             bridge: None,
+            moderated: false,
+            opened_by: None,
             record: false,
         })
         .await?;

@@ -43,6 +43,7 @@ pub async fn create(
             return Err(AppError::not_found(format!("no channel {}", channel.0)));
         }
     }
+    let moderated = req.bridge.as_ref().is_some_and(|b| b.moderated);
     let room = state
         .sfu
         .create_room(RoomSettings {
@@ -60,6 +61,8 @@ pub async fn create(
                     }
                 },
             },
+            moderated,
+            opened_by: None,
             record: req.record,
         })
         .await?;
