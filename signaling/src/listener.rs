@@ -131,6 +131,9 @@ impl Drop for TlsListener {
 }
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes under way at once; past it a new connection is closed unanswered, so a flood
+/// of clients that open connections and never finish the handshake holds a bounded amount.
+const MAX_HANDSHAKES: usize = 1024;
 
 impl TlsListener {
     pub fn new(
@@ -141,6 +144,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = mpsc::channel(64);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
         let acceptor_task = tokio::spawn(async move {
             loop {
                 let (stream, addr) = match tcp.accept().await {
@@ -153,6 +157,10 @@ impl TlsListener {
                     }
                 };
                 no_delay(&stream);
+                let Ok(handshaking) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(%addr, "TLS handshake refused: {MAX_HANDSHAKES} under way");
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 let gauge = gauge.clone();
@@ -165,6 +173,7 @@ impl TlsListener {
                         Ok(Err(err)) => tracing::debug!(%addr, %err, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),
                     }
+                    drop(handshaking);
                 });
             }
         });
