@@ -21,13 +21,14 @@ build_release() {
   fi
 }
 
-# start_parley DATA_DIR PORT: a release server on 127.0.0.1:PORT with its data in DATA_DIR;
-# sets $server to its pid. Access tokens live a day, so a cast written before a restart works.
+# start_parley DATA_DIR PORT: a release server on 127.0.0.1:PORT with its data in DATA_DIR
+# ($BENCH_PARLEY_BIN, to measure another build, else target/release/parley); sets $server to
+# its pid. Access tokens live a day, so a cast written before a restart works.
 start_parley() {
   PARLEY_SERVER_DATA_DIR="$1" PARLEY_HTTP_LISTEN="127.0.0.1:$2" PARLEY_RTC_UDP_BIND=127.0.0.1:0 \
     PARLEY_ADMIN_EMAIL=bench@example.com PARLEY_ADMIN_PASSWORD=bench-password-1 \
     PARLEY_AUTH_ACCESS_TOKEN_TTL_SECS=86400 RUST_LOG=warn \
-    target/release/parley serve >>"$1/server.log" 2>&1 &
+    "${BENCH_PARLEY_BIN:-target/release/parley}" serve >>"$1/server.log" 2>&1 &
   server=$!
   for _ in $(seq 200); do
     curl -sf "http://127.0.0.1:$2/healthz" >/dev/null && return 0
