@@ -2,7 +2,7 @@
 //! transaction. Matching is by email, so re-importing a file changes nothing.
 
 use crate::error::parse_column;
-use crate::users::normalize_email;
+use crate::users::{ensure_an_admin, normalize_email};
 use crate::{departments::ensure_path, error::StoreError, now_ms, Database};
 use parley_proto::{ImportReport, Role, UserId};
 use sqlx::Row;
@@ -32,14 +32,7 @@ impl Database {
         let mut report = ImportReport::default();
         let mut changed = Vec::new();
         let mut tx = self.begin_write().await?;
-        if self.backend() == crate::Backend::Postgres {
-            // As in `update_user`: a concurrent demotion must not leave no admin either.
-            sqlx::query(
-                "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-        }
+        self.lock_admins(&mut tx).await?;
         for row in rows {
             let department_id = match &row.department {
                 Some(path) => {
@@ -97,17 +90,12 @@ impl Database {
                 }
             }
         }
-        let admins: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+        // Dropping the transaction on the error rolls the whole import back.
+        ensure_an_admin(
+            &mut tx,
+            "this import would leave no enabled admin; keep one admin in the file or make another admin first",
         )
-        .fetch_one(&mut *tx)
         .await?;
-        if admins == 0 {
-            // Dropping the transaction rolls the whole import back.
-            return Err(StoreError::Conflict(
-                "this import would leave no enabled admin; keep one admin in the file or make another admin first".into(),
-            ));
-        }
         tx.commit().await?;
         Ok(ImportOutcome { report, changed })
     }

@@ -1,7 +1,7 @@
 use crate::error::{parse_column, StoreError};
 use crate::{departments::ensure_path, now_ms, Database};
 use parley_proto::{DepartmentId, Role, User, UserId};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 /// A user row with what only the server may see.
 #[derive(Debug, Clone)]
@@ -131,19 +131,25 @@ impl Database {
             .collect()
     }
 
-    /// Apply the given changes in one transaction and return the user as it now is.
-    pub async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if self.backend() == crate::Backend::Postgres
-            && (changes.role.is_some() || changes.disabled.is_some())
-        {
-            // Two admins demoting each other at once must not both see the other as the one
-            // left: hold the admins' rows until commit. (SQLite's write lock already does.)
+    /// On PostgreSQL, hold the enabled admins' rows until the transaction ends, so two changes
+    /// that each demote or disable an admin cannot both see the other's admin as the one left.
+    /// (SQLite's write lock already serialises them.)
+    pub(crate) async fn lock_admins(&self, tx: &mut AnyConnection) -> Result<(), StoreError> {
+        if self.backend() == crate::Backend::Postgres {
             sqlx::query(
                 "SELECT id FROM users WHERE role = 'admin' AND disabled_at IS NULL FOR UPDATE",
             )
             .fetch_all(&mut *tx)
             .await?;
+        }
+        Ok(())
+    }
+
+    /// Apply the given changes in one transaction and return the user as it now is.
+    pub async fn update_user(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+        let mut tx = self.begin_write().await?;
+        if changes.role.is_some() || changes.disabled.is_some() {
+            self.lock_admins(&mut tx).await?;
         }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE id = $1")
             .bind(id.0)
@@ -213,17 +219,12 @@ impl Database {
             }
         }
         if changes.role.is_some() || changes.disabled == Some(true) {
-            let admins: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+            // Dropping the transaction on the error rolls the change back.
+            ensure_an_admin(
+                &mut tx,
+                "this would leave no enabled admin; make another admin first",
             )
-            .fetch_one(&mut *tx)
             .await?;
-            if admins == 0 {
-                // Dropping the transaction rolls the change back.
-                return Err(StoreError::Conflict(
-                    "this would leave no enabled admin; make another admin first".into(),
-                ));
-            }
         }
         tx.commit().await?;
         Ok(self.user(id).await?.ok_or(StoreError::NotFound)?.user)
@@ -242,4 +243,18 @@ impl Database {
         .await?;
         Ok(found.is_some())
     }
+}
+
+/// `Conflict(why)` unless an enabled admin remains (inside the transaction that would remove
+/// the last, which is then dropped and so rolled back).
+pub(crate) async fn ensure_an_admin(tx: &mut AnyConnection, why: &str) -> Result<(), StoreError> {
+    let admins: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if admins == 0 {
+        return Err(StoreError::Conflict(why.into()));
+    }
+    Ok(())
 }
