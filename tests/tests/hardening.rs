@@ -472,3 +472,43 @@ async fn browser_security_headers_on_every_answer() {
         );
     }
 }
+
+/// A connection upgraded to a WebSocket keeps its place among the open connections until it
+/// closes (hyper is done with it at the upgrade; the cap must not be).
+#[tokio::test]
+async fn websockets_count_towards_the_connection_caps() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_HTTP_MAX_CONNECTIONS_PER_IP", "2"),
+    )
+    .await;
+    let token = server.admin_token().await;
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let stream = connect_from(&server, [127, 0, 4, 1]).await;
+        let url = format!(
+            "{}/v1/ws?access_token={token}",
+            server.url.replacen("http", "ws", 1)
+        );
+        let (ws, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+        sockets.push(ws);
+    }
+    let mut third = connect_from(&server, [127, 0, 4, 1]).await;
+    let (said, _) = read_until_closed(&mut third, Duration::from_secs(5)).await;
+    assert!(said.starts_with("HTTP/1.1 503"), "{said}");
+    drop(sockets.pop());
+    let admitted = parley_tests::eventually(50, Duration::from_millis(100), || async {
+        let mut stream = connect_from(&server, [127, 0, 4, 1]).await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: parley\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = [0u8; 12];
+        stream.read_exact(&mut buf).await.ok()?;
+        (&buf == b"HTTP/1.1 200").then_some(())
+    })
+    .await;
+    assert!(
+        admitted.is_some(),
+        "a closed WebSocket gives its place back"
+    );
+}
