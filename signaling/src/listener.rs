@@ -19,29 +19,47 @@ use tokio::task::JoinHandle;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-/// A connection that decrements the open-connections gauge when it closes.
-pub struct Counted<T> {
+/// A connection's stream with something that must live exactly as long as it (`G`'s `Drop`
+/// runs when the stream closes, a WebSocket's included): the open-connections gauge here, a
+/// place among the capped connections in `serve.rs`.
+pub struct Guarded<T, G> {
     inner: T,
-    gauge: IntGauge,
+    _guard: G,
 }
 
-impl<T> Counted<T> {
-    fn new(inner: T, gauge: &IntGauge) -> Self {
-        gauge.inc();
-        Counted {
+impl<T, G> Guarded<T, G> {
+    pub fn new(inner: T, guard: G) -> Self {
+        Guarded {
             inner,
-            gauge: gauge.clone(),
+            _guard: guard,
         }
     }
 }
 
-impl<T> Drop for Counted<T> {
-    fn drop(&mut self) {
-        self.gauge.dec();
+/// Counts a connection in the open-connections gauge while it lives.
+pub struct OpenGauge(IntGauge);
+
+impl OpenGauge {
+    fn new(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        OpenGauge(gauge.clone())
     }
 }
 
-impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// A connection that decrements the open-connections gauge when it closes.
+pub type Counted<T> = Guarded<T, OpenGauge>;
+
+fn counted<T>(inner: T, gauge: &IntGauge) -> Counted<T> {
+    Guarded::new(inner, OpenGauge::new(gauge))
+}
+
+impl<T: AsyncRead + Unpin, G: Unpin> AsyncRead for Guarded<T, G> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -51,7 +69,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Counted<T> {
+impl<T: AsyncWrite + Unpin, G: Unpin> AsyncWrite for Guarded<T, G> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -109,7 +127,7 @@ impl Listener for PlainListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = Listener::accept(&mut self.inner).await;
         no_delay(&stream);
-        (Counted::new(stream, &self.gauge), addr)
+        (counted(stream, &self.gauge), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -168,7 +186,7 @@ impl TlsListener {
                     // Counted as open once the handshake succeeds.
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((Counted::new(tls, &gauge), addr)).await;
+                            let _ = tx.send((counted(tls, &gauge), addr)).await;
                         }
                         Ok(Err(err)) => tracing::debug!(%addr, %err, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%addr, "TLS handshake timed out"),

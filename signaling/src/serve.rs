@@ -5,6 +5,7 @@
 //! Shutdown stops accepting, lets each connection finish its request in flight, and returns
 //! when all have closed.
 
+use crate::listener::Guarded;
 use crate::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -14,14 +15,11 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use parley_proto::{ErrorBody, ErrorCode, ErrorDetail};
 use std::collections::HashMap;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tower_service::Service;
 
@@ -106,10 +104,7 @@ impl Connection {
             .header_read_timeout(self.header_timeout);
         // The place among the open connections goes with the stream itself, so a connection
         // upgraded to a WebSocket (which outlives hyper's connection) keeps it until it closes.
-        let io = Held {
-            io,
-            _slot: self.slot,
-        };
+        let io = Guarded::new(io, self.slot);
         let mut conn = pin!(http
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades());
@@ -125,52 +120,6 @@ impl Connection {
             }
         }
         drop(self.open);
-    }
-}
-
-/// A connection's stream holding its place among the open connections.
-struct Held<I> {
-    io: I,
-    _slot: Slot,
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Held<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Held<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
     }
 }
 
