@@ -357,6 +357,34 @@ pub async fn chromium_simulcast(
     .await
 }
 
+/// Run `tests/browser/renegotiate.mjs`: headless Chromium pages (fake camera and microphone),
+/// one per token, join and go through `scenario` (`leave` with `order`, `resubscribe`,
+/// `unpublish`, `ice-refused`; see the script). Returns the script's report.
+pub async fn chromium_renegotiation(
+    server: &Server,
+    tokens: &[String],
+    scenario: &str,
+    order: &str,
+) -> Value {
+    let rtc = rtc_url(server);
+    let tokens = tokens.join(",");
+    run_browser_script(
+        "renegotiate.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--tokens",
+            &tokens,
+            "--scenario",
+            scenario,
+            "--order",
+            order,
+        ],
+        120,
+    )
+    .await
+}
+
 /// Run a script of `tests/browser` with node and parse the JSON line it ends with.
 pub async fn run_browser_script(script: &str, args: &[&str], timeout_secs: u64) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,7 +3,7 @@
 //! second video track beside the camera.
 
 use parley_tests::rtc::metric;
-use parley_tests::rtc::{chromium_meeting, App};
+use parley_tests::rtc::{chromium_meeting, chromium_renegotiation, App};
 use parley_tests::{Backend, LossyRelay, Server, ServerOptions};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
@@ -204,6 +204,50 @@ async fn lost_video_packets_are_resent_and_a_lost_picture_comes_back() {
         .await
             > 0.0
     );
+}
+
+/// Chromium pages in one room, one token each.
+async fn renegotiation(server: &Server, names: &[&str], scenario: &str, order: &str) -> Value {
+    let app = App::register(server).await;
+    let room = parley_tests::unique(scenario);
+    let tokens: Vec<String> = names.iter().map(|n| app.participant(n, &room)).collect();
+    let report = chromium_renegotiation(server, &tokens, scenario, order).await;
+    assert_eq!(report["ok"], true, "{scenario} {order}: {report}");
+    report
+}
+
+/// Issue 19: whoever leaves first, second or last, those still in the meeting are not removed
+/// and keep decoding one another. Each viewer's first subscriber m-line is the BUNDLE tag; when
+/// its track went with the first to leave, the offer dropped it from the group, Chromium opened
+/// a new transport and the server removed the viewer with `connection_lost`.
+#[tokio::test]
+async fn three_chromium_pages_leaving_in_every_order_keep_the_others_connected() {
+    let server = Server::start(Backend::Sqlite).await;
+    for order in ["abc", "acb", "bac", "bca", "cab", "cba"] {
+        let report = renegotiation(&server, &["a", "b", "c"], "leave", order).await;
+        assert_eq!(
+            report["steps"].as_array().map(Vec::len),
+            Some(2),
+            "{report}"
+        );
+    }
+}
+
+/// Issue 19: a publisher unpublishing the track of a viewer's first m-line (its microphone)
+/// leaves the viewer connected, still decoding the camera.
+#[tokio::test]
+async fn unpublishing_the_track_of_a_viewers_first_m_line_keeps_the_viewer() {
+    let server = Server::start(Backend::Sqlite).await;
+    renegotiation(&server, &["a", "b"], "unpublish", "").await;
+}
+
+/// Issue 19: dropping every subscription parks the first m-line; subscribing to the same
+/// tracks again offers them on new m-lines, which Chromium accepts (the parked m-line no
+/// longer repeats their `msid`) and decodes.
+#[tokio::test]
+async fn chromium_subscribes_again_to_tracks_it_dropped() {
+    let server = Server::start(Backend::Sqlite).await;
+    renegotiation(&server, &["a", "b"], "resubscribe", "").await;
 }
 
 /// B's received-camera timeline points of one phase.

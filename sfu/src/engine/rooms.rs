@@ -387,7 +387,7 @@ impl Engine {
             last_media: None,
             hand_raised_at: None,
             ice_restart: false,
-            sub_parked: None,
+            sub_tag: None,
             probing: false,
             api_key: request.api_key,
         };
