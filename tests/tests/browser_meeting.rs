@@ -250,6 +250,15 @@ async fn chromium_subscribes_again_to_tracks_it_dropped() {
     renegotiation(&server, &["a", "b"], "resubscribe", "").await;
 }
 
+/// Issue 19: an answer to an ICE-restart offer that the server refuses is followed by a fresh
+/// offer that restarts ICE again, and media flows once it is answered.
+#[tokio::test]
+async fn a_refused_answer_to_an_ice_restart_offer_is_followed_by_a_fresh_offer() {
+    let server = Server::start(Backend::Sqlite).await;
+    let report = renegotiation(&server, &["a", "b"], "ice-refused", "").await;
+    assert_eq!(report["fresh"], true, "{report}");
+}
+
 /// B's received-camera timeline points of one phase.
 fn phase<'a>(report: &'a Value, name: &str) -> Vec<&'a Value> {
     report["timeline"]

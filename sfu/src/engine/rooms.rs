@@ -388,6 +388,7 @@ impl Engine {
             hand_raised_at: None,
             ice_restart: false,
             sub_tag: None,
+            sub_pending_restart: false,
             probing: false,
             api_key: request.api_key,
         };

@@ -211,6 +211,9 @@ pub(super) struct Participant {
     /// a BUNDLE group whose tag changed, or only rejected m-lines, opens a new transport, and
     /// the server would see the connection die.
     pub(super) sub_tag: Option<Mid>,
+    /// The offer waiting for its answer restarts ICE: if its answer is refused, so does the
+    /// next one.
+    pub(super) sub_pending_restart: bool,
     /// The API key that signed its token; none for a user's own token.
     pub(super) api_key: Option<String>,
 }

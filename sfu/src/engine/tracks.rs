@@ -13,7 +13,8 @@ impl Engine {
             return;
         }
         let mut api = p.subscriber.rtc.sdp_api();
-        if std::mem::take(&mut p.ice_restart) {
+        let restart = std::mem::take(&mut p.ice_restart);
+        if restart {
             api.ice_restart(true);
         }
         let mut added = Vec::new();
@@ -49,13 +50,12 @@ impl Engine {
                 _ => {}
             }
         }
-        if !api.has_changes() {
-            return;
-        }
-        let Some((offer, pending)) = api.apply() else {
+        let Some((offer, pending)) = api.has_changes().then(|| api.apply()).flatten() else {
+            p.ice_restart = restart;
             return;
         };
         p.sub_pending = Some(pending);
+        p.sub_pending_restart = restart;
         let msg = RtcServerMessage::Offer {
             sdp: crate::sdp::without_msid_when_inactive(&crate::sdp::candidates_in_every_section(
                 &offer.to_sdp_string(),
@@ -334,8 +334,10 @@ impl Engine {
         };
         let offered = p.pending_offer.take();
         if let Err(e) = p.subscriber.rtc.sdp_api().accept_answer(pending, answer) {
-            // The offer is spent; offer its tracks again. Stops of m-lines str0m never
-            // applied (added and stopped within the failed offer) have nothing left to stop.
+            // The offer is spent; offer its tracks again (and restart ICE again, if it did).
+            // Stops of m-lines str0m never applied (added and stopped within the failed offer)
+            // have nothing left to stop.
+            p.ice_restart |= std::mem::take(&mut p.sub_pending_restart);
             let rtc = &p.subscriber.rtc;
             let parked = p.sub_tag;
             p.down.retain_mut(|d| match d.state {
@@ -359,6 +361,7 @@ impl Engine {
                 format!("answer refused: {e}; a new offer follows"),
             ));
         }
+        p.sub_pending_restart = false;
         if p.sub_tag.is_none() {
             p.sub_tag = offered.as_ref().and_then(|offer| match offer {
                 RtcServerMessage::Offer { sdp, .. } => crate::sdp::bundle_tag(sdp).map(Mid::from),
