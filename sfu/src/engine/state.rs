@@ -56,6 +56,11 @@ impl Peer {
     }
 }
 
+/// A subscriber connection silent this long was cut off (a browser receiving video sends
+/// feedback many times a second, and ICE checks every few seconds): when it is heard again, its
+/// pictures need keyframes (`Engine::subscriber_back`).
+pub(super) const TRANSPORT_GAP: Duration = Duration::from_secs(2);
+
 /// The bandwidth a subscriber connection is assumed to have until TWCC feedback says more.
 pub(super) const INITIAL_BANDWIDTH: u64 = 1_000_000;
 
