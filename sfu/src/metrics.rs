@@ -17,7 +17,8 @@ pub struct SfuMetrics {
     /// By `direction`: `received` from subscribers, `sent` to publishers.
     pub nacks: IntCounterVec,
     /// Keyframe requests (PLI/FIR) sent to publishers, by `cause`: `subscriber` (a
-    /// subscriber lost its picture), `new_subscription`, `unmute`, `layer_switch`, `held_back`
+    /// subscriber lost its picture), `new_subscription`, `unmute`, `layer_switch`, `reconnected`
+    /// (a subscriber connection heard again after a cut), `held_back`
     /// (one the throttle held back, sent when its interval passed).
     pub keyframe_requests: IntCounterVec,
     /// Keyframe requests held back by the per-track throttle.

@@ -146,6 +146,44 @@ pub fn candidates_in_every_section(sdp: &str) -> String {
     out
 }
 
+/// The first mid of an SDP's `a=group:BUNDLE` line: the m-line whose transport the group uses.
+pub fn bundle_tag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix("a=group:BUNDLE "))
+        .and_then(|mids| mids.split_whitespace().next())
+}
+
+/// Drop the `msid` (`a=msid` and `a=ssrc:... msid:`) of every `inactive` media section. A
+/// parked m-line carries nothing, and keeping the stream and track ids of the track it last
+/// carried would repeat them when that track is subscribed to again: browsers refuse an offer
+/// with a duplicate `a=msid`.
+pub fn without_msid_when_inactive(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len());
+    let mut section: Vec<&str> = Vec::new();
+    let flush = |section: &mut Vec<&str>, out: &mut String| {
+        let inactive =
+            section.first().is_some_and(|l| l.starts_with("m=")) && section.contains(&"a=inactive");
+        for line in section.drain(..) {
+            let msid = line.starts_with("a=msid:")
+                || (line.starts_with("a=ssrc:") && line.contains(" msid:"));
+            if !(inactive && msid) {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+    };
+    for line in sdp.lines().map(|l| l.trim_end_matches('\r')) {
+        if line.starts_with("m=") {
+            flush(&mut section, &mut out);
+        }
+        if !line.is_empty() {
+            section.push(line);
+        }
+    }
+    flush(&mut section, &mut out);
+    out
+}
+
 fn invalid(message: String) -> SfuError {
     SfuError::new(ErrorCode::InvalidInput, message)
 }
@@ -391,6 +429,23 @@ mod tests {
             2
         );
         assert!(out.ends_with("a=mid:b\r\na=candidate:1 1 udp 9 127.0.0.1 7882 typ host\r\n"));
+        assert_eq!(sections(&out).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_parked_m_line_loses_its_msid_and_the_bundle_tag_is_read() {
+        let sdp = "v=0\r\na=group:BUNDLE exc AIn\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n\
+                   a=mid:exc\r\na=inactive\r\na=msid:PA_1 TR_1\r\na=ssrc:5 cname:x\r\n\
+                   a=ssrc:5 msid:PA_1 TR_1\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:AIn\r\n\
+                   a=sendonly\r\na=msid:PA_1 TR_1\r\na=ssrc:6 msid:PA_1 TR_1\r\n";
+        assert_eq!(bundle_tag(sdp), Some("exc"));
+        let out = without_msid_when_inactive(sdp);
+        assert_eq!(out.matches("msid:PA_1 TR_1").count(), 2, "{out}");
+        assert!(out.contains("a=ssrc:5 cname:x\r\nm=audio"), "{out}");
+        assert!(
+            out.ends_with("a=msid:PA_1 TR_1\r\na=ssrc:6 msid:PA_1 TR_1\r\n"),
+            "{out}"
+        );
         assert_eq!(sections(&out).unwrap().len(), 2);
     }
 

@@ -452,6 +452,21 @@ async fn join(
         state.sfu.leave(joined.key);
         return None;
     }
+    // What the media thread queued with the join (everyone's connection quality, a subscriber
+    // offer) goes right after `joined`, before the reply to any later request.
+    let mut signal_rx = signal_rx;
+    while let Ok(message) = signal_rx.try_recv() {
+        let removed = matches!(message, RtcServerMessage::Removed { .. });
+        let sent = send(socket, &message).await;
+        if removed {
+            let _ = tokio::time::timeout(Duration::from_secs(2), socket.send(Message::Close(None)))
+                .await;
+            return None;
+        }
+        if !sent {
+            break;
+        }
+    }
     Some((joined.key, signal_rx))
 }
 

@@ -357,6 +357,67 @@ pub async fn chromium_simulcast(
     .await
 }
 
+/// Run `tests/browser/link_cut.mjs`: page A publishes; page B, inside `netns`, watches, and has
+/// its link cut for `cut_secs` and restored. The server must listen on `netns.host_ip`. Returns
+/// the script's report (`packetsAt`, `framesAt`: ms after the link came back).
+pub async fn chromium_link_cut(
+    server: &Server,
+    token_a: &str,
+    token_b: &str,
+    netns: &crate::Netns,
+    cut_secs: u32,
+) -> Value {
+    let rtc = rtc_url(server);
+    let cut = cut_secs.to_string();
+    run_browser_script(
+        "link_cut.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--token-a",
+            token_a,
+            "--token-b",
+            token_b,
+            "--netns",
+            &netns.name,
+            "--ns-dev",
+            &netns.ns_dev,
+            "--cut",
+            &cut,
+        ],
+        120,
+    )
+    .await
+}
+
+/// Run `tests/browser/renegotiate.mjs`: headless Chromium pages (fake camera and microphone),
+/// one per token, join and go through `scenario` (`leave` with `order`, `resubscribe`,
+/// `unpublish`, `ice-refused`; see the script). Returns the script's report.
+pub async fn chromium_renegotiation(
+    server: &Server,
+    tokens: &[String],
+    scenario: &str,
+    order: &str,
+) -> Value {
+    let rtc = rtc_url(server);
+    let tokens = tokens.join(",");
+    run_browser_script(
+        "renegotiate.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--tokens",
+            &tokens,
+            "--scenario",
+            scenario,
+            "--order",
+            order,
+        ],
+        120,
+    )
+    .await
+}
+
 /// Run a script of `tests/browser` with node and parse the JSON line it ends with.
 pub async fn run_browser_script(script: &str, args: &[&str], timeout_secs: u64) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

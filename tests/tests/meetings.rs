@@ -1070,6 +1070,104 @@ async fn a_participant_whose_network_is_cut_and_restored_carries_on_without_leav
     );
 }
 
+/// Issue 19: qualities were announced only when they changed, so whoever joined (or resumed)
+/// after a change never learned it. Right after `joined` comes one `connection_quality` with
+/// every member's current quality, the joiner's own included: here a speaker whose network
+/// (inside a namespace of its own) is cut shows as `lost` to a participant who joins, and
+/// again when that participant resumes.
+#[tokio::test]
+async fn joining_and_resuming_participants_hear_everyones_current_connection_quality() {
+    let netns = parley_tests::Netns::create();
+    let host = netns.host_ip.to_string();
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
+            .env("PARLEY_RTC_UDP_BIND", format!("{host}:0")),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("quality");
+    let mut watcher = RtcClient::join(&server, &app.participant("watcher", &room)).await;
+    let _speaker = AiortcPeer::spawn_in(
+        &netns,
+        &server,
+        &app.participant("speaker", &room),
+        30.0,
+        &["--tone", "440"],
+    );
+    until_in_room(&server, &app, &room, 2, 1).await;
+    parley_tests::eventually(300, Duration::from_millis(100), || async {
+        (metric(&server, "parley_rtc_packets_total{direction=\"in\"}").await >= 50.0).then_some(())
+    })
+    .await
+    .expect("the tone reached the server");
+    netns.cut();
+    // The watcher hears the speaker go `lost`.
+    let speaker_sid = loop {
+        let m = tokio::time::timeout(
+            Duration::from_secs(15),
+            watcher.next_of("connection_quality"),
+        )
+        .await
+        .expect("the speaker shows as lost");
+        if let Some(u) = m["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["quality"] == "lost")
+        {
+            break u["participant"].clone();
+        }
+    };
+
+    let token = app.participant("late", &room);
+    let mut late = RtcClient::join(&server, &token).await;
+    let watcher_sid = &watcher.joined["participant"]["sid"];
+    current_qualities(&mut late, &speaker_sid, watcher_sid, "join").await;
+
+    // Its signaling connection drops; resuming brings the current qualities again.
+    let resume = late.joined["resume_token"].as_str().unwrap().to_string();
+    drop(late);
+    let mut again = RtcClient::open(&server).await;
+    again
+        .send(json!({"type": "join", "id": "j", "token": token, "resume": resume}))
+        .await;
+    let joined = again.recv().await;
+    assert_eq!(joined["resumed"], true, "{joined}");
+    again.joined = joined;
+    current_qualities(&mut again, &speaker_sid, watcher_sid, "resume").await;
+    netns.restore();
+}
+
+/// The message right after `joined`: every member's current quality, the speaker `lost`.
+async fn current_qualities(
+    client: &mut RtcClient,
+    speaker: &Value,
+    watcher: &Value,
+    context: &str,
+) {
+    let first = tokio::time::timeout(Duration::from_secs(5), client.recv())
+        .await
+        .unwrap_or_else(|_| panic!("{context}: a message right after joined"));
+    assert_eq!(first["type"], "connection_quality", "{context}: {first}");
+    let updates = first["updates"].as_array().unwrap();
+    let quality = |sid: &Value| {
+        updates
+            .iter()
+            .find(|u| u["participant"] == *sid)
+            .map(|u| u["quality"].clone())
+            .unwrap_or_else(|| panic!("{context}: {sid} in {first}"))
+    };
+    assert_eq!(quality(speaker), "lost", "{context}: {first}");
+    assert_eq!(
+        quality(&client.joined["participant"]["sid"]),
+        "excellent",
+        "{context}: its own: {first}"
+    );
+    assert_eq!(quality(watcher), "excellent", "{context}: {first}");
+    assert_eq!(updates.len(), 3, "{context}: {first}");
+}
+
 /// In a voice bridge listeners are listen-only; raised hands queue in order; a moderator
 /// (`room_admin`) gives the floor (the listener may then publish its microphone), mutes, and
 /// takes the floor back (its track is unpublished). Nobody else may moderate.

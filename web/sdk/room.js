@@ -67,8 +67,8 @@ export class Participant {
     /** @type {Map<string, RemoteTrack>} track sid → track */
     this.tracks = new Map();
     /**
-     * As the server judged the connection last: it starts everyone at `excellent` and
-     * announces only changes (`connection_quality`).
+     * As the server judged the connection last: it tells everyone's current quality right
+     * after `joined`, then each change (`connection_quality`).
      * @type {"excellent" | "good" | "poor" | "lost"}
      */
     this.quality = "excellent";

@@ -13,16 +13,20 @@ impl Engine {
             // A disconnect is often brief (a check lost, a network blip): the participant is
             // given the resume window to come back before it is removed.
             (_, Event::IceConnectionStateChange(state)) => {
+                let mut back = false;
                 if let Some(p) = self.participants.get_mut(&key) {
                     let peer = p.peer(side);
                     match state {
                         IceConnectionState::Disconnected => peer.ice_down = true,
                         IceConnectionState::Connected | IceConnectionState::Completed => {
-                            peer.ice_down = false;
+                            back = std::mem::take(&mut peer.ice_down);
                             peer.connected = true;
                         }
                         _ => {}
                     }
+                }
+                if back && side == Side::Subscriber {
+                    self.subscriber_back(key);
                 }
             }
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
@@ -328,6 +332,25 @@ impl Engine {
         }
         for (publisher, mid, rid) in owed_layers {
             self.request_layer_keyframe(publisher, mid, rid, now);
+        }
+    }
+
+    /// A subscriber connection that went quiet (ICE down, or nothing heard for
+    /// `TRANSPORT_GAP`) is heard again: what it missed is older than str0m's send buffer, so
+    /// its pictures wait for keyframes; ask for them now rather than when its decoders give up
+    /// on the losses (seconds later).
+    pub(super) fn subscriber_back(&mut self, key: ParticipantKey) {
+        let Some(p) = self.participants.get(&key) else {
+            return;
+        };
+        let videos: Vec<(ParticipantKey, Mid)> = p
+            .down
+            .iter()
+            .filter(|d| matches!(d.state, DownState::Open(_)) && d.info.kind == TrackKind::Video)
+            .map(|d| (d.publisher, d.up_mid))
+            .collect();
+        for (publisher, mid) in videos {
+            self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, "reconnected");
         }
     }
 

@@ -183,6 +183,9 @@ impl Engine {
                 return;
             };
             let peer = p.peer(side);
+            let back = side == Side::Subscriber
+                && peer.connected
+                && now.saturating_duration_since(peer.last_heard) >= TRANSPORT_GAP;
             peer.last_heard = now;
             if let Err(err) = peer.rtc.handle_input(input) {
                 tracing::debug!(participant = %p.sid, error = %err, "datagram refused");
@@ -191,6 +194,9 @@ impl Engine {
                     .dropped_datagrams
                     .with_label_values(&["refused"])
                     .inc();
+            }
+            if back {
+                engine.subscriber_back(key);
             }
         });
         // Poll at once: in RTP mode str0m holds one received packet until the next poll, so a

@@ -69,6 +69,29 @@ impl Engine {
         }
     }
 
+    /// Tell a participant that just joined or resumed (it follows `joined`) the current quality
+    /// of every member it can see, itself included: later messages only carry changes.
+    pub(super) fn tell_qualities(&mut self, key: ParticipantKey) {
+        let Some(p) = self.participants.get(&key) else {
+            return;
+        };
+        let Some(room) = self.rooms.get(&p.room) else {
+            return;
+        };
+        let updates = room
+            .members
+            .iter()
+            .filter_map(|k| self.participants.get(k).map(|o| (k, o)))
+            .filter(|(k, o)| **k == key || !o.grants.hidden)
+            .map(|(_, o)| ConnectionQualityInfo {
+                participant: o.sid.clone(),
+                quality: o.quality,
+            })
+            .collect();
+        let msg = RtcServerMessage::ConnectionQuality { updates };
+        signal(key, p, msg, &mut self.doomed);
+    }
+
     /// Judge every participant's connection and tell each room whose quality changed.
     pub(super) fn check_quality(&mut self, now: Instant) {
         let Engine {

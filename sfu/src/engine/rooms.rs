@@ -391,7 +391,8 @@ impl Engine {
             last_media: None,
             hand_raised_at: None,
             ice_restart: false,
-            sub_parked: None,
+            sub_tag: None,
+            sub_pending_restart: false,
             probing: false,
             api_key: request.api_key,
         };
@@ -458,6 +459,7 @@ impl Engine {
             self.emit("participant_joined", room, Some(info.clone()), None);
         }
         let room_info = room_info(room, &self.participants);
+        self.tell_qualities(key);
         self.negotiate(key);
         Ok(Joined {
             key,
@@ -515,6 +517,7 @@ impl Engine {
         };
         // An offer the old connection never answered is made again on the new one, and the
         // layers its simulcast tracks should send are said again (a change may have been lost).
+        self.tell_qualities(key);
         if let Some(p) = self.participants.get(&key) {
             if let Some(offer) = pending_offer {
                 signal(key, p, offer, &mut self.doomed);

@@ -56,6 +56,11 @@ impl Peer {
     }
 }
 
+/// A subscriber connection silent this long was cut off (a browser receiving video sends
+/// feedback many times a second, and ICE checks every few seconds): when it is heard again, its
+/// pictures need keyframes (`Engine::subscriber_back`).
+pub(super) const TRANSPORT_GAP: Duration = Duration::from_secs(2);
+
 /// The bandwidth a subscriber connection is assumed to have until TWCC feedback says more.
 pub(super) const INITIAL_BANDWIDTH: u64 = 1_000_000;
 
@@ -205,10 +210,15 @@ pub(super) struct Participant {
     pub(super) hand_raised_at: Option<i64>,
     /// The next subscriber offer restarts ICE.
     pub(super) ice_restart: bool,
-    /// The subscriber connection keeps one retired m-line inactive rather than stopped, so its
-    /// BUNDLE group is never empty: a browser offered only rejected m-lines closes the transport
-    /// (and the server would then see the connection die when its last subscription ended).
-    pub(super) sub_parked: Option<Mid>,
+    /// The subscriber connection's BUNDLE tag: the first m-line of its group, known once an
+    /// offer is answered. It is never stopped, only parked (inactive, and offered without its
+    /// `msid`, so a later subscription to the same track does not repeat it): a browser offered
+    /// a BUNDLE group whose tag changed, or only rejected m-lines, opens a new transport, and
+    /// the server would see the connection die.
+    pub(super) sub_tag: Option<Mid>,
+    /// The offer waiting for its answer restarts ICE: if its answer is refused, so does the
+    /// next one.
+    pub(super) sub_pending_restart: bool,
     /// The API key that signed its token; none for a user's own token.
     pub(super) api_key: Option<String>,
 }

@@ -13,13 +13,11 @@ impl Engine {
             return;
         }
         let mut api = p.subscriber.rtc.sdp_api();
-        if std::mem::take(&mut p.ice_restart) {
+        let restart = std::mem::take(&mut p.ice_restart);
+        if restart {
             api.ice_restart(true);
         }
         let mut added = Vec::new();
-        // Subscriptions still carried after this offer; when none is, the last m-line retired
-        // is parked (inactive) instead of stopped, keeping the transport bundled.
-        let carried = p.down.iter().filter(|d| d.active()).count();
         for down in &mut p.down {
             match down.state {
                 DownState::ToOpen => {
@@ -41,9 +39,9 @@ impl Engine {
                     });
                 }
                 DownState::ToStop(mid) => {
-                    if carried == 0 && p.sub_parked.is_none() {
+                    // The BUNDLE tag is parked, never stopped (see `Participant::sub_tag`).
+                    if p.sub_tag == Some(mid) {
                         api.set_direction(mid, Direction::Inactive);
-                        p.sub_parked = Some(mid);
                     } else {
                         api.stop_media(mid);
                     }
@@ -52,15 +50,16 @@ impl Engine {
                 _ => {}
             }
         }
-        if !api.has_changes() {
-            return;
-        }
-        let Some((offer, pending)) = api.apply() else {
+        let Some((offer, pending)) = api.has_changes().then(|| api.apply()).flatten() else {
+            p.ice_restart = restart;
             return;
         };
         p.sub_pending = Some(pending);
+        p.sub_pending_restart = restart;
         let msg = RtcServerMessage::Offer {
-            sdp: crate::sdp::candidates_in_every_section(&offer.to_sdp_string()),
+            sdp: crate::sdp::without_msid_when_inactive(&crate::sdp::candidates_in_every_section(
+                &offer.to_sdp_string(),
+            )),
             tracks: added,
         };
         p.pending_offer = Some(msg.clone());
@@ -333,12 +332,14 @@ impl Engine {
                 ));
             }
         };
-        p.pending_offer = None;
+        let offered = p.pending_offer.take();
         if let Err(e) = p.subscriber.rtc.sdp_api().accept_answer(pending, answer) {
-            // The offer is spent; offer its tracks again. Stops of m-lines str0m never
-            // applied (added and stopped within the failed offer) have nothing left to stop.
+            // The offer is spent; offer its tracks again (and restart ICE again, if it did).
+            // Stops of m-lines str0m never applied (added and stopped within the failed offer)
+            // have nothing left to stop.
+            p.ice_restart |= std::mem::take(&mut p.sub_pending_restart);
             let rtc = &p.subscriber.rtc;
-            let parked = p.sub_parked;
+            let parked = p.sub_tag;
             p.down.retain_mut(|d| match d.state {
                 DownState::Negotiating(_) => {
                     d.state = DownState::ToOpen;
@@ -359,6 +360,13 @@ impl Engine {
                 ErrorCode::InvalidSdp,
                 format!("answer refused: {e}; a new offer follows"),
             ));
+        }
+        p.sub_pending_restart = false;
+        if p.sub_tag.is_none() {
+            p.sub_tag = offered.as_ref().and_then(|offer| match offer {
+                RtcServerMessage::Offer { sdp, .. } => crate::sdp::bundle_tag(sdp).map(Mid::from),
+                _ => None,
+            });
         }
         let mut wants_keyframe = Vec::new();
         p.down.retain_mut(|d| match d.state {
