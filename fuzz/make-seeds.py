@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the binary and generated seeds of fuzz/corpus/ (the SDP and JSON seeds are files
-written by hand or taken from docs/protocol.md). Run from fuzz/: `python3 make-seeds.py`.
-Standard library only; the output is deterministic, so running it again changes nothing."""
+"""Writes the binary and generated seeds of fuzz/corpus/. The others are files: the SDP seeds
+written by hand (sdp_answer's with MID0 for the server's random mid), the JSON seeds taken from
+docs/protocol.md, and inputs a fuzzer found that are kept as regression seeds (`regression-*`).
+Run from fuzz/: `python3 make-seeds.py`. Standard library only; the output is deterministic,
+so running it again changes nothing."""
 
 import base64, hashlib, hmac, json, os, struct, zlib
 
