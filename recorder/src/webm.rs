@@ -465,8 +465,13 @@ fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
         if chroma_format_idc == 3 {
             separate_colour_plane = r.bit()? == 1;
         }
-        bit_depth_luma = 8 + r.ue()?;
-        bit_depth_chroma = 8 + r.ue()?;
+        let (luma_minus8, chroma_minus8) = (r.ue()?, r.ue()?);
+        // 0 to 6 (§7.4.2.1.1); more would overflow the depths.
+        if luma_minus8 > 6 || chroma_minus8 > 6 {
+            return None;
+        }
+        bit_depth_luma = 8 + luma_minus8;
+        bit_depth_chroma = 8 + chroma_minus8;
         r.bit()?; // qpprime_y_zero_transform_bypass_flag
         if r.bit()? == 1 {
             let lists = if chroma_format_idc == 3 { 12 } else { 8 };
@@ -615,6 +620,23 @@ mod tests {
         assert_eq!(parse_sps(&sps[..6]), None, "truncated");
         assert_eq!(parse_sps(&hex("68ee3cb0")), None, "a PPS");
         assert_eq!(parse_sps(&[]), None);
+    }
+
+    /// A High-profile SPS whose bit_depth_luma_minus8 is the largest Exp-Golomb number the
+    /// reader takes (2^32 - 2) overflowed `8 + depth`: a panic with overflow checks, a wrapped
+    /// depth in the avcC otherwise. Found by the `webm` fuzz target.
+    #[test]
+    fn sps_with_an_impossible_bit_depth_is_refused() {
+        // sps_id 0 (1), chroma_format_idc 1 (010), then 31 zeros, 1 and 31 ones: 2^32 - 2.
+        let sps = [
+            0x67, 0x64, 0x00, 0x1e, 0xa0, 0x00, 0x00, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(parse_sps(&sps), None);
+        let mut writer = WebmWriter::new(VideoCodec::H264);
+        let mut au = vec![0, 0, 0, 1];
+        au.extend_from_slice(&sps);
+        au.extend_from_slice(&[0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84]);
+        assert!(!writer.push_frame(&au, 0, true), "no header from a bad SPS");
     }
 
     #[test]
