@@ -432,7 +432,12 @@ impl BitReader {
         let (mut last, mut next) = (8i32, 8i32);
         for _ in 0..size {
             if next != 0 {
-                next = (last + self.se()? + 256) % 256;
+                // delta_scale is -128 to 127 (§7.4.2.1.1.1); more would overflow.
+                let delta = self.se()?;
+                if !(-128..=127).contains(&delta) {
+                    return None;
+                }
+                next = (last + delta + 256) % 256;
             }
             if next != 0 {
                 last = next;
@@ -637,6 +642,18 @@ mod tests {
         au.extend_from_slice(&sps);
         au.extend_from_slice(&[0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84]);
         assert!(!writer.push_frame(&au, 0, true), "no header from a bad SPS");
+    }
+
+    /// A scaling list whose delta_scale is the largest the reader takes (2^31 - 1) overflowed
+    /// `last + delta`. Found by the `webm` fuzz target.
+    #[test]
+    fn sps_with_an_impossible_scaling_delta_is_refused() {
+        // sps_id 0, chroma 1, depths 8, no bypass, a scaling matrix, list 0 present, then
+        // delta_scale: Exp-Golomb 2^32 - 3, which is +(2^31 - 1).
+        let sps = [
+            0x67, 0x64, 0x00, 0x1e, 0xad, 0x80, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xfe,
+        ];
+        assert_eq!(parse_sps(&sps), None);
     }
 
     #[test]
