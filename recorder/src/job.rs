@@ -60,6 +60,8 @@ struct TrackFile {
     file: TrackWriter,
     /// The first frame's RTP time: the file's zero.
     first_rtp: u64,
+    /// When the first frame arrived: no frame can be further into the file than the time since.
+    first_received: Instant,
     clock_rate: u32,
     /// Where the file starts on the job's timeline (48 kHz samples), for the mix.
     mix_start: u64,
@@ -337,6 +339,7 @@ impl Job<'_> {
                         )),
                     },
                     first_rtp: frame.rtp_time,
+                    first_received: frame.received,
                     clock_rate: frame.clock_rate.max(1),
                     mix_start,
                     source: self.next_source,
@@ -346,19 +349,35 @@ impl Job<'_> {
         let Some(track) = self.tracks.get_mut(&frame.track) else {
             return Ok(());
         };
-        let Some(since) = frame.rtp_time.checked_sub(track.first_rtp) else {
-            return Ok(());
-        };
+        let elapsed = frame
+            .received
+            .saturating_duration_since(track.first_received);
         match &mut track.file {
             TrackWriter::Audio(file) => {
                 // RTP time of Opus runs at 48 kHz: gaps (loss, silence) keep their length.
-                let pts = since * 48_000 / u64::from(track.clock_rate);
+                let Some(pts) = track_position(
+                    frame.rtp_time,
+                    track.first_rtp,
+                    track.clock_rate,
+                    48_000,
+                    elapsed,
+                ) else {
+                    return Ok(());
+                };
                 file.muxer().push(&frame.data, pts);
                 self.mixer
                     .push(track.source, track.mix_start + pts, &frame.data);
             }
             TrackWriter::Video(file) => {
-                let ts_ms = since * 1000 / u64::from(track.clock_rate);
+                let Some(ts_ms) = track_position(
+                    frame.rtp_time,
+                    track.first_rtp,
+                    track.clock_rate,
+                    1_000,
+                    elapsed,
+                ) else {
+                    return Ok(());
+                };
                 file.muxer().push_frame(&frame.data, ts_ms, frame.keyframe);
             }
         }
@@ -454,6 +473,34 @@ impl Job<'_> {
 }
 
 /// Close a file: its tail and final header uploaded, the server told it is done.
+/// Where a frame goes on its track's file, in `rate` units per second: its RTP time since the
+/// track's first frame, at the track's clock rate. `None` for a frame from before the first,
+/// and for one further ahead than `elapsed` (the time since the first frame arrived) allows:
+/// the writers fill a gap with silence, so an RTP timestamp that jumps ahead (a broken or
+/// hostile sender can jump 2^31 ticks, 12 hours of Opus, with every packet) would otherwise
+/// cost hours of silence per packet. Found by fuzzing (docs/FUZZING.md).
+pub fn track_position(
+    rtp_time: u64,
+    first_rtp: u64,
+    clock_rate: u32,
+    rate: u64,
+    elapsed: Duration,
+) -> Option<u64> {
+    let since = u128::from(rtp_time.checked_sub(first_rtp)?);
+    let position = since * u128::from(rate) / u128::from(clock_rate.max(1));
+    let allowed =
+        (elapsed + elapsed / 100 + AHEAD_ALLOWANCE).as_micros() * u128::from(rate) / 1_000_000;
+    if position > allowed {
+        return None;
+    }
+    u64::try_from(position).ok()
+}
+
+/// How far a frame may be ahead of the time since its track's first frame arrived, besides 1%
+/// of that time for a sender whose clock runs fast (far more than any sound card drifts):
+/// jitter, and a first frame that was held up in the network.
+const AHEAD_ALLOWANCE: Duration = Duration::from_secs(10);
+
 async fn close_file<M: TrackMuxer>(
     api: &JobApi,
     store: &ObjectStorage,
@@ -464,4 +511,67 @@ async fn close_file<M: TrackMuxer>(
     let progress = file.progress(&api.name, Some(RecordingStatus::Done));
     api.progress(job, file.recording.id, &progress).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Opus packet of 20 ms of silence (CELT, stereo).
+    const SILENCE: [u8; 3] = [0xfc, 0xff, 0xfe];
+
+    /// (RTP ticks since the first frame, clock rate, rate, time since the first frame arrived
+    /// in ms, position expected).
+    #[test]
+    fn track_position_follows_the_rtp_clock_as_far_as_time_allows() {
+        let first = 1 << 32;
+        let check = |since: u64, clock: u32, rate: u64, elapsed_ms: u64, expected: Option<u64>| {
+            let elapsed = Duration::from_millis(elapsed_ms);
+            let found = track_position(first + since, first, clock, rate, elapsed);
+            assert_eq!(
+                found, expected,
+                "{since} ticks at {clock} Hz after {elapsed_ms} ms"
+            );
+        };
+        check(48_000, 48_000, 48_000, 1_000, Some(48_000));
+        check(3_000, 90_000, 1_000, 40, Some(33));
+        // Jitter, and a first frame held up: up to 10 s ahead.
+        check(480_000, 48_000, 48_000, 0, Some(480_000));
+        check(480_001, 48_000, 48_000, 0, None);
+        // A sender whose clock runs 1% fast, after 1,000 s: 1,010 s, plus the 10.
+        check(
+            48_000 * 1_020,
+            48_000,
+            48_000,
+            1_000_000,
+            Some(48_000 * 1_020),
+        );
+        check(48_000 * 1_021, 48_000, 48_000, 1_000_000, None);
+        assert_eq!(
+            track_position(first - 1, first, 48_000, 48_000, Duration::from_secs(5)),
+            None,
+            "before the first frame"
+        );
+    }
+
+    /// An RTP timestamp that jumps ahead 2^31 ticks with every packet (12 hours of Opus) made
+    /// the Ogg writer fill each jump with silence: seconds of CPU and megabytes per packet.
+    /// Found by the `ogg_opus` fuzz target.
+    #[test]
+    fn ogg_track_survives_rtp_timestamp_jumps() {
+        let first = 1 << 32;
+        let mut writer = OggOpusWriter::new(1, 2, 0);
+        let mut written = 0;
+        for k in 0..8u64 {
+            let elapsed = Duration::from_millis(20 * k);
+            let rtp_time = first + k * 0x7fff_ffff;
+            if let Some(pts) = track_position(rtp_time, first, 48_000, 48_000, elapsed) {
+                writer.push(&SILENCE, pts);
+            }
+            written += writer.take_ready().len();
+        }
+        written += writer.finish().len();
+        assert!(written < 1_000, "{written} bytes for 20 ms of audio");
+        assert_eq!(writer.duration_ms(), 20);
+    }
 }

@@ -433,7 +433,12 @@ impl BitReader {
         let (mut last, mut next) = (8i32, 8i32);
         for _ in 0..size {
             if next != 0 {
-                next = (last + self.se()? + 256) % 256;
+                // delta_scale is -128 to 127 (§7.4.2.1.1.1); more would overflow.
+                let delta = self.se()?;
+                if !(-128..=127).contains(&delta) {
+                    return None;
+                }
+                next = (last + delta + 256) % 256;
             }
             if next != 0 {
                 last = next;
@@ -466,8 +471,13 @@ fn parse_sps(nal: &[u8]) -> Option<SpsInfo> {
         if chroma_format_idc == 3 {
             separate_colour_plane = r.bit()? == 1;
         }
-        bit_depth_luma = 8 + r.ue()?;
-        bit_depth_chroma = 8 + r.ue()?;
+        let (luma_minus8, chroma_minus8) = (r.ue()?, r.ue()?);
+        // 0 to 6 (§7.4.2.1.1); more would overflow the depths.
+        if luma_minus8 > 6 || chroma_minus8 > 6 {
+            return None;
+        }
+        bit_depth_luma = 8 + luma_minus8;
+        bit_depth_chroma = 8 + chroma_minus8;
         r.bit()?; // qpprime_y_zero_transform_bypass_flag
         if r.bit()? == 1 {
             let lists = if chroma_format_idc == 3 { 12 } else { 8 };
@@ -616,6 +626,35 @@ mod tests {
         assert_eq!(parse_sps(&sps[..6]), None, "truncated");
         assert_eq!(parse_sps(&hex("68ee3cb0")), None, "a PPS");
         assert_eq!(parse_sps(&[]), None);
+    }
+
+    /// A High-profile SPS whose bit_depth_luma_minus8 is the largest Exp-Golomb number the
+    /// reader takes (2^32 - 2) overflowed `8 + depth`: a panic with overflow checks, a wrapped
+    /// depth in the avcC otherwise. Found by the `webm` fuzz target.
+    #[test]
+    fn sps_with_an_impossible_bit_depth_is_refused() {
+        // sps_id 0 (1), chroma_format_idc 1 (010), then 31 zeros, 1 and 31 ones: 2^32 - 2.
+        let sps = [
+            0x67, 0x64, 0x00, 0x1e, 0xa0, 0x00, 0x00, 0x00, 0x1f, 0xff, 0xff, 0xff, 0xff,
+        ];
+        assert_eq!(parse_sps(&sps), None);
+        let mut writer = WebmWriter::new(VideoCodec::H264);
+        let mut au = vec![0, 0, 0, 1];
+        au.extend_from_slice(&sps);
+        au.extend_from_slice(&[0, 0, 1, 0x68, 0xce, 0x3c, 0x80, 0, 0, 1, 0x65, 0x88, 0x84]);
+        assert!(!writer.push_frame(&au, 0, true), "no header from a bad SPS");
+    }
+
+    /// A scaling list whose delta_scale is the largest the reader takes (2^31 - 1) overflowed
+    /// `last + delta`. Found by the `webm` fuzz target.
+    #[test]
+    fn sps_with_an_impossible_scaling_delta_is_refused() {
+        // sps_id 0, chroma 1, depths 8, no bypass, a scaling matrix, list 0 present, then
+        // delta_scale: Exp-Golomb 2^32 - 3, which is +(2^31 - 1).
+        let sps = [
+            0x67, 0x64, 0x00, 0x1e, 0xad, 0x80, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xfe,
+        ];
+        assert_eq!(parse_sps(&sps), None);
     }
 
     #[test]

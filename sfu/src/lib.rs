@@ -16,6 +16,9 @@ mod engine;
 /// API.
 #[doc(hidden)]
 pub use engine::bench;
+/// The engine as the fuzz targets in `fuzz/` drive it. Not part of the API.
+#[doc(hidden)]
+pub use engine::fuzz;
 pub mod metrics;
 pub mod rewrite;
 pub mod sdp;

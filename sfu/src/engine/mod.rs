@@ -32,6 +32,8 @@ const READ_BATCH: usize = 64;
 
 #[doc(hidden)]
 pub mod bench;
+#[doc(hidden)]
+pub mod fuzz;
 mod guard;
 mod media;
 mod moderation;

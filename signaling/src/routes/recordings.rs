@@ -136,7 +136,7 @@ pub async fn get(
 }
 
 /// One byte range of a request: `bytes=a-b`, `bytes=a-` or `bytes=-n`, within `size`.
-fn byte_range(value: &str, size: u64) -> Option<std::ops::Range<u64>> {
+pub fn byte_range(value: &str, size: u64) -> Option<std::ops::Range<u64>> {
     let spec = value.trim().strip_prefix("bytes=")?;
     if spec.contains(',') {
         return None;
