@@ -611,8 +611,9 @@ export class Room extends Emitter {
   // ---- the subscriber connection ----
 
   peer(target) {
-    // The browser's default bundle policy: with "max-bundle" Chromium refuses a subscriber
-    // offer whose m-lines were all retired and renewed (the server then sends no BUNDLE group).
+    // The browser's default bundle policy. The server never retires a subscriber connection's
+    // first m-line (the BUNDLE tag; it is parked inactive instead), so every offer keeps one
+    // transport whatever the policy.
     const pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
     pc.onicecandidate = (e) => {
       if (e.candidate && e.candidate.candidate && this.state === "open") {
