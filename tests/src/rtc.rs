@@ -157,6 +157,19 @@ impl RtcClient {
         }
     }
 
+    /// Skip messages until a `participant_updated` about `sid` whose grants allow publishing
+    /// (the floor given); return it.
+    pub async fn until_may_publish(&mut self, sid: &str) -> Value {
+        loop {
+            let update = self.next_of("participant_updated").await;
+            if update["participant"]["sid"] == sid
+                && update["participant"]["grants"]["can_publish"] == true
+            {
+                return update;
+            }
+        }
+    }
+
     /// Send a request with `id` and return the reply naming it.
     pub async fn request(&mut self, mut message: Value) -> Value {
         let id = crate::unique("req");

@@ -10,6 +10,21 @@ async fn start() -> Server {
     Server::start(Backend::Sqlite).await
 }
 
+/// `POST /v1/channels/{channel}/bridge` with `body` as `token`; the 201 answer.
+async fn open_bridge(server: &Server, channel: i64, token: &str, body: Value) -> Value {
+    expect_json(
+        server
+            .post(
+                &format!("/v1/channels/{channel}/bridge"),
+                Some(token),
+                &body,
+            )
+            .await,
+        201,
+    )
+    .await
+}
+
 /// Send `join` and return the error it is refused with (the server then closes).
 async fn refused_join(server: &Server, join: Value) -> Value {
     let mut client = RtcClient::open(server).await;
@@ -82,17 +97,7 @@ async fn a_channels_meeting_and_bridge_cannot_be_squatted_before_the_channel_ope
     }
 
     // The channel's own calls open both, linked to it.
-    let opened: Value = expect_json(
-        server
-            .post(
-                &format!("/v1/channels/{}/bridge", team.channel),
-                Some(&team.ann.1),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    let opened = open_bridge(server, team.channel, &team.ann.1, json!({})).await;
     assert_eq!(opened["room"]["name"], bridge.as_str());
     assert_eq!(opened["room"]["channel_id"], team.channel);
     assert_eq!(opened["room"]["bridge"]["max_speakers"], 3);
@@ -299,17 +304,7 @@ async fn a_channels_bridge_is_moderated_by_its_opener_and_may_be_opened_moderate
     let t = Team::new(start().await, "bridge-moderation", true).await;
     let server = &t.server;
     // Bob, not the channel's creator, opens it moderated.
-    let opened: Value = expect_json(
-        server
-            .post(
-                &format!("/v1/channels/{}/bridge", t.channel),
-                Some(&t.bob.1),
-                &json!({"moderated": true}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    let opened = open_bridge(server, t.channel, &t.bob.1, json!({"moderated": true})).await;
     let room = opened["room"]["name"].as_str().unwrap().to_string();
     assert_eq!(opened["room"]["bridge"]["moderated"], true, "{opened}");
     assert_eq!(
@@ -344,14 +339,7 @@ async fn a_channels_bridge_is_moderated_by_its_opener_and_may_be_opened_moderate
         .request(json!({"type": "moderate", "participant": cat_sid, "action": "give_floor"}))
         .await;
     assert_eq!(given["type"], "ok", "{given}");
-    let updated = loop {
-        let update = cat.next_of("participant_updated").await;
-        if update["participant"]["sid"] == cat_sid.as_str()
-            && update["participant"]["grants"]["can_publish"] == true
-        {
-            break update;
-        }
-    };
+    let updated = cat.until_may_publish(&cat_sid).await;
     assert_eq!(
         updated["participant"]["grants"]["can_publish_sources"],
         json!(["microphone"])
@@ -368,17 +356,7 @@ async fn a_channels_bridge_is_moderated_by_its_opener_and_may_be_opened_moderate
 async fn an_open_channel_bridge_lets_members_speak() {
     let t = Team::new(start().await, "bridge-open", true).await;
     let server = &t.server;
-    let opened: Value = expect_json(
-        server
-            .post(
-                &format!("/v1/channels/{}/bridge", t.channel),
-                Some(&t.cat.1),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    let opened = open_bridge(server, t.channel, &t.cat.1, json!({})).await;
     let room = opened["room"]["name"].as_str().unwrap().to_string();
     assert!(
         opened["room"]["bridge"].get("moderated").is_none(),

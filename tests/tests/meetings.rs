@@ -1245,14 +1245,7 @@ async fn raised_hands_queue_and_a_moderator_gives_mutes_and_takes_the_floor() {
         .request(json!({"type": "moderate", "participant": bob_sid, "action": "give_floor"}))
         .await;
     assert_eq!(given["type"], "ok", "{given}");
-    let mine = loop {
-        let m = bob.next_of("participant_updated").await;
-        if m["participant"]["sid"] == bob_sid.as_str()
-            && m["participant"]["grants"]["can_publish"] == true
-        {
-            break m;
-        }
-    };
+    let mine = bob.until_may_publish(&bob_sid).await;
     assert!(
         mine["participant"].get("hand_raised_at").is_none(),
         "{mine}"
