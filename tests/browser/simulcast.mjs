@@ -5,7 +5,7 @@
 // JSON line reports each phase with B's received-video timeline.
 //
 //   node simulcast.mjs --rtc ws://10.x.y.1:PORT/v1/rtc --token-a JWT --token-b JWT
-//                      --netns NAME --limit-dev DEV [--limit 300kbit]
+//                      --netns NAME --limit-dev DEV [--limit 300kbit] [--hold-limited 8]
 
 import { chromium } from "playwright-core";
 import { chromiumFlags, chromiumPath, parseArgs } from "./common.mjs";
@@ -122,7 +122,7 @@ try {
   tc("qdisc", "replace", "dev", args["limit-dev"], "root", "tbf", "rate", args.limit || "300kbit",
     "burst", "16kb", "latency", "100ms");
   phases.limited = await until("limited", 30, (p) => p.width > 0 && p.width < 640);
-  await hold("limited", 8);
+  await hold("limited", Number(args["hold-limited"] || 8));
 
   tc("qdisc", "del", "dev", args["limit-dev"], "root");
   phases.restored = await until("restored", 45, (p) => p.width === 640);

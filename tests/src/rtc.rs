@@ -339,16 +339,19 @@ pub async fn chromium_meeting(
 
 /// Run `tests/browser/simulcast.mjs`: page A publishes a three-layer simulcast camera; page B,
 /// inside `netns`, watches, asks for low then high quality, and has its downlink limited to
-/// `limit` (a `tc` rate such as `300kbit`) and then freed. The server must listen on
-/// `netns.host_ip`. Returns the script's report (phases and a timeline).
+/// `limit` (a `tc` rate such as `300kbit`) for `limited_secs` after a lower layer arrives, and
+/// then freed. The server must listen on `netns.host_ip`. Returns the script's report (phases
+/// and a timeline).
 pub async fn chromium_simulcast(
     server: &Server,
     token_a: &str,
     token_b: &str,
     netns: &crate::Netns,
     limit: &str,
+    limited_secs: u32,
 ) -> Value {
     let rtc = rtc_url(server);
+    let hold = limited_secs.to_string();
     run_browser_script(
         "simulcast.mjs",
         &[
@@ -364,8 +367,10 @@ pub async fn chromium_simulcast(
             &netns.host_dev,
             "--limit",
             limit,
+            "--hold-limited",
+            &hold,
         ],
-        240,
+        240 + u64::from(limited_secs),
     )
     .await
 }

@@ -64,6 +64,19 @@ impl Engine {
             loss: loss.unwrap_or(0.0).clamp(0.0, 1.0),
             rtt: stats.rtt,
         };
+        if side == Side::Subscriber {
+            p.delivery.record(
+                stats.peer_bytes_tx,
+                p.link[side as usize].loss,
+                stats.timestamp,
+            );
+            tracing::debug!(
+                participant = %p.sid,
+                carried = ?p.delivery.carried(stats.timestamp),
+                loss = p.link[side as usize].loss,
+                "subscriber delivery"
+            );
+        }
         if let (Side::Subscriber, Some(bwe)) = (side, stats.bwe_tx) {
             self.metrics.bandwidth_estimate.observe(bwe.as_f64());
         }

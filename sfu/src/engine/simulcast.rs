@@ -28,11 +28,28 @@ const STARTUP_GRACE: Duration = Duration::from_secs(10);
 /// After a subscription is lowered for bandwidth, none of the subscriber's is raised for this
 /// long: the estimate settles first.
 const RAISE_HOLD: Duration = Duration::from_secs(4);
+/// A raise the link could not carry (lowered again within `RAISE_TRIAL`) doubles the hold
+/// before the next, up to this: a link just short of a layer does not flap to it and back.
+const RAISE_HOLD_MAX: Duration = Duration::from_secs(32);
+/// A raise that lasts this long was carried: the next lowering holds raises for `RAISE_HOLD`
+/// again.
+const RAISE_TRIAL: Duration = Duration::from_secs(15);
 /// A raise needs this much headroom over the layer's bitrate.
 const RAISE_HEADROOM: f64 = 1.25;
-/// A subscription is lowered only when the bandwidth estimate stayed too low this long, and
-/// raised only when it stayed high enough: an estimate's jitter moves no layer.
+/// A raise may count on this much more than the link was seen to carry (`Delivery`): str0m
+/// pads toward the next layer only up to about nine tenths of its estimate, so a clean link
+/// shows a little less than a raise needs.
+const CARRIED_SLACK: f64 = 1.2;
+/// A subscription is lowered only when the bandwidth estimate stayed too low this long: an
+/// estimate's jitter moves no layer.
 pub(super) const BANDWIDTH_WINDOW: Duration = Duration::from_secs(1);
+/// A subscription is raised only when the estimate stayed high enough this long: a delay-based
+/// estimate overshoots a tight link for a moment when its queue drains.
+pub(super) const RAISE_WINDOW: Duration = Duration::from_secs(3);
+/// An encoder ramps a layer up over its first seconds (a new track, or one resumed after a
+/// dynacast pause): its rate meanwhile (and while it is being paused) says little of what it
+/// costs once up to speed, so it only raises the layer's measured bitrate, never lowers it.
+const RAMP_UP: Duration = Duration::from_secs(6);
 /// An estimate this far below the window's best lowers layers at once.
 const STEEP_FALL: f64 = 0.7;
 /// The least a subscriber connection probes beyond what its subscriptions need.
@@ -127,7 +144,12 @@ impl UpLayer {
                 let rate = ((bytes - before) as f64 * 8.0 / secs) as u64;
                 // A paused layer's last rate is still the best guess of what it costs.
                 if rate > 0 {
+                    // Pausing, or ramping up after a resume: the rate falls short of what the
+                    // layer costs once sent in full.
+                    let partial =
+                        !self.enabled || then.saturating_duration_since(self.enabled_at) < RAMP_UP;
                     self.bitrate = Some(match self.bitrate {
+                        Some(old) if partial => old.max((old + rate) / 2),
                         Some(old) => (old + rate) / 2,
                         None => rate,
                     });
@@ -302,22 +324,122 @@ fn h264_starts_keyframe(payload: &[u8]) -> bool {
     }
 }
 
-/// Whether estimate `i` was in force at some time within the last `BANDWIDTH_WINDOW`: it is
-/// the newest, or the one after it came within the window.
-fn in_force(estimates: &VecDeque<(Instant, u64)>, i: usize, now: Instant) -> bool {
+/// Whether estimate `i` was in force at some time within the last `window`: it is the
+/// newest, or the one after it came within the window.
+fn in_force(
+    estimates: &VecDeque<(Instant, u64)>,
+    i: usize,
+    now: Instant,
+    window: Duration,
+) -> bool {
     estimates
         .get(i + 1)
-        .is_none_or(|(next, _)| now.saturating_duration_since(*next) < BANDWIDTH_WINDOW)
+        .is_none_or(|(next, _)| now.saturating_duration_since(*next) < window)
 }
 
-/// The bandwidth estimates in force during the last `BANDWIDTH_WINDOW`.
+/// The bandwidth estimates in force during the last `window`.
 fn in_window(
     estimates: &VecDeque<(Instant, u64)>,
     now: Instant,
+    window: Duration,
 ) -> impl Iterator<Item = u64> + Clone + '_ {
     (0..estimates.len())
-        .filter(move |&i| in_force(estimates, i, now))
+        .filter(move |&i| in_force(estimates, i, now, window))
         .map(move |i| estimates[i].1)
+}
+
+/// What a subscriber connection has shown it carries: the rate str0m sent on it (media and
+/// padding) less the share its receiver reported lost, per stats interval, over the last
+/// `RAISE_WINDOW`. A delay-based estimate can overshoot a tight link several times over (a
+/// probe's burst passes a token bucket's depth at line rate); a raise also needs the link to
+/// have carried about what the raised layers will cost, which the padding toward the next layer
+/// tries before the raise.
+#[derive(Debug, Default)]
+pub(super) struct Delivery {
+    sent: Option<(u64, Instant)>,
+    carried: VecDeque<(Instant, u64)>,
+}
+
+impl Delivery {
+    /// Take the connection's running total of bytes sent and the loss fraction reported since
+    /// the last figures.
+    pub(super) fn record(&mut self, bytes_sent: u64, loss: f32, at: Instant) {
+        if let Some((before, then)) = self.sent {
+            let secs = at.saturating_duration_since(then).as_secs_f64();
+            if secs > 0.2 && bytes_sent >= before {
+                let rate = (bytes_sent - before) as f64 * 8.0 / secs;
+                let carried = rate * f64::from(1.0 - loss.clamp(0.0, 1.0));
+                while self
+                    .carried
+                    .front()
+                    .is_some_and(|(t, _)| at.saturating_duration_since(*t) > RAISE_WINDOW)
+                {
+                    self.carried.pop_front();
+                }
+                self.carried.push_back((at, carried as u64));
+            }
+        }
+        self.sent = Some((bytes_sent, at));
+    }
+
+    /// The most the connection carried in one interval of the last `RAISE_WINDOW`, if known.
+    pub(super) fn carried(&self, now: Instant) -> Option<u64> {
+        self.carried
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= RAISE_WINDOW)
+            .map(|(_, rate)| *rate)
+            .max()
+    }
+}
+
+/// When a subscriber's simulcast layers may be raised. A lowering for bandwidth holds raises
+/// back while the estimate settles; a raise the link could not carry (lowered again within
+/// `RAISE_TRIAL`) doubles that hold, up to `RAISE_HOLD_MAX`, so a link just short of the next
+/// layer does not flap between two; a raise that lasted brings the hold back to `RAISE_HOLD`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RaisePacing {
+    hold: Duration,
+    lowered: Option<Instant>,
+    raised: Option<Instant>,
+}
+
+impl Default for RaisePacing {
+    fn default() -> RaisePacing {
+        RaisePacing {
+            hold: RAISE_HOLD,
+            lowered: None,
+            raised: None,
+        }
+    }
+}
+
+impl RaisePacing {
+    pub(super) fn may_raise(&self, now: Instant) -> bool {
+        self.lowered
+            .is_none_or(|at| now.saturating_duration_since(at) >= self.hold)
+    }
+
+    pub(super) fn lowered(&mut self, now: Instant) {
+        // A second lowering with no raise between keeps the hold it had.
+        if let Some(at) = self.raised {
+            self.hold = if now.saturating_duration_since(at) < RAISE_TRIAL {
+                (self.hold * 2).min(RAISE_HOLD_MAX)
+            } else {
+                RAISE_HOLD
+            };
+        }
+        self.lowered = Some(now);
+        self.raised = None;
+    }
+
+    pub(super) fn raised(&mut self, now: Instant) {
+        self.raised = Some(now);
+    }
+
+    /// The subscriber asked for a quality itself: that is tried at once.
+    pub(super) fn asked(&mut self) {
+        self.lowered = None;
+    }
 }
 
 /// The `subscribed_qualities` message for a publisher's simulcast track: which layers to send.
@@ -359,7 +481,7 @@ impl Engine {
         })?;
         sim.wanted = quality.index().min(layers.saturating_sub(1));
         // A subscriber's own request is not held back by an earlier lowering.
-        p.last_lowered = None;
+        p.raises.asked();
         self.allocate(key, Instant::now());
         Ok(())
     }
@@ -369,7 +491,8 @@ impl Engine {
         let now = Instant::now();
         if let Some(p) = self.participants.get_mut(&key) {
             tracing::debug!(participant = %p.sid, bps, "subscriber bandwidth estimate");
-            while p.bandwidth.len() > 1 && !in_force(&p.bandwidth, 0, now) {
+            let kept = BANDWIDTH_WINDOW.max(RAISE_WINDOW);
+            while p.bandwidth.len() > 1 && !in_force(&p.bandwidth, 0, now, kept) {
                 p.bandwidth.pop_front();
             }
             p.bandwidth.push_back((now, bps));
@@ -394,23 +517,29 @@ impl Engine {
             .iter()
             .filter(|d| d.active() && d.info.kind == TrackKind::Audio)
             .count() as u64;
-        // Keeping a layer needs the best estimate of the window to carry it; raising one
-        // needs the worst.
+        // Keeping a layer needs the best estimate of the last `BANDWIDTH_WINDOW` to carry it;
+        // raising one needs the worst of the longer `RAISE_WINDOW`.
         let reserve = audio * AUDIO_RESERVE;
         // A steep fall (below `STEEP_FALL` of the window's best) is congestion, not jitter,
         // and acts at once.
-        let estimates = in_window(&sub.bandwidth, now);
         let latest = sub.bandwidth.back().map(|(_, b)| *b);
-        let best = estimates.clone().max();
+        let best = in_window(&sub.bandwidth, now, BANDWIDTH_WINDOW).max();
         let keep = match (latest, best) {
             (Some(l), Some(b)) if (l as f64) < b as f64 * STEEP_FALL => Some(l),
             _ => best,
         };
         let mut keep_budget = keep.map(|b| b.saturating_sub(reserve));
-        let mut raise_budget = estimates.min().map(|b| b.saturating_sub(reserve));
-        let may_raise = sub
-            .last_lowered
-            .is_none_or(|at| now.saturating_duration_since(at) >= RAISE_HOLD);
+        // Raising also needs the link to have carried about that much (with slack for the
+        // measure's own jitter): an estimate the link never showed is not trusted.
+        let carried = sub
+            .delivery
+            .carried(now)
+            .map(|c| (c as f64 * CARRIED_SLACK) as u64);
+        let mut raise_budget = in_window(&sub.bandwidth, now, RAISE_WINDOW)
+            .min()
+            .map(|b| carried.map_or(b, |c| b.min(c)))
+            .map(|b| b.saturating_sub(reserve));
+        let may_raise = sub.raises.may_raise(now);
         let mut order: Vec<usize> = (0..sub.down.len())
             .filter(|&i| sub.down[i].sim.is_some() && sub.down[i].active())
             .collect();
@@ -453,7 +582,10 @@ impl Engine {
             used += cost;
             desired += layer_cost(layers, top);
             if chosen < top && next_step.is_none() {
-                next_step = Some(layer_cost(layers, chosen + 1).saturating_sub(cost));
+                // Padding up to what a raise needs, headroom included, shows whether the link
+                // carries it.
+                let next = layer_cost(layers, chosen + 1) as f64 * RAISE_HEADROOM;
+                next_step = Some((next as u64).saturating_sub(cost));
             }
             // Lowered because the bandwidth cannot carry the target (not because it was asked
             // for less, or the target stopped arriving).
@@ -487,7 +619,9 @@ impl Engine {
                 continue;
             };
             if for_bandwidth {
-                sub.last_lowered = Some(now);
+                sub.raises.lowered(now);
+            } else if chosen > sim.target {
+                sub.raises.raised(now);
             }
             let direction = if chosen < sim.target { "down" } else { "up" };
             metrics.layer_switches.with_label_values(&[direction]).inc();
@@ -831,11 +965,97 @@ mod tests {
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let estimates: VecDeque<(Instant, u64)> =
             [(at(0), 900), (at(100), 300), (at(500), 250)].into();
-        let seen = |ms| in_window(&estimates, at(ms)).collect::<Vec<_>>();
+        let seen = |ms| in_window(&estimates, at(ms), BANDWIDTH_WINDOW).collect::<Vec<_>>();
         // 900 gave way at 100 ms: out of the window from 1.1 s on, with no new estimate.
         assert_eq!(seen(1000), [900, 300, 250]);
         assert_eq!(seen(1200), [300, 250]);
         assert_eq!(seen(1600), [250]);
+    }
+
+    #[test]
+    fn raises_the_link_could_not_carry_hold_the_next_back_longer() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut pacing = RaisePacing::default();
+        assert!(pacing.may_raise(t0));
+        // Lowered with no raise before it: the usual hold.
+        pacing.lowered(at(0));
+        assert!(!pacing.may_raise(at(3)));
+        assert!(pacing.may_raise(at(4)));
+        // Raised, and lowered again a second later, again and again: 8 s, 16 s, 32 s, 32 s.
+        let mut now = 4;
+        for hold in [8, 16, 32, 32] {
+            pacing.raised(at(now));
+            pacing.lowered(at(now + 1));
+            assert!(!pacing.may_raise(at(now + hold)), "held {hold} s");
+            assert!(pacing.may_raise(at(now + 1 + hold)), "after {hold} s");
+            now += 1 + hold;
+        }
+        // A raise that lasted: the next lowering holds for the usual time again.
+        pacing.raised(at(now));
+        pacing.lowered(at(now + 20));
+        assert!(pacing.may_raise(at(now + 24)));
+        // The subscriber's own request is not held back.
+        pacing.raised(at(now + 24));
+        pacing.lowered(at(now + 25));
+        assert!(!pacing.may_raise(at(now + 26)));
+        pacing.asked();
+        assert!(pacing.may_raise(at(now + 26)));
+    }
+
+    #[test]
+    fn what_a_link_carried_is_what_was_sent_less_what_was_lost() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut delivery = Delivery::default();
+        assert_eq!(delivery.carried(t0), None);
+        // 37,500 bytes a second is 300 kbit/s; a quarter of the second interval lost.
+        delivery.record(0, 0.0, at(0));
+        delivery.record(37_500, 0.0, at(1000));
+        delivery.record(75_000, 0.25, at(2000));
+        assert_eq!(delivery.carried(at(2000)), Some(300_000));
+        // The clean interval leaves the window; the lossy one is what is left.
+        assert_eq!(delivery.carried(at(4500)), Some(225_000));
+        assert_eq!(delivery.carried(at(5500)), None);
+    }
+
+    #[test]
+    fn a_resumed_layer_ramping_up_keeps_the_rate_it_had() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut layer = UpLayer::new(
+            2,
+            &parley_proto::PublishLayer {
+                rid: "f".into(),
+                width: None,
+                height: Some(360),
+            },
+            t0,
+        );
+        // Up to speed at 560 kbit/s (70,000 bytes a second).
+        let mut bytes = 0;
+        for s in 0..=10 {
+            layer.measure(bytes, at(s * 1000));
+            bytes += 70_000;
+        }
+        assert_eq!(layer.bitrate, Some(560_000));
+        // Paused, then resumed: its first seconds at 150 kbit/s leave its cost alone.
+        layer.enabled_at = at(30_000);
+        layer.measure(bytes, at(30_000));
+        for s in 1..=6 {
+            bytes += 18_750;
+            layer.measure(bytes, at(30_000 + s * 1000));
+        }
+        assert_eq!(layer.bitrate, Some(560_000));
+        // Past the ramp-up a lower rate counts.
+        bytes += 18_750;
+        layer.measure(bytes, at(37_000));
+        assert_eq!(layer.bitrate, Some(355_000));
+        // Paused: the last second's few bytes leave its cost alone too.
+        layer.enabled = false;
+        bytes += 1_000;
+        layer.measure(bytes, at(38_000));
+        assert_eq!(layer.bitrate, Some(355_000));
     }
 
     #[test]

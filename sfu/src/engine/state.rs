@@ -194,10 +194,13 @@ pub(super) struct Participant {
     /// Egress NACK counts last seen, per subscriber m-line, for the NACK counter.
     pub(super) nacks_seen: HashMap<(Side, Mid, Option<str0m::media::Rid>), u64>,
     /// What the subscriber connection can carry (TWCC), bits per second, as estimated over
-    /// the last `simulcast::BANDWIDTH_WINDOW`, oldest first; empty until known.
+    /// the last `simulcast::RAISE_WINDOW`, oldest first; empty until known.
     pub(super) bandwidth: std::collections::VecDeque<(Instant, u64)>,
-    /// When a simulcast subscription was last lowered for bandwidth: no raise soon after.
-    pub(super) last_lowered: Option<Instant>,
+    /// When its simulcast subscriptions may be raised (not soon after a lowering for
+    /// bandwidth, and later still after raises its link could not carry).
+    pub(super) raises: super::simulcast::RaisePacing,
+    /// What its subscriber connection was seen to carry, which bounds a raise.
+    pub(super) delivery: super::simulcast::Delivery,
     /// Loss fraction and round trip last reported on each connection.
     pub(super) link: [LinkStats; 2],
     /// Connection quality as last announced.
