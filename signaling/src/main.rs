@@ -80,6 +80,61 @@ enum AdminCommand {
     },
     /// Import departments and users from a CSV file with columns name,email,department,role.
     ImportOrg { file: PathBuf },
+    /// Back up the database (as of one instant) and the objects its rows point at into a backup
+    /// folder, while the server keeps serving. Objects that an earlier backup in the same folder
+    /// holds are not copied again. Prints the new backup's path.
+    Backup {
+        /// The backup folder (created if missing); each backup is a subfolder named by its UTC
+        /// start time, beside the shared `blobs` folder.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// List the backups in a backup folder, and whether each one finished.
+    ListBackups { folder: PathBuf },
+    /// Check a backup against its manifest without restoring it: every file is read and hashed.
+    VerifyBackup {
+        /// A backup, `<backup folder>/<id>`, as `parley admin backup` printed it.
+        backup: PathBuf,
+    },
+    /// Restore a backup into the configured database and object store, which must be empty.
+    /// The backup is verified whole first; nothing is written if it does not match.
+    Restore {
+        /// A backup, `<backup folder>/<id>`, as `parley admin backup` printed it.
+        backup: PathBuf,
+        /// Delete everything in the configured database and object store first.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Copy this deployment (the configured database and object store) into a new, empty
+    /// PostgreSQL database, and optionally a new object store, keeping every id and sequence;
+    /// then compare both sides table by table and object by object. The source is only read.
+    /// Stop the server first: what it writes during the copy is not copied.
+    Migrate {
+        /// The target database, `postgres://user@host:5432/parley` (or `sqlite://…`).
+        #[arg(long)]
+        to_database: String,
+        /// The target object store: a folder, or `s3://BUCKET` with the --s3-* options.
+        /// Without it the objects stay where they are.
+        #[arg(long)]
+        to_object_store: Option<String>,
+        /// The S3 service's URL (empty for AWS itself).
+        #[arg(long, default_value = "")]
+        s3_endpoint: String,
+        #[arg(long, default_value = "us-east-1")]
+        s3_region: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+        s3_access_key_id: String,
+        #[arg(
+            long,
+            env = "AWS_SECRET_ACCESS_KEY",
+            default_value = "",
+            hide_env_values = true
+        )]
+        s3_secret_access_key: String,
+        /// Allow an http:// endpoint (a service on the local network).
+        #[arg(long)]
+        s3_allow_http: bool,
+    },
 }
 
 #[derive(Args)]
@@ -234,8 +289,93 @@ fn app_err(err: parley_signaling::error::AppError) -> anyhow::Error {
 
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     use parley_signaling::auth::hash_password;
-    let db = open_db(&config).await?;
+    if let AdminCommand::ListBackups { folder } = &command {
+        return list_backups(folder).await;
+    }
+    if let AdminCommand::VerifyBackup { backup } = &command {
+        let (repo, id) = backup_at(backup)?;
+        let manifest = parley_storage::verify_backup(&repo, &id)
+            .await
+            .with_context(|| format!("backup {} failed verification", backup.display()))?;
+        say(&format!(
+            "backup {} is whole: {} tables ({} rows) and {} objects ({}) match its manifest",
+            backup.display(),
+            manifest.tables.len(),
+            manifest.rows(),
+            manifest.objects.len(),
+            bytes(manifest.object_bytes())
+        ));
+        return Ok(());
+    }
+    let (db, objects) = server::open_storage(&config).await?;
     match command {
+        AdminCommand::ListBackups { .. } | AdminCommand::VerifyBackup { .. } => {}
+        AdminCommand::Backup { to } => {
+            std::fs::create_dir_all(&to)
+                .with_context(|| format!("cannot create the backup folder {}", to.display()))?;
+            let repo =
+                parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
+                    path: to.clone(),
+                })?;
+            let report = parley_storage::take_backup(&db, &objects, &repo, env!("CARGO_PKG_VERSION"))
+                .await
+                .context("the backup failed; the backup folder keeps an incomplete backup, which is never restored")?;
+            let m = &report.manifest;
+            say(&format!(
+                "backup {} written: {} rows in {} tables, {} objects ({} copied now, {}; {} already in an earlier backup) in {:.1} s",
+                to.join(&m.id).display(),
+                m.rows(),
+                m.tables.len(),
+                m.objects.len(),
+                report.copied,
+                bytes(report.copied_bytes),
+                report.reused,
+                (m.finished_at - m.started_at) as f64 / 1000.0
+            ));
+        }
+        AdminCommand::Restore { backup, replace } => {
+            let (repo, id) = backup_at(&backup)?;
+            let started = std::time::Instant::now();
+            let report = parley_storage::restore_backup(&repo, &id, &db, &objects, replace)
+                .await
+                .with_context(|| format!("backup {} was not restored", backup.display()))?;
+            say(&format!(
+                "restored {}: {} rows and {} objects ({}) in {:.1} s; start the server with `parley serve`",
+                backup.display(),
+                report.rows,
+                report.objects,
+                bytes(report.object_bytes),
+                started.elapsed().as_secs_f64()
+            ));
+            say("clients that saw messages newer than this backup keep their place but will not                  see those messages again; tell users what was lost between the backup and now");
+        }
+        AdminCommand::Migrate {
+            to_database,
+            to_object_store,
+            s3_endpoint,
+            s3_region,
+            s3_access_key_id,
+            s3_secret_access_key,
+            s3_allow_http,
+        } => {
+            let target_objects =
+                to_object_store
+                    .as_deref()
+                    .map(|spec| match spec.strip_prefix("s3://") {
+                        Some(bucket) => {
+                            parley_storage::ObjectStoreConfig::S3(parley_storage::S3Config {
+                                bucket: bucket.trim_end_matches('/').to_string(),
+                                region: s3_region,
+                                endpoint: s3_endpoint,
+                                access_key_id: s3_access_key_id,
+                                secret_access_key: s3_secret_access_key,
+                                allow_http: s3_allow_http,
+                            })
+                        }
+                        None => parley_storage::ObjectStoreConfig::Local { path: spec.into() },
+                    });
+            migrate(&db, &objects, &to_database, target_objects).await?;
+        }
         AdminCommand::CreateUser {
             email,
             name,
@@ -310,6 +450,184 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     db.close().await;
+    Ok(())
+}
+
+/// A backup's path as its folder (the repository) and id.
+fn backup_at(backup: &std::path::Path) -> anyhow::Result<(parley_storage::ObjectStorage, String)> {
+    let id = backup
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{} does not name a backup", backup.display()))?
+        .to_string();
+    let folder = backup
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !backup.is_dir() {
+        bail!("there is no backup at {}", backup.display());
+    }
+    let repo = parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
+        path: folder.to_path_buf(),
+    })?;
+    Ok((repo, id))
+}
+
+async fn list_backups(folder: &std::path::Path) -> anyhow::Result<()> {
+    if !folder.is_dir() {
+        bail!("there is no backup folder at {}", folder.display());
+    }
+    let repo = parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
+        path: folder.to_path_buf(),
+    })?;
+    let backups = parley_storage::list_backups(&repo).await?;
+    if backups.is_empty() {
+        say(&format!("no backups in {}", folder.display()));
+    }
+    for backup in backups {
+        match backup.manifest {
+            Some(m) => say(&format!(
+                "{}  complete  {} rows, {} objects ({}), schema {}, Parley {}",
+                backup.id,
+                m.rows(),
+                m.objects.len(),
+                bytes(m.object_bytes()),
+                m.schema_version,
+                m.parley_version
+            )),
+            None => say(&format!(
+                "{}  INCOMPLETE (interrupted, or still being written): never restored",
+                backup.id
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// A byte count for people: `12.3 MiB`.
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Rows and object bytes a migration copies per second, measured on a two-core machine
+/// (docs/BENCHMARKS.md), for the downtime stated before it starts.
+const MIGRATE_ROWS_PER_SEC: f64 = 20_000.0;
+const MIGRATE_BYTES_PER_SEC: f64 = 50.0 * 1024.0 * 1024.0;
+
+async fn migrate(
+    db: &Database,
+    objects: &parley_storage::ObjectStorage,
+    to_database: &str,
+    to_objects: Option<parley_storage::ObjectStoreConfig>,
+) -> anyhow::Result<()> {
+    let (counts, object_count, object_bytes) = parley_storage::measure(db, objects).await?;
+    let rows: u64 = counts.iter().map(|(_, n)| n).sum();
+    let copy_bytes = if to_objects.is_some() {
+        object_bytes
+    } else {
+        0
+    };
+    let estimate =
+        rows as f64 / MIGRATE_ROWS_PER_SEC + 2.0 * copy_bytes as f64 / MIGRATE_BYTES_PER_SEC;
+    say(&format!(
+        "copying {rows} rows{} from {}; this takes about {:.0} s. Keep Parley stopped until it          finishes: what it writes meanwhile is not copied",
+        if to_objects.is_some() {
+            format!(" and {object_count} objects ({})", bytes(object_bytes))
+        } else {
+            String::new()
+        },
+        match db.backend() {
+            parley_storage::Backend::Sqlite => "the SQLite database",
+            parley_storage::Backend::Postgres => "the PostgreSQL database",
+        },
+        estimate.max(1.0)
+    ));
+    let target = Database::connect(&parley_storage::DatabaseConfig {
+        url: to_database.to_string(),
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(30),
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the target database {}",
+            parley_storage::redact(to_database)
+        )
+    })?;
+    let target_objects = to_objects
+        .as_ref()
+        .map(parley_storage::ObjectStorage::open)
+        .transpose()
+        .context("cannot open the target object store")?;
+    let started = std::time::Instant::now();
+    let report = parley_storage::migrate(db, objects, &target, target_objects.as_ref())
+        .await
+        .context("the migration stopped; the source is untouched, and the target should be dropped and made again")?;
+    target.close().await;
+    for (table, rows, same) in &report.tables {
+        say(&format!(
+            "  {table}: {rows} rows, {}",
+            if *same {
+                "checksum matches"
+            } else {
+                "CHECKSUM DIFFERS"
+            }
+        ));
+    }
+    if !report.all_match() {
+        bail!("the copy differs from the source (above); do not switch to it");
+    }
+    say(&format!(
+        "copied {rows} rows{} in {:.1} s; every table and object matches the source",
+        if target_objects.is_some() {
+            format!(
+                " and {} objects ({})",
+                report.objects,
+                bytes(report.object_bytes)
+            )
+        } else {
+            String::new()
+        },
+        started.elapsed().as_secs_f64()
+    ));
+    say("Now point the configuration at the copy and start Parley:");
+    say(&format!(
+        r#"  [database]
+  url = "{}""#,
+        parley_storage::redact(to_database)
+    ));
+    match &to_objects {
+        Some(parley_storage::ObjectStoreConfig::S3(s3)) => say(&format!(
+            r#"  [object_store]
+  kind = "s3"
+  bucket = "{}"
+  region = "{}"
+  endpoint = "{}"
+  access_key_id = "(the key)"
+  secret_access_key = "(the secret)"
+  allow_http = {}"#,
+            s3.bucket, s3.region, s3.endpoint, s3.allow_http
+        )),
+        Some(parley_storage::ObjectStoreConfig::Local { path }) => say(&format!(
+            r#"  [object_store]
+  kind = "local"
+  path = "{}""#,
+            path.display()
+        )),
+        None => {}
+    }
+    say("(or the PARLEY_DATABASE_URL and PARLEY_OBJECT_STORE_* variables). Keep the old data          until the new deployment has run for a while.");
     Ok(())
 }
 

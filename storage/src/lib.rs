@@ -10,9 +10,11 @@
 //! Architecture invariant: every write that touches more than one row runs in one transaction,
 //! so a failure (the database going away included) leaves nothing half-written.
 
+mod backup;
 mod channels;
 mod db;
 mod departments;
+mod dump;
 mod error;
 mod import;
 mod meetings;
@@ -27,16 +29,22 @@ mod stats;
 mod tasks;
 mod users;
 
+pub use backup::{
+    list_backups, measure, migrate, restore_backup, take_backup, verify_backup, BackupError,
+    BackupReport, BackupStatus, Manifest, MigrateReport, ObjectEntry, RestoreReport, TableEntry,
+};
 pub use channels::NewChannel;
 pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
+pub use dump::{hex, Column, ColumnKind, TableHeader, TABLES};
 pub use error::StoreError;
 pub use import::{ImportOutcome, ImportRow};
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};
 pub use minutes::{ItemChanges, NewItemRow};
 pub use objects::{
-    ObjectError, ObjectInfo, ObjectStorage, ObjectStoreConfig, ObjectWriter, S3Config,
+    ObjectError, ObjectInfo, ObjectMeta, ObjectStorage, ObjectStoreConfig, ObjectStream,
+    ObjectWriter, S3Config,
 };
 pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;

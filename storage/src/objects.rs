@@ -88,6 +88,17 @@ pub struct ObjectInfo {
     pub size: u64,
 }
 
+/// One stored object with when it was last written (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: String,
+    pub size: u64,
+    pub modified_ms: i64,
+}
+
+/// An object's bytes as they arrive.
+pub type ObjectStream = futures::stream::BoxStream<'static, Result<Bytes, ObjectError>>;
+
 fn key(key: &str) -> Result<Path, ObjectError> {
     Path::parse(key).map_err(|e| ObjectError::InvalidKey {
         key: key.to_string(),
@@ -183,6 +194,56 @@ impl ObjectStorage {
             .await?;
         found.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(found)
+    }
+
+    /// Every object (under `prefix`, if given) with its size and time, sorted by key.
+    pub async fn list_meta(&self, prefix: Option<&str>) -> Result<Vec<ObjectMeta>, ObjectError> {
+        let prefix = prefix.map(key).transpose()?;
+        let mut found: Vec<ObjectMeta> = self
+            .store
+            .list(prefix.as_ref())
+            .map_ok(|meta| ObjectMeta {
+                key: meta.location.to_string(),
+                size: meta.size,
+                modified_ms: meta.last_modified.timestamp_millis(),
+            })
+            .try_collect()
+            .await?;
+        found.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(found)
+    }
+
+    /// The names one level below `prefix` (or the top), as folders: `a/b/c` under `a` is `b`.
+    pub async fn folders(&self, prefix: Option<&str>) -> Result<Vec<String>, ObjectError> {
+        let prefix = prefix.map(key).transpose()?;
+        let listing = self.store.list_with_delimiter(prefix.as_ref()).await?;
+        let mut names: Vec<String> = listing
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read an object as a stream of chunks, without holding it whole in memory.
+    pub async fn stream(&self, name: &str) -> Result<ObjectStream, ObjectError> {
+        let found = self.store.get(&key(name)?).await?;
+        Ok(Box::pin(found.into_stream().map_err(ObjectError::from)))
+    }
+
+    pub async fn exists(&self, name: &str) -> Result<bool, ObjectError> {
+        match self.store.head(&key(name)?).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(ObjectError::Store(e)),
+        }
+    }
+
+    /// Move an object to another key (an atomic rename on a local folder).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), ObjectError> {
+        self.store.rename(&key(from)?, &key(to)?).await?;
+        Ok(())
     }
 
     /// Start a streaming upload: parts go out as they fill; `finish` completes the object.

@@ -65,6 +65,21 @@ impl S3Server {
         let _ = self.child.wait();
     }
 
+    /// The `PARLEY_OBJECT_STORE_*` settings that point a server or a command at this bucket.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("PARLEY_OBJECT_STORE_KIND", "s3"),
+            ("PARLEY_OBJECT_STORE_BUCKET", self.bucket.as_str()),
+            ("PARLEY_OBJECT_STORE_ENDPOINT", self.endpoint.as_str()),
+            ("PARLEY_OBJECT_STORE_ACCESS_KEY_ID", "testing"),
+            ("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "testing"),
+            ("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
     pub fn config(&self) -> parley_storage::S3Config {
         parley_storage::S3Config {
             bucket: self.bucket.clone(),

@@ -73,13 +73,9 @@ impl ServerOptions {
     }
 
     /// Keep objects (recordings) in `s3`'s bucket instead of the local folder.
-    pub fn s3(self, s3: &crate::S3Server) -> ServerOptions {
-        self.env("PARLEY_OBJECT_STORE_KIND", "s3")
-            .env("PARLEY_OBJECT_STORE_BUCKET", s3.bucket.clone())
-            .env("PARLEY_OBJECT_STORE_ENDPOINT", s3.endpoint.clone())
-            .env("PARLEY_OBJECT_STORE_ACCESS_KEY_ID", "testing")
-            .env("PARLEY_OBJECT_STORE_SECRET_ACCESS_KEY", "testing")
-            .env("PARLEY_OBJECT_STORE_ALLOW_HTTP", "true")
+    pub fn s3(mut self, s3: &crate::S3Server) -> ServerOptions {
+        self.env.extend(s3.env());
+        self
     }
 }
 

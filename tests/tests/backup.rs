@@ -1,0 +1,622 @@
+//! Backups, restores and the move from the embedded default to PostgreSQL and S3, with the real
+//! binary: `parley admin backup` while a client keeps sending, `restore` into an empty
+//! deployment that a new `parley serve` then runs on, `verify-backup` against tampering, a
+//! backup killed with SIGKILL, and `migrate`. Recordings are real WebM/Opus files (made by
+//! ffmpeg) stored in chunks as the recorder stores them, fetched back through the API.
+
+use parley_proto::{NewRecordingFile, RecordingKind, RecordingProgress, RecordingStatus};
+use parley_storage::{Database, DatabaseConfig, ObjectStorage, ObjectStoreConfig};
+use parley_tests::{
+    expect_json, on_both_backends, parley_command, Backend, S3Server, Server, ServerOptions, Team,
+    TestDatabase, WsClient,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// A database and an object store, empty until used: SQLite and a local folder, or a
+/// PostgreSQL database and an S3 bucket (moto).
+struct Deployment {
+    dir: TempDir,
+    database_url: String,
+    s3: Option<S3Server>,
+    _database: Option<TestDatabase>,
+}
+
+impl Deployment {
+    async fn new(backend: Backend) -> Deployment {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match backend {
+            Backend::Sqlite => Deployment {
+                database_url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("parley.db").display()
+                ),
+                dir,
+                s3: None,
+                _database: None,
+            },
+            Backend::Postgres => {
+                let database = TestDatabase::create().await;
+                Deployment {
+                    database_url: database.url(),
+                    dir,
+                    s3: Some(S3Server::start().await),
+                    _database: Some(database),
+                }
+            }
+        }
+    }
+
+    fn objects_path(&self) -> PathBuf {
+        self.dir.path().join("objects")
+    }
+
+    fn object_config(&self) -> ObjectStoreConfig {
+        match &self.s3 {
+            Some(s3) => ObjectStoreConfig::S3(s3.config()),
+            None => ObjectStoreConfig::Local {
+                path: self.objects_path(),
+            },
+        }
+    }
+
+    /// The `PARLEY_*` settings that point a server or a command here.
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("PARLEY_DATABASE_URL".to_string(), self.database_url.clone()),
+            (
+                "PARLEY_SERVER_DATA_DIR".to_string(),
+                self.dir.path().join("data").display().to_string(),
+            ),
+        ];
+        match &self.s3 {
+            Some(s3) => env.extend(s3.env()),
+            None => env.extend([
+                ("PARLEY_OBJECT_STORE_KIND".into(), "local".into()),
+                (
+                    "PARLEY_OBJECT_STORE_PATH".into(),
+                    self.objects_path().display().to_string(),
+                ),
+            ]),
+        }
+        env
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = parley_command();
+        cmd.args(args).envs(self.env());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run parley")
+    }
+
+    async fn serve(&self) -> Server {
+        Server::start_with(ServerOptions {
+            database_url: Some(self.database_url.clone()),
+            env: self.env(),
+            ..ServerOptions::default()
+        })
+        .await
+    }
+
+    async fn storage(&self) -> (Database, ObjectStorage) {
+        let db = Database::connect(&DatabaseConfig {
+            url: self.database_url.clone(),
+            max_connections: 2,
+            acquire_timeout: Duration::from_secs(10),
+        })
+        .await
+        .expect("open the database");
+        let objects = ObjectStorage::open(&self.object_config()).expect("open the object store");
+        (db, objects)
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn succeeded(output: Output) -> String {
+    assert!(output.status.success(), "{}", text(&output));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn failed(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "should have failed: {}",
+        text(&output)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The backup path `parley admin backup` printed.
+fn backup_path(stdout: &str) -> String {
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no backup path in {stdout}"))
+        .to_string()
+}
+
+/// A real WebM/Opus file of `secs` seconds of a 440 Hz tone.
+fn webm(dir: &Path, secs: u32) -> Vec<u8> {
+    let path = dir.join(format!("tone-{secs}.webm"));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={secs}"))
+        .args(["-c:a", "libopus", "-b:a", "64k"])
+        .arg(&path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    std::fs::read(&path).expect("read the tone")
+}
+
+/// Store `file` as a finished recording of a new meeting, in `chunk`-byte objects, the way the
+/// recorder does (its job claimed, the file added, its chunks uploaded, then marked done).
+/// Returns the recording's id.
+async fn store_recording(db: &Database, objects: &ObjectStorage, file: &[u8], chunk: usize) -> i64 {
+    let now = parley_storage::now_ms();
+    let room_sid = parley_tests::unique("RM_backup");
+    db.meeting_started(&room_sid, "backup-room", None, false, now)
+        .await
+        .expect("meeting");
+    let meeting = db
+        .meeting_by_sid(&room_sid)
+        .await
+        .unwrap()
+        .expect("meeting id");
+    db.request_recording(meeting, "backup-room", false, None, now)
+        .await
+        .expect("job");
+    let claimed = db
+        .claim_recording_job("test-recorder", 60_000, now)
+        .await
+        .unwrap()
+        .expect("claimed");
+    let recording = db
+        .add_recording(
+            &claimed.job,
+            &NewRecordingFile {
+                recorder: "test-recorder".into(),
+                kind: RecordingKind::Mixed,
+                participant: None,
+                participant_name: None,
+                source: None,
+                track_sid: None,
+                codec: "opus".into(),
+                content_type: "audio/webm".into(),
+                start_offset_ms: 0,
+            },
+            None,
+            now,
+        )
+        .await
+        .expect("recording");
+    let chunks = file.chunks(chunk).collect::<Vec<_>>();
+    for (i, part) in chunks.iter().enumerate() {
+        objects
+            .put(
+                &format!("{}/{i:06}", recording.object_prefix),
+                bytes::Bytes::copy_from_slice(part),
+            )
+            .await
+            .expect("chunk");
+    }
+    db.recording_progress(
+        claimed.job.id,
+        recording.id,
+        &RecordingProgress {
+            recorder: "test-recorder".into(),
+            duration_ms: 3000,
+            size_bytes: file.len() as i64,
+            chunks: chunks.len() as i64,
+            status: Some(RecordingStatus::Done),
+            failure: None,
+        },
+        now,
+    )
+    .await
+    .expect("done");
+    db.finish_recording_job(claimed.job.id, "test-recorder", None, now)
+        .await
+        .expect("job done");
+    recording.id.0
+}
+
+/// A recording's bytes as a client downloads them.
+async fn download(server: &Server, token: &str, recording: i64) -> Vec<u8> {
+    let response = server
+        .get(&format!("/v1/recordings/{recording}/media"), Some(token))
+        .await;
+    assert_eq!(response.status(), 200);
+    response.bytes().await.expect("media").to_vec()
+}
+
+/// Every message of a channel, oldest first, paging back from the newest.
+async fn history(server: &Server, token: &str, channel: i64) -> Vec<Value> {
+    let mut all = Vec::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let path = match before {
+            Some(seq) => format!("/v1/channels/{channel}/messages?limit=200&before_seq={seq}"),
+            None => format!("/v1/channels/{channel}/messages?limit=200"),
+        };
+        let page: Value = expect_json(server.get(&path, Some(token)).await, 200).await;
+        let messages = page["messages"].as_array().expect("messages").clone();
+        before = messages.first().and_then(|m| m["seq"].as_i64());
+        all.splice(0..0, messages);
+        if page["has_more"] != true || before.is_none() {
+            return all;
+        }
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    parley_storage::hex(&Sha256::digest(bytes))
+}
+
+/// A backup taken while a client keeps sending: every message acknowledged before the backup
+/// began comes back once, with its sequence, no sequence is missing, sessions and tokens still
+/// hold, a reconnecting client resumes, and the recording plays byte for byte. The second
+/// backup into the same folder copies no object again.
+async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) {
+    let source = Deployment::new(backend).await;
+    let team = Team::new(source.serve().await, "backed-up", true).await;
+    let server = &team.server;
+    let scratch = tempfile::tempdir().unwrap();
+    let tone = webm(scratch.path(), 3);
+    let (db, objects) = source.storage().await;
+    let recording = store_recording(&db, &objects, &tone, 4096).await;
+    let chunks = tone.len().div_ceil(4096);
+    db.close().await;
+    let folder = scratch.path().join("backups");
+    let folder_arg = folder.display().to_string();
+
+    let first = succeeded(source.run(&["admin", "backup", "--to", &folder_arg]));
+    assert!(first.contains(&format!("{chunks} copied now")), "{first}");
+    // 96 MiB more to copy: the next backup takes long enough for messages to come in meanwhile.
+    let (db, objects) = source.storage().await;
+    let big: Vec<u8> = (0..96u32 * 1024 * 1024 / 4)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    store_recording(&db, &objects, &big, 8 * 1024 * 1024).await;
+    db.close().await;
+
+    // Ann keeps sending; the backup starts once 30 messages are acknowledged.
+    let acks: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (acks, stop) = (acks.clone(), stop.clone());
+        let mut ann = WsClient::connect(server, &team.ann.1).await;
+        let channel = team.channel;
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let sent = ann
+                    .say(channel, &format!("c{n}"), &format!("message {n}"))
+                    .await;
+                let seq = sent["seq"].as_i64().expect("seq");
+                let id = sent["message_id"].as_i64().expect("message id");
+                acks.lock().unwrap().push((seq, id));
+                // Under the hub's 20 requests per second.
+                tokio::time::sleep(Duration::from_millis(60)).await;
+            }
+        })
+    };
+    while acks.lock().unwrap().len() < 30 {
+        assert!(!writer.is_finished(), "the writer stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let acked_before: Vec<(i64, i64)> = acks.lock().unwrap().clone();
+    let command = source.command(&["admin", "backup", "--to", &folder_arg]);
+    let second = tokio::task::spawn_blocking(move || {
+        let mut command = command;
+        command.output().expect("run the backup")
+    })
+    .await
+    .unwrap();
+    let second = succeeded(second);
+    let during = acks.lock().unwrap().len() - acked_before.len();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(
+        during > 0,
+        "the server kept serving during the backup: {second}"
+    );
+    assert!(
+        second.contains("12 copied now") && second.contains(&format!("{chunks} already")),
+        "the second backup copies only the new recording's 12 chunks: {second}"
+    );
+    let backup = backup_path(&second);
+    let verified = succeeded(source.run(&["admin", "verify-backup", &backup]));
+    assert!(verified.contains("is whole"), "{verified}");
+    let listed = succeeded(source.run(&["admin", "list-backups", &folder_arg]));
+    assert_eq!(listed.matches("complete").count(), 2, "{listed}");
+
+    // Restore into an empty deployment and serve it.
+    let target = Deployment::new(backend).await;
+    let restored = succeeded(target.run(&["admin", "restore", &backup]));
+    assert!(restored.contains("restored"), "{restored}");
+    let refused = failed(target.run(&["admin", "restore", &backup]));
+    assert!(refused.contains("not empty"), "{refused}");
+    let copy = target.serve().await;
+
+    // Ann's token from before still works: the signing secret and the sessions came back.
+    let messages = history(&copy, &team.ann.1, team.channel).await;
+    let seqs: Vec<i64> = messages
+        .iter()
+        .map(|m| m["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as i64).collect::<Vec<_>>(),
+        "sequences without gaps"
+    );
+    for (seq, id) in &acked_before {
+        let found: Vec<&Value> = messages.iter().filter(|m| m["id"] == *id).collect();
+        assert_eq!(found.len(), 1, "message {id} once");
+        assert_eq!(found[0]["seq"], *seq, "message {id} keeps its sequence");
+    }
+    // A client that saw the last restored message resumes from there, and the next message
+    // takes the next sequence.
+    let last = *seqs.last().unwrap();
+    let mut bob = WsClient::connect_resuming(
+        &copy,
+        &team.bob.1,
+        json!([{"channel": team.channel, "seq": last}]),
+    )
+    .await;
+    let mut ann = WsClient::connect(&copy, &team.ann.1).await;
+    let next = ann
+        .say(team.channel, "after-restore", "after the restore")
+        .await;
+    assert_eq!(next["seq"], last + 1, "{next}");
+    assert_eq!(bob.next_of("message").await["seq"], last + 1);
+
+    let media = download(&copy, &team.admin, recording).await;
+    assert_eq!(
+        sha(&media),
+        sha(&tone),
+        "the recording comes back byte for byte"
+    );
+    let file = scratch.path().join("restored.webm");
+    std::fs::write(&file, &media).unwrap();
+    let probe = parley_tests::recorder::probe(&file);
+    assert!(
+        parley_tests::recorder::duration_secs(&probe) > 2.5,
+        "{probe}"
+    );
+}
+
+on_both_backends!(a_backup_taken_while_messages_flow_restores_them_all);
+
+/// A changed byte anywhere (a table file, an object, the manifest) fails verification, and
+/// restore refuses the backup without writing anything.
+#[tokio::test]
+async fn a_tampered_backup_is_refused() {
+    let source = Deployment::new(Backend::Sqlite).await;
+    let team = Team::new(source.serve().await, "tampered", false).await;
+    let mut ann = WsClient::connect(&team.server, &team.ann.1).await;
+    for n in 0..5 {
+        ann.say(team.channel, &format!("t{n}"), "to be backed up")
+            .await;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let (db, objects) = source.storage().await;
+    store_recording(&db, &objects, &webm(scratch.path(), 1), 2048).await;
+    let folder = scratch.path().join("backups");
+    let out = succeeded(source.run(&["admin", "backup", "--to", &folder.display().to_string()]));
+    let backup = PathBuf::from(backup_path(&out));
+
+    // Each tampering in its own copy of the backup folder.
+    let blob = std::fs::read_dir(folder.join("blobs"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let id = backup.file_name().unwrap().to_owned();
+    let cases: [(&str, PathBuf); 3] = [
+        ("table", backup.join("tables/messages.jsonl")),
+        ("object", blob),
+        ("manifest", backup.join("manifest.json")),
+    ];
+    for (what, file) in cases {
+        let copy = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", folder.display()))
+            .arg(copy.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let tampered = copy.path().join(file.strip_prefix(&folder).unwrap());
+        let mut bytes = std::fs::read(&tampered).unwrap();
+        // A digit in the manifest (a size or a count), the middle byte elsewhere.
+        let at = match what {
+            "manifest" => bytes
+                .windows(8)
+                .position(|w| w == b"\"rows\": ")
+                .map(|p| p + 8)
+                .unwrap(),
+            _ => bytes.len() / 2,
+        };
+        bytes[at] = if bytes[at] == b'1' { b'2' } else { b'1' };
+        std::fs::write(&tampered, bytes).unwrap();
+        let copied = copy.path().join(&id).display().to_string();
+        let refused = failed(source.run(&["admin", "verify-backup", &copied]));
+        assert!(refused.contains("failed verification"), "{what}: {refused}");
+        let target = Deployment::new(Backend::Sqlite).await;
+        let refused = failed(target.run(&["admin", "restore", &copied]));
+        assert!(refused.contains("was not restored"), "{what}: {refused}");
+        let (db, objects) = target.storage().await;
+        assert!(db.is_empty().await.unwrap(), "{what}: nothing written");
+        assert!(objects.list_meta(None).await.unwrap().is_empty());
+    }
+    // The untouched backup restores, but not over a deployment that has data.
+    let busy = failed(source.run(&["admin", "restore", &backup.display().to_string()]));
+    assert!(busy.contains("not empty"), "{busy}");
+}
+
+/// A backup killed with SIGKILL halfway leaves the earlier backup whole, and is listed as
+/// incomplete, fails verification and is never restored.
+#[tokio::test]
+async fn a_backup_killed_halfway_is_never_restored() {
+    let source = Deployment::new(Backend::Sqlite).await;
+    let team = Team::new(source.serve().await, "killed", false).await;
+    let mut ann = WsClient::connect(&team.server, &team.ann.1).await;
+    ann.say(team.channel, "k1", "before the first backup").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("backups");
+    let folder_arg = folder.display().to_string();
+    let first = backup_path(&succeeded(source.run(&[
+        "admin",
+        "backup",
+        "--to",
+        &folder_arg,
+    ])));
+
+    // 256 MiB of recording to copy: the second backup is still copying when it is killed.
+    let (db, objects) = source.storage().await;
+    let big: Vec<u8> = (0..256u32 * 1024 * 1024 / 4)
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    store_recording(&db, &objects, &big, 8 * 1024 * 1024).await;
+    let mut child = source
+        .command(&["admin", "backup", "--to", &folder_arg])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let copying = loop {
+        let tmp = folder.join("tmp");
+        let blobs = std::fs::read_dir(folder.join("blobs")).map_or(0, |d| d.count());
+        if tmp.exists() && blobs > 0 || started.elapsed() > Duration::from_secs(60) {
+            break tmp.exists();
+        }
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert!(copying, "the backup was copying objects when killed");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let listed = succeeded(source.run(&["admin", "list-backups", &folder_arg]));
+    assert_eq!(listed.matches("  complete").count(), 1, "{listed}");
+    assert_eq!(listed.matches("INCOMPLETE").count(), 1, "{listed}");
+    let partial = listed
+        .lines()
+        .find(|l| l.contains("INCOMPLETE"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap();
+    let partial = folder.join(partial).display().to_string();
+    let refused = failed(source.run(&["admin", "verify-backup", &partial]));
+    assert!(refused.contains("incomplete"), "{refused}");
+    let target = Deployment::new(Backend::Sqlite).await;
+    let refused = failed(target.run(&["admin", "restore", &partial]));
+    assert!(refused.contains("incomplete"), "{refused}");
+    assert!(target.storage().await.0.is_empty().await.unwrap());
+    // The earlier backup is whole and restores.
+    succeeded(source.run(&["admin", "verify-backup", &first]));
+    succeeded(target.run(&["admin", "restore", &first]));
+}
+
+/// An embedded deployment (SQLite, local folder) moves to PostgreSQL and S3 with every id and
+/// sequence, the copy is checked table by table, and a server on the copy carries on: history,
+/// the next message's sequence, tokens, the recording.
+#[tokio::test]
+async fn an_embedded_deployment_moves_to_postgres_and_s3() {
+    let source = Deployment::new(Backend::Sqlite).await;
+    let mut team = Team::new(source.serve().await, "moving", true).await;
+    let mut ann = WsClient::connect(&team.server, &team.ann.1).await;
+    for n in 0..30 {
+        ann.say(
+            team.channel,
+            &format!("m{n}"),
+            &format!("before the move {n}"),
+        )
+        .await;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let tone = webm(scratch.path(), 3);
+    let (db, objects) = source.storage().await;
+    let recording = store_recording(&db, &objects, &tone, 5000).await;
+    db.close().await;
+    let before = history(&team.server, &team.ann.1, team.channel).await;
+    team.server.kill();
+
+    let target = Deployment::new(Backend::Postgres).await;
+    let s3 = target.s3.as_ref().unwrap();
+    let out = succeeded(source.run(&[
+        "admin",
+        "migrate",
+        "--to-database",
+        &target.database_url,
+        "--to-object-store",
+        &format!("s3://{}", s3.bucket),
+        "--s3-endpoint",
+        &s3.endpoint,
+        "--s3-access-key-id",
+        "testing",
+        "--s3-secret-access-key",
+        "testing",
+        "--s3-allow-http",
+    ]));
+    assert!(
+        out.contains("this takes about"),
+        "the downtime is stated: {out}"
+    );
+    assert!(out.contains("every table and object matches"), "{out}");
+    assert!(!out.contains("DIFFERS"), "{out}");
+    assert!(out.contains("kind = \"s3\""), "{out}");
+    // Migrating again into the same (now full) target is refused.
+    let again = failed(source.run(&["admin", "migrate", "--to-database", &target.database_url]));
+    assert!(again.contains("not empty"), "{again}");
+
+    let copy = target.serve().await;
+    assert_eq!(history(&copy, &team.ann.1, team.channel).await, before);
+    let mut bob = WsClient::connect(&copy, &team.bob.1).await;
+    let mut ann = WsClient::connect(&copy, &team.ann.1).await;
+    let next = ann.say(team.channel, "after-move", "after the move").await;
+    assert_eq!(next["seq"], before.len() as i64 + 1, "{next}");
+    assert_eq!(
+        bob.next_of("message").await["message"]["body"],
+        "after the move"
+    );
+    // New rows get new ids past the copied ones (PostgreSQL's sequences were moved on).
+    let created: Value = expect_json(
+        copy.post(
+            "/v1/channels",
+            Some(&team.ann.1),
+            &json!({"name": "new-after-move", "kind": "group", "category": "project", "members": [team.bob.0]}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    assert!(created["id"].as_i64().unwrap() > team.channel, "{created}");
+    assert_eq!(
+        sha(&download(&copy, &team.admin, recording).await),
+        sha(&tone)
+    );
+}
