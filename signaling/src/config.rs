@@ -12,7 +12,7 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "object_store",
     "database",
     "server",
@@ -24,6 +24,7 @@ const SECTIONS: [&str; 12] = [
     "urgent",
     "tasks",
     "cluster",
+    "backup",
     "rtc",
 ];
 
@@ -41,6 +42,7 @@ pub struct Config {
     pub urgent: UrgentSection,
     pub tasks: TasksSection,
     pub cluster: ClusterSection,
+    pub backup: BackupSection,
     pub rtc: RtcSection,
 }
 
@@ -280,6 +282,31 @@ impl Default for TasksSection {
     }
 }
 
+/// Backups the server takes itself, as `parley admin backup` does, on a schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSection {
+    /// The backup folder (another disk or machine than the data); empty: no scheduled backups.
+    /// Set it on one node of a cluster only.
+    pub folder: PathBuf,
+    /// Seconds from the end of one backup (the newest complete one in the folder, across
+    /// restarts) to the start of the next.
+    pub every_secs: u64,
+    /// How many complete backups to keep; older ones, and the objects only they hold, are
+    /// deleted after each backup.
+    pub keep: u32,
+}
+
+impl Default for BackupSection {
+    fn default() -> Self {
+        BackupSection {
+            folder: PathBuf::new(),
+            every_secs: 24 * 3600,
+            keep: 7,
+        }
+    }
+}
+
 /// Several nodes acting as one: fan-out and presence through Redis.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -451,6 +478,11 @@ impl Config {
         if self.http.max_connections == 0 || self.http.max_connections_per_ip == 0 {
             return Err(ConfigError::Invalid(
                 "http.max_connections and http.max_connections_per_ip must be at least 1".into(),
+            ));
+        }
+        if self.backup.every_secs == 0 || self.backup.keep == 0 {
+            return Err(ConfigError::Invalid(
+                "backup.every_secs and backup.keep must be at least 1".into(),
             ));
         }
         if self.tls.cert.is_some() != self.tls.key.is_some() {

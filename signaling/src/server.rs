@@ -198,6 +198,8 @@ impl Server {
         crate::pings::spawn(state.clone());
         // So do task reminders.
         crate::tasks::spawn_reminders(state.clone());
+        // And scheduled backups, when `[backup] folder` is set.
+        crate::backups::spawn(state.clone(), config.backup.clone())?;
         Ok(Server {
             bound,
             db: state.db.clone(),

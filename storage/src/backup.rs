@@ -373,6 +373,57 @@ pub async fn take_backup(
     })
 }
 
+/// What `prune_backups` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub backups: Vec<String>,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+}
+
+/// Keep the newest `keep` complete backups of `repo` (at least one): delete the older ones,
+/// incomplete ones older than the newest complete one, the objects no kept backup holds, and
+/// what interrupted backups left half-copied.
+pub async fn prune_backups(repo: &ObjectStorage, keep: usize) -> Result<PruneReport, BackupError> {
+    let backups = list_backups(repo).await?;
+    let complete: Vec<&BackupStatus> = backups.iter().filter(|b| b.manifest.is_some()).collect();
+    let Some(newest) = complete.last() else {
+        return Ok(PruneReport::default());
+    };
+    let kept: Vec<&BackupStatus> = complete.iter().rev().take(keep.max(1)).copied().collect();
+    let mut report = PruneReport::default();
+    for backup in &backups {
+        let keep_it = kept.iter().any(|k| k.id == backup.id)
+            || (backup.manifest.is_none() && backup.id > newest.id);
+        if keep_it {
+            continue;
+        }
+        for object in repo.list_meta(Some(&backup.id)).await? {
+            repo.delete(&object.key).await?;
+        }
+        report.backups.push(backup.id.clone());
+    }
+    let held: std::collections::HashSet<String> = kept
+        .iter()
+        .filter_map(|b| b.manifest.as_ref())
+        .flat_map(|m| m.objects.iter().map(|o| blob(&o.sha256)))
+        .collect();
+    for object in repo.list_meta(Some("blobs")).await? {
+        if !held.contains(&object.key) {
+            repo.delete(&object.key).await?;
+            report.blobs += 1;
+            report.blob_bytes += object.size;
+        }
+    }
+    for object in repo.list_meta(Some("tmp")).await? {
+        let id = object.key.split('/').nth(1).unwrap_or_default();
+        if id <= newest.id.as_str() {
+            repo.delete(&object.key).await?;
+        }
+    }
+    Ok(report)
+}
+
 /// Read an object from `store` and return its SHA-256 and size.
 async fn hash_object(store: &ObjectStorage, key: &str) -> Result<(String, u64), BackupError> {
     let mut stream = store.stream(key).await?;

@@ -620,3 +620,76 @@ async fn an_embedded_deployment_moves_to_postgres_and_s3() {
         sha(&tone)
     );
 }
+
+/// `[backup]`: the server backs itself up on its own every `every_secs`, counts each backup in
+/// its metrics, keeps the newest `keep` (with the recordings only they hold gone), and a folder
+/// it cannot write to is a counted, logged failure.
+#[tokio::test]
+async fn scheduled_backups_run_are_counted_and_pruned() {
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("scheduled");
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_BACKUP_FOLDER", folder.display().to_string())
+            .env("PARLEY_BACKUP_EVERY_SECS", "1")
+            .env("PARLEY_BACKUP_KEEP", "2"),
+    )
+    .await;
+    let metric = |name: &'static str| {
+        let server = &server;
+        async move { parley_tests::rtc::metric(server, name).await }
+    };
+    let taken = parley_tests::eventually(300, Duration::from_millis(100), || async {
+        let n = metric("parley_backups_total").await;
+        (n >= 4.0).then_some(n)
+    })
+    .await
+    .expect("four scheduled backups");
+    assert!(metric("parley_backup_last_success_timestamp_seconds").await > 1.7e9);
+    assert!(metric("parley_backup_last_size_bytes").await > 0.0);
+    assert_eq!(metric("parley_backup_failures_total").await, 0.0);
+    let listed = succeeded(
+        parley_command()
+            .args(["admin", "list-backups", &folder.display().to_string()])
+            .output()
+            .unwrap(),
+    );
+    let complete = listed.matches("  complete").count();
+    assert!(
+        (2..=3).contains(&complete),
+        "{taken} taken, the newest 2 kept (a third may be being pruned): {listed}"
+    );
+    let newest = listed.lines().rfind(|l| l.contains("  complete")).unwrap();
+    let newest = folder.join(newest.split_whitespace().next().unwrap());
+    succeeded(
+        parley_command()
+            .args(["admin", "verify-backup", &newest.display().to_string()])
+            .output()
+            .unwrap(),
+    );
+    assert!(server.log().contains("scheduled backup written"));
+
+    // A folder that cannot be made (a file is in its way): counted and logged, not silent.
+    let blocked = scratch.path().join("a-file");
+    std::fs::write(&blocked, "not a folder").unwrap();
+    let failing = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env(
+                "PARLEY_BACKUP_FOLDER",
+                blocked.join("backups").display().to_string(),
+            )
+            .env("PARLEY_BACKUP_EVERY_SECS", "1"),
+    )
+    .await;
+    parley_tests::eventually(100, Duration::from_millis(100), || async {
+        (parley_tests::rtc::metric(&failing, "parley_backup_failures_total").await >= 1.0)
+            .then_some(())
+    })
+    .await
+    .expect("the failure is counted");
+    assert!(
+        failing.log().contains("scheduled backup FAILED"),
+        "{}",
+        failing.log()
+    );
+}
