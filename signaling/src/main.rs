@@ -81,29 +81,41 @@ enum AdminCommand {
     /// Import departments and users from a CSV file with columns name,email,department,role.
     ImportOrg { file: PathBuf },
     /// Back up the database (as of one instant) and the objects its rows point at into a backup
-    /// folder, while the server keeps serving. Objects that an earlier backup in the same folder
+    /// folder or S3 bucket, while the server keeps serving. Objects that an earlier backup there
     /// holds are not copied again. Prints the new backup's path.
     Backup {
-        /// The backup folder (created if missing); each backup is a subfolder named by its UTC
-        /// start time, beside the shared `blobs` folder.
+        /// Where backups go: a folder (created if missing) or `s3://BUCKET` (with the --s3-*
+        /// options). Each backup is a subfolder named by its UTC start time, beside the shared
+        /// `blobs` folder.
         #[arg(long)]
-        to: PathBuf,
+        to: String,
+        #[command(flatten)]
+        s3: S3Args,
     },
-    /// List the backups in a backup folder, and whether each one finished.
-    ListBackups { folder: PathBuf },
+    /// List the backups in a backup folder or bucket, and whether each one finished.
+    ListBackups {
+        /// A folder or `s3://BUCKET`.
+        location: String,
+        #[command(flatten)]
+        s3: S3Args,
+    },
     /// Check a backup against its manifest without restoring it: every file is read and hashed.
     VerifyBackup {
-        /// A backup, `<backup folder>/<id>`, as `parley admin backup` printed it.
-        backup: PathBuf,
+        /// A backup, `<folder or s3://BUCKET>/<id>`, as `parley admin backup` printed it.
+        backup: String,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Restore a backup into the configured database and object store, which must be empty.
     /// The backup is verified whole first; nothing is written if it does not match.
     Restore {
-        /// A backup, `<backup folder>/<id>`, as `parley admin backup` printed it.
-        backup: PathBuf,
+        /// A backup, `<folder or s3://BUCKET>/<id>`, as `parley admin backup` printed it.
+        backup: String,
         /// Delete everything in the configured database and object store first.
         #[arg(long)]
         replace: bool,
+        #[command(flatten)]
+        s3: S3Args,
     },
     /// Copy this deployment (the configured database and object store) into a new, empty
     /// PostgreSQL database, and optionally a new object store, keeping every id and sequence;
@@ -117,24 +129,50 @@ enum AdminCommand {
         /// Without it the objects stay where they are.
         #[arg(long)]
         to_object_store: Option<String>,
-        /// The S3 service's URL (empty for AWS itself).
-        #[arg(long, default_value = "")]
-        s3_endpoint: String,
-        #[arg(long, default_value = "us-east-1")]
-        s3_region: String,
-        #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
-        s3_access_key_id: String,
-        #[arg(
-            long,
-            env = "AWS_SECRET_ACCESS_KEY",
-            default_value = "",
-            hide_env_values = true
-        )]
-        s3_secret_access_key: String,
-        /// Allow an http:// endpoint (a service on the local network).
-        #[arg(long)]
-        s3_allow_http: bool,
+        #[command(flatten)]
+        s3: S3Args,
     },
+}
+
+/// How to reach an `s3://BUCKET` named on the command line.
+#[derive(Args, Clone)]
+struct S3Args {
+    /// The S3 service's URL, for an `s3://` location (empty for AWS itself).
+    #[arg(long, default_value = "")]
+    s3_endpoint: String,
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+    s3_access_key_id: String,
+    #[arg(
+        long,
+        env = "AWS_SECRET_ACCESS_KEY",
+        default_value = "",
+        hide_env_values = true
+    )]
+    s3_secret_access_key: String,
+    /// Allow an http:// endpoint (a service on the local network).
+    #[arg(long)]
+    s3_allow_http: bool,
+}
+
+impl S3Args {
+    /// A folder, or `s3://BUCKET`, as an object store to open.
+    fn store(&self, location: &str) -> parley_storage::ObjectStoreConfig {
+        match location.strip_prefix("s3://") {
+            Some(bucket) => parley_storage::ObjectStoreConfig::S3(parley_storage::S3Config {
+                bucket: bucket.trim_end_matches('/').to_string(),
+                region: self.s3_region.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                allow_http: self.s3_allow_http,
+            }),
+            None => parley_storage::ObjectStoreConfig::Local {
+                path: location.into(),
+            },
+        }
+    }
 }
 
 #[derive(Args)]
@@ -289,17 +327,16 @@ fn app_err(err: parley_signaling::error::AppError) -> anyhow::Error {
 
 async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     use parley_signaling::auth::hash_password;
-    if let AdminCommand::ListBackups { folder } = &command {
-        return list_backups(folder).await;
+    if let AdminCommand::ListBackups { location, s3 } = &command {
+        return list_backups(location, s3).await;
     }
-    if let AdminCommand::VerifyBackup { backup } = &command {
-        let (repo, id) = backup_at(backup)?;
+    if let AdminCommand::VerifyBackup { backup, s3 } = &command {
+        let (repo, id) = backup_at(backup, s3).await?;
         let manifest = parley_storage::verify_backup(&repo, &id)
             .await
-            .with_context(|| format!("backup {} failed verification", backup.display()))?;
+            .with_context(|| format!("backup {backup} failed verification"))?;
         say(&format!(
-            "backup {} is whole: {} tables ({} rows) and {} objects ({}) match its manifest",
-            backup.display(),
+            "backup {backup} is whole: {} tables ({} rows) and {} objects ({}) match its manifest",
             manifest.tables.len(),
             manifest.rows(),
             manifest.objects.len(),
@@ -310,20 +347,22 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     let (db, objects) = server::open_storage(&config).await?;
     match command {
         AdminCommand::ListBackups { .. } | AdminCommand::VerifyBackup { .. } => {}
-        AdminCommand::Backup { to } => {
-            std::fs::create_dir_all(&to)
-                .with_context(|| format!("cannot create the backup folder {}", to.display()))?;
-            let repo =
-                parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
-                    path: to.clone(),
-                })?;
+        AdminCommand::Backup { to, s3 } => {
+            let store = s3.store(&to);
+            if let parley_storage::ObjectStoreConfig::Local { path } = &store {
+                std::fs::create_dir_all(path)
+                    .with_context(|| format!("cannot create the backup folder {to}"))?;
+            }
+            let repo = parley_storage::ObjectStorage::open(&store)
+                .with_context(|| format!("cannot open {to}"))?;
             let report = parley_storage::take_backup(&db, &objects, &repo, env!("CARGO_PKG_VERSION"))
                 .await
                 .context("the backup failed; the backup folder keeps an incomplete backup, which is never restored")?;
             let m = &report.manifest;
             say(&format!(
-                "backup {} written: {} rows in {} tables, {} objects ({} copied now, {}; {} already in an earlier backup) in {:.1} s",
-                to.join(&m.id).display(),
+                "backup {}/{} written: {} rows in {} tables, {} objects ({} copied now, {}; {} already in an earlier backup) in {:.1} s",
+                to.trim_end_matches('/'),
+                m.id,
                 m.rows(),
                 m.tables.len(),
                 m.objects.len(),
@@ -333,15 +372,18 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 (m.finished_at - m.started_at) as f64 / 1000.0
             ));
         }
-        AdminCommand::Restore { backup, replace } => {
-            let (repo, id) = backup_at(&backup)?;
+        AdminCommand::Restore {
+            backup,
+            replace,
+            s3,
+        } => {
+            let (repo, id) = backup_at(&backup, &s3).await?;
             let started = std::time::Instant::now();
             let report = parley_storage::restore_backup(&repo, &id, &db, &objects, replace)
                 .await
-                .with_context(|| format!("backup {} was not restored", backup.display()))?;
+                .with_context(|| format!("backup {backup} was not restored"))?;
             say(&format!(
-                "restored {}: {} rows and {} objects ({}) in {:.1} s; start the server with `parley serve`",
-                backup.display(),
+                "restored {backup}: {} rows and {} objects ({}) in {:.1} s; start the server with `parley serve`",
                 report.rows,
                 report.objects,
                 bytes(report.object_bytes),
@@ -352,28 +394,9 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Migrate {
             to_database,
             to_object_store,
-            s3_endpoint,
-            s3_region,
-            s3_access_key_id,
-            s3_secret_access_key,
-            s3_allow_http,
+            s3,
         } => {
-            let target_objects =
-                to_object_store
-                    .as_deref()
-                    .map(|spec| match spec.strip_prefix("s3://") {
-                        Some(bucket) => {
-                            parley_storage::ObjectStoreConfig::S3(parley_storage::S3Config {
-                                bucket: bucket.trim_end_matches('/').to_string(),
-                                region: s3_region,
-                                endpoint: s3_endpoint,
-                                access_key_id: s3_access_key_id,
-                                secret_access_key: s3_secret_access_key,
-                                allow_http: s3_allow_http,
-                            })
-                        }
-                        None => parley_storage::ObjectStoreConfig::Local { path: spec.into() },
-                    });
+            let target_objects = to_object_store.as_deref().map(|spec| s3.store(spec));
             migrate(&db, &objects, &to_database, target_objects).await?;
         }
         AdminCommand::CreateUser {
@@ -453,36 +476,45 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A backup's path as its folder (the repository) and id.
-fn backup_at(backup: &std::path::Path) -> anyhow::Result<(parley_storage::ObjectStorage, String)> {
-    let id = backup
-        .file_name()
-        .and_then(|n| n.to_str())
-        .with_context(|| format!("{} does not name a backup", backup.display()))?
-        .to_string();
-    let folder = backup
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if !backup.is_dir() {
-        bail!("there is no backup at {}", backup.display());
+/// A backup, `<folder or s3://BUCKET>/<id>`, as the place that holds it and its id.
+async fn backup_at(
+    backup: &str,
+    s3: &S3Args,
+) -> anyhow::Result<(parley_storage::ObjectStorage, String)> {
+    let trimmed = backup.trim_end_matches('/');
+    let (location, id) = match trimmed.rsplit_once('/') {
+        Some((location, id)) if !location.is_empty() && location != "s3:/" => (location, id),
+        _ => (".", trimmed),
+    };
+    if id.is_empty() || id == "." || id == ".." {
+        bail!("{backup} does not name a backup: give <folder or s3://BUCKET>/<id>");
     }
-    let repo = parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
-        path: folder.to_path_buf(),
-    })?;
-    Ok((repo, id))
+    let store = s3.store(location);
+    if let parley_storage::ObjectStoreConfig::Local { path } = &store {
+        if !path.is_dir() {
+            bail!("there is no backup folder at {location}");
+        }
+    }
+    let repo = parley_storage::ObjectStorage::open(&store)
+        .with_context(|| format!("cannot open {location}"))?;
+    if repo.list_meta(Some(id)).await?.is_empty() {
+        bail!("there is no backup at {backup}");
+    }
+    Ok((repo, id.to_string()))
 }
 
-async fn list_backups(folder: &std::path::Path) -> anyhow::Result<()> {
-    if !folder.is_dir() {
-        bail!("there is no backup folder at {}", folder.display());
+async fn list_backups(location: &str, s3: &S3Args) -> anyhow::Result<()> {
+    let store = s3.store(location);
+    if let parley_storage::ObjectStoreConfig::Local { path } = &store {
+        if !path.is_dir() {
+            bail!("there is no backup folder at {location}");
+        }
     }
-    let repo = parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::Local {
-        path: folder.to_path_buf(),
-    })?;
+    let repo = parley_storage::ObjectStorage::open(&store)
+        .with_context(|| format!("cannot open {location}"))?;
     let backups = parley_storage::list_backups(&repo).await?;
     if backups.is_empty() {
-        say(&format!("no backups in {}", folder.display()));
+        say(&format!("no backups in {location}"));
     }
     for backup in backups {
         match backup.manifest {

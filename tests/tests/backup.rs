@@ -693,3 +693,74 @@ async fn scheduled_backups_run_are_counted_and_pruned() {
         failing.log()
     );
 }
+
+/// Backups can go to an S3 bucket (`--to s3://BUCKET` with the `--s3-*` options): listed,
+/// verified and restored from there like a folder's.
+#[tokio::test]
+async fn backups_go_to_an_s3_bucket_and_restore_from_it() {
+    let source = Deployment::new(Backend::Sqlite).await;
+    let team = Team::new(source.serve().await, "to-s3", false).await;
+    let mut ann = WsClient::connect(&team.server, &team.ann.1).await;
+    for n in 0..10 {
+        ann.say(
+            team.channel,
+            &format!("s{n}"),
+            &format!("kept in a bucket {n}"),
+        )
+        .await;
+    }
+    let scratch = tempfile::tempdir().unwrap();
+    let tone = webm(scratch.path(), 2);
+    let (db, objects) = source.storage().await;
+    let recording = store_recording(&db, &objects, &tone, 3000).await;
+    db.close().await;
+    let before = history(&team.server, &team.ann.1, team.channel).await;
+
+    let bucket = S3Server::start().await;
+    let location = format!("s3://{}", bucket.bucket);
+    let s3_args = [
+        "--s3-endpoint",
+        bucket.endpoint.as_str(),
+        "--s3-access-key-id",
+        "testing",
+        "--s3-secret-access-key",
+        "testing",
+        "--s3-allow-http",
+    ];
+    let with_s3 = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(s3_args);
+        all.iter().map(|a| a.to_string()).collect::<Vec<String>>()
+    };
+    let run = |deployment: &Deployment, args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        deployment.run(&args)
+    };
+    let out = succeeded(run(
+        &source,
+        with_s3(&["admin", "backup", "--to", &location]),
+    ));
+    let backup = backup_path(&out);
+    assert!(backup.starts_with(&format!("{location}/")), "{out}");
+    let listed = succeeded(run(&source, with_s3(&["admin", "list-backups", &location])));
+    assert_eq!(listed.matches("  complete").count(), 1, "{listed}");
+    succeeded(run(&source, with_s3(&["admin", "verify-backup", &backup])));
+    let missing = failed(run(
+        &source,
+        with_s3(&[
+            "admin",
+            "verify-backup",
+            &format!("{location}/20000101T000000Z"),
+        ]),
+    ));
+    assert!(missing.contains("there is no backup"), "{missing}");
+
+    let target = Deployment::new(Backend::Sqlite).await;
+    succeeded(run(&target, with_s3(&["admin", "restore", &backup])));
+    let copy = target.serve().await;
+    assert_eq!(history(&copy, &team.ann.1, team.channel).await, before);
+    assert_eq!(
+        sha(&download(&copy, &team.admin, recording).await),
+        sha(&tone)
+    );
+}
