@@ -117,6 +117,7 @@ async fn once(
     metrics: &BackupMetrics,
 ) -> anyhow::Result<()> {
     let repo = repository(config)?;
+    let _lock = parley_storage::lock_folder(&config.folder)?;
     let report =
         parley_storage::take_backup(&state.db, &state.objects, &repo, env!("CARGO_PKG_VERSION"))
             .await?;

@@ -349,10 +349,14 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::ListBackups { .. } | AdminCommand::VerifyBackup { .. } => {}
         AdminCommand::Backup { to, s3 } => {
             let store = s3.store(&to);
-            if let parley_storage::ObjectStoreConfig::Local { path } = &store {
-                std::fs::create_dir_all(path)
-                    .with_context(|| format!("cannot create the backup folder {to}"))?;
-            }
+            let _lock = match &store {
+                parley_storage::ObjectStoreConfig::Local { path } => {
+                    std::fs::create_dir_all(path)
+                        .with_context(|| format!("cannot create the backup folder {to}"))?;
+                    Some(parley_storage::lock_folder(path)?)
+                }
+                parley_storage::ObjectStoreConfig::S3(_) => None,
+            };
             let repo = parley_storage::ObjectStorage::open(&store)
                 .with_context(|| format!("cannot open {to}"))?;
             let report = parley_storage::take_backup(&db, &objects, &repo, env!("CARGO_PKG_VERSION"))
@@ -527,10 +531,13 @@ async fn list_backups(location: &str, s3: &S3Args) -> anyhow::Result<()> {
                 m.schema_version,
                 m.parley_version
             )),
-            None => say(&format!(
-                "{}  INCOMPLETE (interrupted, or still being written): never restored",
-                backup.id
-            )),
+            None => match backup.unreadable {
+                Some(why) => say(&format!("{}  DAMAGED ({why}): never restored", backup.id)),
+                None => say(&format!(
+                    "{}  INCOMPLETE (interrupted, or still being written): never restored",
+                    backup.id
+                )),
+            },
         }
     }
     Ok(())

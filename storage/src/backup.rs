@@ -38,6 +38,9 @@ pub enum BackupError {
     /// The backup is not whole or not what its manifest says: never restored.
     #[error("{0}")]
     Damaged(String),
+    /// The backup has no manifest: it was interrupted, or is still being written.
+    #[error("{0}")]
+    Incomplete(String),
     /// The target already holds data and replacing it was not asked for.
     #[error("{0}")]
     NotEmpty(String),
@@ -127,23 +130,61 @@ fn backup_id(ms: i64) -> String {
     )
 }
 
+/// Take `folder`'s backup lock: an OS lock on `folder/.lock`, released when the holder ends,
+/// even killed. One backup (and its pruning) writes to a folder at a time; a second is refused
+/// rather than let the first one's pruning delete objects the second is using. Keep the guard
+/// until the backup and the pruning are done. (A bucket has no such lock: give each writer its
+/// own.)
+pub fn lock_folder(folder: &std::path::Path) -> Result<std::fs::File, BackupError> {
+    let path = folder.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| BackupError::Invalid(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::Invalid(format!(
+            "another backup is writing to {} now; try again when it is done",
+            folder.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(BackupError::Invalid(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// One backup of a repository as a listing shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupStatus {
     pub id: String,
     /// Its manifest, if it finished.
     pub manifest: Option<Manifest>,
+    /// Why its manifest could not be read, if it has one (damaged, or made by a newer Parley).
+    pub unreadable: Option<String>,
 }
 
-/// Every backup in `repo`, oldest first; those without a manifest did not finish.
+/// Every backup in `repo`, oldest first; those without a manifest did not finish. A manifest
+/// the store cannot give right now is an error, not an incomplete backup.
 pub async fn list_backups(repo: &ObjectStorage) -> Result<Vec<BackupStatus>, BackupError> {
     let mut found = Vec::new();
     for id in repo.folders(None).await? {
         if id == "blobs" || id == "tmp" {
             continue;
         }
-        let manifest = read_manifest(repo, &id).await.ok();
-        found.push(BackupStatus { id, manifest });
+        let (manifest, unreadable) = match read_manifest(repo, &id).await {
+            Ok(manifest) => (Some(manifest), None),
+            Err(BackupError::Incomplete(_)) => (None, None),
+            Err(BackupError::Damaged(why)) => (None, Some(why)),
+            Err(other) => return Err(other),
+        };
+        found.push(BackupStatus {
+            id,
+            manifest,
+            unreadable,
+        });
     }
     Ok(found)
 }
@@ -152,7 +193,7 @@ async fn read_manifest(repo: &ObjectStorage, id: &str) -> Result<Manifest, Backu
     let bytes = match repo.get(&format!("{id}/{MANIFEST}")).await {
         Ok(bytes) => bytes,
         Err(ObjectError::NotFound(_)) => {
-            return Err(BackupError::Damaged(format!(
+            return Err(BackupError::Incomplete(format!(
                 "backup {id} is incomplete: it has no manifest (it was interrupted, or is still \
                  being written)"
             )))
@@ -235,9 +276,18 @@ async fn store_blob(
     let mut writer = repo.writer(staging).await?;
     let mut hasher = Sha256::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        writer.write(&chunk).await?;
+        let written = match chunk {
+            Ok(chunk) => {
+                hasher.update(&chunk);
+                writer.write(&chunk).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            // An unfinished multipart upload would stay in an S3 bucket, unlisted.
+            writer.abort().await.ok();
+            return Err(e.into());
+        }
     }
     writer.finish().await?;
     let sha = hex(&hasher.finalize());
@@ -288,10 +338,33 @@ pub async fn take_backup(
         .find_map(|b| b.manifest.clone())
         .map(|m| m.objects.into_iter().map(|o| (o.key.clone(), o)).collect())
         .unwrap_or_default();
+    let written = write_backup(db, objects, repo, parley_version, &id, started_at, &earlier).await;
+    if written.is_err() {
+        // What a failed backup wrote would only fill the folder: gone, as far as it can be.
+        for prefix in [id.clone(), format!("tmp/{id}")] {
+            if let Ok(left) = repo.list_meta(Some(&prefix)).await {
+                for object in left {
+                    repo.delete(&object.key).await.ok();
+                }
+            }
+        }
+    }
+    written
+}
 
+async fn write_backup(
+    db: &Database,
+    objects: &ObjectStorage,
+    repo: &ObjectStorage,
+    parley_version: &str,
+    id: &str,
+    started_at: i64,
+    earlier: &HashMap<String, ObjectEntry>,
+) -> Result<BackupReport, BackupError> {
+    let id = id.to_string();
     let mut snapshot = db.snapshot().await?;
     snapshot.check_tables().await?;
-    let schema_version = db.schema_version().await?;
+    let schema_version = snapshot.schema_version().await?;
     let mut sink = FileSink {
         repo,
         id: &id,
@@ -386,6 +459,14 @@ pub struct PruneReport {
 /// what interrupted backups left half-copied.
 pub async fn prune_backups(repo: &ObjectStorage, keep: usize) -> Result<PruneReport, BackupError> {
     let backups = list_backups(repo).await?;
+    if let Some(bad) = backups.iter().find(|b| b.unreadable.is_some()) {
+        // Its objects are unknown: deleting any blob could break it.
+        return Err(BackupError::Damaged(format!(
+            "not pruning: backup {} cannot be read ({})",
+            bad.id,
+            bad.unreadable.as_deref().unwrap_or_default()
+        )));
+    }
     let complete: Vec<&BackupStatus> = backups.iter().filter(|b| b.manifest.is_some()).collect();
     let Some(newest) = complete.last() else {
         return Ok(PruneReport::default());
@@ -505,6 +586,13 @@ pub async fn restore_backup(
             manifest.schema_version, manifest.parley_version
         )));
     }
+    let names: Vec<&str> = manifest.tables.iter().map(|t| t.table.as_str()).collect();
+    let ours: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+    if names != ours {
+        return Err(BackupError::Damaged(format!(
+            "backup {id} lists the tables {names:?}, not this schema's {ours:?}"
+        )));
+    }
     let stored = objects.list_meta(None).await?;
     if !replace && (!db.is_empty().await? || !stored.is_empty()) {
         return Err(BackupError::NotEmpty(
@@ -513,13 +601,12 @@ pub async fn restore_backup(
                 .into(),
         ));
     }
-    if replace {
-        db.clear_all().await?;
-        for object in &stored {
-            objects.delete(&object.key).await?;
-        }
-    }
+    // With `replace`, the rows there are deleted in the restore's own transaction: a restore
+    // that fails leaves them as they were.
     let mut restorer = db.restorer();
+    if replace {
+        restorer.clear_first();
+    }
     let mut report = RestoreReport::default();
     for table in &manifest.tables {
         report.rows += restore_table(repo, id, table, &mut restorer).await?;
@@ -536,6 +623,14 @@ pub async fn restore_backup(
         .await?;
         report.objects += 1;
         report.object_bytes += object.size;
+    }
+    // Objects of the replaced deployment that the backup does not have go last.
+    let restored: std::collections::HashSet<&str> =
+        manifest.objects.iter().map(|o| o.key.as_str()).collect();
+    for object in stored {
+        if !restored.contains(object.key.as_str()) {
+            objects.delete(&object.key).await?;
+        }
     }
     Ok(report)
 }

@@ -168,18 +168,6 @@ impl Database {
         Ok(true)
     }
 
-    /// Delete every row of every table, children first, in one transaction.
-    pub async fn clear_all(&self) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await?;
-        for (table, _) in TABLES.iter().rev() {
-            sqlx::query(&format!("DELETE FROM {table}"))
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// The columns of `table` as this database has them, sorted by name.
     pub async fn columns(&self, table: &str) -> Result<Vec<Column>, StoreError> {
         columns(&self.pool, self.backend(), table).await
@@ -192,6 +180,7 @@ impl Database {
             db: self,
             tx: None,
             target: None,
+            clear: false,
         }
     }
 }
@@ -202,12 +191,28 @@ pub struct Restorer<'a> {
     tx: Option<Transaction<'static, Any>>,
     /// The target's own columns of the table being written, and the SQL prefix.
     target: Option<(String, Vec<Column>)>,
+    /// Delete every row first, in the same transaction.
+    clear: bool,
 }
 
 impl Restorer<'_> {
+    /// Delete every row of every table (children first) before the first insert, in the
+    /// restore's own transaction: if the restore fails, they are still there.
+    pub fn clear_first(&mut self) {
+        self.clear = true;
+    }
+
     async fn tx(&mut self) -> Result<&mut Transaction<'static, Any>, StoreError> {
         if self.tx.is_none() {
-            self.tx = Some(self.db.begin_write().await?);
+            let mut tx = self.db.begin_write().await?;
+            if self.clear {
+                for (table, _) in TABLES.iter().rev() {
+                    sqlx::query(&format!("DELETE FROM {table}"))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            self.tx = Some(tx);
         }
         Ok(self.tx.as_mut().expect("just begun"))
     }
@@ -392,6 +397,17 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+
+    /// The schema version (newest migration applied), read inside the snapshot: a backup
+    /// needs no second connection.
+    pub async fn schema_version(&mut self) -> Result<i64, StoreError> {
+        let version: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1")
+                .bind(true)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(version.unwrap_or(0))
     }
 
     /// How many rows each table holds.

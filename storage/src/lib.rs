@@ -30,9 +30,9 @@ mod tasks;
 mod users;
 
 pub use backup::{
-    list_backups, measure, migrate, prune_backups, restore_backup, take_backup, verify_backup,
-    BackupError, BackupReport, BackupStatus, Manifest, MigrateReport, ObjectEntry, PruneReport,
-    RestoreReport, TableEntry,
+    list_backups, lock_folder, measure, migrate, prune_backups, restore_backup, take_backup,
+    verify_backup, BackupError, BackupReport, BackupStatus, Manifest, MigrateReport, ObjectEntry,
+    PruneReport, RestoreReport, TableEntry,
 };
 pub use channels::NewChannel;
 pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};

@@ -355,6 +355,8 @@ async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) 
     assert!(restored.contains("restored"), "{restored}");
     let refused = failed(target.run(&["admin", "restore", &backup]));
     assert!(refused.contains("not empty"), "{refused}");
+    // Over itself, when asked: the same rows again, not twice.
+    succeeded(target.run(&["admin", "restore", "--replace", &backup]));
     let copy = target.serve().await;
 
     // Ann's token from before still works: the signing secret and the sessions came back.
@@ -518,6 +520,9 @@ async fn a_backup_killed_halfway_is_never_restored() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     assert!(copying, "the backup was copying objects when killed");
+    // One backup writes to a folder at a time.
+    let busy = failed(source.run(&["admin", "backup", "--to", &folder_arg]));
+    assert!(busy.contains("another backup is writing"), "{busy}");
     child.kill().unwrap();
     child.wait().unwrap();
 

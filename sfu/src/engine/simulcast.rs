@@ -436,7 +436,8 @@ impl RaisePacing {
         self.raised = Some(now);
     }
 
-    /// The subscriber asked for a quality itself: that is tried at once.
+    /// The subscriber asked for a quality itself: no hold from earlier lowerings (what the
+    /// link has carried still bounds the raise).
     pub(super) fn asked(&mut self) {
         self.lowered = None;
     }
