@@ -493,29 +493,26 @@ async fn backup_at(
     if id.is_empty() || id == "." || id == ".." {
         bail!("{backup} does not name a backup: give <folder or s3://BUCKET>/<id>");
     }
-    let store = s3.store(location);
-    if let parley_storage::ObjectStoreConfig::Local { path } = &store {
-        if !path.is_dir() {
-            bail!("there is no backup folder at {location}");
-        }
-    }
-    let repo = parley_storage::ObjectStorage::open(&store)
-        .with_context(|| format!("cannot open {location}"))?;
+    let repo = open_backups(location, s3)?;
     if repo.list_meta(Some(id)).await?.is_empty() {
         bail!("there is no backup at {backup}");
     }
     Ok((repo, id.to_string()))
 }
 
-async fn list_backups(location: &str, s3: &S3Args) -> anyhow::Result<()> {
+/// An existing backup folder or bucket, to read backups from.
+fn open_backups(location: &str, s3: &S3Args) -> anyhow::Result<parley_storage::ObjectStorage> {
     let store = s3.store(location);
     if let parley_storage::ObjectStoreConfig::Local { path } = &store {
         if !path.is_dir() {
             bail!("there is no backup folder at {location}");
         }
     }
-    let repo = parley_storage::ObjectStorage::open(&store)
-        .with_context(|| format!("cannot open {location}"))?;
+    parley_storage::ObjectStorage::open(&store).with_context(|| format!("cannot open {location}"))
+}
+
+async fn list_backups(location: &str, s3: &S3Args) -> anyhow::Result<()> {
+    let repo = open_backups(location, s3)?;
     let backups = parley_storage::list_backups(&repo).await?;
     if backups.is_empty() {
         say(&format!("no backups in {location}"));

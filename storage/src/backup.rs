@@ -272,25 +272,7 @@ async fn store_blob(
     repo: &ObjectStorage,
     staging: &str,
 ) -> Result<String, BackupError> {
-    let mut stream = source.stream(key).await?;
-    let mut writer = repo.writer(staging).await?;
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        let written = match chunk {
-            Ok(chunk) => {
-                hasher.update(&chunk);
-                writer.write(&chunk).await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            // An unfinished multipart upload would stay in an S3 bucket, unlisted.
-            writer.abort().await.ok();
-            return Err(e.into());
-        }
-    }
-    writer.finish().await?;
-    let sha = hex(&hasher.finalize());
+    let sha = copy_object(source, key, repo, staging, None).await?;
     let name = blob(&sha);
     if repo.exists(&name).await? {
         repo.delete(staging).await?;
@@ -618,7 +600,7 @@ pub async fn restore_backup(
             &blob(&object.sha256),
             objects,
             &object.key,
-            &object.sha256,
+            Some(&object.sha256),
         )
         .await?;
         report.objects += 1;
@@ -701,37 +683,41 @@ async fn restore_table(
     Ok(rows)
 }
 
-/// Copy `from` in `source` to `to` in `target`, checking the bytes hash to `sha256`; on a
-/// mismatch the copy is discarded.
+/// Copy `from` in `source` to `to` in `target`, hashing the bytes on the way, and return
+/// their SHA-256. With `expected`, bytes that hash to anything else are discarded. A failed
+/// copy is aborted (an unfinished multipart upload would stay in an S3 bucket, unlisted).
 async fn copy_object(
     source: &ObjectStorage,
     from: &str,
     target: &ObjectStorage,
     to: &str,
-    sha256: &str,
-) -> Result<(), BackupError> {
+    expected: Option<&str>,
+) -> Result<String, BackupError> {
     let mut stream = source.stream(from).await?;
     let mut writer = target.writer(to).await?;
     let mut hasher = Sha256::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                writer.abort().await.ok();
-                return Err(e.into());
+        let written = match chunk {
+            Ok(chunk) => {
+                hasher.update(&chunk);
+                writer.write(&chunk).await
             }
+            Err(e) => Err(e),
         };
-        hasher.update(&chunk);
-        writer.write(&chunk).await?;
+        if let Err(e) = written {
+            writer.abort().await.ok();
+            return Err(e.into());
+        }
     }
-    if hex(&hasher.finalize()) != sha256 {
+    let sha = hex(&hasher.finalize());
+    if let Some(expected) = expected.filter(|e| *e != sha) {
         writer.abort().await.ok();
         return Err(BackupError::Damaged(format!(
-            "{from} does not hash to {sha256}"
+            "{from} does not hash to {expected}"
         )));
     }
     writer.finish().await?;
-    Ok(())
+    Ok(sha)
 }
 
 /// What `migrate` found and did.
@@ -822,8 +808,8 @@ pub async fn migrate(
             if !under(&prefixes, &meta.key) {
                 continue;
             }
-            let (sha, _) = hash_object(source_objects, &meta.key).await?;
-            copy_object(source_objects, &meta.key, target_objects, &meta.key, &sha).await?;
+            let sha =
+                copy_object(source_objects, &meta.key, target_objects, &meta.key, None).await?;
             let (copy, size) = hash_object(target_objects, &meta.key).await?;
             if copy != sha || size != meta.size {
                 return Err(BackupError::Damaged(format!(

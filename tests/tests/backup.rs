@@ -299,6 +299,7 @@ async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) 
     // Ann keeps sending; the backup starts once 30 messages are acknowledged.
     let acks: Arc<Mutex<Vec<(i64, i64)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (acked, mut acked_count) = tokio::sync::watch::channel(0usize);
     let writer = {
         let (acks, stop) = (acks.clone(), stop.clone());
         let mut ann = WsClient::connect(server, &team.ann.1).await;
@@ -312,16 +313,22 @@ async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) 
                     .await;
                 let seq = sent["seq"].as_i64().expect("seq");
                 let id = sent["message_id"].as_i64().expect("message id");
-                acks.lock().unwrap().push((seq, id));
+                let count = {
+                    let mut acks = acks.lock().unwrap();
+                    acks.push((seq, id));
+                    acks.len()
+                };
+                acked.send_replace(count);
                 // Under the hub's 20 requests per second.
                 tokio::time::sleep(Duration::from_millis(60)).await;
             }
         })
     };
-    while acks.lock().unwrap().len() < 30 {
-        assert!(!writer.is_finished(), "the writer stopped");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // The writer ends (dropping its sender) only by failing: then this fails too.
+    acked_count
+        .wait_for(|n| *n >= 30)
+        .await
+        .expect("the writer stopped before 30 messages");
     let acked_before: Vec<(i64, i64)> = acks.lock().unwrap().clone();
     let command = source.command(&["admin", "backup", "--to", &folder_arg]);
     let second = tokio::task::spawn_blocking(move || {
@@ -332,7 +339,6 @@ async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) 
     .unwrap();
     let second = succeeded(second);
     let during = acks.lock().unwrap().len() - acked_before.len();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.await.unwrap();
     assert!(
@@ -507,19 +513,19 @@ async fn a_backup_killed_halfway_is_never_restored() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = std::time::Instant::now();
-    let copying = loop {
-        let tmp = folder.join("tmp");
-        let blobs = std::fs::read_dir(folder.join("blobs")).map_or(0, |d| d.count());
-        if tmp.exists() && blobs > 0 || started.elapsed() > Duration::from_secs(60) {
-            break tmp.exists();
-        }
-        if child.try_wait().unwrap().is_some() {
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
-    assert!(copying, "the backup was copying objects when killed");
+    // Another process's files are all there is to watch.
+    let copying = parley_tests::eventually(12_000, Duration::from_millis(5), || {
+        let copying = folder.join("tmp").exists()
+            && std::fs::read_dir(folder.join("blobs")).is_ok_and(|d| d.count() > 0);
+        let exited = child.try_wait().unwrap().is_some();
+        async move { (copying || exited).then_some(copying) }
+    })
+    .await;
+    assert_eq!(
+        copying,
+        Some(true),
+        "the backup was copying objects when killed"
+    );
     // One backup writes to a folder at a time.
     let busy = failed(source.run(&["admin", "backup", "--to", &folder_arg]));
     assert!(busy.contains("another backup is writing"), "{busy}");
