@@ -15,6 +15,7 @@ mod org;
 mod recording;
 mod rtc;
 mod stats;
+mod upkeep;
 mod webhook;
 mod ws;
 
@@ -26,5 +27,6 @@ pub use org::*;
 pub use recording::*;
 pub use rtc::*;
 pub use stats::*;
+pub use upkeep::*;
 pub use webhook::*;
 pub use ws::*;

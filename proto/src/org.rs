@@ -124,6 +124,10 @@ pub struct Channel {
     pub urgent_every_secs: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgent_for_secs: Option<i64>,
+    /// The channel's own retention: its messages are deleted this many days after they were
+    /// sent (unless held). Absent: the organisation's (`GET /v1/admin/retention`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -153,6 +157,10 @@ pub struct UpdateChannel {
     /// ... for this long; 0 returns to the server's default.
     #[serde(default)]
     pub urgent_for_secs: Option<i64>,
+    /// Admins only: delete this channel's messages this many days after they were sent (1 to
+    /// 36500); 0 returns to the organisation's retention.
+    #[serde(default)]
+    pub retention_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -50,6 +50,20 @@ pub struct AppState {
     pub signins: Arc<crate::auth::SignIns>,
     /// Flips to `true` when shutdown begins, so WebSocket connections close with a reason.
     pub shutdown: Arc<watch::Sender<bool>>,
+    /// Scheduled backups and retention.
+    pub upkeep: Arc<Upkeep>,
+}
+
+/// Keeping the data: the scheduled backups' board and the retention passes.
+pub struct Upkeep {
+    pub backups: Arc<crate::backups::BackupBoard>,
+    pub retention: crate::retention::Retention,
+}
+
+impl std::fmt::Debug for Upkeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upkeep").finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -197,6 +211,17 @@ pub fn app(state: AppState) -> Router {
             delete(routes::admin::revoke_api_key),
         )
         .route("/admin/stats", get(routes::admin::stats))
+        .route("/admin/retention", get(routes::admin::retention))
+        .route("/admin/retention/run", post(routes::admin::run_retention))
+        .route(
+            "/admin/legal-holds",
+            get(routes::admin::legal_holds).post(routes::admin::create_legal_hold),
+        )
+        .route(
+            "/admin/legal-holds/{id}",
+            delete(routes::admin::remove_legal_hold),
+        )
+        .route("/admin/backups", get(routes::admin::backups))
         .route("/openapi.json", get(routes::health::openapi));
     Router::new()
         .route("/healthz", get(routes::health::healthz))

@@ -12,8 +12,9 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "object_store",
+    "retention",
     "database",
     "server",
     "admin",
@@ -43,6 +44,7 @@ pub struct Config {
     pub tasks: TasksSection,
     pub cluster: ClusterSection,
     pub backup: BackupSection,
+    pub retention: RetentionSection,
     pub rtc: RtcSection,
 }
 
@@ -286,23 +288,79 @@ impl Default for TasksSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupSection {
-    /// The backup folder (another disk or machine than the data); empty: no scheduled backups.
-    /// Set it on one node of a cluster only.
-    pub folder: PathBuf,
+    /// Where backups go: a folder (another disk or machine than the data) or `s3://BUCKET`
+    /// with the `s3_*` keys; empty: no scheduled backups. Set it on one node of a cluster only.
+    pub folder: String,
     /// Seconds from the end of one backup (the newest complete one in the folder, across
     /// restarts) to the start of the next.
     pub every_secs: u64,
     /// How many complete backups to keep; older ones, and the objects only they hold, are
     /// deleted after each backup.
     pub keep: u32,
+    /// For `s3://BUCKET`: the service's URL (empty for AWS itself), region and keys.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: String,
+    /// Allow an http:// endpoint (a service on the local network).
+    pub s3_allow_http: bool,
 }
 
 impl Default for BackupSection {
     fn default() -> Self {
         BackupSection {
-            folder: PathBuf::new(),
+            folder: String::new(),
             every_secs: 24 * 3600,
             keep: 7,
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            s3_allow_http: false,
+        }
+    }
+}
+
+impl BackupSection {
+    /// The backup location as an object store.
+    pub fn location(&self) -> ObjectStoreConfig {
+        parley_storage::backup_location(
+            &self.folder,
+            S3Config {
+                bucket: String::new(),
+                region: self.s3_region.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                allow_http: self.s3_allow_http,
+            },
+        )
+    }
+}
+
+/// How long messages and recordings are kept (`[retention]`). Per-channel retention and legal
+/// holds are set over REST.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionSection {
+    /// Delete messages (with their edits and reactions) this many days after they were sent, in
+    /// every channel without a retention of its own; 0: keep them for ever.
+    pub messages_days: i64,
+    /// Delete recordings this many days after they ended; 0: keep them for ever.
+    pub recordings_days: i64,
+    /// Seconds between two passes of the background deletion.
+    pub every_secs: u64,
+    /// Messages deleted per transaction; a pass takes as many as it needs.
+    pub batch: u32,
+}
+
+impl Default for RetentionSection {
+    fn default() -> Self {
+        RetentionSection {
+            messages_days: 0,
+            recordings_days: 0,
+            every_secs: 3600,
+            batch: 500,
         }
     }
 }
@@ -485,6 +543,19 @@ impl Config {
                 "backup.every_secs and backup.keep must be at least 1".into(),
             ));
         }
+        let retention = &self.retention;
+        if !(0..=MAX_RETENTION_DAYS).contains(&retention.messages_days)
+            || !(0..=MAX_RETENTION_DAYS).contains(&retention.recordings_days)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "retention.messages_days and retention.recordings_days are 0 (keep for ever) to {MAX_RETENTION_DAYS}"
+            )));
+        }
+        if retention.every_secs == 0 || !(1..=10_000).contains(&retention.batch) {
+            return Err(ConfigError::Invalid(
+                "retention.every_secs must be at least 1 and retention.batch 1 to 10000".into(),
+            ));
+        }
         if self.tls.cert.is_some() != self.tls.key.is_some() {
             return Err(ConfigError::Invalid(
                 "tls.cert and tls.key go together: set both or neither".into(),
@@ -603,6 +674,9 @@ impl Config {
                 && self.object_store.path.is_none())
     }
 }
+
+/// The longest retention a channel or the organisation may set: a hundred years.
+pub const MAX_RETENTION_DAYS: i64 = 36_500;
 
 /// `PARLEY_*` variables that are not configuration keys.
 const NOT_CONFIG: [&str; 2] = ["PARLEY_CONFIG", "PARLEY_LOG_FORMAT"];

@@ -19,6 +19,7 @@ pub mod org_csv;
 pub mod passwords;
 pub mod pings;
 pub mod policy;
+pub mod retention;
 pub mod routes;
 pub mod rtc;
 pub mod serve;

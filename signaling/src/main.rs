@@ -159,19 +159,17 @@ struct S3Args {
 impl S3Args {
     /// A folder, or `s3://BUCKET`, as an object store to open.
     fn store(&self, location: &str) -> parley_storage::ObjectStoreConfig {
-        match location.strip_prefix("s3://") {
-            Some(bucket) => parley_storage::ObjectStoreConfig::S3(parley_storage::S3Config {
-                bucket: bucket.trim_end_matches('/').to_string(),
+        parley_storage::backup_location(
+            location,
+            parley_storage::S3Config {
+                bucket: String::new(),
                 region: self.s3_region.clone(),
                 endpoint: self.s3_endpoint.clone(),
                 access_key_id: self.s3_access_key_id.clone(),
                 secret_access_key: self.s3_secret_access_key.clone(),
                 allow_http: self.s3_allow_http,
-            }),
-            None => parley_storage::ObjectStoreConfig::Local {
-                path: location.into(),
             },
-        }
+        )
     }
 }
 

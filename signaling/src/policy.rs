@@ -422,6 +422,10 @@ pub enum AdminAction {
     ManageApiKeys,
     /// The dashboard's figures about the whole organisation.
     ViewStats,
+    /// Retention (the organisation's and a channel's) and legal holds.
+    ManageRetention,
+    /// The state of scheduled backups.
+    ViewBackups,
 }
 
 pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
@@ -430,6 +434,8 @@ pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
         (_, AdminAction::ImportOrganisation) => deny("only admins import the organisation"),
         (_, AdminAction::ManageApiKeys) => deny("only admins manage API keys"),
         (_, AdminAction::ViewStats) => deny("only admins see the organisation's figures"),
+        (_, AdminAction::ManageRetention) => deny("only admins set retention and legal holds"),
+        (_, AdminAction::ViewBackups) => deny("only admins see the backups"),
     }
 }
 

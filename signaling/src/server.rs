@@ -113,6 +113,13 @@ pub async fn state(
             crate::throttle::Rules::default(),
             config.http.trusted_proxies.clone(),
         )),
+        upkeep: Arc::new(crate::app::Upkeep {
+            backups: Arc::new(crate::backups::BackupBoard::new(config.backup.clone())),
+            retention: crate::retention::Retention::new(
+                config.retention.clone(),
+                metrics.registry(),
+            )?,
+        }),
         metrics,
         limits: Limits {
             max_body_bytes: config.http.max_body_bytes,
@@ -198,8 +205,9 @@ impl Server {
         crate::pings::spawn(state.clone());
         // So do task reminders.
         crate::tasks::spawn_reminders(state.clone());
-        // And scheduled backups, when `[backup] folder` is set.
-        crate::backups::spawn(state.clone(), config.backup.clone())?;
+        // And scheduled backups, when `[backup] folder` is set, and retention.
+        crate::backups::spawn(state.clone())?;
+        crate::retention::spawn(state.clone());
         Ok(Server {
             bound,
             db: state.db.clone(),

@@ -130,6 +130,20 @@ fn backup_id(ms: i64) -> String {
     )
 }
 
+/// A backup location as an object store: `s3://BUCKET` (reached with `s3`, whose own bucket
+/// is ignored) or a folder.
+pub fn backup_location(location: &str, s3: crate::S3Config) -> crate::ObjectStoreConfig {
+    match location.strip_prefix("s3://") {
+        Some(bucket) => crate::ObjectStoreConfig::S3(crate::S3Config {
+            bucket: bucket.trim_end_matches('/').to_string(),
+            ..s3
+        }),
+        None => crate::ObjectStoreConfig::Local {
+            path: location.into(),
+        },
+    }
+}
+
 /// Take `folder`'s backup lock: an OS lock on `folder/.lock`, released when the holder ends,
 /// even killed. One backup (and its pruning) writes to a folder at a time; a second is refused
 /// rather than let the first one's pruning delete objects the second is using. Keep the guard

@@ -16,7 +16,7 @@ pub struct NewChannel {
 
 const CHANNEL_SELECT: &str =
     "SELECT c.id, c.name, c.kind, c.category, c.department_id, c.created_by, \
-     c.archived_at, c.created_at, c.urgent_every_secs, c.urgent_for_secs, \
+     c.archived_at, c.created_at, c.urgent_every_secs, c.urgent_for_secs, c.retention_days, \
      (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
      FROM channels c";
 
@@ -35,6 +35,7 @@ fn channel_from_row(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
         created_at: row.try_get("created_at")?,
         urgent_every_secs: row.try_get("urgent_every_secs")?,
         urgent_for_secs: row.try_get("urgent_for_secs")?,
+        retention_days: row.try_get("retention_days")?,
     })
 }
 
@@ -170,13 +171,14 @@ impl Database {
             .collect()
     }
 
-    /// Rename a channel and/or set its urgent-ping schedule (0 clears it).
+    /// Rename a channel and/or set its urgent-ping schedule or its retention (0 clears them).
     pub async fn update_channel(
         &self,
         id: ChannelId,
         name: Option<&str>,
         urgent_every_secs: Option<i64>,
         urgent_for_secs: Option<i64>,
+        retention_days: Option<i64>,
     ) -> Result<Channel, StoreError> {
         let mut tx = self.begin_write().await?;
         if let Some(name) = name {
@@ -189,11 +191,12 @@ impl Database {
         for (column, value) in [
             ("urgent_every_secs", urgent_every_secs),
             ("urgent_for_secs", urgent_for_secs),
+            ("retention_days", retention_days),
         ] {
-            if let Some(secs) = value {
+            if let Some(amount) = value {
                 let sql = format!("UPDATE channels SET {column} = $1 WHERE id = $2");
                 sqlx::query(&sql)
-                    .bind((secs > 0).then_some(secs))
+                    .bind((amount > 0).then_some(amount))
                     .bind(id.0)
                     .execute(&mut *tx)
                     .await?;

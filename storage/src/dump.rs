@@ -35,6 +35,7 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("notifications", &["id"]),
     ("recording_jobs", &["id"]),
     ("recordings", &["id"]),
+    ("legal_holds", &["id"]),
 ];
 
 /// Parameters per INSERT statement on restore. sqlx binds each SQLite parameter by looking

@@ -24,15 +24,16 @@ mod objects;
 mod pings;
 mod presence;
 mod recordings;
+mod retention;
 mod sessions;
 mod stats;
 mod tasks;
 mod users;
 
 pub use backup::{
-    list_backups, lock_folder, measure, migrate, prune_backups, restore_backup, take_backup,
-    verify_backup, BackupError, BackupReport, BackupStatus, Manifest, MigrateReport, ObjectEntry,
-    PruneReport, RestoreReport, TableEntry,
+    backup_location, list_backups, lock_folder, measure, migrate, prune_backups, restore_backup,
+    take_backup, verify_backup, BackupError, BackupReport, BackupStatus, Manifest, MigrateReport,
+    ObjectEntry, PruneReport, RestoreReport, TableEntry,
 };
 pub use channels::NewChannel;
 pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
@@ -49,6 +50,7 @@ pub use objects::{
 };
 pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
+pub use retention::ExpiredRecording;
 pub use sessions::SessionRecord;
 pub use stats::{date as civil_date, StatsWindow};
 pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};

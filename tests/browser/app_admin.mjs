@@ -1,6 +1,7 @@
 // The web app as an administrator and a phone user see it: the admin signs in with the keyboard
 // alone, adds a user, imports an organisation CSV (first with bad lines, whose report names each
-// line, then a good one), makes an API key (its secret shown once), and reads the dashboard in
+// line, then a good one), makes an API key (its secret shown once), places a legal hold and runs
+// a retention pass on the data tab, and reads the dashboard in
 // Chinese; a member on a phone-sized screen signs in, opens a channel from the list and sends a
 // message. Screenshots of each state go to --out. Prints one JSON line.
 //
@@ -64,6 +65,25 @@ await run.finish(async () => {
   report.secretShown = await text(admin, ".secret code");
   report.keyRows = await admin.evaluate(() => document.querySelectorAll(".table-wrap tbody tr").length);
   await shot(admin, "admin-api-keys-zh-CN");
+
+  // Data: backups (off on this server), a legal hold on the channel, a retention pass.
+  await admin.evaluate(() => (location.hash = "#/admin/data"));
+  await admin.waitForSelector("[data-backup]", { timeout: remaining() });
+  report.backupState = await admin.evaluate(() => document.querySelector("[data-backup]").dataset.backup);
+  await admin.selectOption("#hold-kind", "channel");
+  await admin.selectOption("#hold-target", args.channel);
+  await admin.fill("#hold-reason", "案件 114");
+  await admin.click(".holds form button[type=submit]");
+  await admin.waitForSelector(".hold-list tbody tr", { timeout: remaining() });
+  report.holdRows = await admin.evaluate(() =>
+    [...document.querySelectorAll(".hold-list tbody tr")].map((tr) => [...tr.children].slice(0, 2).map((td) => td.textContent)));
+  await admin.click("#retention-run");
+  await admin.waitForFunction(() => {
+    const p = document.querySelector('[data-retention="last"]');
+    return p && p.textContent.includes("删除");
+  }, null, { timeout: remaining() });
+  report.lastPass = await text(admin, '[data-retention="last"]');
+  await shot(admin, "admin-data-zh-CN");
 
   await admin.evaluate(() => (location.hash = "#/dashboard"));
   await admin.waitForSelector('.stat[data-stat="messages"]', { timeout: remaining() });

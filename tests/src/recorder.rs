@@ -3,6 +3,8 @@
 
 use crate::rtc::{rtc_url, App};
 use crate::{S3Server, Server};
+use parley_proto::{NewRecordingFile, RecordingKind, RecordingProgress, RecordingStatus};
+use parley_storage::{Database, ObjectStorage};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -219,4 +221,95 @@ fn goertzel(samples: &[f32], freq: f64) -> f64 {
         s1 = s;
     }
     s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
+
+/// A real WebM/Opus file of `secs` seconds of a 440 Hz tone.
+pub fn tone_webm(dir: &Path, secs: u32) -> Vec<u8> {
+    let path = dir.join(format!("tone-{secs}.webm"));
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={secs}"))
+        .args(["-c:a", "libopus", "-b:a", "64k"])
+        .arg(&path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    std::fs::read(&path).expect("read the tone")
+}
+
+/// Store `file` as a finished recording of a new meeting, in `chunk`-byte objects, the way the
+/// recorder does (its job claimed, the file added, its chunks uploaded, then marked done).
+/// Returns the recording's id.
+pub async fn store_recording(
+    db: &Database,
+    objects: &ObjectStorage,
+    file: &[u8],
+    chunk: usize,
+) -> i64 {
+    let now = parley_storage::now_ms();
+    let room_sid = crate::unique("RM_stored");
+    db.meeting_started(&room_sid, "backup-room", None, false, now)
+        .await
+        .expect("meeting");
+    let meeting = db
+        .meeting_by_sid(&room_sid)
+        .await
+        .unwrap()
+        .expect("meeting id");
+    db.request_recording(meeting, "backup-room", false, None, now)
+        .await
+        .expect("job");
+    let claimed = db
+        .claim_recording_job("test-recorder", 60_000, now)
+        .await
+        .unwrap()
+        .expect("claimed");
+    let recording = db
+        .add_recording(
+            &claimed.job,
+            &NewRecordingFile {
+                recorder: "test-recorder".into(),
+                kind: RecordingKind::Mixed,
+                participant: None,
+                participant_name: None,
+                source: None,
+                track_sid: None,
+                codec: "opus".into(),
+                content_type: "audio/webm".into(),
+                start_offset_ms: 0,
+            },
+            None,
+            now,
+        )
+        .await
+        .expect("recording");
+    let chunks = file.chunks(chunk).collect::<Vec<_>>();
+    for (i, part) in chunks.iter().enumerate() {
+        objects
+            .put(
+                &format!("{}/{i:06}", recording.object_prefix),
+                bytes::Bytes::copy_from_slice(part),
+            )
+            .await
+            .expect("chunk");
+    }
+    db.recording_progress(
+        claimed.job.id,
+        recording.id,
+        &RecordingProgress {
+            recorder: "test-recorder".into(),
+            duration_ms: 3000,
+            size_bytes: file.len() as i64,
+            chunks: chunks.len() as i64,
+            status: Some(RecordingStatus::Done),
+            failure: None,
+        },
+        now,
+    )
+    .await
+    .expect("done");
+    db.finish_recording_job(claimed.job.id, "test-recorder", None, now)
+        .await
+        .expect("job done");
+    recording.id.0
 }

@@ -4,15 +4,15 @@
 //! backup killed with SIGKILL, and `migrate`. Recordings are real WebM/Opus files (made by
 //! ffmpeg) stored in chunks as the recorder stores them, fetched back through the API.
 
-use parley_proto::{NewRecordingFile, RecordingKind, RecordingProgress, RecordingStatus};
 use parley_storage::{Database, DatabaseConfig, ObjectStorage, ObjectStoreConfig};
+use parley_tests::recorder::{store_recording, tone_webm};
 use parley_tests::{
     expect_json, on_both_backends, parley_command, Backend, S3Server, Server, ServerOptions, Team,
     TestDatabase, WsClient,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,92 +151,6 @@ fn backup_path(stdout: &str) -> String {
         .to_string()
 }
 
-/// A real WebM/Opus file of `secs` seconds of a 440 Hz tone.
-fn webm(dir: &Path, secs: u32) -> Vec<u8> {
-    let path = dir.join(format!("tone-{secs}.webm"));
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={secs}"))
-        .args(["-c:a", "libopus", "-b:a", "64k"])
-        .arg(&path)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success());
-    std::fs::read(&path).expect("read the tone")
-}
-
-/// Store `file` as a finished recording of a new meeting, in `chunk`-byte objects, the way the
-/// recorder does (its job claimed, the file added, its chunks uploaded, then marked done).
-/// Returns the recording's id.
-async fn store_recording(db: &Database, objects: &ObjectStorage, file: &[u8], chunk: usize) -> i64 {
-    let now = parley_storage::now_ms();
-    let room_sid = parley_tests::unique("RM_backup");
-    db.meeting_started(&room_sid, "backup-room", None, false, now)
-        .await
-        .expect("meeting");
-    let meeting = db
-        .meeting_by_sid(&room_sid)
-        .await
-        .unwrap()
-        .expect("meeting id");
-    db.request_recording(meeting, "backup-room", false, None, now)
-        .await
-        .expect("job");
-    let claimed = db
-        .claim_recording_job("test-recorder", 60_000, now)
-        .await
-        .unwrap()
-        .expect("claimed");
-    let recording = db
-        .add_recording(
-            &claimed.job,
-            &NewRecordingFile {
-                recorder: "test-recorder".into(),
-                kind: RecordingKind::Mixed,
-                participant: None,
-                participant_name: None,
-                source: None,
-                track_sid: None,
-                codec: "opus".into(),
-                content_type: "audio/webm".into(),
-                start_offset_ms: 0,
-            },
-            None,
-            now,
-        )
-        .await
-        .expect("recording");
-    let chunks = file.chunks(chunk).collect::<Vec<_>>();
-    for (i, part) in chunks.iter().enumerate() {
-        objects
-            .put(
-                &format!("{}/{i:06}", recording.object_prefix),
-                bytes::Bytes::copy_from_slice(part),
-            )
-            .await
-            .expect("chunk");
-    }
-    db.recording_progress(
-        claimed.job.id,
-        recording.id,
-        &RecordingProgress {
-            recorder: "test-recorder".into(),
-            duration_ms: 3000,
-            size_bytes: file.len() as i64,
-            chunks: chunks.len() as i64,
-            status: Some(RecordingStatus::Done),
-            failure: None,
-        },
-        now,
-    )
-    .await
-    .expect("done");
-    db.finish_recording_job(claimed.job.id, "test-recorder", None, now)
-        .await
-        .expect("job done");
-    recording.id.0
-}
-
 /// A recording's bytes as a client downloads them.
 async fn download(server: &Server, token: &str, recording: i64) -> Vec<u8> {
     let response = server
@@ -278,7 +192,7 @@ async fn a_backup_taken_while_messages_flow_restores_them_all(backend: Backend) 
     let team = Team::new(source.serve().await, "backed-up", true).await;
     let server = &team.server;
     let scratch = tempfile::tempdir().unwrap();
-    let tone = webm(scratch.path(), 3);
+    let tone = tone_webm(scratch.path(), 3);
     let (db, objects) = source.storage().await;
     let recording = store_recording(&db, &objects, &tone, 4096).await;
     let chunks = tone.len().div_ceil(4096);
@@ -427,7 +341,7 @@ async fn a_tampered_backup_is_refused() {
     }
     let scratch = tempfile::tempdir().unwrap();
     let (db, objects) = source.storage().await;
-    store_recording(&db, &objects, &webm(scratch.path(), 1), 2048).await;
+    store_recording(&db, &objects, &tone_webm(scratch.path(), 1), 2048).await;
     let folder = scratch.path().join("backups");
     let out = succeeded(source.run(&["admin", "backup", "--to", &folder.display().to_string()]));
     let backup = PathBuf::from(backup_path(&out));
@@ -569,7 +483,7 @@ async fn an_embedded_deployment_moves_to_postgres_and_s3() {
         .await;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let tone = webm(scratch.path(), 3);
+    let tone = tone_webm(scratch.path(), 3);
     let (db, objects) = source.storage().await;
     let recording = store_recording(&db, &objects, &tone, 5000).await;
     db.close().await;
@@ -679,6 +593,25 @@ async fn scheduled_backups_run_are_counted_and_pruned() {
             .unwrap(),
     );
     assert!(server.log().contains("scheduled backup written"));
+    // The dashboard lists them, newest first, with no failure.
+    let admin = server.admin_token().await;
+    let status: Value = expect_json(server.get("/v1/admin/backups", Some(&admin)).await, 200).await;
+    assert_eq!(status["scheduled"], true, "{status}");
+    assert_eq!(status["to"], folder.display().to_string());
+    assert_eq!(status["last_failure"], Value::Null, "{status}");
+    let listed_ids: Vec<&str> = status["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert!((2..=3).contains(&listed_ids.len()), "{status}");
+    assert!(
+        listed_ids.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {status}"
+    );
+    assert_eq!(status["last_success"], status["backups"][0]);
+    assert!(status["next_at"].as_i64().unwrap() > 0);
 
     // A folder that cannot be made (a file is in its way): counted and logged, not silent.
     let blocked = scratch.path().join("a-file");
@@ -703,6 +636,67 @@ async fn scheduled_backups_run_are_counted_and_pruned() {
         "{}",
         failing.log()
     );
+    // ... and shown on the dashboard as an alert, with the reason.
+    let admin = failing.admin_token().await;
+    let status: Value =
+        expect_json(failing.get("/v1/admin/backups", Some(&admin)).await, 200).await;
+    assert_eq!(status["last_success"], Value::Null, "{status}");
+    assert!(
+        status["last_failure"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("a-file"),
+        "{status}"
+    );
+    // A server without `[backup] folder` says so.
+    let plain: Value = expect_json(server_without_backups().await, 200).await;
+    assert_eq!(plain["scheduled"], false, "{plain}");
+}
+
+async fn server_without_backups() -> reqwest::Response {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.admin_token().await;
+    server.get("/v1/admin/backups", Some(&admin)).await
+}
+
+/// Scheduled backups go to a bucket too (`[backup] folder = "s3://BUCKET"` with the `s3_*`
+/// keys): complete, verifiable there, and listed on the dashboard.
+#[tokio::test]
+async fn scheduled_backups_go_to_a_bucket() {
+    let bucket = S3Server::start().await;
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_BACKUP_FOLDER", format!("s3://{}", bucket.bucket))
+            .env("PARLEY_BACKUP_S3_ENDPOINT", bucket.endpoint.clone())
+            .env("PARLEY_BACKUP_S3_ACCESS_KEY_ID", "testing")
+            .env("PARLEY_BACKUP_S3_SECRET_ACCESS_KEY", "testing")
+            .env("PARLEY_BACKUP_S3_ALLOW_HTTP", "true"),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let status = parley_tests::eventually(300, Duration::from_millis(100), || async {
+        let status: Value =
+            expect_json(server.get("/v1/admin/backups", Some(&admin)).await, 200).await;
+        (!status["backups"].as_array().unwrap().is_empty()).then_some(status)
+    })
+    .await
+    .expect("a scheduled backup in the bucket");
+    assert_eq!(status["last_failure"], Value::Null, "{status}");
+    let id = status["backups"][0]["id"].as_str().unwrap();
+    let verified = succeeded(
+        parley_command()
+            .args([
+                "admin",
+                "verify-backup",
+                &format!("s3://{}/{id}", bucket.bucket),
+            ])
+            .args(["--s3-endpoint", &bucket.endpoint, "--s3-allow-http"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .output()
+            .unwrap(),
+    );
+    assert!(verified.contains("is whole"), "{verified}");
 }
 
 /// Backups can go to an S3 bucket (`--to s3://BUCKET` with the `--s3-*` options): listed,
@@ -721,7 +715,7 @@ async fn backups_go_to_an_s3_bucket_and_restore_from_it() {
         .await;
     }
     let scratch = tempfile::tempdir().unwrap();
-    let tone = webm(scratch.path(), 2);
+    let tone = tone_webm(scratch.path(), 2);
     let (db, objects) = source.storage().await;
     let recording = store_recording(&db, &objects, &tone, 3000).await;
     db.close().await;

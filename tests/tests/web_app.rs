@@ -40,6 +40,7 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
         ("meeting.js", "text/javascript"),
         ("minutes.js", "text/javascript"),
         ("admin.js", "text/javascript"),
+        ("upkeep.js", "text/javascript"),
         ("app.css", "text/css"),
         ("icon.svg", "image/svg+xml"),
     ] {
@@ -225,6 +226,20 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
         "{report}"
     );
     assert_eq!(report["keyRows"], 1, "{report}");
+    // The data tab: no scheduled backups here, the hold placed on the channel, a pass run.
+    assert_eq!(report["backupState"], "off", "{report}");
+    assert_eq!(
+        report["holdRows"],
+        json!([["# 值班 On call", "案件 114"]]),
+        "{report}"
+    );
+    assert!(
+        report["lastPass"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("删除 0 条消息"),
+        "{report}"
+    );
     // Today: Ann, Bob, the admin and the phone's Bob are active; the two messages before the
     // browsers came are counted (the phone's own message may land after the dashboard loaded).
     let dash = &report["dashboard"];

@@ -1,10 +1,12 @@
 // Administration in the web app: users and departments (with CSV import and its per-line error
-// report), API keys (the secret shown once), and the dashboard of the figures operators ask for.
+// report), API keys (the secret shown once), the data tab (backups, retention, legal holds: see
+// upkeep.js), and the dashboard of the figures operators ask for.
 
 import { t } from "./i18n.js";
 import { h, mount, api, me, formatDate, showError, toast } from "./ui.js";
+import { renderData } from "./upkeep.js";
 
-const TABS = ["users", "import", "keys"];
+const TABS = ["users", "import", "keys", "data"];
 
 export async function renderAdmin(main, ctx, tab) {
   const body = h("div", { class: "admin-body" });
@@ -19,6 +21,7 @@ export async function renderAdmin(main, ctx, tab) {
   try {
     if (tab === "import") renderImport(body);
     else if (tab === "keys") await renderKeys(body);
+    else if (tab === "data") await renderData(body);
     else await renderUsers(body);
   } catch (err) {
     mount(body, h("p", { class: "empty" }, err.message));

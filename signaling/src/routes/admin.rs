@@ -6,7 +6,10 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
-use parley_proto::{AdminStats, ApiKey, CreateApiKey, ErrorCode, ImportReport};
+use parley_proto::{
+    AdminStats, ApiKey, BackupsStatus, CreateApiKey, CreateLegalHold, ErrorCode, ImportReport,
+    LegalHold, RetentionRun, RetentionStatus,
+};
 use parley_storage::{now_ms, StatsWindow};
 use serde::Deserialize;
 
@@ -172,4 +175,103 @@ pub async fn stats(
 /// A query string the dashboard cannot use: `422 invalid_input`, as every other bad value.
 fn bad_query(message: impl Into<String>) -> AppError {
     AppError::invalid(message)
+}
+
+/// The organisation's retention, the channels with their own, and what the passes deleted.
+#[utoipa::path(get, path = "/v1/admin/retention", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = RetentionStatus), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn retention(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<RetentionStatus>> {
+    policy::admin(Actor::from(caller.user()?), AdminAction::ManageRetention)?;
+    Ok(axum::Json(state.upkeep.retention.status(&state.db).await?))
+}
+
+/// Run a retention pass now, and answer when it is done with what it deleted. A pass already
+/// running on this node is waited for first.
+#[utoipa::path(post, path = "/v1/admin/retention/run", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = RetentionRun, description = "the pass; `error` says why it stopped early, if it did"),
+        (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn run_retention(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<RetentionRun>> {
+    let me = caller.user()?;
+    policy::admin(Actor::from(me), AdminAction::ManageRetention)?;
+    tracing::info!(by = %me.id, "retention pass asked for");
+    let run = state.upkeep.retention.pass(&state.db, &state.objects).await;
+    Ok(axum::Json(run))
+}
+
+#[utoipa::path(get, path = "/v1/admin/legal-holds", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [LegalHold]), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn legal_holds(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<Vec<LegalHold>>> {
+    policy::admin(Actor::from(caller.user()?), AdminAction::ManageRetention)?;
+    Ok(axum::Json(state.db.legal_holds().await?))
+}
+
+/// Hold a channel's or a person's messages and recordings: no retention pass deletes them
+/// until the hold is removed.
+#[utoipa::path(post, path = "/v1/admin/legal-holds", tag = "admin", security(("bearer" = [])), request_body = CreateLegalHold,
+    responses((status = 201, body = LegalHold),
+        (status = 422, body = parley_proto::ErrorBody, description = "invalid_input: not exactly one of channel_id and user_id, an unknown one, or an empty reason"),
+        (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn create_legal_hold(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Json(req): Json<CreateLegalHold>,
+) -> AppResult<(StatusCode, axum::Json<LegalHold>)> {
+    let me = caller.user()?;
+    policy::admin(Actor::from(me), AdminAction::ManageRetention)?;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_HOLD_REASON {
+        return Err(AppError::invalid(format!(
+            "reason is 1 to {MAX_HOLD_REASON} characters"
+        )));
+    }
+    let hold = state
+        .db
+        .add_legal_hold(req.channel_id, req.user_id, reason, me.id)
+        .await?;
+    tracing::info!(hold = hold.id, channel = ?hold.channel_id, user = ?hold.user_id, by = %me.id, "legal hold placed");
+    Ok((StatusCode::CREATED, axum::Json(hold)))
+}
+
+/// A legal hold's reason, at most.
+const MAX_HOLD_REASON: usize = 500;
+
+/// Lift a hold: what it kept is deleted by the next pass if its retention has run out.
+#[utoipa::path(delete, path = "/v1/admin/legal-holds/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "lifted"), (status = 404, body = parley_proto::ErrorBody),
+        (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn remove_legal_hold(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    let me = caller.user()?;
+    policy::admin(Actor::from(me), AdminAction::ManageRetention)?;
+    if !state.db.remove_legal_hold(id).await? {
+        return Err(AppError::not_found("no such legal hold"));
+    }
+    tracing::info!(hold = id, by = %me.id, "legal hold lifted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The scheduled backups as this node sees them: where they go, when the next one starts, the
+/// complete ones in the location, and the last failure if it came after the last success.
+#[utoipa::path(get, path = "/v1/admin/backups", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = BackupsStatus),
+        (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn backups(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<BackupsStatus>> {
+    policy::admin(Actor::from(caller.user()?), AdminAction::ViewBackups)?;
+    Ok(axum::Json(state.upkeep.backups.status().await))
 }

@@ -1,8 +1,9 @@
 use super::users::validate_name;
 use crate::auth::Caller;
+use crate::config::MAX_RETENTION_DAYS;
 use crate::error::{AppError, AppResult, Json};
 use crate::messaging::{self, HistoryQuery};
-use crate::policy::{self, Actor, ChannelAction, ChannelFacts};
+use crate::policy::{self, Actor, AdminAction, ChannelAction, ChannelFacts};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -217,7 +218,9 @@ pub async fn receipts(
 /// department admins for their departments' channels.
 #[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", security(("bearer" = [])),
     params(("id" = i64, Path)), request_body = parley_proto::UpdateChannel,
-    responses((status = 200, body = Channel), (status = 403, body = parley_proto::ErrorBody)))]
+    responses((status = 200, body = Channel),
+        (status = 422, body = parley_proto::ErrorBody, description = "invalid_input: a schedule or retention out of range"),
+        (status = 403, body = parley_proto::ErrorBody, description = "forbidden: not the channel's manager, or `retention_days` from someone not an admin")))]
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller): Caller,
@@ -243,6 +246,14 @@ pub async fn update(
             ));
         }
     }
+    if let Some(days) = req.retention_days {
+        policy::admin(Actor::from(me), AdminAction::ManageRetention)?;
+        if !(0..=MAX_RETENTION_DAYS).contains(&days) {
+            return Err(AppError::invalid(format!(
+                "retention_days is 1 to {MAX_RETENTION_DAYS}, or 0 for the organisation's"
+            )));
+        }
+    }
     let updated = state
         .db
         .update_channel(
@@ -250,8 +261,12 @@ pub async fn update(
             req.name.as_deref(),
             req.urgent_every_secs,
             req.urgent_for_secs,
+            req.retention_days,
         )
         .await?;
+    if let Some(days) = req.retention_days {
+        tracing::info!(channel = %channel.id, days, by = %me.id, "channel retention set");
+    }
     Ok(axum::Json(updated))
 }
 

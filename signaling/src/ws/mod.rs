@@ -493,17 +493,10 @@ impl Connection {
     }
 
     /// Send the channel's events `after + 1 ..= up_to` from storage, or `reload` when there are
-    /// more than `hub.max_replay` of them.
+    /// more than `hub.max_replay` of them or retention has deleted some of them.
     async fn fill(&mut self, channel: ChannelId, after: i64, up_to: i64) -> Result<(), End> {
         if up_to - after > self.state.ws.max_replay {
-            self.reply(&ServerMessage::Reload {
-                channel,
-                after_seq: after,
-                last_seq: up_to,
-            })
-            .await?;
-            self.cursors.advance(channel, up_to);
-            return Ok(());
+            return self.reload(channel, after, up_to).await;
         }
         let mut from = after;
         while from < up_to {
@@ -522,16 +515,34 @@ impl Connection {
                     ));
                 }
             };
-            let Some(last) = events.last().map(parley_proto::ChannelEvent::seq) else {
-                break;
-            };
+            // Sequences have no gaps; a missing one was deleted by retention, so what
+            // follows cannot be replayed as the client would need it.
+            if events.is_empty() {
+                return self.reload(channel, from, up_to).await;
+            }
             for event in events {
                 let seq = event.seq();
+                if seq != from + 1 {
+                    return self.reload(channel, from, up_to).await;
+                }
                 self.reply(&ServerMessage::Event(event)).await?;
                 self.cursors.advance(channel, seq);
+                from = seq;
             }
-            from = last;
         }
+        Ok(())
+    }
+
+    /// Tell the client to reload the channel's history: events after `after` up to `up_to`
+    /// will not be replayed. Live events after `up_to` follow.
+    async fn reload(&mut self, channel: ChannelId, after: i64, up_to: i64) -> Result<(), End> {
+        self.reply(&ServerMessage::Reload {
+            channel,
+            after_seq: after,
+            last_seq: up_to,
+        })
+        .await?;
+        self.cursors.advance(channel, up_to);
         Ok(())
     }
 
