@@ -6,9 +6,9 @@
 
 use crate::config::BackupSection;
 use crate::AppState;
+use anyhow::Context;
 use parley_proto::{BackupFailure, BackupSummary, BackupsStatus};
 use parley_storage::{now_ms, ObjectStorage, ObjectStoreConfig};
-use anyhow::Context;
 use prometheus::{IntCounter, IntGauge};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -221,9 +221,8 @@ async fn once(
     // A folder is locked against a second writer; a bucket cannot be (give each writer its own).
     let _lock = match &store {
         ObjectStoreConfig::Local { path } => {
-            std::fs::create_dir_all(path).with_context(|| {
-                format!("cannot create the backup folder {}", path.display())
-            })?;
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("cannot create the backup folder {}", path.display()))?;
             Some(parley_storage::lock_folder(path)?)
         }
         ObjectStoreConfig::S3(_) => None,

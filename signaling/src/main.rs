@@ -342,7 +342,17 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         ));
         return Ok(());
     }
-    let (db, objects) = server::open_storage(&config).await?;
+    // A backup or a migration reads the database as the Parley that serves it left it, and a
+    // restore chooses the schema itself: none of them upgrades it on opening.
+    let (db, objects) = match &command {
+        AdminCommand::Backup { .. } | AdminCommand::Migrate { .. } => {
+            let (db, objects) = server::open_storage_as_is(&config).await?;
+            require_current_schema(&db).await?;
+            (db, objects)
+        }
+        AdminCommand::Restore { .. } => server::open_storage_as_is(&config).await?,
+        _ => server::open_storage(&config).await?,
+    };
     match command {
         AdminCommand::ListBackups { .. } | AdminCommand::VerifyBackup { .. } => {}
         AdminCommand::Backup { to, s3 } => {
@@ -391,6 +401,12 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 bytes(report.object_bytes),
                 started.elapsed().as_secs_f64()
             ));
+            if let Some(schema) = report.upgraded_from {
+                say(&format!(
+                    "the backup had database schema {schema}; the restored database is upgraded to this Parley's, {}",
+                    db.latest_schema_version()
+                ));
+            }
             say("clients that saw messages newer than this backup keep their place but will not see those messages again; tell users what was lost between the backup and now");
         }
         AdminCommand::Migrate {
@@ -475,6 +491,26 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         }
     }
     db.close().await;
+    Ok(())
+}
+
+/// Refuse a database whose schema is not this build's: another version of Parley serves it.
+async fn require_current_schema(db: &Database) -> anyhow::Result<()> {
+    let (here, ours) = (db.schema_version().await?, db.latest_schema_version());
+    if here < ours {
+        bail!(
+            "the database has schema {here} and this Parley ({}) schema {ours}: use the Parley \
+             version that serves it, or start this version's server on it first (which upgrades it)",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    if here > ours {
+        bail!(
+            "the database has schema {here}, newer than this Parley's ({}, schema {ours}): use the \
+             Parley version that serves it",
+            env!("CARGO_PKG_VERSION")
+        );
+    }
     Ok(())
 }
 

@@ -20,6 +20,20 @@ const IMPORT_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Connect the database (migrating it) and open the object store.
 pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, ObjectStorage)> {
+    open(config, Schema::Upgrade).await
+}
+
+/// Connect the database as it is, not migrated, and open the object store.
+pub async fn open_storage_as_is(config: &Config) -> anyhow::Result<(Database, ObjectStorage)> {
+    open(config, Schema::AsIs).await
+}
+
+enum Schema {
+    Upgrade,
+    AsIs,
+}
+
+async fn open(config: &Config, schema: Schema) -> anyhow::Result<(Database, ObjectStorage)> {
     if config.uses_data_dir() {
         std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
             format!(
@@ -29,9 +43,11 @@ pub async fn open_storage(config: &Config) -> anyhow::Result<(Database, ObjectSt
         })?;
     }
     let db_config = config.database();
-    let db = Database::connect(&db_config)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact(&db_config.url)))?;
+    let db = match schema {
+        Schema::Upgrade => Database::connect(&db_config).await,
+        Schema::AsIs => Database::connect_as_is(&db_config).await,
+    }
+    .with_context(|| format!("cannot open the database {}", redact(&db_config.url)))?;
     let objects =
         ObjectStorage::open(&config.object_store()).context("cannot open the object store")?;
     Ok((db, objects))

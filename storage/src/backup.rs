@@ -359,7 +359,7 @@ async fn write_backup(
 ) -> Result<BackupReport, BackupError> {
     let id = id.to_string();
     let mut snapshot = db.snapshot().await?;
-    snapshot.check_tables().await?;
+    let present = snapshot.tables().await?;
     let schema_version = snapshot.schema_version().await?;
     let mut sink = FileSink {
         repo,
@@ -367,7 +367,7 @@ async fn write_backup(
         writer: None,
     };
     let mut tables = Vec::new();
-    for (table, order) in TABLES {
+    for (table, order) in present {
         let (_, digest) = snapshot.dump_table(table, order, &mut sink).await?;
         let (rows, size) = (digest.rows, digest.bytes);
         tables.push(TableEntry {
@@ -561,11 +561,15 @@ pub struct RestoreReport {
     pub rows: u64,
     pub objects: usize,
     pub object_bytes: u64,
+    /// The backup's schema, when it was older than this Parley's and the restore upgraded it.
+    pub upgraded_from: Option<i64>,
 }
 
 /// Restore backup `id` of `repo` into `db` and `objects`, which must be empty unless `replace`
 /// (then everything in them is deleted first). The backup is verified whole before anything
-/// is written.
+/// is written. A backup made by an earlier Parley goes into a new database (one without
+/// tables): its rows are restored at the backup's schema, then the later migrations run, as
+/// they would have on the deployment it came from.
 pub async fn restore_backup(
     repo: &ObjectStorage,
     id: &str,
@@ -574,19 +578,31 @@ pub async fn restore_backup(
     replace: bool,
 ) -> Result<RestoreReport, BackupError> {
     let manifest = verify_backup(repo, id).await?;
-    let here = db.schema_version().await?;
-    if manifest.schema_version != here {
+    let latest = db.latest_schema_version();
+    let theirs = manifest.schema_version;
+    if theirs > latest {
         return Err(BackupError::Invalid(format!(
-            "backup {id} has database schema {}, this Parley has {here}: restore it with Parley \
-             {} (which made it), then start this version on the result to upgrade it",
-            manifest.schema_version, manifest.parley_version
+            "backup {id} was made by Parley {} with database schema {theirs}; this Parley knows \
+             schema {latest} at most: restore it with that version or a newer one",
+            manifest.parley_version
+        )));
+    }
+    let here = db.schema_version().await?;
+    if here == 0 {
+        db.migrate_to(theirs).await?;
+    } else if here != theirs {
+        return Err(BackupError::Invalid(format!(
+            "backup {id} has database schema {theirs} (Parley {}) and the target database schema \
+             {here}: restore it into a new database without tables (a new SQLite file, or a new \
+             PostgreSQL database), which is upgraded to schema {latest} after the restore",
+            manifest.parley_version
         )));
     }
     let names: Vec<&str> = manifest.tables.iter().map(|t| t.table.as_str()).collect();
-    let ours: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
+    let ours = db.tables().await?;
     if names != ours {
         return Err(BackupError::Damaged(format!(
-            "backup {id} lists the tables {names:?}, not this schema's {ours:?}"
+            "backup {id} lists the tables {names:?}, not schema {theirs}'s {ours:?}"
         )));
     }
     let stored = objects.list_meta(None).await?;
@@ -627,6 +643,10 @@ pub async fn restore_backup(
         if !restored.contains(object.key.as_str()) {
             objects.delete(&object.key).await?;
         }
+    }
+    if theirs < latest {
+        db.migrate_to(latest).await?;
+        report.upgraded_from = Some(theirs);
     }
     Ok(report)
 }

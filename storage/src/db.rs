@@ -38,6 +38,15 @@ pub struct Database {
 impl Database {
     /// Connect and apply every pending migration.
     pub async fn connect(config: &DatabaseConfig) -> Result<Database, StoreError> {
+        let db = Database::connect_as_is(config).await?;
+        db.migrate_to(latest_version(db.backend)).await?;
+        Ok(db)
+    }
+
+    /// Connect and leave the schema as it is: for commands that must not upgrade a database
+    /// another version of Parley serves (a backup), or that choose the version themselves (a
+    /// restore of an older backup).
+    pub async fn connect_as_is(config: &DatabaseConfig) -> Result<Database, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if config.url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -69,12 +78,34 @@ impl Database {
             })
             .connect_with(options)
             .await?;
-        let migrator = match backend {
+        Ok(Database { pool, backend })
+    }
+
+    /// Apply the migrations up to `version` that are not applied yet.
+    pub async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        let all = match self.backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&pool).await?;
-        Ok(Database { pool, backend })
+        if version >= latest_version(self.backend) {
+            all.run(&self.pool).await?;
+            return Ok(());
+        }
+        // sqlx runs a whole migrator; this one holds the first migrations only. (Its fields are
+        // the ones `migrate!` fills; the version is pinned in Cargo.lock.)
+        let first = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(
+                all.iter()
+                    .filter(|m| m.version <= version)
+                    .cloned()
+                    .collect(),
+            ),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        first.run(&self.pool).await?;
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {

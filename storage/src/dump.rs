@@ -127,8 +127,11 @@ pub struct Snapshot {
 }
 
 impl Database {
-    /// The schema version: the newest migration applied.
+    /// The schema version: the newest migration applied; 0 for a database without tables.
     pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        if !self.has_migrations_table().await? {
+            return Ok(0);
+        }
         let version: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = $1")
                 .bind(true)
@@ -156,9 +159,31 @@ impl Database {
         })
     }
 
-    /// Whether every table is empty (a fresh database the server never started on).
+    async fn has_migrations_table(&self) -> Result<bool, StoreError> {
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+                 AND name = '_sqlx_migrations'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'"
+            }
+        };
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&self.pool).await?;
+        Ok(n > 0)
+    }
+
+    /// The `TABLES` this database's schema has, in order.
+    pub async fn tables(&self) -> Result<Vec<&'static str>, StoreError> {
+        let names = table_names(&self.pool, self.backend()).await?;
+        Ok(present(&names)?.into_iter().map(|(t, _)| t).collect())
+    }
+
+    /// Whether every table is empty (a fresh database the server never started on, or one
+    /// with no tables at all).
     pub async fn is_empty(&self) -> Result<bool, StoreError> {
-        for (table, _) in TABLES {
+        for table in self.tables().await? {
             let found: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} LIMIT 1"))
                 .fetch_optional(&self.pool)
                 .await?;
@@ -207,7 +232,8 @@ impl Restorer<'_> {
         if self.tx.is_none() {
             let mut tx = self.db.begin_write().await?;
             if self.clear {
-                for (table, _) in TABLES.iter().rev() {
+                let tables = present(&table_names(&mut *tx, self.db.backend()).await?)?;
+                for (table, _) in tables.iter().rev() {
                     sqlx::query(&format!("DELETE FROM {table}"))
                         .execute(&mut *tx)
                         .await?;
@@ -368,8 +394,8 @@ async fn columns<'c>(
 }
 
 /// The tables the database has (migrations' bookkeeping aside).
-async fn table_names(
-    tx: &mut Transaction<'static, Any>,
+async fn table_names<'c>(
+    executor: impl sqlx::Executor<'c, Database = Any>,
     backend: Backend,
 ) -> Result<Vec<String>, StoreError> {
     let sql = match backend {
@@ -383,21 +409,35 @@ async fn table_names(
              AND table_name <> '_sqlx_migrations'"
         }
     };
-    Ok(sqlx::query_scalar(sql).fetch_all(&mut **tx).await?)
+    Ok(sqlx::query_scalar(sql).fetch_all(executor).await?)
+}
+
+/// The entries of `TABLES` that `names` has, in order; a name `TABLES` lacks is an error.
+fn present(names: &[String]) -> Result<Vec<(&'static str, &'static [&'static str])>, StoreError> {
+    if let Some(name) = names.iter().find(|n| !TABLES.iter().any(|(t, _)| t == n)) {
+        return Err(StoreError::Invalid(format!(
+            "table {name} is in the database but not in the dump's list"
+        )));
+    }
+    Ok(TABLES
+        .iter()
+        .filter(|(t, _)| names.iter().any(|n| n == t))
+        .copied()
+        .collect())
 }
 
 impl Snapshot {
     /// Refuse a schema with a table this build does not dump.
     pub async fn check_tables(&mut self) -> Result<(), StoreError> {
-        let names = table_names(&mut self.tx, self.backend).await?;
-        for name in names {
-            if !TABLES.iter().any(|(t, _)| *t == name) {
-                return Err(StoreError::Invalid(format!(
-                    "table {name} is in the database but not in the dump's list"
-                )));
-            }
-        }
-        Ok(())
+        self.tables().await.map(|_| ())
+    }
+
+    /// The tables this snapshot's schema has, in `TABLES` order (an older schema lacks the
+    /// newer ones); a table this build does not dump is an error.
+    pub async fn tables(
+        &mut self,
+    ) -> Result<Vec<(&'static str, &'static [&'static str])>, StoreError> {
+        present(&table_names(&mut *self.tx, self.backend).await?)
     }
 
     /// The schema version (newest migration applied), read inside the snapshot: a backup

@@ -769,3 +769,146 @@ async fn backups_go_to_an_s3_bucket_and_restore_from_it() {
         sha(&tone)
     );
 }
+
+/// The schema of the first release with backups: a backup made then must still restore.
+const FIRST_BACKUP_SCHEMA: i64 = 9;
+
+/// A backup made by an earlier Parley (database schema 9, before retention) restores into a
+/// new database: its rows go in at schema 9, the later migrations run, and the server starts
+/// on the result with every message and sequence. A target already at the newer schema is
+/// refused with what to do, and `parley admin backup` refuses to back up (and so upgrade) a
+/// database an earlier Parley serves.
+async fn a_backup_from_an_earlier_schema_restores_and_upgrades(backend: Backend) {
+    let source = Deployment::new(backend).await;
+    let config = DatabaseConfig {
+        url: source.database_url.clone(),
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(10),
+    };
+    let db = Database::connect_as_is(&config).await.expect("connect");
+    db.migrate_to(FIRST_BACKUP_SCHEMA).await.expect("schema 9");
+    assert_eq!(db.schema_version().await.unwrap(), FIRST_BACKUP_SCHEMA);
+    // What an earlier Parley had stored: an admin, a channel, three messages.
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&source.database_url).await.unwrap();
+    let now = parley_storage::now_ms();
+    for sql in [
+        "INSERT INTO users (id, email, name, role, created_at, updated_at) \
+         VALUES (1, 'old@example.cn', '老管理员', 'admin', $1, $1)",
+        "INSERT INTO channels (id, name, kind, category, created_by, last_seq, created_at) \
+         VALUES (1, '旧频道', 'group', 'project', 1, 3, $1)",
+        "INSERT INTO memberships (channel_id, user_id, read_seq, joined_at) VALUES (1, 1, 3, $1)",
+    ] {
+        sqlx::query(sql).bind(now).execute(&pool).await.expect(sql);
+    }
+    for seq in 1..=3i64 {
+        sqlx::query(
+            "INSERT INTO messages (id, channel_id, seq, sender_id, client_id, body, created_at) \
+             VALUES ($1, 1, $1, 1, $2, $3, $4)",
+        )
+        .bind(seq)
+        .bind(format!("c{seq}"))
+        .bind(format!("第 {seq} 条"))
+        .bind(now + seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO channel_events (channel_id, seq, kind, message_id, actor_id, created_at) \
+             VALUES (1, $1, 'message', $1, 1, $2)",
+        )
+        .bind(seq)
+        .bind(now + seq)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("backups");
+    let repo = ObjectStorage::open(&ObjectStoreConfig::Local {
+        path: folder.clone(),
+    })
+    .unwrap();
+    let objects = ObjectStorage::open(&source.object_config()).unwrap();
+    let made = parley_storage::take_backup(&db, &objects, &repo, "0.9.0")
+        .await
+        .expect("a backup at schema 9");
+    db.close().await;
+    assert_eq!(made.manifest.schema_version, FIRST_BACKUP_SCHEMA);
+    assert!(
+        !made
+            .manifest
+            .tables
+            .iter()
+            .any(|t| t.table == "legal_holds"),
+        "schema 9 has no legal holds"
+    );
+    let backup = folder.join(&made.manifest.id).display().to_string();
+
+    // This Parley does not back up (and so upgrade) a database an earlier one serves.
+    let refused = failed(source.run(&[
+        "admin",
+        "backup",
+        "--to",
+        &scratch.path().join("other").display().to_string(),
+    ]));
+    assert!(refused.contains("schema 9"), "{refused}");
+
+    // Not into a database already at the newer schema ...
+    let upgraded_empty = Deployment::new(backend).await;
+    let (db, _) = upgraded_empty.storage().await;
+    db.close().await;
+    let refused = failed(upgraded_empty.run(&["admin", "restore", &backup]));
+    assert!(refused.contains("new database without tables"), "{refused}");
+
+    // ... but into a new one, upgraded after.
+    let target = Deployment::new(backend).await;
+    let restored = succeeded(target.run(&["admin", "restore", &backup]));
+    assert!(
+        restored.contains("the backup had database schema 9"),
+        "{restored}"
+    );
+    let mut set = target.command(&["admin", "set-password", "--email", "old@example.cn"]);
+    let mut child = set
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "an-old-admin-password").unwrap();
+    }
+    succeeded(child.wait_with_output().unwrap());
+    let server = target.serve().await;
+    let token = server
+        .login("old@example.cn", "an-old-admin-password")
+        .await
+        .access_token;
+    let messages = history(&server, &token, 1).await;
+    let bodies: Vec<&str> = messages
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, ["第 1 条", "第 2 条", "第 3 条"]);
+    // What the newer schema added works on the restored data.
+    let channel: Value = expect_json(
+        server
+            .send_json(
+                reqwest::Method::PATCH,
+                "/v1/channels/1",
+                &token,
+                &json!({"retention_days": 365}),
+            )
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(channel["retention_days"], 365);
+    let mut client = WsClient::connect(&server, &token).await;
+    assert_eq!(client.say(1, "c4", "第 4 条").await["seq"], 4);
+}
+
+on_both_backends!(a_backup_from_an_earlier_schema_restores_and_upgrades);
