@@ -110,6 +110,8 @@ pub struct BackupSummary {
     pub objects: u64,
     /// Tables and objects together.
     pub bytes: u64,
+    /// The key it is encrypted with (`parley admin backup-key`), if it is.
+    pub key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -135,6 +135,7 @@ impl BackupBoard {
             .rev()
             .filter_map(|b| b.manifest)
             .map(|m| BackupSummary {
+                key_id: m.encryption.as_ref().map(|e| e.key_id.clone()),
                 bytes: m.tables.iter().map(|t| t.size).sum::<u64>() + m.object_bytes(),
                 rows: m.rows(),
                 objects: m.objects.len() as u64,
@@ -153,6 +154,11 @@ pub fn spawn(state: AppState) -> anyhow::Result<()> {
         return Ok(());
     }
     let config = board.config.clone();
+    if !config.key_file.as_os_str().is_empty() {
+        // A key that cannot be read stops the start, rather than the first backup a day later.
+        let key = parley_storage::BackupKey::read(&config.key_file)?;
+        tracing::info!(key = key.id(), "scheduled backups are encrypted");
+    }
     let metrics = BackupMetrics::register(state.metrics.registry())?;
     tracing::info!(to = %config.folder, every_secs = config.every_secs, keep = config.keep, "scheduled backups on");
     tokio::spawn(run(state, board, metrics));
@@ -228,9 +234,18 @@ async fn once(
         ObjectStoreConfig::S3(_) => None,
     };
     let repo = ObjectStorage::open(&store)?;
-    let report =
-        parley_storage::take_backup(&state.db, &state.objects, &repo, env!("CARGO_PKG_VERSION"))
-            .await?;
+    // Read at each backup, so a replaced key file is used from the next one on.
+    let key = (!config.key_file.as_os_str().is_empty())
+        .then(|| parley_storage::BackupKey::read(&config.key_file))
+        .transpose()?;
+    let report = parley_storage::take_backup(
+        &state.db,
+        &state.objects,
+        &repo,
+        env!("CARGO_PKG_VERSION"),
+        key.as_ref(),
+    )
+    .await?;
     let m = &report.manifest;
     let size: u64 = m.tables.iter().map(|t| t.size).sum::<u64>() + m.object_bytes();
     let took = m.finished_at - m.started_at;

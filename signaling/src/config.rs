@@ -304,6 +304,9 @@ pub struct BackupSection {
     pub s3_secret_access_key: String,
     /// Allow an http:// endpoint (a service on the local network).
     pub s3_allow_http: bool,
+    /// Encrypt backups with the key in this file (`parley admin backup-key` makes one); empty:
+    /// not encrypted.
+    pub key_file: PathBuf,
 }
 
 impl Default for BackupSection {
@@ -317,6 +320,7 @@ impl Default for BackupSection {
             s3_access_key_id: String::new(),
             s3_secret_access_key: String::new(),
             s3_allow_http: false,
+            key_file: PathBuf::new(),
         }
     }
 }

@@ -91,7 +91,14 @@ enum AdminCommand {
         to: String,
         #[command(flatten)]
         s3: S3Args,
+        /// Encrypt the backup with the key in this file (made by `parley admin backup-key`).
+        /// Keep the key apart from the backups: without it they cannot be restored.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
+    /// Print a new random key for encrypted backups (64 hexadecimal digits): save it to a
+    /// file only the operators can read, and keep a copy somewhere else than the backups.
+    BackupKey,
     /// List the backups in a backup folder or bucket, and whether each one finished.
     ListBackups {
         /// A folder or `s3://BUCKET`.
@@ -105,6 +112,10 @@ enum AdminCommand {
         backup: String,
         #[command(flatten)]
         s3: S3Args,
+        /// For an encrypted backup: its key, to check the content too (without it, the
+        /// encrypted files are checked as stored).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
     /// Restore a backup into the configured database and object store, which must be empty.
     /// The backup is verified whole first; nothing is written if it does not match.
@@ -116,6 +127,9 @@ enum AdminCommand {
         replace: bool,
         #[command(flatten)]
         s3: S3Args,
+        /// For an encrypted backup: the key file it was made with.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
     /// Copy this deployment (the configured database and object store) into a new, empty
     /// PostgreSQL database, and optionally a new object store, keeping every id and sequence;
@@ -328,9 +342,19 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     if let AdminCommand::ListBackups { location, s3 } = &command {
         return list_backups(location, s3).await;
     }
-    if let AdminCommand::VerifyBackup { backup, s3 } = &command {
+    if let AdminCommand::BackupKey = &command {
+        say(&parley_storage::BackupKey::generate()?.to_hex());
+        return Ok(());
+    }
+    if let AdminCommand::VerifyBackup {
+        backup,
+        s3,
+        key_file,
+    } = &command
+    {
+        let key = read_key(key_file.as_deref())?;
         let (repo, id) = backup_at(backup, s3).await?;
-        let manifest = parley_storage::verify_backup(&repo, &id)
+        let manifest = parley_storage::verify_backup(&repo, &id, key.as_ref())
             .await
             .with_context(|| format!("backup {backup} failed verification"))?;
         say(&format!(
@@ -340,6 +364,12 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             manifest.objects.len(),
             bytes(manifest.object_bytes())
         ));
+        if let (Some(encryption), None) = (&manifest.encryption, &key) {
+            say(&format!(
+                "it is encrypted (key {}): its files were checked as stored; give --key-file to check their content too",
+                encryption.key_id
+            ));
+        }
         return Ok(());
     }
     // A backup or a migration reads the database as the Parley that serves it left it, and a
@@ -354,8 +384,11 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
         _ => server::open_storage(&config).await?,
     };
     match command {
-        AdminCommand::ListBackups { .. } | AdminCommand::VerifyBackup { .. } => {}
-        AdminCommand::Backup { to, s3 } => {
+        AdminCommand::ListBackups { .. }
+        | AdminCommand::VerifyBackup { .. }
+        | AdminCommand::BackupKey => {}
+        AdminCommand::Backup { to, s3, key_file } => {
+            let key = read_key(key_file.as_deref())?;
             let store = s3.store(&to);
             let _lock = match &store {
                 parley_storage::ObjectStoreConfig::Local { path } => {
@@ -367,7 +400,7 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             };
             let repo = parley_storage::ObjectStorage::open(&store)
                 .with_context(|| format!("cannot open {to}"))?;
-            let report = parley_storage::take_backup(&db, &objects, &repo, env!("CARGO_PKG_VERSION"))
+            let report = parley_storage::take_backup(&db, &objects, &repo, env!("CARGO_PKG_VERSION"), key.as_ref())
                 .await
                 .context("the backup failed; the backup folder keeps an incomplete backup, which is never restored")?;
             let m = &report.manifest;
@@ -383,17 +416,26 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
                 report.reused,
                 (m.finished_at - m.started_at) as f64 / 1000.0
             ));
+            if let Some(encryption) = &m.encryption {
+                say(&format!(
+                    "encrypted with key {}: restoring it needs that key file",
+                    encryption.key_id
+                ));
+            }
         }
         AdminCommand::Restore {
             backup,
             replace,
             s3,
+            key_file,
         } => {
+            let key = read_key(key_file.as_deref())?;
             let (repo, id) = backup_at(&backup, &s3).await?;
             let started = std::time::Instant::now();
-            let report = parley_storage::restore_backup(&repo, &id, &db, &objects, replace)
-                .await
-                .with_context(|| format!("backup {backup} was not restored"))?;
+            let report =
+                parley_storage::restore_backup(&repo, &id, &db, &objects, replace, key.as_ref())
+                    .await
+                    .with_context(|| format!("backup {backup} was not restored"))?;
             say(&format!(
                 "restored {backup}: {} rows and {} objects ({}) in {:.1} s; start the server with `parley serve`",
                 report.rows,
@@ -492,6 +534,11 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
     }
     db.close().await;
     Ok(())
+}
+
+/// The backup key in `path`, if one is given.
+fn read_key(path: Option<&std::path::Path>) -> anyhow::Result<Option<parley_storage::BackupKey>> {
+    Ok(path.map(parley_storage::BackupKey::read).transpose()?)
 }
 
 /// Refuse a database whose schema is not this build's: another version of Parley serves it.

@@ -14,10 +14,16 @@
 //!
 //! An object already in an earlier backup of the repository (same key, size and time) is not
 //! read or copied again.
+//!
+//! With the operator's key (`crypt`), every table file and object is sealed: the manifest
+//! records the content's size and SHA-256 and, in `stored`, the sealed bytes'; encrypted blobs
+//! are named by an HMAC of their content's digest (`blob`). The manifest itself stays readable,
+//! so a backup can be listed, and checked as stored, without the key.
 
-use crate::dump::{hex, Discard, Row, RowSink, TableDigest, TableHeader, TABLES};
+use crate::crypt::{BackupKey, Sealer, CIPHER};
+use crate::dump::{hex, Row, RowSink, TableDigest, TableHeader};
+use crate::transfer::{copy_object, hash_object, Transform};
 use crate::{now_ms, Database, ObjectError, ObjectStorage, StoreError};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -26,8 +32,6 @@ use thiserror::Error;
 const FORMAT: &str = "parley-backup";
 const FORMAT_VERSION: u32 = 1;
 const MANIFEST: &str = "manifest.json";
-/// Rows handed to a database per call on restore.
-const RESTORE_BATCH: usize = 1000;
 
 #[derive(Debug, Error)]
 pub enum BackupError {
@@ -64,8 +68,25 @@ pub struct Manifest {
     pub finished_at: i64,
     pub tables: Vec<TableEntry>,
     pub objects: Vec<ObjectEntry>,
+    /// Set when the backup is encrypted: restoring it needs the key it names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
     /// SHA-256 of this manifest written with `digest` empty.
     pub digest: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    pub cipher: String,
+    /// `BackupKey::id` of the key it was sealed with.
+    pub key_id: String,
+}
+
+/// A file's bytes as stored, when they differ from its content (sealed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stored {
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +97,8 @@ pub struct TableEntry {
     pub rows: u64,
     pub size: u64,
     pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<Stored>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,6 +108,17 @@ pub struct ObjectEntry {
     pub size: u64,
     pub modified_ms: i64,
     pub sha256: String,
+    /// Where it is in the repository, when not `blobs/<sha256>` (encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored: Option<Stored>,
+}
+
+impl ObjectEntry {
+    pub(crate) fn blob(&self) -> String {
+        self.blob.clone().unwrap_or_else(|| blob(&self.sha256))
+    }
 }
 
 impl Manifest {
@@ -110,6 +144,31 @@ impl Manifest {
 
     pub fn rows(&self) -> u64 {
         self.tables.iter().map(|t| t.rows).sum()
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        self.encryption.as_ref().map(|e| e.key_id.as_str())
+    }
+
+    /// The key to open this backup with: `key` if it is the one it was sealed with; `None`
+    /// for a backup that is not encrypted.
+    pub(crate) fn opening_key<'k>(
+        &self,
+        key: Option<&'k BackupKey>,
+    ) -> Result<Option<&'k BackupKey>, BackupError> {
+        match (self.key_id(), key) {
+            (None, _) => Ok(None),
+            (Some(id), Some(key)) if key.id() == id => Ok(Some(key)),
+            (Some(id), Some(key)) => Err(BackupError::Invalid(format!(
+                "backup {} is encrypted with key {id}, not with this key ({})",
+                self.id,
+                key.id()
+            ))),
+            (Some(id), None) => Err(BackupError::Invalid(format!(
+                "backup {} is encrypted (key {id}): give its key file (--key-file)",
+                self.id
+            ))),
+        }
     }
 }
 
@@ -203,7 +262,7 @@ pub async fn list_backups(repo: &ObjectStorage) -> Result<Vec<BackupStatus>, Bac
     Ok(found)
 }
 
-async fn read_manifest(repo: &ObjectStorage, id: &str) -> Result<Manifest, BackupError> {
+pub(crate) async fn read_manifest(repo: &ObjectStorage, id: &str) -> Result<Manifest, BackupError> {
     let bytes = match repo.get(&format!("{id}/{MANIFEST}")).await {
         Ok(bytes) => bytes,
         Err(ObjectError::NotFound(_)) => {
@@ -230,17 +289,58 @@ async fn read_manifest(repo: &ObjectStorage, id: &str) -> Result<Manifest, Backu
     Ok(manifest)
 }
 
-/// Writes each table's lines into the backup folder as it is dumped.
+/// Writes each table's lines into the backup folder as it is dumped, sealed with `key` if
+/// there is one.
 struct FileSink<'a> {
     repo: &'a ObjectStorage,
     id: &'a str,
-    writer: Option<crate::ObjectWriter>,
+    key: Option<&'a BackupKey>,
+    file: Option<TableFile>,
+    /// Each sealed table file's bytes as stored, by table.
+    stored: HashMap<String, Stored>,
+}
+
+struct TableFile {
+    table: String,
+    writer: crate::ObjectWriter,
+    sealer: Option<Sealer>,
+    written: Sha256,
+    written_size: u64,
+}
+
+impl TableFile {
+    async fn write(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        match &mut self.sealer {
+            Some(sealer) => {
+                let out = sealer.push(data);
+                self.emit(&out).await
+            }
+            None => self.emit(data).await,
+        }
+    }
+
+    async fn emit(&mut self, out: &[u8]) -> Result<(), StoreError> {
+        self.written.update(out);
+        self.written_size += out.len() as u64;
+        self.writer.write(out).await.map_err(object_to_store)
+    }
 }
 
 impl FileSink<'_> {
     async fn close(&mut self) -> Result<(), StoreError> {
-        if let Some(writer) = self.writer.take() {
-            writer.finish().await.map_err(object_to_store)?;
+        if let Some(mut file) = self.file.take() {
+            if let Some(sealer) = file.sealer.take() {
+                let out = sealer.finish();
+                file.emit(&out).await?;
+                self.stored.insert(
+                    file.table.clone(),
+                    Stored {
+                        size: file.written_size,
+                        sha256: hex(&file.written.clone().finalize()),
+                    },
+                );
+            }
+            file.writer.finish().await.map_err(object_to_store)?;
         }
         Ok(())
     }
@@ -253,20 +353,33 @@ fn object_to_store(e: ObjectError) -> StoreError {
 impl RowSink for FileSink<'_> {
     async fn begin_table(&mut self, header: &TableHeader) -> Result<(), StoreError> {
         self.close().await?;
-        let mut writer = self
+        let writer = self
             .repo
             .writer(&format!("{}/tables/{}.jsonl", self.id, header.table))
             .await
             .map_err(object_to_store)?;
-        let line = TableDigest::new().line(header, false);
-        writer.write(&line).await.map_err(object_to_store)?;
-        self.writer = Some(writer);
+        let sealer = match self.key {
+            Some(key) => Some(
+                key.sealer()
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut file = TableFile {
+            table: header.table.clone(),
+            writer,
+            sealer,
+            written: Sha256::new(),
+            written_size: 0,
+        };
+        file.write(&TableDigest::new().line(header, false)).await?;
+        self.file = Some(file);
         Ok(())
     }
 
     async fn rows(&mut self, _: &TableHeader, rows: &[Row]) -> Result<(), StoreError> {
-        let writer = self
-            .writer
+        let file = self
+            .file
             .as_mut()
             .ok_or_else(|| StoreError::Invalid("rows before their table".into()))?;
         let mut digest = TableDigest::new();
@@ -274,30 +387,48 @@ impl RowSink for FileSink<'_> {
         for row in rows {
             buf.extend_from_slice(&digest.line(row, true));
         }
-        writer.write(&buf).await.map_err(object_to_store)?;
-        Ok(())
+        file.write(&buf).await
     }
 }
 
-/// Copy one object into the repository's blobs, hashing it on the way; returns its SHA-256.
+/// Copy one object into the repository's blobs (sealed with `key`, if given), hashing it on
+/// the way.
 async fn store_blob(
     source: &ObjectStorage,
     key: &str,
     repo: &ObjectStorage,
     staging: &str,
-) -> Result<String, BackupError> {
-    let sha = copy_object(source, key, repo, staging, None).await?;
-    let name = blob(&sha);
-    if repo.exists(&name).await? {
+    crypt: Option<&BackupKey>,
+) -> Result<ObjectEntry, BackupError> {
+    let transform = crypt.map_or(Transform::Copy, Transform::Seal);
+    let copied = copy_object(source, key, repo, staging, transform, None).await?;
+    let sha256 = copied.content.sha256;
+    let (name, mut stored) = match crypt {
+        Some(crypt) => (Some(crypt.blob_name(&sha256)), Some(copied.written)),
+        None => (None, None),
+    };
+    let at = name.clone().unwrap_or_else(|| blob(&sha256));
+    if repo.exists(&at).await? {
+        // The same content is there already; sealed, its bytes are not the copy's.
         repo.delete(staging).await?;
+        if stored.is_some() {
+            stored = Some(hash_object(repo, &at, None).await?.written);
+        }
     } else {
-        repo.rename(staging, &name).await?;
+        repo.rename(staging, &at).await?;
     }
-    Ok(sha)
+    Ok(ObjectEntry {
+        key: key.to_string(),
+        size: copied.content.size,
+        modified_ms: 0,
+        sha256,
+        blob: name,
+        stored,
+    })
 }
 
 /// Whether `key` lies under one of `prefixes` (sorted).
-fn under(prefixes: &[String], key: &str) -> bool {
+pub(crate) fn under(prefixes: &[String], key: &str) -> bool {
     let at = prefixes.partition_point(|p| p.as_str() <= key);
     at > 0 && key.starts_with(prefixes[at - 1].as_str())
 }
@@ -320,6 +451,7 @@ pub async fn take_backup(
     objects: &ObjectStorage,
     repo: &ObjectStorage,
     parley_version: &str,
+    key: Option<&BackupKey>,
 ) -> Result<BackupReport, BackupError> {
     let started_at = now_ms();
     let mut id = backup_id(started_at);
@@ -327,14 +459,23 @@ pub async fn take_backup(
     if existing.iter().any(|b| b.id == id) {
         id = format!("{id}{:03}", started_at.rem_euclid(1000));
     }
-    // The newest finished backup's objects, to copy only what is new.
+    // The newest finished backup's objects, to copy only what is new; if it was sealed with
+    // the same key, or neither is sealed.
     let earlier: HashMap<String, ObjectEntry> = existing
         .iter()
         .rev()
         .find_map(|b| b.manifest.clone())
+        .filter(|m| m.key_id() == key.map(BackupKey::id))
         .map(|m| m.objects.into_iter().map(|o| (o.key.clone(), o)).collect())
         .unwrap_or_default();
-    let written = write_backup(db, objects, repo, parley_version, &id, started_at, &earlier).await;
+    let target = Target {
+        repo,
+        id: &id,
+        key,
+        parley_version,
+        started_at,
+    };
+    let written = write_backup(db, objects, &target, &earlier).await;
     if written.is_err() {
         // What a failed backup wrote would only fill the folder: gone, as far as it can be.
         for prefix in [id.clone(), format!("tmp/{id}")] {
@@ -348,23 +489,31 @@ pub async fn take_backup(
     written
 }
 
+/// Where a backup goes and how.
+struct Target<'a> {
+    repo: &'a ObjectStorage,
+    id: &'a str,
+    key: Option<&'a BackupKey>,
+    parley_version: &'a str,
+    started_at: i64,
+}
+
 async fn write_backup(
     db: &Database,
     objects: &ObjectStorage,
-    repo: &ObjectStorage,
-    parley_version: &str,
-    id: &str,
-    started_at: i64,
+    target: &Target<'_>,
     earlier: &HashMap<String, ObjectEntry>,
 ) -> Result<BackupReport, BackupError> {
-    let id = id.to_string();
+    let (repo, id, key) = (target.repo, target.id.to_string(), target.key);
     let mut snapshot = db.snapshot().await?;
     let present = snapshot.tables().await?;
     let schema_version = snapshot.schema_version().await?;
     let mut sink = FileSink {
         repo,
         id: &id,
-        writer: None,
+        key,
+        file: None,
+        stored: HashMap::new(),
     };
     let mut tables = Vec::new();
     for (table, order) in present {
@@ -376,9 +525,13 @@ async fn write_backup(
             rows,
             size,
             sha256: digest.finish(),
+            stored: None,
         });
     }
     sink.close().await?;
+    for table in &mut tables {
+        table.stored = sink.stored.remove(&table.table);
+    }
     let mut prefixes = snapshot.object_prefixes().await?;
     snapshot.close().await?;
     prefixes.sort();
@@ -394,7 +547,7 @@ async fn write_backup(
         if let Some(old) = earlier.get(&meta.key) {
             if old.size == meta.size
                 && old.modified_ms == meta.modified_ms
-                && repo.exists(&blob(&old.sha256)).await?
+                && repo.exists(&old.blob()).await?
             {
                 entries.push(old.clone());
                 reused += 1;
@@ -402,32 +555,32 @@ async fn write_backup(
             }
         }
         let staging = format!("tmp/{id}/{}", entries.len());
-        let sha256 = store_blob(objects, &meta.key, repo, &staging).await?;
+        let mut entry = store_blob(objects, &meta.key, repo, &staging, key).await?;
+        entry.modified_ms = meta.modified_ms;
         copied += 1;
         copied_bytes += meta.size;
-        entries.push(ObjectEntry {
-            key: meta.key,
-            size: meta.size,
-            modified_ms: meta.modified_ms,
-            sha256,
-        });
+        entries.push(entry);
     }
 
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
         id: id.clone(),
-        parley_version: parley_version.into(),
+        parley_version: target.parley_version.into(),
         schema_version,
         database: match db.backend() {
             crate::Backend::Sqlite => "sqlite",
             crate::Backend::Postgres => "postgres",
         }
         .into(),
-        started_at,
+        started_at: target.started_at,
         finished_at: now_ms(),
         tables,
         objects: entries,
+        encryption: key.map(|key| Encryption {
+            cipher: CIPHER.into(),
+            key_id: key.id().into(),
+        }),
         digest: String::new(),
     }
     .sealed();
@@ -483,7 +636,7 @@ pub async fn prune_backups(repo: &ObjectStorage, keep: usize) -> Result<PruneRep
     let held: std::collections::HashSet<String> = kept
         .iter()
         .filter_map(|b| b.manifest.as_ref())
-        .flat_map(|m| m.objects.iter().map(|o| blob(&o.sha256)))
+        .flat_map(|m| m.objects.iter().map(ObjectEntry::blob))
         .collect();
     for object in repo.list_meta(Some("blobs")).await? {
         if !held.contains(&object.key) {
@@ -501,361 +654,72 @@ pub async fn prune_backups(repo: &ObjectStorage, keep: usize) -> Result<PruneRep
     Ok(report)
 }
 
-/// Read an object from `store` and return its SHA-256 and size.
-async fn hash_object(store: &ObjectStorage, key: &str) -> Result<(String, u64), BackupError> {
-    let mut stream = store.stream(key).await?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        size += chunk.len() as u64;
-        hasher.update(&chunk);
-    }
-    Ok((hex(&hasher.finalize()), size))
-}
-
 /// Check backup `id` of `repo` against its manifest without restoring it: every table file
-/// and every object is read and hashed.
-pub async fn verify_backup(repo: &ObjectStorage, id: &str) -> Result<Manifest, BackupError> {
+/// and every object is read and hashed. An encrypted backup is checked as stored without its
+/// key, and opened and checked whole with it.
+pub async fn verify_backup(
+    repo: &ObjectStorage,
+    id: &str,
+    key: Option<&BackupKey>,
+) -> Result<Manifest, BackupError> {
     let manifest = read_manifest(repo, id).await?;
-    for table in &manifest.tables {
-        let key = format!("{id}/{}", table.file);
-        let (sha, size) = match hash_object(repo, &key).await {
-            Err(BackupError::Object(ObjectError::NotFound(_))) => {
-                return Err(BackupError::Damaged(format!("{key} is missing")))
-            }
-            other => other?,
-        };
-        if size != table.size || sha != table.sha256 {
-            return Err(BackupError::Damaged(format!(
-                "{key} does not match the manifest ({size} bytes, SHA-256 {sha}; the manifest \
-                 says {} bytes, {})",
-                table.size, table.sha256
-            )));
+    let open = match manifest.opening_key(key) {
+        Ok(open) => open,
+        // Without the key, the sealed bytes are what can be checked.
+        Err(_) if key.is_none() => None,
+        Err(e) => return Err(e),
+    };
+    let check = |at: &str,
+                 what: &str,
+                 found: crate::transfer::Copied,
+                 size: u64,
+                 sha256: &str,
+                 stored: Option<&Stored>| {
+        let content_ok = (open.is_none() && stored.is_some())
+            || (found.content.size == size && found.content.sha256 == sha256);
+        let stored_ok = stored.is_none_or(|s| *s == found.written);
+        if content_ok && stored_ok {
+            Ok(())
+        } else {
+            Err(BackupError::Damaged(format!(
+                "{at}{what} does not match the manifest ({} bytes, SHA-256 {})",
+                found.written.size, found.written.sha256
+            )))
         }
+    };
+    let hash = |at: String, what: String| async move {
+        match hash_object(repo, &at, open).await {
+            Err(BackupError::Object(ObjectError::NotFound(_))) => {
+                Err(BackupError::Damaged(format!("{at}{what} is missing")))
+            }
+            other => other,
+        }
+    };
+    for table in &manifest.tables {
+        let at = format!("{id}/{}", table.file);
+        let found = hash(at.clone(), String::new()).await?;
+        check(
+            &at,
+            "",
+            found,
+            table.size,
+            &table.sha256,
+            table.stored.as_ref(),
+        )?;
     }
     for object in &manifest.objects {
-        let key = blob(&object.sha256);
-        let (sha, size) = match hash_object(repo, &key).await {
-            Err(BackupError::Object(ObjectError::NotFound(_))) => {
-                return Err(BackupError::Damaged(format!(
-                    "{key} (object {}) is missing",
-                    object.key
-                )))
-            }
-            other => other?,
-        };
-        if size != object.size || sha != object.sha256 {
-            return Err(BackupError::Damaged(format!(
-                "{key} (object {}) does not match the manifest",
-                object.key
-            )));
-        }
+        let (at, what) = (object.blob(), format!(" (object {})", object.key));
+        let found = hash(at.clone(), what.clone()).await?;
+        check(
+            &at,
+            &what,
+            found,
+            object.size,
+            &object.sha256,
+            object.stored.as_ref(),
+        )?;
     }
     Ok(manifest)
-}
-
-/// What a restore or a migration wrote.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreReport {
-    pub rows: u64,
-    pub objects: usize,
-    pub object_bytes: u64,
-    /// The backup's schema, when it was older than this Parley's and the restore upgraded it.
-    pub upgraded_from: Option<i64>,
-}
-
-/// Restore backup `id` of `repo` into `db` and `objects`, which must be empty unless `replace`
-/// (then everything in them is deleted first). The backup is verified whole before anything
-/// is written. A backup made by an earlier Parley goes into a new database (one without
-/// tables): its rows are restored at the backup's schema, then the later migrations run, as
-/// they would have on the deployment it came from.
-pub async fn restore_backup(
-    repo: &ObjectStorage,
-    id: &str,
-    db: &Database,
-    objects: &ObjectStorage,
-    replace: bool,
-) -> Result<RestoreReport, BackupError> {
-    let manifest = verify_backup(repo, id).await?;
-    let latest = db.latest_schema_version();
-    let theirs = manifest.schema_version;
-    if theirs > latest {
-        return Err(BackupError::Invalid(format!(
-            "backup {id} was made by Parley {} with database schema {theirs}; this Parley knows \
-             schema {latest} at most: restore it with that version or a newer one",
-            manifest.parley_version
-        )));
-    }
-    let here = db.schema_version().await?;
-    if here == 0 {
-        db.migrate_to(theirs).await?;
-    } else if here != theirs {
-        return Err(BackupError::Invalid(format!(
-            "backup {id} has database schema {theirs} (Parley {}) and the target database schema \
-             {here}: restore it into a new database without tables (a new SQLite file, or a new \
-             PostgreSQL database), which is upgraded to schema {latest} after the restore",
-            manifest.parley_version
-        )));
-    }
-    let names: Vec<&str> = manifest.tables.iter().map(|t| t.table.as_str()).collect();
-    let ours = db.tables().await?;
-    if names != ours {
-        return Err(BackupError::Damaged(format!(
-            "backup {id} lists the tables {names:?}, not schema {theirs}'s {ours:?}"
-        )));
-    }
-    let stored = objects.list_meta(None).await?;
-    if !replace && (!db.is_empty().await? || !stored.is_empty()) {
-        return Err(BackupError::NotEmpty(
-            "the target database or object store is not empty; restore into an empty one, or \
-             pass --replace to delete what is there first"
-                .into(),
-        ));
-    }
-    // With `replace`, the rows there are deleted in the restore's own transaction: a restore
-    // that fails leaves them as they were.
-    let mut restorer = db.restorer();
-    if replace {
-        restorer.clear_first();
-    }
-    let mut report = RestoreReport::default();
-    for table in &manifest.tables {
-        report.rows += restore_table(repo, id, table, &mut restorer).await?;
-    }
-    restorer.finish().await?;
-    for object in &manifest.objects {
-        copy_object(
-            repo,
-            &blob(&object.sha256),
-            objects,
-            &object.key,
-            Some(&object.sha256),
-        )
-        .await?;
-        report.objects += 1;
-        report.object_bytes += object.size;
-    }
-    // Objects of the replaced deployment that the backup does not have go last.
-    let restored: std::collections::HashSet<&str> =
-        manifest.objects.iter().map(|o| o.key.as_str()).collect();
-    for object in stored {
-        if !restored.contains(object.key.as_str()) {
-            objects.delete(&object.key).await?;
-        }
-    }
-    if theirs < latest {
-        db.migrate_to(latest).await?;
-        report.upgraded_from = Some(theirs);
-    }
-    Ok(report)
-}
-
-/// Feed one table file into `sink`, checking it still hashes as the manifest says.
-async fn restore_table(
-    repo: &ObjectStorage,
-    id: &str,
-    table: &TableEntry,
-    sink: &mut impl RowSink,
-) -> Result<u64, BackupError> {
-    let key = format!("{id}/{}", table.file);
-    let mut stream = repo.stream(&key).await?;
-    let mut hasher = Sha256::new();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut header: Option<TableHeader> = None;
-    let mut batch: Vec<Row> = Vec::with_capacity(RESTORE_BATCH);
-    let mut rows = 0u64;
-    let damaged = |what: String| BackupError::Damaged(format!("{key}: {what}"));
-    loop {
-        let chunk = stream.next().await.transpose()?;
-        let done = chunk.is_none();
-        if let Some(chunk) = &chunk {
-            hasher.update(chunk);
-            pending.extend_from_slice(chunk);
-        }
-        let mut start = 0;
-        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
-            let line = &pending[start..start + end];
-            start += end + 1;
-            match &header {
-                None => {
-                    let h: TableHeader = serde_json::from_slice(line)
-                        .map_err(|e| damaged(format!("the header is not readable: {e}")))?;
-                    if h.table != table.table {
-                        return Err(damaged(format!("holds table {}", h.table)));
-                    }
-                    sink.begin_table(&h).await?;
-                    header = Some(h);
-                }
-                Some(h) => {
-                    let row: Row = serde_json::from_slice(line)
-                        .map_err(|e| damaged(format!("row {}: {e}", rows + 1)))?;
-                    batch.push(row);
-                    rows += 1;
-                    if batch.len() == RESTORE_BATCH {
-                        sink.rows(h, &batch).await?;
-                        batch.clear();
-                    }
-                }
-            }
-        }
-        pending.drain(..start);
-        if done {
-            break;
-        }
-    }
-    if !pending.is_empty() {
-        return Err(damaged("the last line is cut short".into()));
-    }
-    let header = header.ok_or_else(|| damaged("it is empty".into()))?;
-    if !batch.is_empty() {
-        sink.rows(&header, &batch).await?;
-    }
-    if hex(&hasher.finalize()) != table.sha256 || rows != table.rows {
-        return Err(damaged("it changed since it was verified".into()));
-    }
-    Ok(rows)
-}
-
-/// Copy `from` in `source` to `to` in `target`, hashing the bytes on the way, and return
-/// their SHA-256. With `expected`, bytes that hash to anything else are discarded. A failed
-/// copy is aborted (an unfinished multipart upload would stay in an S3 bucket, unlisted).
-async fn copy_object(
-    source: &ObjectStorage,
-    from: &str,
-    target: &ObjectStorage,
-    to: &str,
-    expected: Option<&str>,
-) -> Result<String, BackupError> {
-    let mut stream = source.stream(from).await?;
-    let mut writer = target.writer(to).await?;
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        let written = match chunk {
-            Ok(chunk) => {
-                hasher.update(&chunk);
-                writer.write(&chunk).await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = written {
-            writer.abort().await.ok();
-            return Err(e.into());
-        }
-    }
-    let sha = hex(&hasher.finalize());
-    if let Some(expected) = expected.filter(|e| *e != sha) {
-        writer.abort().await.ok();
-        return Err(BackupError::Damaged(format!(
-            "{from} does not hash to {expected}"
-        )));
-    }
-    writer.finish().await?;
-    Ok(sha)
-}
-
-/// What `migrate` found and did.
-#[derive(Debug, Clone, Default)]
-pub struct MigrateReport {
-    /// Per table: rows, and whether the copy's SHA-256 matches the source's.
-    pub tables: Vec<(String, u64, bool)>,
-    pub objects: usize,
-    pub object_bytes: u64,
-}
-
-impl MigrateReport {
-    pub fn all_match(&self) -> bool {
-        self.tables.iter().all(|(_, _, ok)| *ok)
-    }
-}
-
-/// How much a migration will copy: rows per table and the objects' count and bytes.
-pub async fn measure(
-    db: &Database,
-    objects: &ObjectStorage,
-) -> Result<(Vec<(&'static str, u64)>, usize, u64), BackupError> {
-    let mut snapshot = db.snapshot().await?;
-    snapshot.check_tables().await?;
-    let counts = snapshot.counts().await?;
-    let mut prefixes = snapshot.object_prefixes().await?;
-    snapshot.close().await?;
-    prefixes.sort();
-    let listed = objects.list_meta(None).await?;
-    let referenced: Vec<_> = listed.iter().filter(|o| under(&prefixes, &o.key)).collect();
-    Ok((
-        counts,
-        referenced.len(),
-        referenced.iter().map(|o| o.size).sum(),
-    ))
-}
-
-/// Copy the deployment in `source`/`source_objects` into the empty `target`/`target_objects`,
-/// keeping every id and sequence, then compare each table's SHA-256 and each object's bytes
-/// on both sides. The source is only read.
-pub async fn migrate(
-    source: &Database,
-    source_objects: &ObjectStorage,
-    target: &Database,
-    target_objects: Option<&ObjectStorage>,
-) -> Result<MigrateReport, BackupError> {
-    if source.schema_version().await? != target.schema_version().await? {
-        return Err(BackupError::Invalid(
-            "the source and target schemas differ; run the same Parley version on both".into(),
-        ));
-    }
-    if !target.is_empty().await? {
-        return Err(BackupError::NotEmpty(
-            "the target database is not empty: migrate into a new, empty database".into(),
-        ));
-    }
-    if let Some(objects) = target_objects {
-        if !objects.list_meta(None).await?.is_empty() {
-            return Err(BackupError::NotEmpty(
-                "the target object store is not empty: migrate into a new, empty bucket".into(),
-            ));
-        }
-    }
-    let mut snapshot = source.snapshot().await?;
-    snapshot.check_tables().await?;
-    let mut restorer = target.restorer();
-    let mut copied = Vec::new();
-    for (table, order) in TABLES {
-        let (_, digest) = snapshot.dump_table(table, order, &mut restorer).await?;
-        copied.push((table.to_string(), digest.rows, digest.finish()));
-    }
-    restorer.finish().await?;
-    let mut prefixes = snapshot.object_prefixes().await?;
-    snapshot.close().await?;
-    prefixes.sort();
-
-    let mut report = MigrateReport::default();
-    let mut check = target.snapshot().await?;
-    for ((table, order), (name, rows, sha)) in TABLES.iter().zip(copied) {
-        let (_, digest) = check.dump_table(table, order, &mut Discard).await?;
-        let same = digest.rows == rows && digest.finish() == sha;
-        report.tables.push((name, rows, same));
-    }
-    check.close().await?;
-
-    if let Some(target_objects) = target_objects {
-        for meta in source_objects.list_meta(None).await? {
-            if !under(&prefixes, &meta.key) {
-                continue;
-            }
-            let sha =
-                copy_object(source_objects, &meta.key, target_objects, &meta.key, None).await?;
-            let (copy, size) = hash_object(target_objects, &meta.key).await?;
-            if copy != sha || size != meta.size {
-                return Err(BackupError::Damaged(format!(
-                    "object {} differs after the copy",
-                    meta.key
-                )));
-            }
-            report.objects += 1;
-            report.object_bytes += meta.size;
-        }
-    }
-    Ok(report)
 }
 
 #[cfg(test)]
@@ -896,8 +760,10 @@ mod tests {
                 rows: 3,
                 size: 100,
                 sha256: "ab".repeat(32),
+                stored: None,
             }],
             objects: Vec::new(),
+            encryption: None,
             digest: String::new(),
         }
         .sealed();

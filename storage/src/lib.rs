@@ -12,6 +12,7 @@
 
 mod backup;
 mod channels;
+mod crypt;
 mod db;
 mod departments;
 mod dump;
@@ -24,18 +25,21 @@ mod objects;
 mod pings;
 mod presence;
 mod recordings;
+mod restore;
 mod retention;
 mod sessions;
 mod stats;
 mod tasks;
+mod transfer;
 mod users;
 
 pub use backup::{
-    backup_location, list_backups, lock_folder, measure, migrate, prune_backups, restore_backup,
-    take_backup, verify_backup, BackupError, BackupReport, BackupStatus, Manifest, MigrateReport,
-    ObjectEntry, PruneReport, RestoreReport, TableEntry,
+    backup_location, list_backups, lock_folder, prune_backups, take_backup, verify_backup,
+    BackupError, BackupReport, BackupStatus, Encryption, Manifest, ObjectEntry, PruneReport,
+    Stored, TableEntry,
 };
 pub use channels::NewChannel;
+pub use crypt::BackupKey;
 pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use dump::{hex, Column, ColumnKind, TableHeader, TABLES};
@@ -50,6 +54,7 @@ pub use objects::{
 };
 pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
+pub use restore::{measure, migrate, restore_backup, MigrateReport, RestoreReport};
 pub use retention::ExpiredRecording;
 pub use sessions::SessionRecord;
 pub use stats::{date as civil_date, StatsWindow};

@@ -660,12 +660,18 @@ async fn server_without_backups() -> reqwest::Response {
 }
 
 /// Scheduled backups go to a bucket too (`[backup] folder = "s3://BUCKET"` with the `s3_*`
-/// keys): complete, verifiable there, and listed on the dashboard.
+/// keys), encrypted with `[backup] key_file`: complete, verifiable there with the key, and
+/// listed on the dashboard with it.
 #[tokio::test]
 async fn scheduled_backups_go_to_a_bucket() {
     let bucket = S3Server::start().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let key = parley_storage::BackupKey::generate().unwrap();
+    let key_file = scratch.path().join("backup.key");
+    std::fs::write(&key_file, key.to_hex()).unwrap();
     let server = Server::start_with(
         ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_BACKUP_KEY_FILE", key_file.display().to_string())
             .env("PARLEY_BACKUP_FOLDER", format!("s3://{}", bucket.bucket))
             .env("PARLEY_BACKUP_S3_ENDPOINT", bucket.endpoint.clone())
             .env("PARLEY_BACKUP_S3_ACCESS_KEY_ID", "testing")
@@ -682,6 +688,11 @@ async fn scheduled_backups_go_to_a_bucket() {
     .await
     .expect("a scheduled backup in the bucket");
     assert_eq!(status["last_failure"], Value::Null, "{status}");
+    assert_eq!(
+        status["backups"][0]["key_id"],
+        key.id(),
+        "encrypted: {status}"
+    );
     let id = status["backups"][0]["id"].as_str().unwrap();
     let verified = succeeded(
         parley_command()
@@ -691,12 +702,14 @@ async fn scheduled_backups_go_to_a_bucket() {
                 &format!("s3://{}/{id}", bucket.bucket),
             ])
             .args(["--s3-endpoint", &bucket.endpoint, "--s3-allow-http"])
+            .args(["--key-file", &key_file.display().to_string()])
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .output()
             .unwrap(),
     );
     assert!(verified.contains("is whole"), "{verified}");
+    assert!(!verified.contains("checked as stored"), "{verified}");
 }
 
 /// Backups can go to an S3 bucket (`--to s3://BUCKET` with the `--s3-*` options): listed,
@@ -831,7 +844,7 @@ async fn a_backup_from_an_earlier_schema_restores_and_upgrades(backend: Backend)
     })
     .unwrap();
     let objects = ObjectStorage::open(&source.object_config()).unwrap();
-    let made = parley_storage::take_backup(&db, &objects, &repo, "0.9.0")
+    let made = parley_storage::take_backup(&db, &objects, &repo, "0.9.0", None)
         .await
         .expect("a backup at schema 9");
     db.close().await;
@@ -912,3 +925,95 @@ async fn a_backup_from_an_earlier_schema_restores_and_upgrades(backend: Backend)
 }
 
 on_both_backends!(a_backup_from_an_earlier_schema_restores_and_upgrades);
+
+/// `parley admin backup-key` makes a key; a backup made with it (`--key-file`) holds no
+/// readable row or object, verifies as stored without the key and whole with it, refuses to
+/// restore without it or with another key, and restores with it. A changed byte fails. The
+/// next backup with the same key copies no object again; one without a key copies them anew.
+#[tokio::test]
+async fn an_encrypted_backup_restores_only_with_its_key() {
+    let source = Deployment::new(Backend::Sqlite).await;
+    let team = Team::new(source.serve().await, "加密", false).await;
+    let mut ann = WsClient::connect(&team.server, &team.ann.1).await;
+    ann.say(team.channel, "s1", "机密：报价 ¥1,280,000").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let tone = tone_webm(scratch.path(), 2);
+    let (db, objects) = source.storage().await;
+    let recording = store_recording(&db, &objects, &tone, 4000).await;
+    db.close().await;
+    let key_file = |name: &str| {
+        let key = succeeded(source.run(&["admin", "backup-key"]));
+        assert_eq!(key.trim().len(), 64, "{key}");
+        let path = scratch.path().join(name);
+        std::fs::write(&path, key).unwrap();
+        path.display().to_string()
+    };
+    let (key, other_key) = (key_file("backup.key"), key_file("other.key"));
+    let folder = scratch.path().join("backups");
+    let folder_arg = folder.display().to_string();
+
+    let out = succeeded(source.run(&["admin", "backup", "--to", &folder_arg, "--key-file", &key]));
+    assert!(out.contains("encrypted with key"), "{out}");
+    let backup = backup_path(&out);
+    // Nothing in the folder reads as what was backed up.
+    let mut files = Vec::new();
+    let mut dirs = vec![folder.clone()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().unwrap() != "manifest.json" {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() > 5, "{files:?}");
+    for file in &files {
+        let bytes = std::fs::read(file).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("报价") && !text.contains("OpusHead") && !text.contains("\"table\""),
+            "{} is readable",
+            file.display()
+        );
+    }
+
+    let checked = succeeded(source.run(&["admin", "verify-backup", &backup]));
+    assert!(checked.contains("checked as stored"), "{checked}");
+    succeeded(source.run(&["admin", "verify-backup", &backup, "--key-file", &key]));
+    let wrong = failed(source.run(&["admin", "verify-backup", &backup, "--key-file", &other_key]));
+    assert!(wrong.contains("not with this key"), "{wrong}");
+
+    let target = Deployment::new(Backend::Sqlite).await;
+    let refused = failed(target.run(&["admin", "restore", &backup]));
+    assert!(refused.contains("give its key file"), "{refused}");
+    let refused = failed(target.run(&["admin", "restore", &backup, "--key-file", &other_key]));
+    assert!(refused.contains("not with this key"), "{refused}");
+    succeeded(target.run(&["admin", "restore", &backup, "--key-file", &key]));
+    let copy = target.serve().await;
+    let messages = history(&copy, &team.ann.1, team.channel).await;
+    assert_eq!(messages[0]["body"], "机密：报价 ¥1,280,000");
+    assert_eq!(
+        sha(&download(&copy, &team.admin, recording).await),
+        sha(&tone)
+    );
+
+    // The same key again: every object is reused. No key: copied again, in the clear.
+    let again =
+        succeeded(source.run(&["admin", "backup", "--to", &folder_arg, "--key-file", &key]));
+    assert!(again.contains("(0 copied now"), "{again}");
+    let plain = succeeded(source.run(&["admin", "backup", "--to", &folder_arg]));
+    assert!(plain.contains("(5 copied now"), "{plain}");
+    assert!(!plain.contains("encrypted"), "{plain}");
+
+    // A changed byte in a sealed table file fails, with the key or without.
+    let id = backup.rsplit('/').next().unwrap();
+    let table = folder.join(id).join("tables").join("messages.jsonl");
+    let mut bytes = std::fs::read(&table).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&table, bytes).unwrap();
+    failed(source.run(&["admin", "verify-backup", &backup]));
+    failed(source.run(&["admin", "verify-backup", &backup, "--key-file", &key]));
+}
