@@ -212,6 +212,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/stats", get(routes::admin::stats))
         .route("/admin/retention", get(routes::admin::retention))
+        .route("/admin/channels", get(routes::admin::channels))
         .route("/admin/retention/run", post(routes::admin::run_retention))
         .route(
             "/admin/legal-holds",

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         channels::list, channels::create, channels::get, channels::update, channels::archive,
         channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::stats,
-        admin::retention, admin::run_retention, admin::legal_holds, admin::create_legal_hold, admin::remove_legal_hold, admin::backups,
+        admin::retention, admin::run_retention, admin::channels, admin::legal_holds, admin::create_legal_hold, admin::remove_legal_hold, admin::backups,
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
         rooms::mute, rooms::update_participant, bridge::open, bridge::roster, call::open,
         meetings::list, meetings::get,

@@ -115,6 +115,13 @@ impl Database {
         row.as_ref().map(channel_from_row).transpose()
     }
 
+    /// Every channel, archived ones included, by name.
+    pub async fn all_channels(&self) -> Result<Vec<Channel>, StoreError> {
+        let sql = format!("{CHANNEL_SELECT} ORDER BY c.name, c.id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
     /// The channels `user` is a member of, newest first.
     pub async fn channels_of(&self, user: UserId) -> Result<Vec<Channel>, StoreError> {
         let sql = format!(

@@ -232,6 +232,16 @@ async fn retention_deletes_what_is_due_and_keeps_what_is_held(backend: Backend) 
     assert_eq!(person_hold["user_id"], team.cat.0);
     let listed: Vec<Value> = expect_json(server.get(holds, Some(admin)).await, 200).await;
     assert_eq!(listed.len(), 2);
+    // Admins see every channel to hold or set retention on, members do not.
+    let all: Vec<Value> =
+        expect_json(server.get("/v1/admin/channels", Some(admin)).await, 200).await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    expect_error(
+        server.get("/v1/admin/channels", Some(&team.ann.1)).await,
+        403,
+        "forbidden",
+    )
+    .await;
 
     // The main channel: 30 from Ann (seq 1-30), a reply from Bob, 3 from Cat (held), an
     // urgent ping Bob has not acknowledged, then 5 recent ones, the first replying to seq 2.

@@ -25,7 +25,7 @@ export async function renderData(body) {
     api("GET", "/v1/admin/retention"),
     api("GET", "/v1/admin/legal-holds"),
     api("GET", "/v1/users"),
-    api("GET", "/v1/channels"),
+    api("GET", "/v1/admin/channels"),
   ]);
   const userName = new Map(users.map((u) => [u.id, u.name]));
   const channelName = new Map(channels.map((c) => [c.id, c.name]));
@@ -67,7 +67,7 @@ function retentionPanel(r, channels, channelName, again) {
       ? t("data.lastPass", { at: formatDate(run.finished_at), messages: run.messages_deleted, recordings: run.recordings_deleted })
       : t("data.noPass", { mins: Math.round(r.every_secs / 60) })),
     run && run.error ? h("p", { class: "form-error" }, run.error) : null,
-    h("button", {
+    h("p", null, h("button", {
       id: "retention-run",
       class: "small",
       onclick: async (e) => {
@@ -81,7 +81,7 @@ function retentionPanel(r, channels, channelName, again) {
           e.target.disabled = false;
         }
       },
-    }, t("data.runNow")),
+    }, t("data.runNow"))),
     channels.length ? h("form", {
       class: "inline-form",
       onsubmit: async (e) => {

@@ -204,6 +204,18 @@ pub async fn run_retention(
     Ok(axum::Json(run))
 }
 
+/// Every channel of the organisation, archived ones included, by name: for setting retention
+/// and legal holds on channels the admin is not in.
+#[utoipa::path(get, path = "/v1/admin/channels", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = [parley_proto::Channel]), (status = 403, body = parley_proto::ErrorBody)))]
+pub async fn channels(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<Vec<parley_proto::Channel>>> {
+    policy::admin(Actor::from(caller.user()?), AdminAction::ManageRetention)?;
+    Ok(axum::Json(state.db.all_channels().await?))
+}
+
 #[utoipa::path(get, path = "/v1/admin/legal-holds", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = [LegalHold]), (status = 403, body = parley_proto::ErrorBody)))]
 pub async fn legal_holds(
