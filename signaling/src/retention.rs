@@ -148,13 +148,15 @@ impl Retention {
                     break;
                 }
                 for recording in expired {
-                    // The media first: a failure leaves the recording listed, and the next
-                    // pass deletes it; never a row whose media is gone, nor media no row names.
-                    for object in objects
-                        .list(&format!("{}/", recording.object_prefix))
-                        .await?
-                    {
-                        objects.delete(&object.key).await?;
+                    // The media first: if deleting it fails, the row stays and the next pass
+                    // tries again, so no media is left that no row names.
+                    if !recording.object_prefix.is_empty() {
+                        for object in objects
+                            .list(&format!("{}/", recording.object_prefix))
+                            .await?
+                        {
+                            objects.delete(&object.key).await?;
+                        }
                     }
                     if db.delete_recording(recording.id).await? {
                         run.recordings_deleted += 1;

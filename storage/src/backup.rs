@@ -12,13 +12,14 @@
 //! REPO/tmp/<id>/…            objects being copied, renamed into `blobs` once hashed
 //! ```
 //!
-//! An object already in an earlier backup of the repository (same key, size and time) is not
-//! read or copied again.
+//! An object the newest complete backup of the repository already holds (same key, size and
+//! time, and the same encryption key) is not read or copied again.
 //!
 //! With the operator's key (`crypt`), every table file and object is sealed: the manifest
-//! records the content's size and SHA-256 and, in `stored`, the sealed bytes'; encrypted blobs
-//! are named by an HMAC of their content's digest (`blob`). The manifest itself stays readable,
-//! so a backup can be listed, and checked as stored, without the key.
+//! records each content's size and content id (an HMAC of its SHA-256, which also names its
+//! blob) and, in `stored`, the sealed bytes' size and SHA-256, and carries an HMAC of itself.
+//! The manifest stays readable, so a backup can be listed, and checked for damage as stored,
+//! without the key; tampering shows only with it.
 
 use crate::crypt::{BackupKey, Sealer, CIPHER};
 use crate::dump::{hex, Row, RowSink, TableDigest, TableHeader};
@@ -68,9 +69,14 @@ pub struct Manifest {
     pub finished_at: i64,
     pub tables: Vec<TableEntry>,
     pub objects: Vec<ObjectEntry>,
-    /// Set when the backup is encrypted: restoring it needs the key it names.
+    /// Set when the backup is encrypted: restoring it needs the key it names. Its entries'
+    /// `sha256` are then content ids (`BackupKey::content_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<Encryption>,
+    /// For an encrypted backup: an HMAC of this manifest (written with `mac` and `digest`
+    /// empty) under the key, so one changed without it is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// SHA-256 of this manifest written with `digest` empty.
     pub digest: String,
 }
@@ -108,26 +114,37 @@ pub struct ObjectEntry {
     pub size: u64,
     pub modified_ms: i64,
     pub sha256: String,
-    /// Where it is in the repository, when not `blobs/<sha256>` (encrypted).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blob: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored: Option<Stored>,
 }
 
 impl ObjectEntry {
+    /// Where its bytes are in the repository.
     pub(crate) fn blob(&self) -> String {
-        self.blob.clone().unwrap_or_else(|| blob(&self.sha256))
+        blob(&self.sha256)
     }
 }
 
 impl Manifest {
-    fn sealed(mut self) -> Manifest {
+    fn sealed(mut self, key: Option<&BackupKey>) -> Manifest {
         self.digest = String::new();
+        self.mac = None;
+        self.mac = key.map(|key| key.manifest_mac(&serde_json::to_vec(&self).unwrap_or_default()));
         self.digest = hex(&Sha256::digest(
             serde_json::to_vec(&self).unwrap_or_default(),
         ));
         self
+    }
+
+    fn mac_holds(&self, key: &BackupKey) -> bool {
+        let mut bare = self.clone();
+        bare.digest = String::new();
+        bare.mac = None;
+        self.mac.as_deref()
+            == Some(
+                key.manifest_mac(&serde_json::to_vec(&bare).unwrap_or_default())
+                    .as_str(),
+            )
     }
 
     fn seal_holds(&self) -> bool {
@@ -150,15 +167,24 @@ impl Manifest {
         self.encryption.as_ref().map(|e| e.key_id.as_str())
     }
 
-    /// The key to open this backup with: `key` if it is the one it was sealed with; `None`
-    /// for a backup that is not encrypted.
+    /// The key to open this backup with: `key` if it is the one it was sealed with and the
+    /// manifest's HMAC holds under it; `None` for a backup that is not encrypted and no key.
     pub(crate) fn opening_key<'k>(
         &self,
         key: Option<&'k BackupKey>,
     ) -> Result<Option<&'k BackupKey>, BackupError> {
         match (self.key_id(), key) {
-            (None, _) => Ok(None),
-            (Some(id), Some(key)) if key.id() == id => Ok(Some(key)),
+            (None, None) => Ok(None),
+            (Some(id), Some(key)) if key.id() == id => {
+                if self.mac_holds(key) {
+                    Ok(Some(key))
+                } else {
+                    Err(BackupError::Damaged(format!(
+                        "the manifest of backup {} was changed by someone without its key",
+                        self.id
+                    )))
+                }
+            }
             (Some(id), Some(key)) => Err(BackupError::Invalid(format!(
                 "backup {} is encrypted with key {id}, not with this key ({})",
                 self.id,
@@ -168,6 +194,19 @@ impl Manifest {
                 "backup {} is encrypted (key {id}): give its key file (--key-file)",
                 self.id
             ))),
+            (None, Some(_)) => Err(BackupError::Invalid(format!(
+                "backup {} is not encrypted, yet a key was given: refused, as its encryption may \
+                 have been stripped; without --key-file it restores as a plain backup",
+                self.id
+            ))),
+        }
+    }
+
+    /// What the manifest records for content with this SHA-256.
+    pub(crate) fn content_id(key: Option<&BackupKey>, sha256: String) -> String {
+        match key {
+            Some(key) => key.content_id(&sha256),
+            None => sha256,
         }
     }
 }
@@ -402,12 +441,9 @@ async fn store_blob(
 ) -> Result<ObjectEntry, BackupError> {
     let transform = crypt.map_or(Transform::Copy, Transform::Seal);
     let copied = copy_object(source, key, repo, staging, transform, None).await?;
-    let sha256 = copied.content.sha256;
-    let (name, mut stored) = match crypt {
-        Some(crypt) => (Some(crypt.blob_name(&sha256)), Some(copied.written)),
-        None => (None, None),
-    };
-    let at = name.clone().unwrap_or_else(|| blob(&sha256));
+    let sha256 = Manifest::content_id(crypt, copied.content.sha256);
+    let mut stored = crypt.map(|_| copied.written);
+    let at = blob(&sha256);
     if repo.exists(&at).await? {
         // The same content is there already; sealed, its bytes are not the copy's.
         repo.delete(staging).await?;
@@ -422,7 +458,6 @@ async fn store_blob(
         size: copied.content.size,
         modified_ms: 0,
         sha256,
-        blob: name,
         stored,
     })
 }
@@ -524,7 +559,7 @@ async fn write_backup(
             file: format!("tables/{table}.jsonl"),
             rows,
             size,
-            sha256: digest.finish(),
+            sha256: Manifest::content_id(key, digest.finish()),
             stored: None,
         });
     }
@@ -581,9 +616,10 @@ async fn write_backup(
             cipher: CIPHER.into(),
             key_id: key.id().into(),
         }),
+        mac: None,
         digest: String::new(),
     }
-    .sealed();
+    .sealed(key);
     let bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| BackupError::Invalid(format!("manifest: {e}")))?;
     repo.put(&format!("{id}/{MANIFEST}"), bytes.into()).await?;
@@ -676,7 +712,8 @@ pub async fn verify_backup(
                  sha256: &str,
                  stored: Option<&Stored>| {
         let content_ok = (open.is_none() && stored.is_some())
-            || (found.content.size == size && found.content.sha256 == sha256);
+            || (found.content.size == size
+                && Manifest::content_id(open, found.content.sha256.clone()) == sha256);
         let stored_ok = stored.is_none_or(|s| *s == found.written);
         if content_ok && stored_ok {
             Ok(())
@@ -764,9 +801,10 @@ mod tests {
             }],
             objects: Vec::new(),
             encryption: None,
+            mac: None,
             digest: String::new(),
         }
-        .sealed();
+        .sealed(None);
         assert!(manifest.seal_holds());
         let mut changed = manifest.clone();
         changed.tables[0].rows = 4;

@@ -96,11 +96,26 @@ impl BackupKey {
         &self.id
     }
 
-    /// Where an object with content `sha256` is stored under this key.
-    pub(crate) fn blob_name(&self, sha256: &str) -> String {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.key);
-        let name = hex(hmac::sign(&key, sha256.as_bytes()).as_ref());
-        format!("blobs/{}/{name}", &name[..2])
+    /// A content's id in an encrypted backup: an HMAC of its SHA-256.
+    pub(crate) fn content_id(&self, sha256: &str) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"parley backup content id"));
+        hex(hmac::sign(&key, sha256.as_bytes()).as_ref())
+    }
+
+    /// An HMAC of a manifest's bytes.
+    pub(crate) fn manifest_mac(&self, bytes: &[u8]) -> String {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"parley backup manifest"));
+        hex(hmac::sign(&key, bytes).as_ref())
+    }
+
+    /// A key for one purpose, derived from the operator's.
+    fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(&self.key);
+        let mut out = [0u8; 32];
+        prk.expand(&[purpose], hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("32 bytes is SHA-256's length");
+        out
     }
 
     fn file_key(&self, salt: &[u8]) -> aead::LessSafeKey {
@@ -316,7 +331,8 @@ mod tests {
         let key = BackupKey::generate().unwrap();
         let again = BackupKey::parse(&format!("  {}\n", key.to_hex())).unwrap();
         assert_eq!(again.id(), key.id());
-        assert_eq!(again.blob_name("ab"), key.blob_name("ab"));
+        assert_eq!(again.content_id("ab"), key.content_id("ab"));
+        assert_ne!(again.content_id("ab"), key.manifest_mac(b"ab"));
         assert!(BackupKey::parse("abc").is_err());
         assert!(BackupKey::parse(&"zz".repeat(32)).is_err());
     }

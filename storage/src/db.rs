@@ -91,19 +91,14 @@ impl Database {
             all.run(&self.pool).await?;
             return Ok(());
         }
-        // sqlx runs a whole migrator; this one holds the first migrations only. (Its fields are
-        // the ones `migrate!` fills; the version is pinned in Cargo.lock.)
-        let first = sqlx::migrate::Migrator {
-            migrations: std::borrow::Cow::Owned(
-                all.iter()
-                    .filter(|m| m.version <= version)
-                    .cloned()
-                    .collect(),
-            ),
-            ignore_missing: false,
-            locking: true,
-            no_tx: false,
-        };
+        // sqlx runs a whole migrator; this one holds the first migrations only.
+        let first = sqlx::migrate::Migrator::new(FirstMigrations(
+            all.iter()
+                .filter(|m| m.version <= version)
+                .cloned()
+                .collect(),
+        ))
+        .await?;
         first.run(&self.pool).await?;
         Ok(())
     }
@@ -162,6 +157,21 @@ impl Database {
             .fetch_one(&self.pool)
             .await?;
         Ok(value)
+    }
+}
+
+/// Some of the build's migrations, as a source a `Migrator` is made from.
+#[derive(Debug)]
+struct FirstMigrations(Vec<sqlx::migrate::Migration>);
+
+impl<'s> sqlx::migrate::MigrationSource<'s> for FirstMigrations {
+    fn resolve(
+        self,
+    ) -> futures::future::BoxFuture<
+        's,
+        Result<Vec<sqlx::migrate::Migration>, sqlx::error::BoxDynError>,
+    > {
+        Box::pin(async move { Ok(self.0) })
     }
 }
 

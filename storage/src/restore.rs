@@ -2,7 +2,7 @@
 //! older backup at its own schema, then upgraded), and one deployment copied straight into
 //! another, both sides then compared.
 
-use crate::backup::{read_manifest, under, verify_backup, BackupError, TableEntry};
+use crate::backup::{read_manifest, under, verify_backup, BackupError, Manifest, TableEntry};
 use crate::crypt::BackupKey;
 use crate::dump::{hex, Discard, Row, RowSink, TableHeader, TABLES};
 use crate::transfer::{copy_object, hash_object, Reader, Transform};
@@ -35,6 +35,7 @@ pub async fn restore_backup(
     replace: bool,
     key: Option<&BackupKey>,
 ) -> Result<RestoreReport, BackupError> {
+    // The key is checked before the long verification.
     read_manifest(repo, id).await?.opening_key(key)?;
     let manifest = verify_backup(repo, id, key).await?;
     let open = manifest.opening_key(key)?;
@@ -46,6 +47,15 @@ pub async fn restore_backup(
              schema {latest} at most: restore it with that version or a newer one",
             manifest.parley_version
         )));
+    }
+    // Checked before the schema is made, so a refused restore leaves the target as it was.
+    let stored = objects.list_meta(None).await?;
+    if !replace && (!db.is_empty().await? || !stored.is_empty()) {
+        return Err(BackupError::NotEmpty(
+            "the target database or object store is not empty; restore into an empty one, or \
+             pass --replace to delete what is there first"
+                .into(),
+        ));
     }
     let here = db.schema_version().await?;
     if here == 0 {
@@ -64,14 +74,6 @@ pub async fn restore_backup(
         return Err(BackupError::Damaged(format!(
             "backup {id} lists the tables {names:?}, not schema {theirs}'s {ours:?}"
         )));
-    }
-    let stored = objects.list_meta(None).await?;
-    if !replace && (!db.is_empty().await? || !stored.is_empty()) {
-        return Err(BackupError::NotEmpty(
-            "the target database or object store is not empty; restore into an empty one, or \
-             pass --replace to delete what is there first"
-                .into(),
-        ));
     }
     // With `replace`, the rows there are deleted in the restore's own transaction: a restore
     // that fails leaves them as they were.
@@ -175,7 +177,8 @@ async fn restore_table(
     if !batch.is_empty() {
         sink.rows(&header, &batch).await?;
     }
-    if hex(&hasher.finalize()) != table.sha256 || rows != table.rows {
+    let content = Manifest::content_id(open, hex(&hasher.finalize()));
+    if content != table.sha256 || rows != table.rows {
         return Err(damaged("it changed since it was verified".into()));
     }
     Ok(rows)

@@ -2,7 +2,8 @@
 //! batch per transaction, except what a legal hold keeps; and the legal holds themselves.
 //!
 //! A message's edits, reactions and ping receipts go with it (their foreign keys cascade); a
-//! reply to it stays, no longer pointing at it. Sequence numbers are never reused: the channel's
+//! reply to it stays, no longer pointing at it. A task made from it, and minutes whose summary
+//! it was, keep its id (they have no foreign key to it): the message is then not found. Sequence numbers are never reused: the channel's
 //! `last_seq` stays where it is, so history simply begins later.
 
 use crate::error::StoreError;

@@ -111,7 +111,8 @@ pub(crate) async fn hash_object(
 }
 
 /// Copy `from` in `source` to `to` in `target` through `transform`, hashing on the way. With
-/// `expected`, content that hashes to anything else is discarded. A failed copy is aborted (an
+/// `expected` (the content's SHA-256, or its content id when opened), content that hashes to
+/// anything else is discarded. A failed copy is aborted (an
 /// unfinished multipart upload would stay in an S3 bucket, unlisted).
 pub(crate) async fn copy_object(
     source: &ObjectStorage,
@@ -159,7 +160,11 @@ pub(crate) async fn copy_object(
         return Err(e);
     }
     let sha = hex(&content.finalize());
-    if let Some(expected) = expected.filter(|e| *e != sha) {
+    let id = match transform {
+        Transform::Open(key) => key.content_id(&sha),
+        _ => sha.clone(),
+    };
+    if let Some(expected) = expected.filter(|e| *e != id) {
         writer.abort().await.ok();
         return Err(BackupError::Damaged(format!(
             "{from} does not hash to {expected}"

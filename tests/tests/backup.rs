@@ -1007,8 +1007,47 @@ async fn an_encrypted_backup_restores_only_with_its_key() {
     assert!(plain.contains("(5 copied now"), "{plain}");
     assert!(!plain.contains("encrypted"), "{plain}");
 
-    // A changed byte in a sealed table file fails, with the key or without.
+    // A manifest rewritten by someone without the key, its own digest made to match: with the
+    // encryption stripped, or a row count changed, restoring with the key is refused.
     let id = backup.rsplit('/').next().unwrap();
+    let manifest_path = folder.join(id).join("manifest.json");
+    let original = std::fs::read(&manifest_path).unwrap();
+    let forge = |change: &dyn Fn(&mut parley_storage::Manifest)| {
+        let mut manifest: parley_storage::Manifest = serde_json::from_slice(&original).unwrap();
+        change(&mut manifest);
+        manifest.digest = String::new();
+        manifest.digest = sha(&serde_json::to_vec(&manifest).unwrap());
+        std::fs::write(
+            &manifest_path,
+            serde_json::to_vec_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+    };
+    let fresh = Deployment::new(Backend::Sqlite).await;
+    forge(&|m| {
+        m.encryption = None;
+        m.mac = None;
+    });
+    let refused = failed(fresh.run(&["admin", "restore", &backup, "--key-file", &key]));
+    assert!(
+        refused.contains("is not encrypted, yet a key was given"),
+        "{refused}"
+    );
+    forge(&|m| m.tables[0].rows += 1);
+    let refused = failed(fresh.run(&["admin", "restore", &backup, "--key-file", &key]));
+    assert!(
+        refused.contains("changed by someone without its key"),
+        "{refused}"
+    );
+    std::fs::write(&manifest_path, &original).unwrap();
+    // No readable content digest either: the manifest names contents by an HMAC.
+    let manifest: parley_storage::Manifest = serde_json::from_slice(&original).unwrap();
+    let recorded: Vec<&str> = manifest.objects.iter().map(|o| o.sha256.as_str()).collect();
+    for chunk in tone.chunks(4000) {
+        assert!(!recorded.contains(&sha(chunk).as_str()));
+    }
+
+    // A changed byte in a sealed table file fails, with the key or without.
     let table = folder.join(id).join("tables").join("messages.jsonl");
     let mut bytes = std::fs::read(&table).unwrap();
     let middle = bytes.len() / 2;
