@@ -49,10 +49,11 @@ function backupPanel(b) {
       : t("data.noBackup")),
     h("p", { class: "muted" }, t("data.backupPlan", { to: b.to, keep: b.keep, next: b.next_at ? formatDate(b.next_at) : "–" })),
     b.backups.length ? h("div", { class: "table-wrap" }, h("table", null,
-      h("thead", null, h("tr", null, ["backup", "finished", "size", "rows"].map((c) => h("th", null, t(`data.col.${c}`))))),
+      h("thead", null, h("tr", null, ["backup", "finished", "size", "rows", "key"].map((c) => h("th", null, t(`data.col.${c}`))))),
       h("tbody", null, b.backups.map((x) => h("tr", null,
         h("td", null, h("code", null, x.id)), h("td", null, formatDate(x.finished_at)),
-        h("td", null, size(x.bytes)), h("td", null, x.rows)))))) : null);
+        h("td", null, size(x.bytes)), h("td", null, x.rows),
+        h("td", null, x.key_id ? h("code", null, x.key_id) : t("data.notEncrypted"))))))) : null);
 }
 
 function retentionPanel(r, channels, channelName, again) {
