@@ -173,17 +173,17 @@ struct S3Args {
 impl S3Args {
     /// A folder, or `s3://BUCKET`, as an object store to open.
     fn store(&self, location: &str) -> parley_storage::ObjectStoreConfig {
-        parley_storage::backup_location(
-            location,
-            parley_storage::S3Config {
-                bucket: String::new(),
-                region: self.s3_region.clone(),
-                endpoint: self.s3_endpoint.clone(),
-                access_key_id: self.s3_access_key_id.clone(),
-                secret_access_key: self.s3_secret_access_key.clone(),
-                allow_http: self.s3_allow_http,
-            },
-        )
+        // The same place `[backup] folder` and its `s3_*` keys name.
+        parley_signaling::config::BackupSection {
+            folder: location.to_string(),
+            s3_endpoint: self.s3_endpoint.clone(),
+            s3_region: self.s3_region.clone(),
+            s3_access_key_id: self.s3_access_key_id.clone(),
+            s3_secret_access_key: self.s3_secret_access_key.clone(),
+            s3_allow_http: self.s3_allow_http,
+            ..Default::default()
+        }
+        .location()
     }
 }
 

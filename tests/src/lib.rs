@@ -62,6 +62,15 @@ pub fn free_udp_port() -> u16 {
     socket.local_addr().expect("local addr").port()
 }
 
+/// A connection pool to a server's own database (`server.database_url`), for a test that must
+/// read or change what the server stored directly.
+pub async fn database_pool(url: &str) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(url)
+        .await
+        .expect("connect to the server's database")
+}
+
 /// A random lowercase suffix for names that must not collide across parallel tests.
 pub fn unique(prefix: &str) -> String {
     use rand::Rng;

@@ -504,11 +504,9 @@ struct Backdate {
 
 impl Backdate {
     async fn connect(server: &Server) -> Backdate {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&server.database_url)
-            .await
-            .expect("connect to the server's database");
-        Backdate { pool }
+        Backdate {
+            pool: parley_tests::database_pool(&server.database_url).await,
+        }
     }
 
     /// The message at `seq` in `channel` (and its event) was sent at `at`.

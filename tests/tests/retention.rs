@@ -22,11 +22,9 @@ struct Backdate {
 
 impl Backdate {
     async fn connect(server: &Server) -> Backdate {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&server.database_url)
-            .await
-            .expect("connect to the server's database");
-        Backdate { pool }
+        Backdate {
+            pool: parley_tests::database_pool(&server.database_url).await,
+        }
     }
 
     /// The channel's messages with `seq <= up_to` were sent `days` ago.
