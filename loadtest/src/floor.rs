@@ -133,6 +133,7 @@ impl Floor {
                 action: None,
                 pinned_at: None,
                 reactions: Vec::new(),
+                attachments: Vec::new(),
                 created_at: now_ms(),
                 edited_at: None,
                 recalled_at: None,

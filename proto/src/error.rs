@@ -88,6 +88,15 @@ pub enum ErrorCode {
     /// Meetings: `meeting-<n>` and `bridge-<n>` are channel n's meeting room and voice bridge;
     /// only `POST /v1/channels/{n}/meeting` and `/bridge` open them.
     RoomNameReserved,
+    /// Files: the upload would take its uploader, or their department, past the quota
+    /// (`[files] user_quota_bytes`, `department_quota_bytes`); the message names the limit.
+    QuotaExceeded,
+    /// Files: the name has a path separator, NUL or another control character, is `.` or
+    /// `..`, starts or ends with a space, or is longer than 255 bytes.
+    InvalidFileName,
+    /// Uploads (tus): `Upload-Offset` is not where the upload stands; `HEAD` it and resume
+    /// from the offset it gives.
+    UploadOffsetMismatch,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

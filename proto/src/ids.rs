@@ -60,3 +60,7 @@ id_type!(
     /// One recorded file: a participant's track, or the meeting's mixed audio.
     RecordingId
 );
+id_type!(
+    /// A file: a name with versions, in someone's files or attached to a message.
+    FileId
+);

@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod files;
 mod ids;
 mod minutes;
 mod org;
@@ -21,6 +22,7 @@ mod ws;
 
 pub use auth::*;
 pub use error::*;
+pub use files::*;
 pub use ids::*;
 pub use minutes::*;
 pub use org::*;

@@ -3,7 +3,7 @@
 //! (`message`, `edited`, `recalled`, `read_marker`, `reload`, `closing`) carry no `id`.
 //! `docs/protocol.md` has an example of each.
 
-use crate::{ChannelId, ErrorCode, MessageId, User, UserId};
+use crate::{ChannelId, ErrorCode, FileId, MessageId, User, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -49,6 +49,10 @@ pub enum ClientMessage {
         /// Something the recipients can do from the notification.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         action: Option<PingAction>,
+        /// Files to send with the message: uploaded by the sender for this channel (upload
+        /// metadata `channel`) and not sent before. At most 20.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<FileId>,
     },
     /// Pin a message to the channel (or unpin it).
     Pin {
@@ -286,6 +290,9 @@ pub struct Message {
     /// Filled in history and pin lists; events carry the changes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// Files sent with the message (emptied by a recall).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<crate::Attachment>,
     pub created_at: i64,
     pub edited_at: Option<i64>,
     pub recalled_at: Option<i64>,

@@ -51,6 +51,7 @@ fn event(seq: i64) -> ChannelEvent {
             action: None,
             pinned_at: None,
             reactions: Vec::new(),
+            attachments: Vec::new(),
             created_at: 1_800_000_000_000 + seq,
             edited_at: None,
             recalled_at: None,

@@ -52,6 +52,8 @@ pub struct AppState {
     pub shutdown: Arc<watch::Sender<bool>>,
     /// Scheduled backups and retention.
     pub upkeep: Arc<Upkeep>,
+    /// Uploads in progress and the `[files]` settings.
+    pub uploads: Arc<crate::uploads::Uploads>,
 }
 
 /// Keeping the data: the scheduled backups' board and the retention passes.
@@ -223,6 +225,32 @@ pub fn app(state: AppState) -> Router {
             delete(routes::admin::remove_legal_hold),
         )
         .route("/admin/backups", get(routes::admin::backups))
+        .route(
+            "/files",
+            get(routes::files::list)
+                .post(routes::uploads::plain)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/files/{id}",
+            get(routes::files::get).delete(routes::files::delete),
+        )
+        .route("/files/{id}/versions", get(routes::files::versions))
+        .route("/files/{id}/content", get(routes::files::content))
+        .route("/files/{id}/restore", post(routes::files::restore))
+        .route(
+            "/uploads",
+            post(routes::uploads::create)
+                .options(routes::uploads::options)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/uploads/{id}",
+            axum::routing::head(routes::uploads::head)
+                .patch(routes::uploads::patch)
+                .delete(routes::uploads::terminate)
+                .layer(DefaultBodyLimit::disable()),
+        )
         .route("/openapi.json", get(routes::health::openapi));
     Router::new()
         .route("/healthz", get(routes::health::healthz))

@@ -12,12 +12,13 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "object_store",
     "retention",
     "database",
     "server",
     "admin",
+    "files",
     "http",
     "auth",
     "tls",
@@ -45,6 +46,7 @@ pub struct Config {
     pub cluster: ClusterSection,
     pub backup: BackupSection,
     pub retention: RetentionSection,
+    pub files: parley_files::FilesConfig,
     pub rtc: RtcSection,
 }
 
@@ -612,6 +614,16 @@ impl Config {
                 "rtc.max_tracks_per_participant must be at least 1".into(),
             ));
         }
+        if self.files.max_file_bytes == 0 {
+            return Err(ConfigError::Invalid(
+                "files.max_file_bytes must be at least 1".into(),
+            ));
+        }
+        if self.files.upload_expiry_secs < 60 {
+            return Err(ConfigError::Invalid(
+                "files.upload_expiry_secs must be at least 60".into(),
+            ));
+        }
         if !self.admin.password.is_empty() && self.admin.email.is_empty() {
             return Err(ConfigError::Invalid(
                 "admin.password needs admin.email (PARLEY_ADMIN_EMAIL) to name the first admin"
@@ -671,9 +683,19 @@ impl Config {
         }
     }
 
+    /// Where uploads in progress are kept.
+    pub fn staging_dir(&self) -> PathBuf {
+        if self.files.staging_dir.as_os_str().is_empty() {
+            self.server.data_dir.join("uploads")
+        } else {
+            self.files.staging_dir.clone()
+        }
+    }
+
     /// Does anything live in the data folder (so it must exist)?
     pub fn uses_data_dir(&self) -> bool {
         self.database.url.is_empty()
+            || self.files.staging_dir.as_os_str().is_empty()
             || (self.object_store.kind == ObjectStoreKind::Local
                 && self.object_store.path.is_none())
     }

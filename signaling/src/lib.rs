@@ -26,6 +26,7 @@ pub mod serve;
 pub mod server;
 pub mod tasks;
 pub mod throttle;
+pub mod uploads;
 pub mod webhook;
 pub mod ws;
 

@@ -6,8 +6,8 @@ use crate::policy::{self, Actor, MessageAction, MessageFacts};
 use crate::AppState;
 use axum::http::StatusCode;
 use parley_proto::{
-    ChannelEvent, ChannelId, ErrorCode, MemberRead, Message, MessageId, Receipts, ServerMessage,
-    User, UserId,
+    ChannelEvent, ChannelId, ErrorCode, FileId, MemberRead, Message, MessageId, Receipts,
+    ServerMessage, User, UserId,
 };
 use parley_proto::{PingAction, PresenceState, Priority, Role, RosterEntry, UserPresence};
 use parley_storage::{now_ms, AckRequest, ChannelAccess, NewMessage, Sent};
@@ -28,10 +28,19 @@ pub async fn access(state: &AppState, me: &User, channel: ChannelId) -> AppResul
         })
 }
 
-fn check_body(state: &AppState, body: &str) -> AppResult<()> {
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 20;
+
+fn check_body(state: &AppState, body: &str, attachments: &[FileId]) -> AppResult<()> {
     let chars = body.chars().count();
-    if body.trim().is_empty() {
-        return Err(AppError::invalid("a message needs some text"));
+    if body.trim().is_empty() && attachments.is_empty() {
+        return Err(AppError::invalid("a message needs some text or a file"));
+    }
+    if attachments.len() > MAX_ATTACHMENTS {
+        return Err(AppError::invalid(format!(
+            "a message carries at most {MAX_ATTACHMENTS} files; this one has {}",
+            attachments.len()
+        )));
     }
     if chars > state.ws.max_message_chars {
         return Err(AppError::invalid(format!(
@@ -52,6 +61,8 @@ pub struct SendRequest {
     pub priority: Priority,
     pub ack_requested: bool,
     pub action: Option<PingAction>,
+    /// Files uploaded for this channel, to send with the message.
+    pub attachments: Vec<FileId>,
 }
 
 /// Who must acknowledge, and how they are reminded: the mentioned users, or every other
@@ -102,7 +113,9 @@ async fn ack_request(
 }
 
 pub async fn send(state: &AppState, me: &User, mut req: SendRequest) -> AppResult<Sent> {
-    check_body(state, &req.body)?;
+    check_body(state, &req.body, &req.attachments)?;
+    let mut seen = std::collections::HashSet::new();
+    req.attachments.retain(|f| seen.insert(*f));
     // A user mentioned twice is one mention (and one acknowledgement to ask for).
     let mut seen = std::collections::HashSet::new();
     req.mentions.retain(|u| seen.insert(*u));
@@ -138,6 +151,7 @@ pub async fn send(state: &AppState, me: &User, mut req: SendRequest) -> AppResul
             priority: req.priority,
             action: req.action,
             ack,
+            attachments: req.attachments,
         })
         .await?;
     if !sent.duplicate {
@@ -265,7 +279,7 @@ pub async fn edit(
     id: MessageId,
     body: &str,
 ) -> AppResult<ChannelEvent> {
-    check_body(state, body)?;
+    check_body(state, body, &[])?;
     let access = access(state, me, channel).await?;
     let message = state.db.message(channel, id).await?;
     policy::messages(

@@ -24,6 +24,8 @@ pub struct Metrics {
     pub urgent_escalations: IntCounter,
     pub signin_failures: IntCounterVec,
     pub connections_refused: IntCounterVec,
+    pub upload_bytes: IntCounter,
+    pub files_stored: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -116,6 +118,19 @@ impl Metrics {
         )?;
         registry.register(Box::new(signin_failures.clone()))?;
         registry.register(Box::new(connections_refused.clone()))?;
+        let upload_bytes = IntCounter::new(
+            "upload_bytes_total",
+            "File bytes received by uploads (tus and plain), kept in staging until complete.",
+        )?;
+        let files_stored = IntCounterVec::new(
+            Opts::new(
+                "files_stored_total",
+                "Completed uploads, by whether their content was new or already stored (deduplicated).",
+            ),
+            &["content"],
+        )?;
+        registry.register(Box::new(upload_bytes.clone()))?;
+        registry.register(Box::new(files_stored.clone()))?;
         Ok(Metrics {
             registry,
             http_requests,
@@ -133,7 +148,19 @@ impl Metrics {
             urgent_escalations,
             signin_failures,
             connections_refused,
+            upload_bytes,
+            files_stored,
         })
+    }
+
+    pub fn file_bytes_received(&self, bytes: i64) {
+        self.upload_bytes.inc_by(u64::try_from(bytes).unwrap_or(0));
+    }
+
+    /// A completed upload: `new` content, or content already stored.
+    pub fn file_stored(&self, new: bool) {
+        let content = if new { "new" } else { "duplicate" };
+        self.files_stored.with_label_values(&[content]).inc();
     }
 
     /// The exposition text of every metric.

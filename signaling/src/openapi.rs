@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
 use crate::routes::{
-    admin, auth, bridge, call, channels, departments, health, meetings, minutes, recordings, rooms,
-    tasks, users, web,
+    admin, auth, bridge, call, channels, departments, files, health, meetings, minutes, recordings,
+    rooms, tasks, uploads, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -29,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
         recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
         recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
+        files::list, files::get, files::versions, files::content, files::delete, files::restore,
+        uploads::plain, uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
         web::sdk,
         web::app_index,
         web::app_file,
@@ -46,6 +48,7 @@ use utoipa::{Modify, OpenApi};
         (name = "minutes", description = "A meeting's agenda, notes, decisions and action items"),
         (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
         (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
+        (name = "files", description = "Files and attachments: uploads (tus 1.0, resumable, or one plain request), versions, downloads, the trash"),
         (name = "web", description = "Files for browsers: the web app and the JS SDK"),
     )
 )]

@@ -12,6 +12,9 @@ use parley_proto::{
 };
 use parley_storage::{path_within, ChannelAccess};
 
+mod files;
+pub use files::{files, FileAction, FileFacts};
+
 /// The signed-in user asking.
 #[derive(Debug, Clone, Copy)]
 pub struct Actor<'a> {

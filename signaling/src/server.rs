@@ -136,6 +136,10 @@ pub async fn state(
                 metrics.registry(),
             )?,
         }),
+        uploads: Arc::new(crate::uploads::Uploads::open(
+            config.files.clone(),
+            config.staging_dir(),
+        )?),
         metrics,
         limits: Limits {
             max_body_bytes: config.http.max_body_bytes,
@@ -224,6 +228,8 @@ impl Server {
         // And scheduled backups, when `[backup] folder` is set, and retention.
         crate::backups::spawn(state.clone())?;
         crate::retention::spawn(state.clone());
+        // Uploads a restart interrupted, abandoned uploads and the trash.
+        crate::uploads::spawn(state.clone());
         Ok(Server {
             bound,
             db: state.db.clone(),

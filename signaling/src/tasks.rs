@@ -113,6 +113,7 @@ pub async fn publish(
                     priority: Priority::Normal,
                     ack_requested: false,
                     action: None,
+                    attachments: Vec::new(),
                 },
             )
             .await?;

@@ -36,6 +36,10 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("recording_jobs", &["id"]),
     ("recordings", &["id"]),
     ("legal_holds", &["id"]),
+    ("blobs", &["sha256"]),
+    ("files", &["id"]),
+    ("file_versions", &["file_id", "version"]),
+    ("uploads", &["id"]),
 ];
 
 /// Parameters per INSERT statement on restore. sqlx binds each SQLite parameter by looking

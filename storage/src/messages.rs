@@ -4,8 +4,8 @@
 
 use crate::{error::StoreError, now_ms, Database};
 use parley_proto::{
-    Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, MemberRead, MemberRef, Message,
-    MessageId, Receipts, UserId,
+    Channel, ChannelEvent, ChannelId, ChannelKind, ChannelSummary, FileId, MemberRead, MemberRef,
+    Message, MessageId, Receipts, UserId,
 };
 use parley_proto::{PingAction, Priority, Reaction};
 use sqlx::{AnyConnection, Row};
@@ -23,6 +23,8 @@ pub struct NewMessage {
     pub action: Option<PingAction>,
     /// Who must acknowledge, and how they are reminded; `None` when no acknowledgement is asked.
     pub ack: Option<AckRequest>,
+    /// Files uploaded for this channel, sent with the message.
+    pub attachments: Vec<FileId>,
 }
 
 /// Who must acknowledge a ping, and its reminder schedule.
@@ -66,7 +68,7 @@ pub struct ChannelAccess {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, m.body, m.reply_to, m.mentions, \
-     m.mention_channel, m.priority, m.ack_requested, m.action, m.pinned_at, m.created_at, m.edited_at, m.recalled_at";
+     m.mention_channel, m.priority, m.ack_requested, m.action, m.pinned_at, m.created_at, m.edited_at, m.recalled_at, m.attachments";
 
 pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
     let recalled_at: Option<i64> = row.try_get("recalled_at")?;
@@ -101,6 +103,13 @@ pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, Store
         },
         pinned_at: row.try_get("pinned_at")?,
         reactions: Vec::new(),
+        attachments: match row.try_get::<Option<String>, _>("attachments")? {
+            Some(text) => serde_json::from_str(&text).map_err(|_| StoreError::Corrupt {
+                column: "messages.attachments",
+                value: text,
+            })?,
+            None => Vec::new(),
+        },
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         recalled_at,
@@ -279,6 +288,21 @@ impl Database {
             at: now,
         };
         record_event(&mut tx, event).await?;
+        let attachments = Database::attach(
+            &mut tx,
+            MessageId(id),
+            new.channel,
+            new.sender,
+            &new.attachments,
+        )
+        .await?;
+        if !attachments.is_empty() {
+            sqlx::query("UPDATE messages SET attachments = $1 WHERE id = $2")
+                .bind(serde_json::to_string(&attachments).unwrap_or_default())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(ack) = &new.ack {
             for &user in &ack.recipients {
                 sqlx::query(
@@ -311,6 +335,7 @@ impl Database {
             action: new.action.clone(),
             pinned_at: None,
             reactions: Vec::new(),
+            attachments,
             created_at: now,
             edited_at: None,
             recalled_at: None,
@@ -390,11 +415,14 @@ impl Database {
             ));
         }
         let now = now_ms();
-        sqlx::query("UPDATE messages SET body = '', recalled_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE messages SET body = '', recalled_at = $1, attachments = NULL WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        Database::trash_attachments(&mut tx, id, actor).await?;
         sqlx::query(
             "UPDATE channel_events SET body = NULL WHERE message_id = $1 AND kind = 'edit'",
         )

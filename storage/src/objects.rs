@@ -57,6 +57,12 @@ pub enum ObjectError {
     NotFound(String),
     #[error("object store unavailable")]
     Store(#[source] object_store::Error),
+    #[error("cannot read or move the file {path}")]
+    File {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot create the object folder {path}")]
     Folder {
         path: std::path::PathBuf,
@@ -79,6 +85,8 @@ impl From<object_store::Error> for ObjectError {
 pub struct ObjectStorage {
     store: Arc<dyn ObjectStore>,
     description: String,
+    /// The folder of a local store: a finished file on the same disk moves in by rename.
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// One stored object as a listing shows it.
@@ -118,6 +126,7 @@ impl ObjectStorage {
                 Ok(ObjectStorage {
                     store: Arc::new(store),
                     description: format!("local folder {}", path.display()),
+                    local_root: Some(path.clone()),
                 })
             }
             ObjectStoreConfig::S3(s3) => {
@@ -139,6 +148,7 @@ impl ObjectStorage {
                 Ok(ObjectStorage {
                     store: Arc::new(builder.build()?),
                     description: format!("s3 bucket {} at {}", s3.bucket, s3.endpoint),
+                    local_root: None,
                 })
             }
         }
@@ -224,6 +234,70 @@ impl ObjectStorage {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    /// Bytes `range` of an object as a stream of chunks, without holding them in memory.
+    pub async fn stream_range(
+        &self,
+        name: &str,
+        range: Range<u64>,
+    ) -> Result<ObjectStream, ObjectError> {
+        let options = object_store::GetOptions {
+            range: Some(range.into()),
+            ..Default::default()
+        };
+        let found = self.store.get_opts(&key(name)?, options).await?;
+        Ok(Box::pin(found.into_stream().map_err(ObjectError::from)))
+    }
+
+    /// Store the finished file at `path` as `name`, taking it away from `path`: on a local
+    /// store on the same disk it is renamed into place (no copy); otherwise its bytes are
+    /// streamed up in parts and the file is removed once the object is complete.
+    pub async fn put_file(&self, path: &std::path::Path, name: &str) -> Result<(), ObjectError> {
+        let location = key(name)?;
+        if let Some(root) = &self.local_root {
+            let target = root.join(location.as_ref());
+            let io = |source| ObjectError::File {
+                path: target.clone(),
+                source,
+            };
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io)?;
+            }
+            match tokio::fs::rename(path, &target).await {
+                Ok(()) => return Ok(()),
+                // Another disk: copy through the store like any other.
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|source| ObjectError::File {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let mut writer = self.writer(name).await?;
+        let mut buffer = vec![0u8; 1024 * 1024];
+        loop {
+            let n = match tokio::io::AsyncReadExt::read(&mut file, &mut buffer).await {
+                Ok(n) => n,
+                Err(source) => {
+                    let _ = writer.abort().await;
+                    return Err(ObjectError::File {
+                        path: path.to_path_buf(),
+                        source,
+                    });
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            writer.write(&buffer[..n]).await?;
+        }
+        writer.finish().await?;
+        let _ = tokio::fs::remove_file(path).await;
+        Ok(())
     }
 
     /// Read an object as a stream of chunks, without holding it whole in memory.

@@ -188,6 +188,7 @@ impl Client {
                         priority: Priority::Normal,
                         ack_requested: false,
                         action: None,
+                        attachments: Vec::new(),
                     };
                     let text = serde_json::to_string(&send).expect("serialisable");
                     if ws.send(Frame::text(text)).await.is_err() {

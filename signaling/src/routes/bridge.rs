@@ -65,6 +65,7 @@ pub async fn open(
             priority: Priority::Urgent,
             ack_requested: true,
             action: Some(PingAction::JoinBridge { room: name }),
+            attachments: Vec::new(),
         },
     )
     .await?;

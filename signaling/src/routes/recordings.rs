@@ -135,29 +135,6 @@ pub async fn get(
     Ok(axum::Json(visible(&state, &caller, id).await?))
 }
 
-/// One byte range of a request: `bytes=a-b`, `bytes=a-` or `bytes=-n`, within `size`.
-pub fn byte_range(value: &str, size: u64) -> Option<std::ops::Range<u64>> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    let (first, last) = (first.trim(), last.trim());
-    let range = if first.is_empty() {
-        let n: u64 = last.parse().ok()?;
-        size.saturating_sub(n)..size
-    } else {
-        let start: u64 = first.parse().ok()?;
-        let end = if last.is_empty() {
-            size
-        } else {
-            last.parse::<u64>().ok()?.saturating_add(1).min(size)
-        };
-        start..end
-    };
-    (range.start < range.end).then_some(range)
-}
-
 /// The file's bytes, as a browser's `<audio>` or `<video>` asks for them: whole, or one range
 /// (`206 Partial Content`), so playback can seek.
 #[utoipa::path(get, path = "/v1/recordings/{id}/media", tag = "recordings",
@@ -182,7 +159,7 @@ pub async fn media(
         return Err(AppError::not_found("nothing of this recording was stored"));
     }
     let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(value) => match byte_range(value, size) {
+        Some(value) => match parley_files::byte_range(value, size) {
             Some(range) => Some(range),
             None => {
                 return Ok((
@@ -530,21 +507,5 @@ mod media_type_tests {
         ] {
             assert!(!is_media_type(bad), "{bad:?}");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::byte_range;
-
-    #[test]
-    fn ranges_as_browsers_ask() {
-        assert_eq!(byte_range("bytes=0-99", 1000), Some(0..100));
-        assert_eq!(byte_range("bytes=900-", 1000), Some(900..1000));
-        assert_eq!(byte_range("bytes=-100", 1000), Some(900..1000));
-        assert_eq!(byte_range("bytes=990-2000", 1000), Some(990..1000));
-        assert_eq!(byte_range("bytes=1000-", 1000), None);
-        assert_eq!(byte_range("bytes=0-1,5-9", 1000), None);
-        assert_eq!(byte_range("items=0-1", 1000), None);
     }
 }

@@ -613,6 +613,7 @@ impl Connection {
                 priority,
                 ack_requested,
                 action,
+                attachments,
             } => {
                 let request = SendRequest {
                     channel,
@@ -624,6 +625,7 @@ impl Connection {
                     priority,
                     ack_requested,
                     action,
+                    attachments,
                 };
                 let sent = messaging::send(state, me, request).await?;
                 ServerMessage::Sent {

@@ -1,0 +1,18 @@
+//! The rules of Parley's files, with no IO: which names a file may have, how tus 1.0 headers
+//! read, what a download's `Range`, `ETag` and `Content-Disposition` say, what the bytes are,
+//! and the `[files]` settings. The server does the reading and writing around them.
+
+mod config;
+mod http;
+mod name;
+mod sniff;
+mod tus;
+
+pub use config::FilesConfig;
+pub use http::{byte_range, content_disposition, etag, etag_matches};
+pub use name::{check_name, NameError, MAX_NAME_BYTES};
+pub use sniff::{sniff, sniff_inline, Sniffed, SNIFF_BYTES};
+pub use tus::{
+    parse_length, parse_metadata, Metadata, TusError, TUS_EXTENSIONS, TUS_RESUMABLE,
+    TUS_UPLOAD_CONTENT_TYPE,
+};

@@ -1,0 +1,208 @@
+//! Files: one's own files with their versions, attachments, downloads and the trash.
+
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::policy::{self, Actor, FileAction, FileFacts};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Response;
+use futures::TryStreamExt;
+use parley_proto::{File, FileId, FileList, FileVersionList, User};
+use serde::Deserialize;
+
+/// The file, if the caller may do `action` with it.
+pub async fn load(state: &AppState, me: &User, id: FileId, action: FileAction) -> AppResult<File> {
+    let file = state
+        .db
+        .file(id)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such file"))?;
+    let sent_in = match (file.channel, file.message) {
+        (Some(channel), Some(_)) => state.db.channel_access(channel, me.id).await?,
+        _ => None,
+    };
+    let facts = FileFacts {
+        owner: file.owner,
+        trashed: file.deleted_at.is_some(),
+        sent_in: sent_in.as_ref(),
+    };
+    policy::files(Actor::from(me), &facts, action)?;
+    Ok(file)
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `true`: the files in one's trash instead.
+    #[serde(default)]
+    trash: bool,
+}
+
+/// The caller's own files (not attachments), by name; or, with `trash=true`, those in the trash.
+#[utoipa::path(get, path = "/v1/files", tag = "files", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, body = FileList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(query): Query<ListQuery>,
+) -> AppResult<axum::Json<FileList>> {
+    let me = caller.user()?;
+    Ok(axum::Json(FileList {
+        files: state.db.files_of(me.id, query.trash).await?,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/files/{id}", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = File), (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    Ok(axum::Json(
+        load(&state, me, FileId(id), FileAction::Read).await?,
+    ))
+}
+
+/// Every version, newest first.
+#[utoipa::path(get, path = "/v1/files/{id}/versions", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = FileVersionList), (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn versions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<FileVersionList>> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Read).await?;
+    Ok(axum::Json(FileVersionList {
+        versions: state.db.file_versions(file.id).await?,
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ContentQuery {
+    /// Which version (the current one when absent).
+    version: Option<i64>,
+    /// `true`: always `Content-Disposition: attachment`, even for an image or a PDF.
+    #[serde(default)]
+    download: bool,
+}
+
+/// The bytes of a version: whole, or one range (`206`); `304` when `If-None-Match` names its
+/// `ETag` (the content's SHA-256). Images and PDFs are shown inline, anything else downloads;
+/// `Content-Disposition` keeps the name as it is, Chinese included (RFC 6266 / 5987).
+#[utoipa::path(get, path = "/v1/files/{id}/content", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path), ContentQuery),
+    responses((status = 200, description = "the whole file"), (status = 206, description = "the range asked for"),
+        (status = 304, description = "unchanged since the `ETag` given"),
+        (status = 404, body = parley_proto::ErrorBody), (status = 416, description = "the range is outside the file")))]
+pub async fn content(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<ContentQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Read).await?;
+    let content = state
+        .db
+        .file_content(file.id, query.version)
+        .await?
+        .ok_or_else(|| AppError::not_found("no such version"))?;
+    let size = u64::try_from(content.version.size).unwrap_or(0);
+    let etag = parley_files::etag(&content.version.sha256);
+    let common = |builder: axum::http::response::Builder| {
+        builder
+            .header(header::ETAG, &etag)
+            .header(header::CACHE_CONTROL, "private, no-cache")
+            .header(header::ACCEPT_RANGES, "bytes")
+    };
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| parley_files::etag_matches(v, &etag));
+    if unchanged {
+        return common(Response::builder().status(StatusCode::NOT_MODIFIED))
+            .body(Body::empty())
+            .map_err(|e| AppError::internal(&e));
+    }
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(value) => match parley_files::byte_range(value, size) {
+            Some(range) => Some(range),
+            None => {
+                return common(Response::builder().status(StatusCode::RANGE_NOT_SATISFIABLE))
+                    .header(header::CONTENT_RANGE, format!("bytes */{size}"))
+                    .body(Body::empty())
+                    .map_err(|e| AppError::internal(&e))
+            }
+        },
+        None => None,
+    };
+    let wanted = range.clone().unwrap_or(0..size);
+    let body = if wanted.is_empty() {
+        Body::empty()
+    } else {
+        let stream = state
+            .objects
+            .stream_range(&content.object_key, wanted.clone())
+            .await?;
+        Body::from_stream(stream.map_err(std::io::Error::other))
+    };
+    let sniffed_inline = parley_files::sniff_inline(&content.version.mime);
+    let mut response = common(Response::builder())
+        .header(header::CONTENT_TYPE, content.version.mime.as_str())
+        .header(header::CONTENT_LENGTH, wanted.end - wanted.start)
+        .header(
+            header::CONTENT_DISPOSITION,
+            parley_files::content_disposition(&file.name, sniffed_inline && !query.download),
+        );
+    response = match range {
+        Some(r) => response.status(StatusCode::PARTIAL_CONTENT).header(
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{size}", r.start, r.end - 1),
+        ),
+        None => response.status(StatusCode::OK),
+    };
+    response.body(body).map_err(|e| AppError::internal(&e))
+}
+
+/// Move a file to the trash (all its versions); it can be restored for `[files] trash_days`.
+#[utoipa::path(delete, path = "/v1/files/{id}", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "in the trash"), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<StatusCode> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Delete).await?;
+    state.db.trash_file(file.id, me.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Take a file out of the trash. `409 conflict` when a file of the same name took its place.
+#[utoipa::path(post, path = "/v1/files/{id}/restore", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = File), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody), (status = 409, body = parley_proto::ErrorBody)))]
+pub async fn restore(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Delete).await?;
+    state.db.restore_file(file.id).await?;
+    Ok(axum::Json(
+        load(&state, me, file.id, FileAction::Read).await?,
+    ))
+}

@@ -1,0 +1,413 @@
+//! Uploads in progress: their bytes go to a staging file as they arrive (never held whole in
+//! memory), the file is synced before the database records how far it got, and a complete
+//! upload is hashed, sniffed and moved into the object store (renamed, when the store is a
+//! local folder on the same disk) before it becomes a file in one transaction.
+//!
+//! A restart finds every upload where the database left it: the staging file is cut back to
+//! the bytes recorded, so a client resumes from there; an upload whose bytes all arrived but
+//! which did not become a file is finished; staging files no upload owns are removed.
+
+use crate::error::{AppError, AppResult};
+use crate::AppState;
+use axum::body::Body;
+use futures::StreamExt;
+use parley_files::FilesConfig;
+use parley_proto::File;
+use parley_storage::{now_ms, NewBlob, UploadRecord};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+
+/// Writes to the staging file go out in pieces of this size.
+const WRITE_BUFFER: usize = 1024 * 1024;
+/// A long request records its progress every this many bytes, so a crash loses at most this
+/// much of it.
+const CHECKPOINT: i64 = 16 * 1024 * 1024;
+/// How often abandoned uploads and the expired trash are cleared.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Uploads {
+    pub config: FilesConfig,
+    staging: PathBuf,
+    /// The running hash of each upload received here, with the offset it covers, so finishing
+    /// one does not read it again.
+    hashes: Mutex<HashMap<String, (i64, Sha256)>>,
+    /// Uploads a request is writing to right now: one writer per upload.
+    busy: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for Uploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Uploads")
+            .field("staging", &self.staging)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Holds an upload for one writer; released on drop.
+pub struct Writing<'a> {
+    uploads: &'a Uploads,
+    id: String,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut busy) = self.uploads.busy.lock() {
+            busy.remove(&self.id);
+        }
+    }
+}
+
+/// How a body's bytes ended.
+pub enum Received {
+    /// The body ended where the client meant it to.
+    Whole(i64),
+    /// The connection broke (or the body went past the length); the bytes up to here are kept.
+    Cut(i64),
+}
+
+impl Uploads {
+    pub fn open(config: FilesConfig, staging: PathBuf) -> anyhow::Result<Uploads> {
+        std::fs::create_dir_all(&staging).map_err(|e| {
+            anyhow::anyhow!("cannot create the upload folder {}: {e}", staging.display())
+        })?;
+        Ok(Uploads {
+            config,
+            staging,
+            hashes: Mutex::new(HashMap::new()),
+            busy: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn path(&self, id: &str) -> PathBuf {
+        self.staging.join(id)
+    }
+
+    /// When an upload touched now expires.
+    pub fn expiry(&self, now: i64) -> i64 {
+        now.saturating_add(i64::try_from(self.config.upload_expiry_secs * 1000).unwrap_or(i64::MAX))
+    }
+
+    /// Take the upload for writing; `None` while another request writes to it.
+    pub fn writing(&self, id: &str) -> Option<Writing<'_>> {
+        let mut busy = self.busy.lock().ok()?;
+        busy.insert(id.to_string()).then(|| Writing {
+            uploads: self,
+            id: id.to_string(),
+        })
+    }
+
+    /// Append `body` to the upload, which stands at `upload.received`: everything that arrives
+    /// is kept, up to the upload's length, and recorded once synced to disk.
+    pub async fn receive(
+        &self,
+        state: &AppState,
+        upload: &UploadRecord,
+        _writing: &Writing<'_>,
+        body: Body,
+    ) -> AppResult<Received> {
+        let path = self.path(&upload.id);
+        let mut file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        let on_disk = file
+            .metadata()
+            .await
+            .map_err(|e| AppError::internal(&e))?
+            .len();
+        let start = u64::try_from(upload.received).unwrap_or(0);
+        if on_disk < start {
+            // The bytes recorded are gone (a restore, a lost disk): the upload cannot go on.
+            drop(file);
+            let _ = tokio::fs::remove_file(&path).await;
+            state.db.delete_upload(&upload.id).await?;
+            return Err(AppError::new(
+                axum::http::StatusCode::GONE,
+                parley_proto::ErrorCode::NotFound,
+                "the bytes of this upload were lost; start it again",
+            ));
+        }
+        // Bytes written after the last sync that the database does not know of are dropped.
+        file.set_len(start)
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        file.seek(std::io::SeekFrom::Start(start))
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        let mut hash = self
+            .hashes
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(&upload.id))
+            .filter(|(at, _)| *at == upload.received)
+            .map(|(_, hash)| hash);
+        if upload.received == 0 {
+            hash = Some(Sha256::new());
+        }
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        let mut received = upload.received;
+        let mut checkpoint = received + CHECKPOINT;
+        let mut stream = body.into_data_stream();
+        let mut whole = true;
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else {
+                whole = false;
+                break;
+            };
+            let room = usize::try_from(upload.length - received).unwrap_or(0);
+            let take = chunk.len().min(room);
+            if let Err(e) = out.write_all(&chunk[..take]).await {
+                tracing::error!(upload = %upload.id, error = %e, "cannot write an upload");
+                whole = false;
+                break;
+            }
+            if let Some(hash) = hash.as_mut() {
+                hash.update(&chunk[..take]);
+            }
+            received += take as i64;
+            if take < chunk.len() {
+                whole = false;
+                break;
+            }
+            if received >= checkpoint {
+                checkpoint = received + CHECKPOINT;
+                self.record(state, &upload.id, &mut out, received).await?;
+            }
+        }
+        self.record(state, &upload.id, &mut out, received).await?;
+        if let (Some(hash), Ok(mut hashes)) = (hash, self.hashes.lock()) {
+            hashes.insert(upload.id.clone(), (received, hash));
+        }
+        state
+            .metrics
+            .file_bytes_received(received - upload.received);
+        Ok(if whole {
+            Received::Whole(received)
+        } else {
+            Received::Cut(received)
+        })
+    }
+
+    /// Sync what was written, then record it: the database never counts a byte the disk
+    /// might not have.
+    async fn record(
+        &self,
+        state: &AppState,
+        id: &str,
+        out: &mut tokio::io::BufWriter<tokio::fs::File>,
+        received: i64,
+    ) -> AppResult<()> {
+        out.flush().await.map_err(|e| AppError::internal(&e))?;
+        out.get_ref()
+            .sync_data()
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        state
+            .db
+            .upload_received(id, received, self.expiry(now_ms()))
+            .await?;
+        Ok(())
+    }
+
+    /// Make a fully received upload a file (or a new version): hash it, sniff its type, move
+    /// its bytes into the object store, record it. Finishing it twice returns the same file.
+    pub async fn finish(&self, state: &AppState, upload: &UploadRecord) -> AppResult<File> {
+        if let Some((file, _)) = upload.file {
+            return state
+                .db
+                .file(file)
+                .await?
+                .ok_or_else(|| AppError::not_found("the file this upload became was deleted"));
+        }
+        let path = self.path(&upload.id);
+        let key = object_key(&upload.id);
+        let staged = tokio::fs::try_exists(&path).await.unwrap_or(false);
+        let (sha256, head) = if staged {
+            let running = self
+                .hashes
+                .lock()
+                .ok()
+                .and_then(|mut h| h.remove(&upload.id))
+                .filter(|(at, _)| *at == upload.length)
+                .map(|(_, hash)| hash);
+            let sha256 = match running {
+                Some(hash) => hex(&hash.finalize()),
+                None => hash_file(&path).await?,
+            };
+            (sha256, read_head(&path).await?)
+        } else {
+            // The bytes already moved into the store before the server stopped.
+            let sha256 = upload.sha256.clone().ok_or_else(|| {
+                AppError::new(
+                    axum::http::StatusCode::GONE,
+                    parley_proto::ErrorCode::NotFound,
+                    "the bytes of this upload were lost; start it again",
+                )
+            })?;
+            let end = u64::try_from(upload.length)
+                .unwrap_or(0)
+                .min(parley_files::SNIFF_BYTES as u64);
+            let head = if end == 0 {
+                Vec::new()
+            } else {
+                state.objects.get_range(&key, 0..end).await?.to_vec()
+            };
+            (sha256, head)
+        };
+        let sniffed = parley_files::sniff(&head);
+        state.db.upload_hashed(&upload.id, &sha256).await?;
+        if staged {
+            if state.db.blob_exists(&sha256).await? {
+                // The same bytes are stored already: nothing to move.
+                let _ = tokio::fs::remove_file(&path).await;
+            } else {
+                state.objects.put_file(&path, &key).await?;
+            }
+        }
+        let blob = NewBlob {
+            sha256,
+            object_key: key.clone(),
+            size: upload.length,
+            mime: sniffed.mime,
+        };
+        let completed = state.db.complete_upload(&upload.id, &blob).await?;
+        if completed.object_key != key && (staged || state.objects.exists(&key).await?) {
+            // Identical content was stored first; this copy is not needed.
+            if let Err(e) = state.objects.delete(&key).await {
+                tracing::warn!(key, error = %e, "cannot delete a duplicate upload's object");
+            }
+        }
+        state.metrics.file_stored(completed.object_key == key);
+        Ok(completed.file)
+    }
+
+    /// Throw away an upload and its bytes.
+    pub async fn discard(&self, state: &AppState, id: &str) -> AppResult<()> {
+        if let Ok(mut hashes) = self.hashes.lock() {
+            hashes.remove(id);
+        }
+        state.db.delete_upload(id).await?;
+        match tokio::fs::remove_file(self.path(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(AppError::internal(&e)),
+        }
+    }
+
+    /// After a restart: finish uploads whose bytes all arrived, remove staging files that no
+    /// upload owns (an upload deleted while its bytes were being written).
+    pub async fn recover(&self, state: &AppState) -> anyhow::Result<()> {
+        for upload in state.db.unfinished_uploads().await? {
+            match self.finish(state, &upload).await {
+                Ok(file) => {
+                    tracing::info!(upload = %upload.id, file = %file.id, "upload finished after restart")
+                }
+                Err(e) => {
+                    tracing::warn!(upload = %upload.id, error = %e.message, "cannot finish an upload after restart")
+                }
+            }
+        }
+        let mut entries = tokio::fs::read_dir(&self.staging).await?;
+        while let Some(entry) = entries.next_entry().await? {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if state.db.upload(&name).await?.is_none() {
+                tracing::info!(file = %entry.path().display(), "removing a staging file no upload owns");
+                let _ = tokio::fs::remove_file(entry.path()).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Clear uploads past their expiry and files past their time in the trash.
+    async fn sweep(&self, state: &AppState) -> AppResult<()> {
+        let now = now_ms();
+        loop {
+            let expired = state.db.expired_uploads(now, 100).await?;
+            for upload in &expired {
+                self.discard(state, &upload.id).await?;
+            }
+            if expired.len() < 100 {
+                break;
+            }
+        }
+        let trash_ms =
+            i64::try_from(self.config.trash_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+        loop {
+            let gone = state
+                .db
+                .purge_files(now.saturating_sub(trash_ms), 100)
+                .await?;
+            for key in &gone {
+                if let Err(e) = state.objects.delete(key).await {
+                    tracing::warn!(key, error = %e, "cannot delete a purged file's object");
+                }
+            }
+            if gone.is_empty() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where an upload's bytes go in the object store (two hex digits of fan-out).
+fn object_key(upload: &str) -> String {
+    format!("files/{}/{upload}", &upload[..2.min(upload.len())])
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn hash_file(path: &Path) -> AppResult<String> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut file = std::fs::File::open(&path)?;
+        let mut hash = Sha256::new();
+        std::io::copy(&mut file, &mut hash)?;
+        Ok::<_, std::io::Error>(hex(&hash.finalize()))
+    })
+    .await
+    .map_err(|e| AppError::internal(&e))?
+    .map_err(|e| AppError::internal(&e))
+}
+
+async fn read_head(path: &Path) -> AppResult<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| AppError::internal(&e))?;
+    let mut head = Vec::with_capacity(parley_files::SNIFF_BYTES);
+    file.take(parley_files::SNIFF_BYTES as u64)
+        .read_to_end(&mut head)
+        .await
+        .map_err(|e| AppError::internal(&e))?;
+    Ok(head)
+}
+
+/// Finish what a restart left, then clear expired uploads and trash every minute.
+pub fn spawn(state: AppState) {
+    tokio::spawn(async move {
+        let uploads = state.uploads.clone();
+        if let Err(e) = uploads.recover(&state).await {
+            tracing::error!(error = %e, "cannot recover uploads after restart");
+        }
+        let mut shutdown = state.shutdown.subscribe();
+        loop {
+            if let Err(e) = uploads.sweep(&state).await {
+                tracing::warn!(error = %e.message, "cannot clear expired uploads and trash");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+}

@@ -1,0 +1,740 @@
+//! Files with the real binary: plain and tus uploads over real sockets (a connection cut in
+//! the middle of a body, a `kill -9` in the middle of an upload), downloads with ranges, ETags
+//! and Chinese names, versions, deduplication, the trash, quotas and bad input, and
+//! attachments read by channel members only. On SQLite with a local folder and on PostgreSQL
+//! (with S3 where the object store matters).
+
+use base64::Engine;
+use parley_tests::{
+    eventually, expect_error, expect_json, on_both_backends, Backend, S3Server, Server,
+    ServerOptions, Team, WsClient,
+};
+use reqwest::{Method, Response};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TUS: (&str, &str) = ("Tus-Resumable", "1.0.0");
+const REPORT: &str = "需求调研报告 V2.txt";
+
+fn sha_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Bytes that differ from run to run and compress badly.
+fn noise(len: usize, seed: u8) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+fn metadata(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k} {}",
+                base64::engine::general_purpose::STANDARD.encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn plain(server: &Server, token: &str, name: &str, bytes: Vec<u8>) -> Response {
+    server
+        .request(Method::POST, "/v1/files", Some(token))
+        .query(&[("name", name)])
+        .body(bytes)
+        .send()
+        .await
+        .expect("plain upload")
+}
+
+/// Start a tus upload; its URL path.
+async fn create(server: &Server, token: &str, length: usize, meta: &[(&str, &str)]) -> String {
+    let response = server
+        .request(Method::POST, "/v1/uploads", Some(token))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Length", length.to_string())
+        .header("Upload-Metadata", metadata(meta))
+        .send()
+        .await
+        .expect("create upload");
+    assert_eq!(
+        response.status(),
+        201,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    assert_eq!(response.headers()["tus-resumable"], "1.0.0");
+    assert!(response.headers().contains_key("upload-expires"));
+    response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string()
+}
+
+async fn patch(
+    server: &Server,
+    token: &str,
+    upload: &str,
+    offset: usize,
+    bytes: &[u8],
+) -> Response {
+    server
+        .request(Method::PATCH, upload, Some(token))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("patch upload")
+}
+
+async fn offset(server: &Server, token: &str, upload: &str) -> Option<usize> {
+    let response = server
+        .request(Method::HEAD, upload, Some(token))
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .expect("head upload");
+    if response.status() == 404 {
+        return None;
+    }
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.headers()["upload-offset"]
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// A `PATCH` that promises `declared` bytes, sends `sent` of them, then closes its connection
+/// (or, with `hold`, keeps it open and returns it, for a crash of the server meanwhile).
+async fn broken_patch(
+    server: &Server,
+    token: &str,
+    upload: &str,
+    offset: usize,
+    declared: usize,
+    sent: &[u8],
+    hold: bool,
+) -> Option<tokio::net::TcpStream> {
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "PATCH {upload} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+         Tus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
+         Content-Type: application/offset+octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream.write_all(sent).await.expect("body");
+    stream.flush().await.expect("flush");
+    if hold {
+        return Some(stream);
+    }
+    stream.shutdown().await.expect("shutdown");
+    // Read until the server closes its side: it has then seen the cut.
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    None
+}
+
+async fn download(server: &Server, token: &str, file: i64) -> Response {
+    server
+        .get(&format!("/v1/files/{file}/content"), Some(token))
+        .await
+}
+
+/// Objects under `files/` in the server's local object folder.
+fn stored_objects(server: &Server) -> usize {
+    fn walk(dir: &std::path::Path) -> usize {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            walk(&e.path())
+                        } else {
+                            1
+                        }
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+    walk(&server.dir.path().join("data/objects/files"))
+}
+
+async fn plain_uploads_downloads_and_versions(backend: Backend) {
+    let t = Team::new(Server::start(backend).await, "files", false).await;
+    let (s, ann) = (&t.server, &t.ann.1);
+    let first = "第一版：市场调研\n".repeat(200).into_bytes();
+    let v1: Value = expect_json(plain(s, ann, REPORT, first.clone()).await, 201).await;
+    assert_eq!(v1["name"], REPORT);
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["size"], first.len());
+    assert_eq!(v1["mime"], "text/plain; charset=utf-8");
+    assert_eq!(v1["sha256"], sha_hex(&first));
+    let id = v1["id"].as_i64().expect("file id");
+
+    let whole = download(s, ann, id).await;
+    assert_eq!(whole.status(), 200);
+    let etag = whole.headers()["etag"].to_str().expect("etag").to_string();
+    assert_eq!(etag, format!("\"{}\"", sha_hex(&first)));
+    let disposition = whole.headers()["content-disposition"].to_str().expect("cd");
+    assert!(disposition.starts_with("attachment;"), "{disposition}");
+    assert!(
+        disposition.contains(
+            "filename*=UTF-8''%E9%9C%80%E6%B1%82%E8%B0%83%E7%A0%94%E6%8A%A5%E5%91%8A%20V2.txt"
+        ),
+        "{disposition}"
+    );
+    assert_eq!(
+        whole.bytes().await.expect("body").as_ref(),
+        first.as_slice()
+    );
+
+    let again = s
+        .request(Method::GET, &format!("/v1/files/{id}/content"), Some(ann))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(again.status(), 304);
+    let part = s
+        .request(Method::GET, &format!("/v1/files/{id}/content"), Some(ann))
+        .header("Range", "bytes=7-20")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 7-20/{}", first.len()).as_str()
+    );
+    assert_eq!(
+        part.bytes().await.expect("range body").as_ref(),
+        &first[7..21]
+    );
+    let outside = s
+        .request(Method::GET, &format!("/v1/files/{id}/content"), Some(ann))
+        .header("Range", format!("bytes={}-", first.len() + 1))
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(outside.status(), 416);
+
+    // The same name again is a new version of the same file, not a copy.
+    let second = b"%PDF-1.7\n second version".to_vec();
+    let v2: Value = expect_json(plain(s, ann, REPORT, second.clone()).await, 201).await;
+    assert_eq!(
+        (v2["id"].as_i64(), v2["version"].as_i64()),
+        (Some(id), Some(2))
+    );
+    assert_eq!(
+        v2["mime"], "application/pdf",
+        "the bytes decide, not the name"
+    );
+    let inline = download(s, ann, id).await;
+    assert!(inline.headers()["content-disposition"]
+        .to_str()
+        .expect("cd")
+        .starts_with("inline;"));
+    let versions: Value = expect_json(
+        s.get(&format!("/v1/files/{id}/versions"), Some(ann)).await,
+        200,
+    )
+    .await;
+    let numbers: Vec<i64> = versions["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .map(|v| v["version"].as_i64().expect("number"))
+        .collect();
+    assert_eq!(numbers, [2, 1]);
+    assert_eq!(versions["versions"][0]["uploader"], t.ann.0);
+    let old = s
+        .get(&format!("/v1/files/{id}/content?version=1"), Some(ann))
+        .await;
+    assert_eq!(old.bytes().await.expect("v1").as_ref(), first.as_slice());
+    let listed: Value = expect_json(s.get("/v1/files", Some(ann)).await, 200).await;
+    assert_eq!(listed["files"].as_array().map(Vec::len), Some(1));
+
+    // Someone else's own file does not exist for Bob.
+    expect_error(download(s, &t.bob.1, id).await, 404, "not_found").await;
+    expect_error(
+        s.request(Method::DELETE, &format!("/v1/files/{id}"), Some(&t.bob.1))
+            .send()
+            .await
+            .expect("delete"),
+        404,
+        "not_found",
+    )
+    .await;
+
+    // The trash: gone from the list, restorable.
+    let deleted = s
+        .request(Method::DELETE, &format!("/v1/files/{id}"), Some(ann))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), 204);
+    let listed: Value = expect_json(s.get("/v1/files", Some(ann)).await, 200).await;
+    assert_eq!(listed["files"], json!([]));
+    let trash: Value = expect_json(s.get("/v1/files?trash=true", Some(ann)).await, 200).await;
+    assert_eq!(trash["files"][0]["id"], id);
+    assert!(trash["files"][0]["deleted_at"].is_i64());
+    let restored: Value = expect_json(
+        s.post(&format!("/v1/files/{id}/restore"), Some(ann), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        (restored["version"].as_i64(), restored.get("deleted_at")),
+        (Some(2), None)
+    );
+}
+
+async fn tus_resumes_after_a_cut_connection(backend: Backend) {
+    let s3 = match backend {
+        Backend::Postgres => Some(S3Server::start().await),
+        Backend::Sqlite => None,
+    };
+    let mut options = ServerOptions::backend(backend);
+    if let Some(s3) = &s3 {
+        options = options.s3(s3);
+    }
+    let server = Server::start_with(options).await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    // Larger than an S3 part, so the object goes up in several.
+    let bytes = noise(12 * 1024 * 1024 + 321, 1);
+    let upload = create(&server, &ann, bytes.len(), &[("filename", "现场录像.bin")]).await;
+    assert_eq!(offset(&server, &ann, &upload).await, Some(0));
+
+    // A connection cut after 5 MiB of a body that promised everything.
+    let cut = 5 * 1024 * 1024 + 17;
+    broken_patch(&server, &ann, &upload, 0, bytes.len(), &bytes[..cut], false).await;
+    let at = eventually(100, Duration::from_millis(100), || async {
+        offset(&server, &ann, &upload).await.filter(|&o| o == cut)
+    })
+    .await;
+    assert_eq!(at, Some(cut), "every byte that arrived is kept");
+
+    // Resuming anywhere else is refused and changes nothing.
+    let wrong = patch(&server, &ann, &upload, cut - 1, &bytes[cut - 1..cut + 10]).await;
+    expect_error(wrong, 409, "upload_offset_mismatch").await;
+    assert_eq!(offset(&server, &ann, &upload).await, Some(cut));
+
+    let done = patch(&server, &ann, &upload, cut, &bytes[cut..]).await;
+    assert_eq!(done.status(), 204);
+    assert_eq!(
+        done.headers()["upload-offset"],
+        bytes.len().to_string().as_str()
+    );
+    let file: i64 = done.headers()["parley-file-id"]
+        .to_str()
+        .expect("file id")
+        .parse()
+        .expect("number");
+    let stored: Value = expect_json(
+        server.get(&format!("/v1/files/{file}"), Some(&ann)).await,
+        200,
+    )
+    .await;
+    assert_eq!(stored["sha256"], sha_hex(&bytes));
+    assert_eq!(stored["mime"], "application/octet-stream");
+    let body = download(&server, &ann, file)
+        .await
+        .bytes()
+        .await
+        .expect("download");
+    assert!(
+        body.as_ref() == bytes.as_slice(),
+        "the downloaded bytes differ"
+    );
+    let tail = server
+        .request(
+            Method::GET,
+            &format!("/v1/files/{file}/content"),
+            Some(&ann),
+        )
+        .header("Range", "bytes=-1000")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(
+        tail.bytes().await.expect("tail").as_ref(),
+        &bytes[bytes.len() - 1000..]
+    );
+
+    // Termination: an upload given up is gone.
+    let other = create(&server, &ann, 10, &[("filename", "x")]).await;
+    let gone = server
+        .request(Method::DELETE, &other, Some(&ann))
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .expect("terminate");
+    assert_eq!(gone.status(), 204);
+    assert_eq!(offset(&server, &ann, &other).await, None);
+}
+
+async fn identical_content_is_stored_once(backend: Backend) {
+    let mut server =
+        Server::start_with(ServerOptions::backend(backend).env("PARLEY_FILES_TRASH_DAYS", "1"))
+            .await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let (_, bob) = server.user_with_role(&admin, "member", None).await;
+    let bytes = noise(300_000, 2);
+    let a: Value = expect_json(plain(&server, &ann, "a.bin", bytes.clone()).await, 201).await;
+    let b: Value = expect_json(plain(&server, &bob, "b.bin", bytes.clone()).await, 201).await;
+    assert_eq!(a["sha256"], b["sha256"]);
+    assert_eq!(
+        stored_objects(&server),
+        1,
+        "identical content is stored once"
+    );
+    let other: Value = expect_json(plain(&server, &bob, "c.bin", noise(1000, 3)).await, 201).await;
+    assert_eq!(stored_objects(&server), 2);
+
+    // Ann's copy goes through the trash and is purged: Bob's still reads, the object stays.
+    for (token, file) in [(&ann, &a), (&bob, &other)] {
+        let deleted = server
+            .request(
+                Method::DELETE,
+                &format!("/v1/files/{}", file["id"]),
+                Some(token),
+            )
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(deleted.status(), 204);
+    }
+    let pool = parley_tests::database_pool(&server.database_url).await;
+    sqlx::query(
+        "UPDATE files SET deleted_at = deleted_at - 2 * 86400000 WHERE deleted_at IS NOT NULL",
+    )
+    .execute(&pool)
+    .await
+    .expect("age the trash");
+    // The sweep runs when the server starts (and every minute).
+    server.kill_and_restart().await;
+    let purged = eventually(100, Duration::from_millis(100), || async {
+        (stored_objects(&server) == 1).then_some(())
+    })
+    .await;
+    assert!(
+        purged.is_some(),
+        "the unshared object is deleted, the shared one kept"
+    );
+    expect_error(
+        server
+            .get(&format!("/v1/files/{}", a["id"]), Some(&ann))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    let body = download(&server, &bob, b["id"].as_i64().expect("id")).await;
+    assert!(body.bytes().await.expect("bob's copy").as_ref() == bytes.as_slice());
+}
+
+async fn limits_and_bad_input_are_refused(backend: Backend) {
+    let server = Server::start_with(
+        ServerOptions::backend(backend)
+            .env("PARLEY_FILES_MAX_FILE_BYTES", "5000")
+            .env("PARLEY_FILES_USER_QUOTA_BYTES", "7000"),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let too_large = expect_error(
+        plain(&server, &ann, "big", vec![1; 5001]).await,
+        413,
+        "payload_too_large",
+    )
+    .await;
+    assert!(too_large["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("max_file_bytes"));
+    expect_json::<Value>(plain(&server, &ann, "one", vec![1; 4000]).await, 201).await;
+    let over = expect_error(
+        plain(&server, &ann, "two", vec![2; 4000]).await,
+        413,
+        "quota_exceeded",
+    )
+    .await;
+    assert!(over["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("user_quota_bytes"));
+    // The same through tus, before a byte is sent.
+    let refused = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Length", "4000")
+        .header("Upload-Metadata", metadata(&[("filename", "three")]))
+        .send()
+        .await
+        .expect("create");
+    expect_error(refused, 413, "quota_exceeded").await;
+    let listed: Value = expect_json(server.get("/v1/files", Some(&ann)).await, 200).await;
+    assert_eq!(
+        listed["files"].as_array().map(Vec::len),
+        Some(1),
+        "nothing partial is visible"
+    );
+
+    let long = "长".repeat(86);
+    for bad in ["a/b", "..", "a\\b", "tab\there", " lead", long.as_str()] {
+        expect_error(
+            plain(&server, &ann, bad, vec![1]).await,
+            422,
+            "invalid_file_name",
+        )
+        .await;
+    }
+    let nul = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Length", "1")
+        .header("Upload-Metadata", metadata(&[("filename", "a\0b")]))
+        .send()
+        .await
+        .expect("create");
+    expect_error(nul, 422, "invalid_file_name").await;
+    let bad_meta = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Length", "1")
+        .header("Upload-Metadata", "filename !!!")
+        .send()
+        .await
+        .expect("create");
+    expect_error(bad_meta, 422, "invalid_input").await;
+    let no_version = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header("Upload-Length", "1")
+        .header("Upload-Metadata", metadata(&[("filename", "x")]))
+        .send()
+        .await
+        .expect("create");
+    expect_error(no_version, 412, "invalid_input").await;
+    let upload = create(&server, &ann, 10, &[("filename", "x")]).await;
+    let wrong_type = server
+        .request(Method::PATCH, &upload, Some(&ann))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("patch");
+    expect_error(wrong_type, 415, "unsupported_media_type").await;
+    // Bytes past Upload-Length are refused; those up to it are kept.
+    let past = patch(&server, &ann, &upload, 0, &[7; 12]).await;
+    expect_error(past, 422, "invalid_input").await;
+    // Someone else's upload does not exist for Bob.
+    let (_, bob) = server.user_with_role(&admin, "member", None).await;
+    assert_eq!(offset(&server, &bob, &upload).await, None);
+    let options = server
+        .request(Method::OPTIONS, "/v1/uploads", None)
+        .send()
+        .await
+        .expect("options");
+    assert_eq!(options.status(), 204);
+    assert_eq!(options.headers()["tus-version"], "1.0.0");
+    assert_eq!(options.headers()["tus-max-size"], "5000");
+    assert!(options.headers()["tus-extension"]
+        .to_str()
+        .unwrap_or_default()
+        .contains("termination"));
+}
+
+async fn a_crash_mid_upload_resumes_from_what_was_recorded(backend: Backend) {
+    let mut server = Server::start(backend).await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let bytes = noise(40 * 1024 * 1024, 4);
+    let upload = create(&server, &ann, bytes.len(), &[("filename", "crash.bin")]).await;
+    // 20 MiB arrive over a connection that stays open; then the server dies.
+    let sent = 20 * 1024 * 1024;
+    let held = broken_patch(&server, &ann, &upload, 0, bytes.len(), &bytes[..sent], true).await;
+    let checkpointed = eventually(200, Duration::from_millis(100), || async {
+        let pool = parley_tests::database_pool(&server.database_url).await;
+        let received: i64 = sqlx::query_scalar("SELECT received FROM uploads")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (received > 0).then_some(received)
+    })
+    .await
+    .expect("a long body records its progress as it goes");
+    server.kill_and_restart().await;
+    drop(held);
+    let at = offset(&server, &ann, &upload)
+        .await
+        .expect("the upload survived");
+    assert_eq!(
+        at as i64, checkpointed,
+        "it resumes from the last byte recorded"
+    );
+    let staged = std::fs::metadata(
+        server
+            .dir
+            .path()
+            .join("data/uploads")
+            .join(upload.rsplit('/').next().unwrap_or_default()),
+    )
+    .map(|m| m.len())
+    .unwrap_or(0);
+    assert!(
+        staged as usize >= at,
+        "the staging file holds what was recorded"
+    );
+    let done = patch(&server, &ann, &upload, at, &bytes[at..]).await;
+    assert_eq!(done.status(), 204);
+    let file = done.headers()["parley-file-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    let body = server
+        .get(&format!("/v1/files/{file}/content"), Some(&ann))
+        .await
+        .bytes()
+        .await
+        .expect("download");
+    assert!(
+        body.as_ref() == bytes.as_slice(),
+        "the resumed file is whole"
+    );
+    assert!(
+        std::fs::read_dir(server.dir.path().join("data/uploads"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "nothing is left in staging"
+    );
+}
+
+async fn attachments_follow_the_channel(backend: Backend) {
+    let t = Team::new(Server::start(backend).await, "附件", true).await;
+    let s = &t.server;
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    let upload = |token: String, channel: i64| {
+        let png = png.clone();
+        async move {
+            s.request(Method::POST, "/v1/files", Some(&token))
+                .query(&[("name", "截图.png"), ("channel", &channel.to_string())])
+                .body(png)
+                .send()
+                .await
+                .expect("upload")
+        }
+    };
+    let file: Value = expect_json(upload(t.ann.1.clone(), t.channel).await, 201).await;
+    let id = file["id"].as_i64().expect("id");
+    assert_eq!(file["channel"], t.channel);
+    // Not sent yet: only Ann has it.
+    expect_error(download(s, &t.bob.1, id).await, 404, "not_found").await;
+
+    let mut ann = WsClient::connect(s, &t.ann.1).await;
+    let mut cat = WsClient::connect(s, &t.cat.1).await;
+    let sent = ann
+        .request(json!({"type": "send", "channel": t.channel, "client_id": "a1", "body": "", "attachments": [id]}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let event = cat.next_of("message").await;
+    let attachment = &event["message"]["attachments"][0];
+    assert_eq!(attachment["id"], id);
+    assert_eq!(attachment["name"], "截图.png");
+    assert_eq!(attachment["mime"], "image/png");
+    assert_eq!(attachment["size"], png.len());
+    let page: Value = expect_json(
+        s.get(
+            &format!("/v1/channels/{}/messages", t.channel),
+            Some(&t.bob.1),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(page["messages"][0]["attachments"][0]["id"], id);
+    for token in [&t.bob.1, &t.cat.1] {
+        let got = download(s, token, id).await;
+        assert_eq!(got.status(), 200);
+        assert!(got.headers()["content-disposition"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("inline;"));
+        assert!(got.bytes().await.expect("bytes").as_ref() == png.as_slice());
+    }
+    // Sent once; someone else's file, or a file for another channel, cannot be attached.
+    let twice = ann
+        .request(json!({"type": "send", "channel": t.channel, "client_id": "a2", "body": "again", "attachments": [id]}))
+        .await;
+    assert_eq!(twice["type"], "error", "{twice}");
+    let bobs: Value = expect_json(upload(t.bob.1.clone(), t.channel).await, 201).await;
+    let stolen = ann
+        .request(json!({"type": "send", "channel": t.channel, "client_id": "a3", "body": "mine?", "attachments": [bobs["id"]]}))
+        .await;
+    assert_eq!(stolen["type"], "error", "{stolen}");
+    // A stranger cannot even upload for the channel.
+    let admin = &t.admin;
+    let (_, dan) = s.user_with_role(admin, "member", None).await;
+    expect_error(upload(dan.clone(), t.channel).await, 403, "not_member").await;
+    expect_error(download(s, &dan, id).await, 404, "not_found").await;
+
+    // Bob leaves: he loses the file. Ann recalls: Cat loses it too.
+    let mut bob = WsClient::connect(s, &t.bob.1).await;
+    let left = bob
+        .request(json!({"type": "leave", "channel": t.channel}))
+        .await;
+    assert_ne!(left["type"], "error", "{left}");
+    expect_error(download(s, &t.bob.1, id).await, 404, "not_found").await;
+    let recalled = ann
+        .request(json!({"type": "recall", "channel": t.channel, "message_id": sent["message_id"]}))
+        .await;
+    assert_ne!(recalled["type"], "error", "{recalled}");
+    expect_error(download(s, &t.cat.1, id).await, 404, "not_found").await;
+    let page: Value = expect_json(
+        s.get(
+            &format!("/v1/channels/{}/messages", t.channel),
+            Some(&t.cat.1),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert!(page["messages"][0].get("attachments").is_none(), "{page}");
+}
+
+on_both_backends!(
+    plain_uploads_downloads_and_versions,
+    tus_resumes_after_a_cut_connection,
+    identical_content_is_stored_once,
+    limits_and_bad_input_are_refused,
+    a_crash_mid_upload_resumes_from_what_was_recorded,
+    attachments_follow_the_channel,
+);
