@@ -37,6 +37,9 @@ pub struct Uploads {
     hashes: Mutex<HashMap<String, (i64, Sha256)>>,
     /// Uploads a request is writing to right now: one writer per upload.
     busy: Mutex<HashSet<String>>,
+    /// Uploads whose bytes went up to a remote store as they arrived (one whole request), so
+    /// finishing them moves nothing.
+    in_store: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -79,6 +82,7 @@ impl Uploads {
             staging,
             hashes: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
+            in_store: Mutex::new(HashSet::new()),
         })
     }
 
@@ -152,6 +156,18 @@ impl Uploads {
             hash = Some(Sha256::new());
         }
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        // A remote store gets the bytes as they arrive, when the whole upload comes in this
+        // request, so finishing it moves nothing; the staging file still holds them in case
+        // the request breaks. A store that fails only loses this shortcut.
+        let mut direct = None;
+        if upload.received == 0 && upload.length > 0 && !state.objects.is_local() {
+            match state.objects.writer(&object_key(&upload.id)).await {
+                Ok(writer) => direct = Some(writer),
+                Err(e) => {
+                    tracing::warn!(upload = %upload.id, error = %e, "cannot stream an upload to the store; it moves when complete")
+                }
+            }
+        }
         let mut received = upload.received;
         let mut checkpoint = received + CHECKPOINT;
         let mut stream = body.into_data_stream();
@@ -171,6 +187,14 @@ impl Uploads {
             if let Some(hash) = hash.as_mut() {
                 hash.update(&chunk[..take]);
             }
+            if let Some(writer) = direct.as_mut() {
+                if let Err(e) = writer.write(&chunk[..take]).await {
+                    tracing::warn!(upload = %upload.id, error = %e, "streaming an upload to the store failed; it moves when complete");
+                    if let Some(writer) = direct.take() {
+                        let _ = writer.abort().await;
+                    }
+                }
+            }
             received += take as i64;
             if take < chunk.len() {
                 whole = false;
@@ -182,6 +206,22 @@ impl Uploads {
             }
         }
         self.record(state, &upload.id, &mut out, received).await?;
+        if let Some(writer) = direct {
+            if whole && received == upload.length {
+                match writer.finish().await {
+                    Ok(()) => {
+                        if let Ok(mut in_store) = self.in_store.lock() {
+                            in_store.insert(upload.id.clone());
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(upload = %upload.id, error = %e, "cannot complete an upload in the store; it moves when complete")
+                    }
+                }
+            } else {
+                let _ = writer.abort().await;
+            }
+        }
         if let (Some(hash), Ok(mut hashes)) = (hash, self.hashes.lock()) {
             hashes.insert(upload.id.clone(), (received, hash));
         }
@@ -228,7 +268,14 @@ impl Uploads {
         }
         let path = self.path(&upload.id);
         let key = object_key(&upload.id);
-        let staged = tokio::fs::try_exists(&path).await.unwrap_or(false);
+        let mut staged = tokio::fs::try_exists(&path).await.unwrap_or(false);
+        if !staged && upload.length == 0 && upload.sha256.is_none() {
+            // An empty upload never received a body to stage.
+            tokio::fs::write(&path, b"")
+                .await
+                .map_err(|e| AppError::internal(&e))?;
+            staged = true;
+        }
         let (sha256, head) = if staged {
             let running = self
                 .hashes
@@ -263,9 +310,15 @@ impl Uploads {
         };
         let sniffed = parley_files::sniff(&head);
         state.db.upload_hashed(&upload.id, &sha256).await?;
+        let in_store = self
+            .in_store
+            .lock()
+            .map(|mut s| s.remove(&upload.id))
+            .unwrap_or(false);
         if staged {
-            if state.db.blob_exists(&sha256).await? {
-                // The same bytes are stored already: nothing to move.
+            if in_store || state.db.blob_exists(&sha256).await? {
+                // The bytes are in the store already (as this upload's object, or as the same
+                // content stored before): nothing to move.
                 let _ = tokio::fs::remove_file(&path).await;
             } else {
                 state.objects.put_file(&path, &key).await?;

@@ -154,6 +154,11 @@ impl ObjectStorage {
         }
     }
 
+    /// Is this a folder on this machine (where a finished file moves in by rename)?
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
+    }
+
     /// Where objects go, for logs.
     pub fn describe(&self) -> &str {
         &self.description
@@ -277,6 +282,13 @@ impl ObjectStorage {
                 path: path.to_path_buf(),
                 source,
             })?;
+        let empty = file.metadata().await.map(|m| m.len() == 0).unwrap_or(false);
+        if empty {
+            // A multipart upload needs at least one part.
+            self.put(name, Bytes::new()).await?;
+            let _ = tokio::fs::remove_file(path).await;
+            return Ok(());
+        }
         let mut writer = self.writer(name).await?;
         let mut buffer = vec![0u8; 1024 * 1024];
         loop {

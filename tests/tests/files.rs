@@ -386,6 +386,27 @@ async fn tus_resumes_after_a_cut_connection(backend: Backend) {
         &bytes[bytes.len() - 1000..]
     );
 
+    // An empty file is a file too, complete as soon as it is created.
+    let empty = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header(TUS.0, TUS.1)
+        .header("Upload-Length", "0")
+        .header("Upload-Metadata", metadata(&[("filename", "空.txt")]))
+        .send()
+        .await
+        .expect("create empty");
+    assert_eq!(empty.status(), 201);
+    assert_eq!(empty.headers()["upload-offset"], "0");
+    let id = empty.headers()["parley-file-id"]
+        .to_str()
+        .expect("id")
+        .to_string();
+    let got = server
+        .get(&format!("/v1/files/{id}/content"), Some(&ann))
+        .await;
+    assert_eq!(got.status(), 200);
+    assert!(got.bytes().await.expect("empty body").is_empty());
+
     // Termination: an upload given up is gone.
     let other = create(&server, &ann, 10, &[("filename", "x")]).await;
     let gone = server
