@@ -16,6 +16,9 @@ pub struct File {
     pub mime: String,
     /// SHA-256 of the current version's content, in hex; also its download's `ETag`.
     pub sha256: String,
+    /// The current version has thumbnails (`GET /v1/files/{id}/thumbnail`): an image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail: bool,
     /// The current version's number, from 1.
     pub version: i64,
     pub owner: UserId,
@@ -52,6 +55,9 @@ pub struct Attachment {
     pub name: String,
     pub size: i64,
     pub mime: String,
+    /// It has thumbnails (`GET /v1/files/{id}/thumbnail`): an image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail: bool,
 }
 
 /// `GET /v1/files`.

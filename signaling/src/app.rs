@@ -237,6 +237,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/files/{id}/versions", get(routes::files::versions))
         .route("/files/{id}/content", get(routes::files::content))
+        .route("/files/{id}/thumbnail", get(routes::files::thumbnail))
         .route("/files/{id}/restore", post(routes::files::restore))
         .route(
             "/uploads",

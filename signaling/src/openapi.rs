@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
         recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
         recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
-        files::list, files::get, files::versions, files::content, files::delete, files::restore,
+        files::list, files::get, files::versions, files::content, files::thumbnail, files::delete, files::restore,
         uploads::plain, uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
         web::sdk,
         web::app_index,

@@ -40,6 +40,8 @@ pub struct Uploads {
     /// Uploads whose bytes went up to a remote store as they arrived (one whole request), so
     /// finishing them moves nothing.
     in_store: Mutex<HashSet<String>>,
+    /// Thumbnails are made one at a time per core.
+    thumbnailing: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Uploads {
@@ -83,6 +85,9 @@ impl Uploads {
             hashes: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
             in_store: Mutex::new(HashSet::new()),
+            thumbnailing: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ),
         })
     }
 
@@ -310,13 +315,20 @@ impl Uploads {
         };
         let sniffed = parley_files::sniff(&head);
         state.db.upload_hashed(&upload.id, &sha256).await?;
+        let known = state.db.blob_exists(&sha256).await?;
+        let thumbnails = staged
+            && !known
+            && sniffed.image
+            && u64::try_from(upload.length).unwrap_or(u64::MAX)
+                <= parley_files::THUMBNAIL_MAX_BYTES
+            && self.make_thumbnails(state, &path, &sha256).await;
         let in_store = self
             .in_store
             .lock()
             .map(|mut s| s.remove(&upload.id))
             .unwrap_or(false);
         if staged {
-            if in_store || state.db.blob_exists(&sha256).await? {
+            if in_store || known {
                 // The bytes are in the store already (as this upload's object, or as the same
                 // content stored before): nothing to move.
                 let _ = tokio::fs::remove_file(&path).await;
@@ -329,6 +341,7 @@ impl Uploads {
             object_key: key.clone(),
             size: upload.length,
             mime: sniffed.mime,
+            thumbnails,
         };
         let completed = state.db.complete_upload(&upload.id, &blob).await?;
         if completed.object_key != key && (staged || state.objects.exists(&key).await?) {
@@ -339,6 +352,41 @@ impl Uploads {
         }
         state.metrics.file_stored(completed.object_key == key);
         Ok(completed.file)
+    }
+
+    /// Store the thumbnails of the image at `path` (one at a time per core); `false` when it
+    /// cannot be read as an image, which is no error for the upload.
+    async fn make_thumbnails(&self, state: &AppState, path: &Path, sha256: &str) -> bool {
+        let Ok(_permit) = self.thumbnailing.acquire().await else {
+            return false;
+        };
+        let bytes = match tokio::fs::read(path).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an image for its thumbnails");
+                return false;
+            }
+        };
+        let made = tokio::task::spawn_blocking(move || parley_files::thumbnails(&bytes)).await;
+        let made = match made {
+            Ok(Ok(made)) => made,
+            Ok(Err(e)) => {
+                tracing::info!(sha256, error = %e, "no thumbnails for an image");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "making thumbnails failed");
+                return false;
+            }
+        };
+        for (size, jpeg) in made {
+            let key = thumbnail_key(sha256, size);
+            if let Err(e) = state.objects.put(&key, jpeg.into()).await {
+                tracing::warn!(key, error = %e, "cannot store a thumbnail");
+                return false;
+            }
+        }
+        true
     }
 
     /// Throw away an upload and its bytes.
@@ -393,21 +441,36 @@ impl Uploads {
         let trash_ms =
             i64::try_from(self.config.trash_days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
         loop {
-            let gone = state
+            let (files, gone) = state
                 .db
                 .purge_files(now.saturating_sub(trash_ms), 100)
                 .await?;
-            for key in &gone {
-                if let Err(e) = state.objects.delete(key).await {
-                    tracing::warn!(key, error = %e, "cannot delete a purged file's object");
+            for purged in &gone {
+                let mut keys = vec![purged.object_key.clone()];
+                if purged.thumbnails {
+                    keys.extend(
+                        parley_files::THUMBNAIL_SIZES
+                            .iter()
+                            .map(|(size, _)| thumbnail_key(&purged.sha256, *size)),
+                    );
+                }
+                for key in &keys {
+                    if let Err(e) = state.objects.delete(key).await {
+                        tracing::warn!(key, error = %e, "cannot delete a purged file's object");
+                    }
                 }
             }
-            if gone.is_empty() {
+            if files < 100 {
                 break;
             }
         }
         Ok(())
     }
+}
+
+/// Where a content's thumbnail of `size` is stored: made once per content.
+pub fn thumbnail_key(sha256: &str, size: parley_files::ThumbnailSize) -> String {
+    format!("thumbs/{sha256}/{}.jpg", size.as_str())
 }
 
 /// Where an upload's bytes go in the object store (two hex digits of fan-out).

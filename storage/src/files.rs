@@ -10,9 +10,10 @@ use parley_proto::{Attachment, ChannelId, File, FileId, FileVersion, MessageId, 
 use sqlx::{AnyConnection, Row};
 
 const FILE_COLUMNS: &str = "f.id, f.name, f.owner_id, f.channel_id, f.message_id, f.version, \
-     f.created_at, f.updated_at, f.deleted_at, v.size, v.mime, v.sha256";
+     f.created_at, f.updated_at, f.deleted_at, v.size, v.mime, v.sha256, b.thumbnails";
 const FILE_FROM: &str =
-    "files f JOIN file_versions v ON v.file_id = f.id AND v.version = f.version";
+    "files f JOIN file_versions v ON v.file_id = f.id AND v.version = f.version \
+     JOIN blobs b ON b.sha256 = v.sha256";
 
 fn file_from_row(row: &sqlx::any::AnyRow) -> Result<File, StoreError> {
     Ok(File {
@@ -21,6 +22,7 @@ fn file_from_row(row: &sqlx::any::AnyRow) -> Result<File, StoreError> {
         size: row.try_get("size")?,
         mime: row.try_get("mime")?,
         sha256: row.try_get("sha256")?,
+        thumbnail: row.try_get::<i64, _>("thumbnails")? != 0,
         version: row.try_get("version")?,
         owner: UserId(row.try_get("owner_id")?),
         channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
@@ -110,6 +112,8 @@ pub struct NewBlob {
     pub object_key: String,
     pub size: i64,
     pub mime: String,
+    /// Its thumbnails are stored (`thumbs/<sha256>/…`).
+    pub thumbnails: bool,
 }
 
 /// A completed upload: the file as it now is, and where its content lives. When identical
@@ -120,11 +124,21 @@ pub struct Completed {
     pub object_key: String,
 }
 
+/// Content no file uses any more, deleted from the database: its object (and thumbnails) go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Purged {
+    pub sha256: String,
+    pub object_key: String,
+    pub thumbnails: bool,
+}
+
 /// A version's content: where its bytes are, and what they are.
 #[derive(Debug, Clone)]
 pub struct Content {
     pub version: FileVersion,
     pub object_key: String,
+    /// Its thumbnails are stored (`thumbs/<sha256>/…`).
+    pub thumbnails: bool,
 }
 
 impl Database {
@@ -318,13 +332,15 @@ impl Database {
         }
         let now = now_ms();
         let object_key: String = sqlx::query_scalar(
-            "INSERT INTO blobs (sha256, object_key, size, mime, refs, created_at) VALUES ($1, $2, $3, $4, 1, $5) \
+            "INSERT INTO blobs (sha256, object_key, size, mime, refs, thumbnails, created_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6) \
              ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1 RETURNING object_key",
         )
         .bind(&blob.sha256)
         .bind(&blob.object_key)
         .bind(blob.size)
         .bind(&blob.mime)
+        .bind(i64::from(blob.thumbnails))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -484,8 +500,13 @@ impl Database {
     }
 
     /// Delete for good up to `limit` files trashed before `before`, with their versions. Returns
-    /// the objects no version uses any more, for the caller to delete.
-    pub async fn purge_files(&self, before: i64, limit: i64) -> Result<Vec<String>, StoreError> {
+    /// how many files went, and the content no version uses any more, for the caller to
+    /// delete its objects.
+    pub async fn purge_files(
+        &self,
+        before: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<Purged>), StoreError> {
         let mut tx = self.begin_write().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM files WHERE deleted_at IS NOT NULL AND deleted_at < $1 ORDER BY deleted_at LIMIT $2",
@@ -495,11 +516,12 @@ impl Database {
         .fetch_all(&mut *tx)
         .await?;
         let mut gone = Vec::new();
+        let files = ids.len() as i64;
         for id in ids {
             gone.extend(remove_file(&mut tx, FileId(id)).await?);
         }
         tx.commit().await?;
-        Ok(gone)
+        Ok((files, gone))
     }
 
     /// Attach `files` to the message `message` being sent in `channel` by `sender`: each must
@@ -535,6 +557,7 @@ impl Database {
                 name: file.name,
                 size: file.size,
                 mime: file.mime,
+                thumbnail: file.thumbnail,
             });
         }
         Ok(attached)
@@ -589,7 +612,7 @@ async fn content_in(
     version: i64,
 ) -> Result<Content, StoreError> {
     let row = sqlx::query(
-        "SELECT v.version, v.size, v.mime, v.sha256, v.uploader_id, v.comment, v.created_at, b.object_key \
+        "SELECT v.version, v.size, v.mime, v.sha256, v.uploader_id, v.comment, v.created_at, b.object_key, b.thumbnails \
          FROM file_versions v JOIN blobs b ON b.sha256 = v.sha256 WHERE v.file_id = $1 AND v.version = $2",
     )
     .bind(id.0)
@@ -600,11 +623,12 @@ async fn content_in(
     Ok(Content {
         version: version_from_row(&row)?,
         object_key: row.try_get("object_key")?,
+        thumbnails: row.try_get::<i64, _>("thumbnails")? != 0,
     })
 }
 
-/// Delete a file and its versions; the objects whose last reference went with them.
-async fn remove_file(conn: &mut AnyConnection, id: FileId) -> Result<Vec<String>, StoreError> {
+/// Delete a file and its versions; the content whose last reference went with them.
+async fn remove_file(conn: &mut AnyConnection, id: FileId) -> Result<Vec<Purged>, StoreError> {
     let shas: Vec<String> =
         sqlx::query_scalar("SELECT sha256 FROM file_versions WHERE file_id = $1")
             .bind(id.0)
@@ -624,20 +648,30 @@ async fn remove_file(conn: &mut AnyConnection, id: FileId) -> Result<Vec<String>
         .await?;
     let mut gone = Vec::new();
     for sha in shas {
-        let left: Option<(i64, String)> = sqlx::query(
-            "UPDATE blobs SET refs = refs - 1 WHERE sha256 = $1 RETURNING refs, object_key",
+        let left: Option<(i64, String, i64)> = sqlx::query(
+            "UPDATE blobs SET refs = refs - 1 WHERE sha256 = $1 RETURNING refs, object_key, thumbnails",
         )
         .bind(&sha)
         .fetch_optional(&mut *conn)
         .await?
-        .map(|r| Ok::<_, StoreError>((r.try_get("refs")?, r.try_get("object_key")?)))
+        .map(|r| {
+            Ok::<_, StoreError>((
+                r.try_get("refs")?,
+                r.try_get("object_key")?,
+                r.try_get("thumbnails")?,
+            ))
+        })
         .transpose()?;
-        if let Some((0, key)) = left {
+        if let Some((0, object_key, thumbnails)) = left {
             sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
                 .bind(&sha)
                 .execute(&mut *conn)
                 .await?;
-            gone.push(key);
+            gone.push(Purged {
+                sha256: sha,
+                object_key,
+                thumbnails: thumbnails != 0,
+            });
         }
     }
     Ok(gone)

@@ -45,7 +45,9 @@ pub use db::{redact, Backend, Database, DatabaseConfig, PoolStats};
 pub use departments::{parse_path as parse_department_path, path_within};
 pub use dump::{hex, Column, ColumnKind, TableHeader, TABLES};
 pub use error::StoreError;
-pub use files::{Completed, Content, NewBlob, NewUpload, Quota, QuotaExceeded, UploadRecord};
+pub use files::{
+    Completed, Content, NewBlob, NewUpload, Purged, Quota, QuotaExceeded, UploadRecord,
+};
 pub use import::{ImportOutcome, ImportRow};
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};

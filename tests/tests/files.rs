@@ -38,6 +38,23 @@ fn noise(len: usize, seed: u8) -> Vec<u8> {
         .collect()
 }
 
+/// A real PNG of `width` × `height`, half of it transparent.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbaImage::from_fn(width, height, |x, y| {
+        image::Rgba([
+            (x % 256) as u8,
+            (y % 256) as u8,
+            90,
+            if x < width / 2 { 0 } else { 255 },
+        ])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgba8(image)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode png");
+    out
+}
+
 fn metadata(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
@@ -662,7 +679,7 @@ async fn a_crash_mid_upload_resumes_from_what_was_recorded(backend: Backend) {
 async fn attachments_follow_the_channel(backend: Backend) {
     let t = Team::new(Server::start(backend).await, "附件", true).await;
     let s = &t.server;
-    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0".to_vec();
+    let png = png(64, 48);
     let upload = |token: String, channel: i64| {
         let png = png.clone();
         async move {
@@ -692,6 +709,7 @@ async fn attachments_follow_the_channel(backend: Backend) {
     assert_eq!(attachment["name"], "截图.png");
     assert_eq!(attachment["mime"], "image/png");
     assert_eq!(attachment["size"], png.len());
+    assert_eq!(attachment["thumbnail"], true);
     let page: Value = expect_json(
         s.get(
             &format!("/v1/channels/{}/messages", t.channel),
@@ -751,7 +769,77 @@ async fn attachments_follow_the_channel(backend: Backend) {
     assert!(page["messages"][0].get("attachments").is_none(), "{page}");
 }
 
+async fn images_get_thumbnails(backend: Backend) {
+    let server = Server::start(backend).await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let (_, bob) = server.user_with_role(&admin, "member", None).await;
+    let file: Value = expect_json(plain(&server, &ann, "图.png", png(600, 300)).await, 201).await;
+    assert_eq!(file["thumbnail"], true, "{file}");
+    let id = file["id"].as_i64().expect("id");
+    let mut etag = String::new();
+    for (size, dims) in [("small", (256, 128)), ("large", (600, 300))] {
+        let got = server
+            .get(&format!("/v1/files/{id}/thumbnail?size={size}"), Some(&ann))
+            .await;
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.headers()["content-type"], "image/jpeg");
+        etag = got.headers()["etag"].to_str().expect("etag").to_string();
+        let image =
+            image::load_from_memory(&got.bytes().await.expect("thumbnail")).expect("a JPEG");
+        assert_eq!((image.width(), image.height()), dims, "{size}");
+        // The transparent half is white.
+        let corner = image.to_rgb8().get_pixel(2, 2).0;
+        assert!(corner.iter().all(|&c| c > 230), "{corner:?}");
+    }
+    let unchanged = server
+        .request(
+            Method::GET,
+            &format!("/v1/files/{id}/thumbnail?size=large"),
+            Some(&ann),
+        )
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .expect("conditional");
+    assert_eq!(unchanged.status(), 304);
+    expect_error(
+        server
+            .get(&format!("/v1/files/{id}/thumbnail?size=huge"), Some(&ann))
+            .await,
+        422,
+        "invalid_input",
+    )
+    .await;
+    expect_error(
+        server
+            .get(&format!("/v1/files/{id}/thumbnail"), Some(&bob))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+    // Text, and an image cut short, have none; the upload itself is fine.
+    let text: Value =
+        expect_json(plain(&server, &ann, "a.txt", b"hello".to_vec()).await, 201).await;
+    assert!(text.get("thumbnail").is_none());
+    let mut cut = png(300, 300);
+    cut.truncate(cut.len() / 2);
+    let broken: Value = expect_json(plain(&server, &ann, "cut.png", cut).await, 201).await;
+    assert_eq!(broken["mime"], "image/png");
+    assert!(broken.get("thumbnail").is_none());
+    expect_error(
+        server
+            .get(&format!("/v1/files/{}/thumbnail", broken["id"]), Some(&ann))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
 on_both_backends!(
+    images_get_thumbnails,
     plain_uploads_downloads_and_versions,
     tus_resumes_after_a_cut_connection,
     identical_content_is_stored_once,

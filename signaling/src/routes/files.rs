@@ -173,6 +173,66 @@ pub async fn content(
     response.body(body).map_err(|e| AppError::internal(&e))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ThumbnailQuery {
+    /// `small` (fits 256 × 256, the default) or `large` (fits 1024 × 1024).
+    size: Option<String>,
+    /// Which version (the current one when absent).
+    version: Option<i64>,
+}
+
+/// An image's thumbnail, a JPEG made once when the content was uploaded (never enlarged;
+/// transparency on white). `404` for what is not an image Parley could read.
+#[utoipa::path(get, path = "/v1/files/{id}/thumbnail", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path), ThumbnailQuery),
+    responses((status = 200, description = "image/jpeg"), (status = 304, description = "unchanged since the `ETag` given"),
+        (status = 404, body = parley_proto::ErrorBody), (status = 422, body = parley_proto::ErrorBody)))]
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    Query(query): Query<ThumbnailQuery>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let me = caller.user()?;
+    let size = match query.size.as_deref() {
+        None => parley_files::ThumbnailSize::Small,
+        Some(text) => parley_files::ThumbnailSize::parse(text).ok_or_else(|| {
+            AppError::invalid(format!("size must be small or large, not `{text}`"))
+        })?,
+    };
+    let file = load(&state, me, FileId(id), FileAction::Read).await?;
+    let content = state
+        .db
+        .file_content(file.id, query.version)
+        .await?
+        .filter(|c| c.thumbnails)
+        .ok_or_else(|| AppError::not_found("this version has no thumbnail (it is not an image)"))?;
+    let etag = parley_files::etag(&format!("{}-{}", content.version.sha256, size.as_str()));
+    let builder = Response::builder()
+        .header(header::ETAG, &etag)
+        .header(header::CACHE_CONTROL, "private, no-cache");
+    let unchanged = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| parley_files::etag_matches(v, &etag));
+    if unchanged {
+        return builder
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .map_err(|e| AppError::internal(&e));
+    }
+    let key = crate::uploads::thumbnail_key(&content.version.sha256, size);
+    let bytes = state.objects.get(&key).await?;
+    builder
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "image/jpeg")
+        .header(header::CONTENT_LENGTH, bytes.len())
+        .body(Body::from(bytes))
+        .map_err(|e| AppError::internal(&e))
+}
+
 /// Move a file to the trash (all its versions); it can be restored for `[files] trash_days`.
 #[utoipa::path(delete, path = "/v1/files/{id}", tag = "files", security(("bearer" = [])),
     params(("id" = i64, Path)),

@@ -7,6 +7,8 @@ CREATE TABLE blobs (
     size       BIGINT NOT NULL,
     mime       TEXT NOT NULL,
     refs       BIGINT NOT NULL,
+    -- 1 once its thumbnails (thumbs/<sha256>/small.jpg, large.jpg) are stored: images only.
+    thumbnails BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL
 );
 
