@@ -2,6 +2,7 @@
 //! read, what a download's `Range`, `ETag` and `Content-Disposition` say, what the bytes are,
 //! and the `[files]` settings. The server does the reading and writing around them.
 
+mod access;
 mod config;
 mod http;
 mod name;
@@ -9,6 +10,7 @@ mod sniff;
 mod thumbnail;
 mod tus;
 
+pub use access::{level, within, FolderRules, Grant, Level, Person, Root, Standing, Subject};
 pub use config::FilesConfig;
 pub use http::{byte_range, content_disposition, etag, etag_matches};
 pub use name::{check_name, NameError, MAX_NAME_BYTES};

@@ -64,3 +64,7 @@ id_type!(
     /// A file: a name with versions, in someone's files or attached to a message.
     FileId
 );
+id_type!(
+    /// A folder of the file library.
+    FolderId
+);

@@ -260,6 +260,8 @@ pub enum NotificationKind {
     RecordingStarted,
     RecordingFinished,
     RecordingFailed,
+    /// A file, or a new version of one, landed in a folder you watch (or your channel's).
+    FileVersion,
 }
 
 /// An entry of a user's inbox (`GET /v1/notifications`), also pushed live on the hub as
@@ -289,6 +291,9 @@ pub struct Notification {
     /// Who caused it, when someone did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<UserId>,
+    /// `file_version`: the file and the version that landed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<crate::FileNotice>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use parley_proto::ErrorCode;
 use parley_storage::{Database, ObjectStorage};
@@ -239,6 +239,34 @@ pub fn app(state: AppState) -> Router {
         .route("/files/{id}/content", get(routes::files::content))
         .route("/files/{id}/thumbnail", get(routes::files::thumbnail))
         .route("/files/{id}/restore", post(routes::files::restore))
+        .route(
+            "/files/{id}/lock",
+            post(routes::files::lock).delete(routes::files::unlock),
+        )
+        .route(
+            "/files/{id}/versions/{version}/restore",
+            post(routes::files::restore_version),
+        )
+        .route("/folders", get(routes::folders::roots))
+        .route(
+            "/folders/{id}",
+            get(routes::folders::get).patch(routes::folders::update),
+        )
+        .route("/folders/{id}/folders", post(routes::folders::create))
+        .route("/folders/{id}/grants", put(routes::folders::set_grants))
+        .route(
+            "/folders/{id}/watch",
+            post(routes::folders::watch).delete(routes::folders::unwatch),
+        )
+        .route(
+            "/channels/{id}/folder",
+            get(routes::folders::channel_folder),
+        )
+        .route(
+            "/departments/{id}/folder",
+            get(routes::folders::department_folder),
+        )
+        .route("/admin/file-audit", get(routes::folders::audit))
         .route(
             "/uploads",
             post(routes::uploads::create)

@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
 use crate::routes::{
-    admin, auth, bridge, call, channels, departments, files, health, meetings, minutes, recordings,
-    rooms, tasks, uploads, users, web,
+    admin, auth, bridge, call, channels, departments, files, folders, health, meetings, minutes,
+    recordings, rooms, tasks, uploads, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +30,9 @@ use utoipa::{Modify, OpenApi};
         recordings::start, recordings::stop, recordings::list, recordings::get, recordings::media,
         recordings::claim, recordings::heartbeat, recordings::add_file, recordings::file_progress, recordings::finish,
         files::list, files::get, files::versions, files::content, files::thumbnail, files::delete, files::restore,
+        files::restore_version, files::lock, files::unlock,
+        folders::roots, folders::get, folders::channel_folder, folders::department_folder, folders::create,
+        folders::update, folders::set_grants, folders::watch, folders::unwatch, folders::audit,
         uploads::plain, uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
         web::sdk,
         web::app_index,

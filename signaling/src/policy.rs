@@ -13,7 +13,7 @@ use parley_proto::{
 use parley_storage::{path_within, ChannelAccess};
 
 mod files;
-pub use files::{files, FileAction, FileFacts};
+pub use files::{files, folders, FileAction, FileFacts, FolderAction};
 
 /// The signed-in user asking.
 #[derive(Debug, Clone, Copy)]
@@ -429,6 +429,8 @@ pub enum AdminAction {
     ManageRetention,
     /// The state of scheduled backups.
     ViewBackups,
+    /// The file library's access audit.
+    FileAudit,
 }
 
 pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
@@ -439,6 +441,7 @@ pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
         (_, AdminAction::ViewStats) => deny("only admins see the organisation's figures"),
         (_, AdminAction::ManageRetention) => deny("only admins set retention and legal holds"),
         (_, AdminAction::ViewBackups) => deny("only admins see the backups"),
+        (_, AdminAction::FileAudit) => deny("only admins read the file audit"),
     }
 }
 

@@ -31,6 +31,7 @@ pub fn notification(kind: NotificationKind, now: i64) -> Notification {
         recording_id: None,
         recording_job_id: None,
         by: None,
+        file: None,
     }
 }
 

@@ -6,16 +6,19 @@
 //! one transaction, so a crash leaves either the upload or the file, never half of each.
 
 use crate::{error::StoreError, now_ms, Database};
-use parley_proto::{Attachment, ChannelId, File, FileId, FileVersion, MessageId, UserId};
+use parley_proto::{Attachment, ChannelId, File, FileId, FileVersion, FolderId, MessageId, UserId};
 use sqlx::{AnyConnection, Row};
 
-const FILE_COLUMNS: &str = "f.id, f.name, f.owner_id, f.channel_id, f.message_id, f.version, \
-     f.created_at, f.updated_at, f.deleted_at, v.size, v.mime, v.sha256, b.thumbnails";
-const FILE_FROM: &str =
+pub(crate) const FILE_COLUMNS: &str = "f.id, f.name, f.owner_id, f.channel_id, f.message_id, f.folder_id, \
+     f.version, f.created_at, f.updated_at, f.deleted_at, f.locked_by, f.locked_until, v.size, v.mime, \
+     v.sha256, b.thumbnails";
+pub(crate) const FILE_FROM: &str =
     "files f JOIN file_versions v ON v.file_id = f.id AND v.version = f.version \
      JOIN blobs b ON b.sha256 = v.sha256";
 
-fn file_from_row(row: &sqlx::any::AnyRow) -> Result<File, StoreError> {
+pub(crate) fn file_from_row(row: &sqlx::any::AnyRow) -> Result<File, StoreError> {
+    let locked_until: Option<i64> = row.try_get("locked_until")?;
+    let locked = locked_until.is_some_and(|until| until > now_ms());
     Ok(File {
         id: FileId(row.try_get("id")?),
         name: row.try_get("name")?,
@@ -27,6 +30,13 @@ fn file_from_row(row: &sqlx::any::AnyRow) -> Result<File, StoreError> {
         owner: UserId(row.try_get("owner_id")?),
         channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
         message: row.try_get::<Option<i64>, _>("message_id")?.map(MessageId),
+        folder: row.try_get::<Option<i64>, _>("folder_id")?.map(FolderId),
+        locked_by: if locked {
+            row.try_get::<Option<i64>, _>("locked_by")?.map(UserId)
+        } else {
+            None
+        },
+        locked_until: locked_until.filter(|_| locked),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         deleted_at: row.try_get("deleted_at")?,
@@ -41,8 +51,10 @@ pub struct NewUpload {
     pub owner: UserId,
     pub length: i64,
     pub name: String,
-    /// An attachment for this channel, not a file of one's own.
+    /// An attachment for this channel.
     pub channel: Option<ChannelId>,
+    /// A file of the library, in this folder.
+    pub folder: Option<FolderId>,
     pub comment: String,
     pub expires_at: i64,
 }
@@ -70,6 +82,7 @@ pub struct UploadRecord {
     pub received: i64,
     pub name: String,
     pub channel: Option<ChannelId>,
+    pub folder: Option<FolderId>,
     pub comment: String,
     pub sha256: Option<String>,
     /// The file and version it became, once complete.
@@ -78,8 +91,9 @@ pub struct UploadRecord {
     pub expires_at: i64,
 }
 
-const UPLOAD_COLUMNS: &str = "id, owner_id, length, received, name, channel_id, comment, sha256, \
-     file_id, version, created_at, expires_at";
+const UPLOAD_COLUMNS: &str =
+    "id, owner_id, length, received, name, channel_id, folder_id, comment, \
+     sha256, file_id, version, created_at, expires_at";
 
 fn upload_from_row(row: &sqlx::any::AnyRow) -> Result<UploadRecord, StoreError> {
     let file = match (
@@ -96,6 +110,7 @@ fn upload_from_row(row: &sqlx::any::AnyRow) -> Result<UploadRecord, StoreError> 
         received: row.try_get("received")?,
         name: row.try_get("name")?,
         channel: row.try_get::<Option<i64>, _>("channel_id")?.map(ChannelId),
+        folder: row.try_get::<Option<i64>, _>("folder_id")?.map(FolderId),
         comment: row.try_get("comment")?,
         sha256: row.try_get("sha256")?,
         file,
@@ -203,14 +218,15 @@ impl Database {
         }
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO uploads (id, owner_id, length, received, name, channel_id, comment, created_at, expires_at) \
-             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8)",
+            "INSERT INTO uploads (id, owner_id, length, received, name, channel_id, folder_id, comment, created_at, expires_at) \
+             VALUES ($1, $2, $3, 0, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&new.id)
         .bind(new.owner.0)
         .bind(new.length)
         .bind(&new.name)
         .bind(new.channel.map(|c| c.0))
+        .bind(new.folder.map(|f| f.0))
         .bind(&new.comment)
         .bind(now)
         .bind(new.expires_at)
@@ -344,14 +360,14 @@ impl Database {
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
-        let existing: Option<(i64, i64)> = match upload.channel {
-            Some(_) => None,
-            None => {
+        let existing: Option<(i64, i64)> = match upload.folder {
+            None => None,
+            Some(folder) => {
                 let row = sqlx::query(
-                    "SELECT id, version FROM files WHERE owner_id = $1 AND name = $2 \
-                     AND channel_id IS NULL AND deleted_at IS NULL",
+                    "SELECT id, version FROM files WHERE folder_id = $1 AND name = $2 \
+                     AND deleted_at IS NULL",
                 )
-                .bind(upload.owner.0)
+                .bind(folder.0)
                 .bind(&upload.name)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -371,11 +387,12 @@ impl Database {
             }
             None => {
                 let file: i64 = sqlx::query_scalar(
-                    "INSERT INTO files (owner_id, channel_id, name, version, created_at, updated_at) \
-                     VALUES ($1, $2, $3, 1, $4, $4) RETURNING id",
+                    "INSERT INTO files (owner_id, channel_id, folder_id, name, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING id",
                 )
                 .bind(upload.owner.0)
                 .bind(upload.channel.map(|c| c.0))
+                .bind(upload.folder.map(|f| f.0))
                 .bind(&upload.name)
                 .bind(now)
                 .fetch_one(&mut *tx)
@@ -469,6 +486,62 @@ impl Database {
             Err(StoreError::NotFound) => Ok(None),
             other => other.map(Some),
         }
+    }
+
+    /// Make an old version current again, as a new version with the same content.
+    pub async fn restore_version(
+        &self,
+        id: FileId,
+        version: i64,
+        by: UserId,
+        comment: &str,
+    ) -> Result<File, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let old = sqlx::query(
+            "SELECT sha256, size, mime FROM file_versions WHERE file_id = $1 AND version = $2",
+        )
+        .bind(id.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let (sha256, size, mime): (String, i64, String) = (
+            old.try_get("sha256")?,
+            old.try_get("size")?,
+            old.try_get("mime")?,
+        );
+        let current: i64 = sqlx::query_scalar("SELECT version FROM files WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        let now = now_ms();
+        sqlx::query("UPDATE blobs SET refs = refs + 1 WHERE sha256 = $1")
+            .bind(&sha256)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO file_versions (file_id, version, sha256, size, mime, uploader_id, comment, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id.0)
+        .bind(current + 1)
+        .bind(&sha256)
+        .bind(size)
+        .bind(&mime)
+        .bind(by.0)
+        .bind(comment)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE files SET version = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(current + 1)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        let file = file_in(&mut tx, id).await?;
+        tx.commit().await?;
+        Ok(file)
     }
 
     /// Move a file to the trash. `false` when it already was there.

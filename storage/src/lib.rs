@@ -18,6 +18,7 @@ mod departments;
 mod dump;
 mod error;
 mod files;
+mod folders;
 mod import;
 mod meetings;
 mod messages;
@@ -48,6 +49,7 @@ pub use error::StoreError;
 pub use files::{
     Completed, Content, NewBlob, NewUpload, Purged, Quota, QuotaExceeded, UploadRecord,
 };
+pub use folders::{level_text, AuditTarget, ChainLink, MAX_DEPTH};
 pub use import::{ImportOutcome, ImportRow};
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};

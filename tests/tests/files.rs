@@ -228,6 +228,22 @@ async fn plain_uploads_downloads_and_versions(backend: Backend) {
         first.as_slice()
     );
 
+    // A link or an <img> carries the token in its address.
+    let linked = s
+        .client
+        .get(format!(
+            "{}/v1/files/{id}/content?download=true&access_token={ann}",
+            s.url
+        ))
+        .send()
+        .await
+        .expect("linked download");
+    assert_eq!(linked.status(), 200);
+    assert_eq!(
+        linked.bytes().await.expect("body").as_ref(),
+        first.as_slice()
+    );
+
     let again = s
         .request(Method::GET, &format!("/v1/files/{id}/content"), Some(ann))
         .header("If-None-Match", &etag)

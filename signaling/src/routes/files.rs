@@ -9,7 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::TryStreamExt;
-use parley_proto::{File, FileId, FileList, FileVersionList, User};
+use parley_proto::{File, FileId, FileList, FileVersionList, LockFile, User};
+use parley_storage::AuditTarget;
 use serde::Deserialize;
 
 /// The file, if the caller may do `action` with it.
@@ -23,10 +24,22 @@ pub async fn load(state: &AppState, me: &User, id: FileId, action: FileAction) -
         (Some(channel), Some(_)) => state.db.channel_access(channel, me.id).await?,
         _ => None,
     };
+    let library = match file.folder {
+        Some(folder) => match state.db.folder_chain(folder).await {
+            Ok(chain) => Some((
+                crate::library::level_in(state, me, &chain).await?,
+                chain.iter().any(|l| l.folder.archived_at.is_some()),
+            )),
+            Err(parley_storage::StoreError::NotFound) => Some((parley_files::Level::None, true)),
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
     let facts = FileFacts {
         owner: file.owner,
         trashed: file.deleted_at.is_some(),
         sent_in: sent_in.as_ref(),
+        library,
     };
     policy::files(Actor::from(me), &facts, action)?;
     Ok(file)
@@ -92,6 +105,10 @@ pub struct ContentQuery {
     /// `true`: always `Content-Disposition: attachment`, even for an image or a PDF.
     #[serde(default)]
     download: bool,
+    /// The caller's token, for links and `<img>` that cannot send a header (read by `Caller`).
+    #[serde(default, rename = "access_token")]
+    #[param(value_type = Option<String>)]
+    _access_token: Option<String>,
 }
 
 /// The bytes of a version: whole, or one range (`206`); `304` when `If-None-Match` names its
@@ -146,6 +163,15 @@ pub async fn content(
         None => None,
     };
     let wanted = range.clone().unwrap_or(0..size);
+    if wanted.start == 0 {
+        // Once per download, not per range a player asks for.
+        let target = AuditTarget {
+            file: Some(file.id),
+            folder: file.folder,
+        };
+        let detail = format!("{} v{}", file.name, content.version.version);
+        state.db.audit(me.id, "download", target, &detail).await?;
+    }
     let body = if wanted.is_empty() {
         Body::empty()
     } else {
@@ -180,6 +206,10 @@ pub struct ThumbnailQuery {
     size: Option<String>,
     /// Which version (the current one when absent).
     version: Option<i64>,
+    /// The caller's token, for `<img>` that cannot send a header (read by `Caller`).
+    #[serde(default, rename = "access_token")]
+    #[param(value_type = Option<String>)]
+    _access_token: Option<String>,
 }
 
 /// An image's thumbnail, a JPEG made once when the content was uploaded (never enlarged;
@@ -246,6 +276,7 @@ pub async fn delete(
     let me = caller.user()?;
     let file = load(&state, me, FileId(id), FileAction::Delete).await?;
     state.db.trash_file(file.id, me.id).await?;
+    audit(&state, me, &file, "delete", &file.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -262,6 +293,127 @@ pub async fn restore(
     let me = caller.user()?;
     let file = load(&state, me, FileId(id), FileAction::Delete).await?;
     state.db.restore_file(file.id).await?;
+    audit(&state, me, &file, "restore", &file.name).await?;
+    Ok(axum::Json(
+        load(&state, me, file.id, FileAction::Read).await?,
+    ))
+}
+
+async fn audit(
+    state: &AppState,
+    me: &User,
+    file: &File,
+    action: &str,
+    detail: &str,
+) -> AppResult<()> {
+    let target = AuditTarget {
+        file: Some(file.id),
+        folder: file.folder,
+    };
+    Ok(state.db.audit(me.id, action, target, detail).await?)
+}
+
+/// Make an old version current again: it becomes a new version (with the same content), and
+/// those watching hear of it.
+#[utoipa::path(post, path = "/v1/files/{id}/versions/{version}/restore", tag = "files",
+    security(("bearer" = [])), params(("id" = i64, Path), ("version" = i64, Path)),
+    responses((status = 200, body = File), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody), (status = 409, body = parley_proto::ErrorBody),
+        (status = 423, body = parley_proto::ErrorBody)))]
+pub async fn restore_version(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, version)): Path<(i64, i64)>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Write).await?;
+    locked_out(me, &file)?;
+    let comment = format!("restored from version {version}");
+    let restored = match state
+        .db
+        .restore_version(file.id, version, me.id, &comment)
+        .await
+    {
+        Err(parley_storage::StoreError::NotFound) => {
+            return Err(AppError::not_found("no such version"))
+        }
+        other => other?,
+    };
+    crate::library::landed(&state, &restored, me.id, &comment).await?;
+    Ok(axum::Json(restored))
+}
+
+/// Someone else holds the file's edit lock.
+fn locked_out(me: &User, file: &File) -> AppResult<()> {
+    match file.locked_by {
+        Some(holder) if holder != me.id => Err(AppError::new(
+            StatusCode::LOCKED,
+            parley_proto::ErrorCode::Conflict,
+            format!(
+                "locked for editing by user {holder} until {}",
+                file.locked_until.unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Take (or renew) the edit lock, so nobody else adds a version meanwhile; it ends by itself
+/// after `minutes` (30 by default, at most a day). `423` while someone else holds it.
+#[utoipa::path(post, path = "/v1/files/{id}/lock", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = LockFile,
+    responses((status = 200, body = File), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody), (status = 423, body = parley_proto::ErrorBody)))]
+pub async fn lock(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    crate::error::Json(body): crate::error::Json<LockFile>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    let minutes = body.minutes.unwrap_or(30);
+    if !(1..=1440).contains(&minutes) {
+        return Err(AppError::invalid("minutes must be 1 to 1440"));
+    }
+    let file = load(&state, me, FileId(id), FileAction::Write).await?;
+    let until = parley_storage::now_ms() + minutes * 60_000;
+    if !state.db.lock_file(file.id, me.id, Some(until)).await? {
+        let file = load(&state, me, file.id, FileAction::Read).await?;
+        locked_out(me, &file)?;
+    }
+    audit(
+        &state,
+        me,
+        &file,
+        "lock",
+        &format!("{} for {minutes} min", file.name),
+    )
+    .await?;
+    Ok(axum::Json(
+        load(&state, me, file.id, FileAction::Read).await?,
+    ))
+}
+
+/// Lift the edit lock: its holder, or whoever may delete the file.
+#[utoipa::path(delete, path = "/v1/files/{id}/lock", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = File), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn unlock(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Read).await?;
+    if file.locked_by.is_some_and(|holder| holder != me.id) {
+        load(&state, me, file.id, FileAction::Delete).await?;
+        state.db.break_lock(file.id).await?;
+    } else {
+        load(&state, me, file.id, FileAction::Write).await?;
+        state.db.lock_file(file.id, me.id, None).await?;
+    }
+    audit(&state, me, &file, "unlock", &file.name).await?;
     Ok(axum::Json(
         load(&state, me, file.id, FileAction::Read).await?,
     ))

@@ -8,6 +8,7 @@ pub mod call;
 pub mod channels;
 pub mod departments;
 pub mod files;
+pub mod folders;
 pub mod health;
 pub mod meetings;
 pub mod minutes;

@@ -3,13 +3,13 @@
 //! are; and `POST /v1/files`, one plain request for small files.
 //!
 //! Upload metadata (`Upload-Metadata`, base64 values): `filename` (required), `channel` (the
-//! id of a channel to attach the file to a message there; otherwise it is one of the caller's
-//! own files), `comment` (said of the version). `filetype` is accepted and ignored: the type is
+//! id of a channel to attach the file to a message there) or `folder` (a library folder;
+//! neither: the caller's own files), `comment` (said of the version). `filetype` is accepted and ignored: the type is
 //! read from the bytes.
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::policy::{self, Actor, MessageAction};
+use crate::policy::{self, Actor, FolderAction, MessageAction};
 use crate::uploads::Received;
 use crate::AppState;
 use axum::body::Body;
@@ -17,7 +17,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parley_files::{TUS_EXTENSIONS, TUS_RESUMABLE, TUS_UPLOAD_CONTENT_TYPE};
-use parley_proto::{ChannelId, ErrorCode, File, User};
+use parley_proto::{ChannelId, ErrorCode, File, FolderId, FolderRoot, User};
 use parley_storage::{now_ms, NewUpload, Quota, QuotaExceeded, UploadRecord};
 use serde::Deserialize;
 
@@ -102,10 +102,16 @@ pub async fn options(State(state): State<AppState>) -> AppResult<Response> {
 struct Target {
     name: String,
     channel: Option<ChannelId>,
+    folder: Option<FolderId>,
     comment: String,
 }
 
-fn target(name: Option<&str>, channel: Option<&str>, comment: Option<&str>) -> AppResult<Target> {
+fn target(
+    name: Option<&str>,
+    channel: Option<&str>,
+    folder: Option<&str>,
+    comment: Option<&str>,
+) -> AppResult<Target> {
     let name = name.ok_or_else(|| AppError::invalid("the upload needs a filename"))?;
     let name = parley_files::check_name(name)
         .map_err(|e| {
@@ -124,6 +130,19 @@ fn target(name: Option<&str>, channel: Option<&str>, comment: Option<&str>) -> A
                 .map_err(|_| AppError::invalid(format!("channel must be a channel id, not `{c}`")))
         })
         .transpose()?;
+    let folder = folder
+        .map(|f| {
+            f.trim()
+                .parse()
+                .map(FolderId)
+                .map_err(|_| AppError::invalid(format!("folder must be a folder id, not `{f}`")))
+        })
+        .transpose()?;
+    if channel.is_some() && folder.is_some() {
+        return Err(AppError::invalid(
+            "an upload goes to a channel (an attachment) or to a folder, not both",
+        ));
+    }
     let comment = comment.unwrap_or_default().to_string();
     if comment.chars().count() > 1000 {
         return Err(AppError::invalid(
@@ -133,6 +152,7 @@ fn target(name: Option<&str>, channel: Option<&str>, comment: Option<&str>) -> A
     Ok(Target {
         name,
         channel,
+        folder,
         comment,
     })
 }
@@ -152,9 +172,41 @@ async fn start(
             format!("a file is at most {max} bytes ([files] max_file_bytes); this one is {length}"),
         ));
     }
-    if let Some(channel) = target.channel {
-        let access = crate::messaging::access(state, me, channel).await?;
-        policy::messages(Actor::from(me), &access, MessageAction::Send)?;
+    let folder = match (target.channel, target.folder) {
+        (Some(channel), _) => {
+            let access = crate::messaging::access(state, me, channel).await?;
+            policy::messages(Actor::from(me), &access, MessageAction::Send)?;
+            None
+        }
+        (None, Some(folder)) => {
+            let place = crate::library::place(state, me, folder).await?;
+            policy::folders(place.level, place.read_only, FolderAction::Upload)?;
+            Some(folder)
+        }
+        // One's own files.
+        (None, None) => Some(
+            state
+                .db
+                .root_folder(FolderRoot::User { user_id: me.id }, &me.name)
+                .await?
+                .id,
+        ),
+    };
+    if let Some(folder) = folder {
+        if let Some(existing) = state.db.file_named(folder, &target.name).await? {
+            if existing.locked_by.is_some_and(|holder| holder != me.id) {
+                return Err(AppError::new(
+                    StatusCode::LOCKED,
+                    ErrorCode::Conflict,
+                    format!(
+                        "{} is locked for editing by user {} until {}; a new version can wait",
+                        target.name,
+                        existing.locked_by.map(|u| u.0).unwrap_or_default(),
+                        existing.locked_until.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
     }
     let now = now_ms();
     let new = NewUpload {
@@ -164,6 +216,7 @@ async fn start(
             .map_err(|_| AppError::invalid("Upload-Length is too large"))?,
         name: target.name,
         channel: target.channel,
+        folder,
         comment: target.comment,
         expires_at: state.uploads.expiry(now),
     };
@@ -242,8 +295,12 @@ async fn append(
         .upload(&upload.id)
         .await?
         .ok_or_else(|| AppError::not_found("no such upload"))?;
+    let fresh = upload.file.is_none();
     let file = state.uploads.finish(state, &upload).await?;
     drop(writing);
+    if fresh {
+        crate::library::landed(state, &file, upload.owner, &upload.comment).await?;
+    }
     Ok((received, Some(file)))
 }
 
@@ -301,6 +358,7 @@ pub async fn create(
     let target = target(
         metadata.get("filename"),
         metadata.get("channel"),
+        metadata.get("folder"),
         metadata.get("comment"),
     )?;
     let upload = start(&state, me, length, target).await?;
@@ -424,8 +482,10 @@ pub async fn terminate(
 pub struct PlainUpload {
     /// The file's name.
     name: String,
-    /// Attach to a message in this channel (instead of one's own files).
+    /// Attach to a message in this channel.
     channel: Option<String>,
+    /// Put it in this folder of the library (neither: one's own files).
+    folder: Option<String>,
     /// Said of the version.
     comment: Option<String>,
 }
@@ -462,6 +522,7 @@ pub async fn plain(
     let target = target(
         Some(&query.name),
         query.channel.as_deref(),
+        query.folder.as_deref(),
         query.comment.as_deref(),
     )?;
     let upload = start(&state, me, length, target).await?;
