@@ -2,9 +2,10 @@
 //! headless Chromium contexts (English and Simplified Chinese) that chat, ping urgently, meet
 //! with video and screen share, ride out a cut network, and write minutes whose action item
 //! reaches the assignee's "My tasks"; an administrator who manages people, imports a CSV, makes
-//! an API key and reads the dashboard; and a member on a phone-sized screen. Screenshots of
-//! each state land in `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from
-//! there).
+//! an API key and reads the dashboard; a member on a phone-sized screen; and files attached in
+//! the chat (dropped, picked, pasted; cut off, paused and resumed) that the other person sees
+//! previewed and downloads byte for byte. Screenshots of each state land in
+//! `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from there).
 
 use parley_tests::recorder::RecorderProcess;
 use parley_tests::rtc::{run_browser_script, App};
@@ -13,6 +14,7 @@ use parley_tests::{
     ADMIN_PASSWORD,
 };
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 const PASSWORD: &str = "user-password-1";
@@ -325,4 +327,172 @@ async fn a_decision_in_the_minutes_jumps_the_recordings_player_to_its_moment() {
         "the player went to {jumped} s, the decision is at {} s of the file: {report}",
         offset - start
     );
+}
+
+#[tokio::test]
+async fn a_png_dropped_in_the_app_is_previewed_and_downloaded_intact_by_the_other_person() {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "设计 Design", false).await;
+    let ann_email = t.server.user_email(&t.admin, t.ann.0).await;
+    let bob_email = t.server.user_email(&t.admin, t.bob.0).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (png_name, csv_name) = ("设计稿 mock-up.png", "季度数据 Q3.csv");
+    let png = png(320, 200);
+    // Past one 8 MiB chunk, so the upload is paused with its first chunk in.
+    let csv = csv(9 * 1024 * 1024);
+    let png_path = dir.path().join(png_name);
+    let csv_path = dir.path().join(csv_name);
+    std::fs::write(&png_path, &png).expect("write the PNG");
+    std::fs::write(&csv_path, &csv).expect("write the CSV");
+    let downloads = dir.path().join("downloads");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let report = run_browser_script(
+        "app_files.mjs",
+        &[
+            "--parley",
+            &t.server.url,
+            "--channel",
+            &t.channel.to_string(),
+            "--email-a",
+            &ann_email,
+            "--email-b",
+            &bob_email,
+            "--password",
+            PASSWORD,
+            "--png",
+            &path(&png_path),
+            "--csv",
+            &path(&csv_path),
+            "--downloads",
+            &path(&downloads),
+            "--out",
+            &path(&screenshots()),
+        ],
+        150,
+    )
+    .await;
+    eprintln!("app_files.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(report["pageErrors"], json!([]), "{report}");
+    // The drop showed its frame while the file hovered, and took the file.
+    assert_eq!(
+        report["dropShown"],
+        json!({"shown": true, "taken": true, "after": false})
+    );
+    // The first PATCH was cut: the app asked where the upload stood and sent it again.
+    assert_eq!(report["afterCut"]["PATCH"], 2, "{report}");
+    assert!(report["afterCut"]["HEAD"].as_i64() >= Some(1), "{report}");
+    // Held with its first chunk in, the CSV's bar stood at 8 MiB of 9; after the pause, one
+    // HEAD found where to go on.
+    let half = &report["csvHalf"];
+    assert_eq!(half["state"], "uploading", "{report}");
+    let progress = half["progress"].as_f64().expect("progress");
+    assert!((progress - 8.0 / 9.0).abs() < 0.01, "{report}");
+    assert!(
+        report["csvPaused"]["meta"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Paused · 8 MB / 9 MB"),
+        "{report}"
+    );
+    assert_eq!(report["headsOnResume"], 1, "{report}");
+    assert_eq!(report["sendEnabled"], true, "{report}");
+    // The pasted image was removed before sending: only the two files went.
+    assert_eq!(report["chipsBeforeSend"], json!([png_name, csv_name]));
+    let id = |key: &str| -> i64 {
+        report[key]["file"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("{key} has a file id: {report}"))
+    };
+    let (png_id, csv_id, pasted_id) = (id("png"), id("csv"), id("pasted"));
+    assert_eq!(
+        report["bobMessage"],
+        json!({
+            "body": "Mock-up and numbers / 设计稿和数据",
+            "image": png_name,
+            "card": csv_name,
+            "cardSize": "9 MB",
+            "files": [png_id, csv_id],
+        })
+    );
+    // Bob's browser decoded the image: its thumbnail in the timeline (fitting 256 × 256), the
+    // image itself when opened.
+    assert_eq!(
+        report["bobImage"],
+        json!({"size": [256, 160], "from": "thumbnail"})
+    );
+    assert_eq!(report["lightbox"], json!([320, 200]));
+    // What Bob downloaded is what Ann had, byte for byte, under its Chinese name.
+    for (key, name, original) in [
+        ("pngDownload", png_name, &png),
+        ("csvDownload", csv_name, &csv),
+    ] {
+        assert_eq!(report[key]["name"], name, "{report}");
+        let saved = report[key]["saved"].as_str().expect("saved");
+        let got = std::fs::read(saved).expect("the download");
+        assert_eq!(got.len(), original.len(), "{key}");
+        assert_eq!(
+            Sha256::digest(&got),
+            Sha256::digest(original),
+            "{key}: the bytes differ"
+        );
+    }
+    assert!(report["phoneImage"].as_f64() > Some(0.0), "{report}");
+    assert_eq!(report["phoneFits"], true, "{report}");
+    // Recalled: Bob's timeline shows neither file, and the server gives him neither.
+    assert_eq!(
+        report["afterRecall"],
+        json!({"attachments": 0, "images": 0})
+    );
+    for file in [png_id, csv_id] {
+        let gone = t
+            .server
+            .get(&format!("/v1/files/{file}/content"), Some(&t.bob.1))
+            .await;
+        assert_eq!(gone.status(), 404, "file {file} after the recall");
+    }
+    // The removed chip's file went to Ann's trash.
+    let pasted: Value = expect_json(
+        t.server
+            .get(&format!("/v1/files/{pasted_id}"), Some(&t.ann.1))
+            .await,
+        200,
+    )
+    .await;
+    assert!(pasted["deleted_at"].is_i64(), "{pasted}");
+    for shot in report["screenshots"].as_array().expect("screenshots") {
+        let size = std::fs::metadata(shot.as_str().expect("path"))
+            .expect("screenshot written")
+            .len();
+        assert!(size > 10_000, "{shot} is {size} bytes");
+    }
+}
+
+/// A real PNG of `width`×`height` RGB pixels, a gradient.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let pixels = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x * 255 / width) as u8, (y * 255 / height) as u8, 160])
+    });
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(pixels)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .expect("encode a PNG");
+    out
+}
+
+/// A CSV of at least `len` bytes, with Chinese in it.
+fn csv(len: usize) -> Vec<u8> {
+    let mut out = String::from("行,日期,地区,金额\n");
+    let mut row = 0;
+    while out.len() < len {
+        row += 1;
+        out += &format!(
+            "{row},2025-{:02}-{:02},华东 East,{}.{:02}\n",
+            row % 12 + 1,
+            row % 28 + 1,
+            row * 37 % 100_000,
+            row % 100
+        );
+    }
+    out.into_bytes()
 }

@@ -1,12 +1,18 @@
 // A channel's messages with the composer, in the channel view and beside a call: history
 // with older pages on scroll, live events, replies, edits, recall, pins, reactions, typing,
 // "read by N of M" with who has not read, and read markers moved as the user sees messages.
+// Files join a message from the attach button, a drop on the chat or a paste: each is uploaded
+// at once (tus, resumable, see `Upload` in ui.js) and shown as a chip until it is sent.
 
 import { t } from "./i18n.js";
-import { h, mount, me, formatTime, initials, colour, showError, dialog } from "./ui.js";
+import {
+  h, mount, me, formatTime, formatSize, initials, colour, showError, toast, dialog, mediaUrl, Upload,
+} from "./ui.js";
 import { state, userName, channelName, canPost, renderSidebar } from "./app.js";
 
 const REACTIONS = ["👍", "✅", "❤️", "😂", "🎉", "👀"];
+/** The server takes at most this many files with one message. */
+const MAX_ATTACHMENTS = 20;
 
 /**
  * A channel's messages with the composer: used by the channel view and beside a meeting.
@@ -26,12 +32,17 @@ export class ChatView {
     this.editing = null;
     this.hasMore = false;
     this.closed = false;
+    /** Files chosen for the next message, in order: `Upload`s with their chips. */
+    this.uploads = [];
     this.list = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": t("chat.messages") });
     this.scroller = h("div", { class: "message-scroll", onscroll: () => this.onScroll() }, this.list);
     this.newPill = h("button", { class: "new-pill", hidden: true, onclick: () => this.scrollToEnd() }, t("chat.newMessages"));
     this.typingLine = h("div", { class: "typing-line", "aria-live": "polite" });
     this.composer = this.buildComposer();
-    mount(el, h("div", { class: `chat${compact ? " compact" : ""}` }, this.scroller, this.newPill, this.typingLine, this.composer));
+    this.root = h("div", { class: `chat${compact ? " compact" : ""}`, dataset: { drop: t("attach.drop") } },
+      this.scroller, this.newPill, this.typingLine, this.composer);
+    if (this.tray) this.acceptDrops();
+    mount(el, this.root);
     state.views.add(this);
     this.typingTimer = setInterval(() => this.renderTyping(), 1000);
     this.onVisible = () => this.markRead();
@@ -44,6 +55,12 @@ export class ChatView {
     state.views.delete(this);
     clearInterval(this.typingTimer);
     document.removeEventListener("visibilitychange", this.onVisible);
+    if (this.ignoreDrop) {
+      document.removeEventListener("dragover", this.ignoreDrop);
+      document.removeEventListener("drop", this.ignoreDrop);
+    }
+    // Files chosen but not sent go with the view: uploads stop, finished ones go to the trash.
+    for (const upload of this.uploads) this.dropUpload(upload);
   }
 
   get summary() {
@@ -141,7 +158,7 @@ export class ChatView {
       class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}`,
       dataset: { id: m.id, seq: m.seq },
       tabindex: "0",
-      "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : m.body}`,
+      "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : summaryOf(m)}`,
     },
       h("span", { class: "avatar", style: `background:${colour(m.sender)}`, "aria-hidden": "true" }, initials(userName(m.sender))),
       h("div", { class: "message-main" },
@@ -152,8 +169,10 @@ export class ChatView {
           m.pinned_at ? h("span", { class: "tag" }, "📌 " + t("message.pinned")) : null,
           m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null),
         replied ? h("blockquote", { class: "reply-quote" }, userName(replied.sender), ": ",
-          replied.body === null ? t("message.recalled") : replied.body.slice(0, 120)) : null,
-        h("div", { class: `message-body${recalled ? " recalled" : ""}` }, recalled ? t("message.recalled") : m.body),
+          replied.body === null ? t("message.recalled") : summaryOf(replied).slice(0, 120)) : null,
+        recalled || m.body || !m.attachments?.length
+          ? h("div", { class: `message-body${recalled ? " recalled" : ""}` }, recalled ? t("message.recalled") : m.body) : null,
+        recalled ? null : this.attachmentList(m),
         m.action && m.action.kind === "join_bridge" && !recalled
           ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, "🎧 " + t("ping.joinBridge")) : null,
         this.reactions(m),
@@ -162,6 +181,13 @@ export class ChatView {
       recalled ? null : this.actions(m, mine));
     this.nodes.set(m.id, el);
     return el;
+  }
+
+  /** A message's files: images as a preview (opened large on a tap), others as a card. */
+  attachmentList(m) {
+    const list = m.attachments || [];
+    if (!list.length) return null;
+    return h("div", { class: "attachments" }, list.map((a) => (isImage(a.mime) ? imageAttachment(a) : fileCard(a))));
   }
 
   reactions(m) {
@@ -318,7 +344,22 @@ export class ChatView {
         }
       },
     });
+    this.input.addEventListener("paste", (e) => {
+      const files = [...((e.clipboardData && e.clipboardData.files) || [])];
+      if (!files.length) return;
+      e.preventDefault();
+      this.addFiles(files);
+    });
     this.urgent = h("input", { type: "checkbox", id: `urgent-${this.channel}-${Math.random().toString(36).slice(2, 6)}`, class: "urgent-toggle" });
+    this.picker = h("input", {
+      type: "file", multiple: true, hidden: true, class: "attach-input", tabindex: "-1",
+      onchange: () => {
+        this.addFiles([...this.picker.files]);
+        this.picker.value = "";
+      },
+    });
+    this.tray = h("div", { class: "upload-tray", hidden: true, role: "list", "aria-label": t("attach.list") });
+    this.sendButton = h("button", { type: "submit", class: "primary", "aria-label": t("composer.send") }, t("composer.send"));
     return h("form", {
       class: "composer",
       onsubmit: (e) => {
@@ -327,38 +368,190 @@ export class ChatView {
       },
     },
       this.context,
+      this.tray,
       h("div", { class: "composer-row" },
+        h("button", {
+          type: "button", class: "attach", title: t("attach.button"), "aria-label": t("attach.button"),
+          onclick: () => this.picker.click(),
+        }, "📎"),
+        this.picker,
         this.input,
-        h("button", { type: "submit", class: "primary", "aria-label": t("composer.send") }, t("composer.send"))),
+        this.sendButton),
       this.compact ? null : h("label", { class: "urgent-label", for: this.urgent.id }, this.urgent, " 🚨 ", t("composer.urgent")));
   }
 
   async submit() {
     const body = this.input.value.trim();
-    if (!body) return;
+    const editing = this.editing;
+    // An edit changes the text alone; the files wait for the next message.
+    const files = editing ? [] : this.uploads;
+    if (!body && !files.length) return;
+    if (files.some((u) => u.state !== "done")) {
+      toast(t("attach.waiting"), "error");
+      return;
+    }
     const urgent = this.urgent && this.urgent.checked;
     const replyTo = this.replyTo;
-    const editing = this.editing;
     this.input.value = "";
     this.replyTo = null;
     this.editing = null;
     if (this.urgent) this.urgent.checked = false;
+    if (files.length) this.uploads = [];
     this.renderComposerState();
+    this.renderUploads();
     try {
       if (editing) {
         await state.client.edit(this.channel, editing.id, body);
       } else {
-        const options = { replyTo: replyTo ? replyTo.id : undefined };
-        const sent = urgent
-          ? await state.client.sendUrgent(this.channel, body, options)
-          : await state.client.send(this.channel, body, options);
+        const sent = await this.post(body, { replyTo: replyTo ? replyTo.id : undefined, urgent, files });
         if (urgent) this.loadRoster({ id: sent.message_id });
+        for (const upload of files) forgetPreview(upload);
       }
     } catch (err) {
-      // Nothing is lost: the text comes back to the box.
+      // Nothing is lost: the text comes back to the box, the files to the tray.
       this.input.value = body;
+      if (files.length) this.uploads = [...files, ...this.uploads];
+      this.renderUploads();
       showError(err);
     }
+  }
+
+  /** Send a message; with files, the SDK's frame plus `attachments` (its `send` has no option for them). */
+  post(body, { replyTo, urgent, files }) {
+    const options = { replyTo };
+    if (!files.length) {
+      return urgent ? state.client.sendUrgent(this.channel, body, options) : state.client.send(this.channel, body, options);
+    }
+    const frame = {
+      type: "send", channel: this.channel, client_id: state.client.newClientId(), body,
+      attachments: files.map((u) => u.fileId),
+    };
+    if (replyTo !== undefined) frame.reply_to = replyTo;
+    if (urgent) Object.assign(frame, { priority: "urgent", ack_requested: true });
+    return state.client.request(frame);
+  }
+
+  // --- Files for the next message ------------------------------------------------------------
+
+  /**
+   * Take files dropped anywhere on the chat, with a frame saying so while they hover. One
+   * dropped beside it is ignored, rather than opened by the browser in the app's place.
+   */
+  acceptDrops() {
+    let depth = 0;
+    const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+    this.ignoreDrop = (e) => {
+      if (!carriesFiles(e) || this.root.contains(e.target)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "none";
+    };
+    document.addEventListener("dragover", this.ignoreDrop);
+    document.addEventListener("drop", this.ignoreDrop);
+    const over = (e) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+      this.root.classList.add("dropping");
+    };
+    this.root.addEventListener("dragenter", (e) => {
+      if (carriesFiles(e)) depth += 1;
+      over(e);
+    });
+    this.root.addEventListener("dragover", over);
+    this.root.addEventListener("dragleave", (e) => {
+      if (!carriesFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (!depth) this.root.classList.remove("dropping");
+    });
+    this.root.addEventListener("drop", (e) => {
+      if (!carriesFiles(e)) return;
+      e.preventDefault();
+      depth = 0;
+      this.root.classList.remove("dropping");
+      this.addFiles([...e.dataTransfer.files]);
+    });
+  }
+
+  /** Start uploading each file for this channel, each with its chip in the tray. */
+  addFiles(files) {
+    if (!this.tray || !files.length) return;
+    const room = MAX_ATTACHMENTS - this.uploads.length;
+    if (files.length > room) toast(t("attach.tooMany", { n: MAX_ATTACHMENTS }), "error");
+    for (const file of files.slice(0, Math.max(0, room))) {
+      const upload = new Upload(file, { channel: this.channel, onChange: () => this.renderUpload(upload) });
+      upload.chip = this.chip(upload);
+      this.uploads.push(upload);
+      upload.start();
+    }
+    this.renderUploads();
+  }
+
+  /** One file's chip: preview or icon, name, size and progress, pause or resume, remove. */
+  chip(upload) {
+    const { file } = upload;
+    const preview = isImage(file.type)
+      ? h("img", { class: "chip-thumb", alt: "", src: (upload.preview = URL.createObjectURL(file)) })
+      : fileIcon(file.name, file.type);
+    const meta = h("span", { class: "chip-meta" });
+    const bar = h("progress", { max: "1", "aria-label": file.name });
+    const toggle = h("button", {
+      type: "button", class: "icon chip-toggle",
+      onclick: () => (upload.state === "uploading" ? upload.pause() : upload.resume()),
+    });
+    const remove = h("button", {
+      type: "button", class: "icon chip-remove", title: t("attach.remove", { name: file.name }),
+      "aria-label": t("attach.remove", { name: file.name }),
+      onclick: () => {
+        this.uploads = this.uploads.filter((u) => u !== upload);
+        this.dropUpload(upload);
+        this.renderUploads();
+        this.input.focus();
+      },
+    }, "✕");
+    const el = h("div", { class: "upload-chip", role: "listitem", dataset: { name: file.name } },
+      preview,
+      h("div", { class: "chip-main" }, h("span", { class: "chip-name", title: file.name }, file.name), meta, bar),
+      toggle, remove);
+    return { el, meta, bar, toggle };
+  }
+
+  /** Bring one chip up to date with its upload. */
+  renderUpload(upload) {
+    const c = upload.chip;
+    if (!c) return;
+    const { state: now, sent, file } = upload;
+    c.el.dataset.state = now;
+    if (upload.fileId) c.el.dataset.file = String(upload.fileId);
+    c.bar.value = file.size ? sent / file.size : now === "done" ? 1 : 0;
+    const sizes = now === "done" ? formatSize(file.size) : `${formatSize(sent)} / ${formatSize(file.size)}`;
+    c.meta.textContent = now === "failed" ? t("attach.failed", { reason: upload.error.message })
+      : now === "paused" ? `${t("attach.paused")} · ${sizes}` : sizes;
+    c.toggle.hidden = now === "done" || now === "removed";
+    const label = now === "uploading" ? t("attach.pause") : now === "failed" ? t("attach.retry") : t("attach.resume");
+    c.toggle.textContent = now === "uploading" ? "⏸" : now === "failed" ? "↻" : "▶";
+    c.toggle.title = label;
+    c.toggle.setAttribute("aria-label", `${label}: ${file.name}`);
+    this.renderSendState();
+  }
+
+  renderUploads() {
+    if (!this.tray) return;
+    mount(this.tray, this.uploads.map((u) => u.chip.el));
+    this.tray.hidden = !this.uploads.length;
+    for (const upload of this.uploads) this.renderUpload(upload);
+    this.renderSendState();
+  }
+
+  /** Send waits for every chosen file to be uploaded. */
+  renderSendState() {
+    const waiting = this.uploads.some((u) => u.state !== "done");
+    this.sendButton.disabled = waiting;
+    this.sendButton.title = waiting ? t("attach.waiting") : "";
+  }
+
+  dropUpload(upload) {
+    upload.remove();
+    forgetPreview(upload);
   }
 
   onEvent(event) {
@@ -431,4 +624,99 @@ export class ChatView {
     const names = [...this.typing.keys()].map(userName);
     this.typingLine.textContent = names.length ? t("chat.typing", { names: names.join(", ") }) : "";
   }
+}
+
+// --- Attachments ---------------------------------------------------------------------------
+
+const isImage = (mime) => typeof mime === "string" && mime.startsWith("image/");
+
+/** What a message says, for labels and quotes: its text, else its files' names. */
+function summaryOf(m) {
+  if (m.body) return m.body;
+  const names = (m.attachments || []).map((a) => a.name);
+  return names.length ? `📎 ${names.join(", ")}` : "";
+}
+
+function forgetPreview(upload) {
+  if (upload.preview) URL.revokeObjectURL(upload.preview);
+  upload.preview = null;
+}
+
+const contentPath = (a, download) => `/v1/files/${a.id}/content${download ? "?download=true" : ""}`;
+
+/**
+ * A link to a file that downloads it. A link cannot send headers, so the address carries the
+ * access token (as media do); a click signs it afresh, since a page may stay open for hours.
+ */
+function downloadLink(a, attrs, ...children) {
+  const path = contentPath(a, true);
+  const link = h("a", { ...attrs, download: a.name }, ...children);
+  mediaUrl(path).then((url) => { link.href = url; }, () => {});
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    mediaUrl(path).then((url) => {
+      link.href = url;
+      h("a", { href: url, download: a.name }).click();
+    }, showError);
+  });
+  return link;
+}
+
+/**
+ * An image's preview (its thumbnail when the server made one) in a box of fixed height, so
+ * nothing below it moves when it loads. One the browser cannot show becomes a file card.
+ */
+function imageAttachment(a) {
+  const img = h("img", { alt: a.name, decoding: "async", dataset: { file: a.id } });
+  mediaUrl(a.thumbnail ? `/v1/files/${a.id}/thumbnail` : contentPath(a, false)).then((url) => { img.src = url; }, () => {});
+  img.addEventListener("error", () => figure.replaceWith(fileCard(a)), { once: true });
+  const figure = h("figure", { class: "attachment attachment-image", dataset: { file: a.id } },
+    h("button", {
+      type: "button", class: "image-open", title: t("attach.open", { name: a.name }),
+      "aria-label": t("attach.open", { name: a.name }),
+      onclick: () => openImage(a),
+    }, img),
+    h("figcaption", null,
+      h("span", { class: "attachment-name", title: a.name }, a.name),
+      h("span", { class: "muted" }, formatSize(a.size)),
+      downloadLink(a, { class: "attachment-download", title: t("attach.download", { name: a.name }),
+        "aria-label": t("attach.download", { name: a.name }) }, "⬇")));
+  return figure;
+}
+
+/** The image at full size in a dialog, with its download. */
+async function openImage(a) {
+  const img = h("img", { class: "lightbox-image", alt: a.name });
+  img.src = await mediaUrl(contentPath(a, false)).catch(() => "");
+  await dialog(a.name, (close) => h("div", { class: "lightbox" }, img,
+    h("div", { class: "dialog-actions" },
+      downloadLink(a, { class: "button" }, "⬇ ", t("attach.save")),
+      h("button", { type: "button", onclick: () => close(null) }, t("close")))));
+}
+
+/** Any other file: an icon for its kind, its name and size; the whole card downloads it. */
+function fileCard(a) {
+  return downloadLink(a, {
+    class: "attachment attachment-file", dataset: { file: a.id },
+    title: t("attach.download", { name: a.name }), "aria-label": t("attach.download", { name: a.name }),
+  },
+  fileIcon(a.name, a.mime),
+  h("span", { class: "file-text" },
+    h("span", { class: "attachment-name" }, a.name),
+    h("span", { class: "muted" }, formatSize(a.size))),
+  h("span", { class: "file-get", "aria-hidden": "true" }, "⬇"));
+}
+
+/** A page with a folded corner (drawn by app.css), its extension on it, coloured by kind. */
+function fileIcon(name, mime) {
+  const dot = name.lastIndexOf(".");
+  const ext = dot > 0 && name.length - dot <= 6 ? name.slice(dot + 1).toUpperCase() : "";
+  const kind = /pdf/.test(mime || "") || ext === "PDF" ? "pdf"
+    : /^(DOCX?|ODT|RTF|PAGES)$/.test(ext) ? "doc"
+      : /^(XLSX?|CSV|ODS|NUMBERS)$/.test(ext) ? "sheet"
+        : /^(PPTX?|ODP|KEY)$/.test(ext) ? "slides"
+          : /^(ZIP|RAR|7Z|GZ|TGZ|TAR|XZ|BZ2)$/.test(ext) ? "archive"
+            : /^(audio|video)\//.test(mime || "") ? "media"
+              : isImage(mime) ? "image" : "other";
+  return h("span", { class: "file-icon", dataset: { ext: ext.slice(0, 4), kind }, "aria-hidden": "true" });
 }

@@ -186,6 +186,176 @@ export async function mediaUrl(path) {
   return `${path}${path.includes("?") ? "&" : "?"}access_token=${encodeURIComponent(await token())}`;
 }
 
+// --- Uploads (tus 1.0) -------------------------------------------------------------------------
+
+const TUS_VERSION = "1.0.0";
+/** Bytes per PATCH: progress moves once a chunk is in, and a cut loses at most this much. */
+const CHUNK_BYTES = 8 * 1024 * 1024;
+/** Waits (ms) before each new try after a network error or a busy server; then it fails. */
+const RETRY_MS = [1000, 2000, 4000, 8000, 15000];
+
+/** Base64 of a string's UTF-8 bytes, as `Upload-Metadata` values are. */
+function base64Utf8(text) {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One file sent to `/v1/uploads` with tus 1.0: created with its name (and `channel`, making it
+ * an attachment), then sent in chunks. A network error, a busy server or an offset the server
+ * disagrees with is followed by `HEAD`, which says where the upload stands, and the rest goes
+ * from there; `pause()` stops at once and `resume()` does the same. `onChange` is called on every
+ * step; `state` is `uploading`, `paused`, `failed` (with `error`), `done` (with `fileId`) or
+ * `removed`.
+ */
+export class Upload {
+  constructor(file, { channel = null, onChange = () => {} } = {}) {
+    this.file = file;
+    this.channel = channel;
+    this.onChange = onChange;
+    this.state = "paused";
+    /** Bytes the server has, as it last said. */
+    this.sent = 0;
+    /** The upload's URL once created. */
+    this.url = null;
+    this.fileId = null;
+    this.error = null;
+    /** Bumped by pause/remove: a loop started before gives up. */
+    this.generation = 0;
+    this.controller = null;
+  }
+
+  start() {
+    this.resume();
+    return this;
+  }
+
+  pause() {
+    if (this.state !== "uploading") return;
+    this.generation += 1;
+    this.state = "paused";
+    this.controller?.abort();
+    this.onChange(this);
+  }
+
+  resume() {
+    if (this.state === "uploading" || this.state === "done" || this.state === "removed") return;
+    this.generation += 1;
+    this.state = "uploading";
+    this.error = null;
+    this.onChange(this);
+    this.run(this.generation, Boolean(this.url));
+  }
+
+  /** Stop and forget: the unfinished upload is terminated, a finished file put in the trash. */
+  remove() {
+    const wasDone = this.state === "done";
+    this.generation += 1;
+    this.state = "removed";
+    this.controller?.abort();
+    if (wasDone && this.fileId) api("DELETE", `/v1/files/${this.fileId}`, null).catch(() => {});
+    else if (this.url) this.request("DELETE", this.url).catch(() => {});
+  }
+
+  async run(generation, locate) {
+    const live = () => this.generation === generation;
+    let failures = 0;
+    while (live() && this.state === "uploading") {
+      try {
+        if (!this.url) await this.create();
+        else if (locate) await this.locate();
+        else await this.patch();
+        locate = false;
+        failures = 0;
+      } catch (err) {
+        if (!live()) return;
+        const again = !(err instanceof ApiError) || err.status >= 500 || [409, 423, 429].includes(err.status);
+        if (!again || failures >= RETRY_MS.length) {
+          this.state = "failed";
+          this.error = err instanceof ApiError ? err : new ApiError(0, "network", t("attach.networkError"));
+          this.onChange(this);
+          return;
+        }
+        await sleep(err.retryAfter ? err.retryAfter * 1000 : RETRY_MS[failures]);
+        failures += 1;
+        locate = Boolean(this.url);
+      }
+    }
+  }
+
+  async create() {
+    const meta = [`filename ${base64Utf8(this.file.name || "file")}`];
+    if (this.channel !== null) meta.push(`channel ${base64Utf8(String(this.channel))}`);
+    const response = await this.request("POST", "/v1/uploads", {
+      "upload-length": String(this.file.size),
+      "upload-metadata": meta.join(","),
+    });
+    this.url = response.headers.get("location");
+    this.sent = 0;
+    this.took(response);
+  }
+
+  /** `HEAD`: where the server's copy stands. A vanished upload (expired) starts over. */
+  async locate() {
+    try {
+      const response = await this.request("HEAD", this.url);
+      this.sent = Number(response.headers.get("upload-offset")) || 0;
+      this.took(response);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 404) throw err;
+      this.url = null;
+      this.sent = 0;
+    }
+  }
+
+  async patch() {
+    const end = Math.min(this.file.size, this.sent + CHUNK_BYTES);
+    const response = await this.request("PATCH", this.url, {
+      "upload-offset": String(this.sent),
+      "content-type": "application/offset+octet-stream",
+    }, this.file.slice(this.sent, end));
+    this.sent = Number(response.headers.get("upload-offset")) || end;
+    this.took(response);
+  }
+
+  /** Progress, and the file once the server made it. */
+  took(response) {
+    const id = response.headers.get("parley-file-id");
+    if (this.state === "removed") {
+      // Removed while this request was on its way: what it made goes too.
+      if (id) api("DELETE", `/v1/files/${id}`, null).catch(() => {});
+      else if (this.url) this.request("DELETE", this.url).catch(() => {});
+      return;
+    }
+    if (id) {
+      this.fileId = Number(id);
+      this.sent = this.file.size;
+      this.state = "done";
+    }
+    this.onChange(this);
+  }
+
+  /** One tus request as the signed-in user; an expired token is refreshed once. */
+  async request(method, url, headers = {}, body = undefined) {
+    this.controller = new AbortController();
+    for (let attempt = 0; ; attempt++) {
+      const response = await fetch(url, {
+        method, body, signal: this.controller.signal,
+        headers: { ...headers, authorization: "Bearer " + (await token()), "tus-resumable": TUS_VERSION },
+      });
+      if (response.status === 401 && attempt === 0) {
+        await refresh();
+        continue;
+      }
+      if (!response.ok) throw await errorOf(response);
+      return response;
+    }
+  }
+}
+
 // --- Formatting ------------------------------------------------------------------------------
 
 export function formatTime(ms) {
@@ -203,6 +373,19 @@ export function formatDate(ms) {
   return new Date(ms).toLocaleDateString(document.documentElement.lang, {
     year: "numeric", month: "short", day: "numeric",
   });
+}
+
+/** Bytes as people read them: `812 B`, `48.2 KB`, `1.5 MB` (powers of 1024). */
+export function formatSize(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let n = Number(bytes) || 0;
+  let unit = 0;
+  while (n >= 1024 && unit < units.length - 1) {
+    n /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || n >= 100 ? 0 : 1;
+  return `${n.toLocaleString(document.documentElement.lang, { maximumFractionDigits: digits })} ${units[unit]}`;
 }
 
 /** Seconds as `m:ss` or `h:mm:ss`. */
