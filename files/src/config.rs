@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use std::path::PathBuf;
 
-/// `[files]`: how large, how much, and for how long.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `[files]`: how large, how much, for how long, and sealed with which key.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
     /// The largest file, in bytes (2 GiB by default). Larger uploads are refused with 413
@@ -22,6 +22,33 @@ pub struct FilesConfig {
     /// Where uploads in progress are kept until complete. Empty: `uploads` in the server's
     /// data folder. It must be on a disk with room for the uploads in flight.
     pub staging_dir: PathBuf,
+    /// Encrypt new content at rest with this key (64 hex digits; `parley admin backup-key`
+    /// makes one). Empty: stored as it is.
+    pub encryption_key: String,
+    /// Keys content was sealed with before a rotation, still accepted; at start the server
+    /// rewraps every content key under `encryption_key`, after which they can go.
+    pub previous_encryption_keys: Vec<String>,
+}
+
+impl std::fmt::Debug for FilesConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilesConfig")
+            .field("max_file_bytes", &self.max_file_bytes)
+            .field("user_quota_bytes", &self.user_quota_bytes)
+            .field("department_quota_bytes", &self.department_quota_bytes)
+            .field("upload_expiry_secs", &self.upload_expiry_secs)
+            .field("trash_days", &self.trash_days)
+            .field("staging_dir", &self.staging_dir)
+            .field(
+                "encryption_key",
+                &(!self.encryption_key.is_empty()).then_some("***"),
+            )
+            .field(
+                "previous_encryption_keys",
+                &self.previous_encryption_keys.len(),
+            )
+            .finish()
+    }
 }
 
 impl Default for FilesConfig {
@@ -33,6 +60,8 @@ impl Default for FilesConfig {
             upload_expiry_secs: 24 * 3600,
             trash_days: 30,
             staging_dir: PathBuf::new(),
+            encryption_key: String::new(),
+            previous_encryption_keys: Vec::new(),
         }
     }
 }

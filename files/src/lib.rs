@@ -4,6 +4,7 @@
 
 mod access;
 mod config;
+mod crypt;
 mod http;
 mod name;
 mod sniff;
@@ -12,6 +13,10 @@ mod tus;
 
 pub use access::{level, within, FolderRules, Grant, Level, Person, Root, Standing, Subject};
 pub use config::FilesConfig;
+pub use crypt::{
+    open_all, open_chunk, seal_all, sealed_len, sealed_range, CryptError, DataKey, MasterKey,
+    Sealer, Stream, CHUNK, SEALED_CHUNK,
+};
 pub use http::{byte_range, content_disposition, etag, etag_matches};
 pub use name::{check_name, NameError, MAX_NAME_BYTES};
 pub use sniff::{sniff, sniff_inline, Sniffed, SNIFF_BYTES};

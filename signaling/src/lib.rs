@@ -23,6 +23,7 @@ pub mod policy;
 pub mod retention;
 pub mod routes;
 pub mod rtc;
+pub mod sealed;
 pub mod serve;
 pub mod server;
 pub mod tasks;

@@ -31,6 +31,8 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Uploads {
     pub config: FilesConfig,
+    /// Encryption at rest, when `[files] encryption_key` is set.
+    pub keys: Option<crate::sealed::Keys>,
     staging: PathBuf,
     /// The running hash of each upload received here, with the offset it covers, so finishing
     /// one does not read it again.
@@ -79,7 +81,9 @@ impl Uploads {
         std::fs::create_dir_all(&staging).map_err(|e| {
             anyhow::anyhow!("cannot create the upload folder {}: {e}", staging.display())
         })?;
+        let keys = crate::sealed::Keys::from_config(&config)?;
         Ok(Uploads {
+            keys,
             config,
             staging,
             hashes: Mutex::new(HashMap::new()),
@@ -165,7 +169,11 @@ impl Uploads {
         // request, so finishing it moves nothing; the staging file still holds them in case
         // the request breaks. A store that fails only loses this shortcut.
         let mut direct = None;
-        if upload.received == 0 && upload.length > 0 && !state.objects.is_local() {
+        if upload.received == 0
+            && upload.length > 0
+            && !state.objects.is_local()
+            && self.keys.is_none()
+        {
             match state.objects.writer(&object_key(&upload.id)).await {
                 Ok(writer) => direct = Some(writer),
                 Err(e) => {
@@ -294,6 +302,15 @@ impl Uploads {
                 None => hash_file(&path).await?,
             };
             (sha256, read_head(&path).await?)
+        } else if self.keys.is_some() {
+            // Sealed bytes whose key was never recorded cannot be read: start again.
+            let _ = state.objects.delete(&key).await;
+            state.db.delete_upload(&upload.id).await?;
+            return Err(AppError::new(
+                axum::http::StatusCode::GONE,
+                parley_proto::ErrorCode::NotFound,
+                "the server stopped while storing this upload; start it again",
+            ));
         } else {
             // The bytes already moved into the store before the server stopped.
             let sha256 = upload.sha256.clone().ok_or_else(|| {
@@ -316,12 +333,15 @@ impl Uploads {
         let sniffed = parley_files::sniff(&head);
         state.db.upload_hashed(&upload.id, &sha256).await?;
         let known = state.db.blob_exists(&sha256).await?;
+        let sealed = self.keys.as_ref().map(|k| k.new_data_key());
         let thumbnails = staged
             && !known
             && sniffed.image
             && u64::try_from(upload.length).unwrap_or(u64::MAX)
                 <= parley_files::THUMBNAIL_MAX_BYTES
-            && self.make_thumbnails(state, &path, &sha256).await;
+            && self
+                .make_thumbnails(state, &path, &sha256, sealed.as_ref().map(|(k, _)| k))
+                .await;
         let in_store = self
             .in_store
             .lock()
@@ -332,6 +352,8 @@ impl Uploads {
                 // The bytes are in the store already (as this upload's object, or as the same
                 // content stored before): nothing to move.
                 let _ = tokio::fs::remove_file(&path).await;
+            } else if let Some((data_key, _)) = &sealed {
+                crate::sealed::put_sealed(&state.objects, &path, &key, data_key).await?;
             } else {
                 state.objects.put_file(&path, &key).await?;
             }
@@ -342,6 +364,7 @@ impl Uploads {
             size: upload.length,
             mime: sniffed.mime,
             thumbnails,
+            sealed: sealed.map(|(_, wrapped)| wrapped),
         };
         let completed = state.db.complete_upload(&upload.id, &blob).await?;
         if completed.object_key != key && (staged || state.objects.exists(&key).await?) {
@@ -356,7 +379,13 @@ impl Uploads {
 
     /// Store the thumbnails of the image at `path` (one at a time per core); `false` when it
     /// cannot be read as an image, which is no error for the upload.
-    async fn make_thumbnails(&self, state: &AppState, path: &Path, sha256: &str) -> bool {
+    async fn make_thumbnails(
+        &self,
+        state: &AppState,
+        path: &Path,
+        sha256: &str,
+        sealed: Option<&parley_files::DataKey>,
+    ) -> bool {
         let Ok(_permit) = self.thumbnailing.acquire().await else {
             return false;
         };
@@ -381,7 +410,11 @@ impl Uploads {
         };
         for (size, jpeg) in made {
             let key = thumbnail_key(sha256, size);
-            if let Err(e) = state.objects.put(&key, jpeg.into()).await {
+            let stored = match sealed {
+                Some(data_key) => parley_files::seal_all(data_key, thumbnail_stream(size), &jpeg),
+                None => jpeg,
+            };
+            if let Err(e) = state.objects.put(&key, stored.into()).await {
                 tracing::warn!(key, error = %e, "cannot store a thumbnail");
                 return false;
             }
@@ -468,6 +501,14 @@ impl Uploads {
     }
 }
 
+/// The sealed stream a thumbnail of `size` is.
+pub fn thumbnail_stream(size: parley_files::ThumbnailSize) -> parley_files::Stream {
+    match size {
+        parley_files::ThumbnailSize::Small => parley_files::Stream::SmallThumbnail,
+        parley_files::ThumbnailSize::Large => parley_files::Stream::LargeThumbnail,
+    }
+}
+
 /// Where a content's thumbnail of `size` is stored: made once per content.
 pub fn thumbnail_key(sha256: &str, size: parley_files::ThumbnailSize) -> String {
     format!("thumbs/{sha256}/{}.jpg", size.as_str())
@@ -512,6 +553,9 @@ async fn read_head(path: &Path) -> AppResult<Vec<u8>> {
 pub fn spawn(state: AppState) {
     tokio::spawn(async move {
         let uploads = state.uploads.clone();
+        if let Err(e) = crate::sealed::rewrap_all(&state).await {
+            tracing::error!(error = %e, "cannot rewrap content keys under the current key");
+        }
         if let Err(e) = uploads.recover(&state).await {
             tracing::error!(error = %e, "cannot recover uploads after restart");
         }

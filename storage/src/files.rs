@@ -129,6 +129,8 @@ pub struct NewBlob {
     pub mime: String,
     /// Its thumbnails are stored (`thumbs/<sha256>/…`).
     pub thumbnails: bool,
+    /// Sealed at rest: its data key wrapped by the master key, and that key's id.
+    pub sealed: Option<(String, String)>,
 }
 
 /// A completed upload: the file as it now is, and where its content lives. When identical
@@ -154,6 +156,8 @@ pub struct Content {
     pub object_key: String,
     /// Its thumbnails are stored (`thumbs/<sha256>/…`).
     pub thumbnails: bool,
+    /// Sealed at rest: its data key wrapped by the master key, and that key's id.
+    pub sealed: Option<(String, String)>,
 }
 
 impl Database {
@@ -348,8 +352,8 @@ impl Database {
         }
         let now = now_ms();
         let object_key: String = sqlx::query_scalar(
-            "INSERT INTO blobs (sha256, object_key, size, mime, refs, thumbnails, created_at) \
-             VALUES ($1, $2, $3, $4, 1, $5, $6) \
+            "INSERT INTO blobs (sha256, object_key, size, mime, refs, thumbnails, data_key, key_id, created_at) \
+             VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8) \
              ON CONFLICT (sha256) DO UPDATE SET refs = blobs.refs + 1 RETURNING object_key",
         )
         .bind(&blob.sha256)
@@ -357,6 +361,8 @@ impl Database {
         .bind(blob.size)
         .bind(&blob.mime)
         .bind(i64::from(blob.thumbnails))
+        .bind(blob.sealed.as_ref().map(|(wrapped, _)| wrapped.clone()))
+        .bind(blob.sealed.as_ref().map(|(_, id)| id.clone()))
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -423,6 +429,68 @@ impl Database {
         let file = file_in(&mut tx, FileId(file)).await?;
         tx.commit().await?;
         Ok(Completed { file, object_key })
+    }
+
+    /// Up to `limit` sealed contents whose data key is wrapped by a key other than `key_id`:
+    /// (sha256, wrapped key, key id).
+    pub async fn keys_to_rewrap(
+        &self,
+        key_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sha256, data_key, key_id FROM blobs WHERE data_key IS NOT NULL AND key_id <> $1 LIMIT $2",
+        )
+        .bind(key_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("sha256")?,
+                    r.try_get("data_key")?,
+                    r.try_get("key_id")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Store a content's data key wrapped anew (a rotation).
+    pub async fn rewrap(
+        &self,
+        sha256: &str,
+        wrapped: &str,
+        key_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE blobs SET data_key = $2, key_id = $3 WHERE sha256 = $1")
+            .bind(sha256)
+            .bind(wrapped)
+            .bind(key_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The ids of the keys content is sealed with.
+    pub async fn sealing_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT DISTINCT key_id FROM blobs WHERE key_id IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// A content's wrapped data key and its key id, if it is sealed.
+    pub async fn blob_key(&self, sha256: &str) -> Result<Option<(String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT data_key, key_id FROM blobs WHERE sha256 = $1 AND data_key IS NOT NULL",
+        )
+        .bind(sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("data_key")?, r.try_get("key_id")?)))
+            .transpose()
     }
 
     /// Is content with this hash stored already?
@@ -685,7 +753,8 @@ async fn content_in(
     version: i64,
 ) -> Result<Content, StoreError> {
     let row = sqlx::query(
-        "SELECT v.version, v.size, v.mime, v.sha256, v.uploader_id, v.comment, v.created_at, b.object_key, b.thumbnails \
+        "SELECT v.version, v.size, v.mime, v.sha256, v.uploader_id, v.comment, v.created_at, b.object_key, b.thumbnails, \
+         b.data_key, b.key_id \
          FROM file_versions v JOIN blobs b ON b.sha256 = v.sha256 WHERE v.file_id = $1 AND v.version = $2",
     )
     .bind(id.0)
@@ -697,6 +766,13 @@ async fn content_in(
         version: version_from_row(&row)?,
         object_key: row.try_get("object_key")?,
         thumbnails: row.try_get::<i64, _>("thumbnails")? != 0,
+        sealed: match (
+            row.try_get::<Option<String>, _>("data_key")?,
+            row.try_get::<Option<String>, _>("key_id")?,
+        ) {
+            (Some(wrapped), Some(id)) => Some((wrapped, id)),
+            _ => None,
+        },
     })
 }
 

@@ -57,6 +57,9 @@ pub enum ObjectError {
     NotFound(String),
     #[error("object store unavailable")]
     Store(#[source] object_store::Error),
+    /// Sealed content that does not open (changed, cut short, or another key).
+    #[error("stored content does not open: {0}")]
+    Sealed(String),
     #[error("cannot read or move the file {path}")]
     File {
         path: std::path::PathBuf,

@@ -143,6 +143,14 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Set (or replace) a `PARLEY_*` setting for the next `kill_and_restart`; `None` removes it.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.options.env.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.options.env.push((key.to_string(), value.to_string()));
+        }
+    }
+
     /// Kill the process with SIGKILL (no shutdown at all), then start it again on the same
     /// database and data folder. The URL changes (a new ephemeral port).
     pub async fn kill_and_restart(&mut self) {

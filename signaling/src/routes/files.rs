@@ -175,10 +175,24 @@ pub async fn content(
     let body = if wanted.is_empty() {
         Body::empty()
     } else {
-        let stream = state
-            .objects
-            .stream_range(&content.object_key, wanted.clone())
-            .await?;
+        let stream = match crate::sealed::data_key(&state, content.sealed.as_ref())? {
+            Some(data_key) => {
+                crate::sealed::open_range(
+                    &state.objects,
+                    &content.object_key,
+                    data_key,
+                    size,
+                    wanted.clone(),
+                )
+                .await?
+            }
+            None => {
+                state
+                    .objects
+                    .stream_range(&content.object_key, wanted.clone())
+                    .await?
+            }
+        };
         Body::from_stream(stream.map_err(std::io::Error::other))
     };
     let sniffed_inline = parley_files::sniff_inline(&content.version.mime);
@@ -254,7 +268,13 @@ pub async fn thumbnail(
             .map_err(|e| AppError::internal(&e));
     }
     let key = crate::uploads::thumbnail_key(&content.version.sha256, size);
-    let bytes = state.objects.get(&key).await?;
+    let mut bytes = state.objects.get(&key).await?;
+    if let Some(data_key) = crate::sealed::data_key(&state, content.sealed.as_ref())? {
+        let stream = crate::uploads::thumbnail_stream(size);
+        bytes = parley_files::open_all(&data_key, stream, &bytes)
+            .map_err(|e| AppError::internal(&e))?
+            .into();
+    }
     builder
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "image/jpeg")

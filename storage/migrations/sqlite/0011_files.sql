@@ -9,8 +9,13 @@ CREATE TABLE blobs (
     refs       BIGINT NOT NULL,
     -- 1 once its thumbnails (thumbs/<sha256>/small.jpg, large.jpg) are stored: images only.
     thumbnails BIGINT NOT NULL DEFAULT 0,
+    -- Encrypted at rest ([files] encryption_key): the content's own key, wrapped by the master
+    -- key named by key_id. NULL: stored as it is.
+    data_key   TEXT,
+    key_id     TEXT,
     created_at BIGINT NOT NULL
 );
+CREATE INDEX blobs_key_id ON blobs(key_id);
 
 -- The library: folders in trees rooted per person, per department and per channel. A root has
 -- `root_kind` and its owner's id; the folders below it have a parent.
