@@ -854,7 +854,36 @@ async fn images_get_thumbnails(backend: Backend) {
     .await;
 }
 
+async fn a_department_shares_its_quota(backend: Backend) {
+    let server = Server::start_with(
+        ServerOptions::backend(backend).env("PARLEY_FILES_DEPARTMENT_QUOTA_BYTES", "5000"),
+    )
+    .await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server
+        .user_with_role(&admin, "member", Some("HQ/Ops"))
+        .await;
+    let (_, bob) = server
+        .user_with_role(&admin, "member", Some("HQ/Ops"))
+        .await;
+    let (_, cat) = server
+        .user_with_role(&admin, "member", Some("HQ/Sales"))
+        .await;
+    expect_json::<Value>(plain(&server, &ann, "a.bin", vec![1; 3000]).await, 201).await;
+    let over = expect_error(
+        plain(&server, &bob, "b.bin", vec![2; 3000]).await,
+        413,
+        "quota_exceeded",
+    )
+    .await;
+    let message = over["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("department_quota_bytes"), "{message}");
+    expect_json::<Value>(plain(&server, &bob, "b.bin", vec![2; 2000]).await, 201).await;
+    expect_json::<Value>(plain(&server, &cat, "c.bin", vec![3; 3000]).await, 201).await;
+}
+
 on_both_backends!(
+    a_department_shares_its_quota,
     images_get_thumbnails,
     plain_uploads_downloads_and_versions,
     tus_resumes_after_a_cut_connection,
