@@ -199,3 +199,109 @@ fn a_bad_key_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("files.encryption_key"), "{stderr}");
 }
+
+/// The server is killed while it seals a completed upload into the store: after a restart the
+/// upload is either a whole file with the right bytes or gone without a trace, never half.
+async fn a_crash_while_storing_leaves_nothing_half_written(backend: Backend) {
+    let mut server =
+        Server::start_with(ServerOptions::backend(backend).env("PARLEY_FILES_ENCRYPTION_KEY", K1))
+            .await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let bytes = noise(48 * 1024 * 1024);
+    let created = server
+        .request(Method::POST, "/v1/uploads", Some(&ann))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header("Upload-Metadata", "filename YmlnLmJpbg==")
+        .send()
+        .await
+        .expect("create");
+    let upload = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    // The whole body goes, and the server starts storing it; it dies as soon as the database
+    // says every byte arrived.
+    let server_url = server.url.clone();
+    let (path, token, body) = (upload.clone(), ann.clone(), bytes.clone());
+    let sending = tokio::spawn(async move {
+        let _ = reqwest::Client::new()
+            .patch(format!("{server_url}{path}"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await;
+    });
+    let pool = parley_tests::database_pool(&server.database_url).await;
+    let arrived = eventually(600, Duration::from_millis(20), || async {
+        let received: i64 = sqlx::query_scalar("SELECT received FROM uploads")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (received == bytes.len() as i64).then_some(())
+    })
+    .await;
+    assert!(arrived.is_some(), "the body arrived");
+    server.kill_and_restart().await;
+    let _ = sending.await;
+    let store = ObjectStorage::open(&ObjectStoreConfig::Local {
+        path: server.dir.path().join("data/objects"),
+    })
+    .expect("store");
+    // At start the server finishes what it can and clears what it cannot.
+    let settled = eventually(300, Duration::from_millis(100), || async {
+        let head = server
+            .request(Method::HEAD, &upload, Some(&ann))
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .ok()?;
+        if head.status() == 404 {
+            return Some(None);
+        }
+        let file = head
+            .headers()
+            .get("parley-file-id")?
+            .to_str()
+            .ok()?
+            .to_string();
+        Some(Some(file))
+    })
+    .await
+    .expect("the upload settles");
+    let staging = std::fs::read_dir(server.dir.path().join("data/uploads"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(staging, 0, "nothing is left in staging");
+    let listed: Value = expect_json(server.get("/v1/files", Some(&ann)).await, 200).await;
+    match settled {
+        Some(file) => {
+            let got = server
+                .get(&format!("/v1/files/{file}/content"), Some(&ann))
+                .await
+                .bytes()
+                .await
+                .expect("download");
+            assert!(
+                got.as_ref() == bytes.as_slice(),
+                "the finished file is whole"
+            );
+            assert_eq!(listed["files"].as_array().map(Vec::len), Some(1));
+        }
+        None => {
+            assert_eq!(
+                listed["files"],
+                serde_json::json!([]),
+                "nothing half-written is visible"
+            );
+            let objects = store.list("files/").await.expect("list");
+            assert!(objects.is_empty(), "no object is left behind: {objects:?}");
+        }
+    }
+}
+
+on_both_backends!(a_crash_while_storing_leaves_nothing_half_written);
