@@ -192,6 +192,13 @@ impl Database {
         ))
         .execute(&mut *tx)
         .await?;
+        // Their attachments go with them: into the trash as if long ago, so the next sweep of
+        // the trash deletes their bytes.
+        sqlx::query(&format!(
+            "UPDATE files SET deleted_at = 0, message_id = NULL WHERE message_id IN ({list})"
+        ))
+        .execute(&mut *tx)
+        .await?;
         let done = sqlx::query(&format!("DELETE FROM messages WHERE id IN ({list})"))
             .execute(&mut *tx)
             .await?;

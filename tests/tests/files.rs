@@ -882,7 +882,65 @@ async fn a_department_shares_its_quota(backend: Backend) {
     expect_json::<Value>(plain(&server, &cat, "c.bin", vec![3; 3000]).await, 201).await;
 }
 
+/// Retention deletes a message with its attachments: nobody can download them, and their bytes
+/// go at the next sweep of the trash (at start, here).
+async fn retention_takes_attachments_with_their_messages(backend: Backend) {
+    let t = Team::new(Server::start(backend).await, "留存", false).await;
+    let mut server = t.server;
+    let bytes = noise(5000, 9);
+    let file: Value = expect_json(
+        server
+            .request(Method::POST, "/v1/files", Some(&t.ann.1))
+            .query(&[("name", "old.bin"), ("channel", &t.channel.to_string())])
+            .body(bytes.clone())
+            .send()
+            .await
+            .expect("upload"),
+        201,
+    )
+    .await;
+    let id = file["id"].as_i64().expect("id");
+    let mut ann = WsClient::connect(&server, &t.ann.1).await;
+    let sent = ann
+        .request(json!({"type": "send", "channel": t.channel, "client_id": "r1", "body": "旧文件", "attachments": [id]}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    assert_eq!(download(&server, &t.bob.1, id).await.status(), 200);
+    assert_eq!(stored_objects(&server), 1);
+    let patched = server
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/channels/{}", t.channel),
+            &t.admin,
+            &json!({"retention_days": 1}),
+        )
+        .await;
+    assert_eq!(patched.status(), 200);
+    let pool = parley_tests::database_pool(&server.database_url).await;
+    sqlx::query("UPDATE messages SET created_at = created_at - 3 * 86400000")
+        .execute(&pool)
+        .await
+        .expect("age the message");
+    let pass: Value = expect_json(
+        server
+            .post("/v1/admin/retention/run", Some(&t.admin), &json!({}))
+            .await,
+        200,
+    )
+    .await;
+    assert!(pass.to_string().contains("1"), "{pass}");
+    expect_error(download(&server, &t.bob.1, id).await, 404, "not_found").await;
+    server.kill_and_restart().await;
+    let gone = eventually(100, Duration::from_millis(100), || async {
+        (stored_objects(&server) == 0).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "the attachment's bytes are deleted");
+    expect_error(download(&server, &t.ann.1, id).await, 404, "not_found").await;
+}
+
 on_both_backends!(
+    retention_takes_attachments_with_their_messages,
     a_department_shares_its_quota,
     images_get_thumbnails,
     plain_uploads_downloads_and_versions,
