@@ -183,6 +183,7 @@ impl Uploads {
         }
         let mut received = upload.received;
         let mut checkpoint = received + CHECKPOINT;
+        let mut syncing: Option<tokio::task::JoinHandle<AppResult<()>>> = None;
         let mut stream = body.into_data_stream();
         let mut whole = true;
         while let Some(chunk) = stream.next().await {
@@ -215,8 +216,29 @@ impl Uploads {
             }
             if received >= checkpoint {
                 checkpoint = received + CHECKPOINT;
-                self.record(state, &upload.id, &mut out, received).await?;
+                // Synced and recorded in the background while more bytes arrive; one at a
+                // time, so the records go forward in order.
+                if let Some(previous) = syncing.take() {
+                    previous.await.map_err(|e| AppError::internal(&e))??;
+                }
+                out.flush().await.map_err(|e| AppError::internal(&e))?;
+                let file = out
+                    .get_ref()
+                    .try_clone()
+                    .await
+                    .map_err(|e| AppError::internal(&e))?;
+                let (db, id, expires) =
+                    (state.db.clone(), upload.id.clone(), self.expiry(now_ms()));
+                let at = received;
+                syncing = Some(tokio::spawn(async move {
+                    file.sync_data().await.map_err(|e| AppError::internal(&e))?;
+                    db.upload_received(&id, at, expires).await?;
+                    Ok::<_, AppError>(())
+                }));
             }
+        }
+        if let Some(previous) = syncing.take() {
+            previous.await.map_err(|e| AppError::internal(&e))??;
         }
         self.record(state, &upload.id, &mut out, received).await?;
         if let Some(writer) = direct {
