@@ -11,6 +11,7 @@ mod netns;
 mod pg;
 pub mod recorder;
 mod relay;
+pub mod bytes;
 pub mod rtc;
 mod s3;
 mod server;

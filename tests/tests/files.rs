@@ -11,49 +11,13 @@ use parley_tests::{
 };
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TUS: (&str, &str) = ("Tus-Resumable", "1.0.0");
 const REPORT: &str = "需求调研报告 V2.txt";
 
-fn sha_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Bytes that differ from run to run and compress badly.
-fn noise(len: usize, seed: u8) -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9 ^ u32::from(seed);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
-/// A real PNG of `width` × `height`, half of it transparent.
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbaImage::from_fn(width, height, |x, y| {
-        image::Rgba([
-            (x % 256) as u8,
-            (y % 256) as u8,
-            90,
-            if x < width / 2 { 0 } else { 255 },
-        ])
-    });
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgba8(image)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .expect("encode png");
-    out
-}
+use parley_tests::bytes::{noise, png, sha256_hex as sha_hex};
 
 fn metadata(pairs: &[(&str, &str)]) -> String {
     pairs

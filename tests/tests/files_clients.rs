@@ -5,21 +5,12 @@
 use parley_tests::rtc::{metric, run_browser_script};
 use parley_tests::{expect_json, Server};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use std::process::Stdio;
 use std::time::Duration;
 
 /// A 5 MiB + 123 byte file of noise (several 1 MiB chunks and a short last one).
 fn sample(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>) {
-    let mut x: u32 = 0x1234_5678;
-    let bytes: Vec<u8> = (0..5 * 1024 * 1024 + 123)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect();
+    let bytes = parley_tests::bytes::noise(5 * 1024 * 1024 + 123, 5);
     let path = dir.join("sample.bin");
     std::fs::write(&path, &bytes).expect("write the sample");
     (path, bytes)
@@ -35,11 +26,7 @@ async fn check(server: &Server, token: &str, report: &Value, bytes: &[u8], name:
     )
     .await;
     assert_eq!(file["name"], name);
-    let sha: String = Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    assert_eq!(file["sha256"], sha);
+    assert_eq!(file["sha256"], parley_tests::bytes::sha256_hex(bytes));
     let received = metric(server, "parley_upload_bytes_total").await;
     assert_eq!(
         received as usize,

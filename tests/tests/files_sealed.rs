@@ -16,24 +16,11 @@ const K1: &str = "11111111111111111111111111111111111111111111111111111111111111
 const K2: &str = "2222222222222222222222222222222222222222222222222222222222222222";
 
 fn noise(len: usize) -> Vec<u8> {
-    let mut x: u32 = 0x2545_f491;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    parley_tests::bytes::noise(len, 7)
 }
 
 fn png(width: u32, height: u32) -> Vec<u8> {
-    let image = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([x as u8, y as u8, 7]));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(image)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .expect("png");
-    out
+    parley_tests::bytes::png(width, height)
 }
 
 async fn upload(server: &Server, token: &str, name: &str, bytes: &[u8]) -> Value {
