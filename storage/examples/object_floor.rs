@@ -49,7 +49,8 @@ async fn main() -> anyhow::Result<()> {
     writer.finish().await?;
     let write_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let mut stream = store.stream(key).await?;
+    // The same call a download makes.
+    let mut stream = store.stream_range(key, 0..bytes).await?;
     let mut read = 0u64;
     while let Some(chunk) = stream.next().await {
         read += chunk?.len() as u64;
