@@ -39,9 +39,9 @@ pub struct Uploads {
     hashes: Mutex<HashMap<String, (i64, Sha256)>>,
     /// Uploads a request is writing to right now: one writer per upload.
     busy: Mutex<HashSet<String>>,
-    /// Uploads whose bytes went up to a remote store as they arrived (one whole request), so
-    /// finishing them moves nothing.
-    in_store: Mutex<HashSet<String>>,
+    /// Uploads whose bytes went to the store as they arrived (one whole request), so
+    /// finishing them moves nothing: with the key they were sealed with, when sealed.
+    in_store: Mutex<HashMap<String, Option<Sealing>>>,
     /// Thumbnails are made one at a time per core.
     thumbnailing: tokio::sync::Semaphore,
 }
@@ -53,6 +53,9 @@ impl std::fmt::Debug for Uploads {
             .finish_non_exhaustive()
     }
 }
+
+/// A content's own key, and that key wrapped for the database (with the master key's id).
+type Sealing = (parley_files::DataKey, (String, String));
 
 /// Holds an upload for one writer; released on drop.
 pub struct Writing<'a> {
@@ -88,7 +91,7 @@ impl Uploads {
             staging,
             hashes: Mutex::new(HashMap::new()),
             busy: Mutex::new(HashSet::new()),
-            in_store: Mutex::new(HashSet::new()),
+            in_store: Mutex::new(HashMap::new()),
             thumbnailing: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, |n| n.get()),
             ),
@@ -165,17 +168,26 @@ impl Uploads {
             hash = Some(Sha256::new());
         }
         let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        // A remote store gets the bytes as they arrive, when the whole upload comes in this
-        // request, so finishing it moves nothing; the staging file still holds them in case
-        // the request breaks. A store that fails only loses this shortcut.
+        // When the whole upload comes in this request, a remote store, or any store when
+        // content is sealed, gets the bytes (sealed) as they arrive, so finishing it moves
+        // nothing; the staging file still holds them in case the request breaks. A store that
+        // fails only loses this shortcut.
         let mut direct = None;
+        let mut sealing: Option<(parley_files::Sealer, Sealing)> = None;
         if upload.received == 0
             && upload.length > 0
-            && !state.objects.is_local()
-            && self.keys.is_none()
+            && (!state.objects.is_local() || self.keys.is_some())
         {
             match state.objects.writer(&object_key(&upload.id)).await {
-                Ok(writer) => direct = Some(writer),
+                Ok(writer) => {
+                    direct = Some(writer);
+                    sealing = self.keys.as_ref().map(|keys| {
+                        let (data_key, wrapped) = keys.new_data_key();
+                        let sealer =
+                            parley_files::Sealer::new(&data_key, parley_files::Stream::Content);
+                        (sealer, (data_key, wrapped))
+                    });
+                }
                 Err(e) => {
                     tracing::warn!(upload = %upload.id, error = %e, "cannot stream an upload to the store; it moves when complete")
                 }
@@ -202,7 +214,11 @@ impl Uploads {
                 hash.update(&chunk[..take]);
             }
             if let Some(writer) = direct.as_mut() {
-                if let Err(e) = writer.write(&chunk[..take]).await {
+                let written = match sealing.as_mut() {
+                    Some((sealer, _)) => writer.write(&sealer.push(&chunk[..take])).await,
+                    None => writer.write(&chunk[..take]).await,
+                };
+                if let Err(e) = written {
                     tracing::warn!(upload = %upload.id, error = %e, "streaming an upload to the store failed; it moves when complete");
                     if let Some(writer) = direct.take() {
                         let _ = writer.abort().await;
@@ -243,10 +259,19 @@ impl Uploads {
         self.record(state, &upload.id, &mut out, received).await?;
         if let Some(writer) = direct {
             if whole && received == upload.length {
-                match writer.finish().await {
+                let (tail, sealed) = match sealing {
+                    Some((sealer, sealed)) => (sealer.finish(), Some(sealed)),
+                    None => (Vec::new(), None),
+                };
+                let mut writer = writer;
+                let done = match writer.write(&tail).await {
+                    Ok(()) => writer.finish().await,
+                    Err(e) => Err(e),
+                };
+                match done {
                     Ok(()) => {
                         if let Ok(mut in_store) = self.in_store.lock() {
-                            in_store.insert(upload.id.clone());
+                            in_store.insert(upload.id.clone(), sealed);
                         }
                     }
                     Err(e) => {
@@ -355,7 +380,16 @@ impl Uploads {
         let sniffed = parley_files::sniff(&head);
         state.db.upload_hashed(&upload.id, &sha256).await?;
         let known = state.db.blob_exists(&sha256).await?;
-        let sealed = self.keys.as_ref().map(|k| k.new_data_key());
+        let in_store = self
+            .in_store
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(&upload.id));
+        // Sealed as it arrived (with the key used then), or to be sealed now.
+        let sealed = match &in_store {
+            Some(sealed) => sealed.clone(),
+            None => self.keys.as_ref().map(|k| k.new_data_key()),
+        };
         let thumbnails = staged
             && !known
             && sniffed.image
@@ -364,13 +398,8 @@ impl Uploads {
             && self
                 .make_thumbnails(state, &path, &sha256, sealed.as_ref().map(|(k, _)| k))
                 .await;
-        let in_store = self
-            .in_store
-            .lock()
-            .map(|mut s| s.remove(&upload.id))
-            .unwrap_or(false);
         if staged {
-            if in_store || known {
+            if in_store.is_some() || known {
                 // The bytes are in the store already (as this upload's object, or as the same
                 // content stored before): nothing to move.
                 let _ = tokio::fs::remove_file(&path).await;
