@@ -1,13 +1,16 @@
 //! The JS SDK (`web/sdk/`) as an app uses it: served by the binary at `/sdk/parley.js` (and
-//! `/sdk/room.js`, `/sdk/common.js`), imported across origins by two headless Chromium pages
-//! that chat, read, and ride out a cut network without losing or repeating a message; the
-//! embedding example (`examples/embed-call.html`) joining a call with tokens minted from an API
-//! key; what an app meets less often, one case of `tests/browser/sdk_edges.mjs` per behaviour;
-//! and its JSDoc types as `tsc --checkJs` reads them.
+//! `/sdk/room.js`, `/sdk/files.js`, `/sdk/common.js`), imported across origins by two headless
+//! Chromium pages that chat, read, and ride out a cut network without losing or repeating a
+//! message; files uploaded resumably through a misbehaving network and a page reload, sent
+//! and downloaded (`tests/browser/sdk_files.mjs`); the embedding example
+//! (`examples/embed-call.html`) joining a call with tokens minted from an API key; what an app
+//! meets less often, one case of `tests/browser/sdk_edges.mjs` per behaviour; and its JSDoc
+//! types as `tsc --checkJs` reads them.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 #[tokio::test]
@@ -44,6 +47,7 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
     assert!(body.contains(r#"export { Room, Participant } from "./room.js""#));
     for (file, exports) in [
         ("room.js", "export class Room"),
+        ("files.js", "export class Upload"),
         ("common.js", "export class Emitter"),
     ] {
         let module = server.get(&format!("/sdk/{file}"), None).await;
@@ -240,6 +244,252 @@ fn the_sdk_type_checks_with_tsc_check_js() {
         "tsc --checkJs found errors in web/sdk:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// `len` bytes that compress to nothing, the same on every run (xorshift).
+fn file_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The chunk size the file cases upload with.
+const CHUNK: u64 = 256 * 1024;
+
+/// Run one case of `sdk_files.mjs` uploading `bytes` as `name`; its report, which must say `ok`.
+async fn files_case(server: &Server, case: &str, bytes: &[u8], name: &str, args: &[&str]) -> Value {
+    let path = server.dir.path().join(format!("{case}.bin"));
+    std::fs::write(&path, bytes).expect("write the file to upload");
+    let (path, chunk) = (path.display().to_string(), CHUNK.to_string());
+    let mut all = vec![
+        "--parley",
+        &server.url,
+        "--case",
+        case,
+        "--file",
+        &path,
+        "--name",
+        name,
+        "--chunk",
+        &chunk,
+    ];
+    all.extend_from_slice(args);
+    let report = run_browser_script("sdk_files.mjs", &all, 120).await;
+    eprintln!("sdk_files.mjs {case} report: {report}");
+    assert_eq!(report["ok"], true, "{}: {report}", report["error"]);
+    report
+}
+
+/// The tus requests of a report's `network` log: `(method, Upload-Offset, planned action)`.
+fn requests(log: &Value) -> Vec<(String, Option<u64>, String)> {
+    log.as_array()
+        .expect("a network log")
+        .iter()
+        .map(|e| {
+            (
+                e["method"].as_str().unwrap_or_default().to_string(),
+                e["offset"].as_u64(),
+                e["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_cut_paused_and_resumed_arrives_whole_and_is_sent_and_downloaded_as_an_attachment(
+) {
+    let t = Team::new(Server::start(Backend::Sqlite).await, "sdk-files", false).await;
+    let bytes = file_bytes(3 * 1024 * 1024 + 12_345);
+    let (len, sha256) = (bytes.len() as u64, sha256_hex(&bytes));
+    let name = "季度报告 Q3.bin";
+    let channel = t.channel.to_string();
+    let report = files_case(
+        &t.server,
+        "resume",
+        &bytes,
+        name,
+        &[
+            "--channel",
+            &channel,
+            "--token-a",
+            &t.ann.1,
+            "--token-b",
+            &t.bob.1,
+        ],
+    )
+    .await;
+
+    // The server made the file of exactly the blob's bytes, as an attachment for the channel.
+    let file = &report["outcome"];
+    assert_eq!(file["sha256"], sha256.as_str(), "{report}");
+    assert_eq!(file["size"], len, "{report}");
+    assert_eq!(file["name"], name, "{report}");
+    assert_eq!(file["channel"], t.channel, "{report}");
+    assert_eq!(
+        report["upload"],
+        json!({"state": "done", "sent": len, "total": len}),
+        "{report}"
+    );
+
+    // Each mishap happened, and the SDK asked the server where the upload stood (HEAD) and
+    // went on from there: from the same offset when the bytes never arrived, from after them
+    // when only the answer was lost.
+    let log = requests(&report["network"]);
+    let patches: Vec<&(String, Option<u64>, String)> =
+        log.iter().filter(|r| r.0 == "PATCH").collect();
+    let mishaps: Vec<&str> = patches
+        .iter()
+        .map(|p| p.2.as_str())
+        .filter(|a| *a != "continue")
+        .collect();
+    assert_eq!(mishaps, ["cut", "lost", "mismatch", "hold"], "{report}");
+    for (i, (_, offset, action)) in log.iter().enumerate() {
+        if action.is_empty() || action == "continue" {
+            continue;
+        }
+        assert_eq!(
+            log.get(i + 1).map(|r| r.0.as_str()),
+            Some("HEAD"),
+            "after {action}: {log:?}"
+        );
+        let next = log[i + 1..].iter().find(|r| r.0 == "PATCH").map(|r| r.1);
+        let expected = if action == "lost" {
+            offset.map(|o| o + CHUNK)
+        } else {
+            *offset
+        };
+        assert_eq!(next, Some(expected), "the PATCH after {action}: {log:?}");
+    }
+    // No byte went to the server twice: the PATCHes that reached it cover the file once.
+    let reached: Vec<u64> = patches
+        .iter()
+        .filter(|p| p.2 == "continue" || p.2 == "lost")
+        .filter_map(|p| p.1)
+        .collect();
+    let chunks: Vec<u64> = (0..len.div_ceil(CHUNK)).map(|i| i * CHUNK).collect();
+    assert_eq!(reached, chunks, "{log:?}");
+
+    // Paused with its 9th PATCH on the way: that request was cancelled, and no other went out
+    // before the app resumed it.
+    let held = patches.iter().find(|p| p.2 == "hold").and_then(|p| p.1);
+    assert_eq!(
+        report["paused"],
+        json!({"state": "paused", "sent": held}),
+        "{report}"
+    );
+    assert_eq!(report["stateWhilePaused"], "paused", "{report}");
+    assert_eq!(report["requestsWhilePaused"], 0, "{report}");
+
+    // Progress after every chunk, never backwards, ending at the whole file.
+    let progress: Vec<u64> = report["progress"]
+        .as_array()
+        .expect("progress")
+        .iter()
+        .map(|p| p.as_u64().expect("bytes"))
+        .collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(progress.last(), Some(&len), "{progress:?}");
+    for chunk in &chunks[1..] {
+        assert!(progress.contains(chunk), "{chunk} in {progress:?}");
+    }
+
+    // Sent with a message: B receives it with the attachment and downloads the same bytes.
+    let attachment = &report["received"]["attachments"][0];
+    assert_eq!(attachment["id"], file["id"], "{report}");
+    assert_eq!(attachment["name"], name, "{report}");
+    assert_eq!(attachment["size"], len, "{report}");
+    assert_eq!(
+        report["download"],
+        json!({"size": len, "sha256": sha256}),
+        "{report}"
+    );
+    let id = file["id"].as_i64().expect("file id");
+    let seen_by_bob: Value = parley_tests::expect_json(
+        t.server
+            .get(&format!("/v1/files/{id}"), Some(&t.bob.1))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(seen_by_bob["sha256"], sha256.as_str(), "{seen_by_bob}");
+    assert_eq!(
+        seen_by_bob["message"], report["sent"]["message_id"],
+        "{seen_by_bob}"
+    );
+    assert_eq!(report["errors"], json!({"a": [], "b": []}), "{report}");
+}
+
+#[tokio::test]
+async fn an_upload_resumes_after_a_page_reload_from_its_url_and_an_aborted_one_is_removed() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.admin_token().await;
+    let (_, token) = server.user_with_role(&admin, "member", None).await;
+    let bytes = file_bytes(1024 * 1024 + 1000);
+    let len = bytes.len() as u64;
+    let report = files_case(
+        &server,
+        "reload",
+        &bytes,
+        "notes.bin",
+        &["--token-a", &token],
+    )
+    .await;
+
+    // Two chunks were in when the page went away, its URL kept.
+    let before = &report["before"];
+    let url = before["url"].as_str().expect("the upload's URL");
+    assert!(
+        url.starts_with(&format!("{}/v1/uploads/", server.url)),
+        "{report}"
+    );
+    assert_eq!(before["sent"], 2 * CHUNK, "{report}");
+    assert_eq!(before["kept"], url, "{report}");
+    assert_eq!(report["resumedFrom"], url, "{report}");
+
+    // The new page asked where that upload stood and sent only the rest, to the same URL.
+    let after: Vec<(String, Option<u64>, String)> = requests(&report["afterReload"]);
+    let methods: Vec<(&str, Option<u64>)> = after.iter().map(|r| (r.0.as_str(), r.1)).collect();
+    assert_eq!(
+        methods,
+        [
+            ("HEAD", None),
+            ("PATCH", Some(2 * CHUNK)),
+            ("PATCH", Some(3 * CHUNK)),
+            ("PATCH", Some(4 * CHUNK))
+        ],
+        "{report}"
+    );
+    for entry in report["afterReload"].as_array().expect("requests") {
+        assert_eq!(entry["url"], url, "{report}");
+    }
+    assert_eq!(report["progressAfterReload"][0], 2 * CHUNK, "{report}");
+    let file = &report["outcome"];
+    assert_eq!(file["sha256"], sha256_hex(&bytes).as_str(), "{report}");
+    assert_eq!(file["size"], len, "{report}");
+
+    // Aborted mid-way: the promise rejects, and the server forgot the upload (HEAD, then
+    // DELETE; the server's answer to a HEAD after it is 404).
+    assert_eq!(report["aborted"]["rejected"], "aborted", "{report}");
+    assert_eq!(report["aborted"]["state"], "aborted", "{report}");
+    assert_eq!(report["aborted"]["headAfter"], 404, "{report}");
+    assert_eq!(
+        report["abortRequests"],
+        json!(["HEAD", "DELETE", "HEAD"]),
+        "{report}"
     );
 }
 

@@ -1,4 +1,4 @@
-// What both of the SDK's clients share: the error they reject with, their listeners, the
+// What the SDK's parts share: the error they reject with, their listeners, the
 // WebSocket URL on the server's base URL, token functions and the reconnect backoff.
 
 /** An `error` reply, a fatal `closing`, or a request the SDK gave up on. */
@@ -7,13 +7,19 @@ export class ParleyError extends Error {
    * @param {string} code The protocol's stable code (`not_member`, `forbidden`, ...), or
    *   `connection_lost` / `closed` from the SDK itself.
    * @param {string} message
+   * @param {{status?: number | null, retryAfter?: number | null}} [http] For a REST answer:
+   *   its HTTP status, and the seconds after which a retry may succeed.
    */
-  constructor(code, message) {
+  constructor(code, message, http = {}) {
     super(message);
     this.name = "ParleyError";
     /** The event type, for `*` listeners. */
     this.type = "error";
     this.code = code;
+    /** The HTTP status of a REST answer; `null` on the WebSockets and for the SDK's own. */
+    this.status = http.status ?? null;
+    /** Seconds until a retry may succeed, when the server said (`retry_after`). */
+    this.retryAfter = http.retryAfter ?? null;
   }
 }
 

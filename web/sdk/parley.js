@@ -6,10 +6,13 @@
 //   client.on("message", (e) => show(e.message));
 //   await client.connect();
 //   await client.send(channelId, "hello");
+//   const file = await client.upload(blob, { name: "report.pdf", channel: channelId }).promise;
+//   await client.send(channelId, "the report", { attachments: [file.id] });
 //
 // The client reconnects by itself (backoff with jitter) and resumes every channel from the last
 // event it delivered, so the app sees each channel event once, in `seq` order, with nothing
-// lost. Requests made while disconnected wait and go out after the resume.
+// lost. Requests made while disconnected wait and go out after the resume. Files go over REST
+// (`files.js`): resumable uploads, a file's description and its bytes.
 
 /** @typedef {"connecting" | "open" | "reconnecting" | "closed"} ConnectionState */
 
@@ -25,6 +28,18 @@
  *   means the connection is dead: it is dropped and the request resent after the resume
  *   (default 15000).
  * @property {typeof WebSocket} [WebSocket] The WebSocket class (default: the global one).
+ * @property {typeof fetch} [fetch] The fetch function for files (default: the global one).
+ */
+
+/**
+ * A file sent with a message, as the message describes it; its bytes are
+ * `client.download(id)`, its description `client.file(id)`.
+ * @typedef {object} Attachment
+ * @property {number} id
+ * @property {string} name
+ * @property {number} size
+ * @property {string} mime
+ * @property {boolean} [thumbnail] An image with thumbnails (`GET /v1/files/{id}/thumbnail`).
  */
 
 /**
@@ -38,6 +53,8 @@
  * @property {number[]} [mentions]
  * @property {"normal" | "important" | "urgent"} [priority]
  * @property {boolean} [ack_requested]
+ * @property {Attachment[]} [attachments] Files sent with it; absent when none (and once
+ *   recalled).
  * @property {number} created_at
  * @property {number | null} edited_at
  * @property {number | null} recalled_at
@@ -52,11 +69,14 @@
  * @property {"normal" | "important" | "urgent"} [priority]
  * @property {boolean} [ackRequested]
  * @property {{kind: "join_bridge", room: string}} [action]
+ * @property {number[]} [attachments] Ids of files uploaded for this channel (`upload(blob,
+ *   {channel})`) and not sent before, at most 20; the body may then be empty.
  */
 
 import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
+import { Upload, downloadFile, getFile } from "./files.js";
 
-export { ParleyError };
+export { ParleyError, Upload };
 export { Room, Participant } from "./room.js";
 
 /** The protocol versions this SDK speaks. */
@@ -441,6 +461,7 @@ export class ParleyClient extends Emitter {
     if (options.priority && options.priority !== "normal") frame.priority = options.priority;
     if (options.ackRequested) frame.ack_requested = true;
     if (options.action) frame.action = options.action;
+    if (options.attachments?.length) frame.attachments = options.attachments;
     return this.request(frame);
   }
 
@@ -544,5 +565,43 @@ export class ParleyClient extends Emitter {
   /** @param {number} channel */
   typing(channel) {
     return this.request({ type: "typing", channel });
+  }
+
+  // ---- files (REST, beside the WebSocket: no connect() needed) ----
+
+  /** Where REST requests go and as whom. @returns {import("./files.js").RestTarget} */
+  get rest() {
+    return { url: this.options.url, token: this.options.token, fetch: this.options.fetch };
+  }
+
+  /**
+   * Upload a file, resumably (tus 1.0 over `/v1/uploads`), in chunks of `chunkSize`; it starts
+   * at once. With `channel` it is an attachment to send with `send(channel, body,
+   * {attachments: [file.id]})`. Network errors are retried from where the server stands.
+   * @param {Blob} blob A `File` or any `Blob` (which needs `name`).
+   * @param {import("./files.js").UploadOptions} [options]
+   * @returns {Upload} `promise` resolves with the file; `pause()`, `resume()`, `abort()`.
+   */
+  upload(blob, options = {}) {
+    return new Upload(this.rest, blob, options).start();
+  }
+
+  /**
+   * A file's description (`GET /v1/files/{id}`).
+   * @param {number} id
+   * @returns {Promise<import("./files.js").ParleyFile>}
+   */
+  file(id) {
+    return getFile(this.rest, id);
+  }
+
+  /**
+   * A file's bytes (`GET /v1/files/{id}/content`), the current version or `version`.
+   * @param {number} id
+   * @param {{version?: number, signal?: AbortSignal}} [options]
+   * @returns {Promise<Blob>}
+   */
+  download(id, options = {}) {
+    return downloadFile(this.rest, id, options);
   }
 }
