@@ -4,7 +4,9 @@
 //! reaches the assignee's "My tasks"; an administrator who manages people, imports a CSV, makes
 //! an API key and reads the dashboard; a member on a phone-sized screen; and files attached in
 //! the chat (dropped, picked, pasted; cut off, paused and resumed) that the other person sees
-//! previewed and downloads byte for byte. Screenshots of each state land in
+//! previewed and downloads byte for byte; and the file library, where a department's admin shares
+//! a folder through the permission dialog and restores an old version of what a member uploaded
+//! there. Screenshots of each state land in
 //! `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from there).
 
 use parley_tests::recorder::RecorderProcess;
@@ -42,6 +44,7 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
         ("meeting.js", "text/javascript"),
         ("minutes.js", "text/javascript"),
         ("admin.js", "text/javascript"),
+        ("library.js", "text/javascript"),
         ("upkeep.js", "text/javascript"),
         ("app.css", "text/css"),
         ("icon.svg", "image/svg+xml"),
@@ -466,6 +469,305 @@ async fn a_png_dropped_in_the_app_is_previewed_and_downloaded_intact_by_the_othe
             .len();
         assert!(size > 10_000, "{shot} is {size} bytes");
     }
+}
+
+#[tokio::test]
+async fn a_department_shares_a_folder_and_restores_an_old_version_in_the_app() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.admin_token().await;
+    let department = "总部/财务部 Finance";
+    let person = |name: &'static str, role: &'static str, department: Option<&'static str>| {
+        let (server, admin) = (&server, &admin);
+        async move {
+            let email = format!("{}@example.com", unique("lib"));
+            let mut body =
+                json!({"email": email, "name": name, "role": role, "password": PASSWORD});
+            if let Some(d) = department {
+                body["department"] = d.into();
+            }
+            let user: Value =
+                expect_json(server.post("/v1/users", Some(admin), &body).await, 201).await;
+            let token = server.login(&email, PASSWORD).await.access_token;
+            (user["id"].as_i64().expect("id"), email, token)
+        }
+    };
+    let head = person("Grace Ho", "dept_admin", Some(department)).await;
+    let member = person("王小明", "member", Some(department)).await;
+    let guest = person("Gus Supplier 供应商", "guest", None).await;
+    // Signing in waits for a channel in the sidebar: the two share one.
+    let body = json!({"name": "财务 Finance", "kind": "group", "category": "department", "members": [member.0]});
+    let channel: Value =
+        expect_json(server.post("/v1/channels", Some(&head.2), &body).await, 201).await;
+    let departments: Value =
+        expect_json(server.get("/v1/departments", Some(&admin)).await, 200).await;
+    let finance = departments
+        .as_array()
+        .expect("departments")
+        .iter()
+        .find(|d| d["path"] == department)
+        .expect("the department")
+        .clone();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let name = "报价单 Quote.txt";
+    let v1 = text_of(300 * 1024, "第一版 first draft");
+    let v2 = text_of(280 * 1024, "第二版 second draft, freight added");
+    let (v1_path, v2_path) = (dir.path().join(name), dir.path().join("quote-v2.txt"));
+    std::fs::write(&v1_path, &v1).expect("write v1");
+    std::fs::write(&v2_path, &v2).expect("write v2");
+    let downloads = dir.path().join("downloads");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let report = run_browser_script(
+        "app_library.mjs",
+        &[
+            "--parley",
+            &server.url,
+            "--channel",
+            &channel["id"].to_string(),
+            "--email-head",
+            &head.1,
+            "--email-member",
+            &member.1,
+            "--password",
+            PASSWORD,
+            "--department",
+            finance["name"].as_str().expect("name"),
+            "--guest",
+            &guest.0.to_string(),
+            "--v1",
+            &path(&v1_path),
+            "--v2",
+            &path(&v2_path),
+            "--downloads",
+            &path(&downloads),
+            "--out",
+            &path(&screenshots()),
+        ],
+        200,
+    )
+    .await;
+    eprintln!("app_library.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(report["pageErrors"], json!([]), "{report}");
+    assert_eq!(
+        report["translations"],
+        json!({"missing": [], "unknown": []}),
+        "every text of the library in both languages"
+    );
+    assert_eq!(report["memberLanguage"], json!(["zh-CN", "文件"]));
+    // The department admin manages the department's tree; its member edits it.
+    assert_eq!(report["headRoot"]["level"], "manage", "{report}");
+    assert_eq!(report["headRoot"]["title"], finance["name"], "{report}");
+    let folder = report["folder"].as_i64().expect("the subfolder's id");
+    assert_eq!(report["memberFolder"]["folder"], folder, "{report}");
+    assert_eq!(report["memberFolder"]["level"], "edit", "{report}");
+    assert_eq!(
+        report["memberFolder"]["crumbs"],
+        json!(["文件", finance["name"], "2027 预算 Budget"]),
+        "{report}"
+    );
+    assert_eq!(report["watching"], "👁 Watching", "{report}");
+    assert_eq!(
+        report["roots"],
+        json!(["我的文件", "总部", finance["name"]]),
+        "{report}"
+    );
+    // The channel's creator manages its library, named after it.
+    assert_eq!(report["channelLibrary"]["level"], "manage", "{report}");
+    assert_eq!(
+        report["channelLibrary"]["title"], "财务 Finance",
+        "{report}"
+    );
+    // The dialog started empty, and opened again shows the grant the server keeps.
+    let grant = format!("user:{}", guest.0);
+    assert_eq!(report["grantsBefore"], json!([]), "{report}");
+    assert_eq!(report["grantsAfter"], json!([[grant, "view"]]), "{report}");
+    assert_eq!(report["inherit"], true, "{report}");
+    let view: Value = expect_json(
+        server
+            .get(&format!("/v1/folders/{folder}"), Some(&head.2))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        view["grants"],
+        json!({"inherit": true, "grants": [
+            {"subject": {"kind": "user", "user_id": guest.0}, "level": "view"}]}),
+        "{view}"
+    );
+    // The guest, who belongs to no department, now finds the folder shared with them, to view.
+    let roots: Value = expect_json(server.get("/v1/folders", Some(&guest.2)).await, 200).await;
+    let shared: Vec<i64> = roots["shared"]
+        .as_array()
+        .expect("shared")
+        .iter()
+        .filter_map(|f| f["id"].as_i64())
+        .collect();
+    assert_eq!(shared, [folder], "{roots}");
+    let theirs: Value = expect_json(
+        server
+            .get(&format!("/v1/folders/{folder}"), Some(&guest.2))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(theirs["level"], "view", "{theirs}");
+    // The picked file's chip ran to the end; the dropped file was taken and landed too.
+    let file = report["v1"]["file"].as_i64().expect("the file's id");
+    assert_eq!(
+        report["chip"],
+        json!({"file": file, "progress": 1}),
+        "{report}"
+    );
+    assert_eq!(
+        report["dropShown"],
+        json!({"shown": true, "taken": true, "after": false})
+    );
+    let mut listed: Vec<&str> = theirs["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["备注 notes.txt", name], "{theirs}");
+    // The lock: the holder may lift it and add versions; the admin sees who holds it.
+    assert_eq!(report["memberLock"]["lock"], "🔒 您已锁定", "{report}");
+    assert_eq!(
+        report["headLock"]["lock"], "🔒 Locked by 王小明",
+        "{report}"
+    );
+    let head_actions = report["headLock"]["actions"].as_array().expect("actions");
+    assert!(
+        !head_actions.iter().any(|a| a == "new-version"),
+        "nobody else adds a version while it is locked: {report}"
+    );
+    assert_eq!(report["v2"]["file"], file, "a new version, not a new file");
+    assert_eq!(report["headLive"]["version"], 2, "{report}");
+    // The panel listed both versions, newest first, with who uploaded each and what they said.
+    let before = report["versionsBefore"].as_array().expect("versions");
+    let versions: Vec<i64> = before
+        .iter()
+        .filter_map(|v| v["version"].as_i64())
+        .collect();
+    assert_eq!(versions, [2, 1], "{report}");
+    assert_eq!(before[0]["current"], true);
+    assert_eq!(before[0]["comment"], "第二版：加了运费 / freight added");
+    assert!(
+        before[0]["meta"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("王小明"),
+        "{report}"
+    );
+    assert_eq!(before[0]["restorable"], false, "the current version");
+    assert_eq!(before[1]["restorable"], true);
+    let after = report["versionsAfter"].as_array().expect("versions");
+    let versions: Vec<i64> = after.iter().filter_map(|v| v["version"].as_i64()).collect();
+    assert_eq!(versions, [3, 2, 1], "{report}");
+    assert!(
+        after[0]["meta"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Grace Ho"),
+        "{report}"
+    );
+    assert_eq!(report["v3"]["version"], 3, "{report}");
+    // The server agrees: version 3 is version 1's content, restored by the admin.
+    let history: Value = expect_json(
+        server
+            .get(&format!("/v1/files/{file}/versions"), Some(&head.2))
+            .await,
+        200,
+    )
+    .await;
+    let hex = |bytes: &[u8]| format!("{:x}", Sha256::digest(bytes));
+    assert_eq!(history["versions"][0]["sha256"], hex(&v1), "{history}");
+    assert_eq!(history["versions"][0]["uploader"], head.0, "{history}");
+    assert_eq!(history["versions"][1]["sha256"], hex(&v2), "{history}");
+    assert_eq!(history["versions"][2]["sha256"], hex(&v1), "{history}");
+    // What the admin downloaded is what the member had, byte for byte, under the file's name.
+    for (key, original) in [("v2Download", &v2), ("currentDownload", &v1)] {
+        assert_eq!(report[key]["name"], name, "{report}");
+        let saved = report[key]["saved"].as_str().expect("saved");
+        let got = std::fs::read(saved).expect("the download");
+        assert_eq!(got.len(), original.len(), "{key}");
+        assert_eq!(hex(&got), hex(original), "{key}: the bytes differ");
+    }
+    // Deleted, it waited in the member's trash, and came back to its folder.
+    assert_eq!(
+        report["trash"],
+        json!([{"file": file, "name": name}]),
+        "{report}"
+    );
+    assert_eq!(report["restoredIn"], folder, "{report}");
+    assert_eq!(report["restored"]["version"], 3, "{report}");
+    let back: Value = expect_json(
+        server
+            .get(&format!("/v1/files/{file}"), Some(&member.2))
+            .await,
+        200,
+    )
+    .await;
+    assert!(back.get("deleted_at").is_none(), "{back}");
+    assert_eq!(back["version"], 3, "{back}");
+    // Archived, nothing in the folder changes: the buttons that would are gone for both, and
+    // the admin alone may lift it.
+    let renamed = "2027 预算 Budget 定稿";
+    assert_eq!(
+        report["headArchived"],
+        json!({"title": renamed, "readOnly": "true", "tools": ["refresh", "watch", "archive"],
+            "file": ["download", "versions"]}),
+        "{report}"
+    );
+    assert_eq!(
+        report["memberArchived"],
+        json!({"title": renamed, "readOnly": "true", "tools": ["refresh", "watch"],
+            "file": ["download", "versions"]}),
+        "{report}"
+    );
+    assert_eq!(
+        report["headUnarchived"]["tools"],
+        json!([
+            "upload",
+            "new-folder",
+            "refresh",
+            "watch",
+            "rename",
+            "permissions",
+            "archive"
+        ]),
+        "{report}"
+    );
+    let view: Value = expect_json(
+        server
+            .get(&format!("/v1/folders/{folder}"), Some(&member.2))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(view["folder"]["name"], renamed, "{view}");
+    assert_eq!(view["read_only"], false, "{view}");
+    assert_eq!(report["phoneFolder"]["folder"], folder, "{report}");
+    assert_eq!(report["phoneFits"], true, "{report}");
+    assert_eq!(report["phoneVersionsFit"], true, "{report}");
+    for shot in report["screenshots"].as_array().expect("screenshots") {
+        let size = std::fs::metadata(shot.as_str().expect("path"))
+            .expect("screenshot written")
+            .len();
+        assert!(size > 10_000, "{shot} is {size} bytes");
+    }
+}
+
+/// Text of at least `len` bytes, each line numbered and saying `what`.
+fn text_of(len: usize, what: &str) -> Vec<u8> {
+    let mut out = String::new();
+    let mut line = 0;
+    while out.len() < len {
+        line += 1;
+        out += &format!("{line:06} {what}\n");
+    }
+    out.into_bytes()
 }
 
 /// A real PNG of `width`×`height` RGB pixels, a gradient.

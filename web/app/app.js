@@ -1,5 +1,6 @@
 // The Parley web app: sign-in, the sidebar of channels, the message view, urgent pings, and the
-// routes to meetings (meeting.js), minutes and tasks (minutes.js) and administration (admin.js).
+// routes to meetings (meeting.js), minutes and tasks (minutes.js), the file library (library.js)
+// and administration (admin.js).
 // Everything live goes through the SDK's ParleyClient, which resumes after a network drop with
 // nothing lost and nothing shown twice.
 
@@ -13,6 +14,7 @@ import { renderMeeting, renderBridge, leaveCall } from "./meeting.js";
 import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
 import { renderAdmin, renderDashboard } from "./admin.js";
 import { ChatView } from "./chat.js";
+import { renderLibrary } from "./library.js";
 
 const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
 
@@ -257,6 +259,9 @@ function route() {
       case "minutes":
         renderMinutes(main, ctx, id);
         break;
+      case "files":
+        renderLibrary(main, parts);
+        break;
       case "admin":
         renderAdmin(main, ctx, parts[1] || "users");
         break;
@@ -324,6 +329,7 @@ export function renderSidebar() {
     h("nav", { class: "side-nav", "aria-label": t("nav.main") },
       navLink("#/tasks", t("nav.tasks")),
       navLink("#/meetings", t("nav.meetings")),
+      navLink("#/files", t("nav.files")),
       user.role === "admin" || user.role === "dept_admin" ? navLink("#/admin", t("nav.admin")) : null,
       user.role === "admin" ? navLink("#/dashboard", t("nav.dashboard")) : null),
     h("div", { class: "side-actions" },
@@ -506,6 +512,8 @@ function onNotification(n) {
   const text = t(`notification.${n.kind}`, {
     title: n.task ? n.task.title : "",
     by: n.by ? userName(n.by) : "",
+    name: n.file ? n.file.name : "",
+    version: n.file ? n.file.version : "",
   });
   toast(text);
   notify("Parley", text);
@@ -620,6 +628,7 @@ async function openChannel(main, id) {
       ? h("a", { class: "button", href: `#/meet/${id}`, dataset: { action: "meeting" } }, "🎥 " + t("meeting.startOrJoin"))
       : null,
     canPost(c) ? h("button", { onclick: () => openBridge(id), dataset: { action: "bridge" } }, "🎧 " + t("bridge.open")) : null,
+    h("a", { class: "button", href: `#/files/channel/${id}`, dataset: { action: "library" } }, "🗂 " + t("channel.files")),
     h("button", { onclick: () => showPins(id) }, "📌 " + t("channel.pins")),
     h("button", { onclick: () => showMembers(id, members) }, "👥"));
   const body = h("div", { class: "chat-host" });

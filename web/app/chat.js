@@ -7,6 +7,7 @@
 import { t } from "./i18n.js";
 import {
   h, mount, me, formatTime, formatSize, initials, colour, showError, toast, dialog, mediaUrl, Upload,
+  downloadLink as fileLink,
 } from "./ui.js";
 import { state, userName, channelName, canPost, renderSidebar } from "./app.js";
 
@@ -644,23 +645,8 @@ function forgetPreview(upload) {
 
 const contentPath = (a, download) => `/v1/files/${a.id}/content${download ? "?download=true" : ""}`;
 
-/**
- * A link to a file that downloads it. A link cannot send headers, so the address carries the
- * access token (as media do); a click signs it afresh, since a page may stay open for hours.
- */
-function downloadLink(a, attrs, ...children) {
-  const path = contentPath(a, true);
-  const link = h("a", { ...attrs, download: a.name }, ...children);
-  mediaUrl(path).then((url) => { link.href = url; }, () => {});
-  link.addEventListener("click", (e) => {
-    e.preventDefault();
-    mediaUrl(path).then((url) => {
-      link.href = url;
-      h("a", { href: url, download: a.name }).click();
-    }, showError);
-  });
-  return link;
-}
+/** A link to a file that downloads it (`downloadLink` in ui.js). */
+const downloadLink = (a, attrs, ...children) => fileLink(contentPath(a, true), a.name, attrs, ...children);
 
 /**
  * An image's preview (its thumbnail when the server made one) in a box of fixed height, so
@@ -708,7 +694,7 @@ function fileCard(a) {
 }
 
 /** A page with a folded corner (drawn by app.css), its extension on it, coloured by kind. */
-function fileIcon(name, mime) {
+export function fileIcon(name, mime) {
   const dot = name.lastIndexOf(".");
   const ext = dot > 0 && name.length - dot <= 6 ? name.slice(dot + 1).toUpperCase() : "";
   const kind = /pdf/.test(mime || "") || ext === "PDF" ? "pdf"

@@ -204,17 +204,21 @@ function base64Utf8(text) {
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * One file sent to `/v1/uploads` with tus 1.0: created with its name (and `channel`, making it
- * an attachment), then sent in chunks. A network error, a busy server or an offset the server
- * disagrees with is followed by `HEAD`, which says where the upload stands, and the rest goes
- * from there; `pause()` stops at once and `resume()` does the same. `onChange` is called on every
- * step; `state` is `uploading`, `paused`, `failed` (with `error`), `done` (with `fileId`) or
- * `removed`.
+ * One file sent to `/v1/uploads` with tus 1.0: created with its name (or `name`, as for a new
+ * version of a file named otherwise) and `channel`, making it an attachment, or `folder`, putting
+ * it in the library (with `comment`, said of the version); then sent in chunks. A network error,
+ * a busy server or an offset the server disagrees with is followed by `HEAD`, which says where
+ * the upload stands, and the rest goes from there; `pause()` stops at once and `resume()` does
+ * the same. `onChange` is called on every step; `state` is `uploading`, `paused`, `failed` (with
+ * `error`), `done` (with `fileId`) or `removed`.
  */
 export class Upload {
-  constructor(file, { channel = null, onChange = () => {} } = {}) {
+  constructor(file, { channel = null, folder = null, name = null, comment = "", onChange = () => {} } = {}) {
     this.file = file;
     this.channel = channel;
+    this.folder = folder;
+    this.name = name || file.name || "file";
+    this.comment = comment;
     this.onChange = onChange;
     this.state = "paused";
     /** Bytes the server has, as it last said. */
@@ -272,7 +276,10 @@ export class Upload {
         failures = 0;
       } catch (err) {
         if (!live()) return;
-        const again = !(err instanceof ApiError) || err.status >= 500 || [409, 423, 429].includes(err.status);
+        // `423` is a busy upload (it says when to retry) or a file someone holds the edit
+        // lock of (it does not: that waits for a person, so the upload fails with the reason).
+        const again = !(err instanceof ApiError) || err.status >= 500 || [409, 429].includes(err.status)
+          || (err.status === 423 && err.retryAfter !== null);
         if (!again || failures >= RETRY_MS.length) {
           this.state = "failed";
           this.error = err instanceof ApiError ? err : new ApiError(0, "network", t("attach.networkError"));
@@ -287,8 +294,10 @@ export class Upload {
   }
 
   async create() {
-    const meta = [`filename ${base64Utf8(this.file.name || "file")}`];
+    const meta = [`filename ${base64Utf8(this.name)}`];
     if (this.channel !== null) meta.push(`channel ${base64Utf8(String(this.channel))}`);
+    if (this.folder !== null) meta.push(`folder ${base64Utf8(String(this.folder))}`);
+    if (this.comment) meta.push(`comment ${base64Utf8(this.comment)}`);
     const response = await this.request("POST", "/v1/uploads", {
       "upload-length": String(this.file.size),
       "upload-metadata": meta.join(","),
@@ -354,6 +363,24 @@ export class Upload {
       return response;
     }
   }
+}
+
+/**
+ * A link that downloads what `path` serves (`…/content?download=true`), saved as `name`. A link
+ * cannot send headers, so the address carries the access token (as media do); a click signs it
+ * afresh, since a page may stay open for hours.
+ */
+export function downloadLink(path, name, attrs, ...children) {
+  const link = h("a", { ...attrs, download: name }, ...children);
+  mediaUrl(path).then((url) => { link.href = url; }, () => {});
+  link.addEventListener("click", (e) => {
+    e.preventDefault();
+    mediaUrl(path).then((url) => {
+      link.href = url;
+      h("a", { href: url, download: name }).click();
+    }, showError);
+  });
+  return link;
 }
 
 // --- Formatting ------------------------------------------------------------------------------

@@ -85,6 +85,7 @@ static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("sdk", "parley.js", JS),
         embed!("sdk", "room.js", JS),
         embed!("sdk", "common.js", JS),
+        embed!("sdk", "files.js", JS),
     ]
 });
 
@@ -101,6 +102,7 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("app", "minutes.js", JS),
         embed!("app", "meeting.js", JS),
         embed!("app", "admin.js", JS),
+        embed!("app", "library.js", JS),
         embed!("app", "upkeep.js", JS),
         embed!("app", "app.css", "text/css; charset=utf-8"),
         embed!("app", "icon.svg", "image/svg+xml"),
@@ -111,7 +113,7 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
 /// (meetings). Any origin may import them; browsers revalidate them on each load (`no-cache`)
 /// and get `304 Not Modified` while they are unchanged.
 #[utoipa::path(get, path = "/sdk/{file}", tag = "web",
-    params(("file" = String, Path, description = "`parley.js`, `room.js` or `common.js`")),
+    params(("file" = String, Path, description = "`parley.js`, `room.js`, `files.js` or `common.js`")),
     responses(
         (status = 200, description = "The JS SDK, an ES module", content_type = "text/javascript"),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
