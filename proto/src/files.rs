@@ -225,8 +225,8 @@ pub struct FileAuditEntry {
     pub id: i64,
     pub at: i64,
     pub actor: Option<UserId>,
-    /// `upload`, `version`, `download`, `delete`, `restore`, `restore_version`, `lock`,
-    /// `unlock`, `folder_create`, `folder_update`, `share`, `watch`, `unwatch`.
+    /// `upload`, `version`, `download`, `delete`, `restore`, `rename`, `lock`, `unlock`,
+    /// `folder_create`, `folder_update`, `share`.
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<FileId>,
@@ -251,4 +251,11 @@ pub struct FileNotice {
     pub folder: FolderId,
     /// What the uploader said of the version; empty when nothing.
     pub comment: String,
+}
+
+/// `PATCH /v1/files/{id}`: rename (names as for uploads).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameFile {
+    pub name: String,
 }

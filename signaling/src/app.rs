@@ -233,7 +233,9 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/files/{id}",
-            get(routes::files::get).delete(routes::files::delete),
+            get(routes::files::get)
+                .delete(routes::files::delete)
+                .patch(routes::files::rename),
         )
         .route("/files/{id}/versions", get(routes::files::versions))
         .route("/files/{id}/content", get(routes::files::content))
@@ -253,6 +255,7 @@ pub fn app(state: AppState) -> Router {
             get(routes::folders::get).patch(routes::folders::update),
         )
         .route("/folders/{id}/folders", post(routes::folders::create))
+        .route("/folders/{id}/trash", get(routes::folders::trash))
         .route("/folders/{id}/grants", put(routes::folders::set_grants))
         .route(
             "/folders/{id}/watch",

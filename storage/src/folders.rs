@@ -455,6 +455,30 @@ impl Database {
         Ok(())
     }
 
+    /// Rename a file; a conflict when its folder has a file of that name.
+    pub async fn rename_file(&self, id: FileId, name: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE files SET name = $2, updated_at = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(name)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| StoreError::from(e).conflict_as("the folder has a file of that name"))?;
+        Ok(())
+    }
+
+    /// The files of a folder in the trash, most recently deleted first.
+    pub async fn folder_trash(&self, id: FolderId) -> Result<Vec<File>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {FILE_COLUMNS} FROM {FILE_FROM} WHERE f.folder_id = $1 AND f.deleted_at IS NOT NULL \
+             ORDER BY f.deleted_at DESC, f.id"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(file_from_row).collect()
+    }
+
     /// The file of this name in a folder, if any (not in the trash).
     pub async fn file_named(
         &self,

@@ -457,6 +457,76 @@ async fn versions_locks_watchers_archive_and_audit(backend: Backend) {
     .await;
     assert_eq!(versions["versions"].as_array().map(Vec::len), Some(4));
 
+    // Renamed; a taken name and a bad one are refused.
+    let renamed: Value = expect_json(
+        s.send_json(
+            Method::PATCH,
+            &format!("/v1/files/{id}"),
+            &o.fin.1,
+            &json!({"name": "需求调研报告 V4.docx"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(renamed["name"], "需求调研报告 V4.docx");
+    expect_json::<Value>(upload(s, &o.tax.1, root, "其他.docx", b"other").await, 201).await;
+    let taken = s
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/files/{id}"),
+            &o.fin.1,
+            &json!({"name": "其他.docx"}),
+        )
+        .await;
+    expect_error(taken, 409, "conflict").await;
+    let bad = s
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/files/{id}"),
+            &o.fin.1,
+            &json!({"name": "a/b"}),
+        )
+        .await;
+    expect_error(bad, 422, "invalid_file_name").await;
+
+    // The folder's trash: the manager sees everyone's deletions, a member only their own.
+    let others: Value = expect_json(upload(s, &o.tax.1, root, "tax.txt", b"t").await, 201).await;
+    assert_eq!(
+        status(&delete(s, &o.tax.1, others["id"].as_i64().expect("id")).await),
+        204
+    );
+    assert_eq!(status(&delete(s, &o.fin.1, id).await), 204);
+    let managed: Value = expect_json(
+        s.get(&format!("/v1/folders/{root}/trash"), Some(&o.fin_head.1))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        managed["files"].as_array().map(Vec::len),
+        Some(2),
+        "{managed}"
+    );
+    let own: Value = expect_json(
+        s.get(&format!("/v1/folders/{root}/trash"), Some(&o.fin.1))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(own["files"].as_array().map(Vec::len), Some(1), "{own}");
+    assert_eq!(own["files"][0]["id"], id);
+    expect_json::<Value>(
+        s.post(
+            &format!("/v1/files/{id}/restore"),
+            Some(&o.fin_head.1),
+            &json!({}),
+        )
+        .await,
+        200,
+    )
+    .await;
+
     // Archived: browsable, read-only; members cannot archive; unarchived, writable again.
     let project: Value = expect_json(mkdir(s, &o.fin.1, root, "项目A").await, 201).await;
     let project = project["id"].as_i64().expect("id");

@@ -84,6 +84,8 @@ pub fn files(actor: Actor<'_>, file: &FileFacts<'_>, action: FileAction) -> AppR
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FolderAction {
     Browse,
+    /// See what was deleted here (`edit`: one's own; `manage`: everyone's).
+    Trash,
     Watch,
     Upload,
     CreateFolder,
@@ -95,7 +97,10 @@ pub enum FolderAction {
 pub fn folders(level: Level, read_only: bool, action: FolderAction) -> AppResult<()> {
     let needs = match action {
         FolderAction::Browse | FolderAction::Watch => Level::View,
-        FolderAction::Upload | FolderAction::CreateFolder | FolderAction::Rename => Level::Edit,
+        FolderAction::Trash
+        | FolderAction::Upload
+        | FolderAction::CreateFolder
+        | FolderAction::Rename => Level::Edit,
         FolderAction::Share | FolderAction::Archive => Level::Manage,
     };
     if level < Level::View {
@@ -109,7 +114,7 @@ pub fn folders(level: Level, read_only: bool, action: FolderAction) -> AppResult
     }
     let changes = !matches!(
         action,
-        FolderAction::Browse | FolderAction::Watch | FolderAction::Archive
+        FolderAction::Browse | FolderAction::Watch | FolderAction::Archive | FolderAction::Trash
     );
     if changes && read_only {
         return Err(AppError::new(

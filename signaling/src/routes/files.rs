@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::TryStreamExt;
-use parley_proto::{File, FileId, FileList, FileVersionList, LockFile, User};
+use parley_proto::{File, FileId, FileList, FileVersionList, LockFile, RenameFile, User};
 use parley_storage::AuditTarget;
 use serde::Deserialize;
 
@@ -361,6 +361,43 @@ pub async fn restore_version(
     };
     crate::library::landed(&state, &restored, me.id, &comment).await?;
     Ok(axum::Json(restored))
+}
+
+/// Rename a file (`edit` in its folder; the owner for anything else). `409 conflict` when its
+/// folder has a file of that name; `423` while someone else holds its edit lock.
+#[utoipa::path(patch, path = "/v1/files/{id}", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = RenameFile,
+    responses((status = 200, body = File), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody), (status = 409, body = parley_proto::ErrorBody),
+        (status = 422, body = parley_proto::ErrorBody), (status = 423, body = parley_proto::ErrorBody)))]
+pub async fn rename(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+    crate::error::Json(body): crate::error::Json<RenameFile>,
+) -> AppResult<axum::Json<File>> {
+    let me = caller.user()?;
+    let file = load(&state, me, FileId(id), FileAction::Write).await?;
+    locked_out(me, &file)?;
+    let name = parley_files::check_name(&body.name).map_err(|e| {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            parley_proto::ErrorCode::InvalidFileName,
+            e.to_string(),
+        )
+    })?;
+    state.db.rename_file(file.id, name).await?;
+    audit(
+        &state,
+        me,
+        &file,
+        "rename",
+        &format!("{} -> {name}", file.name),
+    )
+    .await?;
+    Ok(axum::Json(
+        load(&state, me, file.id, FileAction::Read).await?,
+    ))
 }
 
 /// Someone else holds the file's edit lock.

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use parley_files::Level;
 use parley_proto::{
-    ChannelId, DepartmentId, FileAudit, Folder, FolderGrants, FolderId, FolderRoot, FolderRoots,
-    FolderView, NewFolder, UpdateFolder, User,
+    ChannelId, DepartmentId, FileAudit, FileList, Folder, FolderGrants, FolderId, FolderRoot,
+    FolderRoots, FolderView, NewFolder, UpdateFolder, User,
 };
 use parley_storage::AuditTarget;
 use serde::Deserialize;
@@ -284,6 +284,27 @@ async fn set_watch(state: AppState, me: &User, id: i64, on: bool) -> AppResult<S
     policy::folders(place.level, place.read_only, FolderAction::Watch)?;
     state.db.set_watching(place.folder.id, me.id, on).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The folder's files in the trash, for those who manage it (`edit`: only those they uploaded),
+/// most recently deleted first; each restores with `POST /v1/files/{id}/restore`.
+#[utoipa::path(get, path = "/v1/folders/{id}/trash", tag = "files", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = FileList), (status = 403, body = parley_proto::ErrorBody),
+        (status = 404, body = parley_proto::ErrorBody)))]
+pub async fn trash(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<Json<FileList>> {
+    let me = caller.user()?;
+    let place = library::place(&state, me, FolderId(id)).await?;
+    policy::folders(place.level, place.read_only, FolderAction::Trash)?;
+    let mut files = state.db.folder_trash(place.folder.id).await?;
+    if place.level < Level::Manage {
+        files.retain(|f| f.owner == me.id);
+    }
+    Ok(Json(FileList { files }))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
