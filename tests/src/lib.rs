@@ -5,13 +5,13 @@
 //! Build the binary first (`cargo build --bins`); `TEST_PARLEY_BIN` points elsewhere.
 //! `TEST_PG_URL` names the PostgreSQL server (default `postgres://postgres@127.0.0.1:5432`).
 
+pub mod bytes;
 mod hook;
 mod lossy;
 mod netns;
 mod pg;
 pub mod recorder;
 mod relay;
-pub mod bytes;
 pub mod rtc;
 mod s3;
 mod server;
