@@ -1,7 +1,7 @@
 // The web app as an administrator and a phone user see it: the admin signs in with the keyboard
 // alone, adds a user, imports an organisation CSV (first with bad lines, whose report names each
 // line, then a good one), makes an API key (its secret shown once), places a legal hold and runs
-// a retention pass on the data tab, and reads the dashboard in
+// a retention pass on the data tab, reads the file audit (also phone-sized), and the dashboard in
 // Chinese; a member on a phone-sized screen signs in, opens a channel from the list and sends a
 // message. Screenshots of each state go to --out. Prints one JSON line.
 //
@@ -84,6 +84,21 @@ await run.finish(async () => {
   }, null, { timeout: remaining() });
   report.lastPass = await text(admin, '[data-retention="last"]');
   await shot(admin, "admin-data-zh-CN");
+
+  // File audit: the rows the test's upload and download made, then the same page phone-sized.
+  await admin.evaluate(() => (location.hash = "#/admin/audit"));
+  await admin.waitForSelector(".file-audit tbody tr", { timeout: remaining() });
+  report.auditRows = await admin.evaluate(() =>
+    [...document.querySelectorAll(".file-audit tbody tr")].map((tr) => {
+      const td = [...tr.children];
+      const a = td[3].querySelector("a");
+      return [td[1].textContent, td[2].textContent, a && a.getAttribute("href"), td[4].textContent];
+    }));
+  const wide = admin.viewportSize() || { width: 1280, height: 800 };
+  await admin.setViewportSize({ width: 390, height: 844 });
+  report.auditPhoneFits = await admin.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+  await shot(admin, "admin-file-audit-phone-zh-CN");
+  await admin.setViewportSize(wide);
 
   await admin.evaluate(() => (location.hash = "#/dashboard"));
   await admin.waitForSelector('.stat[data-stat="messages"]', { timeout: remaining() });

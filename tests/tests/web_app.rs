@@ -182,6 +182,25 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
     let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
     ann.say(t.channel, "q1", "Who has the pager tonight?").await;
     bob.say(t.channel, "a1", "I do / 我值班").await;
+    // Something for the file audit: Ann uploads a file to her own folder and reads it back.
+    let uploaded: Value = expect_json(
+        t.server
+            .request(reqwest::Method::POST, "/v1/files", Some(&t.ann.1))
+            .query(&[("name", "值班表.xlsx")])
+            .body(b"rota".to_vec())
+            .send()
+            .await
+            .expect("upload"),
+        201,
+    )
+    .await;
+    let file = uploaded["id"].as_i64().expect("file id");
+    let folder = uploaded["folder"].as_i64().expect("folder id");
+    let content = t
+        .server
+        .get(&format!("/v1/files/{file}/content"), Some(&t.ann.1))
+        .await;
+    assert_eq!(content.status(), 200);
     let bob_email = t.server.user_email(&t.admin, t.bob.0).await;
     let out = screenshots();
     let report = run_browser_script(
@@ -245,6 +264,18 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
             .contains("删除 0 条消息"),
         "{report}"
     );
+    // The file audit, newest first: Ann's download, then her upload, each naming the file and
+    // linking to its folder; on a phone the table scrolls in its box, not the page.
+    let link = format!("#/files/{folder}");
+    assert_eq!(
+        report["auditRows"],
+        json!([
+            ["member user", "下载", link, "值班表.xlsx v1"],
+            ["member user", "上传", link, "值班表.xlsx v1"]
+        ]),
+        "{report}"
+    );
+    assert_eq!(report["auditPhoneFits"], true, "{report}");
     // Today: Ann, Bob, the admin and the phone's Bob are active; the two messages before the
     // browsers came are counted (the phone's own message may land after the dashboard loaded).
     let dash = &report["dashboard"];

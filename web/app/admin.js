@@ -1,12 +1,13 @@
 // Administration in the web app: users and departments (with CSV import and its per-line error
 // report), API keys (the secret shown once), the data tab (backups, retention, legal holds: see
-// upkeep.js), and the dashboard of the figures operators ask for.
+// upkeep.js), the file audit (upkeep.js too, admins only), and the dashboard of the figures
+// operators ask for.
 
 import { t } from "./i18n.js";
 import { h, mount, api, me, formatDate, showError, toast } from "./ui.js";
-import { renderData } from "./upkeep.js";
+import { renderData, renderFileAudit } from "./upkeep.js";
 
-const TABS = ["users", "import", "keys", "data"];
+const TABS = ["users", "import", "keys", "data", "audit"];
 
 export async function renderAdmin(main, ctx, tab) {
   const body = h("div", { class: "admin-body" });
@@ -14,7 +15,7 @@ export async function renderAdmin(main, ctx, tab) {
     h("header", { class: "view-header" },
       h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
       h("h1", null, t("nav.admin"))),
-    h("nav", { class: "tabs", role: "tablist" }, TABS.map((name) => h("a", {
+    h("nav", { class: "tabs", role: "tablist" }, TABS.filter((name) => name !== "audit" || me().role === "admin").map((name) => h("a", {
       href: `#/admin/${name}`, role: "tab", class: name === tab ? "active" : null, "aria-selected": String(name === tab),
     }, t(`admin.tab.${name}`)))),
     body));
@@ -22,6 +23,7 @@ export async function renderAdmin(main, ctx, tab) {
     if (tab === "import") renderImport(body);
     else if (tab === "keys") await renderKeys(body);
     else if (tab === "data") await renderData(body);
+    else if (tab === "audit") await renderFileAudit(body);
     else await renderUsers(body);
   } catch (err) {
     mount(body, h("p", { class: "empty" }, err.message));

@@ -1,6 +1,8 @@
 // Administration → Data: the scheduled backups (the last one, a failure in red until the next
 // success), retention (the organisation's, each channel's, the last pass, a pass on demand) and
-// legal holds (placed on a channel or a person, lifted).
+// legal holds (placed on a channel or a person, lifted). Administration → File audit: who
+// uploaded, downloaded, deleted, locked or shared what in the library, newest first, 100 at a
+// time ("Load more" asks for the entries before the oldest shown); admins only.
 
 import { t } from "./i18n.js";
 import { h, mount, api, formatDate, showError, toast } from "./ui.js";
@@ -143,4 +145,77 @@ function holdsPanel(holds, users, channels, userName, channelName, again) {
             }
           },
         }, t("data.lift")))))))) : h("p", { class: "muted" }, t("data.noHolds")));
+}
+
+const AUDIT_PAGE = 100;
+
+/** An audit entry's moment, to the second (formatDate gives the day alone). */
+const auditTime = (ms) => new Date(ms).toLocaleString(document.documentElement.lang, {
+  year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+});
+
+/** `upload` → "Upload" / "上传"; an action this app does not know yet is shown as it came. */
+function actionText(action) {
+  const key = `audit.action.${action}`;
+  const text = t(key);
+  return text === key ? action : text;
+}
+
+export async function renderFileAudit(body) {
+  const users = await api("GET", "/v1/users");
+  const names = new Map(users.map((u) => [u.id, u.name]));
+  const rows = h("tbody");
+  const more = h("button", { id: "audit-more", class: "small", hidden: true }, t("audit.more"));
+  let before = null;
+
+  // Actors no longer in the list (removed since) are asked for one by one, once each.
+  const resolve = async (entries) => {
+    const unknown = [...new Set(entries.map((e) => e.actor).filter((id) => id != null && !names.has(id)))];
+    await Promise.all(unknown.map(async (id) => {
+      const user = await api("GET", `/v1/users/${id}`).catch(() => null);
+      names.set(id, user ? user.name : `#${id}`);
+    }));
+  };
+
+  const row = (e) => {
+    const where = e.folder != null ? `#/files/${e.folder}` : null;
+    const file = e.file != null ? `#${e.file}` : e.folder != null ? `📁 ${e.folder}` : "";
+    return h("tr", { dataset: { audit: e.id, action: e.action } },
+      h("td", { class: "nowrap" }, auditTime(e.at)),
+      h("td", null, e.actor != null ? names.get(e.actor) : "–"),
+      h("td", { class: "nowrap" }, actionText(e.action)),
+      h("td", { class: "nowrap" }, where ? h("a", { href: where, dataset: { file: e.file ?? "" } }, file) : file),
+      h("td", { class: "detail" }, e.detail));
+  };
+
+  const load = async () => {
+    const query = before == null ? `limit=${AUDIT_PAGE}` : `limit=${AUDIT_PAGE}&before=${before}`;
+    const { entries } = await api("GET", `/v1/admin/file-audit?${query}`);
+    await resolve(entries);
+    rows.append(...entries.map(row));
+    if (entries.length) before = entries[entries.length - 1].id;
+    more.hidden = entries.length < AUDIT_PAGE;
+  };
+
+  more.onclick = async () => {
+    more.disabled = true;
+    try {
+      await load();
+    } catch (err) {
+      showError(err);
+    }
+    more.disabled = false;
+  };
+
+  await load();
+  const cols = ["at", "who", "action", "file", "detail"];
+  mount(body,
+    h("h2", null, t("audit.title")),
+    h("p", { class: "muted" }, t("audit.explain")),
+    rows.children.length
+      ? h("div", { class: "table-wrap" }, h("table", { class: "file-audit" },
+        h("thead", null, h("tr", null, cols.map((c) => h("th", null, t(`audit.col.${c}`))))),
+        rows))
+      : h("p", { class: "muted", dataset: { audit: "empty" } }, t("audit.empty")),
+    h("p", null, more));
 }
