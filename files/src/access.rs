@@ -94,7 +94,11 @@ pub fn level(person: &Person<'_>, root: &Root, chain: &[FolderRules]) -> Level {
         Root::Channel { owner, .. } => *owner == Some(person.id),
     };
     if manages {
-        return Level::Manage;
+        return if person.standing == Standing::Guest {
+            Level::Edit
+        } else {
+            Level::Manage
+        };
     }
     let mut decided = None;
     let mut inherited = true;
@@ -211,8 +215,13 @@ mod tests {
         }
         let mine = Root::User(1);
         assert_eq!(
-            level(&person(1, Standing::Guest, None, &[]), &mine, &plain),
+            level(&person(1, Standing::Member, None, &[]), &mine, &plain),
             Level::Manage
+        );
+        assert_eq!(
+            level(&person(1, Standing::Guest, None, &[]), &mine, &plain),
+            Level::Edit,
+            "a guest never shares or archives, even their own"
         );
         assert_eq!(
             level(&person(2, Standing::Member, None, &[]), &mine, &plain),

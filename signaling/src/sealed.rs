@@ -81,7 +81,7 @@ pub fn data_key(state: &AppState, sealed: Option<&(String, String)>) -> AppResul
     keys.unwrap(wrapped, key_id).map(Some)
 }
 
-/// Write the file at `path` into the store as `name`, sealed under `data_key`, and remove it.
+/// Write the file at `path` into the store as `name`, sealed under `data_key`; the file stays.
 pub async fn put_sealed(
     objects: &ObjectStorage,
     path: &Path,
@@ -96,23 +96,24 @@ pub async fn put_sealed(
     let mut sealer = Sealer::new(data_key, Stream::Content);
     let mut writer = objects.writer(name).await?;
     let mut buffer = vec![0u8; 1024 * 1024];
-    loop {
-        let n = match file.read(&mut buffer).await {
-            Ok(n) => n,
-            Err(e) => {
-                let _ = writer.abort().await;
-                return Err(io(e));
+    let written: Result<(), ObjectError> = async {
+        loop {
+            let n = file.read(&mut buffer).await.map_err(io)?;
+            if n == 0 {
+                break;
             }
-        };
-        if n == 0 {
-            break;
+            writer.write(&sealer.push(&buffer[..n])).await?;
         }
-        writer.write(&sealer.push(&buffer[..n])).await?;
+        writer.write(&sealer.finish()).await
     }
-    writer.write(&sealer.finish()).await?;
-    writer.finish().await?;
-    let _ = tokio::fs::remove_file(path).await;
-    Ok(())
+    .await;
+    match written {
+        Ok(()) => writer.finish().await,
+        Err(e) => {
+            let _ = writer.abort().await;
+            Err(e)
+        }
+    }
 }
 
 /// Plaintext `range` of sealed content of `plain` bytes, opened chunk by chunk as the sealed
@@ -201,23 +202,20 @@ pub async fn rewrap_all(state: &AppState) -> anyhow::Result<u64> {
         }
     }
     let mut done = 0;
-    loop {
-        let batch = state.db.keys_to_rewrap(&keys.current.id, 500).await?;
-        let mut progressed = false;
-        for (sha256, wrapped, key_id) in &batch {
-            let Some(old) = keys.by_id(key_id) else {
-                continue;
-            };
-            let data = old.unwrap(wrapped)?;
-            state
-                .db
-                .rewrap(sha256, &keys.current.wrap(&data), &keys.current.id)
-                .await?;
-            done += 1;
-            progressed = true;
-        }
-        if batch.len() < 500 || !progressed {
-            break;
+    for old in &keys.previous {
+        loop {
+            let batch = state.db.keys_to_rewrap(&old.id, 500).await?;
+            for (sha256, wrapped, _) in &batch {
+                let data = old.unwrap(wrapped)?;
+                state
+                    .db
+                    .rewrap(sha256, &keys.current.wrap(&data), &keys.current.id)
+                    .await?;
+                done += 1;
+            }
+            if batch.len() < 500 {
+                break;
+            }
         }
     }
     if done > 0 {

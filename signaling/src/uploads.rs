@@ -140,14 +140,15 @@ impl Uploads {
             .len();
         let start = u64::try_from(upload.received).unwrap_or(0);
         if on_disk < start {
-            // The bytes recorded are gone (a restore, a lost disk): the upload cannot go on.
-            drop(file);
-            let _ = tokio::fs::remove_file(&path).await;
-            state.db.delete_upload(&upload.id).await?;
+            // The bytes recorded are not here: on another node's disk (a resume that reached
+            // another node), or lost. Nothing is deleted; an abandoned upload expires.
             return Err(AppError::new(
-                axum::http::StatusCode::GONE,
-                parley_proto::ErrorCode::NotFound,
-                "the bytes of this upload were lost; start it again",
+                axum::http::StatusCode::CONFLICT,
+                parley_proto::ErrorCode::Conflict,
+                format!(
+                    "this server does not have the {} bytes this upload received; resume on the server that has them, or start again",
+                    upload.received
+                ),
             ));
         }
         // Bytes written after the last sync that the database does not know of are dropped.
@@ -350,13 +351,12 @@ impl Uploads {
             };
             (sha256, read_head(&path).await?)
         } else if self.keys.is_some() {
-            // Sealed bytes whose key was never recorded cannot be read: start again.
-            let _ = state.objects.delete(&key).await;
-            state.db.delete_upload(&upload.id).await?;
+            // Sealed bytes whose key was never recorded cannot be read; they may also be on
+            // another node's disk. Nothing is deleted here: the upload expires.
             return Err(AppError::new(
                 axum::http::StatusCode::GONE,
                 parley_proto::ErrorCode::NotFound,
-                "the server stopped while storing this upload; start it again",
+                "the bytes of this upload are not on this server; start it again",
             ));
         } else {
             // The bytes already moved into the store before the server stopped.
@@ -390,75 +390,119 @@ impl Uploads {
             Some(sealed) => sealed.clone(),
             None => self.keys.as_ref().map(|k| k.new_data_key()),
         };
-        let thumbnails = staged
+        // Thumbnails are made now, while the bytes are at hand, and stored only if this upload
+        // is the one that stores the content (two uploads of the same image may race).
+        let thumbnails = if staged
             && !known
             && sniffed.image
-            && u64::try_from(upload.length).unwrap_or(u64::MAX)
-                <= parley_files::THUMBNAIL_MAX_BYTES
-            && self
-                .make_thumbnails(state, &path, &sha256, sealed.as_ref().map(|(k, _)| k))
-                .await;
-        if staged {
-            if in_store.is_some() || known {
-                // The bytes are in the store already (as this upload's object, or as the same
-                // content stored before): nothing to move.
-                let _ = tokio::fs::remove_file(&path).await;
-            } else if let Some((data_key, _)) = &sealed {
-                crate::sealed::put_sealed(&state.objects, &path, &key, data_key).await?;
-            } else {
-                state.objects.put_file(&path, &key).await?;
-            }
+            && u64::try_from(upload.length).unwrap_or(u64::MAX) <= parley_files::THUMBNAIL_MAX_BYTES
+        {
+            self.make_thumbnails(&path, &sha256).await
+        } else {
+            Vec::new()
+        };
+        // New content goes into the store before it is recorded; content already stored (or
+        // streamed in as it arrived) moves nothing. The staging file stays until the record
+        // is committed, so a purge or a crash in between cannot leave a file without bytes.
+        let new_content = in_store.is_none() && !known;
+        if staged && new_content {
+            self.store(state, &path, &key, sealed.as_ref()).await?;
         }
         let blob = NewBlob {
-            sha256,
+            sha256: sha256.clone(),
             object_key: key.clone(),
             size: upload.length,
             mime: sniffed.mime,
-            thumbnails,
-            sealed: sealed.map(|(_, wrapped)| wrapped),
+            thumbnails: false,
+            sealed: sealed.as_ref().map(|(_, wrapped)| wrapped.clone()),
         };
         let completed = state.db.complete_upload(&upload.id, &blob).await?;
-        if completed.object_key != key && (staged || state.objects.exists(&key).await?) {
+        let ours = completed.object_key == key;
+        if staged && !new_content && ours && in_store.is_none() {
+            // The content this upload found stored was purged before it was recorded: its
+            // bytes are this upload's after all.
+            self.store(state, &path, &key, sealed.as_ref()).await?;
+        }
+        if staged {
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        if !ours && (staged || state.objects.exists(&key).await?) {
             // Identical content was stored first; this copy is not needed.
             if let Err(e) = state.objects.delete(&key).await {
                 tracing::warn!(key, error = %e, "cannot delete a duplicate upload's object");
             }
         }
-        state.metrics.file_stored(completed.object_key == key);
-        Ok(completed.file)
+        let mut file = completed.file;
+        if ours && !thumbnails.is_empty() {
+            let data_key = sealed.as_ref().map(|(k, _)| k);
+            if self
+                .store_thumbnails(state, &sha256, thumbnails, data_key)
+                .await
+            {
+                state.db.set_thumbnails(&sha256).await?;
+                file.thumbnail = true;
+            }
+        }
+        state.metrics.file_stored(ours);
+        Ok(file)
     }
 
-    /// Store the thumbnails of the image at `path` (one at a time per core); `false` when it
-    /// cannot be read as an image, which is no error for the upload.
-    async fn make_thumbnails(
+    /// Put the staging file into the store as `key`, sealed when content is sealed; the
+    /// staging file stays.
+    async fn store(
         &self,
         state: &AppState,
         path: &Path,
+        key: &str,
+        sealed: Option<&Sealing>,
+    ) -> AppResult<()> {
+        match sealed {
+            Some((data_key, _)) => {
+                crate::sealed::put_sealed(&state.objects, path, key, data_key).await?
+            }
+            None => state.objects.copy_file(path, key).await?,
+        }
+        Ok(())
+    }
+
+    /// The thumbnails of the image at `path` (one made at a time per core); none when it
+    /// cannot be read as an image, which is no error for the upload.
+    async fn make_thumbnails(
+        &self,
+        path: &Path,
         sha256: &str,
-        sealed: Option<&parley_files::DataKey>,
-    ) -> bool {
+    ) -> Vec<(parley_files::ThumbnailSize, Vec<u8>)> {
         let Ok(_permit) = self.thumbnailing.acquire().await else {
-            return false;
+            return Vec::new();
         };
         let bytes = match tokio::fs::read(path).await {
             Ok(bytes) => bytes,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read an image for its thumbnails");
-                return false;
+                return Vec::new();
             }
         };
-        let made = tokio::task::spawn_blocking(move || parley_files::thumbnails(&bytes)).await;
-        let made = match made {
+        match tokio::task::spawn_blocking(move || parley_files::thumbnails(&bytes)).await {
             Ok(Ok(made)) => made,
             Ok(Err(e)) => {
                 tracing::info!(sha256, error = %e, "no thumbnails for an image");
-                return false;
+                Vec::new()
             }
             Err(e) => {
                 tracing::error!(error = %e, "making thumbnails failed");
-                return false;
+                Vec::new()
             }
-        };
+        }
+    }
+
+    /// Store a content's thumbnails, sealed with its key when it is sealed.
+    async fn store_thumbnails(
+        &self,
+        state: &AppState,
+        sha256: &str,
+        made: Vec<(parley_files::ThumbnailSize, Vec<u8>)>,
+        sealed: Option<&parley_files::DataKey>,
+    ) -> bool {
         for (size, jpeg) in made {
             let key = thumbnail_key(sha256, size);
             let stored = match sealed {
@@ -478,6 +522,18 @@ impl Uploads {
         if let Ok(mut hashes) = self.hashes.lock() {
             hashes.remove(id);
         }
+        let streamed = self
+            .in_store
+            .lock()
+            .ok()
+            .and_then(|mut s| s.remove(id))
+            .is_some();
+        if streamed {
+            // Its bytes went to the store as they arrived, and no file uses them.
+            if let Err(e) = state.objects.delete(&object_key(id)).await {
+                tracing::warn!(upload = id, error = %e, "cannot delete a discarded upload's object");
+            }
+        }
         state.db.delete_upload(id).await?;
         match tokio::fs::remove_file(self.path(id)).await {
             Ok(()) => Ok(()),
@@ -489,7 +545,23 @@ impl Uploads {
     /// After a restart: finish uploads whose bytes all arrived, remove staging files that no
     /// upload owns (an upload deleted while its bytes were being written).
     pub async fn recover(&self, state: &AppState) -> anyhow::Result<()> {
-        for upload in state.db.unfinished_uploads().await? {
+        for stale in state.db.unfinished_uploads().await? {
+            // A client may be finishing it right now: one writer at a time, and a fresh look.
+            let Some(_writing) = self.writing(&stale.id) else {
+                continue;
+            };
+            let Some(upload) = state.db.upload(&stale.id).await? else {
+                continue;
+            };
+            if upload.file.is_some()
+                || !tokio::fs::try_exists(self.path(&upload.id))
+                    .await
+                    .unwrap_or(false)
+                    && upload.sha256.is_none()
+            {
+                // Finished meanwhile, or its bytes are on another node.
+                continue;
+            }
             match self.finish(state, &upload).await {
                 Ok(file) => {
                     tracing::info!(upload = %upload.id, file = %file.id, "upload finished after restart")

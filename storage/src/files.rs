@@ -431,7 +431,7 @@ impl Database {
         Ok(Completed { file, object_key })
     }
 
-    /// Up to `limit` sealed contents whose data key is wrapped by a key other than `key_id`:
+    /// Up to `limit` sealed contents whose data key is wrapped by the key `key_id`:
     /// (sha256, wrapped key, key id).
     pub async fn keys_to_rewrap(
         &self,
@@ -439,7 +439,8 @@ impl Database {
         limit: i64,
     ) -> Result<Vec<(String, String, String)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT sha256, data_key, key_id FROM blobs WHERE data_key IS NOT NULL AND key_id <> $1 LIMIT $2",
+            "SELECT sha256, data_key, key_id FROM blobs WHERE data_key IS NOT NULL AND key_id = $1 \
+             ORDER BY sha256 LIMIT $2",
         )
         .bind(key_id)
         .bind(limit)
@@ -491,6 +492,15 @@ impl Database {
         .await?;
         row.map(|r| Ok((r.try_get("data_key")?, r.try_get("key_id")?)))
             .transpose()
+    }
+
+    /// The content's thumbnails are stored.
+    pub async fn set_thumbnails(&self, sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE blobs SET thumbnails = 1 WHERE sha256 = $1")
+            .bind(sha256)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Is content with this hash stored already?
@@ -711,7 +721,8 @@ impl Database {
         by: UserId,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE files SET deleted_at = $2, deleted_by = $3 WHERE message_id = $1 AND deleted_at IS NULL",
+            "UPDATE files SET deleted_at = $2, deleted_by = $3, message_id = NULL \
+             WHERE message_id = $1 AND deleted_at IS NULL",
         )
         .bind(message.0)
         .bind(now_ms())

@@ -258,10 +258,10 @@ impl ObjectStorage {
         Ok(Box::pin(found.into_stream().map_err(ObjectError::from)))
     }
 
-    /// Store the finished file at `path` as `name`, taking it away from `path`: on a local
-    /// store on the same disk it is renamed into place (no copy); otherwise its bytes are
-    /// streamed up in parts and the file is removed once the object is complete.
-    pub async fn put_file(&self, path: &std::path::Path, name: &str) -> Result<(), ObjectError> {
+    /// Store the finished file at `path` as `name`, leaving `path` as it is: on a local store
+    /// on the same disk the object is a second link to the same bytes (no copy); otherwise
+    /// the bytes are streamed up in parts.
+    pub async fn copy_file(&self, path: &std::path::Path, name: &str) -> Result<(), ObjectError> {
         let location = key(name)?;
         if let Some(root) = &self.local_root {
             let target = root.join(location.as_ref());
@@ -272,7 +272,9 @@ impl ObjectStorage {
             if let Some(parent) = target.parent() {
                 tokio::fs::create_dir_all(parent).await.map_err(io)?;
             }
-            match tokio::fs::rename(path, &target).await {
+            // A link left by an attempt that stopped half way is replaced.
+            let _ = tokio::fs::remove_file(&target).await;
+            match tokio::fs::hard_link(path, &target).await {
                 Ok(()) => return Ok(()),
                 // Another disk: copy through the store like any other.
                 Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {}
@@ -288,9 +290,7 @@ impl ObjectStorage {
         let empty = file.metadata().await.map(|m| m.len() == 0).unwrap_or(false);
         if empty {
             // A multipart upload needs at least one part.
-            self.put(name, Bytes::new()).await?;
-            let _ = tokio::fs::remove_file(path).await;
-            return Ok(());
+            return self.put(name, Bytes::new()).await;
         }
         let mut writer = self.writer(name).await?;
         let mut buffer = vec![0u8; 1024 * 1024];
@@ -308,11 +308,12 @@ impl ObjectStorage {
             if n == 0 {
                 break;
             }
-            writer.write(&buffer[..n]).await?;
+            if let Err(e) = writer.write(&buffer[..n]).await {
+                let _ = writer.abort().await;
+                return Err(e);
+            }
         }
-        writer.finish().await?;
-        let _ = tokio::fs::remove_file(path).await;
-        Ok(())
+        writer.finish().await
     }
 
     /// Read an object as a stream of chunks, without holding it whole in memory.

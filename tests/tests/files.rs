@@ -737,6 +737,17 @@ async fn attachments_follow_the_channel(backend: Backend) {
         .await;
     assert_ne!(recalled["type"], "error", "{recalled}");
     expect_error(download(s, &t.cat.1, id).await, 404, "not_found").await;
+    // The sender may take it out of the trash, as their own file: the channel does not get it back.
+    let restored = s
+        .post(
+            &format!("/v1/files/{id}/restore"),
+            Some(&t.ann.1),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(restored.status(), 200);
+    expect_error(download(s, &t.cat.1, id).await, 404, "not_found").await;
+    assert_eq!(download(s, &t.ann.1, id).await.status(), 200);
     let page: Value = expect_json(
         s.get(
             &format!("/v1/channels/{}/messages", t.channel),

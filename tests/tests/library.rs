@@ -62,6 +62,11 @@ async fn org(backend: Backend) -> Org {
     }
 }
 
+fn base64_text(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
 async fn upload(server: &Server, token: &str, folder: i64, name: &str, bytes: &[u8]) -> Response {
     server
         .request(Method::POST, "/v1/files", Some(token))
@@ -497,6 +502,14 @@ async fn versions_locks_watchers_archive_and_audit(backend: Backend) {
         204
     );
     assert_eq!(status(&delete(s, &o.fin.1, id).await), 204);
+    // Another editor cannot reach someone else's file in the trash.
+    expect_error(
+        s.get(&format!("/v1/files/{}", others["id"]), Some(&o.fin.1))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
     let managed: Value = expect_json(
         s.get(&format!("/v1/folders/{root}/trash"), Some(&o.fin_head.1))
             .await,
@@ -541,6 +554,40 @@ async fn versions_locks_watchers_archive_and_audit(backend: Backend) {
         .await
     };
     expect_error(archive(o.fin.1.clone(), true).await, 403, "forbidden").await;
+    // An upload under way when the folder is archived does not land.
+    let created = s
+        .request(Method::POST, "/v1/uploads", Some(&o.fin.1))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", "5")
+        .header(
+            "Upload-Metadata",
+            format!(
+                "filename dW5kZXJ3YXkudHh0,folder {}",
+                base64_text(&project.to_string())
+            ),
+        )
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let underway = created.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
+    let tus_patch = |offset: usize, bytes: &'static [u8]| {
+        let (url, token) = (underway.clone(), o.fin.1.clone());
+        async move {
+            s.request(Method::PATCH, &url, Some(&token))
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", offset.to_string())
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(bytes)
+                .send()
+                .await
+                .expect("patch")
+        }
+    };
+    assert_eq!(status(&tus_patch(0, b"ab").await), 204);
     let done: Value = expect_json(archive(o.fin_head.1.clone(), true).await, 200).await;
     assert!(done["archived_at"].is_i64());
     let seen: Value = expect_json(folder(s, &o.fin.1, project).await, 200).await;
@@ -566,7 +613,12 @@ async fn versions_locks_watchers_archive_and_audit(backend: Backend) {
             .status(),
         200
     );
+    expect_error(tus_patch(2, b"cde").await, 409, "conflict").await;
     expect_json::<Value>(archive(o.fin_head.1.clone(), false).await, 200).await;
+    // Unarchived, the same upload finishes with what it already sent.
+    let finished = tus_patch(5, b"").await;
+    assert_eq!(status(&finished), 204);
+    assert!(finished.headers().contains_key("parley-file-id"));
     expect_json::<Value>(upload(s, &o.fin.1, project, "晚了.txt", b"late").await, 201).await;
 
     // The audit: admins only, with uploads, versions, downloads, sharing and locks.

@@ -37,7 +37,9 @@ pub enum FileAction {
 pub fn files(actor: Actor<'_>, file: &FileFacts<'_>, action: FileAction) -> AppResult<()> {
     let owner = file.owner == actor.id;
     if let Some((level, read_only)) = file.library {
-        if level < Level::View || (file.trashed && level < Level::Edit) {
+        // A file in the trash is its uploader's (with `edit`) and the managers' only.
+        let in_trash_for = level == Level::Manage || (level >= Level::Edit && owner);
+        if level < Level::View || (file.trashed && !in_trash_for) {
             return Err(AppError::not_found("no such file"));
         }
         if action != FileAction::Read && read_only {

@@ -124,6 +124,7 @@ pub async fn content(
     Caller(caller): Caller,
     Path(id): Path<i64>,
     Query(query): Query<ContentQuery>,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let me = caller.user()?;
@@ -163,8 +164,8 @@ pub async fn content(
         None => None,
     };
     let wanted = range.clone().unwrap_or(0..size);
-    if wanted.start == 0 {
-        // Once per download, not per range a player asks for.
+    if wanted.start == 0 && method != axum::http::Method::HEAD {
+        // Once per download, not per range a player asks for (nor per HEAD).
         let target = AuditTarget {
             file: Some(file.id),
             folder: file.folder,

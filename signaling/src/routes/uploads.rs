@@ -193,20 +193,7 @@ async fn start(
         ),
     };
     if let Some(folder) = folder {
-        if let Some(existing) = state.db.file_named(folder, &target.name).await? {
-            if existing.locked_by.is_some_and(|holder| holder != me.id) {
-                return Err(AppError::new(
-                    StatusCode::LOCKED,
-                    ErrorCode::Conflict,
-                    format!(
-                        "{} is locked for editing by user {} until {}; a new version can wait",
-                        target.name,
-                        existing.locked_by.map(|u| u.0).unwrap_or_default(),
-                        existing.locked_until.unwrap_or_default()
-                    ),
-                ));
-            }
-        }
+        unlocked(state, me, folder, &target.name).await?;
     }
     let now = now_ms();
     let new = NewUpload {
@@ -248,6 +235,45 @@ async fn start(
         .upload(&new.id)
         .await?
         .ok_or_else(|| AppError::not_found("the upload vanished"))
+}
+
+/// `423` while someone else holds the edit lock of the folder's file of this name.
+async fn unlocked(state: &AppState, me: &User, folder: FolderId, name: &str) -> AppResult<()> {
+    let Some(existing) = state.db.file_named(folder, name).await? else {
+        return Ok(());
+    };
+    match existing.locked_by {
+        Some(holder) if holder != me.id => Err(AppError::new(
+            StatusCode::LOCKED,
+            ErrorCode::Conflict,
+            format!(
+                "{name} is locked for editing by user {holder} until {}; a new version can wait",
+                existing.locked_until.unwrap_or_default()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The uploader may still put the file where it goes: rights, an archive or a lock may have
+/// changed while the bytes came (an upload can take days).
+async fn still_allowed(state: &AppState, upload: &UploadRecord) -> AppResult<()> {
+    let me = state
+        .db
+        .user(upload.owner)
+        .await?
+        .map(|r| r.user)
+        .ok_or_else(|| AppError::not_found("no such upload"))?;
+    if let Some(channel) = upload.channel {
+        let access = crate::messaging::access(state, &me, channel).await?;
+        policy::messages(Actor::from(&me), &access, MessageAction::Send)?;
+    }
+    if let Some(folder) = upload.folder {
+        let place = crate::library::place(state, &me, folder).await?;
+        policy::folders(place.level, place.read_only, FolderAction::Upload)?;
+        unlocked(state, &me, folder, &upload.name).await?;
+    }
+    Ok(())
 }
 
 /// The caller's upload, still open: what is not theirs, or expired, is not found.
@@ -296,6 +322,9 @@ async fn append(
         .await?
         .ok_or_else(|| AppError::not_found("no such upload"))?;
     let fresh = upload.file.is_none();
+    if fresh {
+        still_allowed(state, &upload).await?;
+    }
     let file = state.uploads.finish(state, &upload).await?;
     drop(writing);
     if fresh {
