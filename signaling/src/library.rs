@@ -5,8 +5,8 @@ use crate::error::{AppError, AppResult};
 use crate::AppState;
 use parley_files::{FolderRules, Grant, Level, Person, Root, Standing, Subject};
 use parley_proto::{
-    DepartmentId, File, FileNotice, Folder, FolderCrumb, FolderGrant, FolderId, FolderRoot,
-    GrantSubject, NotificationKind, Role, User, UserId,
+    ChannelId, DepartmentId, File, FileNotice, Folder, FolderCrumb, FolderGrant, FolderId,
+    FolderRoot, FolderRoots, GrantSubject, NotificationKind, Role, User, UserId,
 };
 use parley_storage::{now_ms, AuditTarget, ChainLink};
 
@@ -82,19 +82,34 @@ async fn root(state: &AppState, folder: &Folder) -> AppResult<Root> {
     })
 }
 
-/// What `me` may do in a folder whose chain (the folder first) is `chain`.
-pub async fn level_in(state: &AppState, me: &User, chain: &[ChainLink]) -> AppResult<Level> {
-    let top = chain
-        .last()
-        .ok_or_else(|| AppError::not_found("no such folder"))?;
-    let root = root(state, &top.folder).await?;
-    let channels: Vec<i64> = state
+/// The channels `me` is a member of, as grants name them.
+async fn channel_ids(state: &AppState, me: &User) -> AppResult<Vec<i64>> {
+    Ok(state
         .db
         .channels_of(me.id)
         .await?
         .into_iter()
         .map(|c| c.id.0)
-        .collect();
+        .collect())
+}
+
+/// What `me` may do in a folder whose chain (the folder first) is `chain`.
+pub async fn level_in(state: &AppState, me: &User, chain: &[ChainLink]) -> AppResult<Level> {
+    let channels = channel_ids(state, me).await?;
+    level_with(state, me, &channels, chain).await
+}
+
+/// `level_in`, with `me`'s channels already at hand (when asking of many folders).
+async fn level_with(
+    state: &AppState,
+    me: &User,
+    channels: &[i64],
+    chain: &[ChainLink],
+) -> AppResult<Level> {
+    let top = chain
+        .last()
+        .ok_or_else(|| AppError::not_found("no such folder"))?;
+    let root = root(state, &top.folder).await?;
     let mut rules = Vec::with_capacity(chain.len());
     for link in chain {
         let mut grants = Vec::with_capacity(link.grants.len());
@@ -113,7 +128,7 @@ pub async fn level_in(state: &AppState, me: &User, chain: &[ChainLink]) -> AppRe
         id: me.id.0,
         standing: standing(me.role),
         department: me.department_path.as_deref(),
-        channels: &channels,
+        channels,
     };
     Ok(parley_files::level(&person, &root, &rules))
 }
@@ -140,28 +155,11 @@ pub async fn place(state: &AppState, me: &User, id: FolderId) -> AppResult<Place
     })
 }
 
-/// Folders below a root shared with `me` by name or through a channel, that they may open.
-pub async fn shared(state: &AppState, me: &User) -> AppResult<Vec<Folder>> {
-    let channels: Vec<parley_proto::ChannelId> = state
-        .db
-        .channels_of(me.id)
-        .await?
-        .into_iter()
-        .map(|c| c.id)
-        .collect();
-    let mut open = Vec::new();
-    for folder in state.db.folders_shared_with(me.id, &channels).await? {
-        let chain = state.db.folder_chain(folder.id).await?;
-        if level_in(state, me, &chain).await? > Level::None {
-            open.push(folder);
-        }
-    }
-    Ok(open)
-}
-
-/// The roots `me` can open: their own, their department's and those above it, and every other
-/// department's or channel's root that exists and lets them in.
-pub async fn roots(state: &AppState, me: &User) -> AppResult<Vec<Folder>> {
+/// What `me` can open: their own root, their department's and those above it, and every
+/// other department's or channel's root that exists and lets them in (`roots`); and folders
+/// below a root shared with them by name or through a channel (`shared`).
+pub async fn open_to(state: &AppState, me: &User) -> AppResult<FolderRoots> {
+    let channels = channel_ids(state, me).await?;
     let mut roots = vec![
         state
             .db
@@ -180,16 +178,35 @@ pub async fn roots(state: &AppState, me: &User) -> AppResult<Vec<Folder>> {
             }
         }
     }
-    for folder in state.db.shared_roots().await? {
+    let mut shared = Vec::new();
+    let by_grant = state
+        .db
+        .folders_shared_with(
+            me.id,
+            &channels.iter().copied().map(ChannelId).collect::<Vec<_>>(),
+        )
+        .await?;
+    for (folder, is_root) in state
+        .db
+        .shared_roots()
+        .await?
+        .into_iter()
+        .map(|f| (f, true))
+        .chain(by_grant.into_iter().map(|f| (f, false)))
+    {
         if roots.iter().any(|r| r.id == folder.id) {
             continue;
         }
         let chain = state.db.folder_chain(folder.id).await?;
-        if level_in(state, me, &chain).await? > Level::None {
-            roots.push(folder);
+        if level_with(state, me, &channels, &chain).await? > Level::None {
+            if is_root {
+                roots.push(folder);
+            } else {
+                shared.push(folder);
+            }
         }
     }
-    Ok(roots)
+    Ok(FolderRoots { roots, shared })
 }
 
 /// Grants as stored, checked: the users, departments and channels they name exist.

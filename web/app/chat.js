@@ -7,7 +7,7 @@
 import { t } from "./i18n.js";
 import {
   h, mount, me, formatTime, formatSize, initials, colour, showError, toast, dialog, mediaUrl, Upload,
-  downloadLink as fileLink,
+  downloadLink as fileLink, dropZone,
 } from "./ui.js";
 import { state, userName, channelName, canPost, renderSidebar } from "./app.js";
 
@@ -42,7 +42,8 @@ export class ChatView {
     this.composer = this.buildComposer();
     this.root = h("div", { class: `chat${compact ? " compact" : ""}`, dataset: { drop: t("attach.drop") } },
       this.scroller, this.newPill, this.typingLine, this.composer);
-    if (this.tray) this.acceptDrops();
+    // Files dropped on the chat go with the next message.
+    if (this.tray) this.stopDrops = dropZone(this.root, () => true, (files) => this.addFiles(files));
     mount(el, this.root);
     state.views.add(this);
     this.typingTimer = setInterval(() => this.renderTyping(), 1000);
@@ -56,10 +57,7 @@ export class ChatView {
     state.views.delete(this);
     clearInterval(this.typingTimer);
     document.removeEventListener("visibilitychange", this.onVisible);
-    if (this.ignoreDrop) {
-      document.removeEventListener("dragover", this.ignoreDrop);
-      document.removeEventListener("drop", this.ignoreDrop);
-    }
+    if (this.stopDrops) this.stopDrops();
     // Files chosen but not sent go with the view: uploads stop, finished ones go to the trash.
     for (const upload of this.uploads) this.dropUpload(upload);
   }
@@ -433,45 +431,6 @@ export class ChatView {
   }
 
   // --- Files for the next message ------------------------------------------------------------
-
-  /**
-   * Take files dropped anywhere on the chat, with a frame saying so while they hover. One
-   * dropped beside it is ignored, rather than opened by the browser in the app's place.
-   */
-  acceptDrops() {
-    let depth = 0;
-    const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
-    this.ignoreDrop = (e) => {
-      if (!carriesFiles(e) || this.root.contains(e.target)) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = "none";
-    };
-    document.addEventListener("dragover", this.ignoreDrop);
-    document.addEventListener("drop", this.ignoreDrop);
-    const over = (e) => {
-      if (!carriesFiles(e)) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = "copy";
-      this.root.classList.add("dropping");
-    };
-    this.root.addEventListener("dragenter", (e) => {
-      if (carriesFiles(e)) depth += 1;
-      over(e);
-    });
-    this.root.addEventListener("dragover", over);
-    this.root.addEventListener("dragleave", (e) => {
-      if (!carriesFiles(e)) return;
-      depth = Math.max(0, depth - 1);
-      if (!depth) this.root.classList.remove("dropping");
-    });
-    this.root.addEventListener("drop", (e) => {
-      if (!carriesFiles(e)) return;
-      e.preventDefault();
-      depth = 0;
-      this.root.classList.remove("dropping");
-      this.addFiles([...e.dataTransfer.files]);
-    });
-  }
 
   /** Start uploading each file for this channel, each with its chip in the tray. */
   addFiles(files) {

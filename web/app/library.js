@@ -9,6 +9,7 @@
 import { t } from "./i18n.js";
 import {
   h, mount, api, me, formatTime, formatSize, showError, toast, dialog, Upload, downloadLink,
+  dropZone,
 } from "./ui.js";
 import { state, userName, channelName } from "./app.js";
 import { fileIcon } from "./chat.js";
@@ -132,7 +133,12 @@ class FolderView {
     this.root = h("section", { class: "page library", dataset: { drop: t("library.drop"), folder: id } },
       this.top, this.picker, this.tray, this.list);
     mount(main, this.root);
-    this.acceptDrops();
+    // Files dropped on the folder are uploaded into it, where one may.
+    this.stopDrops = dropZone(
+      this.root,
+      () => Boolean(this.data && this.may.edit),
+      (files) => this.upload(files),
+    );
     state.views.add(this);
     renderTray(this);
     this.load();
@@ -141,8 +147,7 @@ class FolderView {
   close() {
     this.closed = true;
     state.views.delete(this);
-    document.removeEventListener("dragover", this.ignoreDrop);
-    document.removeEventListener("drop", this.ignoreDrop);
+    this.stopDrops();
   }
 
   onEvent(event) {
@@ -396,46 +401,6 @@ class FolderView {
       toast(t("library.permissionsSaved"));
       this.show(saved);
     }
-  }
-
-  /**
-   * Take files dropped anywhere on the folder, with a frame saying so while they hover; one
-   * dropped beside it is ignored rather than opened by the browser in the app's place.
-   */
-  acceptDrops() {
-    let depth = 0;
-    const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
-    const open = () => this.data && this.may.edit;
-    this.ignoreDrop = (e) => {
-      if (!carriesFiles(e) || (this.root.contains(e.target) && open())) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = "none";
-    };
-    document.addEventListener("dragover", this.ignoreDrop);
-    document.addEventListener("drop", this.ignoreDrop);
-    const over = (e) => {
-      if (!carriesFiles(e) || !open()) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = "copy";
-      this.root.classList.add("dropping");
-    };
-    this.root.addEventListener("dragenter", (e) => {
-      if (carriesFiles(e)) depth += 1;
-      over(e);
-    });
-    this.root.addEventListener("dragover", over);
-    this.root.addEventListener("dragleave", (e) => {
-      if (!carriesFiles(e)) return;
-      depth = Math.max(0, depth - 1);
-      if (!depth) this.root.classList.remove("dropping");
-    });
-    this.root.addEventListener("drop", (e) => {
-      if (!carriesFiles(e) || !open()) return;
-      e.preventDefault();
-      depth = 0;
-      this.root.classList.remove("dropping");
-      this.upload([...e.dataTransfer.files]);
-    });
   }
 }
 

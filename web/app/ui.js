@@ -441,6 +441,54 @@ export function colour(id) {
 // --- Toasts ----------------------------------------------------------------------------------
 
 /** Show a short message at the bottom; errors stay a little longer. */
+/**
+ * Take files dropped on `root` while `open()` says so (`onFiles(files)`), with the class
+ * `dropping` on it while they hover; files dropped anywhere else in the page are ignored
+ * rather than opened by the browser in the app's place. Returns what stops it.
+ * @param {HTMLElement} root
+ * @param {() => boolean} open
+ * @param {(files: File[]) => void} onFiles
+ * @returns {() => void}
+ */
+export function dropZone(root, open, onFiles) {
+  let depth = 0;
+  const carriesFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+  const ignore = (e) => {
+    if (!carriesFiles(e) || (root.contains(e.target) && open())) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "none";
+  };
+  document.addEventListener("dragover", ignore);
+  document.addEventListener("drop", ignore);
+  const over = (e) => {
+    if (!carriesFiles(e) || !open()) return;
+    e.preventDefault();
+    e.dataTransfer.dropEffect = "copy";
+    root.classList.add("dropping");
+  };
+  root.addEventListener("dragenter", (e) => {
+    if (carriesFiles(e)) depth += 1;
+    over(e);
+  });
+  root.addEventListener("dragover", over);
+  root.addEventListener("dragleave", (e) => {
+    if (!carriesFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (!depth) root.classList.remove("dropping");
+  });
+  root.addEventListener("drop", (e) => {
+    if (!carriesFiles(e) || !open()) return;
+    e.preventDefault();
+    depth = 0;
+    root.classList.remove("dropping");
+    onFiles([...e.dataTransfer.files]);
+  });
+  return () => {
+    document.removeEventListener("dragover", ignore);
+    document.removeEventListener("drop", ignore);
+  };
+}
+
 export function toast(text, kind = "info") {
   const host = document.getElementById("toasts");
   if (!host) return;

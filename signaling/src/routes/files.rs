@@ -380,13 +380,7 @@ pub async fn rename(
     let me = caller.user()?;
     let file = load(&state, me, FileId(id), FileAction::Write).await?;
     locked_out(me, &file)?;
-    let name = parley_files::check_name(&body.name).map_err(|e| {
-        AppError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            parley_proto::ErrorCode::InvalidFileName,
-            e.to_string(),
-        )
-    })?;
+    let name = file_name(&body.name)?;
     state.db.rename_file(file.id, name).await?;
     audit(
         &state,
@@ -401,14 +395,26 @@ pub async fn rename(
     ))
 }
 
-/// Someone else holds the file's edit lock.
-fn locked_out(me: &User, file: &File) -> AppResult<()> {
+/// `name`, if a file or folder may be called that (`422 invalid_file_name` otherwise).
+pub fn file_name(name: &str) -> AppResult<&str> {
+    parley_files::check_name(name).map_err(|e| {
+        AppError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            parley_proto::ErrorCode::InvalidFileName,
+            e.to_string(),
+        )
+    })
+}
+
+/// `423` while someone else holds the file's edit lock.
+pub fn locked_out(me: &User, file: &File) -> AppResult<()> {
     match file.locked_by {
         Some(holder) if holder != me.id => Err(AppError::new(
             StatusCode::LOCKED,
             parley_proto::ErrorCode::Conflict,
             format!(
-                "locked for editing by user {holder} until {}",
+                "{} is locked for editing by user {holder} until {}",
+                file.name,
                 file.locked_until.unwrap_or_default()
             ),
         )),

@@ -18,15 +18,7 @@ use parley_storage::AuditTarget;
 use serde::Deserialize;
 
 fn folder_name(name: &str) -> AppResult<String> {
-    parley_files::check_name(name.trim())
-        .map(str::to_string)
-        .map_err(|e| {
-            AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                parley_proto::ErrorCode::InvalidFileName,
-                e.to_string(),
-            )
-        })
+    super::files::file_name(name.trim()).map(str::to_string)
 }
 
 async fn view(state: &AppState, me: &User, place: Place) -> AppResult<FolderView> {
@@ -65,10 +57,7 @@ pub async fn roots(
     Caller(caller): Caller,
 ) -> AppResult<Json<FolderRoots>> {
     let me = caller.user()?;
-    Ok(Json(FolderRoots {
-        roots: library::roots(&state, me).await?,
-        shared: library::shared(&state, me).await?,
-    }))
+    Ok(Json(library::open_to(&state, me).await?))
 }
 
 /// A folder, its path, what the caller may do there, and what is in it.

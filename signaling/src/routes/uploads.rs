@@ -113,15 +113,7 @@ fn target(
     comment: Option<&str>,
 ) -> AppResult<Target> {
     let name = name.ok_or_else(|| AppError::invalid("the upload needs a filename"))?;
-    let name = parley_files::check_name(name)
-        .map_err(|e| {
-            AppError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidFileName,
-                e.to_string(),
-            )
-        })?
-        .to_string();
+    let name = super::files::file_name(name)?.to_string();
     let channel = channel
         .map(|c| {
             c.trim()
@@ -239,19 +231,9 @@ async fn start(
 
 /// `423` while someone else holds the edit lock of the folder's file of this name.
 async fn unlocked(state: &AppState, me: &User, folder: FolderId, name: &str) -> AppResult<()> {
-    let Some(existing) = state.db.file_named(folder, name).await? else {
-        return Ok(());
-    };
-    match existing.locked_by {
-        Some(holder) if holder != me.id => Err(AppError::new(
-            StatusCode::LOCKED,
-            ErrorCode::Conflict,
-            format!(
-                "{name} is locked for editing by user {holder} until {}; a new version can wait",
-                existing.locked_until.unwrap_or_default()
-            ),
-        )),
-        _ => Ok(()),
+    match state.db.file_named(folder, name).await? {
+        Some(existing) => super::files::locked_out(me, &existing),
+        None => Ok(()),
     }
 }
 
