@@ -157,8 +157,14 @@ pub enum QueryError {
 }
 
 /// One piece of the query as written: a word, a phrase, or `name:value`.
-fn pieces(text: &str) -> Result<Vec<(bool, Option<&'static str>, String, bool)>, QueryError> {
-    // (excluded, filter name, value, quoted)
+struct Piece {
+    excluded: bool,
+    filter: Option<&'static str>,
+    value: String,
+    quoted: bool,
+}
+
+fn pieces(text: &str) -> Result<Vec<Piece>, QueryError> {
     let mut pieces = Vec::new();
     let mut rest = text.trim_start();
     while !rest.is_empty() {
@@ -183,7 +189,12 @@ fn pieces(text: &str) -> Result<Vec<(bool, Option<&'static str>, String, bool)>,
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             (&rest[..end], false, &rest[end..])
         };
-        pieces.push((excluded, filter, value.to_string(), quoted));
+        pieces.push(Piece {
+            excluded,
+            filter,
+            value: value.to_string(),
+            quoted,
+        });
         rest = after.trim_start();
     }
     Ok(pieces)
@@ -197,7 +208,13 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
         return Err(QueryError::TooLong);
     }
     let mut query = Query::default();
-    for (excluded, filter, value, quoted) in pieces(text)? {
+    for Piece {
+        excluded,
+        filter,
+        value,
+        quoted,
+    } in pieces(text)?
+    {
         let Some(filter) = filter else {
             if value.trim().is_empty() {
                 continue;
