@@ -97,6 +97,10 @@ pub enum ErrorCode {
     /// Uploads (tus): `Upload-Offset` is not where the upload stands; `HEAD` it and resume
     /// from the offset it gives.
     UploadOffsetMismatch,
+    /// Search: the query cannot be run (an unclosed quote, an unknown `type:`, a date that is
+    /// not YYYY-MM-DD, an `in:` or `from:` that names nothing the asker knows, too long); the
+    /// message says what to change.
+    InvalidQuery,
     /// Something failed inside the server; it is logged there.
     Internal,
 }

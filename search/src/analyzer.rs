@@ -22,10 +22,22 @@ fn jieba() -> &'static Arc<Jieba> {
     JIEBA.get_or_init(|| Arc::new(Jieba::new()))
 }
 
-/// The analyzer for documents and queries.
+/// The analyzer for documents: each word, and where a Chinese word is longer than two
+/// characters, the dictionary's shorter words inside it at the same position (预算报告 is
+/// found by 报告, 中华人民共和国 by 人民), as jieba's search mode finds them.
 pub fn analyzer() -> TextAnalyzer {
+    build(true)
+}
+
+/// The analyzer for queries: each word once, as the segmenter reads the sentence.
+fn query_analyzer() -> TextAnalyzer {
+    build(false)
+}
+
+fn build(inner_words: bool) -> TextAnalyzer {
     TextAnalyzer::builder(Segmenter {
         jieba: jieba().clone(),
+        inner_words,
     })
     .filter(RemoveLongFilter::limit(LONGEST_WORD))
     .filter(LowerCaser)
@@ -33,9 +45,9 @@ pub fn analyzer() -> TextAnalyzer {
     .build()
 }
 
-/// The words of `text` as the index holds them, in order.
+/// The words of `text` as a query looks for them, in order.
 pub fn words(text: &str) -> Vec<String> {
-    let mut analyzer = analyzer();
+    let mut analyzer = query_analyzer();
     let mut stream = analyzer.token_stream(text);
     let mut words = Vec::new();
     while let Some(token) = stream.next() {
@@ -48,6 +60,8 @@ pub fn words(text: &str) -> Vec<String> {
 #[derive(Clone)]
 struct Segmenter {
     jieba: Arc<Jieba>,
+    /// Also the dictionary's words inside longer ones.
+    inner_words: bool,
 }
 
 struct Segments {
@@ -60,6 +74,7 @@ impl Tokenizer for Segmenter {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> Segments {
         let mut tokens: Vec<Token> = Vec::new();
+        let mut position = 0;
         for word in self.jieba.tokenize(text, TokenizeMode::Default, true) {
             // jieba keeps "contract.pdf" or "a_b-c" whole: each run of letters and digits is
             // a word of its own, so a file name or an address is found by its parts.
@@ -68,13 +83,19 @@ impl Tokenizer for Segmenter {
                 match (c.is_alphanumeric(), start) {
                     (true, None) => start = Some(at),
                     (false, Some(from)) => {
+                        let part = &word.word[from..at];
+                        let offset = word.byte_start + from;
                         tokens.push(Token {
-                            offset_from: word.byte_start + from,
-                            offset_to: word.byte_start + at,
-                            position: tokens.len(),
-                            text: word.word[from..at].to_string(),
+                            offset_from: offset,
+                            offset_to: offset + part.len(),
+                            position,
+                            text: part.to_string(),
                             position_length: 1,
                         });
+                        if self.inner_words {
+                            self.inner(part, offset, position, &mut tokens);
+                        }
+                        position += 1;
                         start = None;
                     }
                     _ => {}
@@ -83,6 +104,41 @@ impl Tokenizer for Segmenter {
         }
         Segments { tokens, at: 0 }
     }
+}
+
+impl Segmenter {
+    /// The dictionary's two- and three-character words inside `word` (when it is longer),
+    /// each at the position of `word`.
+    fn inner(&self, word: &str, offset: usize, position: usize, tokens: &mut Vec<Token>) {
+        let chars: Vec<(usize, char)> = word.char_indices().collect();
+        if chars.len() < 3 || !chars.iter().all(|(_, c)| is_cjk(*c)) {
+            return;
+        }
+        for size in [2, 3] {
+            for start in 0..chars.len().saturating_sub(size - 1) {
+                if size == chars.len() {
+                    continue;
+                }
+                let from = chars[start].0;
+                let to = chars.get(start + size).map_or(word.len(), |(at, _)| *at);
+                let inner = &word[from..to];
+                if self.jieba.has_word(inner) {
+                    tokens.push(Token {
+                        offset_from: offset + from,
+                        offset_to: offset + to,
+                        position,
+                        text: inner.to_string(),
+                        position_length: 1,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Chinese (and Japanese) characters, the ones written without spaces between words.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
 }
 
 impl TokenStream for Segments {
@@ -114,6 +170,22 @@ mod tests {
         assert!(words.contains(&"需求".to_string()), "{words:?}");
         assert!(words.contains(&"报告".to_string()), "{words:?}");
         assert!(words.contains(&"发布".to_string()), "{words:?}");
+    }
+
+    #[test]
+    fn the_index_also_holds_the_words_inside_longer_ones() {
+        let mut analyzer = analyzer();
+        let mut stream = analyzer.token_stream("中华人民共和国成立");
+        let mut tokens = Vec::new();
+        while let Some(token) = stream.next() {
+            tokens.push((token.text.clone(), token.position));
+        }
+        let at = |word: &str| tokens.iter().find(|(t, _)| t == word).map(|(_, p)| *p);
+        assert_eq!(at("中华人民共和国"), Some(0), "{tokens:?}");
+        assert_eq!(at("人民"), Some(0), "{tokens:?}");
+        assert_eq!(at("共和国"), Some(0), "{tokens:?}");
+        assert_eq!(at("成立"), Some(1), "{tokens:?}");
+        assert_eq!(words("中华人民共和国成立"), ["中华人民共和国", "成立"]);
     }
 
     #[test]

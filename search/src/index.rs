@@ -175,7 +175,7 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         key: builder.add_text_field("key", STRING),
         kind: builder.add_text_field("kind", STRING | STORED),
-        id: builder.add_i64_field("id", STORED),
+        id: builder.add_i64_field("id", STORED | FAST),
         channel: builder.add_i64_field("channel", INDEXED | STORED),
         folder: builder.add_i64_field("folder", INDEXED | STORED),
         author: builder.add_i64_field("author", INDEXED | STORED),
@@ -471,22 +471,28 @@ impl SearchIndex {
         let ranked = TopDocs::with_limit(request.limit.max(1))
             .and_offset(request.offset)
             .tweak_score(move |segment: &SegmentReader| {
-                let created = segment
-                    .fast_fields()
-                    .i64("created")
-                    .map(|column| column.first_or_default_col(0))
-                    .ok();
+                let column = |name| {
+                    segment
+                        .fast_fields()
+                        .i64(name)
+                        .map(|column| column.first_or_default_col(0))
+                        .ok()
+                };
+                let (created, ids) = (column("created"), column("id"));
                 move |doc, score: f32| {
                     let made = created.as_ref().map_or(now, |column| column.get_val(doc));
+                    let id = ids.as_ref().map_or(0, |column| column.get_val(doc));
                     let days = ((now - made).max(0) as f32) / 86_400_000.0;
                     let recency = 0.5f32.powf(days / RECENCY_HALF_LIFE_DAYS);
                     // Without words, newest first; with words, relevance leads and recency
-                    // lifts the newer of two similar matches.
-                    if words_query {
+                    // lifts the newer of two similar matches. Ties go to the newer, then to the
+                    // higher id, so pages do not shift when segments are merged.
+                    let ranked = if words_query {
                         score * (0.4 + 0.6 * recency)
                     } else {
                         recency
-                    }
+                    };
+                    (ranked, made, id)
                 }
             });
         let searcher = self.reader.searcher();
@@ -500,10 +506,7 @@ impl SearchIndex {
             None => None,
         };
         let mut hits = Vec::with_capacity(top.len());
-        for (score, address) in top {
-            if request.limit == 0 {
-                break;
-            }
+        for ((score, _, _), address) in top {
             hits.push(self.hit(&searcher, address, score, snippets.as_ref())?);
         }
         Ok(Page { total, hits })

@@ -54,6 +54,8 @@ pub struct AppState {
     pub upkeep: Arc<Upkeep>,
     /// Uploads in progress and the `[files]` settings.
     pub uploads: Arc<crate::uploads::Uploads>,
+    /// This node's search index; `None` with `[search] enabled = false`.
+    pub search: Option<Arc<crate::search::Search>>,
 }
 
 /// Keeping the data: the scheduled backups' board and the retention passes.
@@ -216,6 +218,8 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/retention", get(routes::admin::retention))
         .route("/admin/channels", get(routes::admin::channels))
         .route("/admin/retention/run", post(routes::admin::run_retention))
+        .route("/admin/search/reindex", post(routes::search::reindex))
+        .route("/search", get(routes::search::search))
         .route(
             "/admin/legal-holds",
             get(routes::admin::legal_holds).post(routes::admin::create_legal_hold),

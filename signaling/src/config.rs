@@ -12,8 +12,9 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "object_store",
+    "search",
     "retention",
     "database",
     "server",
@@ -47,6 +48,7 @@ pub struct Config {
     pub backup: BackupSection,
     pub retention: RetentionSection,
     pub files: parley_files::FilesConfig,
+    pub search: SearchSection,
     pub rtc: RtcSection,
 }
 
@@ -367,6 +369,25 @@ impl Default for RetentionSection {
             recordings_days: 0,
             every_secs: 3600,
             batch: 500,
+        }
+    }
+}
+
+/// Search: this node's own index of what people write, kept level with the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchSection {
+    /// `false`: no index is kept and `GET /v1/search` answers `503 unavailable`.
+    pub enabled: bool,
+    /// The index's folder (each node its own); empty for `<data_dir>/search`.
+    pub dir: PathBuf,
+}
+
+impl Default for SearchSection {
+    fn default() -> Self {
+        SearchSection {
+            enabled: true,
+            dir: PathBuf::new(),
         }
     }
 }
@@ -692,9 +713,19 @@ impl Config {
         }
     }
 
+    /// Where this node's search index is kept.
+    pub fn search_dir(&self) -> PathBuf {
+        if self.search.dir.as_os_str().is_empty() {
+            self.server.data_dir.join("search")
+        } else {
+            self.search.dir.clone()
+        }
+    }
+
     /// Does anything live in the data folder (so it must exist)?
     pub fn uses_data_dir(&self) -> bool {
         self.database.url.is_empty()
+            || (self.search.enabled && self.search.dir.as_os_str().is_empty())
             || self.files.staging_dir.as_os_str().is_empty()
             || (self.object_store.kind == ObjectStoreKind::Local
                 && self.object_store.path.is_none())

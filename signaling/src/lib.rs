@@ -24,6 +24,7 @@ pub mod retention;
 pub mod routes;
 pub mod rtc;
 pub mod sealed;
+pub mod search;
 pub mod serve;
 pub mod server;
 pub mod tasks;

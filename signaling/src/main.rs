@@ -146,6 +146,10 @@ enum AdminCommand {
         #[command(flatten)]
         s3: S3Args,
     },
+    /// Rebuild this node's search index (`[search] dir`) from the database: empty it, then
+    /// index every message again. Stop the server on this node first (it holds the index); a
+    /// running server rebuilds through `POST /v1/admin/search/reindex` instead.
+    Reindex,
 }
 
 /// How to reach an `s3://BUCKET` named on the command line.
@@ -501,6 +505,24 @@ async fn admin(config: Config, command: AdminCommand) -> anyhow::Result<()> {
             )
             .await?;
             say(&format!("password set for {}", record.user.email));
+        }
+        AdminCommand::Reindex => {
+            if !config.search.enabled {
+                anyhow::bail!(
+                    "search is turned off ([search] enabled = false): there is no index to rebuild"
+                );
+            }
+            let dir = config.search_dir();
+            let search = parley_signaling::search::Search::open(&dir, db.clone())
+                .with_context(|| format!("cannot open the search index in {}", dir.display()))?;
+            let report = search.rebuild().await?;
+            say(&format!(
+                "search index {} rebuilt: {} items indexed, {} found gone, in {:.1} s",
+                dir.display(),
+                report.indexed,
+                report.skipped,
+                report.millis as f64 / 1000.0
+            ));
         }
         AdminCommand::CreateApiKey { name } => {
             let key = parley_signaling::routes::admin::new_api_key(&db, &name, None)

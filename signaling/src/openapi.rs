@@ -2,7 +2,7 @@
 
 use crate::routes::{
     admin, auth, bridge, call, channels, departments, files, folders, health, meetings, minutes,
-    recordings, rooms, tasks, uploads, users, web,
+    recordings, rooms, search, tasks, uploads, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -34,6 +34,7 @@ use utoipa::{Modify, OpenApi};
         folders::roots, folders::get, folders::channel_folder, folders::department_folder, folders::create,
         folders::update, folders::set_grants, folders::watch, folders::unwatch, folders::trash, folders::audit,
         uploads::plain, uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
+        search::search, search::reindex,
         web::sdk,
         web::app_index,
         web::app_file,
@@ -52,6 +53,7 @@ use utoipa::{Modify, OpenApi};
         (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
         (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
         (name = "files", description = "Files and attachments: uploads (tus 1.0, resumable, or one plain request), versions, downloads, the trash"),
+        (name = "search", description = "One search over what the caller may read, in Chinese and English"),
         (name = "web", description = "Files for browsers: the web app and the JS SDK"),
     )
 )]

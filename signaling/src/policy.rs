@@ -431,6 +431,8 @@ pub enum AdminAction {
     ViewBackups,
     /// The file library's access audit.
     FileAudit,
+    /// Rebuilding this node's search index.
+    Reindex,
 }
 
 pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
@@ -441,6 +443,7 @@ pub fn admin(actor: Actor<'_>, action: AdminAction) -> AppResult<()> {
         (_, AdminAction::ViewStats) => deny("only admins see the organisation's figures"),
         (_, AdminAction::ManageRetention) => deny("only admins set retention and legal holds"),
         (_, AdminAction::ViewBackups) => deny("only admins see the backups"),
+        (_, AdminAction::Reindex) => deny("only admins rebuild the search index"),
         (_, AdminAction::FileAudit) => deny("only admins read the file audit"),
     }
 }

@@ -112,7 +112,18 @@ pub async fn state(
         },
         room_events,
     );
+    let search = if config.search.enabled {
+        let dir = config.search_dir();
+        let db = db.clone();
+        let search = tokio::task::spawn_blocking(move || crate::search::Search::open(&dir, db))
+            .await?
+            .context("cannot open the search index")?;
+        Some(Arc::new(search))
+    } else {
+        None
+    };
     Ok(AppState {
+        search,
         sfu,
         rtc: Arc::new(config.rtc.clone()),
         db,
@@ -230,6 +241,8 @@ impl Server {
         crate::retention::spawn(state.clone());
         // Uploads a restart interrupted, abandoned uploads and the trash.
         crate::uploads::spawn(state.clone());
+        // The search index follows the database.
+        crate::search::spawn(&state);
         Ok(Server {
             bound,
             db: state.db.clone(),

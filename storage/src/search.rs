@@ -3,8 +3,6 @@
 //! follower keeps its own position per channel; the sequence numbers have no gaps, so reading
 //! up to a channel's `last_seq` reads everything committed there.
 
-use std::collections::HashMap;
-
 use crate::{error::StoreError, Database};
 use sqlx::Row;
 
@@ -20,6 +18,11 @@ pub struct SearchMessage {
     pub created_at: i64,
     /// The names of its attachments.
     pub attachments: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Named {
+    name: String,
 }
 
 fn id_list(ids: &[i64]) -> String {
@@ -73,21 +76,23 @@ impl Database {
         );
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         let mut messages = Vec::with_capacity(rows.len());
-        let mut attached: Vec<(usize, Vec<i64>)> = Vec::new();
         for row in &rows {
             let recalled: Option<i64> = row.try_get("recalled_at")?;
-            if let Some(text) = row.try_get::<Option<String>, _>("attachments")? {
-                let files: Vec<i64> =
-                    serde_json::from_str(&text).map_err(|_| StoreError::Corrupt {
-                        column: "messages.attachments",
-                        value: text,
-                    })?;
-                if !files.is_empty() {
-                    attached.push((messages.len(), files));
-                }
-            }
+            let id: i64 = row.try_get("id")?;
+            let attachments = match row.try_get::<Option<String>, _>("attachments")? {
+                // As the message stored them: `[{"id", "name", "size", "mime"}, ...]`. A row
+                // that does not read so is indexed without them rather than stopping the index.
+                Some(text) => match serde_json::from_str::<Vec<Named>>(&text) {
+                    Ok(named) => named.into_iter().map(|n| n.name).collect(),
+                    Err(err) => {
+                        tracing::warn!(message = id, error = %err, "attachments not readable for search");
+                        Vec::new()
+                    }
+                },
+                None => Vec::new(),
+            };
             messages.push(SearchMessage {
-                id: row.try_get("id")?,
+                id,
                 channel: row.try_get("channel_id")?,
                 seq: row.try_get("seq")?,
                 sender: row.try_get("sender_id")?,
@@ -96,31 +101,32 @@ impl Database {
                     None => Some(row.try_get("body")?),
                 },
                 created_at: row.try_get("created_at")?,
-                attachments: Vec::new(),
+                attachments,
             });
         }
-        let files: Vec<i64> = attached
-            .iter()
-            .flat_map(|(_, f)| f.iter().copied())
-            .collect();
-        if !files.is_empty() {
-            let sql = format!(
-                "SELECT id, name FROM files WHERE id IN ({})",
-                id_list(&files)
-            );
-            let names: HashMap<i64, String> = sqlx::query(&sql)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
-                .collect::<Result<_, StoreError>>()?;
-            for (at, files) in attached {
-                messages[at].attachments = files
-                    .iter()
-                    .filter_map(|id| names.get(id).cloned())
-                    .collect();
-            }
-        }
         Ok(messages)
+    }
+}
+
+impl Database {
+    /// The people `name` may mean in a search's `from:`: an id, an email address, the part of
+    /// an address before `@`, or a display name (case does not matter).
+    pub async fn users_named(&self, name: &str) -> Result<Vec<i64>, StoreError> {
+        if let Ok(id) = name.parse::<i64>() {
+            return Ok(self
+                .user(parley_proto::UserId(id))
+                .await?
+                .map(|u| u.user.id.0)
+                .into_iter()
+                .collect());
+        }
+        let rows = sqlx::query(
+            "SELECT id FROM users WHERE lower(email) = lower($1) OR lower(name) = lower($1) \
+             OR substr(lower(email), 1, length($1) + 1) = lower($1) || '@' ORDER BY id LIMIT 50",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
     }
 }

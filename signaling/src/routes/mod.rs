@@ -14,6 +14,7 @@ pub mod meetings;
 pub mod minutes;
 pub mod recordings;
 pub mod rooms;
+pub mod search;
 pub mod tasks;
 pub mod uploads;
 pub mod users;

@@ -122,6 +122,9 @@ pub struct HubHandle {
     next_conn: Arc<AtomicU64>,
     /// Set when clustered: what this node fans out goes to the other nodes too.
     cluster: Option<Cluster>,
+    /// Woken when an event is committed to a channel's stream, here or on another node: the
+    /// search index follows the streams.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 struct Link {
@@ -165,7 +168,13 @@ impl HubHandle {
             commands,
             next_conn: Arc::new(AtomicU64::new(1)),
             cluster,
+            committed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Woken (once for any number of events) when a channel's stream has something new.
+    pub fn committed(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
     }
 
     async fn command(&self, command: Command) {
@@ -285,6 +294,7 @@ impl HubHandle {
 
     /// Fan a committed event out to every connected device of every member.
     pub async fn publish(&self, event: &ChannelEvent) {
+        self.committed.notify_one();
         let payload = event_payload(event);
         let (channel, seq) = (event.channel(), event.seq());
         self.to_cluster(|| Wire::Event {
@@ -332,11 +342,14 @@ impl HubHandle {
                 channel,
                 seq,
                 payload,
-            } => Command::Publish {
-                channel,
-                seq,
-                payload: Utf8Bytes::from(payload),
-            },
+            } => {
+                self.committed.notify_one();
+                Command::Publish {
+                    channel,
+                    seq,
+                    payload: Utf8Bytes::from(payload),
+                }
+            }
             Wire::ToUser { user, payload } => Command::ToUser {
                 user,
                 payload: Utf8Bytes::from(payload),

@@ -1,0 +1,68 @@
+//! Search: one query over what the asker may read.
+
+use crate::{ChannelId, UserId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a result is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchKind {
+    Message,
+    File,
+    Article,
+    Minutes,
+    Task,
+}
+
+/// A piece of a result's snippet; `hit` pieces are the words that matched, to highlight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SnippetPart {
+    pub text: String,
+    pub hit: bool,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResult {
+    #[serde(rename = "type")]
+    pub kind: SearchKind,
+    /// The item's id (for a message, its message id).
+    pub id: i64,
+    /// Where it is: a message's channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<ChannelId>,
+    /// A message's sequence number in its channel, to open the channel at it
+    /// (`GET /v1/channels/{id}/messages?from_seq=&to_seq=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// Who wrote it (absent for system messages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_id: Option<UserId>,
+    /// When it was made (ms since the epoch).
+    pub created_at: i64,
+    /// Relevance and recency together; higher is better. Only for ordering.
+    pub score: f32,
+    /// The best passage, at most 160 characters, with the matching words marked.
+    pub snippet: Vec<SnippetPart>,
+}
+
+/// A page of results, best first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SearchResults {
+    /// How many results there are in all (that the asker may read), not only on this page.
+    pub total: u64,
+    pub offset: u32,
+    pub results: Vec<SearchResult>,
+}
+
+/// What a rebuild of this node's search index did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReindexReport {
+    /// Items indexed.
+    pub indexed: u64,
+    /// Items found gone (recalled or deleted) and left out.
+    pub skipped: u64,
+    /// How long it took, in milliseconds.
+    pub millis: u64,
+}
