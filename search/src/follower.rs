@@ -20,6 +20,9 @@ const BATCH: i64 = 500;
 const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// At most this often a commit: events arriving together share one.
 const MIN_COMMIT_GAP: Duration = Duration::from_millis(200);
+/// A long catch-up (a rebuild, a node back after days) commits every this many documents, so
+/// searches see its progress and a crash keeps it.
+const COMMIT_EVERY: usize = 50_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -102,6 +105,7 @@ impl Follower {
         let mut cursors = self.cursors.lock().await;
         let mut next = cursors.clone();
         let mut pass = Pass::default();
+        let mut uncommitted = 0;
         for (channel, head) in self.db.channel_heads().await? {
             loop {
                 let at = next.get(&channel).copied().unwrap_or(0);
@@ -137,21 +141,31 @@ impl Follower {
                     }
                 }
                 next.insert(channel, reached);
+                uncommitted += ids.len();
+                if uncommitted >= COMMIT_EVERY {
+                    self.commit(&next).await?;
+                    *cursors = next.clone();
+                    uncommitted = 0;
+                }
             }
         }
         if next != *cursors {
-            let index = self.index.clone();
-            let saved = next.clone();
-            tokio::task::spawn_blocking(move || index.commit(&saved))
-                .await
-                .map_err(|_| {
-                    SearchError::Tantivy(tantivy::TantivyError::InternalError(
-                        "the commit stopped".into(),
-                    ))
-                })??;
+            self.commit(&next).await?;
             *cursors = next;
         }
         Ok(pass)
+    }
+
+    async fn commit(&self, cursors: &Cursors) -> Result<(), SearchError> {
+        let index = self.index.clone();
+        let saved = cursors.clone();
+        tokio::task::spawn_blocking(move || index.commit(&saved))
+            .await
+            .map_err(|_| {
+                SearchError::Tantivy(tantivy::TantivyError::InternalError(
+                    "the commit stopped".into(),
+                ))
+            })?
     }
 
     /// Empty the index and index everything again from the database.

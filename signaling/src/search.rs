@@ -143,6 +143,15 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     for name in &query.from {
         let found = state.db.users_named(name).await?;
         if found.is_empty() {
+            // A guest does not see the directory, so may not learn who exists from an error:
+            // for them a name that matches nobody simply finds nothing.
+            if me.role == parley_proto::Role::Guest {
+                return Ok(SearchResults {
+                    total: 0,
+                    offset: ask.offset,
+                    results: Vec::new(),
+                });
+            }
             return Err(invalid_query(format!("from:{name} names nobody")));
         }
         authors.extend(found);

@@ -205,6 +205,10 @@ async fn finds_exactly_what_the_asker_may_read(backend: Backend) {
     )
     .await;
 
+    // Nor from an error: a name that matches nobody simply finds nothing for a guest.
+    let nobody = search(s, &guest.1, "from:nobody-at-all").await;
+    assert_eq!(nobody["total"], 0, "{nobody}");
+
     // Snippets mark the words that matched, and results point at the message.
     let page = search(s, &t.ann.1, "审阅").await;
     let first = &page["results"][0];
