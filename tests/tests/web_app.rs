@@ -6,18 +6,20 @@
 //! the chat (dropped, picked, pasted; cut off, paused and resumed) that the other person sees
 //! previewed and downloads byte for byte; and the file library, where a department's admin shares
 //! a folder through the permission dialog and restores an old version of what a member uploaded
-//! there. Screenshots of each state land in
+//! there; and the search box, where a Chinese word finds a message far up a channel and opens
+//! the channel there. Screenshots of each state land in
 //! `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from there).
 
 use parley_tests::recorder::RecorderProcess;
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{
-    expect_json, unique, Backend, S3Server, Server, ServerOptions, Team, WsClient, ADMIN_EMAIL,
-    ADMIN_PASSWORD,
+    eventually, expect_error, expect_json, unique, Backend, S3Server, Server, ServerOptions, Team,
+    WsClient, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
+use std::time::Duration;
 
 const PASSWORD: &str = "user-password-1";
 
@@ -45,6 +47,7 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
         ("minutes.js", "text/javascript"),
         ("admin.js", "text/javascript"),
         ("library.js", "text/javascript"),
+        ("search.js", "text/javascript"),
         ("upkeep.js", "text/javascript"),
         ("app.css", "text/css"),
         ("icon.svg", "image/svg+xml"),
@@ -782,6 +785,161 @@ async fn a_department_shares_a_folder_and_restores_an_old_version_in_the_app() {
     assert_eq!(report["phoneFolder"]["folder"], folder, "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     assert_eq!(report["phoneVersionsFit"], true, "{report}");
+    for shot in report["screenshots"].as_array().expect("screenshots") {
+        let size = std::fs::metadata(shot.as_str().expect("path"))
+            .expect("screenshot written")
+            .len();
+        assert!(size > 10_000, "{shot} is {size} bytes");
+    }
+}
+
+#[tokio::test]
+async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_found() {
+    // Sixty-odd messages from one connection at once: more than the hub allows by default.
+    let options =
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_HUB_REQUESTS_PER_SECOND", "1000");
+    let server = Server::start_with(options).await;
+    let admin = server.admin_token().await;
+    let mut people = Vec::new();
+    for name in ["王芳 Wang Fang", "Bob Chen"] {
+        let email = format!("{}@example.com", unique("search"));
+        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
+        let user: Value =
+            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
+        people.push((user["id"].as_i64().expect("id"), email));
+    }
+    let wang = server.login(&people[0].1, PASSWORD).await.access_token;
+    let bob = server.login(&people[1].1, PASSWORD).await.access_token;
+    let body = json!({"name": "财务 Finance", "kind": "group", "category": "project", "members": [people[1].0]});
+    let created: Value =
+        expect_json(server.post("/v1/channels", Some(&wang), &body).await, 201).await;
+    let channel = created["id"].as_i64().expect("channel id");
+    // The report, a lunch question, then more notes than the channel view first loads: the
+    // report is far above the newest message.
+    let mut ws = WsClient::connect(&server, &wang).await;
+    let text = "第三季度预算报告已经上传";
+    let sent = ws.say(channel, "report", text).await;
+    ws.say(channel, "lunch", "午饭一起吃吗？Lunch together?")
+        .await;
+    for i in 1..=60 {
+        let body = format!("进度更新 第{i}条");
+        ws.say(channel, &format!("note-{i}"), &body).await;
+    }
+    // The index follows a moment after delivery, in order: once Bob finds the last notes,
+    // everything the browser looks for is there and its totals are final.
+    let total = |q: &'static str| {
+        let request = server
+            .request(reqwest::Method::GET, "/v1/search", Some(&bob))
+            .query(&[("q", q)]);
+        async move {
+            let page: Value = expect_json(request.send().await.expect("search"), 200).await;
+            page["total"].as_i64()
+        }
+    };
+    let indexed = eventually(100, Duration::from_millis(100), || async {
+        (total("进度").await == Some(60)).then_some(())
+    })
+    .await;
+    assert!(
+        indexed.is_some(),
+        "the notes were never found\n{}",
+        server.log()
+    );
+    assert_eq!(total("预算").await, Some(1));
+    let invalid = server
+        .request(reqwest::Method::GET, "/v1/search", Some(&bob))
+        .query(&[("q", "type:song")])
+        .send()
+        .await
+        .expect("search");
+    let invalid = expect_error(invalid, 400, "invalid_query").await;
+    let report = run_browser_script(
+        "app_search.mjs",
+        &[
+            "--parley",
+            &server.url,
+            "--channel",
+            &channel.to_string(),
+            "--email",
+            &people[1].1,
+            "--password",
+            PASSWORD,
+            "--out",
+            screenshots().to_str().expect("utf-8 path"),
+        ],
+        150,
+    )
+    .await;
+    eprintln!("app_search.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(report["pageErrors"], json!([]), "{report}");
+    assert_eq!(
+        report["translations"],
+        json!({"missing": [], "unknown": []}),
+        "every text of the search in both languages"
+    );
+    assert_eq!(report["field"]["label"], "搜索消息", "{report}");
+    assert_eq!(report["field"]["landmark"], true, "{report}");
+    let help = report["field"]["help"].as_str().unwrap_or_default();
+    for filter in ["in:", "from:", "has:file", "type:", "before:", "after:"] {
+        assert!(help.contains(filter), "{help}");
+    }
+    assert_eq!(
+        report["keys"],
+        json!({"slash": true, "left": true, "ctrlK": true, "value": ""}),
+        "{report}"
+    );
+    // Typed key by key, each query went once, when Bob stopped, with his clock's UTC offset
+    // (Asia/Shanghai).
+    assert_eq!(report["sent"], json!(["午饭", "预算"]), "{report}");
+    let params = &report["params"];
+    assert_eq!(params["offset"], "0", "{report}");
+    assert_eq!(params["utc_offset"], "480", "{report}");
+    let first = &report["first"];
+    assert_eq!(first["status"], "共 1 条结果", "{report}");
+    let item = &first["items"][0];
+    assert_eq!(item["id"], sent["message_id"], "{report}");
+    assert_eq!(item["channel"], "财务 Finance", "{report}");
+    assert_eq!(item["sender"], "王芳 Wang Fang", "{report}");
+    assert_eq!(item["marks"], json!(["预算"]), "{report}");
+    let snippet = item["snippet"].as_str().unwrap_or_default();
+    assert!(snippet.contains(text), "{report}");
+    assert!(!item["time"].as_str().unwrap_or_default().is_empty());
+    // The lunch answer, held back until then, came after and changed nothing.
+    assert_eq!(report["afterLate"], report["first"], "{report}");
+    // Enter on the result: the channel opened there, the report in view, lit up and focused,
+    // with newer messages below to scroll to.
+    assert_eq!(report["resultFocused"], true, "{report}");
+    let seq = &sent["seq"];
+    let opened = json!({"body": text, "focused": true, "found": [seq], "panelHidden": true,
+        "hash": format!("#/c/{channel}/m/{seq}"), "newer": ["向下滚动查看更新的消息"]});
+    assert_eq!(report["opened"], opened, "{report}");
+    assert_eq!(
+        report["newest"],
+        json!({"count": 62, "markers": []}),
+        "{report}"
+    );
+    assert_eq!(
+        report["paging"],
+        json!({"status": "共 60 条结果", "first": 20, "second": 40, "distinct": 40,
+            "focusedIsNew": true, "more": "显示更多（还有 20 条）"}),
+        "{report}"
+    );
+    assert_eq!(report["none"], "没有与“zebra”相符的消息。", "{report}");
+    // The server's own words for the query it could not read.
+    assert_eq!(
+        report["invalid"],
+        json!({"text": invalid["error"]["message"], "role": "alert", "results": 0}),
+        "{report}"
+    );
+    assert_eq!(report["phoneFits"], true, "{report}");
+    let phone = json!({"body": text, "focused": true, "found": [seq]});
+    assert_eq!(report["phoneOpened"], phone, "{report}");
+    assert_eq!(
+        report["phoneBack"],
+        json!({"hash": "#/", "value": "预算"}),
+        "{report}"
+    );
     for shot in report["screenshots"].as_array().expect("screenshots") {
         let size = std::fs::metadata(shot.as_str().expect("path"))
             .expect("screenshot written")

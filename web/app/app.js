@@ -1,6 +1,6 @@
 // The Parley web app: sign-in, the sidebar of channels, the message view, urgent pings, and the
 // routes to meetings (meeting.js), minutes and tasks (minutes.js), the file library (library.js)
-// and administration (admin.js).
+// and administration (admin.js). The search box (search.js) stays at the top of the sidebar.
 // Everything live goes through the SDK's ParleyClient, which resumes after a network drop with
 // nothing lost and nothing shown twice.
 
@@ -15,6 +15,7 @@ import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
 import { renderAdmin, renderDashboard } from "./admin.js";
 import { ChatView } from "./chat.js";
 import { renderLibrary } from "./library.js";
+import { searchBox, openSearch } from "./search.js";
 
 const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
 
@@ -129,7 +130,12 @@ async function start() {
   state.users.set(user.id, user);
   mount(root,
     h("div", { class: "shell" },
-      h("aside", { class: "sidebar", id: "sidebar", "aria-label": t("nav.sidebar") }),
+      // The search box is made once and kept: the sidebar's other parts are drawn again on
+      // every event, which would take the keyboard (and a half-typed Chinese word) from it.
+      h("aside", { class: "sidebar", "aria-label": t("nav.sidebar") },
+        h("header", { class: "side-header", id: "side-header" }),
+        searchBox(),
+        h("div", { class: "side-body", id: "sidebar" })),
       h("main", { class: "main", id: "main", tabindex: "-1" })),
     h("div", { class: "banners", id: "banners", "aria-live": "assertive" }),
     h("div", { class: "connection", id: "connection", role: "status", "aria-live": "polite" }),
@@ -239,8 +245,9 @@ function route() {
   try {
     switch (parts[0]) {
       case "c":
+        // `#/c/12/m/7`: the channel opened at the message with seq 7 (a search result).
         state.current = id;
-        openChannel(main, id);
+        openChannel(main, id, parts[2] === "m" ? Number(parts[3]) || null : null);
         break;
       case "meet":
         state.current = id;
@@ -295,7 +302,8 @@ const lastActivity = (s) => (s.last_message ? s.last_message.created_at : s.chan
 
 export function renderSidebar() {
   const el = document.getElementById("sidebar");
-  if (!el) return;
+  const head = document.getElementById("side-header");
+  if (!el || !head) return;
   const user = me();
   const all = sortedChannels();
   const direct = all.filter((s) => s.channel.kind === "direct");
@@ -316,16 +324,16 @@ export function renderSidebar() {
     Promise.all(missing.map((s) => channelMembers(s.channel.id))).then(renderSidebar, () => {});
   }
   const myState = state.presence.get(user.id) || "online";
+  mount(head,
+    h("span", { class: "avatar", style: `background:${colour(user.id)}`, "aria-hidden": "true" }, initials(user.name)),
+    h("div", { class: "me" },
+      h("strong", null, user.name),
+      h("select", {
+        class: "presence-select", "aria-label": t("presence.choose"),
+        onchange: (e) => state.client.setPresence({ state: e.target.value }).catch(showError),
+      }, ["online", "away", "dnd"].map((s) => h("option", { value: s, selected: s === myState }, t(`presence.${s}`))))),
+    h("button", { class: "icon", title: t("signout"), "aria-label": t("signout"), onclick: () => signOut() }, "⎋"));
   mount(el,
-    h("header", { class: "side-header" },
-      h("span", { class: "avatar", style: `background:${colour(user.id)}`, "aria-hidden": "true" }, initials(user.name)),
-      h("div", { class: "me" },
-        h("strong", null, user.name),
-        h("select", {
-          class: "presence-select", "aria-label": t("presence.choose"),
-          onchange: (e) => state.client.setPresence({ state: e.target.value }).catch(showError),
-        }, ["online", "away", "dnd"].map((s) => h("option", { value: s, selected: s === myState }, t(`presence.${s}`))))),
-      h("button", { class: "icon", title: t("signout"), "aria-label": t("signout"), onclick: () => signOut() }, "⎋")),
     h("nav", { class: "side-nav", "aria-label": t("nav.main") },
       navLink("#/tasks", t("nav.tasks")),
       navLink("#/meetings", t("nav.meetings")),
@@ -611,7 +619,7 @@ function beep() {
 
 // --- The channel view -----------------------------------------------------------------------
 
-async function openChannel(main, id) {
+async function openChannel(main, id, focusSeq) {
   const summary = state.channels.get(id);
   if (!summary) {
     mount(main, h("div", { class: "empty" }, t("channel.notFound")));
@@ -624,6 +632,8 @@ async function openChannel(main, id) {
     h("div", { class: "title" },
       h("h1", null, channelName(id)),
       h("span", { class: "muted" }, t("channel.memberCount", { n: c.member_count }))),
+    // On a phone the sidebar, and the search box at its top, is a screen away.
+    h("button", { class: "icon search-open", title: t("search.label"), "aria-label": t("search.label"), onclick: openSearch }, "🔍"),
     c.kind !== "announcement" || canPost(c)
       ? h("a", { class: "button", href: `#/meet/${id}`, dataset: { action: "meeting" } }, "🎥 " + t("meeting.startOrJoin"))
       : null,
@@ -633,7 +643,7 @@ async function openChannel(main, id) {
     h("button", { onclick: () => showMembers(id, members) }, "👥"));
   const body = h("div", { class: "chat-host" });
   mount(main, h("section", { class: "channel-view" }, header, body));
-  new ChatView(body, id, {});
+  new ChatView(body, id, { focusSeq });
 }
 
 export function canPost(channel) {

@@ -1,6 +1,7 @@
 // A channel's messages with the composer, in the channel view and beside a call: history
-// with older pages on scroll, live events, replies, edits, recall, pins, reactions, typing,
-// "read by N of M" with who has not read, and read markers moved as the user sees messages.
+// with older pages on scroll (and newer ones when opened at a message, as search.js does), live
+// events, replies, edits, recall, pins, reactions, typing, "read by N of M" with who has not
+// read, and read markers moved as the user sees messages.
 // Files join a message from the attach button, a drop on the chat or a paste: each is uploaded
 // at once (tus, resumable, see `Upload` in ui.js) and shown as a chip until it is sent.
 
@@ -20,10 +21,12 @@ const MAX_ATTACHMENTS = 20;
  * Follows the channel's events while open; marks read what the user has seen.
  */
 export class ChatView {
-  constructor(el, channel, { compact = false } = {}) {
+  /** `focusSeq`: open at this message (scrolled to and lit up) rather than at the newest. */
+  constructor(el, channel, { compact = false, focusSeq = null } = {}) {
     this.el = el;
     this.channel = channel;
     this.compact = compact;
+    this.focusSeq = focusSeq;
     /** message id → message */
     this.messages = new Map();
     /** message id → its element */
@@ -32,6 +35,12 @@ export class ChatView {
     this.replyTo = null;
     this.editing = null;
     this.hasMore = false;
+    /**
+     * Opened at a message: newer ones exist than those loaded. Until the pages below reach the
+     * newest, live messages wait in `messages` unshown (beyond `edge`, the newest loaded seq).
+     */
+    this.hasNewer = false;
+    this.edge = 0;
     this.closed = false;
     /** Files chosen for the next message, in order: `Upload`s with their chips. */
     this.uploads = [];
@@ -72,16 +81,64 @@ export class ChatView {
       const reply = await state.client.readState(this.channel).catch(() => null);
       if (reply) state.readState.set(this.channel, new Map(reply.members.map((m) => [m.user_id, m.read_seq])));
     }
+    if (this.focusSeq !== null) return this.loadAround(this.focusSeq);
     const reply = await state.client.history(this.channel, { limit: 50 });
     if (this.closed) return;
     this.hasMore = reply.has_more;
+    this.hasNewer = false;
     for (const m of reply.messages) this.messages.set(m.id, m);
     this.renderAll();
     this.scrollToEnd();
     this.markRead();
-    for (const m of reply.messages) {
+    this.loadRosters(reply.messages);
+  }
+
+  /** The acknowledgement rosters of the user's own urgent pings among `messages`. */
+  loadRosters(messages) {
+    for (const m of messages) {
       if (m.sender === me().id && m.priority === "urgent" && m.ack_requested) this.loadRoster(m);
     }
+  }
+
+  /** The messages around `seq`, half before and half after, with `seq` brought into view. */
+  async loadAround(seq) {
+    const [older, newer] = await Promise.all([
+      state.client.history(this.channel, { beforeSeq: seq + 1, limit: 25 }),
+      state.client.history(this.channel, { fromSeq: seq + 1, toSeq: Number.MAX_SAFE_INTEGER, limit: 25 }),
+    ]);
+    if (this.closed) return;
+    this.hasMore = older.has_more;
+    this.hasNewer = newer.has_more;
+    const loaded = [...older.messages, ...newer.messages];
+    this.edge = Math.max(seq, ...loaded.map((m) => m.seq));
+    for (const m of loaded) this.messages.set(m.id, m);
+    this.renderAll();
+    if (!this.reveal(seq)) toast(t("chat.messageGone"), "error");
+    this.markRead();
+    this.loadRosters(loaded);
+  }
+
+  /**
+   * Scroll to the message with `seq` and light it up for a moment; `false` when it is not
+   * loaded. Keyboard focus goes to it, so the next Tab is from where the user is reading.
+   */
+  reveal(seq) {
+    const m = [...this.messages.values()].find((x) => x.seq === seq);
+    const node = m && this.nodes.get(m.id);
+    if (!node || !node.isConnected) return false;
+    node.scrollIntoView({ block: "center" });
+    node.focus({ preventScroll: true });
+    node.classList.add("found");
+    setTimeout(() => node.classList.remove("found"), 2500);
+    return true;
+  }
+
+  /** Go to a message here: at once when it is loaded, else after loading the pages around it. */
+  goTo(seq) {
+    if (this.reveal(seq)) return;
+    this.focusSeq = seq;
+    this.messages.clear();
+    this.load().catch(showError);
   }
 
   async loadOlder() {
@@ -101,8 +158,35 @@ export class ChatView {
     }
   }
 
+  /** The loaded messages in order; live ones past a gap to the newest wait unshown. */
   sorted() {
-    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+    return [...this.messages.values()]
+      .filter((m) => !this.hasNewer || m.seq <= this.edge)
+      .sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The next page below, when opened at a message; reaching the newest shows what waited. */
+  async loadNewer() {
+    if (!this.hasNewer || this.loadingNewer) return;
+    this.loadingNewer = true;
+    try {
+      const reply = await state.client.history(this.channel, {
+        fromSeq: this.edge + 1, toSeq: Number.MAX_SAFE_INTEGER, limit: 50,
+      });
+      if (this.closed) return;
+      this.hasNewer = reply.has_more;
+      for (const m of reply.messages) {
+        this.messages.set(m.id, m);
+        this.edge = Math.max(this.edge, m.seq);
+      }
+      // Pages come in below what is read: it stays where it is.
+      const top = this.scroller.scrollTop;
+      this.renderAll();
+      this.scroller.scrollTop = top;
+      this.markRead();
+    } finally {
+      this.loadingNewer = false;
+    }
   }
 
   atEnd() {
@@ -111,6 +195,13 @@ export class ChatView {
   }
 
   scrollToEnd() {
+    if (this.hasNewer) {
+      // The newest are not loaded: load them as on opening the channel.
+      this.focusSeq = null;
+      this.messages.clear();
+      this.load().catch(showError);
+      return;
+    }
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.newPill.hidden = true;
     this.markRead();
@@ -118,6 +209,8 @@ export class ChatView {
 
   onScroll() {
     if (this.scroller.scrollTop < 80) this.loadOlder().catch(showError);
+    const s = this.scroller;
+    if (this.hasNewer && s.scrollHeight - s.scrollTop - s.clientHeight < 80) this.loadNewer().catch(showError);
     if (this.atEnd()) {
       this.newPill.hidden = true;
       this.markRead();
@@ -126,7 +219,7 @@ export class ChatView {
 
   markRead() {
     const summary = this.summary;
-    if (!summary || document.visibilityState !== "visible" || !this.atEnd()) return;
+    if (!summary || document.visibilityState !== "visible" || !this.atEnd() || this.hasNewer) return;
     if (summary.read_seq >= summary.last_seq && summary.unread === 0) return;
     const seq = summary.last_seq;
     summary.read_seq = seq;
@@ -139,7 +232,8 @@ export class ChatView {
     this.nodes.clear();
     const items = this.sorted().map((m) => this.node(m));
     mount(this.list, this.hasMore ? h("div", { class: "muted center" }, t("chat.scrollForOlder")) : null, items,
-      items.length ? null : h("div", { class: "empty" }, t("chat.empty")));
+      items.length ? null : h("div", { class: "empty" }, t("chat.empty")),
+      this.hasNewer ? h("div", { class: "muted center" }, t("chat.scrollForNewer")) : null);
   }
 
   rerender(id) {
@@ -522,6 +616,13 @@ export class ChatView {
         this.messages.set(event.message.id, event.message);
         this.typing.delete(event.message.sender);
         this.renderTyping();
+        if (this.hasNewer) {
+          // Past the gap below: it shows when the pages reach it, or when the pill (or the
+          // user's own message) loads the newest.
+          if (event.message.sender === me().id) this.scrollToEnd();
+          else this.newPill.hidden = false;
+          break;
+        }
         const node = this.node(event.message);
         const empty = this.list.querySelector(".empty");
         if (empty) empty.remove();
@@ -563,6 +664,7 @@ export class ChatView {
         if (this.messages.has(event.message_id)) this.rerender(event.message_id);
         break;
       case "reload":
+        this.focusSeq = null;
         this.messages.clear();
         this.load().catch(showError);
         break;

@@ -103,6 +103,7 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("app", "meeting.js", JS),
         embed!("app", "admin.js", JS),
         embed!("app", "library.js", JS),
+        embed!("app", "search.js", JS),
         embed!("app", "upkeep.js", JS),
         embed!("app", "app.css", "text/css; charset=utf-8"),
         embed!("app", "icon.svg", "image/svg+xml"),

@@ -1,0 +1,229 @@
+// The search box in the web app, as Bob (Chinese) uses it after Wang sent a budget report, a
+// lunch question and sixty progress notes to their channel: "/" and Ctrl+K take the keyboard to
+// the box; "预算" typed there is searched once, when he stops typing, and an answer to what he
+// typed before it ("午饭", held back by the network until then) does not replace it; the result
+// names the channel, the sender and the time, with 预算 marked. Enter on it opens the channel at
+// that message, far above the newest, lit up in view; scrolling down loads the newer ones.
+// "进度" pages with "more"; a query matching nothing says so; "type:song" shows the server's
+// reason. On a phone-sized screen the results fit and a tap opens the message too, and the
+// search button in the channel's header brings the box back. Prints one JSON line.
+//
+//   node app_search.mjs --parley http://127.0.0.1:PORT --channel 1 --email EMAIL --password PW
+//                       --out DIR [--seconds 120]
+
+import { parseArgs } from "./common.mjs";
+import { startRun } from "./app_common.mjs";
+
+const args = parseArgs();
+const channel = Number(args.channel);
+const run = await startRun(args, { seconds: 120 });
+const { report, remaining, until, step, shot } = run;
+const input = "#search-input";
+const view = ".channel-view";
+
+/** The results as shown: status line, and each result's parts. */
+const results = (who) => who.page.evaluate(() => ({
+  status: document.querySelector(".search-status").textContent,
+  error: document.querySelector(".search-error").hidden ? null : document.querySelector(".search-error").textContent,
+  items: [...document.querySelectorAll(".search-result")].map((a) => ({
+    id: Number(a.dataset.id),
+    seq: Number(a.dataset.seq),
+    href: a.getAttribute("href"),
+    channel: a.querySelector(".search-channel").textContent,
+    sender: a.querySelector(".search-sender").textContent,
+    time: a.querySelector("time").textContent,
+    snippet: a.querySelector(".search-snippet").textContent,
+    marks: [...a.querySelectorAll(".search-snippet mark")].map((m) => m.textContent),
+  })),
+}));
+
+/** Wait until the results show `n` items whose snippets contain `text`. */
+const resultsWith = (who, text, n) => until(who, `${n} results with ${text}`, ({ text, n }) => {
+  const items = [...document.querySelectorAll(".search-result .search-snippet")];
+  return items.length === n && items.every((s) => s.textContent.includes(text));
+}, { text, n }).then(() => results(who));
+
+/** Type a new query: everything in the box selected, then the keys one by one. */
+async function typeQuery(who, text) {
+  await who.page.focus(input);
+  await who.page.keyboard.press("Control+A");
+  await who.page.keyboard.type(text, { delay: 40 });
+}
+
+/** The message with `seq` in the open channel: its text, and whether it is within the scroller's view. */
+const messageShown = (who, seq) => until(who, `message ${seq} in view`, ({ sel, seq }) => {
+  const node = document.querySelector(`${sel} .message[data-seq="${seq}"]`);
+  const scroller = document.querySelector(`${sel} .message-scroll`);
+  if (!node || !scroller) return null;
+  const r = node.getBoundingClientRect();
+  const s = scroller.getBoundingClientRect();
+  if (r.top < s.top || r.bottom > s.bottom || r.height === 0) return null;
+  return { body: node.querySelector(".message-body").textContent, focused: document.activeElement === node };
+}, { sel: view, seq });
+
+/** Record, from now on, every message lit up as a search result's target. */
+const watchFound = (who) => who.page.evaluate(() => {
+  window.foundSeqs = [];
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.target.classList.contains("found")) window.foundSeqs.push(Number(r.target.dataset.seq));
+    }
+  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["class"] });
+});
+
+await run.finish(async () => {
+  // In China: the searches carry the clock's 480 minutes ahead of UTC.
+  const bob = await run.signIn(await run.person("bob", { locale: "zh-CN", timezoneId: "Asia/Shanghai" }),
+    args.email, args.password, channel);
+
+  report.translations = await bob.page.evaluate(async () => {
+    const i18n = await import("/app/i18n.js");
+    const unknown = [];
+    for (const file of ["search.js", "chat.js", "app.js"]) {
+      const code = await (await fetch(`/app/${file}`)).text();
+      for (const [, key] of code.matchAll(/\bt\("([\w.]+)"/g)) {
+        if (i18n.t(key) === key) unknown.push(`${file}: ${key}`);
+      }
+    }
+    return { missing: i18n.missingKeys(), unknown };
+  });
+  report.field = await bob.page.evaluate((sel) => {
+    const el = document.querySelector(sel);
+    return { label: el.getAttribute("aria-label"), landmark: el.closest("[role=search]") !== null,
+      help: document.getElementById(el.getAttribute("aria-describedby")).textContent };
+  }, input);
+
+  await step("keys: / and Ctrl+K take the keyboard to the search box", async () => {
+    const focused = () => bob.page.evaluate((sel) => document.activeElement === document.querySelector(sel), input);
+    await bob.page.evaluate(() => document.activeElement && document.activeElement.blur());
+    await bob.page.keyboard.press("/");
+    const slash = await focused();
+    await bob.page.keyboard.press("Escape");
+    await bob.page.keyboard.press("Escape");
+    const left = !(await focused());
+    await bob.page.keyboard.press("Control+K");
+    report.keys = { slash, left, ctrlK: await focused(), value: await bob.page.inputValue(input) };
+  });
+
+  await step("typing: one search when Bob stops, and an older answer arriving late is dropped", async () => {
+    // Every search the page sends, and each answer once the page has read it.
+    const sent = [];
+    bob.page.on("request", (r) => {
+      if (r.url().includes("/v1/search?")) sent.push(Object.fromEntries(new URL(r.url()).searchParams));
+    });
+    await bob.page.evaluate(() => {
+      window.searchAnswers = [];
+      const json = Response.prototype.json;
+      Response.prototype.json = async function () {
+        const value = await json.call(this);
+        if (this.url.includes("/v1/search?")) window.searchAnswers.push(new URL(this.url).searchParams.get("q"));
+        return value;
+      };
+    });
+    let release;
+    const released = new Promise((resolve) => (release = resolve));
+    let held = false;
+    await bob.page.route("**/v1/search?**", async (route) => {
+      if (new URL(route.request().url()).searchParams.get("q") === "午饭") {
+        held = true;
+        await released;
+      }
+      await route.continue().catch(() => {});
+    });
+    await typeQuery(bob, "午饭");
+    await run.poll("the lunch search held", async () => held);
+    await typeQuery(bob, "预算");
+    report.first = await resultsWith(bob, "预算", 1);
+    release();
+    await until(bob, "the late answer read", () => window.searchAnswers.includes("午饭"));
+    report.afterLate = await results(bob);
+    report.sent = sent.map((p) => p.q);
+    report.params = sent[sent.length - 1];
+    await bob.page.unroute("**/v1/search?**");
+    await shot(bob, "search-results-zh-CN");
+  });
+
+  await step("open: Enter on the result opens the channel at the message, lit up in view", async () => {
+    await watchFound(bob);
+    const seq = report.first.items[0].seq;
+    await bob.page.focus(input);
+    await bob.page.keyboard.press("ArrowDown");
+    report.resultFocused = await bob.page.evaluate(() => document.activeElement.classList.contains("search-result"));
+    await bob.page.keyboard.press("Enter");
+    report.opened = await messageShown(bob, seq);
+    report.opened.hash = await bob.page.evaluate(() => location.hash);
+    report.opened.panelHidden = await bob.page.evaluate(() => document.querySelector(".search-panel").hidden);
+    report.opened.found = await bob.page.evaluate(() => window.foundSeqs);
+    report.opened.newer = await bob.page.evaluate((sel) =>
+      [...document.querySelectorAll(`${sel} .messages > .muted`)].map((e) => e.textContent), view);
+    await shot(bob, "search-opened-zh-CN");
+  });
+
+  await step("newer: scrolling down from there loads up to the newest message", async () => {
+    await bob.page.evaluate((sel) => {
+      const s = document.querySelector(`${sel} .message-scroll`);
+      s.scrollTop = s.scrollHeight;
+    }, view);
+    report.newest = await until(bob, "the newest note", (sel) => {
+      const bodies = [...document.querySelectorAll(`${sel} .message .message-body`)].map((b) => b.textContent);
+      return bodies.at(-1) === "进度更新 第60条" ? { count: bodies.length,
+        markers: [...document.querySelectorAll(`${sel} .messages > .muted`)].map((e) => e.textContent) } : null;
+    }, view);
+  });
+
+  await step("more: a second page comes below the first, the keyboard on its first result", async () => {
+    await bob.page.keyboard.press("Control+K");
+    await typeQuery(bob, "进度");
+    const first = await resultsWith(bob, "进度", 20);
+    await bob.page.click(".search-more");
+    const second = await resultsWith(bob, "进度", 40);
+    report.paging = {
+      status: second.status,
+      first: first.items.length,
+      second: second.items.length,
+      distinct: new Set(second.items.map((i) => i.id)).size,
+      focusedIsNew: await bob.page.evaluate((id) => document.activeElement.dataset.id === String(id), second.items[20].id),
+      more: await bob.page.textContent(".search-more"),
+    };
+  });
+
+  await step("nothing and wrong: an empty result, then the server's reason for a bad query", async () => {
+    await typeQuery(bob, "zebra");
+    report.none = await until(bob, "nothing found", () => {
+      const status = document.querySelector(".search-status").textContent;
+      return status.includes("zebra") && !document.querySelector(".search-result") ? status : null;
+    });
+    await typeQuery(bob, "type:song");
+    report.invalid = await until(bob, "the query's error", () => {
+      const error = document.querySelector(".search-error");
+      return !error.hidden && error.textContent ? { text: error.textContent, role: error.getAttribute("role"),
+        results: document.querySelectorAll(".search-result").length } : null;
+    });
+    await shot(bob, "search-invalid-zh-CN");
+  });
+
+  await step("phone: the results fit, a tap opens the message, the header's button comes back", async () => {
+    const phone = await run.person("phone", { locale: "zh-CN", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    await run.signIn(phone, args.email, args.password, channel);
+    await phone.page.fill(input, "预算");
+    const found = await resultsWith(phone, "预算", 1);
+    report.phoneFits = await phone.page.evaluate(() => {
+      const panel = document.querySelector(".search-panel").getBoundingClientRect();
+      return panel.left >= 0 && panel.right <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth;
+    });
+    await shot(phone, "phone-search");
+    await watchFound(phone);
+    await phone.page.tap(".search-result");
+    report.phoneOpened = await messageShown(phone, found.items[0].seq);
+    report.phoneOpened.found = await phone.page.evaluate(() => window.foundSeqs);
+    await shot(phone, "phone-search-opened");
+    await phone.page.tap(`${view} .search-open`);
+    report.phoneBack = await until(phone, "the search box focused", (sel) => {
+      const el = document.querySelector(sel);
+      return document.activeElement === el && el.offsetParent ? { hash: location.hash, value: el.value } : null;
+    }, input);
+  });
+
+  report.pageErrors = Object.values(report.logs).flat()
+    .filter((line) => /^(error|pageerror):/.test(line) && !line.includes("Failed to load resource"));
+});
