@@ -103,10 +103,23 @@ impl Follower {
     /// replaced by key, and the position is only saved with the documents.
     pub async fn catch_up(&self) -> Result<Pass, FollowError> {
         let mut cursors = self.cursors.lock().await;
+        let heads = self.db.channel_heads().await?;
+        if heads
+            .iter()
+            .any(|(channel, head)| cursors.get(channel).is_some_and(|at| at > head))
+        {
+            // The index has seen events the database no longer has: the database was
+            // restored from a backup, or replaced. Start again from it.
+            tracing::warn!(
+                "the database is behind the search index (restored?): rebuilding the index"
+            );
+            self.index.clear()?;
+            cursors.clear();
+        }
         let mut next = cursors.clone();
         let mut pass = Pass::default();
         let mut uncommitted = 0;
-        for (channel, head) in self.db.channel_heads().await? {
+        for (channel, head) in heads {
             loop {
                 let at = next.get(&channel).copied().unwrap_or(0);
                 if at >= head {
