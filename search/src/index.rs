@@ -531,31 +531,7 @@ impl SearchIndex {
         let snippet = snippets
             .map(|generator| generator.snippet_from_doc(&doc))
             .filter(|snippet| !snippet.is_empty())
-            .map(|snippet| {
-                let fragment = snippet.fragment();
-                let mut segments = Vec::new();
-                let mut at = 0;
-                for range in snippet.highlighted() {
-                    if range.start > at {
-                        segments.push(Segment {
-                            text: fragment[at..range.start].to_string(),
-                            hit: false,
-                        });
-                    }
-                    segments.push(Segment {
-                        text: fragment[range.clone()].to_string(),
-                        hit: true,
-                    });
-                    at = range.end;
-                }
-                if at < fragment.len() {
-                    segments.push(Segment {
-                        text: fragment[at..].to_string(),
-                        hit: false,
-                    });
-                }
-                segments
-            })
+            .map(|snippet| segments(snippet.fragment(), snippet.highlighted()))
             .unwrap_or_else(|| {
                 let body = text(f.text);
                 vec![Segment {
@@ -621,6 +597,41 @@ impl SearchIndex {
             excluded,
         })
     }
+}
+
+/// `fragment` cut into pieces at the `highlighted` byte ranges. The ranges may overlap (a word
+/// and the shorter words inside it) or reach past the fragment's end: they are merged and
+/// clamped, and one that does not fall on character boundaries is left unmarked.
+fn segments(fragment: &str, highlighted: &[std::ops::Range<usize>]) -> Vec<Segment> {
+    let mut ranges: Vec<std::ops::Range<usize>> = highlighted.to_vec();
+    ranges.sort_by_key(|range| (range.start, std::cmp::Reverse(range.end)));
+    let mut segments = Vec::new();
+    let mut at = 0;
+    for range in ranges {
+        let start = range.start.max(at);
+        let end = range.end.min(fragment.len());
+        if start >= end || !fragment.is_char_boundary(start) || !fragment.is_char_boundary(end) {
+            continue;
+        }
+        if start > at {
+            segments.push(Segment {
+                text: fragment[at..start].to_string(),
+                hit: false,
+            });
+        }
+        segments.push(Segment {
+            text: fragment[start..end].to_string(),
+            hit: true,
+        });
+        at = end;
+    }
+    if at < fragment.len() {
+        segments.push(Segment {
+            text: fragment[at..].to_string(),
+            hit: false,
+        });
+    }
+    segments
 }
 
 struct TextQuery {
@@ -745,6 +756,48 @@ mod tests {
             .map(|s| s.text.as_str())
             .collect();
         assert!(whole.contains("请大家审阅"), "{whole}");
+    }
+
+    #[test]
+    fn snippet_ranges_that_overlap_or_overrun_are_merged_and_clamped() {
+        let text = "预算报告 合同供应商";
+        let cut = segments(text, &[0..12, 6..12, 13..40, 2..5]);
+        let whole: String = cut.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(whole, text);
+        let hits: Vec<&str> = cut
+            .iter()
+            .filter(|s| s.hit)
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(hits, ["预算报告", "合同供应商"]);
+    }
+
+    #[test]
+    fn long_texts_with_words_inside_words_give_whole_snippets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (index, _) = SearchIndex::open(dir.path()).unwrap();
+        let text = "预算调研供应商 deploy update budget 报告 合同供应商 报告供应商 ".repeat(12);
+        index.put(&message(1, 10, 100, 1, &text)).unwrap();
+        index.commit(&Cursors::new()).unwrap();
+        for q in ["报告", "供应商", "预算 供应商", "budget"] {
+            let page = index
+                .search(&Request {
+                    clauses: parse(q).unwrap().clauses,
+                    channels: vec![10],
+                    limit: 5,
+                    now_ms: NOW,
+                    ..Request::default()
+                })
+                .unwrap();
+            assert_eq!(page.total, 1, "{q}");
+            let whole: String = page.hits[0]
+                .snippet
+                .iter()
+                .map(|s| s.text.as_str())
+                .collect();
+            assert!(text.contains(&whole), "{q}: {whole}");
+            assert!(page.hits[0].snippet.iter().any(|s| s.hit), "{q}");
+        }
     }
 
     #[test]
