@@ -120,15 +120,15 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     let query = parley_search::parse(&ask.q).map_err(|err| invalid_query(err.to_string()))?;
 
     // Where the asker may look: the channels they are a member of, right now.
-    let mine = state.db.channels_of(me.id).await?;
-    let mut channels: Vec<i64> = mine.iter().map(|c| c.id.0).collect();
+    let mine = state.db.member_channels(me.id.0).await?;
+    let mut channels: Vec<i64> = mine.iter().map(|(id, _)| *id).collect();
     if !query.within.is_empty() {
         let mut wanted = HashSet::new();
         for name in &query.within {
             let found: Vec<i64> = mine
                 .iter()
-                .filter(|c| c.id.0.to_string() == *name || c.name.eq_ignore_ascii_case(name))
-                .map(|c| c.id.0)
+                .filter(|(id, title)| id.to_string() == *name || title.eq_ignore_ascii_case(name))
+                .map(|(id, _)| *id)
                 .collect();
             if found.is_empty() {
                 return Err(invalid_query(format!(
@@ -183,13 +183,17 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     // a channel the asker left while the search ran, they are left out.
     let ids: Vec<i64> = page.hits.iter().map(|hit| hit.id).collect();
     let current = state.db.search_messages(&ids).await?;
-    let allowed: HashSet<i64> = state
-        .db
-        .channels_of(me.id)
-        .await?
-        .iter()
-        .map(|c| c.id.0)
-        .collect();
+    let allowed: HashSet<i64> = if ids.is_empty() {
+        HashSet::new()
+    } else {
+        state
+            .db
+            .member_channels(me.id.0)
+            .await?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    };
     let mut dropped = 0u64;
     let mut results = Vec::with_capacity(page.hits.len());
     for hit in page.hits {

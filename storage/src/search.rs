@@ -130,3 +130,19 @@ impl Database {
         rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
     }
 }
+
+impl Database {
+    /// The channels `user` is a member of, as (id, name): what a search may look in.
+    pub async fn member_channels(&self, user: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.name FROM memberships m JOIN channels c ON c.id = m.channel_id \
+             WHERE m.user_id = $1",
+        )
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("id")?, row.try_get("name")?)))
+            .collect()
+    }
+}
