@@ -53,7 +53,11 @@ fn main() {
             .search(&Request {
                 clauses: query.clauses,
                 channels: vec![1],
-                authors: if query.from.is_empty() { vec![] } else { vec![1, 2] },
+                authors: if query.from.is_empty() {
+                    vec![]
+                } else {
+                    vec![1, 2]
+                },
                 has_file: query.has_file,
                 kinds: query.kinds,
                 since_ms: query.after.map(|d| d.start_ms(0)),
@@ -66,7 +70,10 @@ fn main() {
         assert!(page.hits.len() <= 3);
         assert!(page.hits.len() <= page.total);
         for hit in &page.hits {
-            assert_eq!(hit.channel, 1, "a result from a channel the search was not given");
+            assert_eq!(
+                hit.channel, 1,
+                "a result from a channel the search was not given"
+            );
         }
     });
 }
