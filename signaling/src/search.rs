@@ -13,7 +13,7 @@ use parley_proto::{
     ChannelId, ErrorCode, ReindexReport, SearchKind, SearchResult, SearchResults, SnippetPart,
     User, UserId,
 };
-use parley_search::{Follower, Kind, Opened, Request, SearchIndex};
+use parley_search::{Follower, Opened, Request, SearchIndex};
 
 use crate::error::{AppError, AppResult};
 use crate::AppState;
@@ -63,12 +63,6 @@ impl Search {
             millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
-
-    /// Bring the index level with the database now.
-    pub async fn catch_up(&self) -> anyhow::Result<()> {
-        self.follower.catch_up().await?;
-        Ok(())
-    }
 }
 
 /// Follow the database in the background, woken by the hub after each committed event.
@@ -88,19 +82,24 @@ pub struct Ask {
     pub utc_offset: i32,
 }
 
+/// This node's search, or `503 unavailable` when `[search] enabled = false`.
+pub fn enabled(state: &AppState) -> AppResult<Arc<Search>> {
+    state.search.clone().ok_or_else(|| {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "search is turned off on this server ([search] enabled = false)",
+        )
+    })
+}
+
 fn invalid_query(message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message)
 }
 
 /// Run a search for `me` over what they may read now.
 pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchResults> {
-    let Some(search) = state.search.clone() else {
-        return Err(AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "search is turned off on this server ([search] enabled = false)",
-        ));
-    };
+    let search = enabled(state)?;
     if ask.limit == 0 || ask.limit > MAX_LIMIT {
         return Err(AppError::invalid(format!(
             "limit must be 1 to {MAX_LIMIT}, not {}",
@@ -156,14 +155,13 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         }
         authors.extend(found);
     }
-    let kinds: Vec<Kind> = query.kinds.clone();
     let request = Request {
         clauses: query.clauses,
         channels,
         folders: Vec::new(),
         authors,
         has_file: query.has_file,
-        kinds,
+        kinds: query.kinds,
         // after:D is what was made from the day after D on; before:D what was made before D.
         since_ms: query
             .after

@@ -7,9 +7,8 @@ use crate::policy::{self, Actor, AdminAction};
 use crate::search::{self, Ask};
 use crate::AppState;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::Json;
-use parley_proto::{ErrorCode, ReindexReport, SearchResults};
+use parley_proto::{ReindexReport, SearchResults};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -66,13 +65,7 @@ pub async fn reindex(
 ) -> AppResult<Json<ReindexReport>> {
     let me = caller.user()?;
     policy::admin(Actor::from(me), AdminAction::Reindex)?;
-    let Some(search) = state.search.clone() else {
-        return Err(AppError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "search is turned off on this server ([search] enabled = false)",
-        ));
-    };
+    let search = search::enabled(&state)?;
     let report = search.rebuild().await.map_err(|err| {
         let err: &(dyn std::error::Error + 'static) = err.as_ref();
         AppError::internal(err)
