@@ -3,6 +3,10 @@
 //! upload is hashed, sniffed and moved into the object store (renamed, when the store is a
 //! local folder on the same disk) before it becomes a file in one transaction.
 //!
+//! A plain upload (the whole file in one request, which cannot resume) to a remote or sealed
+//! store is not staged: its bytes go through once, into the store, and only an image small
+//! enough for thumbnails is also written to disk to make them.
+//!
 //! A restart finds every upload where the database left it: the staging file is cut back to
 //! the bytes recorded, so a client resumes from there; an upload whose bytes all arrived but
 //! which did not become a file is finished; staging files no upload owns are removed.
@@ -40,8 +44,8 @@ pub struct Uploads {
     /// Uploads a request is writing to right now: one writer per upload.
     busy: Mutex<HashSet<String>>,
     /// Uploads whose bytes went to the store as they arrived (one whole request), so
-    /// finishing them moves nothing: with the key they were sealed with, when sealed.
-    in_store: Mutex<HashMap<String, Option<Sealing>>>,
+    /// finishing them moves nothing.
+    in_store: Mutex<HashMap<String, Streamed>>,
     /// Thumbnails are made one at a time per core.
     thumbnailing: tokio::sync::Semaphore,
 }
@@ -56,6 +60,15 @@ impl std::fmt::Debug for Uploads {
 
 /// A content's own key, and that key wrapped for the database (with the master key's id).
 type Sealing = (parley_files::DataKey, (String, String));
+
+/// An upload whose bytes went to the store as they arrived.
+#[derive(Clone)]
+struct Streamed {
+    /// The key its content was sealed with, when sealed.
+    sealed: Option<Sealing>,
+    /// Its first bytes, for sniffing, when nothing was staged on disk.
+    head: Option<Vec<u8>>,
+}
 
 /// Holds an upload for one writer; released on drop.
 pub struct Writing<'a> {
@@ -272,7 +285,7 @@ impl Uploads {
                 match done {
                     Ok(()) => {
                         if let Ok(mut in_store) = self.in_store.lock() {
-                            in_store.insert(upload.id.clone(), sealed);
+                            in_store.insert(upload.id.clone(), Streamed { sealed, head: None });
                         }
                     }
                     Err(e) => {
@@ -294,6 +307,150 @@ impl Uploads {
         } else {
             Received::Cut(received)
         })
+    }
+
+    /// Receive a whole upload in one request, which cannot resume (a plain upload): to a
+    /// remote or sealed store its bytes go straight into the store as they arrive, hashed on
+    /// the way, and nothing is staged on disk but an image small enough for thumbnails. To a
+    /// local unsealed store, or when the store refuses a writer, it is staged like any other.
+    pub async fn receive_whole(
+        &self,
+        state: &AppState,
+        upload: &UploadRecord,
+        writing: &Writing<'_>,
+        body: Body,
+    ) -> AppResult<Received> {
+        if upload.received != 0
+            || upload.length == 0
+            || state.objects.is_local() && self.keys.is_none()
+        {
+            return self.receive(state, upload, writing, body).await;
+        }
+        let key = object_key(&upload.id);
+        let mut writer = match state.objects.writer(&key).await {
+            Ok(writer) => writer,
+            Err(e) => {
+                tracing::warn!(upload = %upload.id, error = %e, "cannot stream an upload to the store; staging it");
+                return self.receive(state, upload, writing, body).await;
+            }
+        };
+        let mut sealing = self.keys.as_ref().map(|keys| {
+            let (data_key, wrapped) = keys.new_data_key();
+            let sealer = parley_files::Sealer::new(&data_key, parley_files::Stream::Content);
+            (sealer, (data_key, wrapped))
+        });
+        let mut hash = Sha256::new();
+        let mut head = Vec::with_capacity(parley_files::SNIFF_BYTES);
+        // Opened once the head says the upload is an image to make thumbnails of.
+        let mut staged: Option<tokio::io::BufWriter<tokio::fs::File>> = None;
+        let mut received = 0i64;
+        let mut whole = true;
+        let mut stream = body.into_data_stream();
+        let outcome: AppResult<()> = async {
+            while let Some(chunk) = stream.next().await {
+                let Ok(chunk) = chunk else {
+                    whole = false;
+                    break;
+                };
+                let room = usize::try_from(upload.length - received).unwrap_or(0);
+                let bytes = &chunk[..chunk.len().min(room)];
+                hash.update(bytes);
+                let filling = head.len() < parley_files::SNIFF_BYTES;
+                let into_head = (parley_files::SNIFF_BYTES - head.len()).min(bytes.len());
+                head.extend_from_slice(&bytes[..into_head]);
+                received += bytes.len() as i64;
+                if filling && (head.len() == parley_files::SNIFF_BYTES || received == upload.length)
+                {
+                    staged = self.stage_for_thumbnails(upload, &head).await?;
+                }
+                if let Some(out) = staged.as_mut() {
+                    out.write_all(&bytes[into_head..])
+                        .await
+                        .map_err(|e| AppError::internal(&e))?;
+                }
+                match sealing.as_mut() {
+                    Some((sealer, _)) => writer.write(&sealer.push(bytes)).await?,
+                    None => writer.write(bytes).await?,
+                }
+                if bytes.len() < chunk.len() {
+                    whole = false;
+                    break;
+                }
+            }
+            if let Some(out) = staged.as_mut() {
+                out.flush().await.map_err(|e| AppError::internal(&e))?;
+            }
+            Ok(())
+        }
+        .await;
+        let complete = outcome.is_ok() && whole && received == upload.length;
+        let stored: AppResult<Option<Sealing>> = if complete {
+            let (tail, sealed) = match sealing {
+                Some((sealer, sealed)) => (sealer.finish(), Some(sealed)),
+                None => (Vec::new(), None),
+            };
+            match writer.write(&tail).await {
+                Ok(()) => writer
+                    .finish()
+                    .await
+                    .map(|()| sealed)
+                    .map_err(AppError::from),
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            let _ = writer.abort().await;
+            outcome.map(|()| None)
+        };
+        let sealed = match stored {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                if staged.is_some() {
+                    let _ = tokio::fs::remove_file(self.path(&upload.id)).await;
+                }
+                return Err(e);
+            }
+        };
+        state.metrics.file_bytes_received(received);
+        if !complete {
+            if staged.is_some() {
+                let _ = tokio::fs::remove_file(self.path(&upload.id)).await;
+            }
+            return Ok(Received::Cut(received));
+        }
+        state
+            .db
+            .upload_received(&upload.id, received, self.expiry(now_ms()))
+            .await?;
+        if let Ok(mut hashes) = self.hashes.lock() {
+            hashes.insert(upload.id.clone(), (received, hash));
+        }
+        if let Ok(mut in_store) = self.in_store.lock() {
+            let head = staged.is_none().then_some(head);
+            in_store.insert(upload.id.clone(), Streamed { sealed, head });
+        }
+        Ok(Received::Whole(received))
+    }
+
+    /// A staging file holding `head`, to go on writing to, when an upload whose first bytes
+    /// are `head` is an image small enough to make thumbnails of; `None` otherwise.
+    async fn stage_for_thumbnails(
+        &self,
+        upload: &UploadRecord,
+        head: &[u8],
+    ) -> AppResult<Option<tokio::io::BufWriter<tokio::fs::File>>> {
+        let small =
+            u64::try_from(upload.length).unwrap_or(u64::MAX) <= parley_files::THUMBNAIL_MAX_BYTES;
+        if !small || !parley_files::sniff(head).image {
+            return Ok(None);
+        }
+        let file = tokio::fs::File::create(self.path(&upload.id))
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        let mut out = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
+        out.write_all(head)
+            .await
+            .map_err(|e| AppError::internal(&e))?;
+        Ok(Some(out))
     }
 
     /// Sync what was written, then record it: the database never counts a byte the disk
@@ -337,7 +494,29 @@ impl Uploads {
                 .map_err(|e| AppError::internal(&e))?;
             staged = true;
         }
-        let (sha256, head) = if staged {
+        let streamed_head = self
+            .in_store
+            .lock()
+            .ok()
+            .and_then(|s| s.get(&upload.id).and_then(|s| s.head.clone()));
+        let (sha256, head) = if let Some(head) = streamed_head {
+            // Received whole straight into the store: hashed and sniffed on the way.
+            let running = self
+                .hashes
+                .lock()
+                .ok()
+                .and_then(|mut h| h.remove(&upload.id))
+                .filter(|(at, _)| *at == upload.length)
+                .map(|(_, hash)| hash);
+            let Some(running) = running else {
+                return Err(AppError::new(
+                    axum::http::StatusCode::GONE,
+                    parley_proto::ErrorCode::NotFound,
+                    "the bytes of this upload were lost; start it again",
+                ));
+            };
+            (hex(&running.finalize()), head)
+        } else if staged {
             let running = self
                 .hashes
                 .lock()
@@ -387,7 +566,7 @@ impl Uploads {
             .and_then(|mut s| s.remove(&upload.id));
         // Sealed as it arrived (with the key used then), or to be sealed now.
         let sealed = match &in_store {
-            Some(sealed) => sealed.clone(),
+            Some(streamed) => streamed.sealed.clone(),
             None => self.keys.as_ref().map(|k| k.new_data_key()),
         };
         // Thumbnails are made now, while the bytes are at hand, and stored only if this upload
@@ -528,7 +707,11 @@ impl Uploads {
             .ok()
             .and_then(|mut s| s.remove(id))
             .is_some();
-        if streamed {
+        // Bytes of an upload that never became a file may be in the store under its own key
+        // (streamed before a restart lost track of them); none of a file's are ever deleted.
+        let unfinished = (!state.objects.is_local() || self.keys.is_some())
+            && matches!(state.db.upload(id).await?, Some(u) if u.file.is_none());
+        if streamed || unfinished {
             // Its bytes went to the store as they arrived, and no file uses them.
             if let Err(e) = state.objects.delete(&object_key(id)).await {
                 tracing::warn!(upload = id, error = %e, "cannot delete a discarded upload's object");

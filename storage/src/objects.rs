@@ -193,9 +193,12 @@ impl ObjectStorage {
         Ok(self.store.head(&key(name)?).await?.size)
     }
 
+    /// Remove an object; one that is not there is already removed.
     pub async fn delete(&self, name: &str) -> Result<(), ObjectError> {
-        self.store.delete(&key(name)?).await?;
-        Ok(())
+        match self.store.delete(&key(name)?).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Every object under `prefix`, sorted by key.

@@ -914,6 +914,103 @@ async fn retention_takes_attachments_with_their_messages(backend: Backend) {
     expect_error(download(&server, &t.ann.1, id).await, 404, "not_found").await;
 }
 
+/// A plain upload to S3 goes straight into the store, hashed and sniffed on the way: whole
+/// files over several parts, thumbnails, identical content stored once, and a body cut short
+/// leaves no object, no record and no staging file behind.
+#[tokio::test]
+async fn plain_uploads_go_straight_into_s3() {
+    let s3 = S3Server::start().await;
+    let server = Server::start_with(ServerOptions::backend(Backend::Postgres).s3(&s3)).await;
+    let admin = server.admin_token().await;
+    let (_, ann) = server.user_with_role(&admin, "member", None).await;
+    let store =
+        parley_storage::ObjectStorage::open(&parley_storage::ObjectStoreConfig::S3(s3.config()))
+            .expect("open the store");
+    let staging = server.dir.path().join("data/uploads");
+    let staged = || std::fs::read_dir(&staging).map(|d| d.count()).unwrap_or(0);
+
+    // Larger than an S3 part, so it goes up in several.
+    let bytes = noise(11 * 1024 * 1024 + 7, 9);
+    let file: Value =
+        expect_json(plain(&server, &ann, "大文件.bin", bytes.clone()).await, 201).await;
+    assert_eq!(file["sha256"], sha_hex(&bytes));
+    assert_eq!(file["mime"], "application/octet-stream");
+    let id = file["id"].as_i64().expect("id");
+    let body = download(&server, &ann, id)
+        .await
+        .bytes()
+        .await
+        .expect("download");
+    assert!(
+        body.as_ref() == bytes.as_slice(),
+        "the downloaded bytes differ"
+    );
+    let image: Value = expect_json(plain(&server, &ann, "图.png", png(500, 250)).await, 201).await;
+    assert_eq!(
+        (image["mime"].as_str(), image["thumbnail"].as_bool()),
+        (Some("image/png"), Some(true))
+    );
+    let thumb = server
+        .get(
+            &format!("/v1/files/{}/thumbnail?size=small", image["id"]),
+            Some(&ann),
+        )
+        .await;
+    assert_eq!(thumb.status(), 200);
+    // The same bytes again, under another name: one object still.
+    let again: Value =
+        expect_json(plain(&server, &ann, "副本.bin", bytes.clone()).await, 201).await;
+    assert_eq!(again["sha256"], file["sha256"]);
+    let objects = eventually(100, Duration::from_millis(100), || async {
+        let objects = store.list("files/").await.ok()?;
+        (objects.len() == 2).then_some(objects)
+    })
+    .await;
+    assert!(
+        objects.is_some(),
+        "one object per content: {:?}",
+        store.list("files/").await
+    );
+    assert_eq!(staged(), 0, "nothing is left in staging");
+
+    // A body cut short: nothing of it stays anywhere.
+    let address = server.url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/files?name=cut.bin HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ann}\r\n\
+         Content-Length: {}\r\n\r\n",
+        bytes.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    stream
+        .write_all(&noise(6 * 1024 * 1024, 3))
+        .await
+        .expect("body");
+    stream.shutdown().await.expect("shutdown");
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    let pool = parley_tests::database_pool(&server.database_url).await;
+    let cleared = eventually(100, Duration::from_millis(100), || async {
+        let uploads: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE file_id IS NULL")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (uploads == 0).then_some(())
+    })
+    .await;
+    assert!(cleared.is_some(), "the cut upload is not recorded");
+    assert_eq!(
+        store.list("files/").await.expect("list").len(),
+        2,
+        "no object of the cut upload"
+    );
+    assert_eq!(staged(), 0, "nothing of it is staged");
+    let mine: Value = expect_json(server.get("/v1/files", Some(&ann)).await, 200).await;
+    assert!(!mine.to_string().contains("cut.bin"), "{mine}");
+}
+
 on_both_backends!(
     retention_takes_attachments_with_their_messages,
     a_department_shares_its_quota,

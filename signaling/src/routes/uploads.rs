@@ -267,11 +267,13 @@ async fn owned(state: &AppState, me: &User, id: &str) -> AppResult<UploadRecord>
     }
 }
 
-/// Receive bytes for `upload` and, once they are all there, make it a file.
+/// Receive bytes for `upload` and, once they are all there, make it a file. A `resumable`
+/// upload keeps what arrived when the body breaks off; a plain one is all or nothing.
 async fn append(
     state: &AppState,
     upload: &UploadRecord,
     body: Body,
+    resumable: bool,
 ) -> AppResult<(i64, Option<File>)> {
     let Some(writing) = state.uploads.writing(&upload.id) else {
         return Err(AppError::new(
@@ -282,7 +284,15 @@ async fn append(
         .retry_after(std::time::Duration::from_secs(1)));
     };
     let received = if upload.received < upload.length {
-        match state.uploads.receive(state, upload, &writing, body).await? {
+        let received = if resumable {
+            state.uploads.receive(state, upload, &writing, body).await?
+        } else {
+            state
+                .uploads
+                .receive_whole(state, upload, &writing, body)
+                .await?
+        };
+        match received {
             Received::Whole(n) => n,
             Received::Cut(n) if n == upload.length => {
                 return Err(AppError::invalid(format!(
@@ -377,7 +387,7 @@ pub async fn create(
         .header(header::LOCATION, format!("/v1/uploads/{}", upload.id))
         .header(UPLOAD_EXPIRES, http_date(upload.expires_at));
     if with_bytes || length == 0 {
-        let (offset, file) = append(&state, &upload, body).await?;
+        let (offset, file) = append(&state, &upload, body, true).await?;
         answer = with_file(answer.header(UPLOAD_OFFSET, offset), file.as_ref());
     }
     build(answer)
@@ -454,7 +464,7 @@ pub async fn patch(
             ),
         ));
     }
-    let (offset, file) = append(&state, &upload, body).await?;
+    let (offset, file) = append(&state, &upload, body, true).await?;
     build(with_file(
         tus(StatusCode::NO_CONTENT)
             .header(UPLOAD_OFFSET, offset)
@@ -537,7 +547,7 @@ pub async fn plain(
         query.comment.as_deref(),
     )?;
     let upload = start(&state, me, length, target).await?;
-    match append(&state, &upload, body).await {
+    match append(&state, &upload, body, false).await {
         Ok((_, Some(file))) => Ok((StatusCode::CREATED, axum::Json(file)).into_response()),
         outcome => {
             // A plain upload cannot resume: what arrived goes.
