@@ -1,10 +1,11 @@
 //! The rules of Parley's files, with no IO: which names a file may have, how tus 1.0 headers
 //! read, what a download's `Range`, `ETag` and `Content-Disposition` say, what the bytes are,
-//! and the `[files]` settings. The server does the reading and writing around them.
+//! the text of documents for search, and the `[files]` settings. The server does the reading and writing around them.
 
 mod access;
 mod config;
 mod crypt;
+mod extract;
 mod http;
 mod name;
 mod sniff;
@@ -16,6 +17,10 @@ pub use config::FilesConfig;
 pub use crypt::{
     open_all, open_chunk, seal_all, sealed_len, sealed_range, CryptError, DataKey, MasterKey,
     Sealer, Stream, CHUNK, SEALED_CHUNK,
+};
+pub use extract::{
+    extract, format as text_format, ExtractError, Format as TextFormat, MAX_SOURCE_BYTES,
+    TEXT_SOURCE_BYTES,
 };
 pub use http::{byte_range, content_disposition, etag, etag_matches};
 pub use name::{check_name, NameError, MAX_NAME_BYTES};

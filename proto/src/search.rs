@@ -1,6 +1,6 @@
 //! Search: one query over what the asker may read.
 
-use crate::{ChannelId, UserId};
+use crate::{ChannelId, FolderId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -36,10 +36,16 @@ pub struct SearchResult {
     /// (`GET /v1/channels/{id}/messages?from_seq=&to_seq=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<i64>,
-    /// Who wrote it (absent for system messages).
+    /// Where it is: a file's folder in the library.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder_id: Option<FolderId>,
+    /// What it is called: a file's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Who wrote it (absent for system messages); for a file, who uploaded its current version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<UserId>,
-    /// When it was made (ms since the epoch).
+    /// When it was made (ms since the epoch); for a file, when it last changed.
     pub created_at: i64,
     /// Relevance and recency together; higher is better. Only for ordering.
     pub score: f32,

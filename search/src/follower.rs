@@ -3,15 +3,20 @@
 //! it reads each channel's stream from where it stopped, indexes what the events touched, and
 //! commits the documents with its new position. It runs after delivery and never on the send
 //! path: a send only wakes it. A node that was down catches up on start, from its saved position.
+//!
+//! Files (and later other items) come through the search feed instead: a row per item, stamped
+//! by the database's clock whenever the item changes. Stamps are taken before commit, so one
+//! may appear after a later one was read; each pass therefore reads again from a margin before
+//! the newest stamp it saw, skipping what it already indexed at the same stamp.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_storage::{Database, SearchMessage};
+use parley_storage::{Database, SearchFile, SearchMessage};
 use tokio::sync::Notify;
 
-use crate::index::{Cursors, Document, SearchError, SearchIndex};
+use crate::index::{Document, Position, SearchError, SearchIndex};
 use crate::query::Kind;
 
 /// Events read from one channel at a time.
@@ -23,6 +28,9 @@ const MIN_COMMIT_GAP: Duration = Duration::from_millis(200);
 /// A long catch-up (a rebuild, a node back after days) commits every this many documents, so
 /// searches see its progress and a crash keeps it.
 const COMMIT_EVERY: usize = 50_000;
+/// How late a change may commit after it was stamped and still be seen at once (later still,
+/// the next rebuild finds it; a search checks every hit against the database anyway).
+const FEED_MARGIN_MS: i64 = 60_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
@@ -53,6 +61,21 @@ pub fn message_document(message: &SearchMessage) -> Option<Document> {
     })
 }
 
+/// A library file as a document of the index.
+pub fn file_document(file: &SearchFile) -> Document {
+    Document {
+        kind: Kind::File,
+        id: file.id,
+        channel: 0,
+        folder: file.folder,
+        author: file.uploader,
+        created_ms: file.updated_at,
+        has_file: true,
+        title: file.name.clone(),
+        text: file.text.clone().unwrap_or_default(),
+    }
+}
+
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pass {
@@ -65,16 +88,26 @@ pub struct Pass {
 pub struct Follower {
     index: Arc<SearchIndex>,
     db: Database,
-    cursors: tokio::sync::Mutex<Cursors>,
+    state: tokio::sync::Mutex<State>,
+}
+
+/// The saved position, and the feed entries read within the margin (by kind and id, with the
+/// stamp they were read at).
+struct State {
+    position: Position,
+    seen: HashMap<(String, i64), i64>,
 }
 
 impl Follower {
     pub fn new(index: Arc<SearchIndex>, db: Database) -> Result<Follower, SearchError> {
-        let cursors = index.cursors()?;
+        let position = index.position()?;
         Ok(Follower {
             index,
             db,
-            cursors: tokio::sync::Mutex::new(cursors),
+            state: tokio::sync::Mutex::new(State {
+                position,
+                seen: HashMap::new(),
+            }),
         })
     }
 
@@ -102,26 +135,33 @@ impl Follower {
     /// commit it with the new position. Safe to run again at any point: documents are
     /// replaced by key, and the position is only saved with the documents.
     pub async fn catch_up(&self) -> Result<Pass, FollowError> {
-        let mut cursors = self.cursors.lock().await;
+        let mut state = self.state.lock().await;
+        let state = &mut *state;
         let heads = self.db.channel_heads().await?;
-        if heads
-            .iter()
-            .any(|(channel, head)| cursors.get(channel).is_some_and(|at| at > head))
-        {
+        let feed_head = self.db.search_feed_head().await?;
+        let behind = heads.iter().any(|(channel, head)| {
+            state
+                .position
+                .channels
+                .get(channel)
+                .is_some_and(|at| at > head)
+        });
+        if behind || state.position.feed_at > feed_head + FEED_MARGIN_MS {
             // The index has seen events the database no longer has: the database was
             // restored from a backup, or replaced. Start again from it.
             tracing::warn!(
                 "the database is behind the search index (restored?): rebuilding the index"
             );
             self.index.clear()?;
-            cursors.clear();
+            state.position = Position::default();
+            state.seen.clear();
         }
-        let mut next = cursors.clone();
+        let mut next = state.position.clone();
         let mut pass = Pass::default();
         let mut uncommitted = 0;
         for (channel, head) in heads {
             loop {
-                let at = next.get(&channel).copied().unwrap_or(0);
+                let at = next.channels.get(&channel).copied().unwrap_or(0);
                 if at >= head {
                     break;
                 }
@@ -153,25 +193,81 @@ impl Follower {
                         }
                     }
                 }
-                next.insert(channel, reached);
+                next.channels.insert(channel, reached);
                 uncommitted += ids.len();
                 if uncommitted >= COMMIT_EVERY {
                     self.commit(&next).await?;
-                    *cursors = next.clone();
+                    state.position = next.clone();
                     uncommitted = 0;
                 }
             }
         }
-        if next != *cursors {
+        uncommitted += self.follow_feed(state, &mut next, &mut pass).await?;
+        if next != state.position || uncommitted > 0 {
             self.commit(&next).await?;
-            *cursors = next;
+            state.position = next;
         }
         Ok(pass)
     }
 
-    async fn commit(&self, cursors: &Cursors) -> Result<(), SearchError> {
+    /// Read the search feed from a margin before the newest stamp seen, and index (or remove)
+    /// each item not already indexed at its stamp. Returns how many documents changed.
+    async fn follow_feed(
+        &self,
+        state: &mut State,
+        next: &mut Position,
+        pass: &mut Pass,
+    ) -> Result<usize, FollowError> {
+        let from = (next.feed_at - FEED_MARGIN_MS).max(0);
+        state.seen.retain(|_, at| *at >= from);
+        let mut after = (from - 1, String::new(), 0);
+        let mut changed = 0;
+        loop {
+            let entries = self
+                .db
+                .search_feed((after.0, &after.1, after.2), BATCH)
+                .await?;
+            let Some(last) = entries.last() else {
+                break;
+            };
+            after = (last.at, last.kind.clone(), last.id);
+            let fresh: Vec<_> = entries
+                .iter()
+                .filter(|e| state.seen.get(&(e.kind.clone(), e.id)) != Some(&e.at))
+                .collect();
+            let files: Vec<i64> = fresh
+                .iter()
+                .filter(|e| e.kind == "file")
+                .map(|e| e.id)
+                .collect();
+            let found = self.db.search_files(&files).await?;
+            for id in &files {
+                match found.iter().find(|f| f.id == *id) {
+                    Some(file) => {
+                        self.index.put(&file_document(file))?;
+                        pass.indexed += 1;
+                    }
+                    None => {
+                        self.index.remove(Kind::File, *id);
+                        pass.removed += 1;
+                    }
+                }
+            }
+            changed += files.len();
+            for entry in fresh {
+                state.seen.insert((entry.kind.clone(), entry.id), entry.at);
+                next.feed_at = next.feed_at.max(entry.at);
+            }
+            if (entries.len() as i64) < BATCH {
+                break;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn commit(&self, position: &Position) -> Result<(), SearchError> {
         let index = self.index.clone();
-        let saved = cursors.clone();
+        let saved = position.clone();
         tokio::task::spawn_blocking(move || index.commit(&saved))
             .await
             .map_err(|_| {
@@ -184,9 +280,10 @@ impl Follower {
     /// Empty the index and index everything again from the database.
     pub async fn rebuild(&self) -> Result<Pass, FollowError> {
         {
-            let mut cursors = self.cursors.lock().await;
+            let mut state = self.state.lock().await;
             self.index.clear()?;
-            cursors.clear();
+            state.position = Position::default();
+            state.seen.clear();
         }
         self.catch_up().await
     }

@@ -61,13 +61,25 @@ pub enum SearchError {
     },
 }
 
-/// Where the follower stands: the last sequence number read in each channel's event stream.
+/// The last sequence number read in each channel's event stream.
 pub type Cursors = BTreeMap<i64, i64>;
 
+/// Where the follower stands, saved with the documents it led to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    pub channels: Cursors,
+    /// The newest change read from the search feed (ms, the database's clock).
+    pub feed_at: i64,
+}
+
+/// The commit's payload. (Not `Position` flattened: serde's flatten cannot read a map's
+/// numeric keys back.)
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Payload {
     format: u32,
     channels: Cursors,
+    #[serde(default)]
+    feed_at: i64,
 }
 
 /// One item as the index holds it.
@@ -241,7 +253,7 @@ impl SearchIndex {
             source,
         })?;
         let opened = Self::ready(dir, index)?;
-        opened.commit(&Cursors::new())?;
+        opened.commit(&Position::default())?;
         Ok((opened, damage.map_or(Opened::Created, Opened::Rebuilt)))
     }
 
@@ -311,13 +323,18 @@ impl SearchIndex {
             None => Ok(Payload {
                 format: FORMAT,
                 channels: Cursors::new(),
+                feed_at: 0,
             }),
         }
     }
 
     /// The follower's position as of the last commit.
-    pub fn cursors(&self) -> Result<Cursors, SearchError> {
-        Ok(self.payload()?.channels)
+    pub fn position(&self) -> Result<Position, SearchError> {
+        let payload = self.payload()?;
+        Ok(Position {
+            channels: payload.channels,
+            feed_at: payload.feed_at,
+        })
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
@@ -362,10 +379,11 @@ impl SearchIndex {
 
     /// Make everything put and removed since the last commit visible, together with the
     /// follower's new position.
-    pub fn commit(&self, cursors: &Cursors) -> Result<(), SearchError> {
+    pub fn commit(&self, position: &Position) -> Result<(), SearchError> {
         let payload = serde_json::to_string(&Payload {
             format: FORMAT,
-            channels: cursors.clone(),
+            channels: position.channels.clone(),
+            feed_at: position.feed_at,
         })
         .unwrap_or_default();
         {
@@ -381,7 +399,7 @@ impl SearchIndex {
     /// Forget everything (for a rebuild): the follower starts again from the beginning.
     pub fn clear(&self) -> Result<(), SearchError> {
         self.writer().delete_all_documents()?;
-        self.commit(&Cursors::new())
+        self.commit(&Position::default())
     }
 
     /// How many items the index holds.
@@ -619,10 +637,14 @@ fn segments(fragment: &str, highlighted: &[std::ops::Range<usize>]) -> Vec<Segme
                 hit: false,
             });
         }
-        segments.push(Segment {
-            text: fragment[start..end].to_string(),
-            hit: true,
-        });
+        match segments.last_mut() {
+            // Two matched words side by side (交货 and 期限 of 交货期限) read as one mark.
+            Some(last) if last.hit && start == at => last.text.push_str(&fragment[start..end]),
+            _ => segments.push(Segment {
+                text: fragment[start..end].to_string(),
+                hit: true,
+            }),
+        }
         at = end;
     }
     if at < fragment.len() {
@@ -650,6 +672,13 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
     const NOW: i64 = 1_800_000_000_000;
+
+    fn at(channels: &[(i64, i64)]) -> Position {
+        Position {
+            channels: channels.iter().copied().collect(),
+            feed_at: 0,
+        }
+    }
 
     fn message(id: i64, channel: i64, author: i64, age_days: i64, text: &str) -> Document {
         Document {
@@ -680,7 +709,7 @@ mod tests {
         ] {
             index.put(&doc).unwrap();
         }
-        index.commit(&Cursors::from([(10, 7), (20, 1)])).unwrap();
+        index.commit(&at(&[(10, 7), (20, 1)])).unwrap();
         index
     }
 
@@ -770,6 +799,21 @@ mod tests {
             .map(|s| s.text.as_str())
             .collect();
         assert_eq!(hits, ["预算报告", "合同供应商"]);
+        // Words side by side are one mark.
+        let touching = segments("交货期限为三十天", &[0..6, 6..12]);
+        assert_eq!(
+            touching,
+            [
+                Segment {
+                    text: "交货期限".into(),
+                    hit: true
+                },
+                Segment {
+                    text: "为三十天".into(),
+                    hit: false
+                }
+            ]
+        );
     }
 
     #[test]
@@ -778,7 +822,7 @@ mod tests {
         let (index, _) = SearchIndex::open(dir.path()).unwrap();
         let text = "预算调研供应商 deploy update budget 报告 合同供应商 报告供应商 ".repeat(12);
         index.put(&message(1, 10, 100, 1, &text)).unwrap();
-        index.commit(&Cursors::new()).unwrap();
+        index.commit(&Position::default()).unwrap();
         for q in ["报告", "供应商", "预算 供应商", "budget"] {
             let page = index
                 .search(&Request {
@@ -809,14 +853,18 @@ mod tests {
                 .put(&message(2, 10, 101, 1, "edited: nothing here"))
                 .unwrap();
             index.remove(Kind::Message, 3);
-            index.commit(&Cursors::from([(10, 9), (20, 2)])).unwrap();
+            let mut position = at(&[(10, 9), (20, 2)]);
+            position.feed_at = 1_800_000_000_123;
+            index.commit(&position).unwrap();
             assert_eq!(ids(&index, "quarterly", &[10]), Vec::<i64>::new());
             assert_eq!(ids(&index, "edited", &[10]), [2]);
             assert_eq!(index.len().unwrap(), 4);
         }
         let (index, opened) = SearchIndex::open(dir.path()).unwrap();
         assert_eq!(opened, Opened::Existing);
-        assert_eq!(index.cursors().unwrap(), Cursors::from([(10, 9), (20, 2)]));
+        let mut position = at(&[(10, 9), (20, 2)]);
+        position.feed_at = 1_800_000_000_123;
+        assert_eq!(index.position().unwrap(), position);
         assert_eq!(index.len().unwrap(), 4);
     }
 
@@ -835,6 +883,6 @@ mod tests {
         let (index, opened) = SearchIndex::open(dir.path()).unwrap();
         assert!(matches!(opened, Opened::Rebuilt(_)), "{opened:?}");
         assert!(index.is_empty().unwrap());
-        assert!(index.cursors().unwrap().is_empty());
+        assert_eq!(index.position().unwrap(), Position::default());
     }
 }

@@ -12,5 +12,7 @@ mod query;
 
 pub use analyzer::words;
 pub use follower::{message_document, FollowError, Follower, Pass};
-pub use index::{Cursors, Document, Hit, Opened, Page, Request, SearchError, SearchIndex, Segment};
+pub use index::{
+    Cursors, Document, Hit, Opened, Page, Position, Request, SearchError, SearchIndex, Segment,
+};
 pub use query::{parse, Clause, Day, Kind, Query, QueryError, MAX_CLAUSES, MAX_QUERY_BYTES};

@@ -133,6 +133,110 @@ async fn level_with(
     Ok(parley_files::level(&person, &root, &rules))
 }
 
+/// A folder `me` may read, with the folders above it (nearest first): what a search looks in.
+pub struct Readable {
+    pub folder: Folder,
+    pub above: Vec<FolderId>,
+}
+
+/// Every folder `me` may read right now, worked out at once from every folder's grants (for a
+/// search, which must never show what a folder no longer lets them see). `channels`: the
+/// channels `me` is a member of.
+pub async fn readable_folders(
+    state: &AppState,
+    me: &User,
+    channels: &[i64],
+) -> AppResult<Vec<Readable>> {
+    let all = state.db.all_folders().await?;
+    let departments: std::collections::HashMap<DepartmentId, String> = state
+        .db
+        .list_departments()
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.path))
+        .collect();
+    let department = |id: DepartmentId| {
+        departments
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("\u{0}gone/{id}"))
+    };
+    let by_id: std::collections::HashMap<FolderId, &ChainLink> =
+        all.iter().map(|link| (link.folder.id, link)).collect();
+    let person = Person {
+        id: me.id.0,
+        standing: standing(me.role),
+        department: me.department_path.as_deref(),
+        channels,
+    };
+    let mut owners: std::collections::HashMap<ChannelId, Option<i64>> = Default::default();
+    let mut readable = Vec::new();
+    'folders: for link in &all {
+        let mut chain = vec![link];
+        while let Some(parent) = chain.last().and_then(|l| l.folder.parent) {
+            match by_id.get(&parent) {
+                Some(up) if chain.len() < parley_storage::MAX_DEPTH => chain.push(*up),
+                // Below a deleted folder (or a loop): nobody reads it.
+                _ => continue 'folders,
+            }
+        }
+        let root = match chain.last().and_then(|l| l.folder.root) {
+            Some(FolderRoot::User { user_id }) => Root::User(user_id.0),
+            Some(FolderRoot::Department { department_id }) => {
+                Root::Department(department(department_id))
+            }
+            Some(FolderRoot::Channel { channel_id }) => {
+                let owner = match owners.get(&channel_id) {
+                    Some(owner) => *owner,
+                    None => {
+                        let owner = state
+                            .db
+                            .channel(channel_id)
+                            .await?
+                            .and_then(|c| c.created_by)
+                            .map(|u| u.0);
+                        owners.insert(channel_id, owner);
+                        owner
+                    }
+                };
+                Root::Channel {
+                    id: channel_id.0,
+                    owner,
+                }
+            }
+            None => continue,
+        };
+        let rules: Vec<FolderRules> = chain
+            .iter()
+            .map(|l| FolderRules {
+                grants: l
+                    .grants
+                    .iter()
+                    .map(|grant| Grant {
+                        subject: match &grant.subject {
+                            GrantSubject::User { user_id } => Subject::User(user_id.0),
+                            GrantSubject::Department { department_id } => {
+                                Subject::Department(department(*department_id))
+                            }
+                            GrantSubject::Channel { channel_id } => Subject::Channel(channel_id.0),
+                            GrantSubject::Role { role } => Subject::Role(standing(*role)),
+                        },
+                        level: grant.level,
+                    })
+                    .collect(),
+                inherit: l.folder.inherit,
+            })
+            .collect();
+        if parley_files::level(&person, &root, &rules) > Level::None {
+            readable.push(Readable {
+                folder: link.folder.clone(),
+                above: chain[1..].iter().map(|l| l.folder.id).collect(),
+            });
+        }
+    }
+    Ok(readable)
+}
+
 /// The folder, if the caller may see it (`not_found` otherwise: nobody learns which exist).
 pub async fn place(state: &AppState, me: &User, id: FolderId) -> AppResult<Place> {
     let chain = match state.db.folder_chain(id).await {
@@ -255,6 +359,7 @@ pub async fn landed(
     };
     let detail = format!("{} v{}", file.name, file.version);
     state.db.audit(uploader, action, target, &detail).await?;
+    crate::search::changed(state);
     let chain = state.db.folder_chain(folder).await?;
     let mut n = crate::tasks::notification(NotificationKind::FileVersion, now_ms());
     n.by = Some(uploader);

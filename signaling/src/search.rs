@@ -2,7 +2,12 @@
 //! decides what a search may look at. Every search reads the asker's channels afresh, so a
 //! member who left, or a guest, finds nothing there from that moment; the hits are checked
 //! against the database once more before they are shown (a message recalled a moment ago,
-//! before the follower saw it, is left out).
+//! before the follower saw it, is left out). Files of the library are searched in the folders
+//! the asker may read at that moment, worked out from every folder's grants for each search.
+//!
+//! The text of library files is read here too, in the background, once per content: from the
+//! object store (opened when sealed), in a bounded size, and saved in the database so every
+//! node indexes it without reading it again.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -10,8 +15,8 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use parley_proto::{
-    ChannelId, ErrorCode, ReindexReport, SearchKind, SearchResult, SearchResults, SnippetPart,
-    User, UserId,
+    ChannelId, ErrorCode, FolderId, ReindexReport, SearchKind, SearchResult, SearchResults,
+    SnippetPart, User, UserId,
 };
 use parley_search::{Follower, Opened, Request, SearchIndex};
 
@@ -25,6 +30,8 @@ pub const MAX_OFFSET: u32 = 1000;
 pub struct Search {
     index: Arc<SearchIndex>,
     follower: Arc<Follower>,
+    /// Wakes the reader of files' text when a file lands.
+    texts: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Search {
@@ -50,7 +57,11 @@ impl Search {
         }
         let index = Arc::new(index);
         let follower = Arc::new(Follower::new(index.clone(), db)?);
-        Ok(Search { index, follower })
+        Ok(Search {
+            index,
+            follower,
+            texts: Arc::new(tokio::sync::Notify::new()),
+        })
     }
 
     /// Index everything again from the database, from an empty index.
@@ -65,11 +76,130 @@ impl Search {
     }
 }
 
-/// Follow the database in the background, woken by the hub after each committed event.
+/// Follow the database in the background, woken by the hub after each committed event (and
+/// by `changed`); read the text of new files.
 pub fn spawn(state: &AppState) {
     if let Some(search) = &state.search {
         tokio::spawn(search.follower.clone().run(state.hub.committed()));
+        tokio::spawn(read_texts(state.clone(), search.texts.clone()));
     }
+}
+
+/// Something the index holds changed outside the hub (a file landed, was renamed, trashed or
+/// restored): follow now rather than at the next idle check, and read new files' text.
+pub fn changed(state: &AppState) {
+    if let Some(search) = &state.search {
+        state.hub.committed().notify_one();
+        search.texts.notify_one();
+    }
+}
+
+/// Contents whose text is read at a time.
+const TEXT_BATCH: i64 = 8;
+/// Looked for again even without a wake-up (a file landed on another node).
+const TEXT_IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read the text of library files whose content has none yet, until the server stops.
+async fn read_texts(state: AppState, wake: Arc<tokio::sync::Notify>) {
+    let mut shutdown = state.shutdown.subscribe();
+    loop {
+        if let Err(e) = read_some_texts(&state).await {
+            tracing::warn!(error = %e, "cannot read files' text now; trying again later");
+        }
+        tokio::select! {
+            _ = tokio::time::timeout(TEXT_IDLE_CHECK, wake.notified()) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Read and save the text of every content waiting for it. A store that cannot be read stops
+/// the round with nothing saved, so the content is read again next time.
+async fn read_some_texts(state: &AppState) -> anyhow::Result<()> {
+    loop {
+        let pending = state.db.pending_texts(TEXT_BATCH).await?;
+        for content in &pending {
+            let outcome = read_text(state, content).await?;
+            if let parley_storage::TextOutcome::Failed(error) = &outcome {
+                tracing::info!(sha256 = %content.sha256, %error, "a file's text cannot be read; it is found by its name");
+            }
+            state
+                .db
+                .save_text(&content.sha256, &outcome, parley_storage::now_ms())
+                .await?;
+            state.hub.committed().notify_one();
+        }
+        if (pending.len() as i64) < TEXT_BATCH {
+            return Ok(());
+        }
+    }
+}
+
+/// The text of one content: read from the store (at most what the format needs) and extracted
+/// on a blocking thread. `Err` when the store could not be read.
+async fn read_text(
+    state: &AppState,
+    content: &parley_storage::PendingText,
+) -> anyhow::Result<parley_storage::TextOutcome> {
+    use futures::TryStreamExt;
+    use parley_storage::TextOutcome;
+    let Some(format) = parley_files::text_format(&content.mime, &content.name) else {
+        return Ok(TextOutcome::None);
+    };
+    let size = u64::try_from(content.size).unwrap_or(0);
+    let wanted = match format {
+        parley_files::TextFormat::Text => size.min(parley_files::TEXT_SOURCE_BYTES),
+        _ if size > parley_files::MAX_SOURCE_BYTES => return Ok(TextOutcome::None),
+        _ => size,
+    };
+    if wanted == 0 {
+        return Ok(TextOutcome::Read(String::new()));
+    }
+    let read = async {
+        let stream = match crate::sealed::data_key(state, content.sealed.as_ref()) {
+            Ok(Some(data_key)) => {
+                crate::sealed::open_range(
+                    &state.objects,
+                    &content.object_key,
+                    data_key,
+                    size,
+                    0..wanted,
+                )
+                .await?
+            }
+            Ok(None) => {
+                state
+                    .objects
+                    .stream_range(&content.object_key, 0..wanted)
+                    .await?
+            }
+            // Sealed under a key this server does not have.
+            Err(e) => return Ok(Err(e.message)),
+        };
+        let bytes = stream
+            .try_fold(Vec::new(), |mut all, chunk| async move {
+                all.extend_from_slice(&chunk);
+                Ok(all)
+            })
+            .await?;
+        Ok::<_, parley_storage::ObjectError>(Ok(bytes))
+    };
+    let bytes = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(why)) => return Ok(TextOutcome::Failed(why)),
+        // What is not there, or does not open, will not be better next time.
+        Err(
+            e @ (parley_storage::ObjectError::NotFound(_) | parley_storage::ObjectError::Sealed(_)),
+        ) => return Ok(TextOutcome::Failed(e.to_string())),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(
+        match tokio::task::spawn_blocking(move || parley_files::extract(format, &bytes)).await {
+            Ok(Ok(text)) => TextOutcome::Read(text),
+            Ok(Err(e)) => TextOutcome::Failed(e.to_string()),
+            Err(_) => TextOutcome::Failed("reading its text stopped".into()),
+        },
+    )
 }
 
 /// `GET /v1/search`'s parameters.
@@ -118,25 +248,46 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     }
     let query = parley_search::parse(&ask.q).map_err(|err| invalid_query(err.to_string()))?;
 
-    // Where the asker may look: the channels they are a member of, right now.
+    // Where the asker may look: the channels they are a member of and the folders of the
+    // library they may read, right now.
     let mine = state.db.member_channels(me.id.0).await?;
     let mut channels: Vec<i64> = mine.iter().map(|(id, _)| *id).collect();
+    let readable = crate::library::readable_folders(state, me, &channels).await?;
+    let mut folders: Vec<i64> = readable.iter().map(|r| r.folder.id.0).collect();
     if !query.within.is_empty() {
-        let mut wanted = HashSet::new();
+        let mut wanted_channels = HashSet::new();
+        let mut wanted_folders = HashSet::new();
         for name in &query.within {
+            let named =
+                |id: i64, title: &str| id.to_string() == *name || title.eq_ignore_ascii_case(name);
             let found: Vec<i64> = mine
                 .iter()
-                .filter(|(id, title)| id.to_string() == *name || title.eq_ignore_ascii_case(name))
+                .filter(|(id, title)| named(*id, title))
                 .map(|(id, _)| *id)
                 .collect();
-            if found.is_empty() {
+            // A folder (by name: a number names a channel), with every folder below it.
+            let roots: HashSet<FolderId> = readable
+                .iter()
+                .filter(|r| r.folder.name.eq_ignore_ascii_case(name))
+                .map(|r| r.folder.id)
+                .collect();
+            if found.is_empty() && roots.is_empty() {
                 return Err(invalid_query(format!(
-                    "in:{name} is not one of your channels"
+                    "in:{name} is not one of your channels or folders"
                 )));
             }
-            wanted.extend(found);
+            wanted_channels.extend(found);
+            wanted_folders.extend(
+                readable
+                    .iter()
+                    .filter(|r| {
+                        roots.contains(&r.folder.id) || r.above.iter().any(|f| roots.contains(f))
+                    })
+                    .map(|r| r.folder.id.0),
+            );
         }
-        channels.retain(|id| wanted.contains(id));
+        channels.retain(|id| wanted_channels.contains(id));
+        folders.retain(|id| wanted_folders.contains(id));
     }
     let mut authors = Vec::new();
     for name in &query.from {
@@ -158,7 +309,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     let request = Request {
         clauses: query.clauses,
         channels,
-        folders: Vec::new(),
+        folders,
         authors,
         has_file: query.has_file,
         kinds: query.kinds,
@@ -177,48 +328,96 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         .map_err(|err| AppError::internal(&err))?
         .map_err(|err| AppError::internal(&err))?;
 
-    // The hits once more against the database: gone or recalled since they were indexed, or in
-    // a channel the asker left while the search ran, they are left out.
-    let ids: Vec<i64> = page.hits.iter().map(|hit| hit.id).collect();
-    let current = state.db.search_messages(&ids).await?;
-    let allowed: HashSet<i64> = if ids.is_empty() {
-        HashSet::new()
+    // The hits once more against the database: gone, recalled or trashed since they were
+    // indexed, or in a channel the asker left or a folder closed to them while the search
+    // ran, they are left out.
+    let kind_ids = |kind: parley_search::Kind| -> Vec<i64> {
+        page.hits
+            .iter()
+            .filter(|hit| hit.kind == kind)
+            .map(|hit| hit.id)
+            .collect()
+    };
+    let messages = state
+        .db
+        .search_messages(&kind_ids(parley_search::Kind::Message))
+        .await?;
+    let files = state
+        .db
+        .search_files(&kind_ids(parley_search::Kind::File))
+        .await?;
+    let (allowed_channels, allowed_folders): (HashSet<i64>, HashSet<i64>) = if page.hits.is_empty()
+    {
+        Default::default()
     } else {
-        state
+        let channels: Vec<i64> = state
             .db
             .member_channels(me.id.0)
             .await?
             .into_iter()
             .map(|(id, _)| id)
-            .collect()
+            .collect();
+        let folders = if files.is_empty() {
+            HashSet::new()
+        } else {
+            crate::library::readable_folders(state, me, &channels)
+                .await?
+                .into_iter()
+                .map(|r| r.folder.id.0)
+                .collect()
+        };
+        (channels.into_iter().collect(), folders)
     };
     let mut dropped = 0u64;
     let mut results = Vec::with_capacity(page.hits.len());
     for hit in page.hits {
-        let Some(message) = current
-            .iter()
-            .find(|m| m.id == hit.id && m.body.is_some() && allowed.contains(&m.channel))
-        else {
-            dropped += 1;
-            continue;
-        };
-        results.push(SearchResult {
-            kind: SearchKind::Message,
-            id: hit.id,
-            channel_id: Some(ChannelId(message.channel)),
-            seq: Some(message.seq),
-            sender_id: message.sender.map(UserId),
-            created_at: message.created_at,
-            score: hit.score,
-            snippet: hit
-                .snippet
-                .into_iter()
-                .map(|part| SnippetPart {
-                    text: part.text,
-                    hit: part.hit,
+        let snippet: Vec<SnippetPart> = hit
+            .snippet
+            .into_iter()
+            .map(|part| SnippetPart {
+                text: part.text,
+                hit: part.hit,
+            })
+            .collect();
+        let result = match hit.kind {
+            parley_search::Kind::Message => messages
+                .iter()
+                .find(|m| {
+                    m.id == hit.id && m.body.is_some() && allowed_channels.contains(&m.channel)
                 })
-                .collect(),
-        });
+                .map(|message| SearchResult {
+                    kind: SearchKind::Message,
+                    id: hit.id,
+                    channel_id: Some(ChannelId(message.channel)),
+                    seq: Some(message.seq),
+                    folder_id: None,
+                    title: None,
+                    sender_id: message.sender.map(UserId),
+                    created_at: message.created_at,
+                    score: hit.score,
+                    snippet,
+                }),
+            parley_search::Kind::File => files
+                .iter()
+                .find(|f| f.id == hit.id && allowed_folders.contains(&f.folder))
+                .map(|file| SearchResult {
+                    kind: SearchKind::File,
+                    id: hit.id,
+                    channel_id: None,
+                    seq: None,
+                    folder_id: Some(FolderId(file.folder)),
+                    title: Some(file.name.clone()),
+                    sender_id: Some(UserId(file.uploader)),
+                    created_at: file.updated_at,
+                    score: hit.score,
+                    snippet,
+                }),
+            _ => None,
+        };
+        match result {
+            Some(result) => results.push(result),
+            None => dropped += 1,
+        }
     }
     Ok(SearchResults {
         total: (page.total as u64).saturating_sub(dropped),

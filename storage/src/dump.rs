@@ -37,6 +37,9 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("recordings", &["id"]),
     ("legal_holds", &["id"]),
     ("blobs", &["sha256"]),
+    ("blob_texts", &["sha256"]),
+    // Before `files`, whose triggers write it as their rows are restored.
+    ("search_feed", &["kind", "item_id"]),
     ("folders", &["id"]),
     ("folder_grants", &["folder_id", "subject_kind", "subject"]),
     ("folder_watchers", &["folder_id", "user_id"]),

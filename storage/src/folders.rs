@@ -108,6 +108,38 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<FolderGrant, StoreError> {
     })
 }
 
+/// Every folder that is not deleted.
+pub(crate) async fn live_folders(conn: &mut AnyConnection) -> Result<Vec<Folder>, StoreError> {
+    sqlx::query(&format!(
+        "SELECT {FOLDER_COLUMNS} FROM folders WHERE deleted_at IS NULL"
+    ))
+    .fetch_all(&mut *conn)
+    .await?
+    .iter()
+    .map(folder_from_row)
+    .collect()
+}
+
+/// Every folder's grants, by folder id.
+pub(crate) async fn all_grants(
+    conn: &mut AnyConnection,
+) -> Result<std::collections::HashMap<i64, Vec<FolderGrant>>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT folder_id, subject_kind, subject, level FROM folder_grants \
+         ORDER BY folder_id, subject_kind, subject",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut grants: std::collections::HashMap<i64, Vec<FolderGrant>> = Default::default();
+    for row in &rows {
+        grants
+            .entry(row.try_get("folder_id")?)
+            .or_default()
+            .push(grant_from_row(row)?);
+    }
+    Ok(grants)
+}
+
 /// A folder on the way to its root, with its own grants.
 #[derive(Debug, Clone)]
 pub struct ChainLink {

@@ -146,3 +146,196 @@ impl Database {
             .collect()
     }
 }
+
+/// An item that changed, as the search feed names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub kind: String,
+    pub id: i64,
+    /// When it last changed (ms, by the database's clock).
+    pub at: i64,
+}
+
+/// A library file as the index needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchFile {
+    pub id: i64,
+    pub folder: i64,
+    pub name: String,
+    /// Who uploaded its current version.
+    pub uploader: i64,
+    pub updated_at: i64,
+    /// The text of its current version, once read (empty for what has none).
+    pub text: Option<String>,
+}
+
+/// A content whose text has not been read yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingText {
+    pub sha256: String,
+    pub object_key: String,
+    pub size: i64,
+    pub mime: String,
+    /// A name it goes by (for the formats its bytes do not say).
+    pub name: String,
+    /// Its wrapped key and the master key's id, when sealed.
+    pub sealed: Option<(String, String)>,
+}
+
+/// How reading a content's text went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TextOutcome {
+    Read(String),
+    /// A kind with no text, or too large to read.
+    None,
+    Failed(String),
+}
+
+impl Database {
+    /// Up to `limit` feed entries from (`at`, `kind`, `id`) on, exclusive, oldest first.
+    pub async fn search_feed(
+        &self,
+        after: (i64, &str, i64),
+        limit: i64,
+    ) -> Result<Vec<FeedEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, item_id, at FROM search_feed \
+             WHERE at > $1 OR (at = $1 AND (kind > $2 OR (kind = $2 AND item_id > $3))) \
+             ORDER BY at, kind, item_id LIMIT $4",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(after.2)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(FeedEntry {
+                    kind: row.try_get("kind")?,
+                    id: row.try_get("item_id")?,
+                    at: row.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest stamp in the feed (0 when empty).
+    pub async fn search_feed_head(&self) -> Result<i64, StoreError> {
+        let at: Option<i64> = sqlx::query_scalar("SELECT MAX(at) FROM search_feed")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(at.unwrap_or(0))
+    }
+
+    /// The library files of `ids` that are live (not in the trash, not attachments), with the
+    /// text of their current version when it has been read.
+    pub async fn search_files(&self, ids: &[i64]) -> Result<Vec<SearchFile>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT f.id, f.folder_id, f.name, f.updated_at, v.uploader_id, t.text \
+             FROM files f JOIN file_versions v ON v.file_id = f.id AND v.version = f.version \
+             LEFT JOIN blob_texts t ON t.sha256 = v.sha256 \
+             WHERE f.id IN ({}) AND f.folder_id IS NOT NULL AND f.deleted_at IS NULL",
+            id_list(ids)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchFile {
+                    id: row.try_get("id")?,
+                    folder: row.try_get("folder_id")?,
+                    name: row.try_get("name")?,
+                    uploader: row.try_get("uploader_id")?,
+                    updated_at: row.try_get("updated_at")?,
+                    text: row.try_get("text")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Up to `limit` contents of live library files whose text has not been read.
+    pub async fn pending_texts(&self, limit: i64) -> Result<Vec<PendingText>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.sha256, b.object_key, b.size, b.mime, b.data_key, b.key_id, MIN(f.name) AS name \
+             FROM files f JOIN file_versions v ON v.file_id = f.id AND v.version = f.version \
+             JOIN blobs b ON b.sha256 = v.sha256 \
+             LEFT JOIN blob_texts t ON t.sha256 = b.sha256 \
+             WHERE f.folder_id IS NOT NULL AND f.deleted_at IS NULL AND t.sha256 IS NULL \
+             GROUP BY b.sha256, b.object_key, b.size, b.mime, b.data_key, b.key_id \
+             ORDER BY b.sha256 LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let data_key: Option<String> = row.try_get("data_key")?;
+                let key_id: Option<String> = row.try_get("key_id")?;
+                Ok(PendingText {
+                    sha256: row.try_get("sha256")?,
+                    object_key: row.try_get("object_key")?,
+                    size: row.try_get("size")?,
+                    mime: row.try_get("mime")?,
+                    name: row.try_get("name")?,
+                    sealed: data_key.zip(key_id),
+                })
+            })
+            .collect()
+    }
+
+    /// Keep what reading `sha256`'s text gave (the first reading wins), and put the files
+    /// whose current version it is back on the search feed.
+    pub async fn save_text(
+        &self,
+        sha256: &str,
+        outcome: &TextOutcome,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let (status, text, error) = match outcome {
+            TextOutcome::Read(text) => ("ok", text.as_str(), None),
+            TextOutcome::None => ("none", "", None),
+            TextOutcome::Failed(error) => ("failed", "", Some(error.as_str())),
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO blob_texts (sha256, status, text, error, extracted_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(status)
+        .bind(text)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        // Touching the files (a no-op update) lets their trigger stamp the feed.
+        sqlx::query(
+            "UPDATE files SET version = version WHERE id IN \
+             (SELECT file_id FROM file_versions v JOIN files f ON f.id = v.file_id \
+              WHERE v.sha256 = $1 AND v.version = f.version)",
+        )
+        .bind(sha256)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every folder that is not deleted, with its grants: to work out, for one search, every
+    /// folder the asker may read.
+    pub async fn all_folders(&self) -> Result<Vec<crate::ChainLink>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let folders = crate::folders::live_folders(&mut conn).await?;
+        let mut grants = crate::folders::all_grants(&mut conn).await?;
+        Ok(folders
+            .into_iter()
+            .map(|folder| crate::ChainLink {
+                grants: grants.remove(&folder.id.0).unwrap_or_default(),
+                folder,
+            })
+            .collect())
+    }
+}

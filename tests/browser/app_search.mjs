@@ -5,8 +5,11 @@
 // names the channel, the sender and the time, with 预算 marked. Enter on it opens the channel at
 // that message, far above the newest, lit up in view; scrolling down loads the newer ones.
 // "进度" pages with "more"; a query matching nothing says so; "type:song" shows the server's
-// reason. On a phone-sized screen the results fit and a tap opens the message too, and the
-// search button in the channel's header brings the box back. Prints one JSON line.
+// reason. "交货期限", a word inside a text file Bob keeps in his library, finds the file: its
+// name, the library, Bob and the time, with the word marked; Enter on it opens his folder with
+// the file's row lit up. On a phone-sized screen the results (a file's too) fit and a tap opens
+// the message, and the search button in the channel's header brings the box back. Prints one
+// JSON line.
 //
 //   node app_search.mjs --parley http://127.0.0.1:PORT --channel 1 --email EMAIL --password PW
 //                       --out DIR [--seconds 120]
@@ -20,6 +23,8 @@ const run = await startRun(args, { seconds: 120 });
 const { report, remaining, until, step, shot } = run;
 const input = "#search-input";
 const view = ".channel-view";
+/** In the text of the file in Bob's library, and nowhere in the channel. */
+const fileWord = "交货期限";
 
 /** The results as shown: status line, and each result's parts. */
 const results = (who) => who.page.evaluate(() => ({
@@ -29,7 +34,7 @@ const results = (who) => who.page.evaluate(() => ({
     id: Number(a.dataset.id),
     seq: Number(a.dataset.seq),
     href: a.getAttribute("href"),
-    channel: a.querySelector(".search-channel").textContent,
+    channel: a.querySelector(".search-channel")?.textContent,
     sender: a.querySelector(".search-sender").textContent,
     time: a.querySelector("time").textContent,
     snippet: a.querySelector(".search-snippet").textContent,
@@ -61,14 +66,38 @@ const messageShown = (who, seq) => until(who, `message ${seq} in view`, ({ sel, 
   return { body: node.querySelector(".message-body").textContent, focused: document.activeElement === node };
 }, { sel: view, seq });
 
-/** Record, from now on, every message lit up as a search result's target. */
+/** Record, from now on, every message (by seq) and library file (by id) lit up as a search result's target. */
 const watchFound = (who) => who.page.evaluate(() => {
   window.foundSeqs = [];
-  new MutationObserver((records) => {
+  window.foundFiles = [];
+  if (window.foundWatch) window.foundWatch.disconnect();
+  window.foundWatch = new MutationObserver((records) => {
     for (const r of records) {
-      if (r.target.classList.contains("found")) window.foundSeqs.push(Number(r.target.dataset.seq));
+      if (!r.target.classList.contains("found")) continue;
+      if (r.target.dataset.file) window.foundFiles.push(Number(r.target.dataset.file));
+      else window.foundSeqs.push(Number(r.target.dataset.seq));
     }
-  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["class"] });
+  });
+  window.foundWatch.observe(document.body, { subtree: true, attributes: true, attributeFilter: ["class"] });
+});
+
+/** The file result on show, once there is one: its parts, as for a message. */
+const fileResult = (who) => until(who, "a file result", () => {
+  const a = document.querySelector(".search-result.search-file");
+  return a ? {
+    status: document.querySelector(".search-status").textContent,
+    count: document.querySelectorAll(".search-result").length,
+    id: Number(a.dataset.id),
+    folder: Number(a.dataset.folder),
+    href: a.getAttribute("href"),
+    icon: a.querySelector(".file-icon").dataset.ext,
+    title: a.querySelector(".search-title").textContent,
+    place: a.querySelector(".search-folder").textContent,
+    sender: a.querySelector(".search-sender").textContent,
+    time: a.querySelector("time").textContent,
+    snippet: a.querySelector(".search-snippet").textContent,
+    marks: [...a.querySelectorAll(".search-snippet mark")].map((m) => m.textContent),
+  } : null;
 });
 
 await run.finish(async () => {
@@ -79,7 +108,7 @@ await run.finish(async () => {
   report.translations = await bob.page.evaluate(async () => {
     const i18n = await import("/app/i18n.js");
     const unknown = [];
-    for (const file of ["search.js", "chat.js", "app.js"]) {
+    for (const file of ["search.js", "chat.js", "app.js", "library.js"]) {
       const code = await (await fetch(`/app/${file}`)).text();
       for (const [, key] of code.matchAll(/\bt\("([\w.]+)"/g)) {
         if (i18n.t(key) === key) unknown.push(`${file}: ${key}`);
@@ -90,7 +119,8 @@ await run.finish(async () => {
   report.field = await bob.page.evaluate((sel) => {
     const el = document.querySelector(sel);
     return { label: el.getAttribute("aria-label"), landmark: el.closest("[role=search]") !== null,
-      help: document.getElementById(el.getAttribute("aria-describedby")).textContent };
+      help: document.getElementById(el.getAttribute("aria-describedby")).textContent,
+      examples: [...document.querySelectorAll(".search-tips dt")].map((dt) => dt.textContent) };
   }, input);
 
   await step("keys: / and Ctrl+K take the keyboard to the search box", async () => {
@@ -202,15 +232,39 @@ await run.finish(async () => {
     await shot(bob, "search-invalid-zh-CN");
   });
 
+  await step("file: a word in a library file finds it; Enter opens its folder, the row lit up", async () => {
+    await typeQuery(bob, fileWord);
+    report.file = await fileResult(bob);
+    await shot(bob, "search-file-zh-CN");
+    await watchFound(bob);
+    await bob.page.focus(input);
+    await bob.page.keyboard.press("ArrowDown");
+    await bob.page.keyboard.press("Enter");
+    report.fileOpened = await until(bob, "the file's row lit up", (id) => {
+      const row = document.querySelector(`.library .lib-row[data-file="${id}"]`);
+      if (!row || !window.foundFiles.includes(id)) return null;
+      const r = row.getBoundingClientRect();
+      return { hash: location.hash, name: row.dataset.name, found: window.foundFiles,
+        focused: row.contains(document.activeElement), inView: r.top >= 0 && r.bottom <= window.innerHeight,
+        panelHidden: document.querySelector(".search-panel").hidden };
+    }, report.file.id);
+    await shot(bob, "search-file-opened-zh-CN");
+  });
+
   await step("phone: the results fit, a tap opens the message, the header's button comes back", async () => {
     const phone = await run.person("phone", { locale: "zh-CN", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await run.signIn(phone, args.email, args.password, channel);
-    await phone.page.fill(input, "预算");
-    const found = await resultsWith(phone, "预算", 1);
-    report.phoneFits = await phone.page.evaluate(() => {
+    const fits = () => phone.page.evaluate(() => {
       const panel = document.querySelector(".search-panel").getBoundingClientRect();
       return panel.left >= 0 && panel.right <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth;
     });
+    await phone.page.fill(input, fileWord);
+    await fileResult(phone);
+    report.phoneFileFits = await fits();
+    await shot(phone, "phone-search-file");
+    await phone.page.fill(input, "预算");
+    const found = await resultsWith(phone, "预算", 1);
+    report.phoneFits = await fits();
     await shot(phone, "phone-search");
     await watchFound(phone);
     await phone.page.tap(".search-result");

@@ -304,9 +304,320 @@ async fn bad_queries_say_what_is_wrong(backend: Backend) {
     assert_eq!(found(s, &t.ann.1, "anything").await, Vec::<i64>::new());
 }
 
+/// A Word document as Word stores it: the text is in `word/document.xml`.
+fn docx(paragraphs: &[&str]) -> Vec<u8> {
+    let body: String = paragraphs
+        .iter()
+        .map(|p| format!("<w:p><w:r><w:t>{p}</w:t></w:r></w:p>"))
+        .collect();
+    zipped(&[
+        ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>"#.to_string()),
+        ("word/document.xml", format!(r#"<?xml version="1.0"?><w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body>{body}</w:body></w:document>"#)),
+    ])
+}
+
+/// An Excel workbook of one sheet of text cells.
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let data: String = rows
+        .iter()
+        .enumerate()
+        .map(|(r, cells)| {
+            let cells: String = cells
+                .iter()
+                .enumerate()
+                .map(|(c, text)| {
+                    let column = (b'A' + c as u8) as char;
+                    format!(
+                        r#"<c r="{column}{}" t="inlineStr"><is><t>{text}</t></is></c>"#,
+                        r + 1
+                    )
+                })
+                .collect();
+            format!(r#"<row r="{}">{cells}</row>"#, r + 1)
+        })
+        .collect();
+    zipped(&[
+        ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_string()),
+        ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="预算" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_string()),
+        ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>"#.to_string()),
+        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{data}</sheetData></worksheet>"#)),
+    ])
+}
+
+fn zipped(entries: &[(&str, String)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, body) in entries {
+        out.start_file(*name, zip::write::SimpleFileOptions::default())
+            .expect("zip entry");
+        out.write_all(body.as_bytes()).expect("zip write");
+    }
+    out.finish().expect("zip").into_inner()
+}
+
+/// A PDF printed by Chromium (CJK fonts embedded as a real document has them).
+fn pdf(dir: &std::path::Path, text: &str) -> Vec<u8> {
+    let html = dir.join("print.html");
+    let out = dir.join("print.pdf");
+    std::fs::write(
+        &html,
+        format!("<html><head><meta charset=\"utf-8\"></head><body><p>{text}</p></body></html>"),
+    )
+    .expect("html");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
+    let status = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", out.display()),
+            &format!("file://{}", html.display()),
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run chromium (scripts/install-test-deps installs it)");
+    assert!(status.success(), "chromium printed no PDF");
+    std::fs::read(&out).expect("the PDF")
+}
+
+async fn upload(s: &Server, token: &str, folder: i64, name: &str, bytes: Vec<u8>) -> i64 {
+    let file: Value = expect_json(
+        s.request(Method::POST, "/v1/files", Some(token))
+            .query(&[("name", name), ("folder", &folder.to_string())])
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload"),
+        201,
+    )
+    .await;
+    file["id"].as_i64().expect("file id")
+}
+
+/// The file ids a search finds (and that it finds nothing else).
+async fn files_found(s: &Server, token: &str, q: &str) -> Vec<i64> {
+    let page = search(s, token, q).await;
+    let results = page["results"].as_array().expect("results");
+    assert_eq!(page["total"], results.len(), "{page}");
+    results
+        .iter()
+        .map(|r| {
+            assert_eq!(r["type"], "file", "{q}: {page}");
+            r["id"].as_i64().expect("id")
+        })
+        .collect()
+}
+
+async fn until_files(s: &Server, token: &str, q: &str, expected: &[i64]) {
+    let want: BTreeSet<i64> = expected.iter().copied().collect();
+    let want = &want;
+    let got = eventually(150, Duration::from_millis(100), || async move {
+        let ids = files_found(s, token, q).await;
+        (ids.iter().copied().collect::<BTreeSet<_>>() == *want && ids.len() == want.len())
+            .then_some(())
+    })
+    .await;
+    if got.is_none() {
+        let last = search(s, token, q).await;
+        panic!(
+            "{q:?}: wanted files {expected:?}, found {last}\n{}",
+            s.log()
+        );
+    }
+}
+
+/// Files of the library found by their names and by the text inside them (Word, Excel, PDF
+/// printed by Chromium, Markdown, and a GB18030 text file), by exactly the people the folder
+/// lets in: sharing, unsharing, renaming and trashing take effect in results.
+async fn library_files_are_found_by_name_and_text(backend: Backend) {
+    let t = Team::new(Server::start(backend).await, "采购 purchasing", false).await;
+    let s = &t.server;
+    let (ann, bob, cat) = (&t.ann.1, &t.bob.1, &t.cat.1);
+    let mine: Value = expect_json(s.get("/v1/folders", Some(ann)).await, 200).await;
+    let root = mine["roots"][0]["id"].as_i64().expect("ann's root");
+    let folder: Value = expect_json(
+        s.post(
+            &format!("/v1/folders/{root}/folders"),
+            Some(ann),
+            &json!({"name": "供应商资料"}),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let folder = folder["id"].as_i64().expect("folder id");
+    let share = |level: Option<&str>| {
+        let grants = match level {
+            Some(level) => {
+                json!([{"subject": {"kind": "user", "user_id": t.bob.0}, "level": level}])
+            }
+            None => json!([]),
+        };
+        json!({"inherit": true, "grants": grants})
+    };
+    let shared = s
+        .send_json(
+            Method::PUT,
+            &format!("/v1/folders/{folder}/grants"),
+            ann,
+            &share(Some("view")),
+        )
+        .await;
+    assert_eq!(shared.status(), 200);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let word = upload(
+        s,
+        ann,
+        folder,
+        "报价说明.docx",
+        docx(&["供应商交货期限为三十天", "Delivery terms apply"]),
+    )
+    .await;
+    let sheet = upload(
+        s,
+        ann,
+        folder,
+        "预算.xlsx",
+        xlsx(&[&["项目", "金额"], &["服务器采购", "12000"]]),
+    )
+    .await;
+    let printed = upload(
+        s,
+        ann,
+        folder,
+        "培训.pdf",
+        pdf(dir.path(), "安全培训计划 safety trainings for new staff"),
+    )
+    .await;
+    let notes = upload(
+        s,
+        ann,
+        folder,
+        "纪要.md",
+        "# 周会纪要\n\n决定采用新的供应商。".as_bytes().to_vec(),
+    )
+    .await;
+    let (gbk, _, _) = encoding_rs::GB18030.encode("库存盘点结果");
+    let old = upload(s, ann, folder, "旧记录.txt", gbk.into_owned()).await;
+    let mut ws = WsClient::connect(s, ann).await;
+    let said = send(&mut ws, t.channel, "m1", "交货期限 要再确认").await;
+
+    // By what is inside them, for the owner and for the one it is shared with.
+    for who in [ann, bob] {
+        until_files(s, who, "type:file 交货期限", &[word]).await;
+        until_files(s, who, "服务器采购", &[sheet]).await;
+        until_files(s, who, "安全培训", &[printed]).await;
+        until_files(s, who, "training", &[printed]).await;
+        until_files(s, who, "库存盘点", &[old]).await;
+        until_files(s, who, "供应商", &[word, notes]).await;
+        until_files(s, who, "报价说明", &[word]).await;
+    }
+    let page = search(s, bob, "type:file 交货期限").await;
+    let hit = &page["results"][0];
+    assert_eq!(
+        (
+            hit["title"].as_str(),
+            hit["folder_id"].as_i64(),
+            hit["sender_id"].as_i64()
+        ),
+        (Some("报价说明.docx"), Some(folder), Some(t.ann.0)),
+        "{page}"
+    );
+    assert!(
+        hit.get("channel_id").is_none() && hit.get("seq").is_none(),
+        "{page}"
+    );
+    assert!(
+        hit["snippet"]
+            .as_array()
+            .expect("snippet")
+            .iter()
+            .any(|p| p["hit"] == true),
+        "{page}"
+    );
+    // Messages and files together; `type:` and `in:` pick one.
+    let both = BTreeSet::from([("file".to_string(), word), ("message".to_string(), said)]);
+    let both = &both;
+    let mixed = eventually(100, Duration::from_millis(100), || async move {
+        let page = search(s, ann, "交货期限").await;
+        let got: BTreeSet<(String, i64)> = page["results"]
+            .as_array()?
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap_or_default().to_string(),
+                    r["id"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        (got == *both && page["total"] == 2).then_some(())
+    })
+    .await;
+    assert!(mixed.is_some(), "{}", search(s, ann, "交货期限").await);
+    assert_eq!(
+        files_found(s, ann, "in:供应商资料 交货期限").await,
+        vec![word]
+    );
+    assert_eq!(
+        found(s, ann, &format!("in:{} 交货期限", t.channel)).await,
+        vec![said]
+    );
+    // Cat may read neither the folder nor the channel: nothing, not even a count.
+    assert_eq!(found(s, cat, "交货期限").await, Vec::<i64>::new());
+    expect_error(
+        s.request(Method::GET, "/v1/search", Some(cat))
+            .query(&[("q", "in:供应商资料 交货期限")])
+            .send()
+            .await
+            .expect("search"),
+        400,
+        "invalid_query",
+    )
+    .await;
+
+    // Unshared: gone for Bob from that moment, without waiting for the index.
+    let unshared = s
+        .send_json(
+            Method::PUT,
+            &format!("/v1/folders/{folder}/grants"),
+            ann,
+            &share(None),
+        )
+        .await;
+    assert_eq!(unshared.status(), 200);
+    assert_eq!(files_found(s, bob, "供应商").await, Vec::<i64>::new());
+    assert_eq!(files_found(s, ann, "供应商").await.len(), 2);
+    // Trashed: gone at once; renamed: found by the new name.
+    let trashed = s
+        .request(Method::DELETE, &format!("/v1/files/{notes}"), Some(ann))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(trashed.status(), 204);
+    assert_eq!(files_found(s, ann, "周会纪要").await, Vec::<i64>::new());
+    let renamed = s
+        .send_json(
+            Method::PATCH,
+            &format!("/v1/files/{sheet}"),
+            ann,
+            &json!({"name": "年度预算表.xlsx"}),
+        )
+        .await;
+    assert_eq!(
+        renamed.status(),
+        200,
+        "{}",
+        renamed.text().await.unwrap_or_default()
+    );
+    until_files(s, ann, "年度预算表", &[sheet]).await;
+}
+
 on_both_backends!(
     finds_exactly_what_the_asker_may_read,
-    bad_queries_say_what_is_wrong
+    bad_queries_say_what_is_wrong,
+    library_files_are_found_by_name_and_text
 );
 
 /// `kill -9` while the follower indexes, then a restart: the index catches up from its saved

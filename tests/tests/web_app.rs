@@ -814,6 +814,19 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
     let created: Value =
         expect_json(server.post("/v1/channels", Some(&wang), &body).await, 201).await;
     let channel = created["id"].as_i64().expect("channel id");
+    // A text file in Bob's own library, first: its text is read in the background while the
+    // messages go.
+    let file_name = "供应商报价说明.txt";
+    let file_text =
+        "供应商报价说明\n本次报价的交货期限为签约后三十天。Delivery within thirty days.\n";
+    let uploaded = server
+        .request(reqwest::Method::POST, "/v1/files", Some(&bob))
+        .query(&[("name", file_name)])
+        .body(file_text)
+        .send()
+        .await
+        .expect("upload");
+    let file: Value = expect_json(uploaded, 201).await;
     // The report, a lunch question, then more notes than the channel view first loads: the
     // report is far above the newest message.
     let mut ws = WsClient::connect(&server, &wang).await;
@@ -846,6 +859,23 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         server.log()
     );
     assert_eq!(total("预算").await, Some(1));
+    // The file is found by a word of its text once the server has read it.
+    let found = eventually(100, Duration::from_millis(100), || async {
+        let request = server
+            .request(reqwest::Method::GET, "/v1/search", Some(&bob))
+            .query(&[("q", "交货期限")]);
+        let page: Value = expect_json(request.send().await.expect("search"), 200).await;
+        (page["total"] == 1).then(|| page["results"][0].clone())
+    })
+    .await;
+    let Some(found) = found else {
+        panic!("the file was never found by its text\n{}", server.log());
+    };
+    assert_eq!(found["type"], "file", "{found}");
+    assert_eq!(found["id"], file["id"], "{found}");
+    assert_eq!(found["folder_id"], file["folder"], "{found}");
+    assert_eq!(found["title"], file_name, "{found}");
+    assert_eq!(found["sender_id"], people[1].0, "{found}");
     let invalid = server
         .request(reqwest::Method::GET, "/v1/search", Some(&bob))
         .query(&[("q", "type:song")])
@@ -878,11 +908,15 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         json!({"missing": [], "unknown": []}),
         "every text of the search in both languages"
     );
-    assert_eq!(report["field"]["label"], "搜索消息", "{report}");
+    assert_eq!(report["field"]["label"], "搜索消息和文件", "{report}");
     assert_eq!(report["field"]["landmark"], true, "{report}");
     let help = report["field"]["help"].as_str().unwrap_or_default();
     for filter in ["in:", "from:", "has:file", "type:", "before:", "after:"] {
         assert!(help.contains(filter), "{help}");
+    }
+    let examples = report["field"]["examples"].to_string();
+    for example in ["in:channel", "in:folder", "type:message", "type:file"] {
+        assert!(examples.contains(example), "{examples}");
     }
     assert_eq!(
         report["keys"],
@@ -925,13 +959,44 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
             "focusedIsNew": true, "more": "显示更多（还有 20 条）"}),
         "{report}"
     );
-    assert_eq!(report["none"], "没有与“zebra”相符的消息。", "{report}");
+    assert_eq!(report["none"], "没有与“zebra”相符的结果。", "{report}");
     // The server's own words for the query it could not read.
     assert_eq!(
         report["invalid"],
         json!({"text": invalid["error"]["message"], "role": "alert", "results": 0}),
         "{report}"
     );
+    // The file: its name over the library, its uploader and time, the word marked in its text;
+    // Enter opened Bob's folder there, the file's row lit up, in view and focused.
+    let (file_id, folder) = (&file["id"], &file["folder"]);
+    let shown = &report["file"];
+    assert_eq!(shown["status"], "共 1 条结果", "{report}");
+    assert_eq!(shown["count"], 1, "{report}");
+    assert_eq!(&shown["id"], file_id, "{report}");
+    assert_eq!(&shown["folder"], folder, "{report}");
+    let hash = format!("#/files/{folder}/f/{file_id}");
+    assert_eq!(shown["href"], hash.as_str(), "{report}");
+    assert_eq!(shown["icon"], "TXT", "{report}");
+    assert_eq!(shown["title"], file_name, "{report}");
+    assert_eq!(shown["place"], "🗂 文件库", "{report}");
+    assert_eq!(shown["sender"], "Bob Chen", "{report}");
+    assert!(!shown["time"].as_str().unwrap_or_default().is_empty());
+    // jieba reads 交货期限 as two words, 交货 and 期限: side by side, they are one mark.
+    assert_eq!(shown["marks"], json!(["交货期限"]), "{report}");
+    assert!(
+        shown["snippet"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("本次报价的交货期限"),
+        "{report}"
+    );
+    assert_eq!(
+        report["fileOpened"],
+        json!({"hash": hash, "name": file_name, "found": [file_id], "focused": true,
+            "inView": true, "panelHidden": true}),
+        "{report}"
+    );
+    assert_eq!(report["phoneFileFits"], true, "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     let phone = json!({"body": text, "focused": true, "found": [seq]});
     assert_eq!(report["phoneOpened"], phone, "{report}");

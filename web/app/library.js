@@ -4,7 +4,8 @@
 // progress: `Upload` in ui.js), new versions with a comment, downloads, edit locks, the trash,
 // watching, renaming, archiving, and the permission dialog for those who manage it. A file's
 // versions open in a panel, each downloadable and restorable. The trash lists what the user
-// uploaded and deleted. Everything goes through the public REST API (docs/protocol.md, "Files").
+// uploaded and deleted. A folder opened at one of its files (a search result) scrolls to its
+// row and lights it up. Everything goes through the public REST API (docs/protocol.md, "Files").
 
 import { t } from "./i18n.js";
 import {
@@ -38,9 +39,12 @@ function roleName(role) {
   }[role] || role;
 }
 
-/** `#/files`, `#/files/{folder}`, `#/files/trash`, `#/files/channel/{channel}`. */
+/**
+ * `#/files`, `#/files/{folder}`, `#/files/{folder}/f/{file}` (the folder at that file),
+ * `#/files/trash`, `#/files/channel/{channel}`.
+ */
 export function renderLibrary(main, parts) {
-  const [, which, id] = parts;
+  const [, which, id, file] = parts;
   // What arrives after the user went elsewhere is not drawn over where they went.
   const here = location.hash;
   const at = (fn) => (...args) => location.hash === here && fn(...args);
@@ -48,7 +52,15 @@ export function renderLibrary(main, parts) {
   if (!which) renderRoots(at((...children) => mount(main, ...children))).catch(fail);
   else if (which === "trash") renderTrash(at((...children) => mount(main, ...children))).catch(fail);
   else if (which === "channel") openChannelLibrary(at((folder) => location.replace(`#/files/${folder}`)), Number(id)).catch(fail);
-  else new FolderView(main, Number(which));
+  else new FolderView(main, Number(which), { focusFile: id === "f" ? Number(file) || null : null });
+}
+
+/** Show the file again in its folder's open view: a search result chosen while it is open. */
+export function revealFile(folder, file) {
+  const view = openViews().find((v) => v.id === folder);
+  // Still loading: it shows the file once it is drawn.
+  if (view && view.data) view.reveal(file);
+  else if (view) view.focusFile = file;
 }
 
 function failed(main, err) {
@@ -116,10 +128,12 @@ async function openChannelLibrary(go, channel) {
  * another person adds shows at once. Files dropped on it upload into it.
  */
 class FolderView {
-  constructor(main, id) {
+  /** `focusFile`: once drawn, scroll to this file's row and light it up. */
+  constructor(main, id, { focusFile = null } = {}) {
     this.id = id;
     this.data = null;
     this.closed = false;
+    this.focusFile = focusFile;
     this.picker = h("input", {
       type: "file", multiple: true, hidden: true, class: "lib-upload-input", tabindex: "-1",
       onchange: () => {
@@ -219,6 +233,28 @@ class FolderView {
       ? h("ul", { class: "lib-list", "aria-label": title }, rows)
       : h("div", { class: "empty" }, may.edit ? t("library.emptyDrop") : t("library.empty")));
     if (focus) focus();
+    if (this.focusFile !== null) {
+      this.reveal(this.focusFile);
+      this.focusFile = null;
+    }
+  }
+
+  /**
+   * Scroll to the file's row and light it up for a moment; a file no longer here (moved,
+   * deleted) is said so. The keyboard goes to the row (its name is not a link until the
+   * download's address is known), so the next Tab is from there.
+   */
+  reveal(file) {
+    const row = this.list.querySelector(`.lib-row[data-file="${file}"]`);
+    if (!row) {
+      toast(t("library.fileGone"), "error");
+      return;
+    }
+    row.scrollIntoView({ block: "center" });
+    row.tabIndex = -1;
+    row.focus({ preventScroll: true });
+    row.classList.add("found");
+    setTimeout(() => row.classList.remove("found"), 2500);
   }
 
   /**

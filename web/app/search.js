@@ -1,14 +1,17 @@
 // The search box at the top of the sidebar: Ctrl+K or ⌘K, or "/" outside a text field, takes
 // the keyboard to it. Results come as the user types (`GET /v1/search`, a moment after
-// the last key; an answer to an older query is dropped), each with its channel, sender, time
-// and the server's snippet, whose matched words are marked. "More" pages on; a query the
-// server cannot read shows its message, which says what to change. A result opens its channel
-// at the message (`#/c/{channel}/m/{seq}`, ChatView's `focusSeq`).
-// Server text only ever becomes text nodes.
+// the last key; an answer to an older query is dropped): messages, each with its channel,
+// sender and time, and files of the library, each with its name, uploader and last change;
+// both with the server's snippet, whose matched words are marked. "More" pages on; a query the
+// server cannot read shows its message, which says what to change. A message opens its channel
+// at it (`#/c/{channel}/m/{seq}`, ChatView's `focusSeq`); a file opens its folder with its row
+// lit up (`#/files/{folder}/f/{file}`). Server text only ever becomes text nodes.
 
 import { t } from "./i18n.js";
 import { h, mount, api, formatTime } from "./ui.js";
 import { state, userName, channelName, ctx } from "./app.js";
+import { fileIcon } from "./chat.js";
+import { revealFile } from "./library.js";
 
 /** Quiet time after the last key before searching. */
 const DEBOUNCE_MS = 250;
@@ -229,6 +232,7 @@ class SearchBox {
 
   /** One result: where and who and when, then the snippet with its matched words marked. */
   item(r) {
+    if (r.type === "file") return this.fileItem(r);
     const href = `#/c/${r.channel_id}/m/${r.seq}`;
     return h("li", null,
       h("a", {
@@ -242,21 +246,50 @@ class SearchBox {
           if (view) view.goTo(r.seq);
         },
       },
+      // A system message has no sender: the field is absent.
       h("span", { class: "search-meta" },
         h("span", { class: "search-channel", dataset: { channel: r.channel_id } }, channelName(r.channel_id)),
-        h("span", { class: "search-sender", dataset: r.sender_id === null ? {} : { user: r.sender_id } }, userName(r.sender_id)),
+        h("span", { class: "search-sender", dataset: r.sender_id == null ? {} : { user: r.sender_id } }, userName(r.sender_id)),
         h("time", { datetime: new Date(r.created_at).toISOString() }, formatTime(r.created_at))),
-      h("span", { class: "search-snippet" },
-        (r.snippet || []).map((part) => (part.hit ? h("mark", null, part.text) : part.text)))));
+      snippet(r)));
+  }
+
+  /**
+   * A file of the library: its name over the library, its uploader and when it last changed,
+   * then the snippet. The folder's name would take a request per result, so the library stands
+   * for it; the folder opens at the file.
+   */
+  fileItem(r) {
+    const href = `#/files/${r.folder_id}/f/${r.id}`;
+    return h("li", null,
+      h("a", {
+        class: "search-result search-file", href, dataset: { id: r.id, type: "file", folder: r.folder_id },
+        onclick: (e) => {
+          this.close();
+          // Already there: hashchange will not come, so show the file again directly.
+          if (location.hash !== href) return;
+          e.preventDefault();
+          revealFile(r.folder_id, r.id);
+        },
+      },
+      fileIcon(r.title || "", ""),
+      h("span", { class: "search-title" }, r.title),
+      h("span", { class: "search-meta" },
+        h("span", { class: "search-folder" }, "🗂 ", t("search.library")),
+        h("span", { class: "search-sender", dataset: r.sender_id == null ? {} : { user: r.sender_id } }, userName(r.sender_id)),
+        h("time", { datetime: new Date(r.created_at).toISOString() }, formatTime(r.created_at))),
+      snippet(r)));
   }
 
   /**
    * A guest has no directory, and a direct channel is named by its other member: fetch the
-   * members of the channels whose names are missing, then put the names in.
+   * members of the channels whose names are missing, then put the names in. (A file's
+   * uploader a guest does not know stays a number: no channel says who they are.)
    */
   nameUnknown(results) {
     const channels = new Set(results
-      .filter((r) => (r.sender_id !== null && !state.users.has(r.sender_id))
+      .filter((r) => r.type !== "file")
+      .filter((r) => (r.sender_id != null && !state.users.has(r.sender_id))
         || (state.channels.get(r.channel_id)?.channel.kind === "direct" && !state.members.has(r.channel_id)))
       .map((r) => r.channel_id));
     if (!channels.size) return;
@@ -267,6 +300,12 @@ class SearchBox {
   }
 }
 
+/** A result's snippet, its matched words marked. */
+function snippet(r) {
+  return h("span", { class: "search-snippet" },
+    (r.snippet || []).map((part) => (part.hit ? h("mark", null, part.text) : part.text)));
+}
+
 /** The query language: the filters on one line, opened to an example and a word for each. */
 function tips() {
   const rows = [
@@ -274,9 +313,11 @@ function tips() {
     ['"budget report"', t("search.tip.phrase")],
     ["-draft", t("search.tip.exclude")],
     ["in:channel", t("search.tip.in")],
+    ["in:folder", t("search.tip.inFolder")],
     ["from:person", t("search.tip.from")],
     ["has:file", t("search.tip.file")],
-    ["type:message", t("search.tip.type")],
+    ["type:message", t("search.tip.typeMessage")],
+    ["type:file", t("search.tip.typeFile")],
     ["before:2026-06-30", t("search.tip.before")],
     ["after:2026-01-01", t("search.tip.after")],
   ];

@@ -331,7 +331,10 @@ async fn audit(
         file: Some(file.id),
         folder: file.folder,
     };
-    Ok(state.db.audit(me.id, action, target, detail).await?)
+    state.db.audit(me.id, action, target, detail).await?;
+    // Renamed, trashed or restored: the search index looks again now.
+    crate::search::changed(state);
+    Ok(())
 }
 
 /// Make an old version current again: it becomes a new version (with the same content), and

@@ -1,0 +1,35 @@
+-- What the search index must look at again: one row per item, stamped each time the item
+-- changes (by the database's clock, and always later than the item's last stamp). Triggers
+-- write it, so no path that changes a file can forget to; each node's follower reads it from
+-- where it stopped (with a margin for transactions that commit late) and indexes or removes
+-- the items it names.
+CREATE TABLE search_feed (
+    kind    TEXT NOT NULL,
+    item_id BIGINT NOT NULL,
+    at      BIGINT NOT NULL,
+    PRIMARY KEY (kind, item_id)
+);
+CREATE INDEX search_feed_at ON search_feed(at, kind, item_id);
+
+CREATE FUNCTION search_feed_file() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('file', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END,
+            (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER search_feed_file AFTER INSERT OR UPDATE OR DELETE ON files
+    FOR EACH ROW EXECUTE FUNCTION search_feed_file();
+
+-- The text of a content (by its SHA-256), read once for search. `status`: `ok`, `none` (a
+-- kind with no text, or too large) or `failed` (unreadable; `error` says why).
+CREATE TABLE blob_texts (
+    sha256       TEXT PRIMARY KEY,
+    status       TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    error        TEXT,
+    extracted_at BIGINT NOT NULL
+);
