@@ -1,6 +1,6 @@
 //! Search: one query over what the asker may read.
 
-use crate::{ChannelId, FolderId, UserId};
+use crate::{ChannelId, FolderId, MeetingId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -39,13 +39,19 @@ pub struct SearchResult {
     /// Where it is: a file's folder in the library.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder_id: Option<FolderId>,
-    /// What it is called: a file's name.
+    /// Where it is: the meeting of minutes (their id is the meeting's too) or of a task that
+    /// came from one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_id: Option<MeetingId>,
+    /// What it is called: a file's name, a task's title, the meeting's title for minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
-    /// Who wrote it (absent for system messages); for a file, who uploaded its current version.
+    /// Who wrote it (absent for system messages); for a file, who uploaded its current version;
+    /// for a task, who created it; for minutes, who changed them last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender_id: Option<UserId>,
-    /// When it was made (ms since the epoch); for a file, when it last changed.
+    /// When it was made (ms since the epoch); for a file, a task or minutes, when it last
+    /// changed.
     pub created_at: i64,
     /// Relevance and recency together; higher is better. Only for ordering.
     pub score: f32,

@@ -13,7 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_storage::{Database, SearchFile, SearchMessage};
+use parley_storage::{Database, SearchFile, SearchMessage, SearchMinutes, SearchTask};
 use tokio::sync::Notify;
 
 use crate::index::{Document, Position, SearchError, SearchIndex};
@@ -53,6 +53,8 @@ pub fn message_document(message: &SearchMessage) -> Option<Document> {
         id: message.id,
         channel: message.channel,
         folder: 0,
+        meeting: 0,
+        people: Vec::new(),
         author: message.sender.unwrap_or(0),
         created_ms: message.created_at,
         has_file: !message.attachments.is_empty(),
@@ -68,11 +70,48 @@ pub fn file_document(file: &SearchFile) -> Document {
         id: file.id,
         channel: 0,
         folder: file.folder,
+        meeting: 0,
+        people: Vec::new(),
         author: file.uploader,
         created_ms: file.updated_at,
         has_file: true,
         title: file.name.clone(),
         text: file.text.clone().unwrap_or_default(),
+    }
+}
+
+/// A task as a document of the index: read by its assignee and creator, and by those who may
+/// see its meeting.
+pub fn task_document(task: &SearchTask) -> Document {
+    Document {
+        kind: Kind::Task,
+        id: task.id,
+        channel: 0,
+        folder: 0,
+        meeting: task.meeting.unwrap_or(0),
+        people: task.assignee.into_iter().chain(task.creator).collect(),
+        author: task.creator.unwrap_or(0),
+        created_ms: task.updated_at,
+        has_file: false,
+        title: task.title.clone(),
+        text: task.notes.clone(),
+    }
+}
+
+/// A meeting's minutes as a document of the index (its id is the meeting's).
+pub fn minutes_document(minutes: &SearchMinutes) -> Document {
+    Document {
+        kind: Kind::Minutes,
+        id: minutes.meeting,
+        channel: 0,
+        folder: 0,
+        meeting: minutes.meeting,
+        people: Vec::new(),
+        author: minutes.updated_by.unwrap_or(0),
+        created_ms: minutes.updated_at,
+        has_file: false,
+        title: minutes.title.clone(),
+        text: minutes.text.clone(),
     }
 }
 
@@ -235,25 +274,47 @@ impl Follower {
                 .iter()
                 .filter(|e| state.seen.get(&(e.kind.clone(), e.id)) != Some(&e.at))
                 .collect();
-            let files: Vec<i64> = fresh
+            let of = |kind: &str| -> Vec<i64> {
+                fresh
+                    .iter()
+                    .filter(|e| e.kind == kind)
+                    .map(|e| e.id)
+                    .collect()
+            };
+            let (files, tasks, minutes) = (of("file"), of("task"), of("minutes"));
+            let found_files = self.db.search_files(&files).await?;
+            let found_tasks = self.db.search_tasks(&tasks).await?;
+            let found_minutes = self.db.search_minutes(&minutes).await?;
+            let documents = files
                 .iter()
-                .filter(|e| e.kind == "file")
-                .map(|e| e.id)
-                .collect();
-            let found = self.db.search_files(&files).await?;
-            for id in &files {
-                match found.iter().find(|f| f.id == *id) {
-                    Some(file) => {
-                        self.index.put(&file_document(file))?;
+                .map(|id| {
+                    let doc = found_files.iter().find(|f| f.id == *id).map(file_document);
+                    (Kind::File, *id, doc)
+                })
+                .chain(tasks.iter().map(|id| {
+                    let doc = found_tasks.iter().find(|t| t.id == *id).map(task_document);
+                    (Kind::Task, *id, doc)
+                }))
+                .chain(minutes.iter().map(|id| {
+                    let doc = found_minutes
+                        .iter()
+                        .find(|m| m.meeting == *id)
+                        .map(minutes_document);
+                    (Kind::Minutes, *id, doc)
+                }));
+            for (kind, id, doc) in documents {
+                match doc {
+                    Some(doc) => {
+                        self.index.put(&doc)?;
                         pass.indexed += 1;
                     }
                     None => {
-                        self.index.remove(Kind::File, *id);
+                        self.index.remove(kind, id);
                         pass.removed += 1;
                     }
                 }
+                changed += 1;
             }
-            changed += files.len();
             for entry in fresh {
                 state.seen.insert((entry.kind.clone(), entry.id), entry.at);
                 next.feed_at = next.feed_at.max(entry.at);

@@ -1,6 +1,7 @@
-//! The index on disk (tantivy, in `[search] dir`): one document per message (later files,
-//! articles, minutes and tasks), each with where it lives (channel or folder), who made it and
-//! when, and its text. The follower's position in each channel's event stream is saved in the
+//! The index on disk (tantivy, in `[search] dir`): one document per message, library file,
+//! meeting's minutes and task (later articles), each with where it lives (channel, folder or
+//! meeting, and the people a task names), who made it and when, and its text. The follower's
+//! position in each channel's event stream and in the search feed is saved in the
 //! same commit as the documents it led to, so a crash at any point resumes exactly there:
 //! nothing is missed and nothing is indexed twice (a document is replaced by its key).
 //!
@@ -31,7 +32,7 @@ use crate::analyzer::{analyzer, words, ANALYZER};
 use crate::query::{Clause, Kind};
 
 /// Bumped whenever the schema or the analyzer changes: an index of another version is rebuilt.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// The writer's memory before it flushes a segment (tantivy's floor is 15 MB per thread).
 const WRITER_BYTES: usize = 24 * 1024 * 1024;
 /// The longest snippet, in characters.
@@ -91,6 +92,10 @@ pub struct Document {
     pub channel: i64,
     /// The folder it belongs to (0: none).
     pub folder: i64,
+    /// The meeting it belongs to (0: none): those who may see the meeting may read it.
+    pub meeting: i64,
+    /// People who may read it wherever it is (a task's assignee and creator).
+    pub people: Vec<i64>,
     /// Who wrote or uploaded it (0: nobody, such as a system message).
     pub author: i64,
     pub created_ms: i64,
@@ -119,6 +124,10 @@ pub struct Request {
     pub channels: Vec<i64>,
     /// The folders the asker may read (narrowed by `in:`); an empty list matches none.
     pub folders: Vec<i64>,
+    /// The meetings whose minutes and tasks the asker may read; an empty list matches none.
+    pub meetings: Vec<i64>,
+    /// The asker, for what names them among its `people` (0: nobody).
+    pub person: i64,
     /// `from:`; empty for anyone.
     pub authors: Vec<i64>,
     pub has_file: bool,
@@ -147,6 +156,7 @@ pub struct Hit {
     pub id: i64,
     pub channel: i64,
     pub folder: i64,
+    pub meeting: i64,
     pub author: i64,
     pub created_ms: i64,
     pub score: f32,
@@ -168,6 +178,8 @@ struct Fields {
     id: Field,
     channel: Field,
     folder: Field,
+    meeting: Field,
+    people: Field,
     author: Field,
     created: Field,
     has_file: Field,
@@ -190,6 +202,8 @@ fn schema() -> (Schema, Fields) {
         id: builder.add_i64_field("id", STORED | FAST),
         channel: builder.add_i64_field("channel", INDEXED | STORED),
         folder: builder.add_i64_field("folder", INDEXED | STORED),
+        meeting: builder.add_i64_field("meeting", INDEXED | STORED),
+        people: builder.add_i64_field("people", INDEXED),
         author: builder.add_i64_field("author", INDEXED | STORED),
         created: builder.add_i64_field("created", INDEXED | FAST | STORED),
         has_file: builder.add_bool_field("has_file", INDEXED),
@@ -360,6 +374,10 @@ impl SearchIndex {
         document.add_i64(f.id, doc.id);
         document.add_i64(f.channel, doc.channel);
         document.add_i64(f.folder, doc.folder);
+        document.add_i64(f.meeting, doc.meeting);
+        for person in &doc.people {
+            document.add_i64(f.people, *person);
+        }
         document.add_i64(f.author, doc.author);
         document.add_i64(f.created, doc.created_ms);
         document.add_bool(f.has_file, doc.has_file);
@@ -431,6 +449,15 @@ impl SearchIndex {
         }
         if !request.folders.is_empty() {
             scope.push((Occur::Should, Box::new(any_of(f.folder, &request.folders))));
+        }
+        if !request.meetings.is_empty() {
+            scope.push((
+                Occur::Should,
+                Box::new(any_of(f.meeting, &request.meetings)),
+            ));
+        }
+        if request.person != 0 {
+            scope.push((Occur::Should, Box::new(any_of(f.people, &[request.person]))));
         }
         if scope.is_empty() {
             return Ok(Page::default());
@@ -562,6 +589,7 @@ impl SearchIndex {
             id: int(f.id),
             channel: int(f.channel),
             folder: int(f.folder),
+            meeting: int(f.meeting),
             author: int(f.author),
             created_ms: int(f.created),
             score,
@@ -686,6 +714,8 @@ mod tests {
             id,
             channel,
             folder: 0,
+            meeting: 0,
+            people: Vec::new(),
             author,
             created_ms: NOW - age_days * DAY,
             has_file: false,

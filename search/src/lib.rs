@@ -11,7 +11,9 @@ mod index;
 mod query;
 
 pub use analyzer::words;
-pub use follower::{message_document, FollowError, Follower, Pass};
+pub use follower::{
+    file_document, message_document, minutes_document, task_document, FollowError, Follower, Pass,
+};
 pub use index::{
     Cursors, Document, Hit, Opened, Page, Position, Request, SearchError, SearchIndex, Segment,
 };

@@ -15,8 +15,8 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use parley_proto::{
-    ChannelId, ErrorCode, FolderId, ReindexReport, SearchKind, SearchResult, SearchResults,
-    SnippetPart, User, UserId,
+    ChannelId, ErrorCode, FolderId, MeetingId, ReindexReport, SearchKind, SearchResult,
+    SearchResults, SnippetPart, User, UserId,
 };
 use parley_search::{Follower, Opened, Request, SearchIndex};
 
@@ -289,6 +289,14 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         channels.retain(|id| wanted_channels.contains(id));
         folders.retain(|id| wanted_folders.contains(id));
     }
+    // Minutes and tasks: of the meetings the asker may see, and tasks that name them (not
+    // narrowed by `in:`, which names channels and folders).
+    let guest = me.role == parley_proto::Role::Guest;
+    let (meetings, person) = if query.within.is_empty() {
+        (state.db.visible_meetings(me.id.0, guest).await?, me.id.0)
+    } else {
+        (Vec::new(), 0)
+    };
     let mut authors = Vec::new();
     for name in &query.from {
         let found = state.db.users_named(name).await?;
@@ -310,6 +318,8 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         clauses: query.clauses,
         channels,
         folders,
+        meetings,
+        person,
         authors,
         has_file: query.has_file,
         kinds: query.kinds,
@@ -346,6 +356,24 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         .db
         .search_files(&kind_ids(parley_search::Kind::File))
         .await?;
+    let tasks = state
+        .db
+        .search_tasks(&kind_ids(parley_search::Kind::Task))
+        .await?;
+    let minutes = state
+        .db
+        .search_minutes(&kind_ids(parley_search::Kind::Minutes))
+        .await?;
+    let seen_meetings: HashSet<i64> = if tasks.is_empty() && minutes.is_empty() {
+        HashSet::new()
+    } else {
+        state
+            .db
+            .visible_meetings(me.id.0, guest)
+            .await?
+            .into_iter()
+            .collect()
+    };
     let (allowed_channels, allowed_folders): (HashSet<i64>, HashSet<i64>) = if page.hits.is_empty()
     {
         Default::default()
@@ -391,6 +419,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     channel_id: Some(ChannelId(message.channel)),
                     seq: Some(message.seq),
                     folder_id: None,
+                    meeting_id: None,
                     title: None,
                     sender_id: message.sender.map(UserId),
                     created_at: message.created_at,
@@ -406,13 +435,51 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     channel_id: None,
                     seq: None,
                     folder_id: Some(FolderId(file.folder)),
+                    meeting_id: None,
                     title: Some(file.name.clone()),
                     sender_id: Some(UserId(file.uploader)),
                     created_at: file.updated_at,
                     score: hit.score,
                     snippet,
                 }),
-            _ => None,
+            parley_search::Kind::Task => tasks
+                .iter()
+                .find(|task| {
+                    task.id == hit.id
+                        && (task.assignee == Some(me.id.0)
+                            || task.creator == Some(me.id.0)
+                            || task.meeting.is_some_and(|m| seen_meetings.contains(&m)))
+                })
+                .map(|task| SearchResult {
+                    kind: SearchKind::Task,
+                    id: hit.id,
+                    channel_id: None,
+                    seq: None,
+                    folder_id: None,
+                    meeting_id: task.meeting.map(MeetingId),
+                    title: Some(task.title.clone()),
+                    sender_id: task.creator.map(UserId),
+                    created_at: task.updated_at,
+                    score: hit.score,
+                    snippet,
+                }),
+            parley_search::Kind::Minutes => minutes
+                .iter()
+                .find(|m| m.meeting == hit.id && seen_meetings.contains(&m.meeting))
+                .map(|m| SearchResult {
+                    kind: SearchKind::Minutes,
+                    id: hit.id,
+                    channel_id: None,
+                    seq: None,
+                    folder_id: None,
+                    meeting_id: Some(MeetingId(m.meeting)),
+                    title: Some(m.title.clone()),
+                    sender_id: m.updated_by.map(UserId),
+                    created_at: m.updated_at,
+                    score: hit.score,
+                    snippet,
+                }),
+            parley_search::Kind::Article => None,
         };
         match result {
             Some(result) => results.push(result),

@@ -16,6 +16,8 @@ use sqlx::{Any, Row as _, Transaction};
 /// Every table, parents before children (foreign keys), with the columns that order its rows.
 /// A table the schema has and this list lacks stops a dump: nothing is left out silently.
 pub const TABLES: &[(&str, &[&str])] = &[
+    // First: the triggers of the tables that follow write it as their rows are restored.
+    ("search_feed", &["kind", "item_id"]),
     ("settings", &["key"]),
     ("departments", &["id"]),
     ("users", &["id"]),
@@ -38,8 +40,6 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("legal_holds", &["id"]),
     ("blobs", &["sha256"]),
     ("blob_texts", &["sha256"]),
-    // Before `files`, whose triggers write it as their rows are restored.
-    ("search_feed", &["kind", "item_id"]),
     ("folders", &["id"]),
     ("folder_grants", &["folder_id", "subject_kind", "subject"]),
     ("folder_watchers", &["folder_id", "user_id"]),

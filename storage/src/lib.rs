@@ -63,7 +63,9 @@ pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
 pub use restore::{measure, migrate, restore_backup, MigrateReport, RestoreReport};
 pub use retention::ExpiredRecording;
-pub use search::{FeedEntry, PendingText, SearchFile, SearchMessage, TextOutcome};
+pub use search::{
+    FeedEntry, PendingText, SearchFile, SearchMessage, SearchMinutes, SearchTask, TextOutcome,
+};
 pub use sessions::SessionRecord;
 pub use stats::{date as civil_date, StatsWindow};
 pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};

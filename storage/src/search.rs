@@ -339,3 +339,111 @@ impl Database {
             .collect())
     }
 }
+
+/// A task as the index needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchTask {
+    pub id: i64,
+    pub title: String,
+    pub notes: String,
+    pub assignee: Option<i64>,
+    pub creator: Option<i64>,
+    pub meeting: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A meeting's minutes as the index needs them: one item, the agenda and every item's text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchMinutes {
+    pub meeting: i64,
+    /// The meeting's title.
+    pub title: String,
+    pub text: String,
+    pub updated_by: Option<i64>,
+    pub updated_at: i64,
+}
+
+impl Database {
+    /// The tasks of `ids` that exist.
+    pub async fn search_tasks(&self, ids: &[i64]) -> Result<Vec<SearchTask>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT id, title, notes, assignee_id, created_by, meeting_id, updated_at \
+             FROM tasks WHERE id IN ({})",
+            id_list(ids)
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchTask {
+                    id: row.try_get("id")?,
+                    title: row.try_get("title")?,
+                    notes: row.try_get("notes")?,
+                    assignee: row.try_get("assignee_id")?,
+                    creator: row.try_get("created_by")?,
+                    meeting: row.try_get("meeting_id")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The minutes of the meetings of `ids` that have minutes, with their items' text.
+    pub async fn search_minutes(&self, ids: &[i64]) -> Result<Vec<SearchMinutes>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = id_list(ids);
+        let heads = sqlx::query(&format!(
+            "SELECT n.meeting_id, m.title, n.agenda, n.updated_by, n.updated_at \
+             FROM minutes n JOIN meetings m ON m.id = n.meeting_id WHERE n.meeting_id IN ({list})"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let items = sqlx::query(&format!(
+            "SELECT meeting_id, body, updated_at FROM minute_items \
+             WHERE meeting_id IN ({list}) ORDER BY meeting_id, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = Vec::with_capacity(heads.len());
+        for head in &heads {
+            let meeting: i64 = head.try_get("meeting_id")?;
+            let mut text: String = head.try_get("agenda")?;
+            let mut updated_at: i64 = head.try_get("updated_at")?;
+            for item in &items {
+                if item.try_get::<i64, _>("meeting_id")? == meeting {
+                    text.push('\n');
+                    text.push_str(&item.try_get::<String, _>("body")?);
+                    updated_at = updated_at.max(item.try_get("updated_at")?);
+                }
+            }
+            found.push(SearchMinutes {
+                meeting,
+                title: head.try_get("title")?,
+                text,
+                updated_by: head.try_get("updated_by")?,
+                updated_at,
+            });
+        }
+        Ok(found)
+    }
+
+    /// The meetings `user` may see (attended, or, unless a guest, of a channel they are a
+    /// member of): where a search looks for minutes and tasks.
+    pub async fn visible_meetings(&self, user: i64, guest: bool) -> Result<Vec<i64>, StoreError> {
+        let sql = if guest {
+            "SELECT meeting_id FROM meeting_attendance WHERE user_id = $1"
+        } else {
+            "SELECT meeting_id FROM meeting_attendance WHERE user_id = $1 \
+             UNION SELECT m.id FROM meetings m JOIN memberships ms ON ms.channel_id = m.channel_id \
+             WHERE ms.user_id = $1"
+        };
+        let rows = sqlx::query(sql).bind(user).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<i64, _>(0)?))
+            .collect()
+    }
+}

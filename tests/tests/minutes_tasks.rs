@@ -64,6 +64,40 @@ async fn meeting_of_ann_and_bob(team: &Team, room: &str) -> (i64, Vec<RtcClient>
 }
 
 /// The next `notification` push, passing over everything else.
+/// Poll until the search `q` finds exactly `want` (type and id) for the holder of `token`: the
+/// index follows the database a moment after each change.
+async fn until_searched(server: &Server, token: &str, q: &str, want: &[(&str, i64)]) -> Value {
+    let mut want: Vec<(String, i64)> = want.iter().map(|(k, id)| (k.to_string(), *id)).collect();
+    want.sort();
+    let want = &want;
+    let page = eventually(100, Duration::from_millis(100), || async move {
+        let page: Value = expect_json(
+            server
+                .request(Method::GET, "/v1/search", Some(token))
+                .query(&[("q", q)])
+                .send()
+                .await
+                .expect("search"),
+            200,
+        )
+        .await;
+        let mut got: Vec<(String, i64)> = page["results"]
+            .as_array()?
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap_or_default().to_string(),
+                    r["id"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect();
+        got.sort();
+        (got == *want && page["total"] == want.len()).then_some(page)
+    })
+    .await;
+    page.unwrap_or_else(|| panic!("{q:?}: never found {want:?}\n{}", server.log()))
+}
+
 async fn notification(ws: &mut WsClient) -> Value {
     ws.next_of("notification").await["notification"].clone()
 }
@@ -138,6 +172,7 @@ async fn minutes_become_tasks_a_summary_and_reminders(backend: Backend) {
     assert_eq!(task_bob["assignee_id"], team.bob.0);
     assert_eq!(task_bob["status"], "open");
     assert_eq!(task_bob["meeting_id"], meeting);
+
     assert_eq!(task_bob["recording_offset_secs"], 130.0);
     assert_eq!(task_bob["minute_item_id"], action_bob["id"]);
     let due_cat = now_ms() + 24 * 3600 * 1000;
@@ -426,6 +461,39 @@ async fn minutes_become_tasks_a_summary_and_reminders(backend: Backend) {
     .await
     .expect("Cat's task, moved forward, becomes overdue");
     assert_eq!(overdue["task"]["id"], task_cat_id);
+    // Search finds the minutes (agenda and items, as one result) and the task, for those who
+    // may see the meeting; Cat, who was not there and is not in its channel, finds neither.
+    let task_id = task_bob["id"].as_i64().expect("task id");
+    let found = until_searched(
+        server,
+        ann,
+        "type:minutes 发布计划",
+        &[("minutes", meeting)],
+    )
+    .await;
+    assert_eq!(found["results"][0]["meeting_id"], meeting, "{found}");
+    until_searched(server, bob, "type:minutes Friday", &[("minutes", meeting)]).await;
+    let found = until_searched(server, bob, "type:task release notes", &[("task", task_id)]).await;
+    assert_eq!(
+        (
+            found["results"][0]["title"].as_str(),
+            found["results"][0]["meeting_id"].as_i64()
+        ),
+        (Some("Write the release notes"), Some(meeting)),
+        "{found}"
+    );
+    // The action item is in the minutes too (and in the summary posted to the channel).
+    until_searched(
+        server,
+        bob,
+        "type:minutes release notes",
+        &[("minutes", meeting)],
+    )
+    .await;
+    until_searched(server, cat, "发布计划", &[]).await;
+    until_searched(server, cat, "release notes", &[]).await;
+    // Cat's task from those minutes is hers to find; the minutes stay closed to her.
+    until_searched(server, cat, "Book the room", &[("task", task_cat_id)]).await;
 }
 
 async fn tasks_on_their_own_follow_who_may_do_what(backend: Backend) {
@@ -477,6 +545,17 @@ async fn tasks_on_their_own_follow_who_may_do_what(backend: Backend) {
     )
     .await;
     expect_error(server.get(&path, Some(cat)).await, 404, "not_found").await;
+    // A task of no meeting is found by its assignee and creator only.
+    let task_id = task["id"].as_i64().expect("task id");
+    until_searched(server, ann, "type:task invoice", &[("task", task_id)]).await;
+    until_searched(
+        server,
+        bob,
+        "invoice",
+        &[("message", message_id), ("task", task_id)],
+    )
+    .await;
+    until_searched(server, cat, "invoice", &[]).await;
     // The assignee moves it along but does not rename it; the creator does.
     expect_json::<Value>(
         server

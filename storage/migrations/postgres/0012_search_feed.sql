@@ -1,6 +1,6 @@
 -- What the search index must look at again: one row per item, stamped each time the item
 -- changes (by the database's clock, and always later than the item's last stamp). Triggers
--- write it, so no path that changes a file can forget to; each node's follower reads it from
+-- write it, so no path that changes an item can forget to; each node's follower reads it from
 -- where it stopped (with a margin for transactions that commit late) and indexes or removes
 -- the items it names.
 CREATE TABLE search_feed (
@@ -23,6 +23,35 @@ $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER search_feed_file AFTER INSERT OR UPDATE OR DELETE ON files
     FOR EACH ROW EXECUTE FUNCTION search_feed_file();
+
+-- Tasks, and a meeting's minutes (its agenda and items) as one item.
+CREATE FUNCTION search_feed_task() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('task', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END,
+            (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER search_feed_task AFTER INSERT OR UPDATE OR DELETE ON tasks
+    FOR EACH ROW EXECUTE FUNCTION search_feed_task();
+
+CREATE FUNCTION search_feed_minutes() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', CASE WHEN TG_OP = 'DELETE' THEN OLD.meeting_id ELSE NEW.meeting_id END,
+            (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER search_feed_minutes AFTER INSERT OR UPDATE OR DELETE ON minutes
+    FOR EACH ROW EXECUTE FUNCTION search_feed_minutes();
+CREATE TRIGGER search_feed_minute_items AFTER INSERT OR UPDATE OR DELETE ON minute_items
+    FOR EACH ROW EXECUTE FUNCTION search_feed_minutes();
 
 -- The text of a content (by its SHA-256), read once for search. `status`: `ok`, `none` (a
 -- kind with no text, or too large) or `failed` (unreadable; `error` says why).

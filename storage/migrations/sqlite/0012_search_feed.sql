@@ -1,6 +1,6 @@
 -- What the search index must look at again: one row per item, stamped each time the item
 -- changes (by the database's clock, and always later than the item's last stamp). Triggers
--- write it, so no path that changes a file can forget to; each node's follower reads it from
+-- write it, so no path that changes an item can forget to; each node's follower reads it from
 -- where it stopped (with a margin for transactions that commit late) and indexes or removes
 -- the items it names.
 CREATE TABLE search_feed (
@@ -24,6 +24,53 @@ END;
 CREATE TRIGGER search_feed_file_delete AFTER DELETE ON files BEGIN
     INSERT INTO search_feed (kind, item_id, at)
     VALUES ('file', OLD.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+
+-- Tasks, and a meeting's minutes (its agenda and items) as one item.
+CREATE TRIGGER search_feed_tasks_insert AFTER INSERT ON tasks BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('task', NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_tasks_update AFTER UPDATE ON tasks BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('task', NEW.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_tasks_delete AFTER DELETE ON tasks BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('task', OLD.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minutes_insert AFTER INSERT ON minutes BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', NEW.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minutes_update AFTER UPDATE ON minutes BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', NEW.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minutes_delete AFTER DELETE ON minutes BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', OLD.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minute_items_insert AFTER INSERT ON minute_items BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', NEW.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minute_items_update AFTER UPDATE ON minute_items BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', NEW.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+CREATE TRIGGER search_feed_minute_items_delete AFTER DELETE ON minute_items BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('minutes', OLD.meeting_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
     ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
 END;
 
