@@ -4,7 +4,8 @@
 //! commits the documents with its new position. It runs after delivery and never on the send
 //! path: a send only wakes it. A node that was down catches up on start, from its saved position.
 //!
-//! Files (and later other items) come through the search feed instead: a row per item, stamped
+//! Files, minutes and tasks (and messages deleted outright, which leave no event in their
+//! channel's stream) come through the search feed instead: a row per item, stamped
 //! by the database's clock whenever the item changes. Stamps are taken before commit, so one
 //! may appear after a later one was read; each pass therefore reads again from a margin before
 //! the newest stamp it saw, skipping what it already indexed at the same stamp.
@@ -282,15 +283,24 @@ impl Follower {
                     .collect()
             };
             let (files, tasks, minutes) = (of("file"), of("task"), of("minutes"));
+            let messages = of("message");
+            let found_messages = self.db.search_messages(&messages).await?;
             let found_files = self.db.search_files(&files).await?;
             let found_tasks = self.db.search_tasks(&tasks).await?;
             let found_minutes = self.db.search_minutes(&minutes).await?;
-            let documents = files
+            let documents = messages
                 .iter()
                 .map(|id| {
+                    let doc = found_messages
+                        .iter()
+                        .find(|m| m.id == *id)
+                        .and_then(message_document);
+                    (Kind::Message, *id, doc)
+                })
+                .chain(files.iter().map(|id| {
                     let doc = found_files.iter().find(|f| f.id == *id).map(file_document);
                     (Kind::File, *id, doc)
-                })
+                }))
                 .chain(tasks.iter().map(|id| {
                     let doc = found_tasks.iter().find(|t| t.id == *id).map(task_document);
                     (Kind::Task, *id, doc)

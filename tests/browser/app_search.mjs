@@ -7,9 +7,11 @@
 // "进度" pages with "more"; a query matching nothing says so; "type:song" shows the server's
 // reason. "交货期限", a word inside a text file Bob keeps in his library, finds the file: its
 // name, the library, Bob and the time, with the word marked; Enter on it opens his folder with
-// the file's row lit up. On a phone-sized screen the results (a file's too) fit and a tap opens
-// the message, and the search button in the channel's header brings the box back. Prints one
-// JSON line.
+// the file's row lit up. "发票", in the title of a task Bob gave himself, finds the task: its
+// title, "task", Bob and the time, with the word marked; Enter on it opens "My tasks" with the
+// task's row lit up. On a phone-sized screen the results (a file's and a task's too) fit and a
+// tap opens the message, and the search button in the channel's header brings the box back.
+// Prints one JSON line.
 //
 //   node app_search.mjs --parley http://127.0.0.1:PORT --channel 1 --email EMAIL --password PW
 //                       --out DIR [--seconds 120]
@@ -25,6 +27,8 @@ const input = "#search-input";
 const view = ".channel-view";
 /** In the text of the file in Bob's library, and nowhere in the channel. */
 const fileWord = "交货期限";
+/** In the title of Bob's task, and nowhere else. */
+const taskWord = "发票";
 
 /** The results as shown: status line, and each result's parts. */
 const results = (who) => who.page.evaluate(() => ({
@@ -66,15 +70,17 @@ const messageShown = (who, seq) => until(who, `message ${seq} in view`, ({ sel, 
   return { body: node.querySelector(".message-body").textContent, focused: document.activeElement === node };
 }, { sel: view, seq });
 
-/** Record, from now on, every message (by seq) and library file (by id) lit up as a search result's target. */
+/** Record, from now on, every message (by seq), library file and task (by id) lit up as a search result's target. */
 const watchFound = (who) => who.page.evaluate(() => {
   window.foundSeqs = [];
   window.foundFiles = [];
+  window.foundTasks = [];
   if (window.foundWatch) window.foundWatch.disconnect();
   window.foundWatch = new MutationObserver((records) => {
     for (const r of records) {
       if (!r.target.classList.contains("found")) continue;
       if (r.target.dataset.file) window.foundFiles.push(Number(r.target.dataset.file));
+      else if (r.target.dataset.task) window.foundTasks.push(Number(r.target.dataset.task));
       else window.foundSeqs.push(Number(r.target.dataset.seq));
     }
   });
@@ -100,6 +106,24 @@ const fileResult = (who) => until(who, "a file result", () => {
   } : null;
 });
 
+/** The task result on show, once there is one: its parts. */
+const taskResult = (who) => until(who, "a task result", () => {
+  const a = document.querySelector(".search-result.search-task");
+  return a ? {
+    status: document.querySelector(".search-status").textContent,
+    count: document.querySelectorAll(".search-result").length,
+    id: Number(a.dataset.id),
+    href: a.getAttribute("href"),
+    icon: a.querySelector(".search-kind-icon").dataset.kind,
+    title: a.querySelector(".search-title").textContent,
+    place: a.querySelector(".search-place").textContent,
+    sender: a.querySelector(".search-sender").textContent,
+    time: a.querySelector("time").textContent,
+    snippet: a.querySelector(".search-snippet").textContent,
+    marks: [...a.querySelectorAll(".search-snippet mark")].map((m) => m.textContent),
+  } : null;
+});
+
 await run.finish(async () => {
   // In China: the searches carry the clock's 480 minutes ahead of UTC.
   const bob = await run.signIn(await run.person("bob", { locale: "zh-CN", timezoneId: "Asia/Shanghai" }),
@@ -108,7 +132,7 @@ await run.finish(async () => {
   report.translations = await bob.page.evaluate(async () => {
     const i18n = await import("/app/i18n.js");
     const unknown = [];
-    for (const file of ["search.js", "chat.js", "app.js", "library.js"]) {
+    for (const file of ["search.js", "chat.js", "app.js", "library.js", "minutes.js"]) {
       const code = await (await fetch(`/app/${file}`)).text();
       for (const [, key] of code.matchAll(/\bt\("([\w.]+)"/g)) {
         if (i18n.t(key) === key) unknown.push(`${file}: ${key}`);
@@ -251,6 +275,25 @@ await run.finish(async () => {
     await shot(bob, "search-file-opened-zh-CN");
   });
 
+  await step("task: a word in a task's title finds it; Enter opens My tasks, the row lit up", async () => {
+    await typeQuery(bob, taskWord);
+    report.task = await taskResult(bob);
+    await shot(bob, "search-task-zh-CN");
+    await watchFound(bob);
+    await bob.page.keyboard.press("ArrowDown");
+    await bob.page.keyboard.press("Enter");
+    report.taskOpened = await until(bob, "the task's row lit up", (id) => {
+      const row = document.querySelector(`.tasks .task[data-task="${id}"]`);
+      if (!row || !window.foundTasks.includes(id)) return null;
+      const r = row.getBoundingClientRect();
+      return { hash: location.hash, title: row.querySelector("strong").textContent, found: window.foundTasks,
+        focused: row === document.activeElement, inView: r.top >= 0 && r.bottom <= window.innerHeight,
+        noteHidden: document.querySelector(".tasks-note").hidden,
+        panelHidden: document.querySelector(".search-panel").hidden };
+    }, report.task.id);
+    await shot(bob, "search-task-opened-zh-CN");
+  });
+
   await step("phone: the results fit, a tap opens the message, the header's button comes back", async () => {
     const phone = await run.person("phone", { locale: "zh-CN", viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
     await run.signIn(phone, args.email, args.password, channel);
@@ -262,6 +305,9 @@ await run.finish(async () => {
     await fileResult(phone);
     report.phoneFileFits = await fits();
     await shot(phone, "phone-search-file");
+    await phone.page.fill(input, taskWord);
+    await taskResult(phone);
+    report.phoneTaskFits = await fits();
     await phone.page.fill(input, "预算");
     const found = await resultsWith(phone, "预算", 1);
     report.phoneFits = await fits();

@@ -6,8 +6,8 @@
 use parley_storage::{Database, DatabaseConfig, ObjectStorage, ObjectStoreConfig};
 use parley_tests::recorder::{store_recording, tone_webm};
 use parley_tests::{
-    expect_error, expect_json, on_both_backends, Backend, S3Server, Server, ServerOptions, Team,
-    WsClient,
+    eventually, expect_error, expect_json, on_both_backends, Backend, S3Server, Server,
+    ServerOptions, Team, WsClient,
 };
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -100,6 +100,32 @@ async fn channel(server: &Server, token: &str, name: &str, members: &[i64]) -> i
     let created: Value =
         expect_json(server.post("/v1/channels", Some(token), &body).await, 201).await;
     created["id"].as_i64().unwrap()
+}
+
+/// How many messages a search for `q` counts for the holder of `token`, once it has counted
+/// `want` (the index follows the database a moment later); what it last counted otherwise.
+async fn search_total(server: &Server, token: &str, q: &str, want: u64) -> u64 {
+    let count = || async {
+        let page: Value = expect_json(
+            server
+                .request(Method::GET, "/v1/search", Some(token))
+                .query(&[("q", q)])
+                .send()
+                .await
+                .expect("search"),
+            200,
+        )
+        .await;
+        page["total"].as_u64().unwrap_or(u64::MAX)
+    };
+    match eventually(100, Duration::from_millis(100), || async {
+        (count().await == want).then_some(want)
+    })
+    .await
+    {
+        Some(n) => n,
+        None => count().await,
+    }
 }
 
 async fn run_pass(server: &Server, admin: &str) -> Value {
@@ -320,7 +346,10 @@ async fn retention_deletes_what_is_due_and_keeps_what_is_held(backend: Backend) 
     backdate.recording(expired, 100, None).await;
     backdate.recording(kept_by_hold, 100, Some(held)).await;
 
+    assert_eq!(search_total(server, &team.ann.1, "old", 30).await, 30);
     let run = run_pass(server, admin).await;
+    // Deleted outright, they are gone from search, counts included.
+    assert_eq!(search_total(server, &team.ann.1, "old", 0).await, 0);
     // Ann's 30 and Bob's reply in the main channel, two in the five-day channel.
     assert_eq!(run["messages_deleted"], 33, "{run}");
     assert_eq!(run["recordings_deleted"], 1, "{run}");

@@ -827,6 +827,10 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         .await
         .expect("upload");
     let file: Value = expect_json(uploaded, 201).await;
+    // A task Bob gives himself, found by a word of its title.
+    let task_title = "核对发票金额";
+    let body = json!({"title": task_title, "notes": "和供应商确认第三季度的付款", "assignee_id": people[1].0});
+    let task: Value = expect_json(server.post("/v1/tasks", Some(&bob), &body).await, 201).await;
     // The report, a lunch question, then more notes than the channel view first loads: the
     // report is far above the newest message.
     let mut ws = WsClient::connect(&server, &wang).await;
@@ -876,6 +880,21 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
     assert_eq!(found["folder_id"], file["folder"], "{found}");
     assert_eq!(found["title"], file_name, "{found}");
     assert_eq!(found["sender_id"], people[1].0, "{found}");
+    let found = eventually(100, Duration::from_millis(100), || async {
+        let request = server
+            .request(reqwest::Method::GET, "/v1/search", Some(&bob))
+            .query(&[("q", "发票")]);
+        let page: Value = expect_json(request.send().await.expect("search"), 200).await;
+        (page["total"] == 1).then(|| page["results"][0].clone())
+    })
+    .await;
+    let Some(found) = found else {
+        panic!("the task was never found by its title\n{}", server.log());
+    };
+    assert_eq!(found["type"], "task", "{found}");
+    assert_eq!(found["id"], task["id"], "{found}");
+    assert_eq!(found["title"], task_title, "{found}");
+    assert_eq!(found["sender_id"], people[1].0, "{found}");
     let invalid = server
         .request(reqwest::Method::GET, "/v1/search", Some(&bob))
         .query(&[("q", "type:song")])
@@ -915,7 +934,14 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         assert!(help.contains(filter), "{help}");
     }
     let examples = report["field"]["examples"].to_string();
-    for example in ["in:channel", "in:folder", "type:message", "type:file"] {
+    for example in [
+        "in:channel",
+        "in:folder",
+        "type:message",
+        "type:file",
+        "type:minutes",
+        "type:task",
+    ] {
         assert!(examples.contains(example), "{examples}");
     }
     assert_eq!(
@@ -996,7 +1022,36 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
             "inView": true, "panelHidden": true}),
         "{report}"
     );
+    // The task: its title beside its icon, "task", its creator and time, the word marked; Enter
+    // opened My tasks there, the task's row lit up, in view and focused.
+    let task_id = &task["id"];
+    let shown = &report["task"];
+    assert_eq!(shown["status"], "共 1 条结果", "{report}");
+    assert_eq!(shown["count"], 1, "{report}");
+    assert_eq!(&shown["id"], task_id, "{report}");
+    let hash = format!("#/tasks/{task_id}");
+    assert_eq!(shown["href"], hash.as_str(), "{report}");
+    assert_eq!(shown["icon"], "task", "{report}");
+    assert_eq!(shown["title"], task_title, "{report}");
+    assert_eq!(shown["place"], "任务", "{report}");
+    assert_eq!(shown["sender"], "Bob Chen", "{report}");
+    assert!(!shown["time"].as_str().unwrap_or_default().is_empty());
+    assert_eq!(shown["marks"], json!(["发票"]), "{report}");
+    assert!(
+        shown["snippet"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(task_title),
+        "{report}"
+    );
+    assert_eq!(
+        report["taskOpened"],
+        json!({"hash": hash, "title": task_title, "found": [task_id], "focused": true,
+            "inView": true, "noteHidden": true, "panelHidden": true}),
+        "{report}"
+    );
     assert_eq!(report["phoneFileFits"], true, "{report}");
+    assert_eq!(report["phoneTaskFits"], true, "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     let phone = json!({"body": text, "focused": true, "found": [seq]});
     assert_eq!(report["phoneOpened"], phone, "{report}");

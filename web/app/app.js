@@ -258,7 +258,8 @@ function route() {
         renderBridge(main, ctx, id, Number(parts[2]));
         break;
       case "tasks":
-        renderTasks(main, ctx);
+        // `#/tasks/5`: "My tasks" at task 5 (a search result).
+        renderTasks(main, ctx, id || null);
         break;
       case "meetings":
         renderMeetings(main, ctx);

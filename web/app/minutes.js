@@ -1,7 +1,8 @@
 // Minutes, recordings and tasks in the web app: the minutes editor (during a meeting, beside
 // the call, and after it), notes and decisions stamped with their place in the recording,
 // action items that become tasks, recording playback that jumps to a note's moment, the list
-// of meetings, and "My tasks" with due and overdue ones.
+// of meetings, and "My tasks" with due and overdue ones (opened at one of them by a search
+// result, `#/tasks/{id}`).
 
 import { t } from "./i18n.js";
 import { h, mount, api, mediaUrl, me, formatTime, formatDate, formatOffset, showError, toast } from "./ui.js";
@@ -184,12 +185,18 @@ export async function minutesPanel(el, ctx, meeting, { live }) {
 
 // --- My tasks ---------------------------------------------------------------------------------
 
-export async function renderTasks(main, ctx) {
+/** The task "My tasks" is to show once its lists are drawn (from `#/tasks/{id}`). */
+let focusTask = null;
+
+/** `focus`: a task's id, whose row is scrolled to and lit up once the lists are drawn. */
+export async function renderTasks(main, ctx, focus = null) {
+  focusTask = focus;
   const host = h("div", { class: "tasks" });
+  const note = h("p", { class: "tasks-note", role: "status", hidden: true });
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
       h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
-      h("h1", null, t("nav.tasks"))), host));
+      h("h1", null, t("nav.tasks"))), note, host));
   const load = async () => {
     const [open, done] = await Promise.all([
       api("GET", "/v1/tasks?assignee=me&status=open,in_progress&limit=200"),
@@ -225,10 +232,51 @@ export async function renderTasks(main, ctx) {
       upcoming.length ? h("ul", { class: "task-list" }, upcoming.map(row)) : h("p", { class: "muted" }, t("tasks.noneOpen")),
       h("h2", null, t("tasks.done")),
       done.tasks.length ? h("ul", { class: "task-list done" }, done.tasks.map(row)) : h("p", { class: "muted" }, t("tasks.noneDone")));
+    host.dataset.loaded = "true";
   };
   try {
     await load();
+    if (focusTask !== null && host.isConnected) revealTask(focusTask);
   } catch (err) {
     showError(err);
   }
+}
+
+/**
+ * Scroll "My tasks" to the task's row and light it up for a moment, the keyboard on it. A task
+ * not in these lists (someone else's that the user created or saw in a meeting, or one done
+ * long ago) is said so above them, with a way to its meeting. Before the lists are drawn, it is
+ * kept for when they are.
+ */
+export async function revealTask(id) {
+  const host = document.querySelector(".tasks");
+  const note = document.querySelector(".tasks-note");
+  if (!host || !note) return;
+  if (!host.dataset.loaded) {
+    focusTask = id;
+    return;
+  }
+  focusTask = null;
+  note.hidden = true;
+  const row = host.querySelector(`.task[data-task="${id}"]`);
+  if (row) {
+    row.scrollIntoView({ block: "center" });
+    row.tabIndex = -1;
+    row.focus({ preventScroll: true });
+    row.classList.add("found");
+    setTimeout(() => row.classList.remove("found"), 2500);
+    return;
+  }
+  let task = null;
+  try {
+    task = await api("GET", `/v1/tasks/${id}`);
+  } catch {
+    // Gone, or no longer the user's to see: said below.
+  }
+  if (!note.isConnected) return;
+  mount(note, task
+    ? [t("tasks.notListed", { title: task.title }),
+      task.meeting_id ? [" ", h("a", { href: `#/minutes/${task.meeting_id}` }, t("tasks.openMeeting"))] : null]
+    : t("tasks.gone"));
+  note.hidden = false;
 }

@@ -1,17 +1,21 @@
 // The search box at the top of the sidebar: Ctrl+K or ⌘K, or "/" outside a text field, takes
 // the keyboard to it. Results come as the user types (`GET /v1/search`, a moment after
 // the last key; an answer to an older query is dropped): messages, each with its channel,
-// sender and time, and files of the library, each with its name, uploader and last change;
-// both with the server's snippet, whose matched words are marked. "More" pages on; a query the
-// server cannot read shows its message, which says what to change. A message opens its channel
-// at it (`#/c/{channel}/m/{seq}`, ChatView's `focusSeq`); a file opens its folder with its row
-// lit up (`#/files/{folder}/f/{file}`). Server text only ever becomes text nodes.
+// sender and time; files of the library, each with its name, uploader and last change; the
+// minutes of meetings, each with the meeting's title, who changed them last and when; and
+// tasks, each with its title, creator and last change; all with the server's snippet, whose
+// matched words are marked. "More" pages on; a query the server cannot read shows its message,
+// which says what to change. A message opens its channel at it (`#/c/{channel}/m/{seq}`,
+// ChatView's `focusSeq`); a file opens its folder with its row lit up (`#/files/{folder}/f/{file}`);
+// minutes open their meeting's page (`#/minutes/{meeting}`); a task opens "My tasks" with its
+// row lit up (`#/tasks/{task}`). Server text only ever becomes text nodes.
 
 import { t } from "./i18n.js";
 import { h, mount, api, formatTime } from "./ui.js";
 import { state, userName, channelName, ctx } from "./app.js";
 import { fileIcon } from "./chat.js";
 import { revealFile } from "./library.js";
+import { revealTask } from "./minutes.js";
 
 /** Quiet time after the last key before searching. */
 const DEBOUNCE_MS = 250;
@@ -233,6 +237,8 @@ class SearchBox {
   /** One result: where and who and when, then the snippet with its matched words marked. */
   item(r) {
     if (r.type === "file") return this.fileItem(r);
+    if (r.type === "minutes") return this.minutesItem(r);
+    if (r.type === "task") return this.taskItem(r);
     const href = `#/c/${r.channel_id}/m/${r.seq}`;
     return h("li", null,
       h("a", {
@@ -281,14 +287,60 @@ class SearchBox {
       snippet(r)));
   }
 
+  /** A meeting's minutes: the meeting's title (untitled ones go by their number), then the snippet. */
+  minutesItem(r) {
+    const meeting = r.meeting_id ?? r.id;
+    return this.recordItem(r, {
+      href: `#/minutes/${meeting}`, kind: "minutes", icon: "≡", place: t("search.minutes"),
+      title: r.title || t("search.meeting", { id: meeting }), dataset: { meeting },
+      // Already on that page: nothing to do but close.
+      again: () => {},
+    });
+  }
+
+  /** A task: its title, then the snippet; it opens "My tasks" at its row. */
+  taskItem(r) {
+    return this.recordItem(r, {
+      href: `#/tasks/${r.id}`, kind: "task", icon: "✓", place: t("search.task"),
+      title: r.title, dataset: r.meeting_id == null ? {} : { meeting: r.meeting_id },
+      again: () => revealTask(r.id),
+    });
+  }
+
+  /**
+   * A result that is a thing of its own (minutes, a task): an icon of its kind beside its title,
+   * what kind it is, who changed it and when, then the snippet. `again` is for the result that
+   * points where the app already is, as hashchange will not come.
+   */
+  recordItem(r, { href, kind, icon, place, title, dataset, again }) {
+    return h("li", null,
+      h("a", {
+        class: `search-result search-record search-${kind}`, href, dataset: { id: r.id, type: kind, ...dataset },
+        onclick: (e) => {
+          this.close();
+          if (location.hash !== href) return;
+          e.preventDefault();
+          again();
+        },
+      },
+      h("span", { class: "search-kind-icon", dataset: { kind }, "aria-hidden": "true" }, icon),
+      h("span", { class: "search-title" }, title),
+      h("span", { class: "search-meta" },
+        h("span", { class: "search-place" }, place),
+        r.sender_id == null ? null : h("span", { class: "search-sender", dataset: { user: r.sender_id } }, userName(r.sender_id)),
+        h("time", { datetime: new Date(r.created_at).toISOString() }, formatTime(r.created_at))),
+      snippet(r)));
+  }
+
   /**
    * A guest has no directory, and a direct channel is named by its other member: fetch the
    * members of the channels whose names are missing, then put the names in. (A file's
-   * uploader a guest does not know stays a number: no channel says who they are.)
+   * uploader, a task's creator or the last editor of minutes a guest does not know stays a
+   * number: no channel says who they are.)
    */
   nameUnknown(results) {
     const channels = new Set(results
-      .filter((r) => r.type !== "file")
+      .filter((r) => r.type === "message")
       .filter((r) => (r.sender_id != null && !state.users.has(r.sender_id))
         || (state.channels.get(r.channel_id)?.channel.kind === "direct" && !state.members.has(r.channel_id)))
       .map((r) => r.channel_id));
@@ -318,6 +370,8 @@ function tips() {
     ["has:file", t("search.tip.file")],
     ["type:message", t("search.tip.typeMessage")],
     ["type:file", t("search.tip.typeFile")],
+    ["type:minutes", t("search.tip.typeMinutes")],
+    ["type:task", t("search.tip.typeTask")],
     ["before:2026-06-30", t("search.tip.before")],
     ["after:2026-01-01", t("search.tip.after")],
   ];

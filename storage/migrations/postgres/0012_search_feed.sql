@@ -53,6 +53,20 @@ CREATE TRIGGER search_feed_minutes AFTER INSERT OR UPDATE OR DELETE ON minutes
 CREATE TRIGGER search_feed_minute_items AFTER INSERT OR UPDATE OR DELETE ON minute_items
     FOR EACH ROW EXECUTE FUNCTION search_feed_minutes();
 
+-- Messages are followed through their channel's stream; a message deleted outright (by
+-- retention, or with its channel) leaves no event there, so its deletion goes through here.
+CREATE FUNCTION search_feed_message_deleted() RETURNS trigger AS $$
+BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('message', OLD.id, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+
+CREATE TRIGGER search_feed_messages_delete AFTER DELETE ON messages
+    FOR EACH ROW EXECUTE FUNCTION search_feed_message_deleted();
+
 -- The text of a content (by its SHA-256), read once for search. `status`: `ok`, `none` (a
 -- kind with no text, or too large) or `failed` (unreadable; `error` says why).
 CREATE TABLE blob_texts (

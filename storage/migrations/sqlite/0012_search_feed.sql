@@ -74,6 +74,14 @@ CREATE TRIGGER search_feed_minute_items_delete AFTER DELETE ON minute_items BEGI
     ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
 END;
 
+-- Messages are followed through their channel's stream; a message deleted outright (by
+-- retention, or with its channel) leaves no event there, so its deletion goes through here.
+CREATE TRIGGER search_feed_messages_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO search_feed (kind, item_id, at)
+    VALUES ('message', OLD.id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+    ON CONFLICT (kind, item_id) DO UPDATE SET at = max(excluded.at, search_feed.at + 1);
+END;
+
 -- The text of a content (by its SHA-256), read once for search. `status`: `ok`, `none` (a
 -- kind with no text, or too large) or `failed` (unreadable; `error` says why).
 CREATE TABLE blob_texts (
