@@ -15,6 +15,33 @@ pub enum SearchKind {
     Task,
 }
 
+impl SearchKind {
+    pub const ALL: [SearchKind; 5] = [
+        SearchKind::Message,
+        SearchKind::File,
+        SearchKind::Article,
+        SearchKind::Minutes,
+        SearchKind::Task,
+    ];
+
+    /// As `type:` names it, and as results carry it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchKind::Message => "message",
+            SearchKind::File => "file",
+            SearchKind::Article => "article",
+            SearchKind::Minutes => "minutes",
+            SearchKind::Task => "task",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SearchKind> {
+        SearchKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
+}
+
 /// A piece of a result's snippet; `hit` pieces are the words that matched, to highlight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SnippetPart {

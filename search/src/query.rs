@@ -12,40 +12,8 @@ pub const MAX_CLAUSES: usize = 16;
 /// The most values of one filter (`in:a in:b …`).
 pub const MAX_FILTER_VALUES: usize = 10;
 
-/// What a search finds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Message,
-    File,
-    Article,
-    Minutes,
-    Task,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [
-        Kind::Message,
-        Kind::File,
-        Kind::Article,
-        Kind::Minutes,
-        Kind::Task,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::File => "file",
-            Kind::Article => "article",
-            Kind::Minutes => "minutes",
-            Kind::Task => "task",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|kind| kind.as_str() == text)
-    }
-}
+/// What a search finds: the kinds the API names.
+pub use parley_proto::SearchKind as Kind;
 
 /// A word or a phrase of the query.
 #[derive(Clone, Debug, PartialEq, Eq)]

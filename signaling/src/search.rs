@@ -341,7 +341,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     // The hits once more against the database: gone, recalled or trashed since they were
     // indexed, or in a channel the asker left or a folder closed to them while the search
     // ran, they are left out.
-    let kind_ids = |kind: parley_search::Kind| -> Vec<i64> {
+    let kind_ids = |kind: SearchKind| -> Vec<i64> {
         page.hits
             .iter()
             .filter(|hit| hit.kind == kind)
@@ -350,19 +350,13 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     };
     let messages = state
         .db
-        .search_messages(&kind_ids(parley_search::Kind::Message))
+        .search_messages(&kind_ids(SearchKind::Message))
         .await?;
-    let files = state
-        .db
-        .search_files(&kind_ids(parley_search::Kind::File))
-        .await?;
-    let tasks = state
-        .db
-        .search_tasks(&kind_ids(parley_search::Kind::Task))
-        .await?;
+    let files = state.db.search_files(&kind_ids(SearchKind::File)).await?;
+    let tasks = state.db.search_tasks(&kind_ids(SearchKind::Task)).await?;
     let minutes = state
         .db
-        .search_minutes(&kind_ids(parley_search::Kind::Minutes))
+        .search_minutes(&kind_ids(SearchKind::Minutes))
         .await?;
     let seen_meetings: HashSet<i64> = if tasks.is_empty() && minutes.is_empty() {
         HashSet::new()
@@ -408,7 +402,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
             })
             .collect();
         let result = match hit.kind {
-            parley_search::Kind::Message => messages
+            SearchKind::Message => messages
                 .iter()
                 .find(|m| {
                     m.id == hit.id && m.body.is_some() && allowed_channels.contains(&m.channel)
@@ -426,7 +420,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     score: hit.score,
                     snippet,
                 }),
-            parley_search::Kind::File => files
+            SearchKind::File => files
                 .iter()
                 .find(|f| f.id == hit.id && allowed_folders.contains(&f.folder))
                 .map(|file| SearchResult {
@@ -442,7 +436,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     score: hit.score,
                     snippet,
                 }),
-            parley_search::Kind::Task => tasks
+            SearchKind::Task => tasks
                 .iter()
                 .find(|task| {
                     task.id == hit.id
@@ -463,7 +457,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     score: hit.score,
                     snippet,
                 }),
-            parley_search::Kind::Minutes => minutes
+            SearchKind::Minutes => minutes
                 .iter()
                 .find(|m| m.meeting == hit.id && seen_meetings.contains(&m.meeting))
                 .map(|m| SearchResult {
@@ -479,7 +473,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     score: hit.score,
                     snippet,
                 }),
-            parley_search::Kind::Article => None,
+            SearchKind::Article => None,
         };
         match result {
             Some(result) => results.push(result),
