@@ -20,7 +20,7 @@ pub use crypt::{
 };
 pub use extract::{
     extract, format as text_format, ExtractError, Format as TextFormat, MAX_SOURCE_BYTES,
-    TEXT_SOURCE_BYTES,
+    MAX_TEXT_BYTES, TEXT_SOURCE_BYTES,
 };
 pub use http::{byte_range, content_disposition, etag, etag_matches};
 pub use name::{check_name, NameError, MAX_NAME_BYTES};

@@ -501,14 +501,7 @@ impl Uploads {
             .and_then(|s| s.get(&upload.id).and_then(|s| s.head.clone()));
         let (sha256, head) = if let Some(head) = streamed_head {
             // Received whole straight into the store: hashed and sniffed on the way.
-            let running = self
-                .hashes
-                .lock()
-                .ok()
-                .and_then(|mut h| h.remove(&upload.id))
-                .filter(|(at, _)| *at == upload.length)
-                .map(|(_, hash)| hash);
-            let Some(running) = running else {
+            let Some(running) = self.running_hash(upload) else {
                 return Err(AppError::new(
                     axum::http::StatusCode::GONE,
                     parley_proto::ErrorCode::NotFound,
@@ -517,14 +510,7 @@ impl Uploads {
             };
             (hex(&running.finalize()), head)
         } else if staged {
-            let running = self
-                .hashes
-                .lock()
-                .ok()
-                .and_then(|mut h| h.remove(&upload.id))
-                .filter(|(at, _)| *at == upload.length)
-                .map(|(_, hash)| hash);
-            let sha256 = match running {
+            let sha256 = match self.running_hash(upload) {
                 Some(hash) => hex(&hash.finalize()),
                 None => hash_file(&path).await?,
             };
@@ -624,6 +610,17 @@ impl Uploads {
         }
         state.metrics.file_stored(ours);
         Ok(file)
+    }
+
+    /// The hash of every byte of `upload`, kept as they arrived; `None` when this server did
+    /// not see them all.
+    fn running_hash(&self, upload: &UploadRecord) -> Option<Sha256> {
+        self.hashes
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(&upload.id))
+            .filter(|(at, _)| *at == upload.length)
+            .map(|(_, hash)| hash)
     }
 
     /// Put the staging file into the store as `key`, sealed when content is sealed; the

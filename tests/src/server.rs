@@ -251,6 +251,38 @@ impl Server {
             .expect("request")
     }
 
+    /// `GET /v1/search?q=` for the holder of `token`, 50 results a page (status 200 expected).
+    pub async fn search(&self, token: &str, q: &str) -> Value {
+        let response = self
+            .request(Method::GET, "/v1/search", Some(token))
+            .query(&[("q", q), ("limit", "50")])
+            .send()
+            .await
+            .expect("search");
+        expect_json(response, 200).await
+    }
+
+    /// The results of a search as (type, id), sorted.
+    pub async fn search_hits(&self, token: &str, q: &str) -> (Vec<(String, i64)>, Value) {
+        let page = self.search(token, q).await;
+        let mut hits: Vec<(String, i64)> = page["results"]
+            .as_array()
+            .map(|results| {
+                results
+                    .iter()
+                    .map(|r| {
+                        (
+                            r["type"].as_str().unwrap_or_default().to_string(),
+                            r["id"].as_i64().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        hits.sort();
+        (hits, page)
+    }
+
     pub async fn login(&self, email: &str, password: &str) -> TokenPair {
         let response = self
             .post(

@@ -71,28 +71,8 @@ async fn until_searched(server: &Server, token: &str, q: &str, want: &[(&str, i6
     want.sort();
     let want = &want;
     let page = eventually(100, Duration::from_millis(100), || async move {
-        let page: Value = expect_json(
-            server
-                .request(Method::GET, "/v1/search", Some(token))
-                .query(&[("q", q)])
-                .send()
-                .await
-                .expect("search"),
-            200,
-        )
-        .await;
-        let mut got: Vec<(String, i64)> = page["results"]
-            .as_array()?
-            .iter()
-            .map(|r| {
-                (
-                    r["type"].as_str().unwrap_or_default().to_string(),
-                    r["id"].as_i64().unwrap_or(0),
-                )
-            })
-            .collect();
-        got.sort();
-        (got == *want && page["total"] == want.len()).then_some(page)
+        let (hits, page) = server.search_hits(token, q).await;
+        (hits == *want && page["total"] == want.len()).then_some(page)
     })
     .await;
     page.unwrap_or_else(|| panic!("{q:?}: never found {want:?}\n{}", server.log()))

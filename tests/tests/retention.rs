@@ -106,17 +106,9 @@ async fn channel(server: &Server, token: &str, name: &str, members: &[i64]) -> i
 /// `want` (the index follows the database a moment later); what it last counted otherwise.
 async fn search_total(server: &Server, token: &str, q: &str, want: u64) -> u64 {
     let count = || async {
-        let page: Value = expect_json(
-            server
-                .request(Method::GET, "/v1/search", Some(token))
-                .query(&[("q", q)])
-                .send()
-                .await
-                .expect("search"),
-            200,
-        )
-        .await;
-        page["total"].as_u64().unwrap_or(u64::MAX)
+        server.search(token, q).await["total"]
+            .as_u64()
+            .unwrap_or(u64::MAX)
     };
     match eventually(100, Duration::from_millis(100), || async {
         (count().await == want).then_some(want)

@@ -14,13 +14,7 @@ use std::time::Duration;
 
 /// A search's answer (status 200 expected).
 async fn search(server: &Server, token: &str, q: &str) -> Value {
-    let response = server
-        .request(Method::GET, "/v1/search", Some(token))
-        .query(&[("q", q), ("limit", "50")])
-        .send()
-        .await
-        .expect("search");
-    expect_json(response, 200).await
+    server.search(token, q).await
 }
 
 /// The message ids a search finds, best first.
@@ -541,18 +535,8 @@ async fn library_files_are_found_by_name_and_text(backend: Backend) {
     let both = BTreeSet::from([("file".to_string(), word), ("message".to_string(), said)]);
     let both = &both;
     let mixed = eventually(100, Duration::from_millis(100), || async move {
-        let page = search(s, ann, "交货期限").await;
-        let got: BTreeSet<(String, i64)> = page["results"]
-            .as_array()?
-            .iter()
-            .map(|r| {
-                (
-                    r["type"].as_str().unwrap_or_default().to_string(),
-                    r["id"].as_i64().unwrap_or(0),
-                )
-            })
-            .collect();
-        (got == *both && page["total"] == 2).then_some(())
+        let (hits, page) = s.search_hits(ann, "交货期限").await;
+        (hits.into_iter().collect::<BTreeSet<_>>() == *both && page["total"] == 2).then_some(())
     })
     .await;
     assert!(mixed.is_some(), "{}", search(s, ann, "交货期限").await);
