@@ -130,13 +130,15 @@ impl Uploads {
     }
 
     /// Append `body` to the upload, which stands at `upload.received`: everything that arrives
-    /// is kept, up to the upload's length, and recorded once synced to disk.
+    /// is kept, up to the upload's length, and recorded once synced to disk (a long `resumable`
+    /// body also every `CHECKPOINT` bytes, so a crash resumes near where it stopped).
     pub async fn receive(
         &self,
         state: &AppState,
         upload: &UploadRecord,
         _writing: &Writing<'_>,
         body: Body,
+        resumable: bool,
     ) -> AppResult<Received> {
         let path = self.path(&upload.id);
         let mut file = tokio::fs::OpenOptions::new()
@@ -244,7 +246,7 @@ impl Uploads {
                 whole = false;
                 break;
             }
-            if received >= checkpoint {
+            if resumable && received >= checkpoint {
                 checkpoint = received + CHECKPOINT;
                 // Synced and recorded in the background while more bytes arrive; one at a
                 // time, so the records go forward in order.
@@ -282,6 +284,10 @@ impl Uploads {
                     Ok(()) => writer.finish().await,
                     Err(e) => Err(e),
                 };
+                let done = match done {
+                    Ok(()) => state.objects.sync(&object_key(&upload.id)).await,
+                    Err(e) => Err(e),
+                };
                 match done {
                     Ok(()) => {
                         if let Ok(mut in_store) = self.in_store.lock() {
@@ -312,7 +318,8 @@ impl Uploads {
     /// Receive a whole upload in one request, which cannot resume (a plain upload): to a
     /// remote or sealed store its bytes go straight into the store as they arrive, hashed on
     /// the way, and nothing is staged on disk but an image small enough for thumbnails. To a
-    /// local unsealed store, or when the store refuses a writer, it is staged like any other.
+    /// local unsealed store, or when the store refuses a writer, it is staged like any other,
+    /// synced once at the end (progress it cannot resume from is not recorded on the way).
     pub async fn receive_whole(
         &self,
         state: &AppState,
@@ -324,14 +331,14 @@ impl Uploads {
             || upload.length == 0
             || state.objects.is_local() && self.keys.is_none()
         {
-            return self.receive(state, upload, writing, body).await;
+            return self.receive(state, upload, writing, body, false).await;
         }
         let key = object_key(&upload.id);
         let mut writer = match state.objects.writer(&key).await {
             Ok(writer) => writer,
             Err(e) => {
                 tracing::warn!(upload = %upload.id, error = %e, "cannot stream an upload to the store; staging it");
-                return self.receive(state, upload, writing, body).await;
+                return self.receive(state, upload, writing, body, false).await;
             }
         };
         let mut sealing = self.keys.as_ref().map(|keys| {
@@ -389,14 +396,16 @@ impl Uploads {
                 Some((sealer, sealed)) => (sealer.finish(), Some(sealed)),
                 None => (Vec::new(), None),
             };
-            match writer.write(&tail).await {
-                Ok(()) => writer
-                    .finish()
-                    .await
-                    .map(|()| sealed)
-                    .map_err(AppError::from),
-                Err(e) => Err(e.into()),
+            let finished = match writer.write(&tail).await {
+                Ok(()) => writer.finish().await,
+                Err(e) => Err(e),
+            };
+            // On disk before it is recorded, as a staged upload is.
+            match finished {
+                Ok(()) => state.objects.sync(&key).await.map(|()| sealed),
+                Err(e) => Err(e),
             }
+            .map_err(AppError::from)
         } else {
             let _ = writer.abort().await;
             outcome.map(|()| None)

@@ -1,6 +1,7 @@
 //! The floor a file upload and download are measured against: the same bytes written straight
-//! through Parley's object store (the same `ObjectStorage`, part size and parts in flight) and
-//! read back, with no HTTP and no database. `scripts/bench-files` runs it beside the server.
+//! through Parley's object store (the same `ObjectStorage`, part size and parts in flight, and
+//! synced to disk on a local folder, as the server does before it records a file) and read
+//! back, with no HTTP and no database. `scripts/bench-files` runs it beside the server.
 //!
 //! `object_floor FILE local DIR` or `object_floor FILE s3 ENDPOINT BUCKET`; prints one JSON line
 //! with the seconds each way.
@@ -47,6 +48,8 @@ async fn main() -> anyhow::Result<()> {
         bytes += n as u64;
     }
     writer.finish().await?;
+    // Durable, as the server has an upload before it records it (a no-op on S3).
+    store.sync(key).await?;
     let write_secs = started.elapsed().as_secs_f64();
     let started = Instant::now();
     // The same call a download makes.

@@ -319,6 +319,21 @@ impl ObjectStorage {
         writer.finish().await
     }
 
+    /// Make a written object durable: on a local folder its file is synced to disk (the
+    /// folder's own writes are not); an S3 store has it durable once written.
+    pub async fn sync(&self, name: &str) -> Result<(), ObjectError> {
+        let Some(root) = &self.local_root else {
+            return Ok(());
+        };
+        let path = root.join(key(name)?.as_ref());
+        let io = |source| ObjectError::File {
+            path: path.clone(),
+            source,
+        };
+        let file = tokio::fs::File::open(&path).await.map_err(io)?;
+        file.sync_all().await.map_err(io)
+    }
+
     /// Read an object as a stream of chunks, without holding it whole in memory.
     pub async fn stream(&self, name: &str) -> Result<ObjectStream, ObjectError> {
         let found = self.store.get(&key(name)?).await?;

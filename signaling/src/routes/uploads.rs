@@ -285,7 +285,10 @@ async fn append(
     };
     let received = if upload.received < upload.length {
         let received = if resumable {
-            state.uploads.receive(state, upload, &writing, body).await?
+            state
+                .uploads
+                .receive(state, upload, &writing, body, true)
+                .await?
         } else {
             state
                 .uploads
