@@ -282,8 +282,8 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/uploads/{id}",
-            axum::routing::head(routes::uploads::head)
-                .patch(routes::uploads::patch)
+            patch(routes::uploads::patch)
+                .head(routes::uploads::head)
                 .delete(routes::uploads::terminate)
                 .layer(DefaultBodyLimit::disable()),
         )
