@@ -9,6 +9,7 @@ use parley_proto::{
     FolderRoot, FolderRoots, GrantSubject, NotificationKind, Role, User, UserId,
 };
 use parley_storage::{now_ms, AuditTarget, ChainLink};
+use std::collections::HashMap;
 
 /// A folder as the caller stands in it.
 pub struct Place {
@@ -42,43 +43,79 @@ fn standing(role: Role) -> Standing {
     }
 }
 
-async fn department_path(state: &AppState, id: DepartmentId) -> AppResult<String> {
-    Ok(state
-        .db
-        .department_by_id(id)
-        .await?
-        .map(|d| d.path)
-        // A department that is gone matches nobody.
-        .unwrap_or_else(|| format!("\u{0}gone/{id}")))
+/// Departments' paths by id, as `parley_files::level` matches them.
+type Paths = HashMap<DepartmentId, String>;
+
+/// A department's path; one that is gone matches nobody.
+fn path_of(paths: &Paths, id: DepartmentId) -> String {
+    paths
+        .get(&id)
+        .cloned()
+        .unwrap_or_else(|| format!("\u{0}gone/{id}"))
 }
 
-async fn subject(state: &AppState, subject: &GrantSubject) -> AppResult<Subject> {
-    Ok(match subject {
-        GrantSubject::User { user_id } => Subject::User(user_id.0),
-        GrantSubject::Department { department_id } => {
-            Subject::Department(department_path(state, *department_id).await?)
+/// The departments a chain of folders names: its root's and its grants'.
+fn departments_named<'a>(chain: impl Iterator<Item = &'a ChainLink>) -> Vec<DepartmentId> {
+    let mut named = Vec::new();
+    for link in chain {
+        if let Some(FolderRoot::Department { department_id }) = link.folder.root {
+            named.push(department_id);
         }
-        GrantSubject::Channel { channel_id } => Subject::Channel(channel_id.0),
-        GrantSubject::Role { role } => Subject::Role(standing(*role)),
+        for grant in &link.grants {
+            if let GrantSubject::Department { department_id } = grant.subject {
+                named.push(department_id);
+            }
+        }
+    }
+    named
+}
+
+/// A chain's grants (the folder first) as `parley_files::level` reads them.
+fn rules_of<'a>(chain: impl Iterator<Item = &'a ChainLink>, paths: &Paths) -> Vec<FolderRules> {
+    chain
+        .map(|link| FolderRules {
+            grants: link
+                .grants
+                .iter()
+                .map(|grant| Grant {
+                    subject: match &grant.subject {
+                        GrantSubject::User { user_id } => Subject::User(user_id.0),
+                        GrantSubject::Department { department_id } => {
+                            Subject::Department(path_of(paths, *department_id))
+                        }
+                        GrantSubject::Channel { channel_id } => Subject::Channel(channel_id.0),
+                        GrantSubject::Role { role } => Subject::Role(standing(*role)),
+                    },
+                    level: grant.level,
+                })
+                .collect(),
+            inherit: link.folder.inherit,
+        })
+        .collect()
+}
+
+/// Whose tree `folder` roots (`None`: it is no root); `owner` is a channel tree's creator.
+fn root_of(folder: &Folder, paths: &Paths, owner: Option<i64>) -> Option<Root> {
+    Some(match folder.root? {
+        FolderRoot::User { user_id } => Root::User(user_id.0),
+        FolderRoot::Department { department_id } => Root::Department(path_of(paths, department_id)),
+        FolderRoot::Channel { channel_id } => Root::Channel {
+            id: channel_id.0,
+            owner,
+        },
     })
 }
 
-async fn root(state: &AppState, folder: &Folder) -> AppResult<Root> {
+/// Who created the channel whose tree `folder` roots, if it roots one.
+async fn channel_owner(state: &AppState, folder: &Folder) -> AppResult<Option<i64>> {
     Ok(match folder.root {
-        Some(FolderRoot::User { user_id }) => Root::User(user_id.0),
-        Some(FolderRoot::Department { department_id }) => {
-            Root::Department(department_path(state, department_id).await?)
-        }
-        Some(FolderRoot::Channel { channel_id }) => Root::Channel {
-            id: channel_id.0,
-            owner: state
-                .db
-                .channel(channel_id)
-                .await?
-                .and_then(|c| c.created_by)
-                .map(|u| u.0),
-        },
-        None => return Err(AppError::not_found("no such folder")),
+        Some(FolderRoot::Channel { channel_id }) => state
+            .db
+            .channel(channel_id)
+            .await?
+            .and_then(|c| c.created_by)
+            .map(|u| u.0),
+        _ => None,
     })
 }
 
@@ -109,21 +146,16 @@ async fn level_with(
     let top = chain
         .last()
         .ok_or_else(|| AppError::not_found("no such folder"))?;
-    let root = root(state, &top.folder).await?;
-    let mut rules = Vec::with_capacity(chain.len());
-    for link in chain {
-        let mut grants = Vec::with_capacity(link.grants.len());
-        for grant in &link.grants {
-            grants.push(Grant {
-                subject: subject(state, &grant.subject).await?,
-                level: grant.level,
-            });
+    let mut paths = Paths::new();
+    for id in departments_named(chain.iter()) {
+        if let Some(department) = state.db.department_by_id(id).await? {
+            paths.insert(id, department.path);
         }
-        rules.push(FolderRules {
-            grants,
-            inherit: link.folder.inherit,
-        });
     }
+    let owner = channel_owner(state, &top.folder).await?;
+    let root =
+        root_of(&top.folder, &paths, owner).ok_or_else(|| AppError::not_found("no such folder"))?;
+    let rules = rules_of(chain.iter(), &paths);
     let person = Person {
         id: me.id.0,
         standing: standing(me.role),
@@ -148,20 +180,14 @@ pub async fn readable_folders(
     channels: &[i64],
 ) -> AppResult<Vec<Readable>> {
     let all = state.db.all_folders().await?;
-    let departments: std::collections::HashMap<DepartmentId, String> = state
+    let paths: Paths = state
         .db
         .list_departments()
         .await?
         .into_iter()
         .map(|d| (d.id, d.path))
         .collect();
-    let department = |id: DepartmentId| {
-        departments
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| format!("\u{0}gone/{id}"))
-    };
-    let by_id: std::collections::HashMap<FolderId, &ChainLink> =
+    let by_id: HashMap<FolderId, &ChainLink> =
         all.iter().map(|link| (link.folder.id, link)).collect();
     let person = Person {
         id: me.id.0,
@@ -169,7 +195,7 @@ pub async fn readable_folders(
         department: me.department_path.as_deref(),
         channels,
     };
-    let mut owners: std::collections::HashMap<ChannelId, Option<i64>> = Default::default();
+    let mut owners: HashMap<FolderId, Option<i64>> = HashMap::new();
     let mut readable = Vec::new();
     'folders: for link in &all {
         let mut chain = vec![link];
@@ -180,53 +206,19 @@ pub async fn readable_folders(
                 _ => continue 'folders,
             }
         }
-        let root = match chain.last().and_then(|l| l.folder.root) {
-            Some(FolderRoot::User { user_id }) => Root::User(user_id.0),
-            Some(FolderRoot::Department { department_id }) => {
-                Root::Department(department(department_id))
+        let top = &chain[chain.len() - 1].folder;
+        let owner = match owners.get(&top.id) {
+            Some(owner) => *owner,
+            None => {
+                let owner = channel_owner(state, top).await?;
+                owners.insert(top.id, owner);
+                owner
             }
-            Some(FolderRoot::Channel { channel_id }) => {
-                let owner = match owners.get(&channel_id) {
-                    Some(owner) => *owner,
-                    None => {
-                        let owner = state
-                            .db
-                            .channel(channel_id)
-                            .await?
-                            .and_then(|c| c.created_by)
-                            .map(|u| u.0);
-                        owners.insert(channel_id, owner);
-                        owner
-                    }
-                };
-                Root::Channel {
-                    id: channel_id.0,
-                    owner,
-                }
-            }
-            None => continue,
         };
-        let rules: Vec<FolderRules> = chain
-            .iter()
-            .map(|l| FolderRules {
-                grants: l
-                    .grants
-                    .iter()
-                    .map(|grant| Grant {
-                        subject: match &grant.subject {
-                            GrantSubject::User { user_id } => Subject::User(user_id.0),
-                            GrantSubject::Department { department_id } => {
-                                Subject::Department(department(*department_id))
-                            }
-                            GrantSubject::Channel { channel_id } => Subject::Channel(channel_id.0),
-                            GrantSubject::Role { role } => Subject::Role(standing(*role)),
-                        },
-                        level: grant.level,
-                    })
-                    .collect(),
-                inherit: l.folder.inherit,
-            })
-            .collect();
+        let Some(root) = root_of(top, &paths, owner) else {
+            continue;
+        };
+        let rules = rules_of(chain.iter().copied(), &paths);
         if parley_files::level(&person, &root, &rules) > Level::None {
             readable.push(Readable {
                 folder: link.folder.clone(),

@@ -401,40 +401,40 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                 hit: part.hit,
             })
             .collect();
-        let result = match hit.kind {
+        // Where the hit is now, who made it and when, if the asker may still read it.
+        let mut result = SearchResult {
+            kind: hit.kind,
+            id: hit.id,
+            channel_id: None,
+            seq: None,
+            folder_id: None,
+            meeting_id: None,
+            title: None,
+            sender_id: None,
+            created_at: 0,
+            score: hit.score,
+            snippet,
+        };
+        let current = match hit.kind {
             SearchKind::Message => messages
                 .iter()
                 .find(|m| {
                     m.id == hit.id && m.body.is_some() && allowed_channels.contains(&m.channel)
                 })
-                .map(|message| SearchResult {
-                    kind: SearchKind::Message,
-                    id: hit.id,
-                    channel_id: Some(ChannelId(message.channel)),
-                    seq: Some(message.seq),
-                    folder_id: None,
-                    meeting_id: None,
-                    title: None,
-                    sender_id: message.sender.map(UserId),
-                    created_at: message.created_at,
-                    score: hit.score,
-                    snippet,
+                .map(|message| {
+                    result.channel_id = Some(ChannelId(message.channel));
+                    result.seq = Some(message.seq);
+                    result.sender_id = message.sender.map(UserId);
+                    result.created_at = message.created_at;
                 }),
             SearchKind::File => files
                 .iter()
                 .find(|f| f.id == hit.id && allowed_folders.contains(&f.folder))
-                .map(|file| SearchResult {
-                    kind: SearchKind::File,
-                    id: hit.id,
-                    channel_id: None,
-                    seq: None,
-                    folder_id: Some(FolderId(file.folder)),
-                    meeting_id: None,
-                    title: Some(file.name.clone()),
-                    sender_id: Some(UserId(file.uploader)),
-                    created_at: file.updated_at,
-                    score: hit.score,
-                    snippet,
+                .map(|file| {
+                    result.folder_id = Some(FolderId(file.folder));
+                    result.title = Some(file.name.clone());
+                    result.sender_id = Some(UserId(file.uploader));
+                    result.created_at = file.updated_at;
                 }),
             SearchKind::Task => tasks
                 .iter()
@@ -444,37 +444,24 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                             || task.creator == Some(me.id.0)
                             || task.meeting.is_some_and(|m| seen_meetings.contains(&m)))
                 })
-                .map(|task| SearchResult {
-                    kind: SearchKind::Task,
-                    id: hit.id,
-                    channel_id: None,
-                    seq: None,
-                    folder_id: None,
-                    meeting_id: task.meeting.map(MeetingId),
-                    title: Some(task.title.clone()),
-                    sender_id: task.creator.map(UserId),
-                    created_at: task.updated_at,
-                    score: hit.score,
-                    snippet,
+                .map(|task| {
+                    result.meeting_id = task.meeting.map(MeetingId);
+                    result.title = Some(task.title.clone());
+                    result.sender_id = task.creator.map(UserId);
+                    result.created_at = task.updated_at;
                 }),
             SearchKind::Minutes => minutes
                 .iter()
                 .find(|m| m.meeting == hit.id && seen_meetings.contains(&m.meeting))
-                .map(|m| SearchResult {
-                    kind: SearchKind::Minutes,
-                    id: hit.id,
-                    channel_id: None,
-                    seq: None,
-                    folder_id: None,
-                    meeting_id: Some(MeetingId(m.meeting)),
-                    title: Some(m.title.clone()),
-                    sender_id: m.updated_by.map(UserId),
-                    created_at: m.updated_at,
-                    score: hit.score,
-                    snippet,
+                .map(|m| {
+                    result.meeting_id = Some(MeetingId(m.meeting));
+                    result.title = Some(m.title.clone());
+                    result.sender_id = m.updated_by.map(UserId);
+                    result.created_at = m.updated_at;
                 }),
             SearchKind::Article => None,
         };
+        let result = current.map(|()| result);
         match result {
             Some(result) => results.push(result),
             None => dropped += 1,

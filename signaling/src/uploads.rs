@@ -154,6 +154,16 @@ impl Uploads {
         now.saturating_add(i64::try_from(self.config.upload_expiry_secs * 1000).unwrap_or(i64::MAX))
     }
 
+    /// When content is sealed: a new content key, and the sealer that seals bytes with it as
+    /// they arrive.
+    fn new_sealing(&self) -> Option<(parley_files::Sealer, Sealing)> {
+        self.keys.as_ref().map(|keys| {
+            let (data_key, wrapped) = keys.new_data_key();
+            let sealer = parley_files::Sealer::new(&data_key, parley_files::Stream::Content);
+            (sealer, (data_key, wrapped))
+        })
+    }
+
     /// Take the upload for writing; `None` while another request writes to it.
     pub fn writing(&self, id: &str) -> Option<Writing<'_>> {
         let mut busy = self.busy.lock().ok()?;
@@ -232,12 +242,7 @@ impl Uploads {
             match state.objects.writer(&object_key(&upload.id)).await {
                 Ok(writer) => {
                     direct = Some(writer);
-                    sealing = self.keys.as_ref().map(|keys| {
-                        let (data_key, wrapped) = keys.new_data_key();
-                        let sealer =
-                            parley_files::Sealer::new(&data_key, parley_files::Stream::Content);
-                        (sealer, (data_key, wrapped))
-                    });
+                    sealing = self.new_sealing();
                 }
                 Err(e) => {
                     tracing::warn!(upload = %upload.id, error = %e, "cannot stream an upload to the store; it moves when complete")
@@ -380,11 +385,7 @@ impl Uploads {
                 return self.receive(state, upload, writing, body, false).await;
             }
         };
-        let mut sealing = self.keys.as_ref().map(|keys| {
-            let (data_key, wrapped) = keys.new_data_key();
-            let sealer = parley_files::Sealer::new(&data_key, parley_files::Stream::Content);
-            (sealer, (data_key, wrapped))
-        });
+        let mut sealing = self.new_sealing();
         let mut hashing = Hashing::start(Sha256::new());
         let mut head = Vec::with_capacity(parley_files::SNIFF_BYTES);
         // Opened once the head says the upload is an image to make thumbnails of.

@@ -103,13 +103,13 @@ async fn offset(server: &Server, token: &str, upload: &str) -> Option<usize> {
         .ok()
 }
 
-/// A `PATCH` that promises `declared` bytes, sends `sent` of them, then closes its connection
-/// (or, with `hold`, keeps it open and returns it, for a crash of the server meanwhile).
-async fn broken_patch(
+/// A request (`request_line` and `headers`) that promises `declared` bytes, sends `sent` of
+/// them, then closes its connection (or, with `hold`, keeps it open and returns it, for a
+/// crash of the server meanwhile).
+async fn cut_request(
     server: &Server,
-    token: &str,
-    upload: &str,
-    offset: usize,
+    request_line: &str,
+    headers: &str,
     declared: usize,
     sent: &[u8],
     hold: bool,
@@ -119,9 +119,7 @@ async fn broken_patch(
         .await
         .expect("connect");
     let head = format!(
-        "PATCH {upload} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
-         Tus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
-         Content-Type: application/offset+octet-stream\r\nContent-Length: {declared}\r\n\r\n"
+        "{request_line} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: {declared}\r\n\r\n"
     );
     stream.write_all(head.as_bytes()).await.expect("head");
     stream.write_all(sent).await.expect("body");
@@ -134,6 +132,31 @@ async fn broken_patch(
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
     None
+}
+
+/// A `PATCH` that promises `declared` bytes and sends `sent` of them (see `cut_request`).
+async fn broken_patch(
+    server: &Server,
+    token: &str,
+    upload: &str,
+    offset: usize,
+    declared: usize,
+    sent: &[u8],
+    hold: bool,
+) -> Option<tokio::net::TcpStream> {
+    let headers = format!(
+        "Authorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: {offset}\r\n\
+         Content-Type: application/offset+octet-stream\r\n"
+    );
+    cut_request(
+        server,
+        &format!("PATCH {upload}"),
+        &headers,
+        declared,
+        sent,
+        hold,
+    )
+    .await
 }
 
 async fn download(server: &Server, token: &str, file: i64) -> Response {
@@ -974,23 +997,15 @@ async fn plain_uploads_go_straight_into_s3() {
     assert_eq!(staged(), 0, "nothing is left in staging");
 
     // A body cut short: nothing of it stays anywhere.
-    let address = server.url.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address)
-        .await
-        .expect("connect");
-    let head = format!(
-        "POST /v1/files?name=cut.bin HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ann}\r\n\
-         Content-Length: {}\r\n\r\n",
-        bytes.len()
-    );
-    stream.write_all(head.as_bytes()).await.expect("head");
-    stream
-        .write_all(&noise(6 * 1024 * 1024, 3))
-        .await
-        .expect("body");
-    stream.shutdown().await.expect("shutdown");
-    let mut rest = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest)).await;
+    cut_request(
+        &server,
+        "POST /v1/files?name=cut.bin",
+        &format!("Authorization: Bearer {ann}\r\n"),
+        bytes.len(),
+        &noise(6 * 1024 * 1024, 3),
+        false,
+    )
+    .await;
     let pool = parley_tests::database_pool(&server.database_url).await;
     let cleared = eventually(100, Duration::from_millis(100), || async {
         let uploads: i64 = sqlx::query_scalar("SELECT count(*) FROM uploads WHERE file_id IS NULL")

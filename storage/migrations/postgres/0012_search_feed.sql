@@ -11,10 +11,19 @@ CREATE TABLE search_feed (
 );
 CREATE INDEX search_feed_at ON search_feed(at, kind, item_id);
 
-CREATE FUNCTION search_feed_file() RETURNS trigger AS $$
+-- One function for every trigger: its first argument is the kind, its second the column that
+-- holds the item's id (a meeting's minutes are one item, named by the meeting).
+CREATE FUNCTION search_feed_touch() RETURNS trigger AS $$
+DECLARE
+    item jsonb;
 BEGIN
+    IF TG_OP = 'DELETE' THEN
+        item := to_jsonb(OLD);
+    ELSE
+        item := to_jsonb(NEW);
+    END IF;
     INSERT INTO search_feed (kind, item_id, at)
-    VALUES ('file', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END,
+    VALUES (TG_ARGV[0], (item ->> TG_ARGV[1])::bigint,
             (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
     ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
     RETURN NULL;
@@ -22,50 +31,20 @@ END
 $$ LANGUAGE plpgsql;
 
 CREATE TRIGGER search_feed_file AFTER INSERT OR UPDATE OR DELETE ON files
-    FOR EACH ROW EXECUTE FUNCTION search_feed_file();
+    FOR EACH ROW EXECUTE FUNCTION search_feed_touch('file', 'id');
 
 -- Tasks, and a meeting's minutes (its agenda and items) as one item.
-CREATE FUNCTION search_feed_task() RETURNS trigger AS $$
-BEGIN
-    INSERT INTO search_feed (kind, item_id, at)
-    VALUES ('task', CASE WHEN TG_OP = 'DELETE' THEN OLD.id ELSE NEW.id END,
-            (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql;
-
 CREATE TRIGGER search_feed_task AFTER INSERT OR UPDATE OR DELETE ON tasks
-    FOR EACH ROW EXECUTE FUNCTION search_feed_task();
-
-CREATE FUNCTION search_feed_minutes() RETURNS trigger AS $$
-BEGIN
-    INSERT INTO search_feed (kind, item_id, at)
-    VALUES ('minutes', CASE WHEN TG_OP = 'DELETE' THEN OLD.meeting_id ELSE NEW.meeting_id END,
-            (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql;
-
+    FOR EACH ROW EXECUTE FUNCTION search_feed_touch('task', 'id');
 CREATE TRIGGER search_feed_minutes AFTER INSERT OR UPDATE OR DELETE ON minutes
-    FOR EACH ROW EXECUTE FUNCTION search_feed_minutes();
+    FOR EACH ROW EXECUTE FUNCTION search_feed_touch('minutes', 'meeting_id');
 CREATE TRIGGER search_feed_minute_items AFTER INSERT OR UPDATE OR DELETE ON minute_items
-    FOR EACH ROW EXECUTE FUNCTION search_feed_minutes();
+    FOR EACH ROW EXECUTE FUNCTION search_feed_touch('minutes', 'meeting_id');
 
 -- Messages are followed through their channel's stream; a message deleted outright (by
 -- retention, or with its channel) leaves no event there, so its deletion goes through here.
-CREATE FUNCTION search_feed_message_deleted() RETURNS trigger AS $$
-BEGIN
-    INSERT INTO search_feed (kind, item_id, at)
-    VALUES ('message', OLD.id, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)
-    ON CONFLICT (kind, item_id) DO UPDATE SET at = GREATEST(EXCLUDED.at, search_feed.at + 1);
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql;
-
 CREATE TRIGGER search_feed_messages_delete AFTER DELETE ON messages
-    FOR EACH ROW EXECUTE FUNCTION search_feed_message_deleted();
+    FOR EACH ROW EXECUTE FUNCTION search_feed_touch('message', 'id');
 
 -- The text of a content (by its SHA-256), read once for search. `status`: `ok`, `none` (a
 -- kind with no text, or too large) or `failed` (unreadable; `error` says why).
