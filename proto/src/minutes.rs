@@ -262,6 +262,16 @@ pub enum NotificationKind {
     RecordingFailed,
     /// A file, or a new version of one, landed in a folder you watch (or your channel's).
     FileVersion,
+    /// An article was submitted for review in a space where you are a knowledge admin.
+    ArticleSubmitted,
+    /// Your article was published.
+    ArticlePublished,
+    /// Your article was returned with a comment.
+    ArticleReturned,
+    /// Someone commented on your article.
+    ArticleComment,
+    /// Your published article was not updated for its space's `stale_days`.
+    ArticleStale,
 }
 
 /// An entry of a user's inbox (`GET /v1/notifications`), also pushed live on the hub as
@@ -294,6 +304,9 @@ pub struct Notification {
     /// `file_version`: the file and the version that landed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<crate::FileNotice>,
+    /// `article_*`: the article.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub article: Option<Box<crate::ArticleNotice>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -70,7 +70,11 @@ pub struct SearchResult {
     /// came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meeting_id: Option<MeetingId>,
-    /// What it is called: a file's name, a task's title, the meeting's title for minutes.
+    /// Where it is: an article's space in the knowledge base.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space_id: Option<crate::SpaceId>,
+    /// What it is called: a file's name, an article's or a task's title, the meeting's title
+    /// for minutes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Who wrote it (absent for system messages); for a file, who uploaded its current version;

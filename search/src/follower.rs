@@ -14,7 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parley_storage::{Database, SearchFile, SearchMessage, SearchMinutes, SearchTask};
+use parley_storage::{
+    Database, SearchArticle, SearchFile, SearchMessage, SearchMinutes, SearchTask,
+};
 use tokio::sync::Notify;
 
 use crate::index::{Document, Position, SearchError, SearchIndex};
@@ -55,6 +57,7 @@ pub fn message_document(message: &SearchMessage) -> Option<Document> {
         channel: message.channel,
         folder: 0,
         meeting: 0,
+        space: 0,
         people: Vec::new(),
         author: message.sender.unwrap_or(0),
         created_ms: message.created_at,
@@ -72,6 +75,7 @@ pub fn file_document(file: &SearchFile) -> Document {
         channel: 0,
         folder: file.folder,
         meeting: 0,
+        space: 0,
         people: Vec::new(),
         author: file.uploader,
         created_ms: file.updated_at,
@@ -90,6 +94,7 @@ pub fn task_document(task: &SearchTask) -> Document {
         channel: 0,
         folder: 0,
         meeting: task.meeting.unwrap_or(0),
+        space: 0,
         people: task.assignee.into_iter().chain(task.creator).collect(),
         author: task.creator.unwrap_or(0),
         created_ms: task.updated_at,
@@ -107,12 +112,31 @@ pub fn minutes_document(minutes: &SearchMinutes) -> Document {
         channel: 0,
         folder: 0,
         meeting: minutes.meeting,
+        space: 0,
         people: Vec::new(),
         author: minutes.updated_by.unwrap_or(0),
         created_ms: minutes.updated_at,
         has_file: false,
         title: minutes.title.clone(),
         text: minutes.text.clone(),
+    }
+}
+
+/// A published article as a document of the index: read by those who may read its space.
+pub fn article_document(article: &SearchArticle) -> Document {
+    Document {
+        kind: Kind::Article,
+        id: article.id,
+        channel: 0,
+        folder: 0,
+        meeting: 0,
+        space: article.space,
+        people: Vec::new(),
+        author: article.author,
+        created_ms: article.published_at,
+        has_file: false,
+        title: article.title.clone(),
+        text: article.text.clone(),
     }
 }
 
@@ -283,11 +307,12 @@ impl Follower {
                     .collect()
             };
             let (files, tasks, minutes) = (of("file"), of("task"), of("minutes"));
-            let messages = of("message");
+            let (messages, articles) = (of("message"), of("article"));
             let found_messages = self.db.search_messages(&messages).await?;
             let found_files = self.db.search_files(&files).await?;
             let found_tasks = self.db.search_tasks(&tasks).await?;
             let found_minutes = self.db.search_minutes(&minutes).await?;
+            let found_articles = self.db.search_articles(&articles).await?;
             let documents = messages
                 .iter()
                 .map(|id| {
@@ -311,6 +336,13 @@ impl Follower {
                         .find(|m| m.meeting == *id)
                         .map(minutes_document);
                     (Kind::Minutes, *id, doc)
+                }))
+                .chain(articles.iter().map(|id| {
+                    let doc = found_articles
+                        .iter()
+                        .find(|a| a.id == *id)
+                        .map(article_document);
+                    (Kind::Article, *id, doc)
                 }));
             for (kind, id, doc) in documents {
                 match doc {

@@ -32,7 +32,7 @@ use crate::analyzer::{analyzer, words, ANALYZER};
 use crate::query::{Clause, Kind};
 
 /// Bumped whenever the schema or the analyzer changes: an index of another version is rebuilt.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
 /// The writer's memory before it flushes a segment (tantivy's floor is 15 MB per thread).
 const WRITER_BYTES: usize = 24 * 1024 * 1024;
 /// The longest snippet, in characters.
@@ -94,6 +94,8 @@ pub struct Document {
     pub folder: i64,
     /// The meeting it belongs to (0: none): those who may see the meeting may read it.
     pub meeting: i64,
+    /// The knowledge-base space it belongs to (0: none).
+    pub space: i64,
     /// People who may read it wherever it is (a task's assignee and creator).
     pub people: Vec<i64>,
     /// Who wrote or uploaded it (0: nobody, such as a system message).
@@ -126,6 +128,8 @@ pub struct Request {
     pub folders: Vec<i64>,
     /// The meetings whose minutes and tasks the asker may read; an empty list matches none.
     pub meetings: Vec<i64>,
+    /// The knowledge-base spaces the asker may read; an empty list matches none.
+    pub spaces: Vec<i64>,
     /// The asker, for what names them among its `people` (0: nobody).
     pub person: i64,
     /// `from:`; empty for anyone.
@@ -157,6 +161,7 @@ pub struct Hit {
     pub channel: i64,
     pub folder: i64,
     pub meeting: i64,
+    pub space: i64,
     pub author: i64,
     pub created_ms: i64,
     pub score: f32,
@@ -179,6 +184,7 @@ struct Fields {
     channel: Field,
     folder: Field,
     meeting: Field,
+    space: Field,
     people: Field,
     author: Field,
     created: Field,
@@ -203,6 +209,7 @@ fn schema() -> (Schema, Fields) {
         channel: builder.add_i64_field("channel", INDEXED | STORED),
         folder: builder.add_i64_field("folder", INDEXED | STORED),
         meeting: builder.add_i64_field("meeting", INDEXED | STORED),
+        space: builder.add_i64_field("space", INDEXED | STORED),
         people: builder.add_i64_field("people", INDEXED),
         author: builder.add_i64_field("author", INDEXED | STORED),
         created: builder.add_i64_field("created", INDEXED | FAST | STORED),
@@ -375,6 +382,7 @@ impl SearchIndex {
         document.add_i64(f.channel, doc.channel);
         document.add_i64(f.folder, doc.folder);
         document.add_i64(f.meeting, doc.meeting);
+        document.add_i64(f.space, doc.space);
         for person in &doc.people {
             document.add_i64(f.people, *person);
         }
@@ -455,6 +463,9 @@ impl SearchIndex {
                 Occur::Should,
                 Box::new(any_of(f.meeting, &request.meetings)),
             ));
+        }
+        if !request.spaces.is_empty() {
+            scope.push((Occur::Should, Box::new(any_of(f.space, &request.spaces))));
         }
         if request.person != 0 {
             scope.push((Occur::Should, Box::new(any_of(f.people, &[request.person]))));
@@ -590,6 +601,7 @@ impl SearchIndex {
             channel: int(f.channel),
             folder: int(f.folder),
             meeting: int(f.meeting),
+            space: int(f.space),
             author: int(f.author),
             created_ms: int(f.created),
             score,
@@ -715,6 +727,7 @@ mod tests {
             channel,
             folder: 0,
             meeting: 0,
+            space: 0,
             people: Vec::new(),
             author,
             created_ms: NOW - age_days * DAY,

@@ -12,7 +12,8 @@ mod query;
 
 pub use analyzer::words;
 pub use follower::{
-    file_document, message_document, minutes_document, task_document, FollowError, Follower, Pass,
+    article_document, file_document, message_document, minutes_document, task_document,
+    FollowError, Follower, Pass,
 };
 pub use index::{
     Cursors, Document, Hit, Opened, Page, Position, Request, SearchError, SearchIndex, Segment,

@@ -275,6 +275,50 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/file-audit", get(routes::folders::audit))
         .route(
+            "/spaces",
+            get(routes::knowledge::list_spaces).post(routes::knowledge::create_space),
+        )
+        .route(
+            "/spaces/{id}",
+            get(routes::knowledge::get_space).patch(routes::knowledge::update_space),
+        )
+        .route("/spaces/{id}/members", put(routes::knowledge::set_members))
+        .route(
+            "/spaces/{id}/articles",
+            get(routes::knowledge::list_articles).post(routes::knowledge::create_article),
+        )
+        .route("/article-templates", get(routes::knowledge::list_templates))
+        .route(
+            "/articles/{id}",
+            get(routes::knowledge::get_article)
+                .patch(routes::knowledge::update_article)
+                .delete(routes::knowledge::delete_article),
+        )
+        .route("/articles/{id}/submit", post(routes::knowledge::submit))
+        .route("/articles/{id}/publish", post(routes::knowledge::publish))
+        .route(
+            "/articles/{id}/return",
+            post(routes::knowledge::return_article),
+        )
+        .route("/articles/{id}/versions", get(routes::knowledge::versions))
+        .route("/articles/{id}/diff", get(routes::knowledge::diff))
+        .route(
+            "/articles/{id}/comments",
+            get(routes::knowledge::comments).post(routes::knowledge::add_comment),
+        )
+        .route(
+            "/articles/{id}/vote",
+            put(routes::knowledge::vote).delete(routes::knowledge::unvote),
+        )
+        .route(
+            "/articles/{id}/recording",
+            get(routes::knowledge::recording),
+        )
+        .route(
+            "/articles/{id}/files/{file_id}",
+            get(routes::knowledge::attachment),
+        )
+        .route(
             "/uploads",
             post(routes::uploads::create)
                 .options(routes::uploads::options)

@@ -11,6 +11,7 @@ pub mod backups;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod knowledge;
 pub mod library;
 pub mod listener;
 pub mod messaging;

@@ -1,8 +1,8 @@
 //! The OpenAPI document, generated from the handlers' annotations and the proto types.
 
 use crate::routes::{
-    admin, auth, bridge, call, channels, departments, files, folders, health, meetings, minutes,
-    recordings, rooms, search, tasks, uploads, users, web,
+    admin, auth, bridge, call, channels, departments, files, folders, health, knowledge, meetings,
+    minutes, recordings, rooms, search, tasks, uploads, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,6 +35,12 @@ use utoipa::{Modify, OpenApi};
         folders::update, folders::set_grants, folders::watch, folders::unwatch, folders::trash, folders::audit,
         uploads::plain, uploads::options, uploads::create, uploads::head, uploads::patch, uploads::terminate,
         search::search, search::reindex,
+        knowledge::list_spaces, knowledge::create_space, knowledge::get_space, knowledge::update_space,
+        knowledge::set_members, knowledge::list_articles, knowledge::create_article, knowledge::list_templates,
+        knowledge::get_article, knowledge::update_article, knowledge::delete_article, knowledge::submit,
+        knowledge::publish, knowledge::return_article, knowledge::versions, knowledge::diff,
+        knowledge::comments, knowledge::add_comment, knowledge::vote, knowledge::unvote, knowledge::recording,
+        knowledge::attachment,
         web::sdk,
         web::app_index,
         web::app_file,
@@ -53,6 +59,7 @@ use utoipa::{Modify, OpenApi};
         (name = "recordings", description = "Meeting recordings, and the recorders' job queue"),
         (name = "tasks", description = "Tasks and reminders, and each user's notification inbox"),
         (name = "files", description = "Files and attachments: uploads (tus 1.0, resumable, or one plain request), versions, downloads, the trash"),
+        (name = "knowledge", description = "The knowledge base: spaces, articles with versions, review before publishing, comments, votes, templates"),
         (name = "search", description = "One search over what the caller may read, in Chinese and English"),
         (name = "web", description = "Files for browsers: the web app and the JS SDK"),
     )

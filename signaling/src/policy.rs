@@ -13,7 +13,9 @@ use parley_proto::{
 use parley_storage::{path_within, ChannelAccess};
 
 mod files;
+mod knowledge;
 pub use files::{files, folders, FileAction, FileFacts, FolderAction};
+pub use knowledge::{article, create_space, space, ArticleAction, ArticleFacts, SpaceFacts};
 
 /// The signed-in user asking.
 #[derive(Debug, Clone, Copy)]

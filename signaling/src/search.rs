@@ -16,7 +16,7 @@ use std::time::Instant;
 use axum::http::StatusCode;
 use parley_proto::{
     ChannelId, ErrorCode, FolderId, MeetingId, ReindexReport, SearchKind, SearchResult,
-    SearchResults, SnippetPart, User, UserId,
+    SearchResults, SnippetPart, SpaceId, User, UserId,
 };
 use parley_search::{Follower, Opened, Request, SearchIndex};
 
@@ -254,9 +254,12 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
     let mut channels: Vec<i64> = mine.iter().map(|(id, _)| *id).collect();
     let readable = crate::library::readable_folders(state, me, &channels).await?;
     let mut folders: Vec<i64> = readable.iter().map(|r| r.folder.id.0).collect();
+    let spaces_readable = crate::knowledge::readable_spaces(state, me).await?;
+    let mut spaces: Vec<i64> = spaces_readable.iter().map(|s| s.id.0).collect();
     if !query.within.is_empty() {
         let mut wanted_channels = HashSet::new();
         let mut wanted_folders = HashSet::new();
+        let mut wanted_spaces = HashSet::new();
         for name in &query.within {
             let named =
                 |id: i64, title: &str| id.to_string() == *name || title.eq_ignore_ascii_case(name);
@@ -271,11 +274,17 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                 .filter(|r| r.folder.name.eq_ignore_ascii_case(name))
                 .map(|r| r.folder.id)
                 .collect();
-            if found.is_empty() && roots.is_empty() {
+            let named_spaces: Vec<i64> = spaces_readable
+                .iter()
+                .filter(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| s.id.0)
+                .collect();
+            if found.is_empty() && roots.is_empty() && named_spaces.is_empty() {
                 return Err(invalid_query(format!(
-                    "in:{name} is not one of your channels or folders"
+                    "in:{name} is not one of your channels, folders or knowledge-base spaces"
                 )));
             }
+            wanted_spaces.extend(named_spaces);
             wanted_channels.extend(found);
             wanted_folders.extend(
                 readable
@@ -288,6 +297,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         }
         channels.retain(|id| wanted_channels.contains(id));
         folders.retain(|id| wanted_folders.contains(id));
+        spaces.retain(|id| wanted_spaces.contains(id));
     }
     // Minutes and tasks: of the meetings the asker may see, and tasks that name them (not
     // narrowed by `in:`, which names channels and folders).
@@ -319,6 +329,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         channels,
         folders,
         meetings,
+        spaces,
         person,
         authors,
         has_file: query.has_file,
@@ -358,6 +369,19 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         .db
         .search_minutes(&kind_ids(SearchKind::Minutes))
         .await?;
+    let articles = state
+        .db
+        .search_articles(&kind_ids(SearchKind::Article))
+        .await?;
+    let seen_spaces: HashSet<i64> = if articles.is_empty() {
+        HashSet::new()
+    } else {
+        crate::knowledge::readable_spaces(state, me)
+            .await?
+            .into_iter()
+            .map(|s| s.id.0)
+            .collect()
+    };
     let seen_meetings: HashSet<i64> = if tasks.is_empty() && minutes.is_empty() {
         HashSet::new()
     } else {
@@ -409,6 +433,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
             seq: None,
             folder_id: None,
             meeting_id: None,
+            space_id: None,
             title: None,
             sender_id: None,
             created_at: 0,
@@ -459,7 +484,15 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                     result.sender_id = m.updated_by.map(UserId);
                     result.created_at = m.updated_at;
                 }),
-            SearchKind::Article => None,
+            SearchKind::Article => articles
+                .iter()
+                .find(|a| a.id == hit.id && seen_spaces.contains(&a.space))
+                .map(|article| {
+                    result.space_id = Some(SpaceId(article.space));
+                    result.title = Some(article.title.clone());
+                    result.sender_id = Some(UserId(article.author));
+                    result.created_at = article.published_at;
+                }),
         };
         let result = current.map(|()| result);
         match result {

@@ -32,6 +32,7 @@ pub fn notification(kind: NotificationKind, now: i64) -> Notification {
         recording_job_id: None,
         by: None,
         file: None,
+        article: None,
     }
 }
 
@@ -275,7 +276,7 @@ fn summary_text(
 }
 
 /// `h:mm:ss` (or `m:ss`) of a position in a recording.
-fn clock(secs: f64) -> String {
+pub fn clock(secs: f64) -> String {
     let total = secs.max(0.0) as u64;
     let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
     if h > 0 {
@@ -286,7 +287,7 @@ fn clock(secs: f64) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM UTC` of a time in milliseconds since the epoch.
-fn utc_minute(ms: i64) -> String {
+pub fn utc_minute(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     format!(
@@ -353,7 +354,7 @@ async fn remind(state: &AppState) -> AppResult<()> {
             notify(state, user, &n).await?;
         }
     }
-    Ok(())
+    crate::knowledge::notify_stale(state, now).await
 }
 
 #[cfg(test)]

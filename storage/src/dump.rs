@@ -47,6 +47,16 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("files", &["id"]),
     ("file_versions", &["file_id", "version"]),
     ("uploads", &["id"]),
+    ("kb_spaces", &["id"]),
+    (
+        "kb_space_members",
+        &["space_id", "subject_kind", "subject_id"],
+    ),
+    ("kb_articles", &["id"]),
+    ("kb_versions", &["article_id", "version"]),
+    ("kb_comments", &["id"]),
+    ("kb_reads", &["article_id", "user_id", "day"]),
+    ("kb_votes", &["article_id", "user_id"]),
 ];
 
 /// Parameters per INSERT statement on restore. sqlx binds each SQLite parameter by looking

@@ -20,6 +20,7 @@ mod error;
 mod files;
 mod folders;
 mod import;
+mod knowledge;
 mod meetings;
 mod messages;
 mod minutes;
@@ -52,6 +53,10 @@ pub use files::{
 };
 pub use folders::{level_text, AuditTarget, ChainLink, MAX_DEPTH};
 pub use import::{ImportOutcome, ImportRow};
+pub use knowledge::{
+    is_stale, ArticleContent, ArticleEdit, ArticleFilter, ArticleRow, NewArticleRow, SearchArticle,
+    Shown, SpaceChanges, SpaceRow, StaleArticle,
+};
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};
 pub use minutes::{ItemChanges, NewItemRow};

@@ -129,9 +129,33 @@ pub async fn content(
 ) -> AppResult<Response> {
     let me = caller.user()?;
     let file = load(&state, me, FileId(id), FileAction::Read).await?;
+    send(
+        &state,
+        me,
+        &file,
+        query.version,
+        query.download,
+        &method,
+        &headers,
+    )
+    .await
+}
+
+/// A version of `file`, which `me` may read (the current one when `version` is `None`), as
+/// `GET /v1/files/{id}/content` answers: whole, a range, or `304`; `download` forces
+/// `Content-Disposition: attachment`.
+pub async fn send(
+    state: &AppState,
+    me: &User,
+    file: &File,
+    version: Option<i64>,
+    download: bool,
+    method: &axum::http::Method,
+    headers: &HeaderMap,
+) -> AppResult<Response> {
     let content = state
         .db
-        .file_content(file.id, query.version)
+        .file_content(file.id, version)
         .await?
         .ok_or_else(|| AppError::not_found("no such version"))?;
     let size = u64::try_from(content.version.size).unwrap_or(0);
@@ -164,7 +188,7 @@ pub async fn content(
         None => None,
     };
     let wanted = range.clone().unwrap_or(0..size);
-    if wanted.start == 0 && method != axum::http::Method::HEAD {
+    if wanted.start == 0 && *method != axum::http::Method::HEAD {
         // Once per download, not per range a player asks for (nor per HEAD).
         let target = AuditTarget {
             file: Some(file.id),
@@ -176,7 +200,7 @@ pub async fn content(
     let body = if wanted.is_empty() {
         Body::empty()
     } else {
-        let stream = match crate::sealed::data_key(&state, content.sealed.as_ref())? {
+        let stream = match crate::sealed::data_key(state, content.sealed.as_ref())? {
             Some(data_key) => {
                 crate::sealed::open_range(
                     &state.objects,
@@ -202,7 +226,7 @@ pub async fn content(
         .header(header::CONTENT_LENGTH, wanted.end - wanted.start)
         .header(
             header::CONTENT_DISPOSITION,
-            parley_files::content_disposition(&file.name, sniffed_inline && !query.download),
+            parley_files::content_disposition(&file.name, sniffed_inline && !download),
         );
     response = match range {
         Some(r) => response.status(StatusCode::PARTIAL_CONTENT).header(

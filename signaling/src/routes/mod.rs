@@ -10,6 +10,7 @@ pub mod departments;
 pub mod files;
 pub mod folders;
 pub mod health;
+pub mod knowledge;
 pub mod meetings;
 pub mod minutes;
 pub mod recordings;

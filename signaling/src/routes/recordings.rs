@@ -150,6 +150,15 @@ pub async fn media(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let recording = visible(&state, &caller, id).await?;
+    stream(&state, &recording, &headers).await
+}
+
+/// A recording's bytes, whole or the range `headers` ask for.
+pub async fn stream(
+    state: &AppState,
+    recording: &Recording,
+    headers: &HeaderMap,
+) -> AppResult<Response> {
     let chunks = state
         .objects
         .list(&format!("{}/", recording.object_prefix))
