@@ -15,7 +15,10 @@ use parley_storage::{path_within, ChannelAccess};
 mod files;
 mod knowledge;
 pub use files::{files, folders, FileAction, FileFacts, FolderAction};
-pub use knowledge::{article, create_space, space, ArticleAction, ArticleFacts, SpaceFacts};
+pub use knowledge::{
+    archived as space_archived, article, create_space, space, ArticleAction, ArticleFacts,
+    SpaceFacts,
+};
 
 /// The signed-in user asking.
 #[derive(Debug, Clone, Copy)]

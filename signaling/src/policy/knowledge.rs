@@ -2,7 +2,17 @@
 
 use super::deny;
 use crate::error::{AppError, AppResult};
-use parley_proto::{Role, SpaceLevel, SpaceRole};
+use axum::http::StatusCode;
+use parley_proto::{ErrorCode, Role, SpaceLevel, SpaceRole};
+
+/// What an archived space answers to a change.
+pub fn archived() -> AppError {
+    AppError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::Conflict,
+        "the space is archived: nothing in it changes",
+    )
+}
 
 /// How someone stands to a space.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,7 +92,7 @@ pub fn article(facts: ArticleFacts, action: ArticleAction) -> AppResult<()> {
             ArticleAction::ReadPublished | ArticleAction::ReadLatest
         )
     {
-        return deny("the space is archived: its articles are read-only");
+        return Err(archived());
     }
     let writes = facts.author && facts.level >= SpaceLevel::Write;
     match action {
@@ -203,6 +213,7 @@ mod tests {
             ..of(SpaceLevel::Admin, true, true)
         };
         assert!(article(archived, ArticleAction::ReadLatest).is_ok());
-        assert!(article(archived, ArticleAction::Edit).is_err());
+        let err = article(archived, ArticleAction::Edit).unwrap_err();
+        assert_eq!(err.status.as_u16(), 409);
     }
 }

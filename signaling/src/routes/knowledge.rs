@@ -406,9 +406,7 @@ pub async fn update_space(
         ));
     }
     if space.archived_at.is_some() && req.archived != Some(false) {
-        return Err(AppError::forbidden(
-            "the space is archived: bring it back (`archived: false`) to change it",
-        ));
+        return Err(policy::space_archived());
     }
     let name = req
         .name
@@ -450,10 +448,13 @@ pub async fn set_members(
 ) -> AppResult<StatusCode> {
     let me = caller.user()?;
     let (space, level) = load_space(&state, me, SpaceId(id)).await?;
-    if level != SpaceLevel::Admin || space.archived_at.is_some() {
+    if level != SpaceLevel::Admin {
         return Err(AppError::forbidden(
-            "only the space's knowledge admins change its members, and not while it is archived",
+            "only the space's knowledge admins change its members",
         ));
+    }
+    if space.archived_at.is_some() {
+        return Err(policy::space_archived());
     }
     let mut seen = HashSet::new();
     for member in &req.members {
@@ -487,6 +488,7 @@ pub async fn set_members(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ArticleQuery {
     /// `published` (default), `submitted` (the review queue), `draft`, `returned`, or `mine`.
     pub status: Option<String>,
@@ -577,9 +579,7 @@ pub async fn create_article(
         ));
     }
     if space.archived_at.is_some() {
-        return Err(AppError::forbidden(
-            "the space is archived: nothing is added to it",
-        ));
+        return Err(policy::space_archived());
     }
     let lang = lang(req.lang.as_deref())?;
     let (mut title, mut body) = (None, String::new());
@@ -638,6 +638,7 @@ pub async fn create_article(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct LangQuery {
     /// `en` (default) or `zh`.
     pub lang: Option<String>,
@@ -657,6 +658,7 @@ pub async fn list_templates(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct VersionQuery {
     /// A version to show instead of the default one.
     pub version: Option<i64>,
@@ -952,6 +954,7 @@ pub async fn versions(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct DiffQuery {
     pub from: i64,
     pub to: i64,
