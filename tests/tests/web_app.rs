@@ -7,15 +7,19 @@
 //! previewed and downloads byte for byte; and the file library, where a department's admin shares
 //! a folder through the permission dialog and restores an old version of what a member uploaded
 //! there; and the search box, where a Chinese word finds a message far up a channel and opens
-//! the channel there. Screenshots of each state land in
+//! the channel there; and the knowledge base, where a member writes an article in Chinese with
+//! its live preview and an image he uploads with it, an admin publishes it from the review
+//! queue, the search box finds it, a reader on a phone reads it with its image and downloads the
+//! attachment, and a meeting's minutes become a draft. Screenshots of each state land in
 //! `target/ui-screenshots/` (the ones in `docs/screenshots/` are copied from there).
 
 use parley_tests::recorder::RecorderProcess;
-use parley_tests::rtc::{run_browser_script, App};
+use parley_tests::rtc::{run_browser_script, App, RtcClient};
 use parley_tests::{
     eventually, expect_error, expect_json, unique, Backend, S3Server, Server, ServerOptions, Team,
     WsClient, ADMIN_EMAIL, ADMIN_PASSWORD,
 };
+use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -48,6 +52,9 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
         ("admin.js", "text/javascript"),
         ("library.js", "text/javascript"),
         ("search.js", "text/javascript"),
+        ("knowledge.js", "text/javascript"),
+        ("article.js", "text/javascript"),
+        ("markdown.js", "text/javascript"),
         ("upkeep.js", "text/javascript"),
         ("app.css", "text/css"),
         ("icon.svg", "image/svg+xml"),
@@ -1060,6 +1067,317 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         json!({"hash": "#/", "value": "预算"}),
         "{report}"
     );
+    for shot in report["screenshots"].as_array().expect("screenshots") {
+        let size = std::fs::metadata(shot.as_str().expect("path"))
+            .expect("screenshot written")
+            .len();
+        assert!(size > 10_000, "{shot} is {size} bytes");
+    }
+}
+
+#[tokio::test]
+async fn an_article_written_in_chinese_is_previewed_reviewed_published_found_and_read_on_a_phone() {
+    let server = Server::start(Backend::Sqlite).await;
+    let admin = server.admin_token().await;
+    let mut people = Vec::new();
+    for name in ["李雷 Li Lei", "韩梅梅 Han Meimei"] {
+        let email = format!("{}@example.com", unique("kb"));
+        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
+        let user: Value =
+            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
+        people.push((user["id"].as_i64().expect("id"), email));
+    }
+    // A topic space (no department): every member of the organisation may write there.
+    let body = json!({"name": "生产知识 Production", "description": "设备、工艺和安全"});
+    let space: Value = expect_json(server.post("/v1/spaces", Some(&admin), &body).await, 201).await;
+    let space_id = space["id"].as_i64().expect("space id");
+    // The image Li Lei uploads with the article, and where Han Meimei's download is saved.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let png_name = "冷却系统 cooling.png";
+    let png = png(120, 80);
+    let png_path = dir.path().join(png_name);
+    std::fs::write(&png_path, &png).expect("write the PNG");
+    let downloads = dir.path().join("downloads");
+    // A meeting Li Lei attended (a room of no channel, which members open by joining), with an
+    // agenda in its minutes.
+    let writer = server.login(&people[0].1, PASSWORD).await.access_token;
+    let room = unique("equipment_weekly");
+    let in_call = RtcClient::join_room(&server, &writer, &room).await;
+    let meeting = eventually(100, Duration::from_millis(100), || async {
+        let list: Value = expect_json(server.get("/v1/meetings", Some(&writer)).await, 200).await;
+        list["meetings"]
+            .as_array()?
+            .iter()
+            .find(|m| m["room"] == room.as_str())
+            .and_then(|m| m["id"].as_i64())
+    })
+    .await
+    .expect("the meeting was recorded");
+    drop(in_call);
+    let minutes = format!("/v1/meetings/{meeting}/minutes");
+    let agenda = json!({"agenda": "检查 2 号线冷却系统"});
+    expect_json::<Value>(
+        server
+            .send_json(Method::PATCH, &minutes, &writer, &agenda)
+            .await,
+        200,
+    )
+    .await;
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8 path").to_string();
+    let report = run_browser_script(
+        "app_knowledge.mjs",
+        &[
+            "--parley",
+            &server.url,
+            "--space",
+            &space_id.to_string(),
+            "--email-writer",
+            &people[0].1,
+            "--email-reader",
+            &people[1].1,
+            "--password",
+            PASSWORD,
+            "--admin-email",
+            ADMIN_EMAIL,
+            "--admin-password",
+            ADMIN_PASSWORD,
+            "--png",
+            &path(&png_path),
+            "--downloads",
+            &path(&downloads),
+            "--meeting",
+            &meeting.to_string(),
+            "--out",
+            &path(&screenshots()),
+        ],
+        220,
+    )
+    .await;
+    eprintln!("app_knowledge.mjs report: {report}");
+    assert_eq!(report["ok"], true, "{}", report["error"]);
+    assert_eq!(report["pageErrors"], json!([]), "{report}");
+    assert_eq!(
+        report["translations"],
+        json!({"missing": [], "unknown": []}),
+        "every text of the knowledge base in both languages"
+    );
+    assert_eq!(report["nav"], "知识库", "{report}");
+    let templates = report["templates"].to_string();
+    for template in ["minutes", "issue_report", "project_progress"] {
+        assert!(templates.contains(template), "{templates}");
+    }
+    let hash = report["editorHash"].as_str().unwrap_or_default();
+    let id: i64 = hash
+        .trim_start_matches("#/articles/")
+        .trim_end_matches("/edit")
+        .parse()
+        .unwrap_or_else(|_| panic!("the editor's address: {hash}"));
+    // The preview drew the heading (an article's `##` is an h3 under the page's title) and the
+    // bold words while they were typed, beside the text on a wide screen.
+    assert_eq!(report["previewHeading"], "停机原因", "{report}");
+    assert_eq!(report["previewBold"], "过热", "{report}");
+    assert_eq!(report["sideBySide"], true, "{report}");
+    // The image Li Lei uploaded was attached, went into the text at the cursor, on a line of its
+    // own, and the preview decoded it from his library (the draft did not carry it yet).
+    let file: i64 = report["attached"]["file"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("the attachment's id: {report}"));
+    assert_eq!(
+        report["attached"],
+        json!({"file": file.to_string(), "name": png_name, "count": "(1/20)"}),
+        "{report}"
+    );
+    let inserted = format!("![{png_name}](file:{file})");
+    assert_eq!(report["inserted"], inserted.as_str(), "{report}");
+    assert_eq!(
+        report["previewImage"],
+        json!({"size": [120, 80], "path": format!("/v1/files/{file}/content"), "token": true}),
+        "{report}"
+    );
+    // Version 1 is the blank draft the dialog made; the first save is version 2.
+    let article = format!("#/articles/{id}");
+    let rendered = |status: &str, version: &str| {
+        json!({"hash": article, "title": "2 号线停机处理流程", "status": status, "version": version,
+            "headings": ["H3:停机原因"], "strong": ["过热"], "items": ["检查风扇", "记录温度"],
+            "scope": "适用范围：生产部 夜班", "tags": ["设备", "故障"]})
+    };
+    let shown = |key: &str| {
+        let mut value = report[key].clone();
+        let map = value.as_object_mut().expect("an article shown");
+        map.remove("review");
+        map.remove("actions");
+        value
+    };
+    assert_eq!(shown("draft"), rendered("草稿", "2"), "{report}");
+    assert_eq!(
+        report["draft"]["actions"],
+        json!(["edit", "submit", "history", "delete"]),
+        "{report}"
+    );
+    assert_eq!(shown("submitted"), rendered("待审核", "2"), "{report}");
+    // The admin saw it waiting: on the space's card, on the review tab, in the queue.
+    assert_eq!(report["pendingCard"], "1", "{report}");
+    assert_eq!(
+        report["queue"],
+        json!({"tab": "To review 1", "title": "2 号线停机处理流程", "status": "submitted",
+            "author": "李雷 Li Lei"}),
+        "{report}"
+    );
+    assert_eq!(report["adminPublished"]["status"], "Published", "{report}");
+    // Li Lei's page followed the publication, with the admin's word, and a toast opening it.
+    assert_eq!(shown("published"), rendered("已发布", "2"), "{report}");
+    assert_eq!(report["published"]["review"], "写得很好 Well written");
+    assert_eq!(report["toast"]["href"], article.as_str(), "{report}");
+    assert_eq!(report["toast"]["kind"], "article_published", "{report}");
+    let toast = report["toast"]["text"].as_str().unwrap_or_default();
+    assert!(
+        toast.contains("2 号线停机处理流程") && toast.contains("写得很好"),
+        "{toast}"
+    );
+    // The search box found the article by a word of its text, and opened it.
+    assert_eq!(
+        report["result"],
+        json!({"href": article, "title": "2 号线停机处理流程", "place": "知识库", "marks": ["过热"]}),
+        "{report}"
+    );
+    assert_eq!(shown("opened"), rendered("已发布", "2"), "{report}");
+    // Han Meimei read it on a phone, found it helpful and commented; Li Lei's page showed it.
+    assert_eq!(shown("phoneArticle"), rendered("已发布", "2"), "{report}");
+    assert_eq!(report["phoneFits"], true, "{report}");
+    // She saw the image through the article, and downloaded the attachment byte for byte,
+    // though Li Lei's own files are not hers to open.
+    assert_eq!(
+        report["readerImage"],
+        json!({"size": [120, 80], "path": format!("/v1/articles/{id}/files/{file}"), "token": true}),
+        "{report}"
+    );
+    assert_eq!(
+        report["readerFiles"],
+        json!([{"file": file, "name": png_name, "thumb": true}]),
+        "{report}"
+    );
+    assert_eq!(report["readerDownload"]["name"], png_name, "{report}");
+    let saved = report["readerDownload"]["saved"].as_str().expect("saved");
+    let got = std::fs::read(saved).expect("the download");
+    assert_eq!(
+        Sha256::digest(&got),
+        Sha256::digest(&png),
+        "the attachment's bytes"
+    );
+    assert_eq!(report["vote"], "1", "{report}");
+    assert_eq!(report["commentSeen"], "谢谢分享，很有用", "{report}");
+    // The edit is a new draft version; the history's diff shows the changed line.
+    assert_eq!(report["edited"]["status"], "草稿", "{report}");
+    assert_eq!(report["edited"]["version"], "3", "{report}");
+    assert_eq!(
+        report["editedNote"], "这是尚未发布的第 3 版；读者看到的是第 2 版。",
+        "{report}"
+    );
+    assert_eq!(
+        report["diff"],
+        json!({"versions": [3, 2, 1], "added": ["设备**过热**导致停机，请检查冷却系统和风道。"],
+            "removed": ["设备**过热**导致停机，请检查冷却系统。"], "struck": "line-through"}),
+        "{report}"
+    );
+    // The admin's edit meanwhile made Li Lei's save a conflict, said as such, his text kept.
+    assert_eq!(report["adminEdit"], 200, "{report}");
+    let conflict = &report["conflict"];
+    assert!(
+        conflict["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("有人保存了更新的版本"),
+        "{report}"
+    );
+    assert_eq!(conflict["stillEditing"], true, "{report}");
+    assert_eq!(conflict["title"], "2 号线停机处理流程（修订）", "{report}");
+    assert_eq!(
+        report["phoneEditor"],
+        json!({"write": {"tabs": true, "text": true, "preview": false},
+            "preview": {"tabs": true, "text": false, "preview": true},
+            "fits": true, "heading": "停机原因"}),
+        "{report}"
+    );
+    // What the server kept: readers still see version 2, with Han Meimei's vote and comment;
+    // the history has the blank first version, Li Lei's two saves and the admin's.
+    let reader = server.login(&people[1].1, PASSWORD).await.access_token;
+    let read: Value = expect_json(
+        server
+            .get(&format!("/v1/articles/{id}"), Some(&reader))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(read["shown_version"], 2, "{read}");
+    assert_eq!(read["title"], "2 号线停机处理流程", "{read}");
+    assert!(
+        read["body"].as_str().is_some_and(|b| b.contains(&inserted)),
+        "{read}"
+    );
+    assert_eq!(read["attachments"][0]["id"], file, "{read}");
+    let library = server
+        .get(&format!("/v1/files/{file}/content"), Some(&reader))
+        .await;
+    assert_eq!(library.status(), 404, "the file itself is not hers to open");
+    assert_eq!(read["helpful"], 1, "{read}");
+    assert_eq!(read["my_vote"], true, "{read}");
+    let versions: Value = expect_json(
+        server
+            .get(&format!("/v1/articles/{id}/versions"), Some(&writer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(4),
+        "{versions}"
+    );
+    let comments: Value = expect_json(
+        server
+            .get(&format!("/v1/articles/{id}/comments"), Some(&writer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(comments["comments"][0]["author"], people[1].0, "{comments}");
+    // The meeting's minutes became a draft of the space, opened in Li Lei's editor.
+    assert_eq!(report["meetingSpaces"], json!([space_id]), "{report}");
+    let from = &report["fromMeeting"];
+    assert_eq!(from["title"], room.as_str(), "{report}");
+    assert!(
+        from["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("检查 2 号线冷却系统")),
+        "{report}"
+    );
+    assert_eq!(report["fromMeetingFits"], true, "{report}");
+    let hash = from["hash"].as_str().unwrap_or_default();
+    let draft: i64 = hash
+        .trim_start_matches("#/articles/")
+        .trim_end_matches("/edit")
+        .parse()
+        .unwrap_or_else(|_| panic!("the draft's editor: {hash}"));
+    let draft: Value = expect_json(
+        server
+            .get(&format!("/v1/articles/{draft}"), Some(&writer))
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(draft["meeting_id"], meeting, "{draft}");
+    assert_eq!(draft["status"], "draft", "{draft}");
+    assert_eq!(draft["space_id"], space_id, "{draft}");
+    // He added the image from his own files with the picker, and saved it with the draft.
+    assert_eq!(
+        report["picker"],
+        json!({"crumbs": ["文件", "我的文件"], "count": "已选 1 个", "fits": true}),
+        "{report}"
+    );
+    assert_eq!(report["meetingDraft"], json!([file]), "{report}");
+    assert_eq!(draft["version"], 2, "{draft}");
+    assert_eq!(draft["attachments"][0]["id"], file, "{draft}");
     for shot in report["screenshots"].as_array().expect("screenshots") {
         let size = std::fs::metadata(shot.as_str().expect("path"))
             .expect("screenshot written")

@@ -1,6 +1,7 @@
 // The Parley web app: sign-in, the sidebar of channels, the message view, urgent pings, and the
-// routes to meetings (meeting.js), minutes and tasks (minutes.js), the file library (library.js)
-// and administration (admin.js). The search box (search.js) stays at the top of the sidebar.
+// routes to meetings (meeting.js), minutes and tasks (minutes.js), the file library (library.js),
+// the knowledge base (knowledge.js, article.js) and administration (admin.js). The search box
+// (search.js) stays at the top of the sidebar.
 // Everything live goes through the SDK's ParleyClient, which resumes after a network drop with
 // nothing lost and nothing shown twice.
 
@@ -15,6 +16,8 @@ import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
 import { renderAdmin, renderDashboard } from "./admin.js";
 import { ChatView } from "./chat.js";
 import { renderLibrary } from "./library.js";
+import { renderKnowledge } from "./knowledge.js";
+import { renderArticle } from "./article.js";
 import { searchBox, openSearch } from "./search.js";
 
 const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
@@ -270,6 +273,12 @@ function route() {
       case "files":
         renderLibrary(main, parts);
         break;
+      case "kb":
+        renderKnowledge(main, parts);
+        break;
+      case "articles":
+        renderArticle(main, parts);
+        break;
       case "admin":
         renderAdmin(main, ctx, parts[1] || "users");
         break;
@@ -339,6 +348,7 @@ export function renderSidebar() {
       navLink("#/tasks", t("nav.tasks")),
       navLink("#/meetings", t("nav.meetings")),
       navLink("#/files", t("nav.files")),
+      navLink("#/kb", t("nav.kb"), "#/articles/"),
       user.role === "admin" || user.role === "dept_admin" ? navLink("#/admin", t("nav.admin")) : null,
       user.role === "admin" ? navLink("#/dashboard", t("nav.dashboard")) : null),
     h("div", { class: "side-actions" },
@@ -353,8 +363,9 @@ export function renderSidebar() {
     h("footer", { class: "side-footer" }, languageSwitch()));
 }
 
-function navLink(href, label) {
-  const active = location.hash.startsWith(href);
+/** A section's link, shown as the current one on its pages (and on those under `also`). */
+function navLink(href, label, also = null) {
+  const active = location.hash.startsWith(href) || Boolean(also && location.hash.startsWith(also));
   return h("a", { href, class: active ? "active" : null, "aria-current": active ? "page" : null }, label);
 }
 
@@ -517,21 +528,37 @@ function onEvent(event) {
   for (const view of state.views) view.onEvent(event);
 }
 
+/** Longest part of someone's comment quoted in a notice. */
+const QUOTE_CHARS = 120;
+
 function onNotification(n) {
-  const text = t(`notification.${n.kind}`, {
-    title: n.task ? n.task.title : "",
+  let text = t(`notification.${n.kind}`, {
+    title: n.task ? n.task.title : n.article ? n.article.title : "",
     by: n.by ? userName(n.by) : "",
     name: n.file ? n.file.name : "",
     version: n.file ? n.file.version : "",
   });
-  toast(text);
-  notify("Parley", text);
+  const comment = n.article && n.article.comment;
+  if (comment) {
+    const quoted = comment.length > QUOTE_CHARS ? `${comment.slice(0, QUOTE_CHARS)}…` : comment;
+    text = t("notification.withComment", { text, comment: quoted });
+  }
+  // An article's notice opens the article.
+  const href = n.article ? `#/articles/${n.article.id}` : null;
+  toast(href ? h("a", { class: "toast-link", href, dataset: { kind: n.kind, article: n.article.id } }, text) : text);
+  notify("Parley", text, href);
 }
 
-function notify(title, body) {
+function notify(title, body, href = null) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   try {
-    new Notification(title, { body: body || "", tag: title });
+    const shown = new Notification(title, { body: body || "", tag: href || title });
+    if (href) {
+      shown.onclick = () => {
+        window.focus();
+        location.hash = href;
+      };
+    }
   } catch {
     /* some browsers allow notifications only from a service worker */
   }

@@ -2,10 +2,12 @@
 // the call, and after it), notes and decisions stamped with their place in the recording,
 // action items that become tasks, recording playback that jumps to a note's moment, the list
 // of meetings, and "My tasks" with due and overdue ones (opened at one of them by a search
-// result, `#/tasks/{id}`).
+// result, `#/tasks/{id}`). A meeting's minutes become a draft article of the knowledge base,
+// its recording kept with it, in a space the user may write in.
 
 import { t } from "./i18n.js";
-import { h, mount, api, mediaUrl, me, formatTime, formatDate, formatOffset, showError, toast } from "./ui.js";
+import { h, mount, api, mediaUrl, me, formatTime, formatDate, formatOffset, showError, toast, dialog } from "./ui.js";
+import { kbLang } from "./knowledge.js";
 
 // --- Meetings ---------------------------------------------------------------------------------
 
@@ -145,6 +147,10 @@ export async function minutesPanel(el, ctx, meeting, { live }) {
   }, t("minutes.publish"));
   const status = h("span", { class: "muted" },
     minutes.published_at ? t("minutes.publishedAt", { time: formatTime(minutes.published_at) }) : "");
+  // After the meeting: the minutes as a draft of the knowledge base, opened in its editor.
+  const toKnowledge = live ? null : h("button", {
+    type: "button", id: "minutes-to-kb", onclick: () => minutesToKnowledge(meeting).catch(showError),
+  }, "📚 ", t("minutes.toKb"));
 
   mount(el,
     h("div", { class: "minutes" },
@@ -153,7 +159,7 @@ export async function minutesPanel(el, ctx, meeting, { live }) {
       live ? null : player,
       h("h3", null, t("minutes.agenda")), agenda,
       h("h3", null, t("minutes.items")), list, form,
-      h("div", { class: "minutes-actions" }, publishButton, status)));
+      h("div", { class: "minutes-actions" }, publishButton, toKnowledge, status)));
 
   if (!live) {
     // Playback: the mixed recording of everyone, lined up with the meeting's clock.
@@ -180,6 +186,48 @@ export async function minutesPanel(el, ctx, meeting, { live }) {
     } catch (err) {
       mount(player, h("p", { class: "muted" }, err.message));
     }
+  }
+}
+
+/**
+ * "Publish to the knowledge base": a space the user may write in (`write` or `admin`, not
+ * archived) is chosen, the server starts a draft there from the minutes (keeping the meeting's
+ * recording with it), and its editor opens.
+ */
+async function minutesToKnowledge(meeting) {
+  const { spaces } = await api("GET", "/v1/spaces");
+  const writable = spaces.filter((s) => !s.archived_at && (s.level === "write" || s.level === "admin"));
+  const created = await dialog(t("minutes.toKbTitle"), (close) => {
+    if (!writable.length) {
+      return h("div", null, h("p", { class: "muted" }, t("minutes.toKbNoSpace")),
+        h("div", { class: "dialog-actions" }, h("button", { type: "button", onclick: () => close(null) }, t("close"))));
+    }
+    const space = h("select", { id: "kb-space-pick", required: true },
+      writable.map((s) => h("option", { value: s.id }, s.name)));
+    const error = h("p", { class: "form-error", role: "alert" });
+    const submit = h("button", { type: "submit", class: "primary", id: "kb-space-create" }, t("minutes.toKbCreate"));
+    return h("form", {
+      onsubmit: async (e) => {
+        e.preventDefault();
+        error.textContent = "";
+        submit.disabled = true;
+        try {
+          close(await api("POST", `/v1/spaces/${space.value}/articles`, { meeting_id: meeting.id, lang: kbLang() }));
+        } catch (err) {
+          error.textContent = err.message;
+          submit.disabled = false;
+        }
+      },
+    },
+      h("label", { for: "kb-space-pick" }, t("minutes.toKbSpace")), space,
+      h("p", { class: "muted small-print" }, t("minutes.toKbExplain")),
+      error,
+      h("div", { class: "dialog-actions" },
+        h("button", { type: "button", onclick: () => close(null) }, t("cancel")), submit));
+  });
+  if (created) {
+    toast(t("minutes.toKbDone", { title: created.title }));
+    location.hash = `#/articles/${created.id}/edit`;
   }
 }
 

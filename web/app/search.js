@@ -3,12 +3,14 @@
 // the last key; an answer to an older query is dropped): messages, each with its channel,
 // sender and time; files of the library, each with its name, uploader and last change; the
 // minutes of meetings, each with the meeting's title, who changed them last and when; and
-// tasks, each with its title, creator and last change; all with the server's snippet, whose
+// tasks, each with its title, creator and last change; and knowledge-base articles, each with
+// its title; all with the server's snippet, whose
 // matched words are marked. "More" pages on; a query the server cannot read shows its message,
 // which says what to change. A message opens its channel at it (`#/c/{channel}/m/{seq}`,
 // ChatView's `focusSeq`); a file opens its folder with its row lit up (`#/files/{folder}/f/{file}`);
 // minutes open their meeting's page (`#/minutes/{meeting}`); a task opens "My tasks" with its
-// row lit up (`#/tasks/{task}`). Server text only ever becomes text nodes.
+// row lit up (`#/tasks/{task}`); an article opens for reading (`#/articles/{id}`). Server text
+// only ever becomes text nodes.
 
 import { t } from "./i18n.js";
 import { h, mount, api, formatTime } from "./ui.js";
@@ -239,6 +241,7 @@ class SearchBox {
     if (r.type === "file") return this.fileItem(r);
     if (r.type === "minutes") return this.minutesItem(r);
     if (r.type === "task") return this.taskItem(r);
+    if (r.type === "article") return this.articleItem(r);
     const href = `#/c/${r.channel_id}/m/${r.seq}`;
     return h("li", null,
       h("a", {
@@ -307,8 +310,18 @@ class SearchBox {
     });
   }
 
+  /** A knowledge-base article: its title, then the snippet; it opens the article. */
+  articleItem(r) {
+    return this.recordItem(r, {
+      href: `#/articles/${r.id}`, kind: "article", icon: "¶", place: t("search.article"),
+      title: r.title, dataset: r.space_id == null ? {} : { space: r.space_id },
+      // Already reading it: nothing to do but close.
+      again: () => {},
+    });
+  }
+
   /**
-   * A result that is a thing of its own (minutes, a task): an icon of its kind beside its title,
+   * A result that is a thing of its own (minutes, a task, an article): an icon of its kind beside its title,
    * what kind it is, who changed it and when, then the snippet. `again` is for the result that
    * points where the app already is, as hashchange will not come.
    */
@@ -354,8 +367,12 @@ class SearchBox {
 
 /** A result's snippet, its matched words marked. */
 function snippet(r) {
+  // An article's text is Markdown: its marks (`**`, `##`, backticks) are left out of the passage.
+  const plain = r.type === "article"
+    ? (text) => text.replace(/\*\*|__|~~|`+|(^|\s)#{1,6}(?=\s)/g, "$1")
+    : (text) => text;
   return h("span", { class: "search-snippet" },
-    (r.snippet || []).map((part) => (part.hit ? h("mark", null, part.text) : part.text)));
+    (r.snippet || []).map((part) => (part.hit ? h("mark", null, plain(part.text)) : plain(part.text))));
 }
 
 /** The query language: the filters on one line, opened to an example and a word for each. */
@@ -372,6 +389,7 @@ function tips() {
     ["type:file", t("search.tip.typeFile")],
     ["type:minutes", t("search.tip.typeMinutes")],
     ["type:task", t("search.tip.typeTask")],
+    ["type:article", t("search.tip.typeArticle")],
     ["before:2026-06-30", t("search.tip.before")],
     ["after:2026-01-01", t("search.tip.after")],
   ];
