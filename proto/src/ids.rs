@@ -68,3 +68,15 @@ id_type!(
     /// A folder of the file library.
     FolderId
 );
+id_type!(
+    /// A space of the knowledge base.
+    SpaceId
+);
+id_type!(
+    /// An article of the knowledge base.
+    ArticleId
+);
+id_type!(
+    /// A comment on an article.
+    ArticleCommentId
+);

@@ -1,38 +1,12 @@
 //! The knowledge base: spaces by department or topic, articles in Markdown with versions,
 //! reviewed by a space's knowledge admins before they are published.
 
-use crate::{Attachment, ChannelId, DepartmentId, FileId, MeetingId, RecordingId, UserId};
+use crate::{
+    ArticleCommentId, ArticleId, Attachment, ChannelId, DepartmentId, FileId, MeetingId,
+    RecordingId, SpaceId, UserId,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-
-macro_rules! kb_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(transparent)]
-        #[schema(value_type = i64)]
-        pub struct $name(pub i64);
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-    };
-}
-
-kb_id!(
-    /// A space of the knowledge base.
-    SpaceId
-);
-kb_id!(
-    /// An article of the knowledge base.
-    ArticleId
-);
-kb_id!(
-    /// A comment on an article.
-    ArticleCommentId
-);
 
 /// What someone may do in a space, from least to most.
 #[derive(

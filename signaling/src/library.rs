@@ -120,7 +120,7 @@ async fn channel_owner(state: &AppState, folder: &Folder) -> AppResult<Option<i6
 }
 
 /// The channels `me` is a member of, as grants name them.
-async fn channel_ids(state: &AppState, me: &User) -> AppResult<Vec<i64>> {
+pub async fn channel_ids(state: &AppState, me: &User) -> AppResult<Vec<i64>> {
     Ok(state
         .db
         .channels_of(me.id)

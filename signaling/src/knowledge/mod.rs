@@ -42,12 +42,9 @@ impl Directory {
 
 /// The channels `me` is in.
 pub async fn channels_of(state: &AppState, me: &User) -> AppResult<HashSet<i64>> {
-    Ok(state
-        .db
-        .channels_of(me.id)
+    Ok(crate::library::channel_ids(state, me)
         .await?
         .into_iter()
-        .map(|c| c.id.0)
         .collect())
 }
 

@@ -141,6 +141,17 @@ fn space_view(row: SpaceRow, level: SpaceLevel, counts: (i64, i64)) -> Space {
     }
 }
 
+/// A space's published and waiting articles.
+async fn counts_of(state: &AppState, space: SpaceId) -> AppResult<(i64, i64)> {
+    Ok(state
+        .db
+        .space_counts()
+        .await?
+        .get(&space)
+        .copied()
+        .unwrap_or_default())
+}
+
 /// A space `me` may read, with their level there.
 async fn load_space(state: &AppState, me: &User, id: SpaceId) -> AppResult<(SpaceRow, SpaceLevel)> {
     let space = state
@@ -341,13 +352,7 @@ pub async fn create_space(
         }
     }
     let level = knowledge::level_in(&state, me, &space).await?;
-    let counts = state
-        .db
-        .space_counts()
-        .await?
-        .get(&space.id)
-        .copied()
-        .unwrap_or_default();
+    let counts = counts_of(&state, space.id).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(space_view(space, level, counts)),
@@ -373,13 +378,7 @@ pub async fn get_space(
         .db
         .top_articles(space.id, now_ms() - TOP_DAYS * 86_400_000, TOP_COUNT)
         .await?;
-    let counts = state
-        .db
-        .space_counts()
-        .await?
-        .get(&space.id)
-        .copied()
-        .unwrap_or_default();
+    let counts = counts_of(&state, space.id).await?;
     Ok(axum::Json(SpaceDetail {
         space: space_view(space, level, counts),
         members,
@@ -425,13 +424,7 @@ pub async fn update_space(
         archived: req.archived,
     };
     let space = state.db.update_space(space.id, &changes, now_ms()).await?;
-    let counts = state
-        .db
-        .space_counts()
-        .await?
-        .get(&space.id)
-        .copied()
-        .unwrap_or_default();
+    let counts = counts_of(&state, space.id).await?;
     Ok(axum::Json(space_view(space, level, counts)))
 }
 
