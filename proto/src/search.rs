@@ -70,6 +70,10 @@ pub struct SearchResult {
     /// came from one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meeting_id: Option<MeetingId>,
+    /// Minutes: where in the meeting's recording the words that matched were said (seconds
+    /// from the meeting's start, as items' `recording_offset_secs`), to open the player there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_offset_secs: Option<f64>,
     /// Where it is: an article's space in the knowledge base.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub space_id: Option<crate::SpaceId>,

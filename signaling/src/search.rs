@@ -9,13 +9,13 @@
 //! object store (opened when sealed), in a bounded size, and saved in the database so every
 //! node indexes it without reading it again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::StatusCode;
 use parley_proto::{
-    ChannelId, ErrorCode, FolderId, MeetingId, ReindexReport, SearchKind, SearchResult,
+    ChannelId, ErrorCode, FolderId, MeetingId, Minutes, ReindexReport, SearchKind, SearchResult,
     SearchResults, SnippetPart, SpaceId, User, UserId,
 };
 use parley_search::{Follower, Opened, Request, SearchIndex};
@@ -414,6 +414,18 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         };
         (channels.into_iter().collect(), folders)
     };
+    // Minutes open at the moment the words that matched were said.
+    let mut moments: HashMap<i64, Option<f64>> = HashMap::new();
+    for hit in page.hits.iter().filter(|h| h.kind == SearchKind::Minutes) {
+        if !seen_meetings.contains(&hit.id) {
+            continue;
+        }
+        let said = state
+            .db
+            .minutes(MeetingId(hit.id), parley_storage::now_ms())
+            .await?;
+        moments.insert(hit.id, moment(&said, &hit.snippet));
+    }
     let mut dropped = 0u64;
     let mut results = Vec::with_capacity(page.hits.len());
     for hit in page.hits {
@@ -433,6 +445,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
             seq: None,
             folder_id: None,
             meeting_id: None,
+            recording_offset_secs: None,
             space_id: None,
             title: None,
             sender_id: None,
@@ -479,6 +492,7 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
                 .iter()
                 .find(|m| m.meeting == hit.id && seen_meetings.contains(&m.meeting))
                 .map(|m| {
+                    result.recording_offset_secs = moments.get(&m.meeting).copied().flatten();
                     result.meeting_id = Some(MeetingId(m.meeting));
                     result.title = Some(m.title.clone());
                     result.sender_id = m.updated_by.map(UserId);
@@ -505,4 +519,23 @@ pub async fn search(state: &AppState, me: &User, ask: Ask) -> AppResult<SearchRe
         offset: ask.offset,
         results,
     })
+}
+
+/// Where in the recording minutes' matched words were said: the first stamped item whose text
+/// holds one of the snippet's highlighted words.
+fn moment(minutes: &Minutes, snippet: &[parley_search::Segment]) -> Option<f64> {
+    let words: Vec<String> = snippet
+        .iter()
+        .filter(|part| part.hit && !part.text.trim().is_empty())
+        .map(|part| part.text.to_lowercase())
+        .collect();
+    minutes
+        .items
+        .iter()
+        .filter(|item| item.recording_offset_secs.is_some())
+        .find(|item| {
+            let body = item.body.to_lowercase();
+            words.iter().any(|word| body.contains(word.as_str()))
+        })
+        .and_then(|item| item.recording_offset_secs)
 }

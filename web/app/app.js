@@ -268,7 +268,8 @@ function route() {
         renderMeetings(main, ctx);
         break;
       case "minutes":
-        renderMinutes(main, ctx, id);
+        // `#/minutes/3/t/130`: the meeting's page with its recording at 130 s (a search result).
+        renderMinutes(main, ctx, id, parts[2] === "t" ? Number(parts[3]) : null);
         break;
       case "files":
         renderLibrary(main, parts);

@@ -30,7 +30,7 @@ export async function renderMeetings(main, ctx) {
 }
 
 /** A meeting's page: its minutes and its recordings, which the minutes' stamps seek. */
-export async function renderMinutes(main, ctx, id) {
+export async function renderMinutes(main, ctx, id, at = null) {
   const host = h("div", { class: "minutes-page" });
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
@@ -38,7 +38,7 @@ export async function renderMinutes(main, ctx, id) {
       h("h1", null, t("minutes.title"))), host));
   try {
     const meeting = await api("GET", `/v1/meetings/${id}`);
-    await minutesPanel(host, ctx, meeting, { live: false });
+    await minutesPanel(host, ctx, meeting, { live: false, at });
   } catch (err) {
     mount(host, h("p", { class: "empty" }, err.message));
   }
@@ -48,7 +48,7 @@ export async function renderMinutes(main, ctx, id) {
  * The minutes editor for one meeting. `live`: the meeting is going on, so new notes are stamped
  * with the time since it started (its place in the recording).
  */
-export async function minutesPanel(el, ctx, meeting, { live }) {
+export async function minutesPanel(el, ctx, meeting, { live, at = null }) {
   let minutes = await api("GET", `/v1/meetings/${meeting.id}/minutes`);
   const members = meeting.channel_id ? await ctx.members(meeting.channel_id).catch(() => []) : [];
   const people = new Map(members.map((m) => [m.user_id, m.name]));
@@ -172,6 +172,18 @@ export async function minutesPanel(el, ctx, meeting, { live }) {
         offsets.start = main.start_offset_ms || 0;
         media = h(main.content_type.startsWith("video/") ? "video" : "audio",
           { controls: true, preload: "metadata", id: "recording-player", src: await mediaUrl(main.url) });
+        if (Number.isFinite(at)) {
+          // Opened at a moment (a search result): the player waits there, and the item said
+          // then is marked.
+          const start = offsets.start / 1000;
+          media.addEventListener("loadedmetadata", () => { media.currentTime = Math.max(0, at - start); }, { once: true });
+          const said = minutes.items.find((i) => Math.floor(i.recording_offset_secs ?? -1) === at);
+          const row = said && list.querySelector(`[data-item="${said.id}"]`);
+          if (row) {
+            row.classList.add("found");
+            row.scrollIntoView({ block: "center" });
+          }
+        }
         mount(player, h("h3", null, t("minutes.recording")), media,
           videos.length ? h("details", null, h("summary", null, t("minutes.videoTracks", { n: videos.length })),
             h("ul", null, videos.map((v) => h("li", null,

@@ -293,8 +293,10 @@ class SearchBox {
   /** A meeting's minutes: the meeting's title (untitled ones go by their number), then the snippet. */
   minutesItem(r) {
     const meeting = r.meeting_id ?? r.id;
+    // At the moment in the recording where the words were said, when the server knows it.
+    const at = r.recording_offset_secs;
     return this.recordItem(r, {
-      href: `#/minutes/${meeting}`, kind: "minutes", icon: "≡", place: t("search.minutes"),
+      href: at === null || at === undefined ? `#/minutes/${meeting}` : `#/minutes/${meeting}/t/${Math.floor(at)}`, kind: "minutes", icon: "≡", place: t("search.minutes"),
       title: r.title || t("search.meeting", { id: meeting }), dataset: { meeting },
       // Already on that page: nothing to do but close.
       again: () => {},
