@@ -26,6 +26,20 @@ pub struct SpaceRow {
     pub archived_at: Option<i64>,
 }
 
+/// A new space.
+#[derive(Debug, Clone, Copy)]
+pub struct NewSpaceRow<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub department: Option<DepartmentId>,
+    pub stale_days: i64,
+    /// Its creator, named its knowledge admin.
+    pub by: UserId,
+    /// Drafts (title, body) by the creator it starts with.
+    pub drafts: &'a [(String, String)],
+    pub now: i64,
+}
+
 /// What `PATCH /v1/spaces/{id}` changes.
 #[derive(Debug, Clone, Default)]
 pub struct SpaceChanges<'a> {
@@ -94,8 +108,9 @@ pub struct ArticleEdit<'a> {
     pub note: &'a str,
     /// The version the edit was made from: refused if the article moved on.
     pub base_version: Option<i64>,
-    /// The status the article takes (`None`: keeps its own).
-    pub status: Option<ArticleStatus>,
+    /// A knowledge admin's edit keeps the article's status (a published article's next version
+    /// is a draft all the same); anyone else's makes it a draft.
+    pub by_admin: bool,
 }
 
 /// Which version of each article a list shows.
@@ -313,16 +328,54 @@ pub fn is_stale(published_at: Option<i64>, stale_days: i64, now: i64) -> bool {
     }
 }
 
+/// A new draft with its first version, in `tx`.
+async fn insert_article(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    new: &NewArticleRow<'_>,
+) -> Result<ArticleId, StoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO kb_articles (space_id, author_id, status, version, created_at, \
+         updated_at, meeting_id, recording_id) VALUES ($1, $2, 'draft', 1, $3, $3, $4, $5) \
+         RETURNING id",
+    )
+    .bind(new.space.0)
+    .bind(new.author.0)
+    .bind(new.now)
+    .bind(new.meeting.map(|m| m.0))
+    .bind(new.recording.map(|r| r.0))
+    .fetch_one(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO kb_versions (article_id, version, title, scope, tags, body, attachments, \
+         editor_id, note, created_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, '', $8)",
+    )
+    .bind(id)
+    .bind(new.title)
+    .bind(new.scope)
+    .bind(tags_text(new.tags))
+    .bind(new.body)
+    .bind(files_text(new.attachments))
+    .bind(new.author.0)
+    .bind(new.now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(ArticleId(id))
+}
+
 impl Database {
-    pub async fn create_space(
-        &self,
-        name: &str,
-        description: &str,
-        department: Option<DepartmentId>,
-        stale_days: i64,
-        by: UserId,
-        now: i64,
-    ) -> Result<SpaceRow, StoreError> {
+    /// A new space, its creator named its knowledge admin, with `drafts` (title, body) by the
+    /// creator: all of it or nothing.
+    pub async fn create_space(&self, new: &NewSpaceRow<'_>) -> Result<SpaceRow, StoreError> {
+        let NewSpaceRow {
+            name,
+            description,
+            department,
+            stale_days,
+            by,
+            drafts,
+            now,
+        } = *new;
+        let mut tx = self.begin_write().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO kb_spaces (name, description, department_id, stale_days, created_by, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -333,9 +386,33 @@ impl Database {
         .bind(stale_days)
         .bind(by.0)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::from(e).conflict_as("a space of that name exists already"))?;
+        sqlx::query(
+            "INSERT INTO kb_space_members (space_id, subject_kind, subject_id, role) \
+             VALUES ($1, 'user', $2, 'admin')",
+        )
+        .bind(id)
+        .bind(by.0)
+        .execute(&mut *tx)
+        .await?;
+        for (title, body) in drafts {
+            let draft = NewArticleRow {
+                space: SpaceId(id),
+                author: by,
+                title,
+                scope: "",
+                tags: &[],
+                body,
+                attachments: &[],
+                meeting: None,
+                recording: None,
+                now,
+            };
+            insert_article(&mut tx, &draft).await?;
+        }
+        tx.commit().await?;
         self.space(SpaceId(id)).await?.ok_or(StoreError::NotFound)
     }
 
@@ -440,6 +517,12 @@ impl Database {
         members: &[SpaceMember],
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
+        // Taken first, so two replacements at once run one after the other (PostgreSQL would
+        // otherwise let each delete only what it saw, and keep both lists).
+        sqlx::query("UPDATE kb_spaces SET id = id WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM kb_space_members WHERE space_id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -518,34 +601,9 @@ impl Database {
     /// A new draft with its first version.
     pub async fn create_article(&self, new: &NewArticleRow<'_>) -> Result<ArticleId, StoreError> {
         let mut tx = self.begin_write().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO kb_articles (space_id, author_id, status, version, created_at, \
-             updated_at, meeting_id, recording_id) VALUES ($1, $2, 'draft', 1, $3, $3, $4, $5) \
-             RETURNING id",
-        )
-        .bind(new.space.0)
-        .bind(new.author.0)
-        .bind(new.now)
-        .bind(new.meeting.map(|m| m.0))
-        .bind(new.recording.map(|r| r.0))
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO kb_versions (article_id, version, title, scope, tags, body, attachments, \
-             editor_id, note, created_at) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, '', $8)",
-        )
-        .bind(id)
-        .bind(new.title)
-        .bind(new.scope)
-        .bind(tags_text(new.tags))
-        .bind(new.body)
-        .bind(files_text(new.attachments))
-        .bind(new.author.0)
-        .bind(new.now)
-        .execute(&mut *tx)
-        .await?;
+        let id = insert_article(&mut tx, new).await?;
         tx.commit().await?;
-        Ok(ArticleId(id))
+        Ok(id)
     }
 
     /// An article that is not deleted.
@@ -582,13 +640,19 @@ impl Database {
         now: i64,
     ) -> Result<i64, StoreError> {
         let mut tx = self.begin_write().await?;
-        let latest: i64 = sqlx::query_scalar(
-            "SELECT version FROM kb_articles WHERE id = $1 AND deleted_at IS NULL",
+        // The article's row first: it is locked from here to the commit, so a review step or
+        // another edit waits, and the status below is decided on what is there now.
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE kb_articles SET version = version + 1, updated_at = $2, status = CASE \
+             WHEN $3 = 1 AND status <> 'published' THEN status ELSE 'draft' END \
+             WHERE id = $1 AND deleted_at IS NULL RETURNING version",
         )
         .bind(id.0)
+        .bind(now)
+        .bind(i64::from(edit.by_admin))
         .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        .await?;
+        let latest = version.ok_or(StoreError::NotFound)? - 1;
         if edit.base_version.is_some_and(|base| base != latest) {
             return Err(StoreError::Conflict(format!(
                 "the article moved on to version {latest} since this edit began; reload it and \
@@ -601,13 +665,12 @@ impl Database {
             .fetch_one(&mut *tx)
             .await?;
         let base = content_from_row(&row)?;
-        let version = latest + 1;
         sqlx::query(
             "INSERT INTO kb_versions (article_id, version, title, scope, tags, body, attachments, \
              editor_id, note, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id.0)
-        .bind(version)
+        .bind(latest + 1)
         .bind(edit.title.unwrap_or(&base.title))
         .bind(edit.scope.unwrap_or(&base.scope))
         .bind(tags_text(edit.tags.unwrap_or(&base.tags)))
@@ -618,18 +681,8 @@ impl Database {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE kb_articles SET version = $2, updated_at = $3, \
-             status = COALESCE($4, status) WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(version)
-        .bind(now)
-        .bind(edit.status.map(ArticleStatus::as_str))
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
-        Ok(version)
+        Ok(latest + 1)
     }
 
     /// Move an article from one of `from` to `to`; `Conflict` when it is in none of them.
@@ -644,29 +697,37 @@ impl Database {
         now: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let status: String = sqlx::query_scalar(
-            "SELECT status FROM kb_articles WHERE id = $1 AND deleted_at IS NULL",
-        )
+        // The move itself checks the status, so of two decisions at once one moves and the
+        // other finds the article moved (PostgreSQL re-reads a row an update waited for).
+        let allowed = from
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let moved = sqlx::query(&format!(
+            "UPDATE kb_articles SET status = $2 WHERE id = $1 AND deleted_at IS NULL \
+             AND status IN ({allowed})"
+        ))
         .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let status = status_from(status)?;
-        if !from.contains(&status) {
+        .bind(to.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            let status: String = sqlx::query_scalar(
+                "SELECT status FROM kb_articles WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
             return Err(StoreError::Conflict(format!(
-                "the article is {}; this step needs it {}",
-                status.as_str(),
+                "the article is {status}; this step needs it {}",
                 from.iter()
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
                     .join(" or ")
             )));
         }
-        sqlx::query("UPDATE kb_articles SET status = $2 WHERE id = $1")
-            .bind(id.0)
-            .bind(to.as_str())
-            .execute(&mut *tx)
-            .await?;
         if let Some(review) = review {
             sqlx::query(
                 "UPDATE kb_articles SET review_outcome = $2, review_by = $3, review_at = $4, \
@@ -733,15 +794,23 @@ impl Database {
             format!(" AND a.status IN ({statuses})")
         };
         // Tags are a JSON array of strings; a tag is matched with its quotes, so `ops` does
-        // not find `devops`.
+        // not find `devops`, and in any case. `before` names the article the previous page
+        // ended with: the page goes on from where it stands in this order.
+        let cursor = format!(
+            "SELECT c.created_at FROM kb_articles b JOIN kb_versions c \
+             ON c.article_id = b.id AND c.version = b.{} WHERE b.id = $4",
+            &shown[2..]
+        );
         let sql = format!(
             "SELECT {ARTICLE_COLUMNS}, v.title, v.scope, v.tags, v.body, v.attachments, \
              v.editor_id, v.note, \
              v.created_at AS version_at, v.published_at AS version_published_at \
              FROM kb_articles a JOIN kb_versions v ON v.article_id = a.id AND v.version = {shown} \
              WHERE a.space_id = $1 AND a.deleted_at IS NULL{status_clause} \
-             AND ($2 IS NULL OR a.author_id = $2) AND ($3 IS NULL OR v.tags LIKE $3 ESCAPE '\\') \
-             AND ($4 IS NULL OR a.id < $4) \
+             AND ($2 IS NULL OR a.author_id = $2) \
+             AND ($3 IS NULL OR LOWER(v.tags) LIKE LOWER($3) ESCAPE '\\') \
+             AND ($4 IS NULL OR v.created_at < ({cursor}) \
+                  OR (v.created_at = ({cursor}) AND a.id < $4)) \
              ORDER BY v.created_at DESC, a.id DESC LIMIT $5"
         );
         let tag = filter.tag.as_ref().map(|t| {

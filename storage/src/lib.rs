@@ -54,8 +54,8 @@ pub use files::{
 pub use folders::{level_text, AuditTarget, ChainLink, MAX_DEPTH};
 pub use import::{ImportOutcome, ImportRow};
 pub use knowledge::{
-    is_stale, ArticleContent, ArticleEdit, ArticleFilter, ArticleRow, NewArticleRow, SearchArticle,
-    Shown, SpaceChanges, SpaceRow, StaleArticle,
+    is_stale, ArticleContent, ArticleEdit, ArticleFilter, ArticleRow, NewArticleRow, NewSpaceRow,
+    SearchArticle, Shown, SpaceChanges, SpaceRow, StaleArticle,
 };
 pub use meetings::identity_user;
 pub use messages::{AckRequest, ChannelAccess, NewMessage, ReadMark, Sent};

@@ -453,9 +453,15 @@ async fn minutes_become_tasks_a_summary_and_reminders(backend: Backend) {
     .await;
     assert_eq!(found["results"][0]["meeting_id"], meeting, "{found}");
     // Words of the agenda were said at no stamped moment; the decision's were, at 95 s.
-    assert!(found["results"][0].get("recording_offset_secs").is_none(), "{found}");
+    assert!(
+        found["results"][0].get("recording_offset_secs").is_none(),
+        "{found}"
+    );
     let found = until_searched(server, bob, "type:minutes Friday", &[("minutes", meeting)]).await;
-    assert_eq!(found["results"][0]["recording_offset_secs"], 95.0, "{found}");
+    assert_eq!(
+        found["results"][0]["recording_offset_secs"], 95.0,
+        "{found}"
+    );
     let found = until_searched(server, bob, "type:task release notes", &[("task", task_id)]).await;
     assert_eq!(
         (

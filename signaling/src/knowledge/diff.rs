@@ -3,15 +3,22 @@
 
 use parley_proto::{DiffChunk, DiffLine, DiffOp};
 use similar::{ChangeTag, TextDiff};
+use std::time::{Duration, Instant};
 
 /// Unchanged lines kept on each side of a change.
 const CONTEXT: usize = 3;
+
+/// How long the search for the smallest diff may take; past it the diff is correct but may be
+/// longer than it needs to be (two bodies with nothing in common take seconds otherwise).
+const DEADLINE: Duration = Duration::from_millis(500);
 
 /// `from` to `to`, line by line; runs of unchanged lines longer than twice the context keep
 /// the context on each side (the start and end of the text keep only the side that touches a
 /// change) and say how many lines were left out.
 pub fn lines(from: &str, to: &str) -> Vec<DiffChunk> {
-    let diff = TextDiff::from_lines(from, to);
+    let diff = TextDiff::configure()
+        .deadline(Instant::now() + DEADLINE)
+        .diff_lines(from, to);
     let all: Vec<DiffLine> = diff
         .iter_all_changes()
         .map(|change| DiffLine {
@@ -88,6 +95,20 @@ mod tests {
         assert_eq!(chunks[8], line(DiffOp::Same, "13"));
         assert_eq!(chunks[9], DiffChunk::Skipped { skipped: 7 });
         assert_eq!(chunks.len(), 10);
+    }
+
+    #[test]
+    fn bodies_with_nothing_in_common_are_compared_in_bounded_time() {
+        let from = "x\n".repeat(100_000);
+        let to = "y\n".repeat(100_000);
+        let started = Instant::now();
+        let chunks = lines(&from, &to);
+        assert_eq!(chunks.len(), 200_000);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

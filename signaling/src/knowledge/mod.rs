@@ -118,31 +118,41 @@ pub async fn readable_spaces(state: &AppState, me: &User) -> AppResult<Vec<Space
         .collect())
 }
 
-/// The knowledge admins a space names, and the admins and department admins above it who are
-/// active: those told of a submission.
+/// Who is told of a submission: the knowledge admins the space names and the department admins
+/// above its department (active, and never guests, who only read); when there are none, the
+/// organisation's admins.
 pub async fn reviewers(state: &AppState, space: &SpaceRow) -> AppResult<Vec<UserId>> {
     let directory = Directory::load(state).await?;
+    let named: Vec<UserId> = directory
+        .members
+        .get(&space.id)
+        .into_iter()
+        .flatten()
+        .filter_map(|member| match (member.subject, member.role) {
+            (SpaceSubject::User { user_id }, SpaceRole::Admin) => Some(user_id),
+            _ => None,
+        })
+        .collect();
+    let path = space.department.and_then(|d| directory.paths.get(&d));
     let mut found = Vec::new();
-    for member in directory.members.get(&space.id).into_iter().flatten() {
-        if let (SpaceSubject::User { user_id }, SpaceRole::Admin) = (member.subject, member.role) {
-            found.push(user_id);
+    let mut admins = Vec::new();
+    for user in state.db.list_users(None).await? {
+        if user.disabled || user.role == Role::Guest {
+            continue;
         }
-    }
-    if let Some(path) = space.department.and_then(|d| directory.paths.get(&d)) {
-        for user in state.db.list_users(None).await? {
-            if user.role == Role::DeptAdmin
-                && !user.disabled
-                && user
-                    .department_path
+        let above = user.role == Role::DeptAdmin
+            && path.is_some_and(|p| {
+                user.department_path
                     .as_deref()
-                    .is_some_and(|m| path_within(path, m))
-                && !found.contains(&user.id)
-            {
-                found.push(user.id);
-            }
+                    .is_some_and(|m| path_within(p, m))
+            });
+        if named.contains(&user.id) || above {
+            found.push(user.id);
+        } else if user.role == Role::Admin {
+            admins.push(user.id);
         }
     }
-    Ok(found)
+    Ok(if found.is_empty() { admins } else { found })
 }
 
 /// Tell `to` of `kind` about an article.
@@ -188,15 +198,12 @@ pub async fn notify_stale(state: &AppState, now: i64) -> AppResult<()> {
     Ok(())
 }
 
-/// The recording readers of an article made from a meeting play: the mixed one when there is
-/// one that did not fail, else the first that did not fail.
+/// The recording readers of an article made from a meeting play: the meeting's mixed
+/// recording, once it is done (never one participant's own track).
 pub fn kept_recording(recordings: &[Recording]) -> Option<&Recording> {
-    let usable = |r: &&Recording| r.status != RecordingStatus::Failed;
     recordings
         .iter()
-        .filter(usable)
-        .find(|r| r.kind == RecordingKind::Mixed)
-        .or_else(|| recordings.iter().find(usable))
+        .find(|r| r.kind == RecordingKind::Mixed && r.status == RecordingStatus::Done)
 }
 
 /// A meeting's minutes as the Markdown of an article: title, time, attendees, agenda,

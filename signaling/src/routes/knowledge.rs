@@ -13,14 +13,14 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use parley_proto::{
     Article, ArticleComment, ArticleCommentList, ArticleDiff, ArticleId, ArticleList,
-    ArticleNotice, ArticleReview, ArticleStatus, ArticleTemplateList, ArticleVersionList,
-    ArticleVote, Attachment, FieldChange, FileId, NewArticle, NewArticleComment, NewSpace,
-    NotificationKind, ReviewDecision, Space, SpaceDetail, SpaceId, SpaceLevel, SpaceList,
-    SpaceMembers, SpaceRole, SpaceSubject, UpdateArticle, UpdateSpace, User,
+    ArticleNotice, ArticleReview, ArticleStatus, ArticleSummary, ArticleTemplateList,
+    ArticleVersionList, ArticleVote, Attachment, FieldChange, FileId, NewArticle,
+    NewArticleComment, NewSpace, NotificationKind, ReviewDecision, Space, SpaceDetail, SpaceId,
+    SpaceLevel, SpaceList, SpaceMembers, SpaceRole, SpaceSubject, UpdateArticle, UpdateSpace, User,
 };
 use parley_storage::{
     now_ms, path_within, ArticleContent, ArticleEdit, ArticleFilter, ArticleRow, NewArticleRow,
-    Shown, SpaceChanges, SpaceRow,
+    NewSpaceRow, Shown, SpaceChanges, SpaceRow,
 };
 use serde::Deserialize;
 use std::collections::HashSet;
@@ -241,18 +241,37 @@ async fn article_view(
             });
         }
     }
+    let sees_latest = loaded.may(ArticleAction::ReadLatest);
+    let mut summary = loaded.article.summary(&shown, loaded.space.stale_days, now);
+    if !sees_latest {
+        for_readers(&mut summary);
+    }
     Ok(Article {
-        summary: loaded.article.summary(&shown, loaded.space.stale_days, now),
+        summary,
         shown_version: version,
         body: shown.body,
         attachments: files,
-        review: loaded.article.review.clone(),
+        // The last decision may be about a version readers do not see.
+        review: if sees_latest {
+            loaded.article.review.clone()
+        } else {
+            None
+        },
         meeting_id: loaded.article.meeting,
         recording_id: loaded.article.recording,
         my_vote: state.db.article_vote(loaded.article.id, me.id).await?,
         can_edit: loaded.may(ArticleAction::Edit),
         can_review: loaded.may(ArticleAction::Review),
     })
+}
+
+/// An article as its readers know it: published, at its published version; nothing of the
+/// next version being written or reviewed.
+fn for_readers(summary: &mut ArticleSummary) {
+    if let Some(published) = summary.published_version {
+        summary.status = ArticleStatus::Published;
+        summary.version = published;
+    }
 }
 
 /// What the caller's latest version shows: the latest for those who see it, else the
@@ -326,31 +345,25 @@ pub async fn create_space(
         None => false,
     };
     policy::create_space(me.role, department_admin, req.department_id.is_none())?;
-    let now = now_ms();
-    let space = state
-        .db
-        .create_space(&name, &description, req.department_id, days, me.id, now)
-        .await?;
+    let mut drafts = Vec::new();
     if onboarding {
         for id in templates::ONBOARDING {
             let t = template(id, lang)?;
-            state
-                .db
-                .create_article(&NewArticleRow {
-                    space: space.id,
-                    author: me.id,
-                    title: &t.title,
-                    scope: "",
-                    tags: &[],
-                    body: &t.body,
-                    attachments: &[],
-                    meeting: None,
-                    recording: None,
-                    now,
-                })
-                .await?;
+            drafts.push((t.title, t.body));
         }
     }
+    let space = state
+        .db
+        .create_space(&NewSpaceRow {
+            name: &name,
+            description: &description,
+            department: req.department_id,
+            stale_days: days,
+            by: me.id,
+            drafts: &drafts,
+            now: now_ms(),
+        })
+        .await?;
     let level = knowledge::level_in(&state, me, &space).await?;
     let counts = counts_of(&state, space.id).await?;
     Ok((
@@ -515,7 +528,12 @@ pub async fn list_articles(
         shown: Shown::Latest,
         statuses: Vec::new(),
         author: None,
-        tag: query.tag.clone().filter(|t| !t.is_empty()),
+        tag: query
+            .tag
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         before: query.before.map(ArticleId),
         limit,
     };
@@ -548,7 +566,13 @@ pub async fn list_articles(
         .list_articles(&filter)
         .await?
         .iter()
-        .map(|(article, content)| article.summary(content, space.stale_days, now))
+        .map(|(article, content)| {
+            let mut summary = article.summary(content, space.stale_days, now);
+            if !admin && article.author != me.id {
+                for_readers(&mut summary);
+            }
+            summary
+        })
         .collect();
     Ok(axum::Json(ArticleList { articles }))
 }
@@ -673,9 +697,16 @@ pub async fn get_article(
     let loaded = load_article(&state, me, ArticleId(id), ArticleAction::ReadPublished).await?;
     let version = match query.version {
         Some(version) => {
-            let asked = content(&state, loaded.article.id, version).await?;
-            if asked.published_at.is_none() {
+            // Readers learn nothing of versions that were never published, not even whether
+            // they exist.
+            let asked = state.db.article_content(loaded.article.id, version).await?;
+            if asked.as_ref().is_none_or(|c| c.published_at.is_none()) {
                 policy::article(loaded.facts, ArticleAction::ReadLatest)?;
+            }
+            if asked.is_none() {
+                return Err(AppError::not_found(format!(
+                    "the article has no version {version}"
+                )));
             }
             version
         }
@@ -733,12 +764,6 @@ pub async fn update_article(
         "note",
         MAX_NOTE_CHARS,
     )?;
-    let admin = loaded.may(ArticleAction::Review);
-    let status = match loaded.article.status {
-        ArticleStatus::Published => Some(ArticleStatus::Draft),
-        _ if admin => None,
-        _ => Some(ArticleStatus::Draft),
-    };
     let edit = ArticleEdit {
         title: title.as_deref(),
         scope: scope.as_deref(),
@@ -747,7 +772,7 @@ pub async fn update_article(
         attachments: files.as_deref(),
         note: &note,
         base_version: req.base_version,
-        status,
+        by_admin: loaded.may(ArticleAction::Review),
     };
     let version = state
         .db
@@ -953,6 +978,13 @@ pub struct DiffQuery {
     pub to: i64,
 }
 
+/// The body's diff, on a blocking thread: a long one takes a moment (and is bounded).
+async fn diff_lines(from: String, to: String) -> AppResult<Vec<parley_proto::DiffChunk>> {
+    tokio::task::spawn_blocking(move || diff::lines(&from, &to))
+        .await
+        .map_err(|err| AppError::internal(&err))
+}
+
 #[utoipa::path(get, path = "/v1/articles/{id}/diff", tag = "knowledge", security(("bearer" = [])),
     params(("id" = i64, Path), DiffQuery),
     responses((status = 200, body = ArticleDiff), (status = 403, body = parley_proto::ErrorBody),
@@ -988,7 +1020,7 @@ pub async fn diff(
         from: query.from,
         to: query.to,
         fields,
-        lines: diff::lines(&from.body, &to.body),
+        lines: diff_lines(from.body, to.body).await?,
     }))
 }
 
