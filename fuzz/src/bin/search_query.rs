@@ -29,6 +29,7 @@ fn index() -> &'static SearchIndex {
                     channel: id % 2 + 1,
                     folder: 0,
                     meeting: 0,
+                    space: 0,
                     people: Vec::new(),
                     author: id % 3,
                     created_ms: 1_700_000_000_000 + id * 86_400_000,
