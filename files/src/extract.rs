@@ -68,7 +68,16 @@ pub fn extract(format: Format, bytes: &[u8]) -> Result<String, ExtractError> {
     let text = match format {
         Format::Text => decode(bytes),
         Format::Pdf => pdf(bytes)?,
-        Format::Office => office(bytes)?,
+        // The Office readers are others' code over untrusted bytes: a panic in them (an
+        // overflow on a cell reference, say) is a document that cannot be read.
+        Format::Office => match std::panic::catch_unwind(|| office(bytes)) {
+            Ok(text) => text?,
+            Err(_) => {
+                return Err(ExtractError::Office(
+                    "the document reader gave up on it".into(),
+                ))
+            }
+        },
     };
     Ok(bounded(text))
 }
@@ -215,24 +224,36 @@ fn spreadsheet(bytes: &[u8]) -> Result<String, ExtractError> {
     let mut text = String::new();
     let sheets: Vec<String> = book.sheet_names().to_vec();
     for sheet in sheets {
-        let range = book
-            .worksheet_range(&sheet)
-            .map_err(|e| ExtractError::Office(e.to_string()))?;
         text.push_str(&sheet);
         text.push('\n');
-        for row in range.rows() {
-            let cells: Vec<String> = row
-                .iter()
-                .filter(|cell| **cell != calamine::Data::Empty)
-                .map(|cell| cell.to_string())
-                .collect();
-            if !cells.is_empty() {
-                text.push_str(&cells.join("\t"));
-                text.push('\n');
+        // Cell by cell, as stored: a sheet whose cells sit far apart is not laid out as a
+        // grid first (one cell at A1 and one at XFD1048576 would be 17 billion).
+        let mut cells = book
+            .worksheet_cells_reader(&sheet)
+            .map_err(|e| ExtractError::Office(e.to_string()))?;
+        let mut row = None;
+        while let Some(cell) = cells
+            .next_cell()
+            .map_err(|e| ExtractError::Office(e.to_string()))?
+        {
+            let value = calamine::Data::from(cell.get_value().clone());
+            if value == calamine::Data::Empty {
+                continue;
             }
+            let at = cell.get_position().0;
+            match row {
+                Some(current) if current == at => text.push('\t'),
+                Some(_) => text.push('\n'),
+                None => {}
+            }
+            row = Some(at);
+            text.push_str(&value.to_string());
             if text.len() > MAX_TEXT_BYTES {
                 return Ok(text);
             }
+        }
+        if row.is_some() {
+            text.push('\n');
         }
     }
     Ok(text)
