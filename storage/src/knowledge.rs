@@ -440,42 +440,23 @@ impl Database {
         changes: &SpaceChanges<'_>,
         now: i64,
     ) -> Result<SpaceRow, StoreError> {
-        let mut tx = self.begin_write().await?;
-        if let Some(name) = changes.name {
-            sqlx::query("UPDATE kb_spaces SET name = $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    StoreError::from(e).conflict_as("a space of that name exists already")
-                })?;
-        }
-        if let Some(description) = changes.description {
-            sqlx::query("UPDATE kb_spaces SET description = $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(description)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(days) = changes.stale_days {
-            sqlx::query("UPDATE kb_spaces SET stale_days = $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(days)
-                .execute(&mut *tx)
-                .await?;
-        }
-        if let Some(archived) = changes.archived {
-            sqlx::query("UPDATE kb_spaces SET archived_at = $2 WHERE id = $1")
-                .bind(id.0)
-                .bind(archived.then_some(now))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
-                    StoreError::from(e).conflict_as("a space of that name exists already")
-                })?;
-        }
-        tx.commit().await?;
+        // What is not given stays; `archived` sets or clears the time. Un-archiving can meet a
+        // space that took the name meanwhile.
+        sqlx::query(
+            "UPDATE kb_spaces SET name = COALESCE($2, name), \
+             description = COALESCE($3, description), stale_days = COALESCE($4, stale_days), \
+             archived_at = CASE WHEN $5 IS NULL THEN archived_at WHEN $5 = 1 THEN $6 ELSE NULL END \
+             WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(changes.name)
+        .bind(changes.description)
+        .bind(changes.stale_days)
+        .bind(changes.archived.map(i64::from))
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| StoreError::from(e).conflict_as("a space of that name exists already"))?;
         self.space(id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -924,14 +905,14 @@ impl Database {
             .collect()
     }
 
-    /// Count `user` as a reader of the article today (once a day).
+    /// Count `user` as a reader of the article today (once a day): whether this read counted.
     pub async fn record_article_read(
         &self,
         id: ArticleId,
         user: UserId,
         now: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        let counted = sqlx::query(
             "INSERT INTO kb_reads (article_id, user_id, day) VALUES ($1, $2, $3) \
              ON CONFLICT DO NOTHING",
         )
@@ -940,7 +921,7 @@ impl Database {
         .bind(now.div_euclid(DAY_MS))
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(counted.rows_affected() == 1)
     }
 
     /// `user`'s answer to "was this helpful?"; `None` withdraws it.

@@ -694,7 +694,7 @@ pub async fn get_article(
     Query(query): Query<VersionQuery>,
 ) -> AppResult<axum::Json<Article>> {
     let me = caller.user()?;
-    let loaded = load_article(&state, me, ArticleId(id), ArticleAction::ReadPublished).await?;
+    let mut loaded = load_article(&state, me, ArticleId(id), ArticleAction::ReadPublished).await?;
     let version = match query.version {
         Some(version) => {
             // Readers learn nothing of versions that were never published, not even whether
@@ -712,13 +712,14 @@ pub async fn get_article(
         }
         None => default_version(&loaded),
     };
-    if Some(version) == loaded.article.published_version {
-        state
+    if Some(version) == loaded.article.published_version
+        && state
             .db
             .record_article_read(loaded.article.id, me.id, now_ms())
-            .await?;
+            .await?
+    {
+        loaded.article.reads += 1;
     }
-    let loaded = load_article(&state, me, ArticleId(id), ArticleAction::ReadPublished).await?;
     Ok(axum::Json(
         article_view(&state, me, &loaded, version).await?,
     ))
