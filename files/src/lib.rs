@@ -26,7 +26,8 @@ pub use http::{byte_range, content_disposition, etag, etag_matches};
 pub use name::{check_name, NameError, MAX_NAME_BYTES};
 pub use sniff::{sniff, sniff_inline, Sniffed, SNIFF_BYTES};
 pub use thumbnail::{
-    thumbnails, ThumbnailError, ThumbnailSize, THUMBNAIL_MAX_BYTES, THUMBNAIL_SIZES,
+    avatar, thumbnails, ThumbnailError, ThumbnailSize, AVATAR_SIDE, THUMBNAIL_MAX_BYTES,
+    THUMBNAIL_SIZES,
 };
 pub use tus::{
     parse_length, parse_metadata, Metadata, TusError, TUS_EXTENSIONS, TUS_RESUMABLE,

@@ -70,6 +70,50 @@ pub fn thumbnails(bytes: &[u8]) -> Result<Vec<(ThumbnailSize, Vec<u8>)>, Thumbna
     Ok(made)
 }
 
+/// The side of an avatar, in pixels.
+pub const AVATAR_SIDE: u32 = 256;
+
+/// An avatar from an uploaded image (PNG, JPEG, WebP or GIF): the largest centred square, scaled
+/// to `AVATAR_SIDE` (never enlarged), as a JPEG. Whatever the upload held besides its pixels
+/// (metadata, other frames) is left behind.
+pub fn avatar(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| ThumbnailError::Format)?;
+    if !matches!(
+        reader.format(),
+        Some(
+            image::ImageFormat::Png
+                | image::ImageFormat::Jpeg
+                | image::ImageFormat::WebP
+                | image::ImageFormat::Gif
+        )
+    ) {
+        return Err(ThumbnailError::Format);
+    }
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let image = reader.decode()?;
+    let side = image.width().min(image.height());
+    let square = image.crop_imm(
+        (image.width() - side) / 2,
+        (image.height() - side) / 2,
+        side,
+        side,
+    );
+    let scaled = if side > AVATAR_SIDE {
+        square.thumbnail(AVATAR_SIDE, AVATAR_SIDE)
+    } else {
+        square
+    };
+    let mut out = Vec::new();
+    flatten(scaled).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg)?;
+    Ok(out)
+}
+
 /// RGB on a white background (JPEG has no transparency).
 fn flatten(image: DynamicImage) -> DynamicImage {
     if !image.color().has_alpha() {
@@ -129,5 +173,19 @@ mod tests {
         let mut cut = png(100, 100);
         cut.truncate(60);
         assert!(thumbnails(&cut).is_err());
+    }
+
+    #[test]
+    fn an_avatar_is_the_centred_square_scaled_down() {
+        let made = avatar(&png(900, 300)).expect("avatar");
+        let back = image::load_from_memory(&made).expect("a JPEG");
+        assert_eq!((back.width(), back.height()), (256, 256));
+        let small = avatar(&png(40, 60)).expect("avatar");
+        let back = image::load_from_memory(&small).expect("a JPEG");
+        assert_eq!((back.width(), back.height()), (40, 40), "never enlarged");
+        assert!(matches!(
+            avatar(b"not an image"),
+            Err(ThumbnailError::Format)
+        ));
     }
 }

@@ -282,6 +282,9 @@ fn welcome(id: String, user: usize) -> ServerMessage {
             department_path: None,
             disabled: false,
             created_at: 0,
+            title: None,
+            time_zone: None,
+            avatar: None,
         },
         limits: ConnectionLimits {
             max_frame_bytes: 64 * 1024,

@@ -192,6 +192,7 @@ pub async fn provision(
                 category: ChannelCategory::Project,
                 department: None,
                 members: members[1..].iter().map(|&m| people[m].id).collect(),
+                open: false,
             };
             let channel: Channel = api.post("/v1/channels", Some(&owner.token), &body).await?;
             Ok::<_, anyhow::Error>(Group {

@@ -88,6 +88,41 @@ pub struct User {
     pub disabled: bool,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// The person's job title, as they wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The person's IANA time zone (`Asia/Shanghai`), for showing their local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// Where their avatar image (a 256 × 256 JPEG) is read, `/v1/users/{id}/avatar?v=…`; a new
+    /// image gets a new URL. Absent when they have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+/// What everyone who shares a channel with a person sees of their profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UserCard {
+    pub id: UserId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+}
+
+impl From<&User> for UserCard {
+    fn from(user: &User) -> UserCard {
+        UserCard {
+            id: user.id,
+            name: user.name.clone(),
+            title: user.title.clone(),
+            time_zone: user.time_zone.clone(),
+            avatar: user.avatar.clone(),
+        }
+    }
 }
 
 /// The grants an app puts in a token it signs with its API secret (LiveKit style). Everything is

@@ -80,3 +80,7 @@ id_type!(
     /// A comment on an article.
     ArticleCommentId
 );
+id_type!(
+    /// Someone ringing people into a channel's meeting.
+    RingId
+);

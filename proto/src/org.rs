@@ -54,6 +54,12 @@ pub struct UpdateUser {
     pub current_password: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
+    /// Your job title (up to 100 characters); `""` clears it.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Your IANA time zone such as `Asia/Shanghai` or `Europe/Berlin`; `""` clears it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 macro_rules! wire_enum {
@@ -117,6 +123,10 @@ pub struct Channel {
     pub department_id: Option<DepartmentId>,
     pub created_by: Option<UserId>,
     pub archived: bool,
+    /// Members who are not in it may find it (`GET /v1/channels/browse`) and join it
+    /// (`POST /v1/channels/{id}/join`). Guests never can.
+    #[serde(default)]
+    pub open: bool,
     pub member_count: i64,
     pub created_at: i64,
     /// The channel's own urgent-ping reminder schedule, if it has one.
@@ -142,6 +152,9 @@ pub struct CreateChannel {
     /// Members besides the creator, who is always a member.
     #[serde(default)]
     pub members: Vec<UserId>,
+    /// A group that members may find and join themselves (default `false`).
+    #[serde(default)]
+    pub open: bool,
 }
 
 /// Change a channel. A field left out stays as it is.
@@ -161,6 +174,9 @@ pub struct UpdateChannel {
     /// 36500); 0 returns to the organisation's retention.
     #[serde(default)]
     pub retention_days: Option<i64>,
+    /// Open the group to members who are not in it (`true`), or close it (`false`).
+    #[serde(default)]
+    pub open: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -175,6 +191,9 @@ pub struct Member {
     pub name: String,
     pub role: Role,
     pub joined_at: i64,
+    /// The member's avatar URL (as `User.avatar`), when they have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
 }
 
 /// What an organisation import changed. Re-importing the same file reports zero everywhere.
@@ -184,4 +203,19 @@ pub struct ImportReport {
     pub users_created: u64,
     pub users_updated: u64,
     pub users_unchanged: u64,
+}
+
+/// What a link in a message leads to, as `GET /v1/link-preview` read it from the page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LinkPreview {
+    /// The page's address after redirects.
+    pub url: String,
+    /// Its Open Graph title, else its `<title>`; at most 200 characters.
+    pub title: String,
+    /// Its Open Graph or meta description; at most 400 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Its Open Graph site name, else its host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_name: Option<String>,
 }

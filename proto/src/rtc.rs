@@ -880,3 +880,90 @@ mod channel_room_tests {
         );
     }
 }
+
+/// Someone rings people into a channel's meeting: each callee's devices ring (`ring` on
+/// `/v1/ws`) until they answer, the caller cancels, or `expires_at` passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Ring {
+    pub id: crate::RingId,
+    pub channel: ChannelId,
+    /// The meeting room the callees join when they accept (`meeting-<channel>`).
+    pub room: String,
+    pub caller: crate::UserId,
+    pub callees: Vec<RingCallee>,
+    pub created_at: i64,
+    /// When it stops ringing, ms since the epoch.
+    pub expires_at: i64,
+    /// When it stopped ringing; absent while it rings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<RingEnd>,
+}
+
+/// One person being rung, and their answer once they gave one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RingCallee {
+    pub user_id: crate::UserId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<RingAnswerKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RingAnswerKind {
+    Accepted,
+    Declined,
+}
+
+/// Why a ring stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RingEnd {
+    /// Someone accepted, and the others answered or it expired.
+    Answered,
+    /// Every callee declined.
+    Declined,
+    /// It expired with nobody accepting: the channel gets a missed-call message.
+    Missed,
+    /// The caller hung up first.
+    Cancelled,
+}
+
+impl RingEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RingEnd::Answered => "answered",
+            RingEnd::Declined => "declined",
+            RingEnd::Missed => "missed",
+            RingEnd::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RingEnd> {
+        [
+            RingEnd::Answered,
+            RingEnd::Declined,
+            RingEnd::Missed,
+            RingEnd::Cancelled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+/// Ring people into the channel's meeting: `user_ids` (members of the channel), or every other
+/// member when left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRing {
+    #[serde(default)]
+    pub user_ids: Option<Vec<crate::UserId>>,
+}
+
+/// A callee's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRing {
+    pub accept: bool,
+}

@@ -239,6 +239,9 @@ impl std::str::FromStr for Priority {
 pub enum PingAction {
     /// Join the voice bridge of this room.
     JoinBridge { room: String },
+    /// A ring into the channel's meeting (`meeting-<channel>`) that nobody took: call back by
+    /// ringing the caller. Posted by the server in the caller's name.
+    MissedCall { ring: crate::RingId },
 }
 
 /// Where a ping's recipient stands.
@@ -557,6 +560,11 @@ pub enum ServerMessage {
     },
     /// Someone the caller shares a channel with changed presence.
     PresenceChanged(UserPresence),
+    /// Someone the caller shares a channel with (or the caller) changed their profile: name,
+    /// title, time zone or avatar.
+    UserUpdated {
+        user: crate::UserCard,
+    },
     /// A member is typing; show it until `expires_in_ms` passes without another.
     Typing {
         channel: ChannelId,
@@ -588,6 +596,27 @@ pub enum ServerMessage {
         channel: ChannelId,
         after_seq: i64,
         last_seq: i64,
+    },
+    /// A meeting or voice bridge of one of the caller's channels started, or someone joined or
+    /// left it: `room.num_participants` people are in it now.
+    ChannelCall {
+        channel: ChannelId,
+        room: Box<crate::RoomInfo>,
+    },
+    /// ... and it ended (`room` is its name).
+    ChannelCallEnded {
+        channel: ChannelId,
+        room: String,
+    },
+    /// Someone rings the caller into a channel's meeting: show an incoming call with accept
+    /// and decline until `ring.expires_at`, or until `ring_updated` says it ended.
+    Ring {
+        ring: Box<crate::Ring>,
+    },
+    /// A ring the caller made or is rung by changed: someone answered, or it ended
+    /// (`ended_at`, `end_reason`).
+    RingUpdated {
+        ring: Box<crate::Ring>,
     },
     /// A new entry in the caller's notification inbox (tasks, minutes, recordings).
     Notification {

@@ -56,6 +56,8 @@ pub struct AppState {
     pub uploads: Arc<crate::uploads::Uploads>,
     /// This node's search index; `None` with `[search] enabled = false`.
     pub search: Option<Arc<crate::search::Search>>,
+    /// Link previews, with the answers kept for an hour.
+    pub previews: Arc<crate::previews::Previews>,
 }
 
 /// Keeping the data: the scheduled backups' board and the retention passes.
@@ -93,6 +95,13 @@ pub fn app(state: AppState) -> Router {
             get(routes::users::get).patch(routes::users::update),
         )
         .route(
+            "/users/{id}/avatar",
+            get(routes::users::avatar)
+                .put(routes::users::set_avatar)
+                .delete(routes::users::delete_avatar)
+                .layer(DefaultBodyLimit::max(routes::users::AVATAR_MAX_BYTES + 1)),
+        )
+        .route(
             "/departments",
             get(routes::departments::list).post(routes::departments::create),
         )
@@ -106,6 +115,8 @@ pub fn app(state: AppState) -> Router {
                 .patch(routes::channels::update)
                 .delete(routes::channels::archive),
         )
+        .route("/channels/browse", get(routes::channels::browse))
+        .route("/channels/{id}/join", post(routes::channels::join))
         .route("/channels/{id}/messages", get(routes::channels::messages))
         .route("/channels/{id}/pins", get(routes::channels::pins))
         .route(
@@ -113,6 +124,13 @@ pub fn app(state: AppState) -> Router {
             get(routes::bridge::roster).post(routes::bridge::open),
         )
         .route("/channels/{id}/meeting", post(routes::call::open))
+        .route("/channels/{id}/calls", get(routes::call::calls))
+        .route("/channels/{id}/ring", post(routes::rings::start))
+        .route(
+            "/rings/{id}",
+            get(routes::rings::get).delete(routes::rings::cancel),
+        )
+        .route("/rings/{id}/answer", post(routes::rings::answer))
         .route(
             "/channels/{id}/members/{user_id}",
             delete(routes::channels::remove_member),
@@ -220,6 +238,7 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/retention/run", post(routes::admin::run_retention))
         .route("/admin/search/reindex", post(routes::search::reindex))
         .route("/search", get(routes::search::search))
+        .route("/link-preview", get(routes::previews::preview))
         .route(
             "/admin/legal-holds",
             get(routes::admin::legal_holds).post(routes::admin::create_legal_hold),
@@ -339,6 +358,7 @@ pub fn app(state: AppState) -> Router {
         .route("/sdk/{file}", get(routes::web::sdk))
         .route("/", get(routes::web::app_index))
         .route("/app/{file}", get(routes::web::app_file))
+        .route("/sw.js", get(routes::web::service_worker))
         .nest("/v1", v1)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -50,6 +50,10 @@ pub enum Wire {
         except: UserId,
         payload: String,
     },
+    ToChannels {
+        channels: Vec<ChannelId>,
+        payload: String,
+    },
     Join {
         user: UserId,
         channel: ChannelId,

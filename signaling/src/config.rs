@@ -12,8 +12,9 @@ use thiserror::Error;
 
 /// Every section of the file, which is also the first word of every environment variable.
 /// Longest first, so `object_store` is tried before a shorter section could claim it.
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 17] = [
     "object_store",
+    "previews",
     "search",
     "retention",
     "database",
@@ -49,6 +50,7 @@ pub struct Config {
     pub retention: RetentionSection,
     pub files: parley_files::FilesConfig,
     pub search: SearchSection,
+    pub previews: PreviewsSection,
     pub rtc: RtcSection,
 }
 
@@ -392,6 +394,30 @@ impl Default for SearchSection {
     }
 }
 
+/// Link previews: the title and description of a page a message links to, fetched by the
+/// server (`GET /v1/link-preview`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreviewsSection {
+    /// `false`: no page is fetched and `GET /v1/link-preview` answers `503 unavailable`.
+    pub enabled: bool,
+    /// Fetch pages on private, loopback and link-local addresses too (an intranet's wiki).
+    /// Off by default: a message could otherwise make the server read what only it can reach.
+    pub allow_private: bool,
+    /// A page that has not answered in full within this time has no preview (500 to 30000).
+    pub timeout_ms: u64,
+}
+
+impl Default for PreviewsSection {
+    fn default() -> Self {
+        PreviewsSection {
+            enabled: true,
+            allow_private: false,
+            timeout_ms: 5000,
+        }
+    }
+}
+
 /// Several nodes acting as one: fan-out and presence through Redis.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -441,6 +467,9 @@ pub struct RtcSection {
     pub bridge_speakers: usize,
     /// Record every voice bridge from its start (a recorder must be running to take the job).
     pub record_bridges: bool,
+    /// Someone rung into a channel's meeting (`POST /v1/channels/{id}/ring`) is rung this long
+    /// (5 to 300 s); nobody accepting by then leaves a missed-call message in the channel.
+    pub ring_secs: u64,
     /// A publisher is asked for a keyframe at most this often per track (or simulcast layer);
     /// a request held back goes out when the interval has passed. Shorter: viewers who join
     /// together see their first picture sooner, and publishers send more keyframes.
@@ -464,6 +493,7 @@ impl Default for RtcSection {
             resume_window_secs: 30,
             bridge_speakers: 3,
             record_bridges: true,
+            ring_secs: 30,
             keyframe_interval_ms: 500,
             ice_servers: Vec::new(),
             webhook_url: String::new(),
@@ -623,6 +653,16 @@ impl Config {
         if !(1..=16).contains(&self.rtc.bridge_speakers) {
             return Err(ConfigError::Invalid(
                 "rtc.bridge_speakers must be 1 to 16".into(),
+            ));
+        }
+        if !(500..=30_000).contains(&self.previews.timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "previews.timeout_ms must be 500 to 30000".into(),
+            ));
+        }
+        if !(5..=300).contains(&self.rtc.ring_secs) {
+            return Err(ConfigError::Invalid(
+                "rtc.ring_secs must be 5 to 300".into(),
             ));
         }
         if !(50..=10_000).contains(&self.rtc.keyframe_interval_ms) {

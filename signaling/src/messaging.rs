@@ -573,6 +573,7 @@ pub async fn remove_member(
         created_by: found.created_by,
         department: department.as_deref(),
         archived: found.archived,
+        open: found.open,
     };
     let action = policy::ChannelAction::RemoveMember {
         facts,

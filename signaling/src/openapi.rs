@@ -2,7 +2,7 @@
 
 use crate::routes::{
     admin, auth, bridge, call, channels, departments, files, folders, health, knowledge, meetings,
-    minutes, recordings, rooms, search, tasks, uploads, users, web,
+    minutes, previews, recordings, rings, rooms, search, tasks, uploads, users, web,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -16,14 +16,14 @@ use utoipa::{Modify, OpenApi};
     paths(
         health::healthz, health::readyz, health::metrics, health::openapi,
         auth::login, auth::refresh, auth::logout, auth::whoami,
-        users::list, users::get, users::create, users::update,
+        users::list, users::get, users::create, users::update, users::avatar, users::set_avatar, users::delete_avatar,
         departments::list, departments::create,
         channels::list, channels::create, channels::get, channels::update, channels::archive,
-        channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member,
+        channels::members, channels::add_members, channels::messages, channels::receipts, channels::pins, channels::remove_member, channels::browse, channels::join, previews::preview,
         admin::import, admin::create_api_key, admin::list_api_keys, admin::revoke_api_key, admin::stats,
         admin::retention, admin::run_retention, admin::channels, admin::legal_holds, admin::create_legal_hold, admin::remove_legal_hold, admin::backups,
         rooms::create, rooms::list, rooms::get, rooms::end, rooms::participants, rooms::remove_participant,
-        rooms::mute, rooms::update_participant, bridge::open, bridge::roster, call::open,
+        rooms::mute, rooms::update_participant, bridge::open, bridge::roster, call::open, call::calls, rings::start, rings::get, rings::answer, rings::cancel,
         meetings::list, meetings::get,
         minutes::get, minutes::update, minutes::add_item, minutes::update_item, minutes::delete_item, minutes::publish,
         tasks::list, tasks::create, tasks::get, tasks::update, tasks::notifications, tasks::mark_read,
@@ -44,8 +44,9 @@ use utoipa::{Modify, OpenApi};
         web::sdk,
         web::app_index,
         web::app_file,
+        web::service_worker,
     ),
-    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook, parley_proto::Notification, parley_proto::RecordingWebhook)),
+    components(schemas(parley_proto::ErrorBody, parley_proto::ErrorCode, parley_proto::AppClaims, parley_proto::RoomWebhook, parley_proto::Notification, parley_proto::RecordingWebhook, parley_proto::UserCard)),
     modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness, metrics"),

@@ -139,6 +139,8 @@ pub struct ChannelFacts<'a> {
     pub created_by: Option<UserId>,
     pub department: Option<&'a str>,
     pub archived: bool,
+    /// Members may find it and join it themselves.
+    pub open: bool,
 }
 
 pub enum ChannelAction<'a> {
@@ -157,6 +159,8 @@ pub enum ChannelAction<'a> {
         direct: bool,
     },
     Archive(ChannelFacts<'a>),
+    /// Join it yourself: an open channel, for anyone but guests.
+    Join(ChannelFacts<'a>),
 }
 
 pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
@@ -244,6 +248,23 @@ pub fn channels(actor: Actor<'_>, action: ChannelAction<'_>) -> AppResult<()> {
                 Ok(())
             } else {
                 deny("only the channel's creator or an admin removes members; anyone may leave")
+            }
+        }
+        ChannelAction::Join(facts) => {
+            if facts.is_member {
+                Ok(())
+            } else if !(facts.open || oversees(&facts)) {
+                Err(AppError::not_found("channel not found"))
+            } else if actor.role == Role::Guest {
+                deny("guests join the channels they are invited to")
+            } else if facts.archived {
+                Err(AppError::new(
+                    axum::http::StatusCode::CONFLICT,
+                    ErrorCode::Conflict,
+                    "the channel is archived",
+                ))
+            } else {
+                Ok(())
             }
         }
         ChannelAction::Archive(facts) => {
@@ -661,6 +682,7 @@ mod tests {
             created_by: Some(MEMBER.id),
             department: None,
             archived: false,
+            open: false,
         };
         let theirs = ChannelFacts {
             created_by: Some(UserId(99)),
@@ -685,6 +707,49 @@ mod tests {
                 &format!("{:?}", actor.role),
             );
         }
+    }
+
+    #[test]
+    fn joining_a_channel_yourself() {
+        let closed = ChannelFacts {
+            is_member: false,
+            created_by: Some(UserId(99)),
+            department: None,
+            archived: false,
+            open: false,
+        };
+        let open = ChannelFacts {
+            open: true,
+            ..closed
+        };
+        let archived = ChannelFacts {
+            archived: true,
+            ..open
+        };
+        let member = ChannelFacts {
+            is_member: true,
+            ..closed
+        };
+        for (actor, facts, allowed) in [
+            (MEMBER, open, true),
+            (MEMBER, closed, false),
+            (MEMBER, archived, false),
+            (MEMBER, member, true),
+            (GUEST, open, false),
+            (ADMIN, closed, true),
+        ] {
+            check(
+                channels(actor, ChannelAction::Join(facts)),
+                allowed,
+                &format!("{:?} {facts:?}", actor.role),
+            );
+        }
+        let hidden = channels(MEMBER, ChannelAction::Join(closed)).expect_err("closed");
+        assert_eq!(
+            hidden.code,
+            ErrorCode::NotFound,
+            "a closed channel is not revealed"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use parley_presence::TokenBucket;
 use parley_proto::{
     ErrorCode, IceServer, ParticipantGrants, RoomWebhook, RtcClientMessage, RtcServerMessage,
-    RTC_PROTOCOL_VERSION,
+    ServerMessage, UserId, RTC_PROTOCOL_VERSION,
 };
 use parley_sfu::{ChannelRule, JoinRequest, ParticipantKey, RoomEvent, SfuError};
 use std::time::{Duration, Instant};
@@ -562,6 +562,7 @@ pub fn spawn_room_events(
                 tracing::warn!(event = event.event, room = %event.room.name, error = %err,
                     "recording not started or stopped");
             }
+            announce_call(&auto.hub, &event).await;
             if to_webhooks.try_send(event).is_err() {
                 tracing::warn!("room webhook queue full; event not delivered");
             }
@@ -594,6 +595,32 @@ async fn record(
         ("participant_left", Some(p)) => db.meeting_left(&room.sid, &p.sid, event.at).await,
         _ => Ok(()),
     }
+}
+
+/// Tell a channel's members that its meeting or voice bridge started, that someone joined or
+/// left it (with the count of people in it now), or that it ended: `channel_call` and
+/// `channel_call_ended` on `/v1/ws`, so the channel can show "meeting in progress · Join".
+async fn announce_call(hub: &crate::ws::HubHandle, event: &RoomEvent) {
+    let Some(channel) = event.room.channel_id else {
+        return;
+    };
+    let hidden = event.participant.as_ref().is_some_and(|p| p.grants.hidden);
+    let message = match event.event {
+        "room_started" => ServerMessage::ChannelCall {
+            channel,
+            room: Box::new(event.room.clone()),
+        },
+        "participant_joined" | "participant_left" if !hidden => ServerMessage::ChannelCall {
+            channel,
+            room: Box::new(event.room.clone()),
+        },
+        "room_finished" => ServerMessage::ChannelCallEnded {
+            channel,
+            room: event.room.name.clone(),
+        },
+        _ => return,
+    };
+    hub.to_channel(channel, UserId(0), &message).await;
 }
 
 /// Start recording a room created with `record` (and a bridge, when so configured) as it

@@ -124,6 +124,7 @@ pub async fn state(
     };
     Ok(AppState {
         search,
+        previews: Arc::new(crate::previews::Previews::new(config.previews.clone())),
         sfu,
         rtc: Arc::new(config.rtc.clone()),
         db,
@@ -236,6 +237,8 @@ impl Server {
         crate::pings::spawn(state.clone());
         // So do task reminders.
         crate::tasks::spawn_reminders(state.clone());
+        // Rings that outlived the node that started them end anyway.
+        crate::rings::spawn_sweep(state.clone());
         // And scheduled backups, when `[backup] folder` is set, and retention.
         crate::backups::spawn(state.clone())?;
         crate::retention::spawn(state.clone());

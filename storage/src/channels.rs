@@ -12,11 +12,13 @@ pub struct NewChannel {
     pub category: ChannelCategory,
     pub department: Option<String>,
     pub created_by: UserId,
+    /// Members may find it under "Browse channels" and join it themselves.
+    pub open: bool,
 }
 
 const CHANNEL_SELECT: &str =
     "SELECT c.id, c.name, c.kind, c.category, c.department_id, c.created_by, \
-     c.archived_at, c.created_at, c.urgent_every_secs, c.urgent_for_secs, c.retention_days, \
+     c.archived_at, c.opened_at, c.created_at, c.urgent_every_secs, c.urgent_for_secs, c.retention_days, \
      (SELECT COUNT(*) FROM memberships m WHERE m.channel_id = c.id) AS member_count \
      FROM channels c";
 
@@ -31,6 +33,7 @@ fn channel_from_row(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
             .map(DepartmentId),
         created_by: row.try_get::<Option<i64>, _>("created_by")?.map(UserId),
         archived: row.try_get::<Option<i64>, _>("archived_at")?.is_some(),
+        open: row.try_get::<Option<i64>, _>("opened_at")?.is_some(),
         member_count: row.try_get("member_count")?,
         created_at: row.try_get("created_at")?,
         urgent_every_secs: row.try_get("urgent_every_secs")?,
@@ -85,16 +88,19 @@ impl Database {
             }
             None => None,
         };
+        let now = now_ms();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO channels (name, kind, category, department_id, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            "INSERT INTO channels \
+             (name, kind, category, department_id, created_by, created_at, opened_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(new.name.trim())
         .bind(new.kind.as_str())
         .bind(new.category.as_str())
         .bind(department_id)
         .bind(new.created_by.0)
-        .bind(now_ms())
+        .bind(now)
+        .bind(new.open.then_some(now))
         .fetch_one(&mut *tx)
         .await?;
         let channel = ChannelId(id);
@@ -119,6 +125,18 @@ impl Database {
     pub async fn all_channels(&self) -> Result<Vec<Channel>, StoreError> {
         let sql = format!("{CHANNEL_SELECT} ORDER BY c.name, c.id");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    /// The open channels `user` is not in (yet), by name: what "Browse channels" lists.
+    pub async fn open_channels(&self, user: UserId) -> Result<Vec<Channel>, StoreError> {
+        let sql = format!(
+            "{CHANNEL_SELECT} WHERE c.opened_at IS NOT NULL AND c.archived_at IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM memberships my \
+                             WHERE my.channel_id = c.id AND my.user_id = $1) \
+             ORDER BY c.name, c.id"
+        );
+        let rows = sqlx::query(&sql).bind(user.0).fetch_all(&self.pool).await?;
         rows.iter().map(channel_from_row).collect()
     }
 
@@ -160,7 +178,7 @@ impl Database {
 
     pub async fn members(&self, channel: ChannelId) -> Result<Vec<Member>, StoreError> {
         let rows = sqlx::query(
-            "SELECT m.user_id, u.name, u.role, m.joined_at FROM memberships m \
+            "SELECT m.user_id, u.name, u.role, m.joined_at, u.avatar_key FROM memberships m \
              JOIN users u ON u.id = m.user_id WHERE m.channel_id = $1 ORDER BY u.name, u.id",
         )
         .bind(channel.0)
@@ -168,17 +186,22 @@ impl Database {
         .await?;
         rows.iter()
             .map(|r| {
+                let user_id = UserId(r.try_get("user_id")?);
                 Ok(Member {
-                    user_id: UserId(r.try_get("user_id")?),
+                    user_id,
                     name: r.try_get("name")?,
                     role: parse_column("users.role", r.try_get("role")?)?,
                     joined_at: r.try_get("joined_at")?,
+                    avatar: r
+                        .try_get::<Option<String>, _>("avatar_key")?
+                        .map(|key| crate::users::avatar_url(user_id, &key)),
                 })
             })
             .collect()
     }
 
-    /// Rename a channel and/or set its urgent-ping schedule or its retention (0 clears them).
+    /// Rename a channel and/or set its urgent-ping schedule or its retention (0 clears them),
+    /// or open or close it to members who are not in it.
     pub async fn update_channel(
         &self,
         id: ChannelId,
@@ -186,8 +209,21 @@ impl Database {
         urgent_every_secs: Option<i64>,
         urgent_for_secs: Option<i64>,
         retention_days: Option<i64>,
+        open: Option<bool>,
     ) -> Result<Channel, StoreError> {
         let mut tx = self.begin_write().await?;
+        if let Some(open) = open {
+            // Opening an open channel keeps when it was opened.
+            sqlx::query(
+                "UPDATE channels SET opened_at = CASE WHEN $1 = 1 \
+                 THEN COALESCE(opened_at, $2) ELSE NULL END WHERE id = $3",
+            )
+            .bind(i64::from(open))
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        }
         if let Some(name) = name {
             sqlx::query("UPDATE channels SET name = $1 WHERE id = $2")
                 .bind(name.trim())

@@ -57,6 +57,8 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("kb_comments", &["id"]),
     ("kb_reads", &["article_id", "user_id", "day"]),
     ("kb_votes", &["article_id", "user_id"]),
+    ("rings", &["id"]),
+    ("ring_callees", &["ring_id", "user_id"]),
 ];
 
 /// Parameters per INSERT statement on restore. sqlx binds each SQLite parameter by looking

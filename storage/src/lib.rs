@@ -30,6 +30,7 @@ mod presence;
 mod recordings;
 mod restore;
 mod retention;
+mod rings;
 mod search;
 mod sessions;
 mod stats;
@@ -68,13 +69,14 @@ pub use pings::{DueReminder, Escalation};
 pub use recordings::Claimed;
 pub use restore::{measure, migrate, restore_backup, MigrateReport, RestoreReport};
 pub use retention::ExpiredRecording;
+pub use rings::Answered;
 pub use search::{
     FeedEntry, PendingText, SearchFile, SearchMessage, SearchMinutes, SearchTask, TextOutcome,
 };
 pub use sessions::SessionRecord;
 pub use stats::{date as civil_date, StatsWindow};
 pub use tasks::{DueTask, NewTaskRow, TaskChanges, TaskFilter, VisibleTo};
-pub use users::{normalize_email, NewUser, UserChanges, UserRecord};
+pub use users::{avatar_url, normalize_email, NewUser, UserChanges, UserRecord};
 
 /// Milliseconds since the Unix epoch, the unit of every time column.
 pub fn now_ms() -> i64 {

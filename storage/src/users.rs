@@ -27,16 +27,22 @@ pub struct UserChanges {
     pub department: Option<String>,
     pub password_hash: Option<String>,
     pub disabled: Option<bool>,
+    /// `Some("")` clears it.
+    pub title: Option<String>,
+    /// `Some("")` clears it.
+    pub time_zone: Option<String>,
 }
 
 pub(crate) const USER_COLUMNS: &str = "u.id, u.email, u.name, u.role, u.department_id, \
-     d.path AS department_path, u.disabled_at, u.created_at, u.password_hash";
+     d.path AS department_path, u.disabled_at, u.created_at, u.password_hash, \
+     u.title, u.time_zone, u.avatar_key";
 pub(crate) const USER_FROM: &str = "users u LEFT JOIN departments d ON d.id = u.department_id";
 
 pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<UserRecord, StoreError> {
+    let id = UserId(row.try_get("id")?);
     Ok(UserRecord {
         user: User {
-            id: UserId(row.try_get("id")?),
+            id,
             email: row.try_get("email")?,
             name: row.try_get("name")?,
             role: parse_column("users.role", row.try_get("role")?)?,
@@ -46,9 +52,22 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<UserRecord, Store
             department_path: row.try_get("department_path")?,
             disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
             created_at: row.try_get("created_at")?,
+            title: row.try_get("title")?,
+            time_zone: row.try_get("time_zone")?,
+            avatar: row
+                .try_get::<Option<String>, _>("avatar_key")?
+                .map(|key| avatar_url(id, &key)),
         },
         password_hash: row.try_get("password_hash")?,
     })
+}
+
+/// Where an avatar is read: `/v1/users/{id}/avatar?v=…`, the version being the last part of its
+/// key, so that a new image has a new URL and an old one may be cached for good.
+pub fn avatar_url(user: UserId, key: &str) -> String {
+    let version = key.rsplit('/').next().unwrap_or(key);
+    let version = version.strip_suffix(".jpg").unwrap_or(version);
+    format!("/v1/users/{}/avatar?v={version}", user.0)
 }
 
 pub fn normalize_email(email: &str) -> String {
@@ -167,6 +186,18 @@ impl Database {
                 .execute(&mut *tx)
                 .await?;
         }
+        for (column, value) in [("title", &changes.title), ("time_zone", &changes.time_zone)] {
+            if let Some(value) = value {
+                let value = value.trim();
+                let sql = format!("UPDATE users SET {column} = $1, updated_at = $2 WHERE id = $3");
+                sqlx::query(&sql)
+                    .bind((!value.is_empty()).then_some(value))
+                    .bind(now)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         if let Some(role) = changes.role {
             sqlx::query("UPDATE users SET role = $1, updated_at = $2 WHERE id = $3")
                 .bind(role.as_str())
@@ -228,6 +259,43 @@ impl Database {
         }
         tx.commit().await?;
         Ok(self.user(id).await?.ok_or(StoreError::NotFound)?.user)
+    }
+
+    /// Point the user's avatar at `key` (an object already stored), or at none; returns the
+    /// user and the key it replaced, which the caller deletes from the object store.
+    pub async fn set_avatar(
+        &self,
+        id: UserId,
+        key: Option<&str>,
+    ) -> Result<(User, Option<String>), StoreError> {
+        let mut tx = self.begin_write().await?;
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(before) = before else {
+            return Err(StoreError::NotFound);
+        };
+        sqlx::query("UPDATE users SET avatar_key = $1, updated_at = $2 WHERE id = $3")
+            .bind(key)
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let user = self.user(id).await?.ok_or(StoreError::NotFound)?.user;
+        Ok((user, before))
+    }
+
+    /// The object-store key of the user's avatar, if they have one.
+    pub async fn avatar_key(&self, id: UserId) -> Result<Option<String>, StoreError> {
+        let key: Option<Option<String>> =
+            sqlx::query_scalar("SELECT avatar_key FROM users WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        key.ok_or(StoreError::NotFound)
     }
 
     /// Do two users share a channel? (What a guest may see of another user.)

@@ -48,3 +48,30 @@ pub async fn open(
         .await?;
     Ok(axum::Json(room))
 }
+
+/// The channel's meeting and voice bridge, those that are on now (none, one or both), with
+/// how many people are in each. Its members read it; `channel_call` and `channel_call_ended`
+/// on `/v1/ws` follow the changes.
+#[utoipa::path(get, path = "/v1/channels/{id}/calls", tag = "rooms", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = [RoomInfo]),
+        (status = 403, body = parley_proto::ErrorBody, description = "not_member")))]
+pub async fn calls(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<Vec<RoomInfo>>> {
+    let me = caller.user()?;
+    let channel = ChannelId(id);
+    let access = messaging::access(&state, me, channel).await?;
+    policy::messages(Actor::from(me), &access, MessageAction::Read)?;
+    let mut rooms: Vec<RoomInfo> = state
+        .sfu
+        .list_rooms()
+        .await?
+        .into_iter()
+        .filter(|room| room.channel_id == Some(channel))
+        .collect();
+    rooms.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(axum::Json(rooms))
+}

@@ -37,6 +37,7 @@ fn facts<'a>(
         created_by: channel.created_by,
         department: department.as_deref(),
         archived: channel.archived,
+        open: channel.open,
     }
 }
 
@@ -98,6 +99,11 @@ pub async fn create(
             "a direct channel has exactly one other member",
         ));
     }
+    if req.open && req.kind != parley_proto::ChannelKind::Group {
+        return Err(AppError::invalid(
+            "only group channels can be open to everyone",
+        ));
+    }
     let channel = state
         .db
         .create_channel(
@@ -107,6 +113,7 @@ pub async fn create(
                 category: req.category,
                 department: req.department,
                 created_by: me.id,
+                open: req.open,
             },
             &req.members,
         )
@@ -129,6 +136,50 @@ pub async fn get(
         Actor::from(me),
         ChannelAction::Read(facts(&channel, &department, is_member)),
     )?;
+    Ok(axum::Json(channel))
+}
+
+/// The open channels the caller is not in, by name: what they may join themselves. Guests see
+/// none.
+#[utoipa::path(get, path = "/v1/channels/browse", tag = "channels", security(("bearer" = [])),
+    responses((status = 200, body = [Channel])))]
+pub async fn browse(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> AppResult<axum::Json<Vec<Channel>>> {
+    let me = caller.user()?;
+    if me.role == parley_proto::Role::Guest {
+        return Ok(axum::Json(Vec::new()));
+    }
+    Ok(axum::Json(state.db.open_channels(me.id).await?))
+}
+
+/// Join an open channel yourself (members and admins; not guests). Joining a channel you are in
+/// changes nothing. Your devices get `channel_joined` on `/v1/ws`, as when someone adds you.
+#[utoipa::path(post, path = "/v1/channels/{id}/join", tag = "channels", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Channel),
+        (status = 403, body = parley_proto::ErrorBody, description = "forbidden: guests join only what they are invited to"),
+        (status = 404, body = parley_proto::ErrorBody, description = "not_found: no such channel, or not open"),
+        (status = 409, body = parley_proto::ErrorBody, description = "conflict: the channel is archived")))]
+pub async fn join(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<i64>,
+) -> AppResult<axum::Json<Channel>> {
+    let me = caller.user()?;
+    let (channel, department, is_member) = load(&state, me, id).await?;
+    policy::channels(
+        Actor::from(me),
+        ChannelAction::Join(facts(&channel, &department, is_member)),
+    )?;
+    if is_member {
+        return Ok(axum::Json(channel));
+    }
+    state.db.add_members(channel.id, &[me.id]).await?;
+    let channel = state.db.channel(channel.id).await?.unwrap_or(channel);
+    messaging::joined(&state, &channel, &[me.id]).await?;
+    tracing::info!(channel = %channel.id, user = %me.id, "joined an open channel");
     Ok(axum::Json(channel))
 }
 
@@ -246,6 +297,11 @@ pub async fn update(
             ));
         }
     }
+    if req.open == Some(true) && channel.kind != parley_proto::ChannelKind::Group {
+        return Err(AppError::invalid(
+            "only group channels can be open to everyone",
+        ));
+    }
     if let Some(days) = req.retention_days {
         policy::admin(Actor::from(me), AdminAction::ManageRetention)?;
         if !(0..=MAX_RETENTION_DAYS).contains(&days) {
@@ -262,6 +318,7 @@ pub async fn update(
             req.urgent_every_secs,
             req.urgent_for_secs,
             req.retention_days,
+            req.open,
         )
         .await?;
     if let Some(days) = req.retention_days {

@@ -1,6 +1,7 @@
 //! The browser-facing files embedded in the binary: the web app (`web/app/`, served at `/` and
-//! `/app/<file>`) and the JS SDK (`web/sdk/`, at `/sdk/<file>`). Nothing is read from
-//! disk at run time, so the binary alone is the whole product.
+//! `/app/<file>`, and its service worker at `/sw.js`, whose scope is the whole origin) and the JS
+//! SDK (`web/sdk/`, at `/sdk/<file>`). Nothing is read from disk at run time, so the binary alone
+//! is the whole product.
 
 use crate::error::AppError;
 use axum::extract::Path;
@@ -13,16 +14,17 @@ use parley_proto::ErrorCode;
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
-/// One embedded file: its body, its content type, and a strong ETag (the start of its SHA-256).
+/// One embedded file: its bytes (text or, for the PNG icons, binary), its content type, and a
+/// strong ETag (the start of its SHA-256).
 struct Asset {
-    body: &'static str,
+    body: &'static [u8],
     content_type: &'static str,
     etag: HeaderValue,
 }
 
 impl Asset {
-    fn new(body: &'static str, content_type: &'static str) -> Asset {
-        let digest = Sha256::digest(body.as_bytes());
+    fn new(body: &'static [u8], content_type: &'static str) -> Asset {
+        let digest = Sha256::digest(body);
         let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("a hex ETag is valid");
         Asset {
@@ -65,13 +67,23 @@ fn unchanged(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 
 const JS: &str = "text/javascript; charset=utf-8";
 
-/// `(name, Asset)` for a file of `web/<dir>/`, embedded at compile time.
+/// `(name, Asset)` for a file of `web/<dir>/`, embedded at compile time: a text file, checked to
+/// be UTF-8 by `include_str!`, or with `bytes` a binary one (an image).
 macro_rules! embed {
     ($dir:literal, $name:literal, $content_type:expr) => {
         (
             $name,
             Asset::new(
-                include_str!(concat!("../../../web/", $dir, "/", $name)),
+                include_str!(concat!("../../../web/", $dir, "/", $name)).as_bytes(),
+                $content_type,
+            ),
+        )
+    };
+    (bytes $dir:literal, $name:literal, $content_type:expr) => {
+        (
+            $name,
+            Asset::new(
+                include_bytes!(concat!("../../../web/", $dir, "/", $name)),
                 $content_type,
             ),
         )
@@ -108,10 +120,21 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("app", "article.js", JS),
         embed!("app", "markdown.js", JS),
         embed!("app", "upkeep.js", JS),
+        embed!("app", "icons.js", JS),
+        embed!("app", "emoji.js", JS),
+        embed!("app", "people.js", JS),
+        embed!("app", "calls.js", JS),
+        embed!("app", "notifications.js", JS),
         embed!("app", "app.css", "text/css; charset=utf-8"),
         embed!("app", "icon.svg", "image/svg+xml"),
+        embed!(bytes "app", "icon-192.png", "image/png"),
+        embed!(bytes "app", "icon-512.png", "image/png"),
+        embed!("app", "manifest.webmanifest", "application/manifest+json"),
     ]
 });
+
+/// The service worker, which keeps the app shell for opening offline (`web/app/sw.js`).
+static SERVICE_WORKER: LazyLock<Asset> = LazyLock::new(|| embed!("app", "sw.js", JS).1);
 
 /// The JS SDK's ES modules: `parley.js` (messaging, and `Room` re-exported) and `room.js`
 /// (meetings). Any origin may import them; browsers revalidate them on each load (`no-cache`)
@@ -137,13 +160,23 @@ pub async fn app_index(headers: HeaderMap) -> Response {
 
 /// One of the web app's scripts, style sheets or images.
 #[utoipa::path(get, path = "/app/{file}", tag = "web",
-    params(("file" = String, Path, description = "e.g. `app.js`, `app.css`")),
+    params(("file" = String, Path, description = "e.g. `app.js`, `app.css`, `icon-192.png`, `manifest.webmanifest`")),
     responses(
         (status = 200, description = "The file"),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 404, body = parley_proto::ErrorBody, description = "route_not_found")))]
 pub async fn app_file(Path(file): Path<String>, headers: HeaderMap) -> Response {
     serve(&APP_FILES, "the web app", &file, &headers, false)
+}
+
+/// The web app's service worker. It is served from the root so that its scope covers the whole
+/// app (`/`); it answers the app shell (`/`, `/app/*`, `/sdk/*`) from the network first and from
+/// its copy when the network fails, so the app opens offline. The API is never kept.
+#[utoipa::path(get, path = "/sw.js", tag = "web", responses(
+    (status = 200, description = "The service worker, a classic script", content_type = "text/javascript"),
+    (status = 304, description = "Unchanged since the ETag given in If-None-Match")))]
+pub async fn service_worker(headers: HeaderMap) -> Response {
+    SERVICE_WORKER.respond(&headers, false)
 }
 
 /// `file` out of `files`, or `404 route_not_found` naming what has no such file.

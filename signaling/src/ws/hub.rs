@@ -88,6 +88,11 @@ enum Command {
         except: UserId,
         payload: Utf8Bytes,
     },
+    /// A notice for everyone in any of the channels, once per connection.
+    ToChannels {
+        channels: Vec<ChannelId>,
+        payload: Utf8Bytes,
+    },
     Activity(ConnId),
     Choose {
         conn: ConnId,
@@ -326,6 +331,18 @@ impl HubHandle {
         .await;
     }
 
+    /// Tell every connected member of any of `channels`, each device once (a profile change
+    /// reaches everyone who shares a channel with the person).
+    pub async fn to_channels(&self, channels: Vec<ChannelId>, message: &ServerMessage) {
+        let payload = serialize(message);
+        self.to_cluster(|| Wire::ToChannels {
+            channels: channels.clone(),
+            payload: payload.as_str().to_string(),
+        });
+        self.command(Command::ToChannels { channels, payload })
+            .await;
+    }
+
     pub async fn to_user(&self, user: UserId, message: &ServerMessage) {
         let payload = serialize(message);
         self.to_cluster(|| Wire::ToUser {
@@ -361,6 +378,10 @@ impl HubHandle {
             } => Command::ToChannel {
                 channel,
                 except,
+                payload: Utf8Bytes::from(payload),
+            },
+            Wire::ToChannels { channels, payload } => Command::ToChannels {
+                channels,
                 payload: Utf8Bytes::from(payload),
             },
             Wire::Join {
@@ -585,6 +606,15 @@ impl Hub {
                             payload: payload.clone(),
                         },
                     );
+                }
+            }
+            Command::ToChannels { channels, payload } => {
+                let mut audience = HashSet::new();
+                for channel in channels {
+                    audience.extend(self.routes.recipients(channel));
+                }
+                for conn in audience {
+                    self.offer(conn, Outbound::Direct(payload.clone()));
                 }
             }
             Command::ToChannel {

@@ -615,6 +615,12 @@ impl Connection {
                 action,
                 attachments,
             } => {
+                // A missed call is the server's word that a ring went unanswered.
+                if matches!(action, Some(parley_proto::PingAction::MissedCall { .. })) {
+                    return Err(AppError::invalid(
+                        "a missed_call action is posted by the server, not sent",
+                    ));
+                }
                 let request = SendRequest {
                     channel,
                     client_id,
