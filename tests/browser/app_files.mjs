@@ -193,10 +193,11 @@ await run.finish(async () => {
   });
 
   await step("recall: the files leave Bob's timeline", async () => {
-    ann.page.once("dialog", (d) => d.accept());
     const mine = ann.page.locator(`${view} .message.mine`).last();
     await mine.hover();
     await mine.locator('.message-actions button[aria-label="Recall"]').click();
+    // The app asks in its own dialog (confirmAction), not the browser's confirm().
+    await ann.page.click(".dialog .confirm-ok");
     report.afterRecall = await until(bob, "the message recalled", (sel) => {
       const m = [...document.querySelectorAll(`${sel} .message`)].pop();
       return m && m.querySelector(".message-body.recalled")

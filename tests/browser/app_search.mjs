@@ -1,6 +1,6 @@
 // The search box in the web app, as Bob (Chinese) uses it after Wang sent a budget report, a
-// lunch question and sixty progress notes to their channel: "/" and Ctrl+K take the keyboard to
-// the box; "预算" typed there is searched once, when he stops typing, and an answer to what he
+// lunch question and sixty progress notes to their channel: "/" takes the keyboard to the box
+// (Ctrl+K opens the channel switcher); "预算" typed there is searched once, when he stops typing, and an answer to what he
 // typed before it ("午饭", held back by the network until then) does not replace it; the result
 // names the channel, the sender and the time, with 预算 marked. Enter on it opens the channel at
 // that message, far above the newest, lit up in view; scrolling down loads the newer ones.
@@ -147,7 +147,7 @@ await run.finish(async () => {
       examples: [...document.querySelectorAll(".search-tips dt")].map((dt) => dt.textContent) };
   }, input);
 
-  await step("keys: / and Ctrl+K take the keyboard to the search box", async () => {
+  await step("keys: / takes the keyboard to the search box (Ctrl+K opens the channel switcher)", async () => {
     const focused = () => bob.page.evaluate((sel) => document.activeElement === document.querySelector(sel), input);
     await bob.page.evaluate(() => document.activeElement && document.activeElement.blur());
     await bob.page.keyboard.press("/");
@@ -156,7 +156,10 @@ await run.finish(async () => {
     await bob.page.keyboard.press("Escape");
     const left = !(await focused());
     await bob.page.keyboard.press("Control+K");
-    report.keys = { slash, left, ctrlK: await focused(), value: await bob.page.inputValue(input) };
+    const switcher = await bob.page.evaluate(() => document.activeElement?.id === "switcher-input");
+    await bob.page.keyboard.press("Escape");
+    await bob.page.keyboard.press("/");
+    report.keys = { slash, left, ctrlK: switcher && await focused(), value: await bob.page.inputValue(input) };
   });
 
   await step("typing: one search when Bob stops, and an older answer arriving late is dropped", async () => {
@@ -226,7 +229,7 @@ await run.finish(async () => {
   });
 
   await step("more: a second page comes below the first, the keyboard on its first result", async () => {
-    await bob.page.keyboard.press("Control+K");
+    await bob.page.keyboard.press("/");
     await typeQuery(bob, "进度");
     const first = await resultsWith(bob, "进度", 20);
     await bob.page.click(".search-more");

@@ -6,6 +6,7 @@
 import { t } from "./i18n.js";
 import { h, mount, api, me, formatDate, showError, toast } from "./ui.js";
 import { renderData, renderFileAudit } from "./upkeep.js";
+import { icon } from "./icons.js";
 
 const TABS = ["users", "import", "keys", "data", "audit"];
 
@@ -13,7 +14,7 @@ export async function renderAdmin(main, ctx, tab) {
   const body = h("div", { class: "admin-body" });
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
-      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
+      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, icon("back")),
       h("h1", null, t("nav.admin"))),
     h("nav", { class: "tabs", role: "tablist" }, TABS.filter((name) => name !== "audit" || me().role === "admin").map((name) => h("a", {
       href: `#/admin/${name}`, role: "tab", class: name === tab ? "active" : null, "aria-selected": String(name === tab),
@@ -159,7 +160,7 @@ export async function renderDashboard(main) {
     [7, 28, 90].map((n) => h("option", { value: n, selected: n === 28 }, t("dash.lastDays", { n }))));
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
-      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
+      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, icon("back")),
       h("h1", null, t("nav.dashboard")), days), body));
   const load = async () => {
     try {
@@ -219,22 +220,33 @@ function formatDuration(secs) {
   return `${(secs / 3600).toFixed(1)} h`;
 }
 
-/** A bar chart as SVG: one bar per day, labelled every few days. */
+/**
+ * A bar chart as SVG: one bar per day, labelled every few days. The labels stay inside the
+ * frame: there is room for half a label either side of the bars, the first label starts at its
+ * bar and the last ends at its bar. A narrow screen (a phone) gets fewer, larger labels, since
+ * the whole drawing is scaled down to fit.
+ */
 function bars(points) {
+  const narrow = window.matchMedia("(max-width: 720px)").matches;
   const width = 640;
   const height = 140;
+  const pad = 16;
+  const fontSize = narrow ? 22 : 11;
+  const maxLabels = narrow ? 4 : 10;
   const max = Math.max(1, ...points.map(([, v]) => v));
-  const w = width / Math.max(points.length, 1);
+  const w = (width - 2 * pad) / Math.max(points.length, 1);
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height + 18}`);
-  svg.setAttribute("class", "chart");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height + fontSize + 8}`);
+  svg.setAttribute("class", narrow ? "chart narrow" : "chart");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", points.map(([label, v]) => `${label}: ${v}`).join(", "));
-  const every = Math.ceil(points.length / 10);
+  const every = Math.max(1, Math.ceil(points.length / maxLabels));
+  const last = points.length - 1;
   points.forEach(([label, v], i) => {
     const bh = (v / max) * (height - 14);
+    const x = pad + i * w;
     const rect = document.createElementNS(svg.namespaceURI, "rect");
-    rect.setAttribute("x", String(i * w + 1));
+    rect.setAttribute("x", String(x + 1));
     rect.setAttribute("y", String(height - bh));
     rect.setAttribute("width", String(Math.max(1, w - 2)));
     rect.setAttribute("height", String(bh));
@@ -242,11 +254,15 @@ function bars(points) {
     title.textContent = `${label}: ${v}`;
     rect.append(title);
     svg.append(rect);
-    if (i % every === 0) {
+    // Every few days from the last one (today), which is always labelled.
+    if ((last - i) % every === 0) {
       const text = document.createElementNS(svg.namespaceURI, "text");
-      text.setAttribute("x", String(i * w + w / 2));
-      text.setAttribute("y", String(height + 14));
-      text.setAttribute("text-anchor", "middle");
+      const anchor = i === 0 ? "start" : i === last ? "end" : "middle";
+      const tx = anchor === "start" ? x : anchor === "end" ? x + w : x + w / 2;
+      text.setAttribute("x", String(tx));
+      text.setAttribute("y", String(height + fontSize + 2));
+      text.setAttribute("text-anchor", anchor);
+      text.setAttribute("font-size", String(fontSize));
       text.textContent = label;
       svg.append(text);
     }

@@ -1,16 +1,21 @@
 // The Parley web app: sign-in, the sidebar of channels, the message view, urgent pings, and the
 // routes to meetings (meeting.js), minutes and tasks (minutes.js), the file library (library.js),
-// the knowledge base (knowledge.js, article.js) and administration (admin.js). The search box
-// (search.js) stays at the top of the sidebar.
+// the knowledge base (knowledge.js, article.js), the inbox (notifications.js) and administration
+// (admin.js). The search box (search.js) stays at the top of the sidebar.
+// The shell also owns: the channel header (its less-used actions fold into a "More" menu on a
+// phone), browser notifications while the tab is hidden (not while the user is "dnd", not for a
+// channel muted here), the unread total in the tab's title, the keyboard (Ctrl/⌘+K switches
+// channel, "?" lists the shortcuts), and the service worker that lets the app open offline.
 // Everything live goes through the SDK's ParleyClient, which resumes after a network drop with
 // nothing lost and nothing shown twice.
 
 import { ParleyClient } from "/sdk/parley.js";
 import { t, lang, setLang, LANGS } from "./i18n.js";
 import {
-  h, mount, api, token, me, signedIn, signIn, signOut, onSignedOut, formatTime, initials,
-  colour, toast, showError, dialog,
+  h, mount, api, token, me, signedIn, signIn, signOut, onSignedOut, formatTime,
+  toast, showError, dialog,
 } from "./ui.js";
+import { icon } from "./icons.js";
 import { renderMeeting, renderBridge, leaveCall } from "./meeting.js";
 import { renderTasks, renderMeetings, renderMinutes } from "./minutes.js";
 import { renderAdmin, renderDashboard } from "./admin.js";
@@ -19,6 +24,11 @@ import { renderLibrary } from "./library.js";
 import { renderKnowledge } from "./knowledge.js";
 import { renderArticle } from "./article.js";
 import { searchBox, openSearch } from "./search.js";
+import { avatar, editProfile, showProfile, openDirect, renderBrowse } from "./people.js";
+import { initCalls, onCallEvent, callBar, liveMark, ringDialog } from "./calls.js";
+import {
+  renderNotifications, notificationText, notificationHref, notificationArrived, loadUnread, permissionCard,
+} from "./notifications.js";
 
 const CATEGORY_ORDER = ["department", "project", "customer", "supplier", "partner", "temporary"];
 
@@ -33,6 +43,8 @@ export const state = {
   users: new Map(),
   /** user id → presence state */
   presence: new Map(),
+  /** user id → their status text ("" when none) */
+  statusText: new Map(),
   /** channel id → members */
   members: new Map(),
   /** message id → the urgent ping waiting for my acknowledgement */
@@ -44,6 +56,8 @@ export const state = {
   /** the open chat views, which follow their channel's events */
   views: new Set(),
   current: null,
+  /** unread notifications in the inbox (notifications.js) */
+  notifUnread: 0,
 };
 
 /** What the other modules get: the live state and a few operations. */
@@ -75,6 +89,14 @@ onSignedOut(() => {
 
 if (signedIn()) start();
 else showSignIn();
+registerServiceWorker();
+document.addEventListener("visibilitychange", () => updateTitle());
+
+/** The service worker (`/sw.js`) keeps the app shell, so the app opens without a network. */
+function registerServiceWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((err) => console.warn("service worker", err));
+}
 
 function showSignIn(error) {
   const email = h("input", { id: "email", type: "email", autocomplete: "username", required: true });
@@ -145,6 +167,7 @@ async function start() {
     h("div", { class: "toasts", id: "toasts" }));
   const client = new ParleyClient({ url: location.origin, token });
   state.client = client;
+  initCalls({ state, userName, channelName, renderSidebar });
   client.on("connection", ({ state: s }) => showConnection(s));
   client.on("*", onEvent);
   client.on("error", (e) => showError(e));
@@ -154,16 +177,13 @@ async function start() {
     showError(err);
     return;
   }
-  await Promise.all([loadChannels(), loadDirectory()]);
+  await Promise.all([loadChannels(), loadDirectory(), loadUnread()]);
   renderSidebar();
   // Pings still waiting arrived with the resume, before the names were known.
   renderBanners();
   window.addEventListener("hashchange", route);
   route();
-  if ("Notification" in window && Notification.permission === "default") {
-    // Asked once, after sign-in, so urgent pings can reach a hidden tab.
-    Notification.requestPermission().catch(() => {});
-  }
+  // Browser notifications are asked for by the sidebar's card (permissionCard), after a click.
 }
 
 function showConnection(s) {
@@ -202,7 +222,10 @@ async function refreshPresence() {
   const ids = [...state.users.keys()].slice(0, 500);
   if (!ids.length) return;
   const reply = await state.client.presence(ids).catch(() => null);
-  for (const p of (reply && reply.users) || []) state.presence.set(p.user_id, p.state);
+  for (const p of (reply && reply.users) || []) {
+    state.presence.set(p.user_id, p.state);
+    state.statusText.set(p.user_id, p.status_text || "");
+  }
 }
 
 export function userName(id) {
@@ -286,12 +309,20 @@ function route() {
       case "dashboard":
         renderDashboard(main, ctx);
         break;
+      case "notifications":
+        renderNotifications(main);
+        break;
+      case "browse":
+        renderBrowse(main, { onJoined: joinedChannel });
+        break;
       default: {
         const first = sortedChannels()[0];
         if (first && window.matchMedia("(min-width: 721px)").matches) {
           location.replace(`#/c/${first.channel.id}`);
-        } else {
+        } else if (first) {
           mount(main, h("div", { class: "empty" }, t("home.pick")));
+        } else {
+          mount(main, h("section", { class: "page home-empty" }, noChannels({ heading: "h1" })));
         }
       }
     }
@@ -335,33 +366,101 @@ export function renderSidebar() {
     Promise.all(missing.map((s) => channelMembers(s.channel.id))).then(renderSidebar, () => {});
   }
   const myState = state.presence.get(user.id) || "online";
+  const mine = state.users.get(user.id) || user;
   mount(head,
-    h("span", { class: "avatar", style: `background:${colour(user.id)}`, "aria-hidden": "true" }, initials(user.name)),
+    avatar(mine),
     h("div", { class: "me" },
-      h("strong", null, user.name),
+      // The name opens your profile; its visible text is its accessible name.
+      h("button", {
+        type: "button", class: "profile-open", title: t("people.editProfile"),
+        dataset: { action: "edit-profile" }, onclick: openProfileEditor,
+      }, h("strong", null, mine.name)),
       h("select", {
         class: "presence-select", "aria-label": t("presence.choose"),
-        onchange: (e) => state.client.setPresence({ state: e.target.value }).catch(showError),
+        onchange: (e) => {
+          const chosen = e.target.value;
+          state.client.setPresence({ state: chosen }).then(() => state.presence.set(user.id, chosen), showError);
+        },
       }, ["online", "away", "dnd"].map((s) => h("option", { value: s, selected: s === myState }, t(`presence.${s}`))))),
-    h("button", { class: "icon", title: t("signout"), "aria-label": t("signout"), onclick: () => signOut() }, "⎋"));
+    h("button", { class: "icon", title: t("signout"), "aria-label": t("signout"), onclick: () => signOut() }, signOutIcon()));
+  const inbox = state.notifUnread;
   mount(el,
     h("nav", { class: "side-nav", "aria-label": t("nav.main") },
+      navLink("#/notifications", [t("nav.notifications"), inbox ? [
+        h("span", { class: "badge nav-badge", "aria-hidden": "true" }, inbox > 99 ? "99+" : inbox),
+        h("span", { class: "sr-only" }, t("notif.unread", { n: inbox }))] : null]),
       navLink("#/tasks", t("nav.tasks")),
       navLink("#/meetings", t("nav.meetings")),
       navLink("#/files", t("nav.files")),
       navLink("#/kb", t("nav.kb"), "#/articles/"),
+      user.role !== "guest" ? navLink("#/browse", t("browse.nav")) : null,
       user.role === "admin" || user.role === "dept_admin" ? navLink("#/admin", t("nav.admin")) : null,
       user.role === "admin" ? navLink("#/dashboard", t("nav.dashboard")) : null),
     h("div", { class: "side-actions" },
-      h("button", { onclick: newDirect }, "＋ " + t("channel.newDirect")),
-      user.role !== "guest" ? h("button", { onclick: newGroup }, "＋ " + t("channel.newGroup")) : null),
+      h("button", { onclick: newDirect }, icon("plus"), t("channel.newDirect")),
+      user.role !== "guest" ? h("button", { onclick: newGroup }, icon("plus"), t("channel.newGroup")) : null),
+    permissionCard(),
     h("div", { class: "side-scroll" },
       sections,
       direct.length ? h("section", { class: "side-section" },
         h("h2", null, t("category.direct")),
         h("ul", null, direct.map(channelLink))) : null,
-      all.length ? null : h("p", { class: "muted" }, t("channel.none"))),
-    h("footer", { class: "side-footer" }, languageSwitch()));
+      all.length ? null : noChannels({ heading: "h2" })),
+    h("footer", { class: "side-footer" },
+      languageSwitch(),
+      h("button", {
+        type: "button", class: "icon shortcuts-open", title: t("keys.title"), "aria-label": t("keys.title"),
+        "aria-keyshortcuts": "?", onclick: showShortcuts,
+      }, icon("keyboard"))));
+  updateTitle();
+}
+
+/** A door with an arrow leaving it (icons.js has no sign-out icon), in icons.js's style. */
+function signOutIcon() {
+  const svg = icon("plus");
+  svg.replaceChildren(...["M14 4h5v16h-5", "M10 8l-4 4 4 4", "M6 12h10"].map((d) => {
+    const path = document.createElementNS(svg.namespaceURI, "path");
+    path.setAttribute("d", d);
+    return path;
+  }));
+  return svg;
+}
+
+/**
+ * The tab's title: the unread total first, "(3) Parley", so a background tab shows it. The open
+ * channel counts only while the tab is hidden (when it is seen, it is read).
+ */
+function updateTitle() {
+  let total = state.notifUnread || 0;
+  const hidden = document.visibilityState !== "visible";
+  for (const s of state.channels.values()) {
+    if (!s.channel.archived && (hidden || state.current !== s.channel.id)) total += s.unread || 0;
+  }
+  const title = total ? `(${total > 999 ? "999+" : total}) Parley` : "Parley";
+  if (document.title !== title) document.title = title;
+}
+
+/**
+ * What to do with no channel yet, in the sidebar and on the home page: admins create one or
+ * invite people first; members message someone or browse while they ask to be added; guests ask
+ * whoever invited them.
+ */
+function noChannels({ heading }) {
+  const user = me();
+  const admin = user.role === "admin" || user.role === "dept_admin";
+  const guest = user.role === "guest";
+  const text = admin ? t("empty.admin") : guest ? t("empty.guest") : t("empty.member");
+  return h("div", { class: "no-channels" },
+    h(heading, null, admin ? t("empty.adminTitle") : t("empty.memberTitle")),
+    h("p", null, text),
+    h("div", { class: "no-channels-actions" },
+      admin ? h("button", { type: "button", class: "primary", onclick: newGroup, dataset: { action: "create-channel" } },
+        icon("plus"), t("empty.createChannel")) : null,
+      admin ? h("a", { class: "button", href: "#/admin/users", dataset: { action: "invite" } }, icon("people"), t("empty.invite")) : null,
+      !admin && !guest ? h("button", { type: "button", onclick: newDirect, dataset: { action: "message-someone" } },
+        icon("chat"), t("empty.message")) : null,
+      !guest ? h("a", { class: "button", href: "#/browse", dataset: { action: "browse" } }, icon("search"), t("browse.nav")) : null,
+      !guest ? h("a", { class: "button", href: "#/kb" }, icon("book"), t("empty.browse")) : null));
 }
 
 /** A section's link, shown as the current one on its pages (and on those under `also`). */
@@ -378,7 +477,7 @@ function channelLink(summary) {
     const members = state.members.get(c.id);
     const other = members && members.find((m) => m.user_id !== me().id);
     const p = (other && state.presence.get(other.user_id)) || "offline";
-    dot = h("span", { class: `dot presence-${p}`, title: t(`presence.${p}`), "aria-label": t(`presence.${p}`) });
+    dot = [h("span", { class: `dot presence-${p}`, title: t(`presence.${p}`) }), h("span", { class: "sr-only" }, t(`presence.${p}`))];
   }
   const unread = active ? 0 : summary.unread;
   return h("li", null,
@@ -388,15 +487,20 @@ function channelLink(summary) {
       "aria-current": active ? "page" : null,
       dataset: { channel: c.id },
     },
-      dot || h("span", { class: "hash", "aria-hidden": "true" }, c.kind === "announcement" ? "📣" : "#"),
+      dot || h("span", { class: "hash", "aria-hidden": "true" }, c.kind === "announcement" ? icon("megaphone", { size: 14 }) : "#"),
       h("span", { class: "name" }, channelName(c.id)),
-      unread ? h("span", { class: "badge", "aria-label": t("channel.unread", { n: unread }) }, unread > 99 ? "99+" : unread) : null));
+      liveMark(c.id),
+      isMuted(c.id) ? h("span", { class: "muted-icon", title: t("shell.mutedTag") }, icon("speaker-off", { size: 14 }),
+        h("span", { class: "sr-only" }, t("shell.mutedTag"))) : null,
+      unread ? [h("span", { class: "badge", "aria-hidden": "true" }, unread > 99 ? "99+" : unread),
+        h("span", { class: "sr-only" }, t("channel.unread", { n: unread }))] : null));
 }
 
 async function pickUsers(title, { single }) {
   const users = [...state.users.values()].filter((u) => u.id !== me().id && !u.disabled);
   return dialog(title, (close) => {
     const name = h("input", { id: "group-name", required: !single });
+    const open = h("input", { id: "group-open", type: "checkbox" });
     const list = h("div", { class: "pick-list", role: "group", "aria-label": t("channel.members") },
       users.map((u) => h("label", { class: "pick" },
         h("input", { type: single ? "radio" : "checkbox", name: "pick", value: u.id }),
@@ -406,10 +510,11 @@ async function pickUsers(title, { single }) {
         e.preventDefault();
         const chosen = [...list.querySelectorAll("input:checked")].map((i) => Number(i.value));
         if (!chosen.length) return;
-        close({ name: name.value.trim(), members: chosen });
+        close({ name: name.value.trim(), members: chosen, open: open.checked });
       },
     },
-      single ? null : [h("label", { for: "group-name" }, t("channel.name")), name],
+      single ? null : [h("label", { for: "group-name" }, t("channel.name")), name,
+        h("label", { class: "check", for: "group-open" }, open, " ", t("channel.openLabel"))],
       users.length ? list : h("p", { class: "muted" }, t("channel.nobody")),
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", onclick: () => close(null) }, t("cancel")),
@@ -432,7 +537,7 @@ async function newDirect() {
 async function newGroup() {
   const chosen = await pickUsers(t("channel.newGroup"), { single: false });
   if (!chosen) return;
-  await createChannel({ name: chosen.name, kind: "group", category: "project", members: chosen.members });
+  await createChannel({ name: chosen.name, kind: "group", category: "project", members: chosen.members, open: chosen.open });
 }
 
 async function createChannel(body) {
@@ -451,6 +556,7 @@ async function createChannel(body) {
 // --- Events ---------------------------------------------------------------------------------
 
 function onEvent(event) {
+  if (onCallEvent(event)) return;
   switch (event.type) {
     case "message": {
       const summary = state.channels.get(event.channel);
@@ -462,10 +568,7 @@ function onEvent(event) {
         if (!mine && !looking) summary.unread += 1;
       }
       if (isPingForMe(event.message)) showPing(event.message, false);
-      if (event.message.sender !== me().id && event.message.mentions
-          && event.message.mentions.includes(me().id) && document.visibilityState !== "visible") {
-        notify(channelName(event.channel), event.message.body);
-      }
+      else notifyMessage(event.channel, event.message);
       renderSidebar();
       break;
     }
@@ -496,6 +599,7 @@ function onEvent(event) {
     }
     case "presence_changed":
       state.presence.set(event.user_id, event.state);
+      state.statusText.set(event.user_id, event.status_text || "");
       renderSidebar();
       break;
     case "pending_pings":
@@ -523,37 +627,100 @@ function onEvent(event) {
     case "notification":
       onNotification(event.notification);
       break;
+    case "user_updated":
+      userUpdated(event.user);
+      break;
     default:
       break;
   }
   for (const view of state.views) view.onEvent(event);
 }
 
-/** Longest part of someone's comment quoted in a notice. */
-const QUOTE_CHARS = 120;
+/** Someone's name, title, time zone or picture changed: redraw what shows them. */
+function userUpdated(card) {
+  state.users.set(card.id, { ...(state.users.get(card.id) || {}), ...card, title: card.title, time_zone: card.time_zone, avatar: card.avatar });
+  for (const members of state.members.values()) {
+    for (const m of members) {
+      if (m.user_id === card.id) {
+        m.name = card.name;
+        m.avatar = card.avatar;
+      }
+    }
+  }
+  if (card.id === me().id) me().name = card.name;
+  renderSidebar();
+  renderBanners();
+  for (const view of state.views) view.renderAll();
+}
+
+async function openProfileEditor() {
+  await editProfile(ctx, {
+    onSaved: (user) => userUpdated(user),
+    setStatus: (text) => state.client.setPresence({ status_text: text }),
+    statusText: state.statusText.get(me().id) || "",
+  });
+}
+
+/** A channel joined from "Browse channels": in the sidebar at once, and opened. */
+function joinedChannel(channel) {
+  if (!state.channels.has(channel.id)) {
+    state.channels.set(channel.id, { channel, last_seq: 0, read_seq: 0, unread: 0, last_message: null });
+  }
+  toast(t("browse.joined", { name: channel.name }));
+  location.hash = `#/c/${channel.id}`;
+}
 
 function onNotification(n) {
-  let text = t(`notification.${n.kind}`, {
-    title: n.task ? n.task.title : n.article ? n.article.title : "",
-    by: n.by ? userName(n.by) : "",
-    name: n.file ? n.file.name : "",
-    version: n.file ? n.file.version : "",
-  });
-  const comment = n.article && n.article.comment;
-  if (comment) {
-    const quoted = comment.length > QUOTE_CHARS ? `${comment.slice(0, QUOTE_CHARS)}…` : comment;
-    text = t("notification.withComment", { text, comment: quoted });
-  }
-  // An article's notice opens the article.
-  const href = n.article ? `#/articles/${n.article.id}` : null;
-  toast(href ? h("a", { class: "toast-link", href, dataset: { kind: n.kind, article: n.article.id } }, text) : text);
+  const text = notificationText(n);
+  // The notice opens what it is about (an article, a task, minutes...).
+  const href = notificationHref(n);
+  toast(href ? h("a", { class: "toast-link", href, dataset: { kind: n.kind, article: n.article ? n.article.id : null } }, text) : text);
+  notificationArrived(n);
   notify("Parley", text, href);
 }
 
-function notify(title, body, href = null) {
-  if (!("Notification" in window) || Notification.permission !== "granted") return;
+// --- Browser notifications ------------------------------------------------------------------
+
+const MUTED_KEY = "parley.mutedChannels";
+
+/** Channels muted on this device: their messages still count as unread but never pop up. */
+function mutedChannels() {
   try {
-    const shown = new Notification(title, { body: body || "", tag: href || title });
+    return new Set(JSON.parse(localStorage.getItem(MUTED_KEY) || "[]"));
+  } catch {
+    return new Set();
+  }
+}
+
+export const isMuted = (channel) => mutedChannels().has(channel);
+
+function setMuted(channel, muted) {
+  const set = mutedChannels();
+  if (muted) set.add(channel);
+  else set.delete(channel);
+  localStorage.setItem(MUTED_KEY, JSON.stringify([...set]));
+}
+
+/** Someone else's message, while this tab is hidden: a browser notification (unless muted). */
+function notifyMessage(channel, message) {
+  if (!message || message.sender === me().id || message.recalled_at) return;
+  if (isMuted(channel)) return;
+  const mentioned = (message.mentions || []).includes(me().id);
+  const title = t(mentioned ? "notif.mention" : "notif.message", { name: userName(message.sender), channel: channelName(channel) });
+  notify(title, message.body || t("notif.attachment"), `#/c/${channel}`);
+}
+
+/**
+ * A browser notification, only while the tab is hidden (a visible one shows it already), never
+ * while my presence is "dnd"; urgent pings (`urgent`) reach a hidden tab even then, because their
+ * sender asked for an acknowledgement. A click brings the tab forward at `href`.
+ */
+function notify(title, body, href = null, { urgent = false } = {}) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  if (document.visibilityState === "visible") return;
+  if (!urgent && state.presence.get(me().id) === "dnd") return;
+  try {
+    const shown = new Notification(title, { body: body || "", tag: href || title, icon: "/app/icon-192.png" });
     if (href) {
       shown.onclick = () => {
         window.focus();
@@ -584,7 +751,7 @@ function showPing(message, reminder) {
   }
   if (fresh || reminder) {
     beep();
-    notify(t("ping.title", { name: userName(message.sender) }), message.body);
+    notify(t("ping.title", { name: userName(message.sender) }), message.body, `#/c/${message.channel}`, { urgent: true });
   }
 }
 
@@ -599,7 +766,7 @@ function renderBanners() {
   mount(el, [...state.pings.values()].map((ping) => {
     const bridge = ping.action && ping.action.kind === "join_bridge";
     return h("div", { class: "ping-banner", role: "alert", dataset: { message: ping.id } },
-      h("span", { class: "ping-icon", "aria-hidden": "true" }, "🚨"),
+      h("span", { class: "ping-icon", "aria-hidden": "true" }, icon("alarm", { size: 22 })),
       h("div", { class: "ping-text" },
         h("strong", null, t("ping.title", { name: userName(ping.sender) })),
         " · ", h("span", { class: "muted-light" }, channelName(ping.channel)),
@@ -610,7 +777,7 @@ function renderBanners() {
           await acknowledge(ping);
           location.hash = `#/bridge/${ping.channel}/${ping.id}`;
         },
-      }, "🎧 " + t("ping.joinBridge")) : null,
+      }, icon("headset"), t("ping.joinBridge")) : null,
       h("button", { class: "ping-ack primary", onclick: () => acknowledge(ping) }, t("ping.ack")));
   }));
 }
@@ -656,23 +823,104 @@ async function openChannel(main, id, focusSeq) {
   }
   const c = summary.channel;
   const members = await channelMembers(id).catch(() => []);
-  const header = h("header", { class: "view-header" },
-    h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
+  const label = (text) => h("span", { class: "label" }, text);
+  const muteButton = h("button", {
+    type: "button", class: "header-action mute-toggle", dataset: { action: "mute" },
+    onclick: () => {
+      const muted = !isMuted(id);
+      setMuted(id, muted);
+      drawMute(muted);
+      renderSidebar();
+      toast(t(muted ? "shell.muted" : "shell.unmuted"));
+    },
+  });
+  const drawMute = (muted) => {
+    muteButton.setAttribute("aria-pressed", String(muted));
+    muteButton.title = t("shell.muteTitle");
+    mount(muteButton, icon(muted ? "speaker-off" : "speaker"), label(t("shell.mute")));
+  };
+  drawMute(isMuted(id));
+  // The less-used actions: beside the title on a wide screen, in the "More" menu on a phone.
+  const more = headerMenu(
+    canPost(c) ? h("button", { type: "button", class: "header-action", onclick: () => openBridge(id), dataset: { action: "bridge" } },
+      icon("headset"), label(t("bridge.open"))) : null,
+    h("a", { class: "button header-action", href: `#/files/channel/${id}`, dataset: { action: "library" } },
+      icon("folder"), label(t("channel.files"))),
+    h("button", { type: "button", class: "header-action", onclick: () => showPins(id), dataset: { action: "pins" } },
+      icon("pin"), label(t("channel.pins"))),
+    h("button", { type: "button", class: "header-action", onclick: () => showMembers(id, members), dataset: { action: "members" } },
+      icon("people"), label(t("channel.members"))),
+    canPost(c) && members.length > 1
+      ? h("button", { type: "button", class: "header-action", onclick: () => ringDialog(id, members), dataset: { action: "ring" } },
+        icon("phone"), label(t("call.ring")))
+      : null,
+    muteButton);
+  const header = h("header", { class: "view-header channel-header" },
+    h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, icon("back")),
     h("div", { class: "title" },
       h("h1", null, channelName(id)),
-      h("span", { class: "muted" }, t("channel.memberCount", { n: c.member_count }))),
+      h("span", { class: "muted member-count" }, t("channel.memberCount", { n: c.member_count }))),
     // On a phone the sidebar, and the search box at its top, is a screen away.
-    h("button", { class: "icon search-open", title: t("search.label"), "aria-label": t("search.label"), onclick: openSearch }, "🔍"),
+    h("button", { class: "icon search-open", title: t("search.label"), "aria-label": t("search.label"), onclick: openSearch }, icon("search")),
     c.kind !== "announcement" || canPost(c)
-      ? h("a", { class: "button", href: `#/meet/${id}`, dataset: { action: "meeting" } }, "🎥 " + t("meeting.startOrJoin"))
+      ? h("a", { class: "button meeting-open", href: `#/meet/${id}`, dataset: { action: "meeting" } },
+        icon("video"), h("span", { class: "label" }, t("meeting.startOrJoin")))
       : null,
-    canPost(c) ? h("button", { onclick: () => openBridge(id), dataset: { action: "bridge" } }, "🎧 " + t("bridge.open")) : null,
-    h("a", { class: "button", href: `#/files/channel/${id}`, dataset: { action: "library" } }, "🗂 " + t("channel.files")),
-    h("button", { onclick: () => showPins(id) }, "📌 " + t("channel.pins")),
-    h("button", { onclick: () => showMembers(id, members) }, "👥"));
+    more);
   const body = h("div", { class: "chat-host" });
-  mount(main, h("section", { class: "channel-view" }, header, body));
+  mount(main, h("section", { class: "channel-view" }, header, callBar(id), body));
   new ChatView(body, id, { focusSeq });
+}
+
+/**
+ * The header's overflow: on a wide screen its items sit in the header (the toggle is hidden and
+ * the menu is laid out inline); below 720 px the "More" button opens them as a menu, which
+ * closes on Esc, on a click outside it and once an item is chosen.
+ */
+function headerMenu(...items) {
+  const menuId = `header-menu-${Math.random().toString(36).slice(2, 8)}`;
+  const toggle = h("button", {
+    type: "button", class: "icon more-toggle", title: t("shell.more"), "aria-label": t("shell.more"),
+    "aria-haspopup": "true", "aria-expanded": "false", "aria-controls": menuId,
+  }, icon("more"));
+  const menu = h("div", { class: "header-menu", id: menuId, role: "group", "aria-label": t("shell.moreActions") }, items);
+  const wrap = h("div", { class: "header-more" }, toggle, menu);
+  const setOpen = (open) => {
+    toggle.setAttribute("aria-expanded", String(open));
+    wrap.classList.toggle("open", open);
+    if (open) {
+      document.addEventListener("pointerdown", outside, true);
+      document.addEventListener("keydown", onKey, true);
+      const first = menu.querySelector("button, a");
+      if (first) first.focus();
+    } else {
+      document.removeEventListener("pointerdown", outside, true);
+      document.removeEventListener("keydown", onKey, true);
+    }
+  };
+  const outside = (e) => {
+    if (!wrap.contains(e.target)) setOpen(false);
+  };
+  const onKey = (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      e.stopPropagation();
+      setOpen(false);
+      toggle.focus();
+    } else if ((e.key === "ArrowDown" || e.key === "ArrowUp") && menu.contains(document.activeElement)) {
+      e.preventDefault();
+      const all = [...menu.querySelectorAll("button, a")];
+      const at = all.indexOf(document.activeElement);
+      all[(at + (e.key === "ArrowDown" ? 1 : all.length - 1)) % all.length].focus();
+    }
+  };
+  toggle.addEventListener("click", () => setOpen(toggle.getAttribute("aria-expanded") !== "true"));
+  // Choosing an item closes the menu (the item's own click runs first).
+  menu.addEventListener("click", () => {
+    if (wrap.classList.contains("open")) setTimeout(() => setOpen(false));
+  });
+  window.addEventListener("hashchange", () => setOpen(false), { once: true });
+  return wrap;
 }
 
 export function canPost(channel) {
@@ -723,8 +971,111 @@ async function showMembers(channel, members) {
   await dialog(t("channel.members"), (close) => h("div", null,
     h("ul", { class: "member-list" }, members.map((m) => {
       const p = state.presence.get(m.user_id) || "offline";
-      return h("li", null, h("span", { class: `dot presence-${p}`, "aria-label": t(`presence.${p}`) }), " ", m.name,
+      return h("li", null, h("span", { class: `dot presence-${p}`, "aria-label": t(`presence.${p}`) }), " ",
+        avatar({ id: m.user_id, name: m.name, avatar: m.avatar }, { size: "small" }), " ",
+        h("button", {
+          type: "button", class: "link member-name", dataset: { user: String(m.user_id) },
+          onclick: () => {
+            close(null);
+            showProfile(ctx, m.user_id, { openDirect: (user) => openDirect(state, user) }).catch(showError);
+          },
+        }, m.name),
         h("span", { class: "muted" }, " · ", t(`role.${m.role}`)));
     })),
     h("div", { class: "dialog-actions" }, h("button", { onclick: () => close(null) }, t("close")))));
+}
+
+// --- Keyboard: the channel switcher and the shortcuts sheet -------------------------------
+
+const typingIn = (el) => el instanceof HTMLElement
+  && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
+const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+
+document.addEventListener("keydown", (e) => {
+  // Signed out, or a dialog open (it keeps the keyboard, and Esc closes it).
+  if (!state.client || e.defaultPrevented || document.querySelector(".backdrop")) return;
+  const modK = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k";
+  if (modK) {
+    e.preventDefault();
+    openSwitcher();
+  } else if (e.key === "?" && !e.ctrlKey && !e.metaKey && !e.altKey && !typingIn(e.target)) {
+    e.preventDefault();
+    showShortcuts();
+  }
+});
+
+/** Ctrl/⌘+K: type part of a channel's name, arrows choose, Enter opens. */
+async function openSwitcher() {
+  const channels = sortedChannels();
+  const chosen = await dialog(t("switcher.title"), (close) => {
+    let matches = channels;
+    let at = 0;
+    const list = h("ul", { class: "switcher-list", id: "switcher-list", role: "listbox", "aria-label": t("nav.sidebar") });
+    const input = h("input", {
+      type: "text", id: "switcher-input", class: "switcher-input", autocomplete: "off", spellcheck: "false",
+      role: "combobox", "aria-expanded": "true", "aria-controls": "switcher-list", "aria-autocomplete": "list",
+      "aria-label": t("switcher.label"), "aria-describedby": "switcher-hint", placeholder: t("switcher.label"),
+      oninput: () => draw(),
+      onkeydown: (e) => {
+        if (e.isComposing) return;
+        if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+          e.preventDefault();
+          if (matches.length) at = (at + (e.key === "ArrowDown" ? 1 : matches.length - 1)) % matches.length;
+          mark();
+        } else if (e.key === "Enter") {
+          e.preventDefault();
+          if (matches[at]) close(matches[at].channel.id);
+        }
+      },
+    });
+    const mark = () => {
+      list.querySelectorAll("[role=option]").forEach((el, i) => el.setAttribute("aria-selected", String(i === at)));
+      const current = list.children[at];
+      if (current && current.id) {
+        input.setAttribute("aria-activedescendant", current.id);
+        current.scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    };
+    const draw = () => {
+      const q = input.value.trim().toLowerCase();
+      matches = channels.filter((s) => channelName(s.channel.id).toLowerCase().includes(q));
+      at = 0;
+      mount(list, matches.length ? matches.map((s, i) => h("li", {
+        id: `switcher-${s.channel.id}`, role: "option", class: "switcher-item", dataset: { channel: s.channel.id },
+        onclick: () => close(s.channel.id),
+        onpointermove: () => {
+          at = i;
+          mark();
+        },
+      }, h("span", { class: "hash", "aria-hidden": "true" }, s.channel.kind === "direct" ? "@" : "#"),
+      h("span", { class: "name" }, channelName(s.channel.id)),
+      s.unread ? h("span", { class: "badge" }, s.unread > 99 ? "99+" : s.unread) : null))
+        : h("li", { class: "muted switcher-none", role: "presentation" }, t("switcher.none")));
+      mark();
+    };
+    draw();
+    return h("div", { class: "switcher" }, input, h("p", { class: "muted switcher-hint", id: "switcher-hint" }, t("switcher.hint")), list);
+  });
+  if (chosen) location.hash = `#/c/${chosen}`;
+}
+
+/** "?": the keyboard shortcuts, the chat's among them. */
+function showShortcuts() {
+  const mod = isMac ? "⌘" : "Ctrl";
+  const rows = [
+    [[mod, "K"], t("keys.switcher")],
+    [["/"], t("keys.search")],
+    [["?"], t("keys.help")],
+    [["Esc"], t("keys.escape")],
+    [["↑"], t("keys.editLast")],
+    [["Enter"], t("keys.send")],
+    [["Shift", "Enter"], t("keys.newline")],
+  ];
+  return dialog(t("keys.title"), (close) => h("div", { class: "shortcuts" },
+    h("dl", null, rows.map(([keys, text]) => h("div", { class: "shortcut" },
+      h("dt", null, keys.map((k, i) => [i ? " + " : "", h("kbd", null, k)])),
+      h("dd", null, text)))),
+    h("div", { class: "dialog-actions" }, h("button", { type: "button", onclick: () => close(null) }, t("close")))));
 }

@@ -19,6 +19,7 @@ import { state, userName } from "./app.js";
 import { renderMarkdown } from "./markdown.js";
 import { statusTag, tagLinks, splitTags, header, failed, crumbs } from "./knowledge.js";
 import { fileIcon } from "./chat.js";
+import { icon } from "./icons.js";
 
 /** Longest title, scope and body the server takes. */
 const MAX_TITLE = 200;
@@ -121,15 +122,15 @@ class ArticleView {
       onclick: (e) => Promise.resolve(fn(e.currentTarget)).catch(showError),
     }, label);
     const actions = h("div", { class: "lib-toolbar kb-actions", role: "toolbar", "aria-label": t("kb.actions") },
-      a.can_edit ? h("a", { class: "button small", href: `#/articles/${a.id}/edit`, dataset: { action: "edit" } }, "✎ ", t("kb.edit")) : null,
+      a.can_edit ? h("a", { class: "button small", href: `#/articles/${a.id}/edit`, dataset: { action: "edit" } }, icon("edit"), t("kb.edit")) : null,
       a.can_edit && mine && (a.status === "draft" || a.status === "returned")
-        ? act("submit", "⤴ " + t("kb.submit"), () => this.step("submit"), { class: "small primary" }) : null,
+        ? act("submit", [icon("send"), t("kb.submit")], () => this.step("submit"), { class: "small primary" }) : null,
       a.can_review && (a.status === "submitted" || (mine && a.status !== "published"))
-        ? act("publish", "✔ " + t("kb.publish"), () => this.publish(), { class: "small primary" }) : null,
-      a.can_review && a.status === "submitted" ? act("return", "↩ " + t("kb.return"), () => this.giveBack()) : null,
-      act("history", "🕘 " + t("kb.history"), (button) => this.toggleHistory(button),
+        ? act("publish", [icon("check"), t("kb.publish")], () => this.publish(), { class: "small primary" }) : null,
+      a.can_review && a.status === "submitted" ? act("return", [icon("reply"), t("kb.return")], () => this.giveBack()) : null,
+      act("history", [icon("history"), t("kb.history")], (button) => this.toggleHistory(button),
         { "aria-expanded": String(!this.history.hidden), "aria-controls": "kb-history" }),
-      a.can_edit && (a.can_review || !a.published_version) ? act("delete", "🗑 " + t("kb.delete"), () => this.remove()) : null);
+      a.can_edit && (a.can_review || !a.published_version) ? act("delete", [icon("trash"), t("kb.delete")], () => this.remove()) : null);
     let note = null;
     if (this.version) note = [t("kb.oldVersion", { n: a.shown_version }), " ", h("a", { href: `#/articles/${a.id}` }, t("kb.toCurrent"))];
     else if (!a.published_version) note = t("kb.notPublished");
@@ -190,7 +191,7 @@ class ArticleView {
     const button = (helpful) => h("button", {
       type: "button", class: "small", dataset: { vote: helpful ? "yes" : "no" }, "aria-pressed": String(mine === helpful),
       onclick: () => this.vote(helpful).catch(showError),
-    }, helpful ? "👍 " : "👎 ", t(helpful ? "kb.yes" : "kb.no"), " ",
+    }, icon(helpful ? "thumbs-up" : "thumbs-down"), t(helpful ? "kb.yes" : "kb.no"), " ",
     h("span", { class: "kb-vote-count" }, helpful ? a.helpful : a.unhelpful));
     mount(this.feedback, h("span", { id: "kb-helpful-label" }, t("kb.helpful")), button(true), button(false));
   }
@@ -536,8 +537,8 @@ class ArticleEditor {
       h("div", { class: "kb-att-head" },
         h("h2", { id: "kb-att-title" }, t("kb.att.title"), " ", this.fileCount),
         h("div", { class: "lib-toolbar", role: "toolbar", "aria-label": t("kb.att.title") },
-          act("attach-library", "📁 " + t("kb.att.fromLibrary"), () => this.pick()),
-          act("attach-upload", "⤒ " + t("kb.att.upload"), () => this.uploadInput.click()))),
+          act("attach-library", [icon("folder"), t("kb.att.fromLibrary")], () => this.pick()),
+          act("attach-upload", [icon("upload"), t("kb.att.upload")], () => this.uploadInput.click()))),
       h("p", { class: "muted small-print" }, t("kb.att.explain")),
       this.fileList, this.uploadInput);
     this.drawFiles();
@@ -575,8 +576,8 @@ class ArticleEditor {
         h("span", { class: "lib-name", title: f.name }, f.name),
         h("span", { class: "lib-meta" }, formatSize(f.size), this.saved.has(f.id) ? null : [" · ", t("kb.att.notSaved")])),
       h("div", { class: "lib-actions" },
-        button("insert", "⤵ ", t("kb.att.insert"), () => this.insertFile(f)),
-        button("detach", "✕ ", t("kb.att.remove"), () => {
+        button("insert", icon("arrowDown"), t("kb.att.insert"), () => this.insertFile(f)),
+        button("detach", icon("close"), t("kb.att.remove"), () => {
           this.attached = this.attached.filter((x) => x.id !== f.id);
           this.dirty = true;
           this.drawFiles();
@@ -592,7 +593,7 @@ class ArticleEditor {
         failedNow ? h("span", { class: "lib-meta form-error" }, t("attach.failed", { reason: u.error.message }))
           : h("progress", { max: "1", value: String(u.file.size ? u.sent / u.file.size : 0), "aria-label": t("kb.att.uploading", { name: u.name }) })),
       h("div", { class: "lib-actions" },
-        failedNow ? h("button", { type: "button", class: "small", onclick: () => u.resume() }, "↻ ", t("attach.retry")) : null,
+        failedNow ? h("button", { type: "button", class: "small", onclick: () => u.resume() }, icon("history"), t("attach.retry")) : null,
         h("button", {
           type: "button", class: "small", title: t("attach.remove", { name: u.name }), "aria-label": t("attach.remove", { name: u.name }),
           onclick: () => {
@@ -600,7 +601,7 @@ class ArticleEditor {
             this.uploads = this.uploads.filter((x) => x !== u);
             this.drawFiles();
           },
-        }, "✕")));
+        }, icon("close"))));
   }
 
   /** Files from the library the editor may read; the ones chosen are attached. */

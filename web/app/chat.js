@@ -2,19 +2,37 @@
 // with older pages on scroll (and newer ones when opened at a message, as search.js does), live
 // events, replies, edits, recall, pins, reactions, typing, "read by N of M" with who has not
 // read, and read markers moved as the user sees messages.
+// The list reads as a conversation: a sender's messages within five minutes of each other are
+// one group (name and avatar once), a line marks each day and where the reader had left off,
+// and buttons lead back to that line and to the present. Bodies are Markdown (markdown.js:
+// DOM only, never HTML) with mentions lit up.
+// The composer wraps the selection in Markdown from its toolbar, previews it, picks emoji,
+// completes @mentions from the channel's members (sent as `mentions`), keeps a draft per
+// channel, and edits the last message on Up.
 // Files join a message from the attach button, a drop on the chat or a paste: each is uploaded
 // at once (tus, resumable, see `Upload` in ui.js) and shown as a chip until it is sent.
 
-import { t } from "./i18n.js";
+import { t, lang } from "./i18n.js";
 import {
-  h, mount, me, formatTime, formatSize, initials, colour, showError, toast, dialog, mediaUrl, Upload,
-  downloadLink as fileLink, dropZone,
+  h, mount, me, api, formatTime, formatSize, showError, toast, dialog, confirmAction,
+  mediaUrl, Upload, downloadLink as fileLink, dropZone,
 } from "./ui.js";
 import { state, userName, channelName, canPost, renderSidebar } from "./app.js";
+import { renderMarkdown } from "./markdown.js";
+import { icon } from "./icons.js";
+import { pickEmoji } from "./emoji.js";
+import { avatar, showProfile, openDirect } from "./people.js";
 
 const REACTIONS = ["👍", "✅", "❤️", "😂", "🎉", "👀"];
 /** The server takes at most this many files with one message. */
 const MAX_ATTACHMENTS = 20;
+/** A sender's messages closer than this to the one before are shown as one group. */
+const GROUP_MS = 5 * 60 * 1000;
+/** Scrolled up more than this many screens from the newest: "Back to the present". */
+const FAR_SCREENS = 1;
+/** People offered at most by the @mention list. */
+const MAX_SUGGESTIONS = 8;
+const draftKey = (channel) => `parley.draft.${me().id}.${channel}`;
 
 /**
  * A channel's messages with the composer: used by the channel view and beside a meeting.
@@ -42,15 +60,28 @@ export class ChatView {
     this.hasNewer = false;
     this.edge = 0;
     this.closed = false;
+    // Where the reader had read to when the channel opened, and its end then: the "New
+    // messages" line goes above the first message from someone else between the two.
+    const summary = this.summary;
+    this.readAtOpen = summary ? summary.read_seq : 0;
+    this.endAtOpen = summary && summary.unread > 0 ? summary.last_seq : this.readAtOpen;
+    /** The "New messages" line while it is shown, and the last message shown. */
+    this.unreadLine = null;
+    this.lastShown = null;
     /** Files chosen for the next message, in order: `Upload`s with their chips. */
     this.uploads = [];
     this.list = h("div", { class: "messages", role: "log", "aria-live": "polite", "aria-label": t("chat.messages") });
     this.scroller = h("div", { class: "message-scroll", onscroll: () => this.onScroll() }, this.list);
     this.newPill = h("button", { class: "new-pill", hidden: true, onclick: () => this.scrollToEnd() }, t("chat.newMessages"));
+    this.jumpUnread = h("button", { type: "button", class: "jump jump-unread", hidden: true, onclick: () => this.toFirstUnread() },
+      icon("arrowUp", { size: 16 }), t("chat.jumpUnread"));
+    this.present = h("button", { type: "button", class: "jump jump-present", hidden: true, onclick: () => this.scrollToEnd() },
+      icon("arrowDown", { size: 16 }), t("chat.backToPresent"));
     this.typingLine = h("div", { class: "typing-line", "aria-live": "polite" });
     this.composer = this.buildComposer();
     this.root = h("div", { class: `chat${compact ? " compact" : ""}`, dataset: { drop: t("attach.drop") } },
-      this.scroller, this.newPill, this.typingLine, this.composer);
+      h("div", { class: "message-pane" }, this.scroller, this.jumpUnread, this.newPill, this.present),
+      this.typingLine, this.composer);
     // Files dropped on the chat go with the next message.
     if (this.tray) this.stopDrops = dropZone(this.root, () => true, (files) => this.addFiles(files));
     mount(el, this.root);
@@ -63,6 +94,7 @@ export class ChatView {
 
   close() {
     this.closed = true;
+    this.saveDraft();
     state.views.delete(this);
     clearInterval(this.typingTimer);
     document.removeEventListener("visibilitychange", this.onVisible);
@@ -77,6 +109,8 @@ export class ChatView {
 
   async load() {
     const summary = this.summary;
+    // For @mentions: who may be named here.
+    this.members().catch(() => {});
     if (summary && summary.channel.member_count <= 20) {
       const reply = await state.client.readState(this.channel).catch(() => null);
       if (reply) state.readState.set(this.channel, new Map(reply.members.map((m) => [m.user_id, m.read_seq])));
@@ -101,7 +135,7 @@ export class ChatView {
   }
 
   /** The messages around `seq`, half before and half after, with `seq` brought into view. */
-  async loadAround(seq) {
+  async loadAround(seq, { quiet = false } = {}) {
     const [older, newer] = await Promise.all([
       state.client.history(this.channel, { beforeSeq: seq + 1, limit: 25 }),
       state.client.history(this.channel, { fromSeq: seq + 1, toSeq: Number.MAX_SAFE_INTEGER, limit: 25 }),
@@ -113,7 +147,7 @@ export class ChatView {
     this.edge = Math.max(seq, ...loaded.map((m) => m.seq));
     for (const m of loaded) this.messages.set(m.id, m);
     this.renderAll();
-    if (!this.reveal(seq)) toast(t("chat.messageGone"), "error");
+    if (!quiet && !this.reveal(seq)) toast(t("chat.messageGone"), "error");
     this.markRead();
     this.loadRosters(loaded);
   }
@@ -147,12 +181,17 @@ export class ChatView {
     const first = Math.min(...[...this.messages.values()].map((m) => m.seq));
     try {
       const reply = await state.client.history(this.channel, { beforeSeq: first, limit: 50 });
+      if (this.closed) return;
       this.hasMore = reply.has_more;
-      const before = this.scroller.scrollHeight;
+      // Keep what the user was reading where it was: the first message in view stays put.
+      const top = this.scroller.getBoundingClientRect().top;
+      const anchor = [...this.nodes.entries()].find(([, node]) => node.getBoundingClientRect().bottom > top);
+      const offset = anchor ? anchor[1].getBoundingClientRect().top : 0;
       for (const m of reply.messages) this.messages.set(m.id, m);
       this.renderAll();
-      // Keep what the user was reading where it was.
-      this.scroller.scrollTop += this.scroller.scrollHeight - before;
+      const moved = anchor && this.nodes.get(anchor[0]);
+      if (moved) this.scroller.scrollTop += moved.getBoundingClientRect().top - offset;
+      this.updateJumps();
     } finally {
       this.loadingOlder = false;
     }
@@ -205,6 +244,7 @@ export class ChatView {
     this.scroller.scrollTop = this.scroller.scrollHeight;
     this.newPill.hidden = true;
     this.markRead();
+    this.updateJumps();
   }
 
   onScroll() {
@@ -215,6 +255,40 @@ export class ChatView {
       this.newPill.hidden = true;
       this.markRead();
     }
+    this.updateJumps();
+  }
+
+  /** Whether messages the reader had not read when the channel opened are above what is loaded. */
+  unreadAbove() {
+    const first = this.sorted()[0];
+    return this.endAtOpen > this.readAtOpen && this.hasMore && !this.unreadLine && Boolean(first) && first.seq > this.readAtOpen;
+  }
+
+  /**
+   * "Jump to first unread" while the "New messages" line is above the view (or not loaded yet);
+   * "Back to the present" when far up from the newest, unless the new-messages pill says it.
+   */
+  updateJumps() {
+    const s = this.scroller;
+    const line = this.unreadLine && this.unreadLine.isConnected ? this.unreadLine : null;
+    const above = line ? line.getBoundingClientRect().bottom < s.getBoundingClientRect().top : this.unreadAbove();
+    this.jumpUnread.hidden = !above;
+    const far = this.hasNewer || s.scrollHeight - s.scrollTop - s.clientHeight > s.clientHeight * FAR_SCREENS;
+    this.present.hidden = !far || !this.newPill.hidden;
+  }
+
+  /** Bring the "New messages" line to the top of the view, loading the pages around it first if need be. */
+  async toFirstUnread() {
+    if (!this.unreadLine || !this.unreadLine.isConnected) {
+      this.messages.clear();
+      await this.loadAround(this.readAtOpen, { quiet: true }).catch(showError);
+    }
+    const line = this.unreadLine;
+    if (!line) return;
+    line.scrollIntoView({ block: "start" });
+    const first = line.nextElementSibling;
+    if (first && first.classList.contains("message")) first.focus({ preventScroll: true });
+    this.updateJumps();
   }
 
   markRead() {
@@ -230,50 +304,139 @@ export class ChatView {
 
   renderAll() {
     this.nodes.clear();
-    const items = this.sorted().map((m) => this.node(m));
+    this.unreadLine = null;
+    const sorted = this.sorted();
+    // The line goes in only where the messages before it are loaded too.
+    this.readEdgeLoaded = !this.hasMore || (sorted.length > 0 && sorted[0].seq <= this.readAtOpen);
+    const items = [];
+    let prev = null;
+    for (const m of sorted) {
+      items.push(...this.itemsFor(m, prev));
+      prev = m;
+    }
+    this.lastShown = prev;
     mount(this.list, this.hasMore ? h("div", { class: "muted center" }, t("chat.scrollForOlder")) : null, items,
       items.length ? null : h("div", { class: "empty" }, t("chat.empty")),
       this.hasNewer ? h("div", { class: "muted center" }, t("chat.scrollForNewer")) : null);
   }
 
+  /**
+   * What shows for `m` after `prev`: a line when a new day starts, the "New messages" line above
+   * the first one the reader had not read, then the message, in `prev`'s group if it continues it.
+   */
+  itemsFor(m, prev) {
+    const out = [];
+    const newDay = !prev || new Date(prev.created_at).toDateString() !== new Date(m.created_at).toDateString();
+    if (newDay) {
+      const label = dayLabel(m.created_at);
+      out.push(h("div", { class: "day-line", role: "separator", "aria-label": label }, h("span", null, label)));
+    }
+    const unread = !this.unreadLine && this.readEdgeLoaded && m.sender !== me().id
+      && m.seq > this.readAtOpen && m.seq <= this.endAtOpen;
+    if (unread) {
+      this.unreadLine = h("div", { class: "unread-line", role: "separator", "aria-label": t("chat.unreadLine") },
+        h("span", null, t("chat.unreadLine")));
+      out.push(this.unreadLine);
+    }
+    const grouped = !newDay && !unread && m.sender !== null && prev.sender === m.sender
+      && m.created_at - prev.created_at < GROUP_MS && m.priority !== "urgent" && prev.priority !== "urgent";
+    out.push(this.node(m, grouped));
+    return out;
+  }
+
   rerender(id) {
     const old = this.nodes.get(id);
     const m = this.messages.get(id);
-    if (old && m) old.replaceWith(this.node(m));
+    if (old && m) old.replaceWith(this.node(m, old.classList.contains("grouped")));
   }
 
-  /** One message's element. Its height does not change when receipts arrive (one fixed line). */
-  node(m) {
+  /**
+   * One message's element; `grouped` under the one before from the same sender (no avatar or
+   * name, its time beside it on hover or focus). Its height does not change when receipts
+   * arrive (one fixed line).
+   */
+  node(m, grouped = false) {
     const mine = m.sender === me().id;
     const recalled = m.recalled_at !== null && m.recalled_at !== undefined;
     const replied = m.reply_to ? this.messages.get(m.reply_to) : null;
+    const forMe = !mine && !recalled && ((m.mentions || []).includes(me().id) || Boolean(m.mention_channel));
+    const when = new Date(m.created_at).toISOString();
+    const tags = [
+      m.priority === "urgent" ? h("span", { class: "tag urgent" }, t("message.urgent")) : null,
+      m.pinned_at ? h("span", { class: "tag" }, icon("pin", { size: 12 }), " ", t("message.pinned")) : null,
+      m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null,
+    ].filter(Boolean);
     const el = h("article", {
-      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}`,
+      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}${grouped ? " grouped" : ""}${forMe ? " mentions-me" : ""}`,
       dataset: { id: m.id, seq: m.seq },
       tabindex: "0",
       "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : summaryOf(m)}`,
     },
-      h("span", { class: "avatar", style: `background:${colour(m.sender)}`, "aria-hidden": "true" }, initials(userName(m.sender))),
+      grouped
+        ? h("time", { class: "gutter-time", datetime: when, title: formatTime(m.created_at) }, clockTime(m.created_at))
+        : this.senderAvatar(m.sender),
       h("div", { class: "message-main" },
-        h("div", { class: "message-head" },
-          h("strong", null, userName(m.sender)),
-          h("time", { datetime: new Date(m.created_at).toISOString() }, formatTime(m.created_at)),
-          m.priority === "urgent" ? h("span", { class: "tag urgent" }, t("message.urgent")) : null,
-          m.pinned_at ? h("span", { class: "tag" }, "📌 " + t("message.pinned")) : null,
-          m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null),
+        grouped && !tags.length ? null : h("div", { class: "message-head" },
+          grouped ? null : [this.senderName(m.sender), h("time", { datetime: when }, formatTime(m.created_at))],
+          tags),
         replied ? h("blockquote", { class: "reply-quote" }, userName(replied.sender), ": ",
           replied.body === null ? t("message.recalled") : summaryOf(replied).slice(0, 120)) : null,
-        recalled || m.body || !m.attachments?.length
-          ? h("div", { class: `message-body${recalled ? " recalled" : ""}` }, recalled ? t("message.recalled") : m.body) : null,
+        recalled
+          ? h("div", { class: "message-body recalled" }, t("message.recalled"))
+          : m.action && m.action.kind === "missed_call" ? this.missedCall(m)
+            : m.body || !m.attachments?.length ? h("div", { class: "message-body" }, richText(m.body || "", mentionsOf(m))) : null,
         recalled ? null : this.attachmentList(m),
         m.action && m.action.kind === "join_bridge" && !recalled
-          ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, "🎧 " + t("ping.joinBridge")) : null,
+          ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, icon("headset", { size: 16 }), t("ping.joinBridge")) : null,
+        recalled ? null : linkPreview(m),
         this.reactions(m),
         mine && !recalled ? this.receiptLine(m) : null,
         mine && m.priority === "urgent" && m.ack_requested && !recalled ? this.rosterBox(m) : null),
       recalled ? null : this.actions(m, mine));
     this.nodes.set(m.id, el);
     return el;
+  }
+
+  /** The sender's picture, which opens their profile card (the server's own: a plain mark). */
+  senderAvatar(sender) {
+    const person = state.users.get(sender) || { id: sender, name: userName(sender) };
+    const el = avatar(person);
+    // A pointer's shortcut to the card; keyboards and screen readers use the name beside it.
+    if (sender !== null && sender !== undefined) {
+      el.classList.add("clickable");
+      el.addEventListener("click", () => this.openProfile(sender));
+    }
+    return el;
+  }
+
+  senderName(sender) {
+    if (sender === null || sender === undefined) return h("strong", null, userName(sender));
+    return h("button", { type: "button", class: "sender-name", onclick: () => this.openProfile(sender) },
+      h("strong", null, userName(sender)));
+  }
+
+  openProfile(id) {
+    showProfile({ state, userName }, id, { openDirect: (user) => openDirect(state, user) }).catch(showError);
+  }
+
+  /** A ring nobody took: who called, and a button that rings them back into the meeting. */
+  missedCall(m) {
+    const caller = m.sender;
+    const mine = caller === me().id;
+    return h("div", { class: "message-body missed-call" },
+      icon("phone", { size: 16 }), " ",
+      mine ? t("call.missedByOthers") : t("call.missedFrom", { name: userName(caller) }),
+      mine || !canPost(state.channels.get(m.channel)?.channel || {}) ? null : h("button", {
+        type: "button", class: "small", dataset: { action: "call-back" },
+        onclick: async () => {
+          try {
+            await api("POST", `/v1/channels/${m.channel}/ring`, { user_ids: [caller] });
+            location.hash = `#/meet/${m.channel}`;
+          } catch (error) {
+            showError(error);
+          }
+        },
+      }, icon("phone", { size: 14 }), " ", t("call.callBack")));
   }
 
   /** A message's files: images as a preview (opened large on a tap), others as a card. */
@@ -357,38 +520,76 @@ export class ChatView {
   actions(m, mine) {
     const c = this.summary && this.summary.channel;
     const mayPin = c && canPost(c);
-    const act = (label, title, fn) => h("button", { class: "icon", title, "aria-label": title, onclick: fn }, label);
+    const act = (name, title, fn) => h("button", { type: "button", class: "icon", title, "aria-label": title, onclick: fn }, icon(name));
+    const react = (emoji) => state.client.react(this.channel, m.id, emoji, true).catch(showError);
     return h("div", { class: "message-actions" },
-      act("↩", t("message.reply"), () => this.setReply(m)),
-      h("details", { class: "react-menu" },
-        h("summary", { title: t("message.react"), "aria-label": t("message.react") }, "☺"),
+      act("reply", t("message.reply"), () => this.setReply(m)),
+      h("details", {
+        class: "react-menu",
+        onkeydown: (e) => {
+          if (e.key !== "Escape" || !e.currentTarget.open) return;
+          e.currentTarget.open = false;
+          e.currentTarget.querySelector("summary").focus();
+        },
+      },
+        h("summary", { title: t("message.react"), "aria-label": t("message.react") }, icon("smile")),
         h("div", { class: "react-pick" }, REACTIONS.map((emoji) => h("button", {
-          class: "icon",
+          type: "button", class: "icon", title: t("message.reactWith", { emoji }), "aria-label": t("message.reactWith", { emoji }),
           onclick: (e) => {
-            e.target.closest("details").open = false;
-            state.client.react(this.channel, m.id, emoji, true).catch(showError);
+            e.currentTarget.closest("details").open = false;
+            react(emoji);
           },
-        }, emoji)))),
-      mayPin ? act("📌", m.pinned_at ? t("message.unpin") : t("message.pin"),
+        }, emoji)),
+        h("button", {
+          type: "button", class: "icon react-more", title: t("message.moreReactions"), "aria-label": t("message.moreReactions"),
+          onclick: async (e) => {
+            e.currentTarget.closest("details").open = false;
+            const emoji = await pickEmoji(t("message.moreReactions"));
+            if (emoji) react(emoji);
+          },
+        }, icon("plus")))),
+      mayPin ? act("pin", m.pinned_at ? t("message.unpin") : t("message.pin"),
         () => state.client.pin(this.channel, m.id, !m.pinned_at).catch(showError)) : null,
-      mine ? act("✎", t("message.edit"), () => this.startEdit(m)) : null,
-      mine || me().role === "admin" ? act("⌫", t("message.recall"), async () => {
-        if (!confirm(t("message.recallConfirm"))) return;
+      mine ? act("edit", t("message.edit"), () => this.startEdit(m)) : null,
+      mine || me().role === "admin" ? act("trash", t("message.recall"), async () => {
+        if (!(await confirmAction(t("message.recall"), t("message.recallConfirm"), t("message.recall")))) return;
         state.client.recall(this.channel, m.id).catch(showError);
       }) : null);
   }
 
   setReply(m) {
-    this.editing = null;
+    if (!this.input) return;
+    this.endEdit();
     this.replyTo = m;
     this.renderComposerState();
     this.input.focus();
   }
 
+  /** Edit `m` in the box; what was being written waits, and comes back when the edit ends. */
   startEdit(m) {
+    if (!this.input) return;
+    if (!this.editing) this.stash = this.input.value;
     this.replyTo = null;
     this.editing = m;
-    this.input.value = m.body;
+    this.input.value = m.body || "";
+    this.setPreview(false);
+    this.renderComposerState();
+    this.input.focus();
+    this.input.setSelectionRange(this.input.value.length, this.input.value.length);
+  }
+
+  /** Leave editing, with the draft that waited back in the box. */
+  endEdit() {
+    if (!this.editing) return;
+    this.editing = null;
+    this.input.value = this.stash || "";
+    this.stash = null;
+  }
+
+  /** Esc or the context's ✕: no more editing or replying. */
+  cancelContext() {
+    this.endEdit();
+    this.replyTo = null;
     this.renderComposerState();
     this.input.focus();
   }
@@ -398,14 +599,9 @@ export class ChatView {
     mount(this.context, m ? [
       h("span", null, this.editing ? t("composer.editing") : t("composer.replyingTo", { name: userName(m.sender) })),
       h("button", {
-        class: "icon", "aria-label": t("cancel"),
-        onclick: () => {
-          if (this.editing) this.input.value = "";
-          this.replyTo = null;
-          this.editing = null;
-          this.renderComposerState();
-        },
-      }, "✕")] : null);
+        type: "button", class: "icon", title: t("cancel"), "aria-label": t("cancel"),
+        onclick: () => this.cancelContext(),
+      }, icon("close"))] : null);
     this.context.hidden = !m;
   }
 
@@ -415,35 +611,28 @@ export class ChatView {
     if (channel && !canPost(channel)) {
       return h("div", { class: "composer readonly muted" }, t("composer.announcementOnly"));
     }
+    const id = `${this.channel}-${Math.random().toString(36).slice(2, 6)}`;
     this.context = h("div", { class: "composer-context", hidden: true });
+    this.suggest = h("ul", { class: "mention-list", id: `mentions-${id}`, role: "listbox", hidden: true, "aria-label": t("mention.list") });
     this.input = h("textarea", {
-      class: "composer-input", rows: 1, id: `composer-${this.channel}-${Math.random().toString(36).slice(2, 6)}`,
+      class: "composer-input", rows: 1, id: `composer-${id}`,
       placeholder: t("composer.placeholder", { name: channel ? channelName(channel.id) : "" }),
       "aria-label": t("composer.label"),
-      onkeydown: (e) => {
-        if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
-          e.preventDefault();
-          this.submit();
-        } else if (e.key === "Escape" && (this.replyTo || this.editing)) {
-          this.replyTo = null;
-          this.editing = null;
-          this.renderComposerState();
-        }
-      },
-      oninput: () => {
-        if (this.input.value && Date.now() - (this.lastTyping || 0) > 3000) {
-          this.lastTyping = Date.now();
-          state.client.typing(this.channel).catch(() => {});
-        }
-      },
+      "aria-autocomplete": "list", "aria-controls": this.suggest.id,
+      onkeydown: (e) => this.onKey(e),
+      oninput: () => this.onInput(),
+      onclick: () => this.suggestMentions(),
+      onblur: () => setTimeout(() => this.closeSuggest(), 150),
     });
+    this.input.value = localStorage.getItem(draftKey(this.channel)) || "";
     this.input.addEventListener("paste", (e) => {
       const files = [...((e.clipboardData && e.clipboardData.files) || [])];
       if (!files.length) return;
       e.preventDefault();
       this.addFiles(files);
     });
-    this.urgent = h("input", { type: "checkbox", id: `urgent-${this.channel}-${Math.random().toString(36).slice(2, 6)}`, class: "urgent-toggle" });
+    this.preview = h("div", { class: "composer-preview", hidden: true, tabindex: "0", role: "region", "aria-label": t("composer.preview") });
+    this.urgent = h("input", { type: "checkbox", id: `urgent-${id}`, class: "urgent-toggle" });
     this.picker = h("input", {
       type: "file", multiple: true, hidden: true, class: "attach-input", tabindex: "-1",
       onchange: () => {
@@ -453,6 +642,17 @@ export class ChatView {
     });
     this.tray = h("div", { class: "upload-tray", hidden: true, role: "list", "aria-label": t("attach.list") });
     this.sendButton = h("button", { type: "submit", class: "primary", "aria-label": t("composer.send") }, t("composer.send"));
+    const tool = (name, label, fn, key) => h("button", {
+      type: "button", class: "icon", title: key ? `${label} (Ctrl+${key})` : label, "aria-label": label,
+      dataset: { format: name },
+      // The box keeps its selection: the button does not take the focus on a click.
+      onmousedown: (e) => e.preventDefault(),
+      onclick: fn,
+    }, icon(name));
+    this.previewButton = h("button", {
+      type: "button", class: "preview-toggle", "aria-pressed": "false",
+      onclick: () => this.setPreview(!this.previewing),
+    }, icon("eye", { size: 16 }), t("composer.preview"));
     return h("form", {
       class: "composer",
       onsubmit: (e) => {
@@ -462,18 +662,245 @@ export class ChatView {
     },
       this.context,
       this.tray,
+      h("div", { class: "composer-tools", role: "group", "aria-label": t("composer.tools") },
+        tool("bold", t("composer.bold"), () => this.format("bold"), "B"),
+        tool("italic", t("composer.italic"), () => this.format("italic"), "I"),
+        tool("code", t("composer.code"), () => this.format("code"), "E"),
+        tool("list", t("composer.list"), () => this.format("list")),
+        tool("link", t("composer.link"), () => this.format("link"), "K"),
+        this.previewButton),
       h("div", { class: "composer-row" },
         h("button", {
           type: "button", class: "attach", title: t("attach.button"), "aria-label": t("attach.button"),
           onclick: () => this.picker.click(),
-        }, "📎"),
+        }, icon("clip")),
         this.picker,
-        this.input,
+        h("div", { class: "composer-box" }, this.suggest, this.input, this.preview),
+        h("button", {
+          type: "button", class: "attach emoji-open", title: t("composer.emoji"), "aria-label": t("composer.emoji"),
+          onclick: () => this.insertEmoji(),
+        }, icon("smile")),
         this.sendButton),
-      this.compact ? null : h("label", { class: "urgent-label", for: this.urgent.id }, this.urgent, " 🚨 ", t("composer.urgent")));
+      this.compact ? null : h("label", { class: "urgent-label", for: this.urgent.id }, this.urgent,
+        icon("alarm", { size: 16 }), t("composer.urgent")));
+  }
+
+  onKey(e) {
+    if (!this.suggest.hidden && this.onSuggestKey(e)) return;
+    const mod = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey;
+    const formats = { b: "bold", i: "italic", e: "code", k: "link" };
+    if (mod && formats[e.key.toLowerCase()]) {
+      e.preventDefault();
+      this.format(formats[e.key.toLowerCase()]);
+    } else if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      this.submit();
+    } else if (e.key === "Escape" && (this.replyTo || this.editing)) {
+      e.preventDefault();
+      this.cancelContext();
+    } else if (e.key === "ArrowUp" && !this.input.value && !this.editing && !e.isComposing) {
+      const last = this.sorted().reverse().find((m) => m.sender === me().id && m.recalled_at == null && m.body !== null);
+      if (last) {
+        e.preventDefault();
+        this.startEdit(last);
+      }
+    }
+  }
+
+  onInput() {
+    this.saveDraft();
+    this.suggestMentions();
+    if (this.input.value && Date.now() - (this.lastTyping || 0) > 3000) {
+      this.lastTyping = Date.now();
+      state.client.typing(this.channel).catch(() => {});
+    }
+  }
+
+  /** The box's text kept for this channel until sent (an edit is not a draft). */
+  saveDraft() {
+    if (this.editing || !this.input) return;
+    const text = this.input.value;
+    if (text.trim()) localStorage.setItem(draftKey(this.channel), text);
+    else localStorage.removeItem(draftKey(this.channel));
+  }
+
+  /** Wrap the selection (or the caret) in Markdown: `**bold**`, `*italic*`, code, a list, a link. */
+  format(kind) {
+    const el = this.input;
+    if (this.previewing) this.setPreview(false);
+    const { selectionStart: from, selectionEnd: to, value } = el;
+    const picked = value.slice(from, to);
+    let text;
+    let select;
+    if (kind === "list") {
+      // Every line the selection touches becomes an item.
+      const start = value.lastIndexOf("\n", from - 1) + 1;
+      const lines = value.slice(start, to).split("\n").map((line) => (line.startsWith("- ") ? line : `- ${line}`));
+      text = lines.join("\n");
+      el.setRangeText(text, start, to, "end");
+    } else if (kind === "link") {
+      const label = picked || t("composer.linkText");
+      text = `[${label}](https://)`;
+      el.setRangeText(text, from, to, "end");
+      // The address is what is left to type.
+      select = [from + label.length + 3, from + text.length - 1];
+    } else {
+      const fence = kind === "code" && picked.includes("\n");
+      const mark = fence ? "```" : { bold: "**", italic: "*", code: "`" }[kind];
+      const open = fence ? `${mark}\n` : mark;
+      const close = fence ? `\n${mark}` : mark;
+      el.setRangeText(`${open}${picked}${close}`, from, to, "end");
+      select = [from + open.length, from + open.length + picked.length];
+    }
+    el.focus();
+    if (select) el.setSelectionRange(select[0], select[1]);
+    this.saveDraft();
+  }
+
+  /** The box's Markdown as it will show, in place of the box (and back). */
+  setPreview(on) {
+    if (!this.input) return;
+    this.previewing = on;
+    this.previewButton.setAttribute("aria-pressed", String(on));
+    this.previewButton.classList.toggle("active", on);
+    const text = this.input.value.trim();
+    mount(this.preview, on ? (text ? richText(this.input.value, this.mentionsIn(this.input.value)) : h("p", { class: "muted" }, t("composer.previewEmpty"))) : null);
+    this.preview.hidden = !on;
+    this.input.hidden = on;
+    if (on) this.closeSuggest();
+    (on ? this.preview : this.input).focus();
+  }
+
+  /** An emoji from the picker, put where the caret was. */
+  async insertEmoji() {
+    const { selectionStart: from, selectionEnd: to } = this.input;
+    const emoji = await pickEmoji(t("composer.emoji"));
+    if (this.previewing) this.setPreview(false);
+    this.input.focus();
+    if (!emoji) return;
+    this.input.setRangeText(emoji, from, to, "end");
+    this.saveDraft();
+  }
+
+  // --- @mentions ---------------------------------------------------------------------------
+
+  /** The channel's members, asked for once. */
+  async members() {
+    if (!state.members.has(this.channel)) {
+      const list = await api("GET", `/v1/channels/${this.channel}/members`);
+      for (const m of list) {
+        if (!state.users.has(m.user_id)) state.users.set(m.user_id, { id: m.user_id, name: m.name, role: m.role });
+      }
+      state.members.set(this.channel, list);
+    }
+    return state.members.get(this.channel);
+  }
+
+  /** `@channel` is there for a group's channels, not between two people. */
+  mayMentionChannel() {
+    const c = this.summary && this.summary.channel;
+    return Boolean(c) && c.kind !== "direct";
+  }
+
+  /** The list of members whose name holds what follows the `@` before the caret. */
+  async suggestMentions() {
+    const el = this.input;
+    const before = el.value.slice(0, el.selectionStart);
+    const typed = /(^|[\s(（])@([^\s@]{0,32})$/u.exec(before);
+    if (!typed || el.selectionStart !== el.selectionEnd) {
+      this.closeSuggest();
+      return;
+    }
+    const members = await this.members().catch(() => []);
+    // The box may have moved on while the members came.
+    if (el.value.slice(0, el.selectionStart) !== before) return;
+    const query = typed[2].toLocaleLowerCase();
+    const named = members.filter((m) => m.user_id !== me().id && m.name.toLocaleLowerCase().includes(query))
+      .sort((x, y) => Number(!x.name.toLocaleLowerCase().startsWith(query)) - Number(!y.name.toLocaleLowerCase().startsWith(query))
+        || x.name.localeCompare(y.name))
+      .slice(0, MAX_SUGGESTIONS)
+      .map((m) => ({ id: m.user_id, name: m.name, avatar: m.avatar }));
+    if (this.mayMentionChannel() && "channel".startsWith(query)) named.push({ id: null, name: "channel" });
+    if (!named.length) {
+      this.closeSuggest();
+      return;
+    }
+    this.suggestion = { options: named, active: 0, from: before.length - typed[2].length - 1, to: before.length };
+    mount(this.suggest, named.map((o, i) => h("li", {
+      id: `${this.suggest.id}-${i}`, role: "option", class: "mention-option", dataset: { user: o.id ?? "channel" },
+      onmousedown: (e) => {
+        e.preventDefault();
+        this.pickMention(i);
+      },
+    },
+      o.id === null
+        ? [h("span", { class: "avatar small", "aria-hidden": "true" }, "@"), h("span", { class: "mention-name" }, "@channel"),
+          h("span", { class: "muted" }, t("mention.channel"))]
+        : [avatar(o, { size: "small" }),
+          h("span", { class: "mention-name" }, o.name)])));
+    this.suggest.hidden = false;
+    this.showActive();
+  }
+
+  showActive() {
+    const { active } = this.suggestion;
+    [...this.suggest.children].forEach((li, i) => li.setAttribute("aria-selected", String(i === active)));
+    this.input.setAttribute("aria-activedescendant", `${this.suggest.id}-${active}`);
+    this.suggest.children[active].scrollIntoView({ block: "nearest" });
+  }
+
+  /** Arrows move in the list, Enter or Tab picks, Esc closes it; `true` when the key was the list's. */
+  onSuggestKey(e) {
+    const s = this.suggestion;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      s.active = (s.active + (e.key === "ArrowDown" ? 1 : -1) + s.options.length) % s.options.length;
+      this.showActive();
+    } else if ((e.key === "Enter" || e.key === "Tab") && !e.isComposing && !e.shiftKey) {
+      this.pickMention(s.active);
+    } else if (e.key === "Escape") {
+      this.closeSuggest();
+    } else {
+      return false;
+    }
+    e.preventDefault();
+    return true;
+  }
+
+  /** `@Name ` in place of what was typed after the `@`. */
+  pickMention(i) {
+    const { options, from, to } = this.suggestion;
+    this.input.setRangeText(`@${options[i].name} `, from, to, "end");
+    this.closeSuggest();
+    this.input.focus();
+    this.saveDraft();
+  }
+
+  closeSuggest() {
+    if (!this.suggest || this.suggest.hidden) return;
+    this.suggest.hidden = true;
+    this.suggestion = null;
+    this.input.removeAttribute("aria-activedescendant");
+  }
+
+  /**
+   * Whom `text` mentions: the members whose `@Name` is in it (the longest name where two begin
+   * alike), and whether it says `@channel` where that is allowed.
+   */
+  mentionsIn(text) {
+    const members = (state.members.get(this.channel) || []).filter((m) => m.user_id !== me().id)
+      .sort((x, y) => y.name.length - x.name.length);
+    const ids = new Set();
+    let channelWide = false;
+    for (let at = text.indexOf("@"); at >= 0; at = text.indexOf("@", at + 1)) {
+      const hit = members.find((m) => text.startsWith(m.name, at + 1) && endsWord(text, at + 1 + m.name.length, m.name));
+      if (hit) ids.add(hit.user_id);
+      else if (this.mayMentionChannel() && text.startsWith("channel", at + 1) && endsWord(text, at + 8, "channel")) channelWide = true;
+    }
+    return { ids: [...ids], channelWide };
   }
 
   async submit() {
+    if (!this.input) return;
     const body = this.input.value.trim();
     const editing = this.editing;
     // An edit changes the text alone; the files wait for the next message.
@@ -485,9 +912,16 @@ export class ChatView {
     }
     const urgent = this.urgent && this.urgent.checked;
     const replyTo = this.replyTo;
-    this.input.value = "";
+    const mentions = this.mentionsIn(body);
+    this.closeSuggest();
+    if (this.previewing) this.setPreview(false);
+    if (editing) {
+      this.endEdit();
+    } else {
+      this.input.value = "";
+      localStorage.removeItem(draftKey(this.channel));
+    }
     this.replyTo = null;
-    this.editing = null;
     if (this.urgent) this.urgent.checked = false;
     if (files.length) this.uploads = [];
     this.renderComposerState();
@@ -496,13 +930,15 @@ export class ChatView {
       if (editing) {
         await state.client.edit(this.channel, editing.id, body);
       } else {
-        const sent = await this.post(body, { replyTo: replyTo ? replyTo.id : undefined, urgent, files });
+        const sent = await this.post(body, { replyTo: replyTo ? replyTo.id : undefined, urgent, files, mentions });
         if (urgent) this.loadRoster({ id: sent.message_id });
         for (const upload of files) forgetPreview(upload);
       }
     } catch (err) {
-      // Nothing is lost: the text comes back to the box, the files to the tray.
+      // Nothing is lost: the text comes back to the box (an edit to its editing), the files to the tray.
+      if (editing) this.startEdit(editing);
       this.input.value = body;
+      this.saveDraft();
       if (files.length) this.uploads = [...files, ...this.uploads];
       this.renderUploads();
       showError(err);
@@ -510,8 +946,8 @@ export class ChatView {
   }
 
   /** Send a message; with files, the SDK's frame plus `attachments` (its `send` has no option for them). */
-  post(body, { replyTo, urgent, files }) {
-    const options = { replyTo };
+  post(body, { replyTo, urgent, files, mentions }) {
+    const options = { replyTo, mentions: mentions.ids, mentionChannel: mentions.channelWide };
     if (!files.length) {
       return urgent ? state.client.sendUrgent(this.channel, body, options) : state.client.send(this.channel, body, options);
     }
@@ -520,6 +956,8 @@ export class ChatView {
       attachments: files.map((u) => u.fileId),
     };
     if (replyTo !== undefined) frame.reply_to = replyTo;
+    if (mentions.ids.length) frame.mentions = mentions.ids;
+    if (mentions.channelWide) frame.mention_channel = true;
     if (urgent) Object.assign(frame, { priority: "urgent", ack_requested: true });
     return state.client.request(frame);
   }
@@ -561,7 +999,7 @@ export class ChatView {
         this.renderUploads();
         this.input.focus();
       },
-    }, "✕");
+    }, icon("close"));
     const el = h("div", { class: "upload-chip", role: "listitem", dataset: { name: file.name } },
       preview,
       h("div", { class: "chip-main" }, h("span", { class: "chip-name", title: file.name }, file.name), meta, bar),
@@ -582,7 +1020,7 @@ export class ChatView {
       : now === "paused" ? `${t("attach.paused")} · ${sizes}` : sizes;
     c.toggle.hidden = now === "done" || now === "removed";
     const label = now === "uploading" ? t("attach.pause") : now === "failed" ? t("attach.retry") : t("attach.resume");
-    c.toggle.textContent = now === "uploading" ? "⏸" : now === "failed" ? "↻" : "▶";
+    mount(c.toggle, icon(now === "uploading" ? "pause" : now === "failed" ? "retry" : "play"));
     c.toggle.title = label;
     c.toggle.setAttribute("aria-label", `${label}: ${file.name}`);
     this.renderSendState();
@@ -623,12 +1061,13 @@ export class ChatView {
           else this.newPill.hidden = false;
           break;
         }
-        const node = this.node(event.message);
         const empty = this.list.querySelector(".empty");
         if (empty) empty.remove();
-        this.list.append(node);
+        this.list.append(...this.itemsFor(event.message, this.lastShown));
+        this.lastShown = event.message;
         if (wasAtEnd || event.message.sender === me().id) this.scrollToEnd();
         else this.newPill.hidden = false;
+        this.updateJumps();
         break;
       }
       case "message_edited":
@@ -699,6 +1138,110 @@ function summaryOf(m) {
   return names.length ? `📎 ${names.join(", ")}` : "";
 }
 
+// --- Days, times and text ---------------------------------------------------------------------
+
+/** "Today", "Yesterday", else the date in the reader's language (with its year when not this one). */
+function dayLabel(ms) {
+  const day = new Date(ms);
+  const today = new Date();
+  const midnight = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((midnight(today) - midnight(day)) / 86_400_000);
+  if (days === 0) return t("chat.today");
+  if (days === 1) return t("chat.yesterday");
+  return day.toLocaleDateString(lang(), {
+    weekday: "long", month: "long", day: "numeric",
+    year: day.getFullYear() === today.getFullYear() ? undefined : "numeric",
+  });
+}
+
+/** The time of day alone, for a message in a group. */
+const clockTime = (ms) => new Date(ms).toLocaleTimeString(lang(), { hour: "2-digit", minute: "2-digit" });
+
+/** Whether a name ending at `end` ends there as a word (a Chinese name may run on into text). */
+function endsWord(text, end, name) {
+  const next = text[end];
+  return next === undefined || !/[\p{L}\p{N}_]/u.test(next) || /\p{Script=Han}$/u.test(name);
+}
+
+/** Whom a message names: `@Name` of each mentioned member, and `@channel`; mine marked. */
+function mentionsOf(m) {
+  const ids = (m.mentions || []).map((id) => ({ text: `@${userName(id)}`, me: id === me().id }));
+  if (m.mention_channel) ids.push({ text: "@channel", me: true });
+  return ids;
+}
+
+/**
+ * Text as Markdown (markdown.js builds DOM, never HTML), its links opening in a new tab and
+ * the `@Name`s of `mentions` (`[{text, me}]`, or `mentionsIn`'s answer) lit up.
+ */
+function richText(text, mentions) {
+  const md = renderMarkdown(text);
+  for (const a of md.querySelectorAll("a[href]")) {
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+  }
+  const names = Array.isArray(mentions) ? mentions : [
+    ...mentions.ids.map((id) => ({ text: `@${userName(id)}`, me: id === me().id })),
+    ...(mentions.channelWide ? [{ text: "@channel", me: true }] : []),
+  ];
+  if (names.length) markMentions(md, names.sort((x, y) => y.text.length - x.text.length));
+  return md;
+}
+
+/** Link → a promise of its preview (or null), asked of the server once per page load. */
+const previews = new Map();
+/** The first web link of a message (outside code), for its preview card. */
+const LINK = /https?:\/\/[^\s<>"'`，。；：！？、（）【】“”‘’]+/;
+
+/**
+ * A card under the message with the title, description and site of the page its first link
+ * leads to, as the server read it; nothing when the page gives none.
+ */
+function linkPreview(m) {
+  if (!m.body || m.action) return null;
+  const text = m.body.replace(/```[\s\S]*?```/g, "").replace(/`[^`]*`/g, "");
+  const found = LINK.exec(text);
+  if (!found) return null;
+  const url = found[0].replace(/[).,;:!?]+$/, "");
+  if (!previews.has(url)) {
+    previews.set(url, api("GET", `/v1/link-preview?url=${encodeURIComponent(url)}`).catch(() => null));
+  }
+  const slot = h("div", { class: "link-preview-slot" });
+  previews.get(url).then((p) => {
+    if (!p || !p.title) return;
+    mount(slot, h("a", {
+      class: "link-preview", href: p.url, target: "_blank", rel: "noopener noreferrer",
+      dataset: { preview: url },
+    },
+    p.site_name ? h("span", { class: "link-preview-site" }, p.site_name) : null,
+    h("strong", { class: "link-preview-title" }, p.title),
+    p.description ? h("span", { class: "link-preview-text" }, p.description) : null));
+  });
+  return slot;
+}
+
+/** Each `@Name` of `names` in the text of `root` (outside code and links) in a `.mention`. */
+function markMentions(root, names) {
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  const texts = [];
+  while (walker.nextNode()) {
+    if (!walker.currentNode.parentElement.closest("code, a")) texts.push(walker.currentNode);
+  }
+  for (const node of texts) {
+    const s = node.data;
+    const parts = [];
+    let done = 0;
+    for (let at = s.indexOf("@"); at >= 0; at = s.indexOf("@", at + 1)) {
+      const hit = names.find((n) => s.startsWith(n.text, at));
+      if (!hit) continue;
+      parts.push(s.slice(done, at), h("span", { class: `mention${hit.me ? " mention-me" : ""}` }, hit.text));
+      done = at + hit.text.length;
+      at = done - 1;
+    }
+    if (parts.length) node.replaceWith(...parts.filter((p) => p !== ""), s.slice(done));
+  }
+}
+
 function forgetPreview(upload) {
   if (upload.preview) URL.revokeObjectURL(upload.preview);
   upload.preview = null;
@@ -727,7 +1270,7 @@ function imageAttachment(a) {
       h("span", { class: "attachment-name", title: a.name }, a.name),
       h("span", { class: "muted" }, formatSize(a.size)),
       downloadLink(a, { class: "attachment-download", title: t("attach.download", { name: a.name }),
-        "aria-label": t("attach.download", { name: a.name }) }, "⬇")));
+        "aria-label": t("attach.download", { name: a.name }) }, icon("download", { size: 16 }))));
   return figure;
 }
 
@@ -737,7 +1280,7 @@ async function openImage(a) {
   img.src = await mediaUrl(contentPath(a, false)).catch(() => "");
   await dialog(a.name, (close) => h("div", { class: "lightbox" }, img,
     h("div", { class: "dialog-actions" },
-      downloadLink(a, { class: "button" }, "⬇ ", t("attach.save")),
+      downloadLink(a, { class: "button" }, icon("download", { size: 16 }), t("attach.save")),
       h("button", { type: "button", onclick: () => close(null) }, t("close")))));
 }
 
@@ -751,7 +1294,7 @@ function fileCard(a) {
   h("span", { class: "file-text" },
     h("span", { class: "attachment-name" }, a.name),
     h("span", { class: "muted" }, formatSize(a.size))),
-  h("span", { class: "file-get", "aria-hidden": "true" }, "⬇"));
+  h("span", { class: "file-get", "aria-hidden": "true" }, icon("download")));
 }
 
 /** A page with a folded corner (drawn by app.css), its extension on it, coloured by kind. */

@@ -9,6 +9,7 @@
 import { t, lang } from "./i18n.js";
 import { h, mount, api, me, formatDate, showError, toast, dialog } from "./ui.js";
 import { state, userName, channelName } from "./app.js";
+import { icon } from "./icons.js";
 
 /** Articles per page of a list (the server allows up to 200). */
 const PAGE = 50;
@@ -39,7 +40,7 @@ export function splitTags(text) {
 
 export function header(title, back, ...extra) {
   return h("header", { class: "view-header" },
-    h("a", { href: back, class: "back icon", "aria-label": t("back") }, "‹"),
+    h("a", { href: back, class: "back icon", "aria-label": t("back") }, icon("back")),
     h("div", { class: "title" }, h("h1", null, title), ...extra));
 }
 
@@ -93,7 +94,7 @@ async function renderSpaces(main) {
   for (const s of spaces) spaceNames.set(s.id, s.name);
   const card = (s) => h("li", null,
     h("a", { class: "kb-space", href: `#/kb/${s.id}`, dataset: { space: s.id, level: s.level } },
-      h("span", { class: "lib-kind kb-space-icon", "aria-hidden": "true" }, s.department_id ? "🏢" : "📚"),
+      h("span", { class: "lib-kind kb-space-icon", "aria-hidden": "true" }, icon(s.department_id ? "building" : "book")),
       h("span", { class: "kb-space-main" },
         h("span", { class: "kb-space-name" }, s.name),
         s.description ? h("span", { class: "kb-space-description" }, s.description) : null,
@@ -109,7 +110,7 @@ async function renderSpaces(main) {
   mount(main, h("section", { class: "page kb-home" },
     header(t("nav.kb"), "#/",
       mayCreateSpaces() ? h("button", { type: "button", class: "small primary", dataset: { action: "new-space" }, onclick: () => newSpace().catch(showError) },
-        "＋ ", t("kb.newSpace")) : null),
+        icon("plus"), t("kb.newSpace")) : null),
     h("p", { class: "muted" }, t("kb.explain")),
     active.length
       ? h("ul", { class: "kb-spaces", "aria-label": t("kb.spaces") }, active.map(card))
@@ -259,9 +260,9 @@ class SpaceView {
       header(space.name, "#/kb", levelTag(space.level),
         space.archived_at ? h("span", { class: "tag lib-archived" }, t("kb.archived")) : null),
       h("div", { class: "kb-toolbar lib-toolbar", role: "toolbar", "aria-label": t("kb.actions") },
-        this.writable ? act("new-article", "＋ " + t("kb.newArticle"), () => this.newArticle(), true) : null,
-        admin ? act("members", "👥 " + t("kb.members"), () => this.editMembers()) : null,
-        admin ? act("settings", "⚙ " + t("kb.settings"), () => this.settings()) : null),
+        this.writable ? act("new-article", [icon("plus"), t("kb.newArticle")], () => this.newArticle(), true) : null,
+        admin ? act("members", [icon("people"), t("kb.members")], () => this.editMembers()) : null,
+        admin ? act("settings", [icon("settings"), t("kb.settings")], () => this.settings()) : null),
       space.description ? h("p", { class: "kb-description" }, space.description) : null,
       h("nav", { class: "tabs kb-tabs", role: "tablist", "aria-label": t("kb.lists") }, tabs.map(([name, href, label]) => h("a", {
         href, role: "tab", class: name === this.tab ? "active" : null, "aria-selected": String(name === this.tab), dataset: { tab: name },
@@ -380,7 +381,7 @@ class SpaceView {
   async editMembers() {
     const members = this.detail.members.map((m) => ({ subject: m.subject, role: m.role }));
     const key = (s) => (s.kind === "user" ? `user:${s.user_id}` : `channel:${s.channel_id}`);
-    const label = (s) => (s.kind === "user" ? `👤 ${userName(s.user_id)}` : `# ${state.channels.has(s.channel_id) ? channelName(s.channel_id) : s.channel_id}`);
+    const label = (s) => (s.kind === "user" ? userName(s.user_id) : `# ${state.channels.has(s.channel_id) ? channelName(s.channel_id) : s.channel_id}`);
     const saved = await dialog(t("kb.membersOf", { name: this.detail.space.name }), (close) => {
       const rows = h("ul", { class: "grant-list kb-member-list", "aria-label": t("kb.members") });
       const roleSelect = (subject, value, attrs) => h("select", attrs,
@@ -397,7 +398,7 @@ class SpaceView {
             members.splice(i, 1);
             draw();
           },
-        }, "✕"))) : h("li", { class: "muted" }, t("kb.noMembers")));
+        }, icon("close")))) : h("li", { class: "muted" }, t("kb.noMembers")));
       const kind = h("select", { id: "member-kind", "aria-label": t("kb.memberKind") },
         h("option", { value: "user" }, t("kb.subject.user")),
         h("option", { value: "channel" }, t("kb.subject.channel")));
@@ -447,7 +448,7 @@ class SpaceView {
         h("fieldset", { class: "grant-add" },
           h("legend", null, t("kb.addMember")),
           kind, filter, subject, role,
-          h("button", { type: "button", id: "member-add", onclick: add }, "＋ ", t("kb.add"))),
+          h("button", { type: "button", id: "member-add", onclick: add }, icon("plus"), t("kb.add"))),
         error,
         h("div", { class: "dialog-actions" },
           h("button", { type: "button", onclick: () => close(null) }, t("cancel")),

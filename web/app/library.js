@@ -14,6 +14,7 @@ import {
 } from "./ui.js";
 import { state, userName, channelName } from "./app.js";
 import { fileIcon } from "./chat.js";
+import { icon } from "./icons.js";
 
 const RANK = { none: 0, view: 1, edit: 2, manage: 3 };
 const LEVELS = ["none", "view", "edit", "manage"];
@@ -72,7 +73,7 @@ function failed(main, err) {
 
 function header(title, back, ...extra) {
   return h("header", { class: "view-header" },
-    h("a", { href: back, class: "back icon", "aria-label": t("back") }, "‹"),
+    h("a", { href: back, class: "back icon", "aria-label": t("back") }, icon("back")),
     h("div", { class: "title" }, h("h1", null, title), ...extra));
 }
 
@@ -89,7 +90,7 @@ function rootLabel(folder) {
 function rootIcon(folder) {
   const kind = folder.root ? folder.root.kind : "shared";
   return h("span", { class: "lib-kind", dataset: { kind }, "aria-hidden": "true" },
-    { user: "👤", department: "🏢", channel: "#", shared: "🤝" }[kind]);
+    kind === "channel" ? "#" : icon({ user: "user", department: "building" }[kind] || "people"));
 }
 
 // --- The roots --------------------------------------------------------------------------------
@@ -106,7 +107,7 @@ async function renderRoots(show) {
   }[folder.root && folder.root.kind] || "");
   show(h("section", { class: "page library-home" },
     header(t("nav.files"), "#/",
-      h("a", { class: "button small", href: "#/files/trash", dataset: { action: "trash" } }, "🗑 ", t("library.trash"))),
+      h("a", { class: "button small", href: "#/files/trash", dataset: { action: "trash" } }, icon("trash"), t("library.trash"))),
     h("h2", null, t("library.roots")),
     h("ul", { class: "lib-roots", dataset: { list: "roots" } }, reply.roots.map((f) => card(f, kindOf))),
     h("h2", null, t("library.shared")),
@@ -208,20 +209,20 @@ class FolderView {
         i === path.length - 1
           ? h("span", { "aria-current": "page", dataset: { crumb: c.id } }, title)
           : h("a", { href: `#/files/${c.id}`, dataset: { crumb: c.id } }, (i === 0 && rootLabels.get(c.id)) || c.name)]));
-    const act = (action, label, fn, attrs = {}) => h("button", {
+    const act = (action, glyph, label, fn, attrs = {}) => h("button", {
       type: "button", class: "small", dataset: { action }, ...attrs,
       onclick: () => Promise.resolve(fn()).catch(showError),
-    }, label);
+    }, glyph ? icon(glyph) : null, label);
     const tools = h("div", { class: "lib-toolbar", role: "toolbar", "aria-label": t("library.actions") },
-      may.edit ? act("upload", "⤒ " + t("library.upload"), () => this.picker.click(), { class: "small primary" }) : null,
-      may.edit ? act("new-folder", "＋ " + t("library.newFolder"), () => this.newFolder()) : null,
-      act("refresh", "⟳ " + t("library.refresh"), () => this.load()),
-      act("watch", data.watching ? "👁 " + t("library.watching") : "👁 " + t("library.watch"),
+      may.edit ? act("upload", "upload", t("library.upload"), () => this.picker.click(), { class: "small primary" }) : null,
+      may.edit ? act("new-folder", "plus", t("library.newFolder"), () => this.newFolder()) : null,
+      act("refresh", "history", t("library.refresh"), () => this.load()),
+      act("watch", "eye", data.watching ? t("library.watching") : t("library.watch"),
         () => this.setWatch(!data.watching), { "aria-pressed": String(data.watching) }),
-      may.edit && !isRoot ? act("rename", "✎ " + t("library.rename"), () => this.rename(folder)) : null,
-      may.manage && !data.read_only && data.grants ? act("permissions", "🔑 " + t("library.permissions"), () => this.permissions()) : null,
+      may.edit && !isRoot ? act("rename", "edit", t("library.rename"), () => this.rename(folder)) : null,
+      may.manage && !data.read_only && data.grants ? act("permissions", "key", t("library.permissions"), () => this.permissions()) : null,
       may.manage && (folder.archived_at || !data.read_only)
-        ? act("archive", folder.archived_at ? t("library.unarchive") : "🗄 " + t("library.archive"),
+        ? act("archive", folder.archived_at ? null : "archive", folder.archived_at ? t("library.unarchive") : t("library.archive"),
           () => this.archive(!folder.archived_at)) : null);
     mount(this.top,
       header(title, back,
@@ -286,17 +287,17 @@ class FolderView {
           type: "button", class: "small", dataset: { action: "rename" },
           title: t("library.renameNamed", { name: f.name }), "aria-label": t("library.renameNamed", { name: f.name }),
           onclick: () => this.rename(f).catch(showError),
-        }, "✎") : null));
+        }, icon("edit")) : null));
   }
 
   fileRow(f) {
     const may = this.may;
     const mine = f.locked_by === me().id;
     const lockedByOther = f.locked_by && !mine;
-    const button = (action, icon, label, fn) => h("button", {
+    const button = (action, glyph, label, fn) => h("button", {
       type: "button", class: "small", dataset: { action }, title: label, "aria-label": `${label}: ${f.name}`,
       onclick: () => Promise.resolve(fn()).catch(showError),
-    }, icon, h("span", { class: "label" }, label));
+    }, icon(glyph), h("span", { class: "label" }, label));
     const content = `/v1/files/${f.id}/content?download=true`;
     return h("li", { class: "lib-row lib-file", dataset: { file: f.id, name: f.name, version: f.version } },
       fileIcon(f.name, f.mime),
@@ -310,16 +311,16 @@ class FolderView {
           f.locked_by ? [" ", h("span", {
             class: "tag lib-lock", dataset: { lockedBy: f.locked_by },
             title: t("library.lockedUntil", { name: userName(f.locked_by), time: formatTime(f.locked_until) }),
-          }, "🔒 ", mine ? t("library.lockedByYou") : t("library.lockedBy", { name: userName(f.locked_by) }))] : null)),
+          }, icon("lock", { size: 12 }), mine ? t("library.lockedByYou") : t("library.lockedBy", { name: userName(f.locked_by) }))] : null)),
       h("div", { class: "lib-actions" },
         downloadLink(content, f.name, { class: "button small", dataset: { action: "download" },
           title: t("attach.download", { name: f.name }), "aria-label": t("attach.download", { name: f.name }) },
-        "⬇", h("span", { class: "label" }, t("attach.save"))),
-        button("versions", "🕘", t("library.versions"), () => this.versions(f)),
-        may.edit && !lockedByOther ? button("new-version", "⤒", t("library.newVersion"), () => this.newVersion(f)) : null,
-        may.edit && !f.locked_by ? button("lock", "🔒", t("library.lock"), () => this.lock(f, true)) : null,
-        f.locked_by && (mine || this.mayDelete(f)) ? button("unlock", "🔓", t("library.unlock"), () => this.lock(f, false)) : null,
-        this.mayDelete(f) ? button("delete", "🗑", t("library.delete"), () => this.remove(f)) : null));
+        icon("download"), h("span", { class: "label" }, t("attach.save"))),
+        button("versions", "history", t("library.versions"), () => this.versions(f)),
+        may.edit && !lockedByOther ? button("new-version", "upload", t("library.newVersion"), () => this.newVersion(f)) : null,
+        may.edit && !f.locked_by ? button("lock", "lock", t("library.lock"), () => this.lock(f, true)) : null,
+        f.locked_by && (mine || this.mayDelete(f)) ? button("unlock", "unlock", t("library.unlock"), () => this.lock(f, false)) : null,
+        this.mayDelete(f) ? button("delete", "trash", t("library.delete"), () => this.remove(f)) : null));
   }
 
   // --- Actions ----------------------------------------------------------------------------
@@ -410,7 +411,7 @@ class FolderView {
         h("div", { class: "lib-actions" },
           downloadLink(`/v1/files/${file.id}/content?version=${v.version}&download=true`, file.name,
             { class: "button small", dataset: { action: "download" },
-              "aria-label": t("library.downloadVersion", { n: v.version }) }, "⬇ ", t("attach.save")),
+              "aria-label": t("library.downloadVersion", { n: v.version }) }, icon("download"), t("attach.save")),
           mayRestore && v.version !== current ? h("button", {
             type: "button", class: "small", dataset: { action: "restore" },
             "aria-label": t("library.restoreVersion", { n: v.version }),
@@ -424,7 +425,7 @@ class FolderView {
                 showError(err);
               }
             },
-          }, "↺ ", t("library.restore")) : null)))));
+          }, icon("history"), t("library.restore")) : null)))));
     };
     fill().catch((err) => mount(body, h("p", { class: "form-error" }, err.message)));
     await dialog(t("library.versionsOf", { name: file.name }), (close) => h("div", { class: "version-panel" }, body,
@@ -515,7 +516,7 @@ function chip(upload) {
       if (upload.state !== "done") upload.remove();
       dismiss(upload);
     },
-  }, "✕");
+  }, icon("close"));
   const el = h("div", { class: "upload-chip", role: "listitem", dataset: { name } },
     fileIcon(name, upload.file.type),
     h("div", { class: "chip-main" }, h("span", { class: "chip-name", title: name }, name), meta, bar),
@@ -534,7 +535,7 @@ function renderChip(upload) {
     : now === "paused" ? `${t("attach.paused")} · ${sizes}` : sizes;
   c.toggle.hidden = now === "done" || now === "removed";
   const label = now === "uploading" ? t("attach.pause") : now === "failed" ? t("attach.retry") : t("attach.resume");
-  c.toggle.textContent = now === "uploading" ? "⏸" : now === "failed" ? "↻" : "▶";
+  mount(c.toggle, now === "uploading" ? playIcon("pause") : now === "failed" ? icon("history") : playIcon("play"));
   c.toggle.title = label;
   c.toggle.setAttribute("aria-label", `${label}: ${upload.name}`);
 }
@@ -546,15 +547,30 @@ function subjectKey(s) {
   return `${s.kind}:${s.user_id ?? s.department_id ?? s.channel_id ?? s.role}`;
 }
 
+/** Pause and resume, which icons.js does not draw: its style, with these shapes. */
+function playIcon(kind) {
+  const svg = icon("plus", { size: 16 });
+  const path = document.createElementNS(svg.namespaceURI, "path");
+  path.setAttribute("d", kind === "pause" ? "M8 5v14M16 5v14" : "M7 5l12 7-12 7z");
+  svg.replaceChildren(path);
+  return svg;
+}
+
+/** The kind of a grant's subject at a glance (a channel's "#" is in its label). */
+function subjectIcon(s) {
+  const name = { user: "user", department: "building", role: "people" }[s.kind];
+  return name ? icon(name, { size: 14 }) : null;
+}
+
 function subjectLabel(s, departments) {
   switch (s.kind) {
-    case "user": return `👤 ${userName(s.user_id)}`;
+    case "user": return userName(s.user_id);
     case "department": {
       const d = departments.find((x) => x.id === s.department_id);
-      return `🏢 ${d ? d.path : `#${s.department_id}`}`;
+      return d ? d.path : `#${s.department_id}`;
     }
     case "channel": return `# ${state.channels.has(s.channel_id) ? channelName(s.channel_id) : s.channel_id}`;
-    default: return `👥 ${roleName(s.role)}`;
+    default: return roleName(s.role);
   }
 }
 
@@ -600,7 +616,7 @@ async function editGrants(data) {
     const draw = () => mount(rows, grants.length ? grants.map((g, i) => h("li", {
       class: "grant-row", dataset: { subject: subjectKey(g.subject) },
     },
-      h("span", { class: "grant-subject" }, subjectLabel(g.subject, departments)),
+      h("span", { class: "grant-subject" }, subjectIcon(g.subject), subjectLabel(g.subject, departments)),
       levelSelect(g.level, {
         "aria-label": t("library.levelFor", { name: subjectLabel(g.subject, departments) }),
         onchange: (e) => { g.level = e.target.value; },
@@ -611,7 +627,7 @@ async function editGrants(data) {
           grants.splice(i, 1);
           draw();
         },
-      }, "✕"))) : h("li", { class: "muted" }, t("library.noGrants")));
+      }, icon("close")))) : h("li", { class: "muted" }, t("library.noGrants")));
     const kind = h("select", { id: "grant-kind", "aria-label": t("library.grantKind") },
       h("option", { value: "user" }, t("library.subject.user")),
       h("option", { value: "department" }, t("library.subject.department")),
@@ -656,7 +672,7 @@ async function editGrants(data) {
       h("fieldset", { class: "grant-add" },
         h("legend", null, t("library.addGrant")),
         kind, filter, subject, level,
-        h("button", { type: "button", id: "grant-add", onclick: add }, "＋ ", t("library.add"))),
+        h("button", { type: "button", id: "grant-add", onclick: add }, icon("plus"), t("library.add"))),
       error,
       h("div", { class: "dialog-actions" },
         h("button", { type: "button", onclick: () => close(null) }, t("cancel")),
@@ -694,7 +710,7 @@ async function renderTrash(show) {
               showError(err);
             }
           },
-        }, "↺ ", t("library.restore")))))) : h("div", { class: "empty" }, t("library.trashEmpty")));
+        }, icon("history"), t("library.restore")))))) : h("div", { class: "empty" }, t("library.trashEmpty")));
   draw(files);
   show(section);
 }

@@ -9,6 +9,7 @@
 // as a link to it.
 
 import { h } from "./ui.js";
+import { icon } from "./icons.js";
 
 /** Blocks inside blocks (quotes, list items) deeper than this are shown as text. */
 const MAX_DEPTH = 6;
@@ -519,7 +520,7 @@ function image(link, options) {
   }
   const url = safeUrl(link.url);
   if (!url) return h("span", { class: "md-image-blocked" }, alt);
-  if (!sameOrigin(url)) return anchor(url, link.title, ["🖼 ", alt || url]);
+  if (!sameOrigin(url)) return anchor(url, link.title, [icon("image", { size: 14 }), " ", alt || url]);
   const img = h("img", { alt, title: link.title || null, loading: "lazy" });
   setAddress(img, "src", options.image ? options.image(url) : url);
   return img;

@@ -8,6 +8,34 @@ import * as sdk from "/sdk/parley.js";
 import { t } from "./i18n.js";
 import { h, mount, api, token, me, initials, colour, showError, toast } from "./ui.js";
 import { minutesPanel } from "./minutes.js";
+import { ringDialog } from "./calls.js";
+import { icon as sharedIcon } from "./icons.js";
+
+/**
+ * Icons the meeting bar needs that icons.js does not draw (yet): the layouts and the record
+ * button, in the same style (24 × 24 grid, stroked with the text colour, hidden from screen
+ * readers); every other name is icons.js's.
+ */
+const OWN_ICONS = {
+  grid: ["M4 4h7v7H4z", "M13 4h7v7h-7z", "M4 13h7v7H4z", "M13 13h7v7h-7z"],
+  "speaker-view": ["M3 4h18v11H3z", "M3 18h5v3H3z", "M10 18h4v3h-4z", "M16 18h5v3h-5z"],
+  record: ["M12 5a7 7 0 1 0 0 14a7 7 0 1 0 0-14z", "M12 9a3 3 0 1 0 0 6a3 3 0 1 0 0-6z"],
+};
+function icon(name, options) {
+  const shapes = OWN_ICONS[name];
+  if (!shapes) return sharedIcon(name, options);
+  const svg = sharedIcon("plus", options);
+  svg.replaceChildren(...shapes.map((d) => {
+    const path = document.createElementNS(svg.namespaceURI, "path");
+    path.setAttribute("d", d);
+    return path;
+  }));
+  return svg;
+}
+
+/** A small status icon with its meaning for screen readers and as a tooltip. */
+const badge = (name, title, cls = "") => h("span", { class: `tile-badge ${cls}`, title, role: "img", "aria-label": title },
+  icon(name, { size: 14 }));
 
 /** The call in progress, if any: leaving the page's route leaves it. */
 let active = null;
@@ -82,7 +110,7 @@ export async function renderMeeting(main, ctx, channel) {
 
   mount(main, h("section", { class: "prejoin" },
     h("header", { class: "view-header" },
-      h("a", { href: `#/c/${channel}`, class: "back icon", "aria-label": t("back") }, "‹"),
+      h("a", { href: `#/c/${channel}`, class: "back icon", "aria-label": t("back") }, icon("back")),
       h("h1", null, t("meeting.prejoin", { name: ctx.channelName(channel) }))),
     h("div", { class: "prejoin-body" },
       h("div", { class: "preview" }, video),
@@ -259,7 +287,13 @@ class Call {
         // Asked for but no recorder has taken it yet: say so rather than claim it records.
         this.recordingTag.textContent = "● " + (live.some((j) => j.status !== "pending")
           ? t("meeting.recording") : t("meeting.recordingWaiting"));
-        if (this.recordBtn) this.recordBtn.textContent = this.recording ? t("meeting.stopRecording") : t("meeting.record");
+        if (this.recordBtn) {
+          const label = this.recording ? t("meeting.stopRecording") : t("meeting.record");
+          this.recordBtn.querySelector(".control-label").textContent = label;
+          this.recordBtn.title = label;
+          this.recordBtn.removeAttribute("aria-label");
+          this.recordBtn.setAttribute("aria-pressed", String(this.recording));
+        }
       }
     }
     if (this.kind === "bridge" && this.messageId) {
@@ -366,12 +400,12 @@ class Call {
     }
     if (tile.source === "screen_share") video.classList.add("contain");
     mount(el.querySelector(".tile-label"),
-      tile.source === "screen_share" ? "🖥 " + t("meeting.screenOf", { name: tile.name }) : tile.name,
+      tile.source === "screen_share" ? [icon("screen", { size: 14 }), " ", t("meeting.screenOf", { name: tile.name })] : tile.name,
       tile.local ? ` (${t("meeting.you")})` : "",
-      tile.source === "camera" && tile.muted ? h("span", { class: "muted-mic", title: t("meeting.micMuted") }, " 🔇") : null,
-      tile.hand ? h("span", { title: t("meeting.handRaised") }, " ✋") : null,
+      tile.source === "camera" && tile.muted ? badge("mic-off", t("meeting.micMuted"), "muted-mic") : null,
+      tile.hand ? badge("hand", t("meeting.handRaised"), "hand") : null,
       tile.quality === "lost" || tile.quality === "poor"
-        ? h("span", { class: "quality", title: t(`meeting.quality.${tile.quality}`) }, " ⚠") : null);
+        ? badge("warning", t(`meeting.quality.${tile.quality}`), "quality") : null);
     return el;
   }
 
@@ -390,7 +424,7 @@ class Call {
       h("div", { class: "bridge-person", dataset: { participant: p.sid, source: "microphone" } },
         h("span", { class: "avatar big", style: `background:${colour(userOf(p.identity) || 1)}` }, initials(p.name || p.identity)),
         h("span", null, p.name || p.identity, p.local ? ` (${t("meeting.you")})` : ""),
-        p.handRaisedAt ? h("span", { title: t("meeting.handRaised") }, "✋") : null,
+        p.handRaisedAt ? badge("hand", t("meeting.handRaised"), "hand") : null,
         p.local ? null : this.floorButton(local, p)))));
     this.stage.className = "stage stage-bridge";
     this.markSpeakers();
@@ -424,13 +458,18 @@ class Call {
     if (this.panel === "people") {
       const local = this.room.localParticipant;
       const people = [...this.room.participants.values()];
+      const invite = this.kind === "meeting" ? h("button", {
+        type: "button", class: "small", dataset: { action: "invite" },
+        onclick: async () => ringDialog(this.channel, await this.ctx.members(this.channel)).catch(showError),
+      }, sharedIcon("phone", { size: 14 }), " ", t("call.invite")) : null;
       mount(this.side, h("div", { class: "side-panel" },
         h("h2", null, t("meeting.participants", { n: people.length + 1 })),
+        invite,
         h("ul", { class: "people" },
-          local ? h("li", null, local.name, ` (${t("meeting.you")})`, local.handRaisedAt ? " ✋" : "") : null,
+          local ? h("li", null, local.name, ` (${t("meeting.you")})`, local.handRaisedAt ? badge("hand", t("meeting.handRaised"), "hand") : "") : null,
           people.map((p) => h("li", { dataset: { participant: p.sid } },
-            p.name || p.identity, p.handRaisedAt ? " ✋" : "",
-            [...p.tracks.values()].some((tr) => tr.source === "microphone" && !tr.muted) ? "" : " 🔇",
+            p.name || p.identity, p.handRaisedAt ? badge("hand", t("meeting.handRaised"), "hand") : "",
+            [...p.tracks.values()].some((tr) => tr.source === "microphone" && !tr.muted) ? "" : badge("mic-off", t("meeting.micMuted"), "muted-mic"),
             this.floorButton(local, p))))));
       return;
     }
@@ -441,10 +480,10 @@ class Call {
           h("thead", null, h("tr", null, h("th", null, t("bridge.member")), h("th", null, t("bridge.acked")),
             h("th", null, t("bridge.joined")), h("th", null, t("bridge.speaking")))),
           h("tbody", null, this.roster.map((m) => h("tr", { dataset: { user: m.user_id } },
-            h("td", null, m.name, m.hand_raised ? " ✋" : ""),
+            h("td", null, m.name, m.hand_raised ? badge("hand", t("meeting.handRaised"), "hand") : ""),
             h("td", null, m.ping === "acked" ? "✔" : t(`ping.state.${m.ping}`)),
             h("td", null, m.joined ? "✔" : "–"),
-            h("td", null, m.speaking ? "🔊" : "")))))));
+            h("td", null, m.speaking ? badge("speaker", t("bridge.speaking")) : "")))))));
       return;
     }
     if (this.panel === "minutes") {
@@ -468,8 +507,13 @@ class Call {
     const screen = local.get("screen_share");
     const grants = (room.localParticipant && room.localParticipant.grants) || {};
     const handUp = Boolean(room.localParticipant && room.localParticipant.handRaisedAt);
-    const button = (label, title, fn, { on = null, id = null, cls = "" } = {}) => h("button", {
-      class: `control ${cls}`, title, "aria-label": title, id,
+    // Each control: its icon, a short label under it, the longer tooltip, and aria-pressed for
+    // a toggle. The tooltip is its accessible name where it contains the label ("Mute your
+    // microphone" for "Mute"), so that what is seen is what voice control can say; otherwise
+    // the label is the name and the tooltip its description.
+    const named = (label, title) => title.toLowerCase().includes(label.toLowerCase());
+    const button = (iconName, label, title, fn, { on = null, id = null, cls = "" } = {}) => h("button", {
+      type: "button", class: `control ${cls}`, title, "aria-label": named(label, title) ? title : null, id,
       "aria-pressed": on === null ? null : String(on),
       onclick: async (e) => {
         const el = e.currentTarget;
@@ -483,43 +527,48 @@ class Call {
           this.render();
         }
       },
-    }, label);
+    }, icon(iconName, { size: 22 }), h("span", { class: "control-label" }, label));
     const micButton = mic
-      ? button(mic.muted ? "🔇" : "🎙", mic.muted ? t("meeting.unmute") : t("meeting.mute"),
+      ? button(mic.muted ? "mic-off" : "mic", mic.muted ? t("meeting.unmute") : t("meeting.mute"),
+        mic.muted ? t("meeting.unmuteTitle") : t("meeting.muteTitle"),
         () => room.setMuted("microphone", !mic.muted), { on: !mic.muted, id: "toggle-mic" })
       : grants.can_publish
-        ? button("🎙", t("meeting.startMic"), () => room.publishMicrophone({}), { on: false, id: "toggle-mic" })
+        ? button("mic-off", t("meeting.unmute"), t("meeting.startMic"), () => room.publishMicrophone({}), { on: false, id: "toggle-mic" })
         : null;
     const camButton = this.kind === "bridge" || !grants.can_publish ? null
-      : cam ? button(cam.muted ? "🚫" : "📷", cam.muted ? t("meeting.cameraOn") : t("meeting.cameraOff"),
+      : cam ? button(cam.muted ? "camera-off" : "camera", t("meeting.camera"), cam.muted ? t("meeting.cameraOn") : t("meeting.cameraOff"),
         () => room.setMuted("camera", !cam.muted), { on: !cam.muted, id: "toggle-camera" })
-        : button("📷", t("meeting.cameraOn"), () => room.publishCamera({ simulcast: true }), { on: false, id: "toggle-camera" });
+        : button("camera-off", t("meeting.camera"), t("meeting.cameraOn"), () => room.publishCamera({ simulcast: true }), { on: false, id: "toggle-camera" });
     const shareButton = this.kind === "bridge" || !grants.can_publish ? null
-      : button("🖥", screen ? t("meeting.stopShare") : t("meeting.share"),
+      : button("screen", screen ? t("meeting.stopShareShort") : t("meeting.shareShort"), screen ? t("meeting.stopShare") : t("meeting.share"),
         () => (screen ? room.unpublish("screen_share") : room.publishScreen()), { on: Boolean(screen), id: "toggle-share" });
     this.recordBtn = this.meeting && this.kind === "meeting"
-      ? button(this.recording ? t("meeting.stopRecording") : t("meeting.record"), t("meeting.record"), async () => {
-        const path = `/v1/meetings/${this.meeting.id}/recordings${this.recording ? "/stop" : ""}`;
-        await api("POST", path);
-        this.recording = !this.recording;
-        this.recordingTag.hidden = !this.recording;
-      }, { id: "toggle-recording", cls: "text" }) : null;
-    const panelButton = (panel, label, title) => button(label, title, () => {
+      ? button("record", this.recording ? t("meeting.stopRecording") : t("meeting.record"),
+        this.recording ? t("meeting.stopRecording") : t("meeting.record"), async () => {
+          const path = `/v1/meetings/${this.meeting.id}/recordings${this.recording ? "/stop" : ""}`;
+          await api("POST", path);
+          this.recording = !this.recording;
+          this.recordingTag.hidden = !this.recording;
+        }, { on: this.recording, id: "toggle-recording" }) : null;
+    const panelButton = (panel, iconName, label, title) => button(iconName, label, title, () => {
       this.panel = this.panel === panel ? null : panel;
     }, { on: this.panel === panel, id: `panel-${panel}` });
     mount(this.controls,
       micButton, camButton, shareButton,
-      button("✋", handUp ? t("meeting.lowerHand") : t("meeting.raiseHand"), () => room.raiseHand(!handUp), { on: handUp, id: "toggle-hand" }),
-      this.kind === "meeting" ? button(this.layout === "grid" ? "▦" : "◧", t("meeting.layout"), () => {
+      button("hand", handUp ? t("meeting.lowerHandShort") : t("meeting.raiseHandShort"),
+        handUp ? t("meeting.lowerHand") : t("meeting.raiseHand"), () => room.raiseHand(!handUp), { on: handUp, id: "toggle-hand" }),
+      this.kind === "meeting" ? button(this.layout === "grid" ? "grid" : "speaker-view", t("meeting.layoutShort"), t("meeting.layout"), () => {
         this.layout = this.layout === "grid" ? "speaker" : "grid";
       }, { id: "toggle-layout" }) : null,
-      this.kind === "bridge" ? panelButton("roster", "📋", t("bridge.roster")) : panelButton("people", "👥", t("meeting.people")),
-      panelButton("chat", "💬", t("meeting.chat")),
-      this.kind === "meeting" ? panelButton("minutes", "📝", t("meeting.minutes")) : null,
+      this.kind === "bridge"
+        ? panelButton("roster", "list", t("bridge.roster"), t("bridge.roster"))
+        : panelButton("people", "people", t("meeting.peopleShort"), t("meeting.people")),
+      panelButton("chat", "chat", t("meeting.chat"), t("meeting.chat")),
+      this.kind === "meeting" ? panelButton("minutes", "notes", t("meeting.minutes"), t("meeting.minutes")) : null,
       this.recordBtn,
-      button(t("meeting.leave"), t("meeting.leave"), async () => {
+      button("leave", t("meeting.leave"), t("meeting.leave"), async () => {
         leaveCall();
         location.hash = `#/c/${this.channel}`;
-      }, { cls: "danger text", id: "leave-call" }));
+      }, { cls: "danger leave", id: "leave-call" }));
   }
 }

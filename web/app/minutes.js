@@ -8,12 +8,13 @@
 import { t } from "./i18n.js";
 import { h, mount, api, mediaUrl, me, formatTime, formatDate, formatOffset, showError, toast, dialog } from "./ui.js";
 import { kbLang } from "./knowledge.js";
+import { icon } from "./icons.js";
 
 // --- Meetings ---------------------------------------------------------------------------------
 
 export async function renderMeetings(main, ctx) {
   mount(main, h("section", { class: "page" }, h("header", { class: "view-header" },
-    h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"), h("h1", null, t("nav.meetings")))));
+    h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, icon("back")), h("h1", null, t("nav.meetings")))));
   try {
     const { meetings } = await api("GET", "/v1/meetings?limit=50");
     main.firstChild.append(meetings.length
@@ -34,7 +35,7 @@ export async function renderMinutes(main, ctx, id, at = null) {
   const host = h("div", { class: "minutes-page" });
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
-      h("a", { href: "#/meetings", class: "back icon", "aria-label": t("back") }, "‹"),
+      h("a", { href: "#/meetings", class: "back icon", "aria-label": t("back") }, icon("back")),
       h("h1", null, t("minutes.title"))), host));
   try {
     const meeting = await api("GET", `/v1/meetings/${id}`);
@@ -94,7 +95,7 @@ export async function minutesPanel(el, ctx, meeting, { live, at = null }) {
           showError(err);
         }
       },
-    }, "✕"))));
+    }, icon("close")))));
   renderItems();
 
   // The form for a new item: kind, text, and for an action its assignee and due date.
@@ -150,7 +151,7 @@ export async function minutesPanel(el, ctx, meeting, { live, at = null }) {
   // After the meeting: the minutes as a draft of the knowledge base, opened in its editor.
   const toKnowledge = live ? null : h("button", {
     type: "button", id: "minutes-to-kb", onclick: () => minutesToKnowledge(meeting).catch(showError),
-  }, "📚 ", t("minutes.toKb"));
+  }, icon("book"), t("minutes.toKb"));
 
   mount(el,
     h("div", { class: "minutes" },
@@ -255,7 +256,7 @@ export async function renderTasks(main, ctx, focus = null) {
   const note = h("p", { class: "tasks-note", role: "status", hidden: true });
   mount(main, h("section", { class: "page" },
     h("header", { class: "view-header" },
-      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, "‹"),
+      h("a", { href: "#/", class: "back icon", "aria-label": t("back") }, icon("back")),
       h("h1", null, t("nav.tasks"))), note, host));
   const load = async () => {
     const [open, done] = await Promise.all([

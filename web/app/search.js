@@ -1,5 +1,5 @@
-// The search box at the top of the sidebar: Ctrl+K or ⌘K, or "/" outside a text field, takes
-// the keyboard to it. Results come as the user types (`GET /v1/search`, a moment after
+// The search box at the top of the sidebar: "/" outside a text field takes the keyboard to it
+// (Ctrl+K and ⌘K switch channel: app.js). Results come as the user types (`GET /v1/search`, a moment after
 // the last key; an answer to an older query is dropped): messages, each with its channel,
 // sender and time; files of the library, each with its name, uploader and last change; the
 // minutes of meetings, each with the meeting's title, who changed them last and when; and
@@ -18,6 +18,7 @@ import { state, userName, channelName, ctx } from "./app.js";
 import { fileIcon } from "./chat.js";
 import { revealFile } from "./library.js";
 import { revealTask } from "./minutes.js";
+import { icon } from "./icons.js";
 
 /** Quiet time after the last key before searching. */
 const DEBOUNCE_MS = 250;
@@ -48,16 +49,14 @@ export function openSearch() {
   }
 }
 
-const isMac = /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
 const typingIn = (el) => el instanceof HTMLElement
   && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
 
 document.addEventListener("keydown", (e) => {
   // A dialog keeps the keyboard until it closes.
   if (!box || !box.el.isConnected || e.defaultPrevented || document.querySelector(".backdrop")) return;
-  const modK = (e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k";
   const slash = e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey && !typingIn(e.target);
-  if (modK || slash) {
+  if (slash) {
     e.preventDefault();
     openSearch();
   }
@@ -75,11 +74,10 @@ class SearchBox {
     /** Bumped by each request: an answer to an earlier one is dropped. */
     this.asked = 0;
     this.timer = null;
-    const key = isMac ? "⌘K" : "Ctrl+K";
     this.input = h("input", {
       type: "search", class: "search-input", id: "search-input", autocomplete: "off", spellcheck: "false",
       enterkeyhint: "search", placeholder: t("search.label"), "aria-label": t("search.label"),
-      "aria-describedby": "search-help", "aria-controls": "search-panel", "aria-keyshortcuts": "Control+K Meta+K /",
+      "aria-describedby": "search-help", "aria-controls": "search-panel", "aria-keyshortcuts": "/",
       oninput: () => this.schedule(),
       onfocus: () => this.open(),
       onkeydown: (e) => this.onInputKey(e),
@@ -99,9 +97,9 @@ class SearchBox {
       onfocusout: (e) => e.relatedTarget && !this.el.contains(e.relatedTarget) && this.close(),
     },
     h("div", { class: "search-field" },
-      h("span", { class: "search-icon", "aria-hidden": "true" }, "⌕"),
+      h("span", { class: "search-icon", "aria-hidden": "true" }, icon("search", { size: 16 })),
       this.input,
-      h("kbd", { class: "search-key", "aria-hidden": "true" }, key)),
+      h("kbd", { class: "search-key", "aria-hidden": "true" }, "/")),
     this.panel);
   }
 
@@ -284,7 +282,7 @@ class SearchBox {
       fileIcon(r.title || "", ""),
       h("span", { class: "search-title" }, r.title),
       h("span", { class: "search-meta" },
-        h("span", { class: "search-folder" }, "🗂 ", t("search.library")),
+        h("span", { class: "search-folder" }, icon("folder", { size: 14 }), t("search.library")),
         h("span", { class: "search-sender", dataset: r.sender_id == null ? {} : { user: r.sender_id } }, userName(r.sender_id)),
         h("time", { datetime: new Date(r.created_at).toISOString() }, formatTime(r.created_at))),
       snippet(r)));

@@ -524,3 +524,20 @@ export function dialog(title, build) {
     if (first) first.focus();
   });
 }
+
+/**
+ * The app's own confirmation for a destructive action (never the browser's confirm()): resolves
+ * true when the person presses the action's button, false on Cancel, Esc or a click outside.
+ */
+export async function confirmAction(title, text, action, { danger = true } = {}) {
+  const answer = await dialog(title, (close) => h("div", { class: "confirm" },
+    h("p", null, text),
+    h("div", { class: "dialog-actions" },
+      h("button", { type: "button", onclick: () => close(false) }, t("cancel")),
+      h("button", {
+        type: "button",
+        class: danger ? "danger confirm-ok" : "confirm-ok",
+        onclick: () => close(true),
+      }, action))));
+  return answer === true;
+}

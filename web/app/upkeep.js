@@ -6,6 +6,7 @@
 
 import { t } from "./i18n.js";
 import { h, mount, api, formatDate, showError, toast } from "./ui.js";
+import { icon } from "./icons.js";
 
 /** 10954403840 → "10.2 GiB". */
 function size(bytes) {
@@ -179,7 +180,7 @@ export async function renderFileAudit(body) {
 
   const row = (e) => {
     const where = e.folder != null ? `#/files/${e.folder}` : null;
-    const file = e.file != null ? `#${e.file}` : e.folder != null ? `📁 ${e.folder}` : "";
+    const file = e.file != null ? `#${e.file}` : e.folder != null ? [icon("folder", { size: 14 }), ` ${e.folder}`] : "";
     return h("tr", { dataset: { audit: e.id, action: e.action } },
       h("td", { class: "nowrap" }, auditTime(e.at)),
       h("td", null, e.actor != null ? names.get(e.actor) : "–"),
