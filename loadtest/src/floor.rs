@@ -126,6 +126,8 @@ impl Floor {
                 sender: Some(user_id(user)),
                 body: Some(body),
                 reply_to: None,
+                thread_only: false,
+                reply_count: 0,
                 mentions: Vec::new(),
                 mention_channel: false,
                 priority: Priority::Normal,

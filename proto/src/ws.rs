@@ -36,6 +36,9 @@ pub enum ClientMessage {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<MessageId>,
+        /// With `reply_to`: keep the reply in the thread of that message, not in the channel.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        thread_only: bool,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         mentions: Vec<UserId>,
         /// `@channel`: notify every member.
@@ -277,6 +280,14 @@ pub struct Message {
     /// `None` once recalled.
     pub body: Option<String>,
     pub reply_to: Option<MessageId>,
+    /// A reply kept in its thread (`thread_only` on `send`): clients show it in the thread of
+    /// `reply_to`, not in the channel. Absent when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thread_only: bool,
+    /// How many replies this message has (its thread), those kept in the thread included.
+    /// Absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reply_count: i64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<UserId>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -305,6 +316,8 @@ pub struct Message {
 /// edit and a recall each take the next one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A message is the common event: boxing it would cost an allocation for each one sent.
+#[allow(clippy::large_enum_variant)]
 pub enum ChannelEvent {
     Message {
         channel: ChannelId,
@@ -672,4 +685,8 @@ mod tests {
         let unknown = serde_json::from_str::<ClientMessage>(r#"{"type":"fly","id":"1"}"#);
         assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
     }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }

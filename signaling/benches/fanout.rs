@@ -44,6 +44,8 @@ fn event(seq: i64) -> ChannelEvent {
             sender: Some(UserId(1)),
             body: Some("m".repeat(100)),
             reply_to: None,
+            thread_only: false,
+            reply_count: 0,
             mentions: Vec::new(),
             mention_channel: false,
             priority: Priority::Normal,

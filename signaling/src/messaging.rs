@@ -56,6 +56,8 @@ pub struct SendRequest {
     pub client_id: String,
     pub body: String,
     pub reply_to: Option<MessageId>,
+    /// With `reply_to`: a reply kept in its thread.
+    pub thread_only: bool,
     pub mentions: Vec<UserId>,
     pub mention_channel: bool,
     pub priority: Priority,
@@ -125,9 +127,21 @@ pub async fn send(state: &AppState, me: &User, mut req: SendRequest) -> AppResul
     let channel = access(state, me, req.channel).await?;
     policy::messages(Actor::from(me), &channel, MessageAction::Send)?;
     if let Some(parent) = req.reply_to {
-        state.db.message(req.channel, parent).await.map_err(|_| {
+        let parent = state.db.message(req.channel, parent).await.map_err(|_| {
             AppError::invalid(format!("reply_to: message {parent} is not in this channel"))
         })?;
+        // Threads are one level deep: a thread's replies answer its first message.
+        if req.thread_only && parent.thread_only {
+            let root = parent.reply_to.map_or(0, |m| m.0);
+            return Err(AppError::invalid(format!(
+                "reply_to: message {} is a reply in the thread of message {root}; reply to {root}",
+                parent.id
+            )));
+        }
+    } else if req.thread_only {
+        return Err(AppError::invalid(
+            "thread_only needs reply_to: the thread's first message",
+        ));
     }
     if !req.mentions.is_empty() {
         let members = state.db.member_ids(req.channel).await?;
@@ -146,6 +160,7 @@ pub async fn send(state: &AppState, me: &User, mut req: SendRequest) -> AppResul
             client_id: req.client_id,
             body: req.body,
             reply_to: req.reply_to,
+            thread_only: req.thread_only,
             mentions: req.mentions,
             mention_channel: req.mention_channel,
             priority: req.priority,

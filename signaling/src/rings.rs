@@ -122,6 +122,7 @@ async fn missed_call(state: &AppState, ring: &Ring) -> AppResult<()> {
             client_id: format!("missed-call-{}", ring.id),
             body: MISSED_BODY.to_string(),
             reply_to: None,
+            thread_only: false,
             mentions: ring.callees.iter().map(|c| c.user_id).collect(),
             mention_channel: false,
             priority: Priority::Normal,

@@ -110,6 +110,7 @@ pub async fn publish(
                     client_id: format!("minutes-{}-{now}", meeting.id),
                     body,
                     reply_to: None,
+                    thread_only: false,
                     mentions,
                     mention_channel: false,
                     priority: Priority::Normal,

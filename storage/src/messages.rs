@@ -17,6 +17,8 @@ pub struct NewMessage {
     pub client_id: String,
     pub body: String,
     pub reply_to: Option<MessageId>,
+    /// A reply kept in its thread, not shown in the channel.
+    pub thread_only: bool,
     pub mentions: Vec<UserId>,
     pub mention_channel: bool,
     pub priority: Priority,
@@ -68,7 +70,8 @@ pub struct ChannelAccess {
 }
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.channel_id, m.seq, m.sender_id, m.body, m.reply_to, m.mentions, \
-     m.mention_channel, m.priority, m.ack_requested, m.action, m.pinned_at, m.created_at, m.edited_at, m.recalled_at, m.attachments";
+     m.mention_channel, m.priority, m.ack_requested, m.action, m.pinned_at, m.created_at, m.edited_at, m.recalled_at, m.attachments, \
+     m.thread_only, m.reply_count";
 
 pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, StoreError> {
     let recalled_at: Option<i64> = row.try_get("recalled_at")?;
@@ -84,6 +87,8 @@ pub(crate) fn message_from_row(row: &sqlx::any::AnyRow) -> Result<Message, Store
             Some(row.try_get("body")?)
         },
         reply_to: row.try_get::<Option<i64>, _>("reply_to")?.map(MessageId),
+        thread_only: row.try_get::<i64, _>("thread_only")? != 0,
+        reply_count: row.try_get("reply_count")?,
         mentions: mentions
             .split(',')
             .filter_map(|id| id.parse().ok())
@@ -260,8 +265,8 @@ impl Database {
         let mentions: Vec<String> = new.mentions.iter().map(|u| u.0.to_string()).collect();
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO messages (channel_id, seq, sender_id, client_id, body, reply_to, mentions, mention_channel, \
-             priority, ack_requested, action, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+             priority, ack_requested, action, created_at, thread_only) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(new.channel.0)
         .bind(seq)
@@ -275,9 +280,19 @@ impl Database {
         .bind(i64::from(new.ack.is_some()))
         .bind(new.action.as_ref().map(|a| serde_json::to_string(a).unwrap_or_default()))
         .bind(now)
+        .bind(i64::from(new.thread_only))
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| StoreError::from(e).conflict_as("duplicate client_id"))?;
+        if let Some(parent) = new.reply_to {
+            sqlx::query(
+                "UPDATE messages SET reply_count = reply_count + 1 WHERE id = $1 AND channel_id = $2",
+            )
+            .bind(parent.0)
+            .bind(new.channel.0)
+            .execute(&mut *tx)
+            .await?;
+        }
         let event = EventRow {
             channel: new.channel,
             seq,
@@ -328,6 +343,8 @@ impl Database {
             sender: Some(new.sender),
             body: Some(new.body.clone()),
             reply_to: new.reply_to,
+            thread_only: new.thread_only,
+            reply_count: 0,
             mentions: new.mentions.clone(),
             mention_channel: new.mention_channel,
             priority: new.priority,

@@ -50,6 +50,9 @@
  * @property {number | null} sender
  * @property {string | null} body `null` once recalled.
  * @property {number | null} reply_to
+ * @property {boolean} [thread_only] A reply kept in the thread of `reply_to`, not shown in the
+ *   channel.
+ * @property {number} [reply_count] How many replies it has; absent when none.
  * @property {number[]} [mentions]
  * @property {"normal" | "important" | "urgent"} [priority]
  * @property {boolean} [ack_requested]
@@ -64,6 +67,7 @@
  * @typedef {object} SendOptions
  * @property {string} [clientId] Makes resends safe; generated when left out.
  * @property {number} [replyTo]
+ * @property {boolean} [threadOnly] With `replyTo`: keep the reply in that message's thread.
  * @property {number[]} [mentions]
  * @property {boolean} [mentionChannel]
  * @property {"normal" | "important" | "urgent"} [priority]
@@ -456,6 +460,7 @@ export class ParleyClient extends Emitter {
   send(channel, body, options = {}) {
     const frame = { type: "send", channel, client_id: options.clientId || this.newClientId(), body };
     if (options.replyTo !== undefined) frame.reply_to = options.replyTo;
+    if (options.threadOnly) frame.thread_only = true;
     if (options.mentions?.length) frame.mentions = options.mentions;
     if (options.mentionChannel) frame.mention_channel = true;
     if (options.priority && options.priority !== "normal") frame.priority = options.priority;

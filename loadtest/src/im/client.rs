@@ -183,6 +183,7 @@ impl Client {
                         client_id: format!("lt-{}-{request}", self.key),
                         body: body(self.size),
                         reply_to: None,
+                        thread_only: false,
                         mentions: Vec::new(),
                         mention_channel: false,
                         priority: Priority::Normal,

@@ -60,6 +60,7 @@ pub async fn open(
             client_id: format!("bridge-{}", crate::auth::random_hex(8)),
             body: req.body.unwrap_or_else(|| DEFAULT_BODY.to_string()),
             reply_to: None,
+            thread_only: false,
             mentions: Vec::new(),
             mention_channel: true,
             priority: Priority::Urgent,

@@ -31,3 +31,8 @@ CREATE TABLE ring_callees (
     answered_at BIGINT,
     PRIMARY KEY (ring_id, user_id)
 );
+
+-- Threads: a reply may stay in its thread (1) instead of also showing in the channel; each
+-- message counts the replies to it, written in the reply's own transaction.
+ALTER TABLE messages ADD COLUMN thread_only BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN reply_count BIGINT NOT NULL DEFAULT 0;
