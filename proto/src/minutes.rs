@@ -316,11 +316,16 @@ pub struct NotificationList {
     pub unread: i64,
 }
 
-/// `POST /v1/notifications/read`: mark as read everything up to and including `up_to`.
+/// `POST /v1/notifications/read`: mark as read everything up to and including `up_to`, or just
+/// the notifications `ids` (one of the two).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkNotificationsRead {
-    pub up_to: NotificationId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up_to: Option<NotificationId>,
+    /// Up to 100 of the caller's notifications; others' ids are passed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<NotificationId>>,
 }
 
 #[cfg(test)]

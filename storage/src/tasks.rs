@@ -443,4 +443,29 @@ impl Database {
         .await?;
         Ok(done.rows_affected())
     }
+
+    /// Mark these of the user's notifications read (others' ids change nothing).
+    pub async fn mark_notifications_read_ids(
+        &self,
+        user: UserId,
+        ids: &[NotificationId],
+        now: i64,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let mut marked = 0;
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE notifications SET read_at = $3 \
+                 WHERE user_id = $1 AND id = $2 AND read_at IS NULL",
+            )
+            .bind(user.0)
+            .bind(id.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            marked += done.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
 }

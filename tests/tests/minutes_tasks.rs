@@ -390,6 +390,27 @@ async fn minutes_become_tasks_a_summary_and_reminders(backend: Backend) {
     assert_eq!(kinds, ["task_overdue", "task_due_soon", "task_assigned"]);
     assert_eq!(kept["unread"], 3);
     let newest = kept["notifications"][0]["id"].clone();
+    // One at a time: just the oldest, by id (someone else's id changes nothing).
+    let oldest = kept["notifications"][2]["id"].clone();
+    let one = server
+        .send_json(
+            Method::POST,
+            "/v1/notifications/read",
+            bob,
+            &json!({"ids": [oldest]}),
+        )
+        .await;
+    assert_eq!(one.status(), 204);
+    let after = inbox(server, bob).await;
+    assert_eq!(after["unread"], 2);
+    assert!(after["notifications"][2]["read_at"].as_i64().is_some(), "{after}");
+    assert!(after["notifications"][0]["read_at"].is_null(), "{after}");
+    for bad in [json!({}), json!({"up_to": newest, "ids": [oldest]})] {
+        let refused = server
+            .send_json(Method::POST, "/v1/notifications/read", bob, &bad)
+            .await;
+        parley_tests::expect_error(refused, 422, "invalid_input").await;
+    }
     let read = server
         .send_json(
             Method::POST,

@@ -1,8 +1,8 @@
 // The inbox (`#/notifications`): what the server told this user (`GET /v1/notifications`, newest
 // first, "Show older" pages back with `before`), the unread ones marked, each a link to what it
 // is about (a task, minutes or a recording, a file, an article); "Mark all read" and "Mark read"
-// (`POST /v1/notifications/read` takes `up_to`, so an item's button marks it and every older one
-// read, as its tooltip says). The sidebar's badge counts the unread ones (`state.notifUnread`),
+// (`POST /v1/notifications/read`: "Mark all read" with `up_to`, an item's button with its `ids`).
+// The sidebar's badge counts the unread ones (`state.notifUnread`),
 // kept current by the `notification` event and by what this page marks.
 // Also here: the words and link for one notification (the toasts and browser notifications use
 // them too), and the polite question asking to show browser notifications, put only after a
@@ -144,17 +144,17 @@ class Inbox {
       href ? h("a", { class: "notif-link", href }, body) : h("div", { class: "notif-link" }, body),
       unread ? h("button", {
         type: "button", class: "small notif-read", title: t("notif.markReadTitle"), dataset: { action: "mark-read" },
-        onclick: () => this.markRead(n.id),
+        onclick: () => this.markRead(n.id, { one: true }),
       }, t("notif.markRead")) : null);
   }
 
-  /** Everything up to `id` (and older) read, on the server and here. */
-  async markRead(id) {
+  /** Notification `id` read (`one`), or everything up to it; on the server and here. */
+  async markRead(id, { one = false } = {}) {
     if (id === null) return;
     try {
-      await api("POST", "/v1/notifications/read", { up_to: id });
+      await api("POST", "/v1/notifications/read", one ? { ids: [id] } : { up_to: id });
       const now = Date.now();
-      for (const n of this.items) if (n.id <= id && !n.read_at) n.read_at = now;
+      for (const n of this.items) if ((one ? n.id === id : n.id <= id) && !n.read_at) n.read_at = now;
       // Newer unread ones than `id` stay unread; ask the server for the count.
       const reply = await api("GET", "/v1/notifications?unread=true&limit=1");
       state.notifUnread = reply.unread;

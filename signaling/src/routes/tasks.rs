@@ -313,18 +313,35 @@ pub async fn notifications(
     }))
 }
 
-/// Mark the caller's notifications read, up to and including `up_to`.
+/// Mark the caller's notifications read: up to and including `up_to`, or those in `ids`.
 #[utoipa::path(post, path = "/v1/notifications/read", tag = "tasks", security(("bearer" = [])),
-    request_body = MarkNotificationsRead, responses((status = 204)))]
+    request_body = MarkNotificationsRead, responses((status = 204),
+        (status = 422, body = parley_proto::ErrorBody, description = "invalid_input: neither or both of `up_to` and `ids`, or more than 100 ids")))]
 pub async fn mark_read(
     State(state): State<AppState>,
     Caller(caller): Caller,
     Json(req): Json<MarkNotificationsRead>,
 ) -> AppResult<StatusCode> {
     let me = caller.user()?;
-    state
-        .db
-        .mark_notifications_read(me.id, req.up_to, now_ms())
-        .await?;
+    match (req.up_to, req.ids) {
+        (Some(up_to), None) => {
+            state
+                .db
+                .mark_notifications_read(me.id, up_to, now_ms())
+                .await?;
+        }
+        (None, Some(ids)) if ids.len() <= 100 => {
+            state
+                .db
+                .mark_notifications_read_ids(me.id, &ids, now_ms())
+                .await?;
+        }
+        (None, Some(_)) => return Err(AppError::invalid("at most 100 ids at once")),
+        _ => {
+            return Err(AppError::invalid(
+                "give either `up_to` (everything up to it) or `ids` (just those)",
+            ))
+        }
+    }
     Ok(StatusCode::NO_CONTENT)
 }
