@@ -47,15 +47,7 @@ pub enum ThumbnailError {
 /// JPEG thumbnails of an image, one per size, each fitting its box with the image's
 /// proportions (never enlarged); transparency is laid on white.
 pub fn thumbnails(bytes: &[u8]) -> Result<Vec<(ThumbnailSize, Vec<u8>)>, ThumbnailError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|_| ThumbnailError::Format)?;
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
-    let image = reader.decode()?;
+    let image = reader(bytes)?.decode()?;
     let mut made = Vec::with_capacity(THUMBNAIL_SIZES.len());
     for (size, side) in THUMBNAIL_SIZES {
         let scaled = if image.width() <= side && image.height() <= side {
@@ -77,9 +69,7 @@ pub const AVATAR_SIDE: u32 = 256;
 /// to `AVATAR_SIDE` (never enlarged), as a JPEG. Whatever the upload held besides its pixels
 /// (metadata, other frames) is left behind.
 pub fn avatar(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|_| ThumbnailError::Format)?;
+    let reader = reader(bytes)?;
     if !matches!(
         reader.format(),
         Some(
@@ -91,11 +81,6 @@ pub fn avatar(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
     ) {
         return Err(ThumbnailError::Format);
     }
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
     let image = reader.decode()?;
     let side = image.width().min(image.height());
     let square = image.crop_imm(
@@ -112,6 +97,20 @@ pub fn avatar(bytes: &[u8]) -> Result<Vec<u8>, ThumbnailError> {
     let mut out = Vec::new();
     flatten(scaled).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Jpeg)?;
     Ok(out)
+}
+
+/// A reader of `bytes` in the format they look like, bounded in size and memory (a
+/// decompression bomb fails instead of filling memory).
+fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ThumbnailError> {
+    let mut reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|_| ThumbnailError::Format)?;
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    Ok(reader)
 }
 
 /// RGB on a white background (JPEG has no transparency).

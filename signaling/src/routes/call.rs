@@ -33,7 +33,12 @@ pub async fn open(
     let channel = ChannelId(id);
     let access = messaging::access(&state, me, channel).await?;
     policy::messages(Actor::from(me), &access, MessageAction::Send)?;
-    let room = state
+    Ok(axum::Json(open_room(&state, channel).await?))
+}
+
+/// Open the channel's meeting room (or take it as it is); the caller checked who may.
+pub async fn open_room(state: &AppState, channel: ChannelId) -> AppResult<RoomInfo> {
+    Ok(state
         .sfu
         .create_room(RoomSettings {
             name: room_name(channel),
@@ -45,8 +50,7 @@ pub async fn open(
             opened_by: None,
             record: false,
         })
-        .await?;
-    Ok(axum::Json(room))
+        .await?)
 }
 
 /// The channel's meeting and voice bridge, those that are on now (none, one or both), with

@@ -6,7 +6,7 @@ use crate::error::{AppError, AppResult, Json};
 use crate::messaging;
 use crate::policy::{self, Actor, MessageAction};
 use crate::rings;
-use crate::routes::call::room_name;
+use crate::routes::call::open_room;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -14,7 +14,6 @@ use parley_proto::{
     AnswerRing, ChannelId, ErrorCode, Ring, RingAnswerKind, RingEnd, RingId, ServerMessage,
     StartRing, UserId,
 };
-use parley_sfu::RoomSettings;
 use parley_storage::Answered;
 
 /// At most this many people are rung at once.
@@ -66,20 +65,7 @@ pub async fn start(
             callees.len()
         )));
     }
-    let room = room_name(channel);
-    state
-        .sfu
-        .create_room(RoomSettings {
-            name: room.clone(),
-            channel_id: Some(channel),
-            empty_timeout: None,
-            max_participants: None,
-            bridge: None,
-            moderated: false,
-            opened_by: None,
-            record: false,
-        })
-        .await?;
+    let room = open_room(&state, channel).await?.name;
     let ring_ms = i64::try_from(state.rtc.ring_secs.saturating_mul(1000)).unwrap_or(30_000);
     let expires_at = parley_storage::now_ms() + ring_ms;
     let ring = state

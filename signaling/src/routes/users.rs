@@ -68,15 +68,7 @@ pub async fn get(
 ) -> AppResult<axum::Json<User>> {
     let me = caller.user()?;
     let target = UserId(id);
-    let shares_channel =
-        me.role == parley_proto::Role::Guest && state.db.share_a_channel(me.id, target).await?;
-    policy::users(
-        Actor::from(me),
-        UserAction::Read {
-            target,
-            shares_channel,
-        },
-    )?;
+    may_read(&state, me, target).await?;
     let record = state
         .db
         .user(target)
@@ -360,15 +352,7 @@ pub async fn avatar(
 ) -> AppResult<Response> {
     let me = caller.user()?;
     let target = UserId(id);
-    let shares_channel =
-        me.role == parley_proto::Role::Guest && state.db.share_a_channel(me.id, target).await?;
-    policy::users(
-        Actor::from(me),
-        UserAction::Read {
-            target,
-            shares_channel,
-        },
-    )?;
+    may_read(&state, me, target).await?;
     let key = state
         .db
         .avatar_key(target)
@@ -404,6 +388,19 @@ pub struct AvatarQuery {
     /// The access token, for `<img>`, which cannot send headers.
     #[allow(dead_code)]
     pub access_token: Option<String>,
+}
+
+/// Whether `me` may see `target` (guests: only people they share a channel with).
+async fn may_read(state: &AppState, me: &User, target: UserId) -> AppResult<()> {
+    let shares_channel =
+        me.role == parley_proto::Role::Guest && state.db.share_a_channel(me.id, target).await?;
+    policy::users(
+        Actor::from(me),
+        UserAction::Read {
+            target,
+            shares_channel,
+        },
+    )
 }
 
 /// The user whose avatar the caller may change: themselves, or anyone for an administrator.

@@ -124,6 +124,7 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("app", "emoji.js", JS),
         embed!("app", "people.js", JS),
         embed!("app", "calls.js", JS),
+        embed!("app", "thread.js", JS),
         embed!("app", "notifications.js", JS),
         embed!("app", "app.css", "text/css; charset=utf-8"),
         embed!("app", "icon.svg", "image/svg+xml"),
