@@ -403,7 +403,10 @@ async fn minutes_become_tasks_a_summary_and_reminders(backend: Backend) {
     assert_eq!(one.status(), 204);
     let after = inbox(server, bob).await;
     assert_eq!(after["unread"], 2);
-    assert!(after["notifications"][2]["read_at"].as_i64().is_some(), "{after}");
+    assert!(
+        after["notifications"][2]["read_at"].as_i64().is_some(),
+        "{after}"
+    );
     assert!(after["notifications"][0]["read_at"].is_null(), "{after}");
     for bad in [json!({}), json!({"up_to": newest, "ids": [oldest]})] {
         let refused = server

@@ -60,6 +60,7 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
         ("emoji.js", "text/javascript"),
         ("people.js", "text/javascript"),
         ("calls.js", "text/javascript"),
+        ("thread.js", "text/javascript"),
         ("notifications.js", "text/javascript"),
         ("app.css", "text/css"),
         ("icon.svg", "image/svg+xml"),

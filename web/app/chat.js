@@ -11,6 +11,9 @@
 // channel, and edits the last message on Up.
 // Files join a message from the attach button, a drop on the chat or a paste: each is uploaded
 // at once (tus, resumable, see `Upload` in ui.js) and shown as a chip until it is sent.
+// Threads: a reply kept in its thread (`thread_only`) is not shown in the list; its message
+// shows "N replies" (kept current live, "· new" while the reader has not seen the newest of
+// them in the thread), which opens the thread beside the list (thread.js, a ChatView of its own).
 
 import { t, lang } from "./i18n.js";
 import {
@@ -32,15 +35,49 @@ const GROUP_MS = 5 * 60 * 1000;
 const FAR_SCREENS = 1;
 /** People offered at most by the @mention list. */
 const MAX_SUGGESTIONS = 8;
-const draftKey = (channel) => `parley.draft.${me().id}.${channel}`;
+/** Threads whose newest seen reply is remembered, at most (the oldest go first). */
+const MAX_SEEN_THREADS = 500;
+const seenKey = () => `parley.threadSeen.${me().id}`;
+
+function seenThreads() {
+  try {
+    return JSON.parse(localStorage.getItem(seenKey()) || "{}") || {};
+  } catch {
+    return {};
+  }
+}
+
+/** The highest `seq` of a reply the reader has seen in the thread of `root` (0: none). */
+export function threadSeen(channel, root) {
+  return seenThreads()[`${channel}:${root}`] || 0;
+}
+
+/** Remember that the reader has seen the thread of `root` up to reply `seq`; `true` when that is news. */
+export function markThreadSeen(channel, root, seq) {
+  const seen = seenThreads();
+  const key = `${channel}:${root}`;
+  if ((seen[key] || 0) >= seq) return false;
+  delete seen[key];
+  seen[key] = seq;
+  const keys = Object.keys(seen);
+  for (const old of keys.slice(0, Math.max(0, keys.length - MAX_SEEN_THREADS))) delete seen[old];
+  localStorage.setItem(seenKey(), JSON.stringify(seen));
+  return true;
+}
 
 /**
  * A channel's messages with the composer: used by the channel view and beside a meeting.
  * Follows the channel's events while open; marks read what the user has seen.
  */
 export class ChatView {
-  /** `focusSeq`: open at this message (scrolled to and lit up) rather than at the newest. */
-  constructor(el, channel, { compact = false, focusSeq = null } = {}) {
+  /**
+   * `focusSeq`: open at this message (scrolled to and lit up) rather than at the newest.
+   * `thread`: the first message of the thread this view shows (ThreadView in thread.js).
+   */
+  constructor(el, channel, { compact = false, focusSeq = null, thread = null } = {}) {
+    this.thread = thread;
+    /** The thread open beside this view (a ThreadView), and what opened it. */
+    this.threadView = null;
     this.el = el;
     this.channel = channel;
     this.compact = compact;
@@ -93,7 +130,9 @@ export class ChatView {
   }
 
   close() {
+    if (this.closed) return;
     this.closed = true;
+    if (this.threadView) this.threadView.close();
     this.saveDraft();
     state.views.delete(this);
     clearInterval(this.typingTimer);
@@ -158,6 +197,11 @@ export class ChatView {
    */
   reveal(seq) {
     const m = [...this.messages.values()].find((x) => x.seq === seq);
+    // A reply kept in its thread shows there.
+    if (m && !this.shows(m) && this.messages.has(m.reply_to)) {
+      this.openThread(this.messages.get(m.reply_to), null);
+      return true;
+    }
     const node = m && this.nodes.get(m.id);
     if (!node || !node.isConnected) return false;
     node.scrollIntoView({ block: "center" });
@@ -200,8 +244,19 @@ export class ChatView {
   /** The loaded messages in order; live ones past a gap to the newest wait unshown. */
   sorted() {
     return [...this.messages.values()]
-      .filter((m) => !this.hasNewer || m.seq <= this.edge)
+      .filter((m) => this.shows(m) && (!this.hasNewer || m.seq <= this.edge))
       .sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Whether `m` shows in this list: a reply kept in its thread shows in the thread alone. */
+  shows(m) {
+    return !m.thread_only;
+  }
+
+  /** Whether `m` goes on in `prev`'s group: same sender, soon after, neither urgent. */
+  continues(prev, m) {
+    return m.sender !== null && prev.sender === m.sender
+      && m.created_at - prev.created_at < GROUP_MS && m.priority !== "urgent" && prev.priority !== "urgent";
   }
 
   /** The next page below, when opened at a message; reaching the newest shows what waited. */
@@ -338,8 +393,7 @@ export class ChatView {
         h("span", null, t("chat.unreadLine")));
       out.push(this.unreadLine);
     }
-    const grouped = !newDay && !unread && m.sender !== null && prev.sender === m.sender
-      && m.created_at - prev.created_at < GROUP_MS && m.priority !== "urgent" && prev.priority !== "urgent";
+    const grouped = !newDay && !unread && this.continues(prev, m);
     out.push(this.node(m, grouped));
     return out;
   }
@@ -358,7 +412,9 @@ export class ChatView {
   node(m, grouped = false) {
     const mine = m.sender === me().id;
     const recalled = m.recalled_at !== null && m.recalled_at !== undefined;
-    const replied = m.reply_to ? this.messages.get(m.reply_to) : null;
+    // In a thread, its replies need no quote of the first message.
+    const replied = m.reply_to && !(this.thread && m.reply_to === this.thread.id) ? this.messages.get(m.reply_to) : null;
+    const thread = this.thread ? null : this.threadState(m);
     const forMe = !mine && !recalled && ((m.mentions || []).includes(me().id) || Boolean(m.mention_channel));
     const when = new Date(m.created_at).toISOString();
     const tags = [
@@ -367,7 +423,7 @@ export class ChatView {
       m.edited_at && !recalled ? h("span", { class: "muted" }, t("message.edited")) : null,
     ].filter(Boolean);
     const el = h("article", {
-      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}${grouped ? " grouped" : ""}${forMe ? " mentions-me" : ""}`,
+      class: `message${mine ? " mine" : ""}${m.priority === "urgent" ? " urgent" : ""}${grouped ? " grouped" : ""}${forMe ? " mentions-me" : ""}${thread && thread.unseenInThread ? " thread-unread" : ""}`,
       dataset: { id: m.id, seq: m.seq },
       tabindex: "0",
       "aria-label": `${userName(m.sender)}: ${recalled ? t("message.recalled") : summaryOf(m)}`,
@@ -390,11 +446,88 @@ export class ChatView {
           ? h("a", { class: "button small", href: `#/bridge/${m.channel}/${m.id}` }, icon("headset", { size: 16 }), t("ping.joinBridge")) : null,
         recalled ? null : linkPreview(m),
         this.reactions(m),
+        thread && thread.count ? this.threadLink(m, thread) : null,
         mine && !recalled ? this.receiptLine(m) : null,
         mine && m.priority === "urgent" && m.ack_requested && !recalled ? this.rosterBox(m) : null),
       recalled ? null : this.actions(m, mine));
     this.nodes.set(m.id, el);
     return el;
+  }
+
+  // --- Threads ---------------------------------------------------------------------------------
+
+  /**
+   * The thread of `m` as far as is known here: how many replies (the server's count, or those
+   * loaded when more), the last one loaded, and whether replies from others came after what the
+   * reader has seen of it (`unseen`; `unseenInThread` for those kept in the thread alone). The
+   * thread open beside the list counts as seen.
+   */
+  threadState(m) {
+    const seen = threadSeen(this.channel, m.id);
+    const open = this.threadView && this.threadView.thread.id === m.id;
+    let count = 0;
+    let last = null;
+    let unseen = false;
+    let unseenInThread = false;
+    for (const r of this.messages.values()) {
+      if (r.reply_to !== m.id) continue;
+      count += 1;
+      if (!last || r.seq > last.seq) last = r;
+      if (!open && r.sender !== me().id && r.seq > seen) {
+        unseen = true;
+        if (r.thread_only) unseenInThread = true;
+      }
+    }
+    return { count: Math.max(m.reply_count || 0, count), last, unseen, unseenInThread };
+  }
+
+  /** "N replies", the time of the last one, and "· new": opens the thread. */
+  threadLink(m, { count, last, unseen }) {
+    const replies = count === 1 ? t("thread.one") : t("thread.many", { n: count });
+    const when = last ? t("thread.last", { time: formatTime(last.created_at) }) : null;
+    const label = [replies, when, unseen ? t("thread.newLabel") : null].filter(Boolean).join(", ");
+    return h("button", {
+      type: "button", class: `thread-link${unseen ? " unseen" : ""}`,
+      dataset: { threadOpen: "link", thread: m.id },
+      "aria-label": t("thread.open", { what: label }),
+      onclick: (e) => this.openThread(m, e.currentTarget),
+    },
+    icon("thread", { size: 16 }),
+    h("span", { class: "thread-count" }, replies),
+    when ? h("span", { class: "thread-last muted" }, when) : null,
+    unseen ? h("span", { class: "thread-new" }, "· ", t("thread.new")) : null);
+  }
+
+  /**
+   * Open the thread of `root` beside the list (thread.js), in place of any other; `opener`
+   * gets the focus back when it closes.
+   */
+  async openThread(root, opener) {
+    const open = this.threadView;
+    if (open && open.thread.id === root.id) {
+      open.focusComposer();
+      return;
+    }
+    if (open) open.close({ refocus: false });
+    const { ThreadView } = await import("./thread.js");
+    if (this.closed || (this.threadView && this.threadView.thread.id === root.id)) return;
+    if (this.threadView) this.threadView.close({ refocus: false });
+    this.threadOpener = opener ? opener.dataset.threadOpen : null;
+    this.threadView = new ThreadView(this, root);
+    this.rerender(root.id);
+  }
+
+  /** The thread beside the list closed: its message shows what is left unseen; focus goes back. */
+  threadClosed(view, { refocus = true } = {}) {
+    if (this.threadView !== view) return;
+    this.threadView = null;
+    const root = view.thread.id;
+    this.rerender(root);
+    if (!refocus || this.closed) return;
+    const node = this.nodes.get(root);
+    const opener = node && this.threadOpener ? node.querySelector(`[data-thread-open="${this.threadOpener}"]`) : null;
+    const target = opener || node;
+    if (target && target.isConnected) target.focus();
   }
 
   /** The sender's picture, which opens their profile card (the server's own: a plain mark). */
@@ -522,12 +655,18 @@ export class ChatView {
     const mayPin = c && canPost(c);
     const act = (name, title, fn) => h("button", { type: "button", class: "icon", title, "aria-label": title, onclick: fn }, icon(name));
     const react = (emoji) => state.client.react(this.channel, m.id, emoji, true).catch(showError);
+    // In a thread, replies answer its first message: neither quotes nor threads of their own.
+    const threadAct = this.thread ? null : act("thread", t("thread.reply"), (e) => this.openThread(m, e.currentTarget));
+    if (threadAct) threadAct.dataset.threadOpen = "action";
     return h("div", { class: "message-actions" },
-      act("reply", t("message.reply"), () => this.setReply(m)),
+      this.thread ? null : act("reply", t("message.reply"), () => this.setReply(m)),
+      threadAct,
       h("details", {
         class: "react-menu",
         onkeydown: (e) => {
           if (e.key !== "Escape" || !e.currentTarget.open) return;
+          // The Esc is the menu's: it does not close the thread around it too.
+          e.preventDefault();
           e.currentTarget.open = false;
           e.currentTarget.querySelector("summary").focus();
         },
@@ -624,7 +763,7 @@ export class ChatView {
       onclick: () => this.suggestMentions(),
       onblur: () => setTimeout(() => this.closeSuggest(), 150),
     });
-    this.input.value = localStorage.getItem(draftKey(this.channel)) || "";
+    this.input.value = localStorage.getItem(this.draftKey()) || "";
     this.input.addEventListener("paste", (e) => {
       const files = [...((e.clipboardData && e.clipboardData.files) || [])];
       if (!files.length) return;
@@ -716,12 +855,17 @@ export class ChatView {
     }
   }
 
+  /** Where the box's draft waits: per user and channel. */
+  draftKey() {
+    return `parley.draft.${me().id}.${this.channel}`;
+  }
+
   /** The box's text kept for this channel until sent (an edit is not a draft). */
   saveDraft() {
     if (this.editing || !this.input) return;
     const text = this.input.value;
-    if (text.trim()) localStorage.setItem(draftKey(this.channel), text);
-    else localStorage.removeItem(draftKey(this.channel));
+    if (text.trim()) localStorage.setItem(this.draftKey(), text);
+    else localStorage.removeItem(this.draftKey());
   }
 
   /** Wrap the selection (or the caret) in Markdown: `**bold**`, `*italic*`, code, a list, a link. */
@@ -919,7 +1063,7 @@ export class ChatView {
       this.endEdit();
     } else {
       this.input.value = "";
-      localStorage.removeItem(draftKey(this.channel));
+      localStorage.removeItem(this.draftKey());
     }
     this.replyTo = null;
     if (this.urgent) this.urgent.checked = false;
@@ -946,8 +1090,8 @@ export class ChatView {
   }
 
   /** Send a message; with files, the SDK's frame plus `attachments` (its `send` has no option for them). */
-  post(body, { replyTo, urgent, files, mentions }) {
-    const options = { replyTo, mentions: mentions.ids, mentionChannel: mentions.channelWide };
+  post(body, { replyTo, threadOnly = false, urgent, files, mentions }) {
+    const options = { replyTo, threadOnly, mentions: mentions.ids, mentionChannel: mentions.channelWide };
     if (!files.length) {
       return urgent ? state.client.sendUrgent(this.channel, body, options) : state.client.send(this.channel, body, options);
     }
@@ -956,6 +1100,7 @@ export class ChatView {
       attachments: files.map((u) => u.fileId),
     };
     if (replyTo !== undefined) frame.reply_to = replyTo;
+    if (threadOnly) frame.thread_only = true;
     if (mentions.ids.length) frame.mentions = mentions.ids;
     if (mentions.channelWide) frame.mention_channel = true;
     if (urgent) Object.assign(frame, { priority: "urgent", ack_requested: true });
@@ -1051,9 +1196,12 @@ export class ChatView {
     switch (event.type) {
       case "message": {
         const wasAtEnd = this.atEnd();
+        const fresh = !this.messages.has(event.message.id);
         this.messages.set(event.message.id, event.message);
         this.typing.delete(event.message.sender);
         this.renderTyping();
+        if (fresh && event.message.reply_to) this.countReply(event.message);
+        if (!this.shows(event.message)) break;
         if (this.hasNewer) {
           // Past the gap below: it shows when the pages reach it, or when the pill (or the
           // user's own message) loads the newest.
@@ -1110,6 +1258,14 @@ export class ChatView {
       default:
         break;
     }
+  }
+
+  /** A new reply: its message counts one more, and shows the reply's time and mark. */
+  countReply(reply) {
+    const root = this.messages.get(reply.reply_to);
+    if (!root) return;
+    root.reply_count = (root.reply_count || 0) + 1;
+    this.rerender(root.id);
   }
 
   patch(id, fields) {
