@@ -206,8 +206,8 @@ await run.finish(async () => {
   await step("the member deletes it, finds it in the trash and restores it", async () => {
     await member.page.click('.library [data-action="refresh"]');
     await rowWhen(member, "version 3 for the member", name, { version: 3 });
-    member.page.once("dialog", (d) => d.accept());
     await member.page.click(action(name, "delete"));
+    await member.page.click(".dialog .confirm-ok");
     await rowWhen(member, "the file gone from the folder", name, { gone: true });
     await member.page.click('.side-nav a[href="#/files"]');
     await member.page.click('[data-action="trash"]');
@@ -253,8 +253,8 @@ await run.finish(async () => {
     await head.page.click(".dialog button[type=submit]");
     await dialogClosed(head);
     await until(head, "the new name", (title) => document.querySelector(".library .view-header h1").textContent === title, `${SUBFOLDER} 定稿`);
-    head.page.once("dialog", (d) => d.accept());
     await head.page.click('.library [data-action="archive"]');
+    await head.page.click(".dialog .confirm-ok");
     await until(head, "archived", () => document.querySelector('.library[data-read-only="true"]'));
     report.headArchived = await actions(head);
     await member.page.click('.library [data-action="refresh"]');

@@ -4,7 +4,7 @@
 // operators ask for.
 
 import { t } from "./i18n.js";
-import { h, mount, api, me, formatDate, showError, toast } from "./ui.js";
+import { h, mount, api, me, formatDate, showError, toast, confirmAction } from "./ui.js";
 import { renderData, renderFileAudit } from "./upkeep.js";
 import { icon } from "./icons.js";
 
@@ -141,7 +141,7 @@ async function renderKeys(body) {
         h("td", null, k.revoked ? t("admin.revoked") : h("button", {
           class: "small danger",
           onclick: async () => {
-            if (!confirm(t("admin.revokeConfirm", { name: k.name }))) return;
+            if (!(await confirmAction(t("admin.revoke"), t("admin.revokeConfirm", { name: k.name }), t("admin.revoke")))) return;
             try {
               await api("DELETE", `/v1/admin/api-keys/${encodeURIComponent(k.key)}`);
               await renderKeys(body);

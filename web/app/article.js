@@ -14,6 +14,7 @@
 import { t } from "./i18n.js";
 import {
   h, mount, api, me, mediaUrl, formatTime, formatDate, formatSize, showError, toast, dialog, Upload, downloadLink,
+  confirmAction,
 } from "./ui.js";
 import { state, userName } from "./app.js";
 import { renderMarkdown } from "./markdown.js";
@@ -228,7 +229,7 @@ class ArticleView {
   }
 
   async remove() {
-    if (!confirm(t("kb.deleteConfirm", { title: this.article.title }))) return;
+    if (!(await confirmAction(t("kb.delete"), t("kb.deleteConfirm", { title: this.article.title }), t("kb.delete")))) return;
     await api("DELETE", `/v1/articles/${this.id}`);
     toast(t("kb.deleted", { title: this.article.title }));
     location.hash = `#/kb/${this.article.space_id}`;

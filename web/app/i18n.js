@@ -50,7 +50,7 @@ const en = {
   "channel.nobody": "There is nobody else to add yet.",
   "channel.none": "No channels yet.",
   "channel.notFound": "This channel is not yours to see, or it is gone.",
-  "channel.memberCount": "{n} members",
+  "channel.memberCount": { one: "{n} member", other: "{n} members" },
   "channel.unread": "{n} unread",
   "channel.pins": "Pins",
   "channel.noPins": "Nothing is pinned.",
@@ -66,7 +66,7 @@ const en = {
   "search.searching": "Searching…",
   "search.none": "Nothing matches “{q}”.",
   "search.one": "1 result",
-  "search.total": "{n} results",
+  "search.total": { one: "{n} result", other: "{n} results" },
   "search.more": "Show more ({n} left)",
   "search.off": "Search is turned off on this server.",
   "search.library": "Files",
@@ -247,7 +247,7 @@ const en = {
   "kb.more": "Show more",
   "kb.top": "Most read this month",
   "kb.noTop": "Nothing has been read this month yet.",
-  "kb.reads": "{n} reads",
+  "kb.reads": { one: "{n} read", other: "{n} reads" },
   "kb.scope": "Applies to",
   "kb.scopeLabel": "Applies to: ",
   "kb.updated": "updated {date}",
@@ -388,7 +388,7 @@ const en = {
   "ping.joinBridge": "Join voice bridge",
   "ping.acked": "{n} of {m} acknowledged",
   "ping.rosterLoading": "Loading who acknowledged…",
-  "ping.reminders": "{n} reminders",
+  "ping.reminders": { one: "{n} reminder", other: "{n} reminders" },
   "ping.state.acked": "acknowledged",
   "ping.state.delivered": "delivered, not acknowledged",
   "ping.state.offline": "offline",
@@ -477,7 +477,7 @@ const en = {
   "minutes.publishedAt": "Published {time}",
   "minutes.recording": "Recording",
   "minutes.noRecording": "This meeting has no recording.",
-  "minutes.videoTracks": "{n} video tracks",
+  "minutes.videoTracks": { one: "{n} video track", other: "{n} video tracks" },
   "minutes.toKb": "Publish to knowledge base",
   "minutes.toKbTitle": "Publish the minutes to the knowledge base",
   "minutes.toKbSpace": "Space",
@@ -545,7 +545,7 @@ const en = {
   "data.col.key": "Encryption key",
   "data.notEncrypted": "not encrypted",
   "data.retention": "Retention",
-  "data.days": "{n} days",
+  "data.days": { one: "{n} day", other: "{n} days" },
   "data.forever": "for ever",
   "data.retentionLine": "Messages are kept: {messages}; recordings: {recordings}.",
   "data.channelRetention": "#{channel}: {days}",
@@ -777,7 +777,7 @@ const en = {
   "call.live": "Meeting in progress",
 };
 
-/** @type {Record<keyof typeof en, string>} */
+/** @type {Record<keyof typeof en, string | {one: string, other: string}>} */
 const zh = {
   "signin.title": "登录 Parley",
   "signin.email": "邮箱",
@@ -1573,8 +1573,15 @@ export function setLang(code) {
 /** The text for `key` in the current language (English when missing), with `{vars}` filled. */
 export function t(key, vars) {
   const table = TABLES[lang()] || en;
-  const text = table[key] ?? en[key] ?? key;
+  let text = table[key] ?? en[key] ?? key;
+  // A text that depends on a count ("1 member", "2 members") is `{one, other}`.
+  if (typeof text === "object") text = text[plural(vars && vars.n)] ?? text.other;
   return vars ? text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? "")) : text;
+}
+
+/** The plural category of `n` in the chosen language ("one", "other", ...). */
+function plural(n) {
+  return new Intl.PluralRules(lang()).select(Number(n) || 0);
 }
 
 /** Keys that one language has and the other lacks (the UI test checks this is empty). */

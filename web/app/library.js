@@ -10,7 +10,7 @@
 import { t } from "./i18n.js";
 import {
   h, mount, api, me, formatTime, formatSize, showError, toast, dialog, Upload, downloadLink,
-  dropZone,
+  dropZone, confirmAction,
 } from "./ui.js";
 import { state, userName, channelName } from "./app.js";
 import { fileIcon } from "./chat.js";
@@ -351,7 +351,7 @@ class FolderView {
   }
 
   async archive(on) {
-    if (on && !confirm(t("library.archiveConfirm"))) return;
+    if (on && !(await confirmAction(t("library.archive"), t("library.archiveConfirm"), t("library.archive")))) return;
     await api("PATCH", `/v1/folders/${this.id}`, { archived: on });
     await this.load();
   }
@@ -363,7 +363,7 @@ class FolderView {
   }
 
   async remove(file) {
-    if (!confirm(t("library.deleteConfirm", { name: file.name }))) return;
+    if (!(await confirmAction(t("library.delete"), t("library.deleteConfirm", { name: file.name }), t("library.delete")))) return;
     await api("DELETE", `/v1/files/${file.id}`, null);
     toast(file.owner === me().id ? t("library.deleted", { name: file.name }) : t("library.deletedTheirs", { name: file.name }));
     await this.load();

@@ -5,7 +5,7 @@
 // time ("Load more" asks for the entries before the oldest shown); admins only.
 
 import { t } from "./i18n.js";
-import { h, mount, api, formatDate, showError, toast } from "./ui.js";
+import { h, mount, api, formatDate, showError, toast, confirmAction } from "./ui.js";
 import { icon } from "./icons.js";
 
 /** 10954403840 → "10.2 GiB". */
@@ -137,7 +137,7 @@ function holdsPanel(holds, users, channels, userName, channelName, again) {
         h("td", null, h("button", {
           class: "small danger",
           onclick: async () => {
-            if (!confirm(t("data.liftConfirm"))) return;
+            if (!(await confirmAction(t("data.lift"), t("data.liftConfirm"), t("data.lift")))) return;
             try {
               await api("DELETE", `/v1/admin/legal-holds/${x.id}`);
               await again();
