@@ -20,15 +20,21 @@ export function initCalls(context) {
   app = context;
 }
 
+/**
+ * A channel's calls with someone in them. A ring opens the meeting before anyone joins, and an
+ * empty room stays open a while after the last one left: neither is "in progress".
+ */
+function occupied(channel) {
+  return [...(live.get(channel) || new Map()).values()].filter((room) => room.num_participants > 0);
+}
+
 /** The people in a channel's calls now (0 when none is open). */
 export function peopleIn(channel) {
-  let n = 0;
-  for (const room of (live.get(channel) || new Map()).values()) n += room.num_participants;
-  return n;
+  return occupied(channel).reduce((n, room) => n + room.num_participants, 0);
 }
 
 export function isLive(channel) {
-  return (live.get(channel)?.size || 0) > 0;
+  return occupied(channel).length > 0;
 }
 
 /** Read a channel's open calls (when its view opens; events keep them current after). */
@@ -79,7 +85,7 @@ export function callBar(channel) {
 }
 
 function fillBar(bar, channel) {
-  const rooms = [...(live.get(channel) || new Map()).values()];
+  const rooms = occupied(channel);
   bar.hidden = rooms.length === 0;
   mount(bar, ...rooms.map((room) => {
     const bridge = room.name.startsWith("bridge-");

@@ -76,7 +76,9 @@ export async function showProfile(ctx, id, { openDirect } = {}) {
       person.title ? h("p", { class: "profile-title" }, person.title) : null,
       person.department_path ? h("p", { class: "muted" }, icon("building"), " ", person.department_path) : null,
       local ? h("p", { class: "profile-local" }, icon("history"), " ", t("people.localTime", { time: local })) : null,
-      presence ? h("p", { class: `presence-text presence-${presence}` }, t(`presence.${presence}`)) : null,
+      // The presence-* classes colour a dot; on the line itself they painted it all green.
+      presence ? h("p", { class: "presence-text" }, h("span", { class: `dot presence-${presence}`, "aria-hidden": "true" }),
+        t(`presence.${presence}`)) : null,
       ctx.state.statusText && ctx.state.statusText.get(id)
         ? h("p", { class: "profile-status" }, ctx.state.statusText.get(id)) : null),
     h("div", { class: "dialog-actions" },
@@ -115,14 +117,22 @@ export async function openDirect(state, id) {
   }
 }
 
-/** The time zones the browser knows, for the profile's choice. */
-function timeZones() {
+/**
+ * The time zones the browser knows, for the profile's choice, with `extra` (the zone saved and
+ * this device's): browsers list only canonical names, without "UTC" and with "Asia/Calcutta"
+ * for "Asia/Kolkata", and a saved zone missing from the list would show as unset and be
+ * cleared by the next save.
+ */
+function timeZones(...extra) {
+  let known;
   try {
-    return Intl.supportedValuesOf("timeZone");
+    known = Intl.supportedValuesOf("timeZone");
   } catch {
-    return ["UTC", "Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore", "Asia/Tokyo", "Europe/London",
+    known = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Singapore", "Asia/Tokyo", "Europe/London",
       "Europe/Berlin", "America/New_York", "America/Los_Angeles"];
   }
+  const missing = extra.filter((z) => z && !known.includes(z));
+  return [...new Set(missing), ...known];
 }
 
 /**
@@ -137,7 +147,7 @@ export async function editProfile(ctx, { onSaved, setStatus, statusText = "" } =
   const here = Intl.DateTimeFormat().resolvedOptions().timeZone;
   const zone = h("select", { id: "profile-zone" },
     h("option", { value: "" }, t("people.noZone")),
-    ...timeZones().map((z) => h("option", { value: z, selected: z === (mine.time_zone || "") }, z)));
+    ...timeZones(mine.time_zone, here, "UTC").map((z) => h("option", { value: z, selected: z === (mine.time_zone || "") }, z)));
   const status = h("input", { id: "profile-status", value: statusText, maxlength: 100, placeholder: t("people.statusHint") });
   const preview = h("div", { class: "profile-avatar" }, avatar(mine, { size: "huge", label: true }));
   const file = h("input", { id: "profile-picture", type: "file", accept: "image/png,image/jpeg,image/webp,image/gif", class: "visually-hidden" });
