@@ -4,7 +4,7 @@
 //! others at once (`user_updated`, no reload) in the message list, the member list and her
 //! profile card; an open group made in the new-group dialog is found on "Browse channels" and
 //! joined; Ann rings 李娜 into the channel's meeting and she accepts while Chen sees "Meeting in
-//! progress · Join"; a ring nobody answers (rings last 5 s here) leaves a missed-call message
+//! progress · Join"; a ring nobody answers (rings last 10 s here) leaves a missed-call message
 //! with "Call back"; a link to a page on a loopback site gets its preview card. Screenshots land
 //! in `target/ui-screenshots/people-*.png` and `calls-*.png`.
 
@@ -22,7 +22,7 @@ async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
     let site = site().await;
     let server = Server::start_with(
         ServerOptions::backend(Backend::Sqlite)
-            .env("PARLEY_RTC_RING_SECS", "5")
+            .env("PARLEY_RTC_RING_SECS", "10")
             .env("PARLEY_PREVIEWS_ALLOW_PRIVATE", "true"),
     )
     .await;

@@ -19,7 +19,7 @@ import {
 import { state, userName } from "./app.js";
 import { renderMarkdown } from "./markdown.js";
 import { statusTag, tagLinks, splitTags, header, failed, crumbs } from "./knowledge.js";
-import { fileIcon } from "./chat.js";
+import { fileIcon } from "./attachments.js";
 import { icon } from "./icons.js";
 
 /** Longest title, scope and body the server takes. */

@@ -13,7 +13,7 @@ import {
   dropZone, confirmAction,
 } from "./ui.js";
 import { state, userName, channelName } from "./app.js";
-import { fileIcon } from "./chat.js";
+import { fileIcon } from "./attachments.js";
 import { icon } from "./icons.js";
 
 const RANK = { none: 0, view: 1, edit: 2, manage: 3 };

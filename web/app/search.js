@@ -15,7 +15,7 @@
 import { t } from "./i18n.js";
 import { h, mount, api, formatTime } from "./ui.js";
 import { state, userName, channelName, ctx } from "./app.js";
-import { fileIcon } from "./chat.js";
+import { fileIcon } from "./attachments.js";
 import { revealFile } from "./library.js";
 import { revealTask } from "./minutes.js";
 import { icon } from "./icons.js";

@@ -12,8 +12,7 @@ const SHELL = [
   "/app/app.js", "/app/ui.js", "/app/i18n.js", "/app/icons.js", "/app/chat.js", "/app/meeting.js",
   "/app/minutes.js", "/app/admin.js", "/app/library.js", "/app/search.js", "/app/knowledge.js",
   "/app/article.js", "/app/markdown.js", "/app/upkeep.js", "/app/notifications.js", "/app/people.js", "/app/calls.js", "/app/emoji.js",
-  "/app/thread.js",
-  "/app/people.js",
+  "/app/thread.js", "/app/message.js", "/app/composer.js", "/app/attachments.js",
   "/app/app.css", "/app/icon.svg", "/app/icon-192.png", "/app/icon-512.png", "/app/manifest.webmanifest",
   "/sdk/parley.js", "/sdk/room.js", "/sdk/common.js", "/sdk/files.js",
 ];
