@@ -646,6 +646,10 @@ pub enum ServerMessage {
     Event(ChannelEvent),
 }
 
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -685,8 +689,4 @@ mod tests {
         let unknown = serde_json::from_str::<ClientMessage>(r#"{"type":"fly","id":"1"}"#);
         assert!(unknown.unwrap_err().to_string().contains("unknown variant"));
     }
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
 }
