@@ -553,7 +553,20 @@ pub fn spawn_room_events(
     let (to_webhooks, webhook_events) = mpsc::channel(1024);
     spawn_webhooks(config, webhook_events);
     tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
+        let mut calls = CallAnnouncer::default();
+        let mut tick = tokio::time::interval(CALL_ANNOUNCE_EVERY / 4);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = tick.tick() => {
+                    calls.flush(&auto.hub).await;
+                    continue;
+                }
+            };
+            let Some(event) = event else {
+                break;
+            };
             if let Err(err) = record(&db, &event).await {
                 tracing::warn!(event = event.event, room = %event.room.name, error = %err,
                     "meeting history not written");
@@ -562,7 +575,7 @@ pub fn spawn_room_events(
                 tracing::warn!(event = event.event, room = %event.room.name, error = %err,
                     "recording not started or stopped");
             }
-            announce_call(&auto.hub, &event).await;
+            calls.event(&auto.hub, &event).await;
             if to_webhooks.try_send(event).is_err() {
                 tracing::warn!("room webhook queue full; event not delivered");
             }
@@ -597,30 +610,93 @@ async fn record(
     }
 }
 
-/// Tell a channel's members that its meeting or voice bridge started, that someone joined or
-/// left it (with the count of people in it now), or that it ended: `channel_call` and
-/// `channel_call_ended` on `/v1/ws`, so the channel can show "meeting in progress · Join".
-async fn announce_call(hub: &crate::ws::HubHandle, event: &RoomEvent) {
-    let Some(channel) = event.room.channel_id else {
-        return;
-    };
-    let hidden = event.participant.as_ref().is_some_and(|p| p.grants.hidden);
-    let message = match event.event {
-        "room_started" => ServerMessage::ChannelCall {
+/// A room's count of people reaches its channel at most this often.
+const CALL_ANNOUNCE_EVERY: Duration = Duration::from_secs(1);
+
+/// Tells a channel's members that its meeting or voice bridge started, how many are in it as
+/// people join and leave, and that it ended (`channel_call`, `channel_call_ended` on `/v1/ws`),
+/// so the channel can show "meeting in progress · Join". Counts go out at most once a second per
+/// room, the latest one: a bridge that 2,000 people join in a minute sends each member one count
+/// a second, not 2,000.
+#[derive(Default)]
+struct CallAnnouncer {
+    /// Room name → when its count last went out.
+    sent: std::collections::HashMap<String, Instant>,
+    /// Room name → its latest state, held back until a second has passed.
+    waiting: std::collections::HashMap<String, parley_proto::RoomInfo>,
+}
+
+impl CallAnnouncer {
+    async fn event(&mut self, hub: &crate::ws::HubHandle, event: &RoomEvent) {
+        let Some(channel) = event.room.channel_id else {
+            return;
+        };
+        let name = &event.room.name;
+        let hidden = event.participant.as_ref().is_some_and(|p| p.grants.hidden);
+        match event.event {
+            "room_started" => self.send(hub, event.room.clone(), Instant::now()).await,
+            "participant_joined" | "participant_left" if !hidden => {
+                let now = Instant::now();
+                let recent = self
+                    .sent
+                    .get(name)
+                    .is_some_and(|at| now.duration_since(*at) < CALL_ANNOUNCE_EVERY);
+                if recent {
+                    self.waiting.insert(name.clone(), event.room.clone());
+                } else {
+                    self.send(hub, event.room.clone(), now).await;
+                }
+            }
+            "room_finished" => {
+                self.sent.remove(name);
+                self.waiting.remove(name);
+                let ended = ServerMessage::ChannelCallEnded {
+                    channel,
+                    room: name.clone(),
+                };
+                hub.to_channel(channel, UserId(0), &ended).await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Send the counts held back for a second or more.
+    async fn flush(&mut self, hub: &crate::ws::HubHandle) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .waiting
+            .keys()
+            .filter(|name| {
+                self.sent
+                    .get(*name)
+                    .is_none_or(|at| now.duration_since(*at) >= CALL_ANNOUNCE_EVERY)
+            })
+            .cloned()
+            .collect();
+        for name in due {
+            if let Some(room) = self.waiting.remove(&name) {
+                self.send(hub, room, now).await;
+            }
+        }
+    }
+
+    async fn send(
+        &mut self,
+        hub: &crate::ws::HubHandle,
+        room: parley_proto::RoomInfo,
+        now: Instant,
+    ) {
+        let Some(channel) = room.channel_id else {
+            return;
+        };
+        self.sent.insert(room.name.clone(), now);
+        self.waiting.remove(&room.name);
+        let message = ServerMessage::ChannelCall {
             channel,
-            room: Box::new(event.room.clone()),
-        },
-        "participant_joined" | "participant_left" if !hidden => ServerMessage::ChannelCall {
-            channel,
-            room: Box::new(event.room.clone()),
-        },
-        "room_finished" => ServerMessage::ChannelCallEnded {
-            channel,
-            room: event.room.name.clone(),
-        },
-        _ => return,
-    };
-    hub.to_channel(channel, UserId(0), &message).await;
+            room: Box::new(room),
+        };
+        hub.to_channel(channel, UserId(0), &message).await;
+    }
 }
 
 /// Start recording a room created with `record` (and a bridge, when so configured) as it
