@@ -49,6 +49,26 @@ impl Database {
         self.ring(RingId(id)).await?.ok_or(StoreError::NotFound)
     }
 
+    /// Who `caller`'s rings in `channel` still ring (not answered yet), with the ring.
+    pub async fn ringing(
+        &self,
+        channel: ChannelId,
+        caller: UserId,
+    ) -> Result<Vec<(UserId, RingId)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.user_id, r.id FROM rings r JOIN ring_callees c ON c.ring_id = r.id \
+             WHERE r.channel_id = $1 AND r.caller_id = $2 AND r.ended_at IS NULL \
+             AND c.answer IS NULL",
+        )
+        .bind(channel.0)
+        .bind(caller.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((UserId(r.try_get("user_id")?), RingId(r.try_get("id")?))))
+            .collect()
+    }
+
     pub async fn ring(&self, id: RingId) -> Result<Option<Ring>, StoreError> {
         let row = sqlx::query(
             "SELECT id, channel_id, room, caller_id, created_at, expires_at, ended_at, end_reason \

@@ -236,6 +236,41 @@ async fn a_ring_nobody_takes_leaves_one_missed_call_even_across_a_restart(backen
     )
     .await;
     let hung_up = ring["id"].as_i64().expect("ring id");
+    // Nobody is rung twice over (Cat, who is not rung now, may be).
+    let twice = t
+        .server
+        .post(
+            &format!("/v1/channels/{c}/ring"),
+            Some(&t.ann.1),
+            &json!({"user_ids": [t.bob.0]}),
+        )
+        .await;
+    expect_error(twice, 409, "conflict").await;
+    let other: Value = expect_json(
+        t.server
+            .post(
+                &format!("/v1/channels/{c}/ring"),
+                Some(&t.ann.1),
+                &json!({"user_ids": [t.cat.0]}),
+            )
+            .await,
+        201,
+    )
+    .await;
+    let other = other["id"].as_i64().expect("ring id");
+    expect_json::<Value>(
+        t.server
+            .request(
+                Method::DELETE,
+                &format!("/v1/rings/{other}"),
+                Some(&t.ann.1),
+            )
+            .send()
+            .await
+            .expect("DELETE"),
+        200,
+    )
+    .await;
     expect_error(
         t.server
             .request(

@@ -27,7 +27,7 @@ const MAX_CALLEES: usize = 50;
     params(("id" = i64, Path)), request_body = StartRing,
     responses((status = 201, body = Ring),
         (status = 403, body = parley_proto::ErrorBody, description = "forbidden, not_member"),
-        (status = 409, body = parley_proto::ErrorBody, description = "channel_archived"),
+        (status = 409, body = parley_proto::ErrorBody, description = "channel_archived, or conflict: you are ringing in this channel already"),
         (status = 422, body = parley_proto::ErrorBody, description = "invalid_input: someone not in the channel, nobody to ring, or more than 50")))]
 pub async fn start(
     State(state): State<AppState>,
@@ -64,6 +64,15 @@ pub async fn start(
             "at most {MAX_CALLEES} people are rung at once; this names {}",
             callees.len()
         )));
+    }
+    // Nobody is rung twice over by the same caller (inviting someone else meanwhile is fine).
+    let ringing = state.db.ringing(channel, me.id).await?;
+    if let Some((user, open)) = ringing.iter().find(|(u, _)| callees.contains(u)) {
+        return Err(AppError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            format!("ring {open} is ringing user {user} already; hang it up first"),
+        ));
     }
     let room = open_room(&state, channel).await?.name;
     let ring_ms = i64::try_from(state.rtc.ring_secs.saturating_mul(1000)).unwrap_or(30_000);
