@@ -6,7 +6,7 @@
 use crate::error::AppResult;
 use crate::messaging::{self, SendRequest};
 use crate::AppState;
-use parley_proto::{PingAction, Priority, Ring, RingAnswerKind, RingEnd, RingId, ServerMessage};
+use parley_proto::{PingAction, Priority, Ring, RingEnd, RingId, ServerMessage};
 use std::time::Duration;
 
 /// What a missed call says to clients that do not draw the `missed_call` action themselves.
@@ -58,40 +58,20 @@ pub fn spawn_sweep(state: AppState) {
 
 /// The ring's time is up: answered when someone accepted, else missed.
 async fn expire(state: &AppState, id: RingId) -> AppResult<()> {
-    let Some(ring) = state.db.ring(id).await? else {
-        return Ok(());
-    };
-    end(state, id, outcome(&ring).unwrap_or(RingEnd::Missed)).await?;
+    end(state, id, RingEnd::Missed).await?;
     Ok(())
 }
 
-/// How a ring ends once everyone answered (`None` while someone has not): answered when anyone
-/// accepted, declined otherwise.
-pub fn outcome(ring: &Ring) -> Option<RingEnd> {
-    let accepted = ring
-        .callees
-        .iter()
-        .any(|c| c.answer == Some(RingAnswerKind::Accepted));
-    if accepted {
-        return Some(RingEnd::Answered);
-    }
-    let all_answered = ring.callees.iter().all(|c| c.answer.is_some());
-    all_answered.then_some(RingEnd::Declined)
-}
-
-/// End the ring with `reason` if it still rings; the call that ends it tells the caller and
-/// the callees (`ring_updated`) and, when nobody accepted and nobody declined them all, leaves
-/// a missed-call message in the channel in the caller's name.
-pub async fn end(state: &AppState, id: RingId, reason: RingEnd) -> AppResult<Option<Ring>> {
-    let Some(ring) = state.db.end_ring(id, reason).await? else {
+/// End the ring if it still rings: `answered` when someone accepted, else `otherwise`. The call
+/// that ends it tells the caller and the callees (`ring_updated`) and, when it ends `missed` or
+/// `cancelled`, leaves a missed-call message in the channel in the caller's name.
+pub async fn end(state: &AppState, id: RingId, otherwise: RingEnd) -> AppResult<Option<Ring>> {
+    let Some(ring) = state.db.end_ring(id, otherwise).await? else {
         return Ok(None);
     };
     tell(state, &ring).await;
-    let nobody_took = !ring
-        .callees
-        .iter()
-        .any(|c| c.answer == Some(RingAnswerKind::Accepted));
-    if nobody_took && matches!(reason, RingEnd::Missed | RingEnd::Cancelled) {
+    let reason = ring.end_reason.unwrap_or(otherwise);
+    if matches!(reason, RingEnd::Missed | RingEnd::Cancelled) {
         missed_call(state, &ring).await?;
     }
     tracing::info!(ring = %ring.id, channel = %ring.channel, reason = reason.as_str(), "ring ended");

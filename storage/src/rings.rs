@@ -125,39 +125,71 @@ impl Database {
             RingAnswerKind::Accepted => "accepted",
             RingAnswerKind::Declined => "declined",
         };
-        let done = sqlx::query(
-            "UPDATE ring_callees SET answer = $1, answered_at = $2 \
-             WHERE ring_id = $3 AND user_id = $4 AND answer IS NULL \
-             AND EXISTS (SELECT 1 FROM rings WHERE id = $3 AND ended_at IS NULL)",
-        )
-        .bind(text)
-        .bind(now_ms())
-        .bind(id.0)
-        .bind(callee.0)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        // Take the ring's row first: an end that comes at the same moment either waits for this
+        // answer (and sees it) or has ended the ring already (and this answer is too late).
+        let ringing =
+            sqlx::query("UPDATE rings SET ended_at = NULL WHERE id = $1 AND ended_at IS NULL")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+        let mut taken = false;
+        if ringing.rows_affected() == 1 {
+            let done = sqlx::query(
+                "UPDATE ring_callees SET answer = $1, answered_at = $2 \
+                 WHERE ring_id = $3 AND user_id = $4 AND answer IS NULL",
+            )
+            .bind(text)
+            .bind(now_ms())
+            .bind(id.0)
+            .bind(callee.0)
+            .execute(&mut *tx)
+            .await?;
+            taken = done.rows_affected() == 1;
+        }
+        tx.commit().await?;
         let ring = self.ring(id).await?.ok_or(StoreError::NotFound)?;
-        Ok(if done.rows_affected() == 1 {
+        Ok(if taken {
             Answered::Taken(ring)
         } else {
             Answered::TooLate(ring)
         })
     }
 
-    /// End the ring with `reason` if it still rings; `Some(ring)` for the one call that ended
-    /// it, `None` when it had ended already.
-    pub async fn end_ring(&self, id: RingId, reason: RingEnd) -> Result<Option<Ring>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE rings SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(reason.as_str())
-        .bind(id.0)
-        .execute(&self.pool)
-        .await?;
+    /// End the ring if it still rings: `answered` when someone accepted it, else `otherwise`.
+    /// `Some(ring)` for the one call that ended it, `None` when it had ended already. The answers
+    /// are read after the ring's row is taken, so an answer given at the same moment counts.
+    pub async fn end_ring(
+        &self,
+        id: RingId,
+        otherwise: RingEnd,
+    ) -> Result<Option<Ring>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("UPDATE rings SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             return Ok(None);
         }
+        let accepted: Option<i64> = sqlx::query_scalar(
+            "SELECT ring_id FROM ring_callees WHERE ring_id = $1 AND answer = 'accepted' LIMIT 1",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let reason = if accepted.is_some() {
+            RingEnd::Answered
+        } else {
+            otherwise
+        };
+        sqlx::query("UPDATE rings SET end_reason = $1 WHERE id = $2")
+            .bind(reason.as_str())
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         self.ring(id).await
     }
 

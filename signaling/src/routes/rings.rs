@@ -144,10 +144,9 @@ pub async fn answer(
             ));
         }
     };
-    if let Some(reason) =
-        rings::outcome(&ring).filter(|_| ring.callees.iter().all(|c| c.answer.is_some()))
-    {
-        if let Some(ended) = rings::end(&state, ring.id, reason).await? {
+    // The last answer ends it: answered when anyone accepted, else declined.
+    if ring.callees.iter().all(|c| c.answer.is_some()) {
+        if let Some(ended) = rings::end(&state, ring.id, RingEnd::Declined).await? {
             return Ok(axum::Json(ended));
         }
     }
