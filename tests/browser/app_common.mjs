@@ -2,7 +2,9 @@
 // page logs, Chromium with fake devices, people signed in through the app's own form, and
 // waiting for what a page shows.
 
+import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { chromiumFlags, chromiumPath } from "./common.mjs";
@@ -10,6 +12,24 @@ import { chromiumFlags, chromiumPath } from "./common.mjs";
 /** Flags for meeting pages: media plays without a gesture, a screen share is chosen at once. */
 export const CALL_FLAGS = ["--autoplay-policy=no-user-gesture-required", "--auto-accept-this-tab-capture",
   "--auto-select-desktop-capture-source=Entire screen"];
+
+let axeSource = null;
+
+/**
+ * axe-core's serious and critical violations on `page` as it is now: for each, its rule, its
+ * impact and up to four of the nodes at fault with axe's summary of what is wrong.
+ */
+export async function axeViolations(page) {
+  axeSource ??= readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  // Evaluated through DevTools: the page's Content-Security-Policy rightly refuses an injected
+  // <script>, and the app must be checked under the policy it is served with.
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(axeSource);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ["violations"] });
+    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`.slice(0, 300)) }));
+  });
+}
 
 /**
  * One UI run: `args` from the command line (`--parley`, `--out`, `--seconds`), a deadline, and
@@ -82,6 +102,12 @@ export async function startRun(args, { seconds = 150, extraFlags = [] } = {}) {
       const started = Date.now();
       await fn();
       report.steps.push({ name, ms: Date.now() - started });
+    },
+
+    /** Record axe-core's serious and critical violations on `who`'s page as `report.axe["name:where"]`. */
+    async axe(who, where) {
+      report.axe ??= {};
+      report.axe[`${who.name}:${where}`] = await axeViolations(who.page);
     },
 
     async shot(who, name) {

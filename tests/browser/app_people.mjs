@@ -5,8 +5,9 @@
 // an open group, which Chen finds on "Browse channels" and joins; Ann rings 李娜 into the
 // channel's meeting and she accepts, while Chen sees "Meeting in progress" with a Join link;
 // a ring nobody answers ends as a missed-call message with "Call back"; a link in a message
-// gets its preview card. Screenshots (people-*.png, calls-*.png) go to --out. Prints one JSON
-// line: what was seen, and any failure.
+// gets its preview card; axe-core finds no serious or critical fault on the profile dialog and
+// card, "Browse channels", the ring dialog and the incoming-call screen. Screenshots
+// (people-*.png, calls-*.png) go to --out. Prints one JSON line: what was seen, and any failure.
 //
 //   node app_people.mjs --parley http://127.0.0.1:PORT --channel 1 --night 2 --email-a a@x
 //                       --email-b b@x --email-c c@x --password PW --site http://127.0.0.1:PORT
@@ -24,6 +25,7 @@ const channel = Number(args.channel);
 const night = Number(args.night);
 const run = await startRun(args, { seconds: 90, extraFlags: CALL_FLAGS });
 const { report, remaining, until, step, shot } = run;
+report.axe = {};
 const view = ".channel-view";
 const box = `${view} .composer-input`;
 const TITLE = "Release manager / 发布经理";
@@ -144,13 +146,14 @@ await run.finish(async () => {
     const file = path.join(tmpdir(), `parley-avatar-${process.pid}.png`);
     await writeFile(file, png(120, 80));
     await a.page.setInputFiles("#profile-picture", file);
-    await rm(file);
+    // Removed once uploaded: the page reads the file when it sends it, which may be a while.
     await until(a, "the new picture in the dialog", () => {
       const img = document.querySelector(".dialog .profile-avatar img.avatar-picture");
       return img && img.complete && img.naturalWidth > 0;
-    });
+    }).finally(() => rm(file, { force: true }));
     report.dialogUnnamed = await unnamed(a, ".dialog");
     await shot(a, "people-profile-dialog-en");
+    await run.axe(a, "profile-dialog");
     await a.page.click(".dialog .profile-form button[type=submit]");
     await a.page.waitForSelector(".backdrop", { state: "detached", timeout: remaining() });
     // Ann's own corner of the sidebar shows it too.
@@ -194,6 +197,7 @@ await run.finish(async () => {
     }, ZONE);
     await until(b, "the card's picture", () => document.querySelector(".dialog .profile-card .avatar img"));
     await shot(b, "people-profile-card-zh-CN");
+    await run.axe(b, "profile-card");
     await closeDialog(b);
 
     await c.page.click(`${view} .message[data-id="${hello}"] .sender-name`);
@@ -204,6 +208,7 @@ await run.finish(async () => {
       local: document.querySelector(".dialog .profile-local").textContent.trim(),
     }));
     await shot(c, "people-profile-card-en");
+    await run.axe(c, "profile-card");
     await closeDialog(c);
 
     // 李娜's own profile dialog, in Chinese.
@@ -216,6 +221,7 @@ await run.finish(async () => {
       zone: document.querySelector("#profile-zone").value,
     }));
     await shot(b, "people-profile-dialog-zh-CN");
+    await run.axe(b, "profile-dialog");
     await b.page.click(".dialog .profile-form .dialog-actions button[type=button]");
     await b.page.waitForSelector(".backdrop", { state: "detached", timeout: remaining() });
   });
@@ -260,6 +266,7 @@ await run.finish(async () => {
       buttons: [...document.querySelectorAll(".browse-item [data-action=join]")].map((e) => e.getAttribute("aria-label")),
     }));
     await shot(c, "people-browse-en");
+    await run.axe(c, "browse");
     await c.page.click(`.browse-item [data-action=join][data-channel="${group}"]`);
     await c.page.waitForFunction((id) => location.hash === `#/c/${id}` && document.querySelector(".channel-view .composer-input"), group, { timeout: remaining() });
     await c.page.waitForSelector(`.channel-link[data-channel="${group}"]`, { timeout: remaining() });
@@ -275,6 +282,7 @@ await run.finish(async () => {
       join: document.querySelector(".browse-item [data-action=join]").textContent,
     }));
     await shot(b, "people-browse-zh-CN");
+    await run.axe(b, "browse");
     await goTo(b, channel);
     await goTo(a, channel);
     await goTo(c, channel);
@@ -288,6 +296,7 @@ await run.finish(async () => {
     report.barBefore = await a.page.evaluate(() => document.querySelector(".channel-view .call-bar").hidden);
     await a.page.click(`${view} [data-action=ring]`);
     await a.page.waitForSelector(".dialog .ring-form", { timeout: remaining() });
+    await run.axe(a, "ring-dialog");
     report.ringChoices = await a.page.evaluate(() => [...document.querySelectorAll(".dialog .ring-list li")]
       .map((li) => ({ name: li.querySelector("label").lastChild.textContent, ticked: li.querySelector("input").checked }))
       .sort((x, y) => x.name.localeCompare(y.name)));
@@ -308,6 +317,7 @@ await run.finish(async () => {
     report.incomingUnnamed = await unnamed(b, ".incoming-call");
     await until(b, "the caller's picture", () => document.querySelector(".incoming-call .avatar img"));
     await shot(b, "calls-incoming-zh-CN");
+    await run.axe(b, "incoming-call");
     await b.page.click(".incoming-call [data-action=accept]");
     await b.page.waitForFunction((id) => location.hash === `#/meet/${id}` && !document.querySelector(".incoming-call"), channel, { timeout: remaining() });
     report.chenRung = await c.page.evaluate(() => Boolean(document.querySelector(".incoming-call")));
@@ -354,6 +364,7 @@ await run.finish(async () => {
     report.incomingEn = await c.page.textContent(".incoming-call h2");
     await until(c, "the caller's picture", () => document.querySelector(".incoming-call .avatar img"));
     await shot(c, "calls-incoming-en");
+    await run.axe(c, "incoming-call");
 
     // Nobody answers: the screens go when the ring ends, and the message takes their place.
     for (const who of [b, c]) {

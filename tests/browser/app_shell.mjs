@@ -14,8 +14,6 @@
 //                      --email-b b@x --password PW --user-a 2 --user-b 3
 //                      --admin-email admin@x --admin-password PW --out DIR [--seconds 200]
 
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { parseArgs } from "./common.mjs";
 import { startRun, CALL_FLAGS } from "./app_common.mjs";
 
@@ -24,7 +22,6 @@ const channel = Number(args.channel);
 const channel2 = Number(args.channel2);
 const run = await startRun(args, { seconds: 200, extraFlags: CALL_FLAGS });
 const { report, until, step, shot } = run;
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 const PHONE = { width: 390, height: 844 };
 // An emoji, as the controls used to show instead of drawn icons.
 const EMOJI = /\p{Extended_Pictographic}/u;
@@ -71,18 +68,8 @@ async function open(name, { locale, email, password = args.password, viewport, w
   return who;
 }
 
-/** axe-core's serious and critical violations on the page as it is now. */
-async function axe(who, where) {
-  // Evaluated through DevTools: the page's Content-Security-Policy rightly refuses an injected
-  // <script>, and the app must be checked under the policy it is served with.
-  if (!(await who.page.evaluate(() => Boolean(window.axe)))) await who.page.evaluate(AXE);
-  const found = await who.page.evaluate(async () => {
-    const result = await window.axe.run(document, { resultTypes: ["violations"] });
-    return result.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.slice(0, 4).map((n) => `${n.target.join(" ")}: ${n.failureSummary}`.slice(0, 300)) }));
-  });
-  report.axe[`${who.name}:${where}`] = found;
-}
+/** axe-core's serious and critical violations on the page as it is now (app_common.mjs). */
+const axe = (who, where) => run.axe(who, where);
 
 /** The text of the channel's "mark read"/unread badge in the sidebar, or null. */
 const sidebarBadge = (who, c) => who.page.evaluate((id) =>

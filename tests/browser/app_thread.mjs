@@ -4,7 +4,8 @@
 // in the list, opens the thread and reads it there; a reply also sent to the channel shows in
 // both; the "new" mark comes with each unseen reply and goes once the thread is read (and stays
 // gone after a reload); Esc and ✕ close the panel and give the focus back; on a phone the panel
-// covers the channel. Screenshots (thread-*.png) go to --out. Prints one JSON line: what was
+// covers the channel; axe-core finds no serious or critical fault with the panel open, on a
+// desktop in both languages and on a phone. Screenshots (thread-*.png) go to --out. Prints one JSON line: what was
 // seen, and any failure.
 //
 //   node app_thread.mjs --parley http://127.0.0.1:PORT --channel 1 --email-a a@x --email-b b@x
@@ -17,6 +18,7 @@ const args = parseArgs();
 const channel = Number(args.channel);
 const run = await startRun(args, { seconds: 150 });
 const { report, remaining, until, step, shot } = run;
+report.axe = {};
 /** The channel's own list, not the thread panel beside it. */
 const list = ".chat-host > .chat";
 const panel = ".thread-panel";
@@ -84,6 +86,7 @@ await run.finish(async () => {
     report.panelZh = await until(b, "the focus in the thread's box", () => document.activeElement?.closest(".thread-panel") && document.activeElement.classList.contains("composer-input"))
       && await panelFacts(b);
     await shot(b, "thread-open-zh-CN");
+    await run.axe(b, "thread");
   });
 
   await step("李娜 replies in the thread only: Ann sees 1 reply, new, and no message in the list", async () => {
@@ -111,6 +114,7 @@ await run.finish(async () => {
       return link && !link.querySelector(".thread-new") ? "gone" : null;
     }, root);
     await shot(a, "thread-panel-en");
+    await run.axe(a, "thread");
     await a.page.keyboard.press("Escape");
     report.escClosed = await until(a, "the panel closed", () => !document.querySelector(".thread-panel"));
     report.focusBackEsc = await a.page.evaluate((root) => document.activeElement
@@ -173,6 +177,7 @@ await run.finish(async () => {
       return r.width > 0 && r.right <= window.innerWidth && r.top >= 0;
     });
     await shot(phone, "thread-phone-zh-CN");
+    await run.axe(phone, "thread");
     await phone.page.tap(`${panel} .thread-close`);
     report.phoneClosed = await until(phone, "the panel closed", () => !document.querySelector(".thread-panel")
       && document.scrollingElement.scrollWidth <= window.innerWidth);

@@ -5,8 +5,10 @@
 //! profile card; an open group made in the new-group dialog is found on "Browse channels" and
 //! joined; Ann rings 李娜 into the channel's meeting and she accepts while Chen sees "Meeting in
 //! progress · Join"; a ring nobody answers (rings last 10 s here) leaves a missed-call message
-//! with "Call back"; a link to a page on a loopback site gets its preview card. Screenshots land
-//! in `target/ui-screenshots/people-*.png` and `calls-*.png`.
+//! with "Call back"; a link to a page on a loopback site gets its preview card; axe-core finds no
+//! serious or critical fault on the profile dialog and card, "Browse channels", the ring dialog
+//! and the incoming-call screen. Screenshots land in `target/ui-screenshots/people-*.png` and
+//! `calls-*.png`.
 
 use parley_tests::rtc::run_browser_script;
 use parley_tests::{expect_json, unique, Backend, Server, ServerOptions};
@@ -270,6 +272,23 @@ async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
     // Call back rang Ann, in English, and 李娜 heard that she declined.
     assert_eq!(report["callBackIncoming"], "李娜 is calling you");
     assert_eq!(report["declinedToast"], "Ann Lee 已拒绝。");
+
+    // axe-core: nothing serious or critical on the profile dialog and card, "Browse channels",
+    // the ring dialog and the incoming-call screen, in English and in Chinese.
+    let axe = report["axe"].as_object().expect("axe results");
+    for page in [
+        "a:profile-dialog",
+        "b:profile-dialog",
+        "b:profile-card",
+        "c:profile-card",
+        "c:browse",
+        "b:browse",
+        "a:ring-dialog",
+        "b:incoming-call",
+        "c:incoming-call",
+    ] {
+        assert_eq!(axe.get(page), Some(&json!([])), "{page}: {}", axe[page]);
+    }
 
     let shots = report["screenshots"].as_array().expect("screenshots");
     assert_eq!(shots.len(), 14, "{shots:?}");

@@ -4,8 +4,10 @@
 //! its message, live, and not in the list; the thread panel (a labelled complementary landmark,
 //! focus in its box) shows it; a reply also sent to the channel shows in both; the "new" mark
 //! comes with each unseen reply and goes once the thread is read, also after a reload; Esc and
-//! ✕ close the panel and give the focus back; on a phone the panel covers the channel. The
-//! server stores what the pages sent: one reply `thread_only`, the other not, and a count of 2.
+//! ✕ close the panel and give the focus back; on a phone the panel covers the channel; axe-core
+//! finds no serious or critical fault with the panel open (both languages, desktop and phone).
+//! The server stores what the pages sent: one reply `thread_only`, the other not, and a count of
+//! 2.
 //! Screenshots land in `target/ui-screenshots/thread-*.png`.
 
 use parley_tests::rtc::run_browser_script;
@@ -157,6 +159,13 @@ async fn a_reply_kept_in_its_thread_shows_as_a_count_and_the_thread_opens_beside
     );
 
     assert_eq!(report["unnamed"], json!([]), "every control has a name");
+
+    // axe-core: nothing serious or critical with the panel open, in either language, on a
+    // desktop and on a phone.
+    let axe = report["axe"].as_object().expect("axe results");
+    for page in ["b:thread", "a:thread", "phone:thread"] {
+        assert_eq!(axe.get(page), Some(&json!([])), "{page}: {}", axe[page]);
+    }
 
     // A phone: the panel covers the screen, closes with ✕, and nothing scrolls sideways.
     assert_eq!(report["phoneLink"]["count"], "2 条回复", "{report}");

@@ -84,7 +84,8 @@ export class MessageParts {
     },
     icon("thread", { size: 16 }),
     h("span", { class: "thread-count" }, replies),
-    when ? h("span", { class: "thread-last muted" }, when) : null,
+    // "· " keeps the visible words apart, as the label says them ("1 reply, last reply …").
+    when ? h("span", { class: "thread-last muted" }, "· ", when) : null,
     unseen ? h("span", { class: "thread-new" }, "· ", t("thread.new")) : null);
   }
 

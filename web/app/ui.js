@@ -433,9 +433,28 @@ export function initials(name) {
   return Array.from(words[0])[0] || "?";
 }
 
-/** A stable colour for a user id. */
+/**
+ * A stable colour for a user id, behind their white initials: its hue spread by the id, darkened
+ * until the initials have a contrast of at least 4.5:1 (WCAG AA; yellows, greens and cyans are
+ * too light at the usual lightness).
+ */
 export function colour(id) {
-  return `hsl(${(Number(id) * 137) % 360}, 55%, 45%)`;
+  const hue = (Number(id) * 137) % 360;
+  const sat = 0.55;
+  const linear = (c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+  let light = 45;
+  for (; light > 20; light -= 1) {
+    // HSL to RGB (CSS Color 4), then the relative luminance against white's 1.
+    const l = light / 100;
+    const a = sat * Math.min(l, 1 - l);
+    const f = (n) => {
+      const k = (n + hue / 30) % 12;
+      return l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    };
+    const lum = 0.2126 * linear(f(0)) + 0.7152 * linear(f(8)) + 0.0722 * linear(f(4));
+    if (1.05 / (lum + 0.05) >= 4.6) break;
+  }
+  return `hsl(${hue}, 55%, ${light}%)`;
 }
 
 // --- Toasts ----------------------------------------------------------------------------------
