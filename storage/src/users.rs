@@ -67,7 +67,7 @@ pub(crate) fn user_from_row(row: &sqlx::any::AnyRow) -> Result<UserRecord, Store
 pub fn avatar_url(user: UserId, key: &str) -> String {
     let version = key.rsplit('/').next().unwrap_or(key);
     let version = version.strip_suffix(".jpg").unwrap_or(version);
-    format!("/v1/users/{}/avatar?v={version}", user.0)
+    format!("/v1/users/{id}/avatar?v={version}", id = user.0)
 }
 
 pub fn normalize_email(email: &str) -> String {

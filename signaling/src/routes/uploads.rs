@@ -387,7 +387,10 @@ pub async fn create(
     )?;
     let upload = start(&state, me, length, target).await?;
     let mut answer = tus(StatusCode::CREATED)
-        .header(header::LOCATION, format!("/v1/uploads/{}", upload.id))
+        .header(
+            header::LOCATION,
+            format!("/v1/uploads/{id}", id = upload.id),
+        )
         .header(UPLOAD_EXPIRES, http_date(upload.expires_at));
     if with_bytes || length == 0 {
         let (offset, file) = append(&state, &upload, body, true).await?;
