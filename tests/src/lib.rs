@@ -16,6 +16,7 @@ pub mod rtc;
 mod s3;
 mod server;
 mod team;
+pub mod ui;
 mod ws;
 
 pub use hook::{verified_body, webhook_receiver};

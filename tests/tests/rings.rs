@@ -38,13 +38,7 @@ async fn a_member_rings_another_into_the_channels_meeting_and_everyone_sees_it_l
 
     // Ann rings Bob: the meeting opens, Bob's devices ring, Cat's do not.
     let ring: Value = expect_json(
-        t.server
-            .post(
-                &format!("/v1/channels/{c}/ring"),
-                Some(&t.ann.1),
-                &json!({"user_ids": [t.bob.0]}),
-            )
-            .await,
+        start_ring(&t, &t.ann.1, json!({"user_ids": [t.bob.0]})).await,
         201,
     )
     .await;
@@ -118,20 +112,10 @@ async fn a_member_rings_another_into_the_channels_meeting_and_everyone_sees_it_l
         json!({"user_ids": [outsider.0]}),
         json!({"user_ids": [t.ann.0]}),
     ] {
-        let response = t
-            .server
-            .post(&format!("/v1/channels/{c}/ring"), Some(&t.ann.1), &body)
-            .await;
+        let response = start_ring(&t, &t.ann.1, body).await;
         expect_error(response, 422, "invalid_input").await;
     }
-    let response = t
-        .server
-        .post(
-            &format!("/v1/channels/{c}/ring"),
-            Some(&outsider.1),
-            &json!({}),
-        )
-        .await;
+    let response = start_ring(&t, &outsider.1, json!({})).await;
     assert_eq!(
         response.status(),
         403,
@@ -158,17 +142,7 @@ async fn a_ring_nobody_takes_leaves_one_missed_call_even_across_a_restart(backen
     let mut bob = WsClient::connect(&t.server, &t.bob.1).await;
 
     // Ann rings everyone else; Cat declines, Bob never answers.
-    let ring: Value = expect_json(
-        t.server
-            .post(
-                &format!("/v1/channels/{c}/ring"),
-                Some(&t.ann.1),
-                &json!({}),
-            )
-            .await,
-        201,
-    )
-    .await;
+    let ring: Value = expect_json(start_ring(&t, &t.ann.1, json!({})).await, 201).await;
     let id = ring["id"].as_i64().expect("ring id");
     assert_eq!(ring["callees"].as_array().expect("callees").len(), 2);
     assert_eq!(bob.next_of("ring").await["ring"]["id"], id);
@@ -225,91 +199,29 @@ async fn a_ring_nobody_takes_leaves_one_missed_call_even_across_a_restart(backen
 
     // The caller hangs up before anyone answers: cancelled, and missed for the callees.
     let ring: Value = expect_json(
-        t.server
-            .post(
-                &format!("/v1/channels/{c}/ring"),
-                Some(&t.ann.1),
-                &json!({"user_ids": [t.bob.0]}),
-            )
-            .await,
+        start_ring(&t, &t.ann.1, json!({"user_ids": [t.bob.0]})).await,
         201,
     )
     .await;
     let hung_up = ring["id"].as_i64().expect("ring id");
     // Nobody is rung twice over (Cat, who is not rung now, may be).
-    let twice = t
-        .server
-        .post(
-            &format!("/v1/channels/{c}/ring"),
-            Some(&t.ann.1),
-            &json!({"user_ids": [t.bob.0]}),
-        )
-        .await;
+    let twice = start_ring(&t, &t.ann.1, json!({"user_ids": [t.bob.0]})).await;
     expect_error(twice, 409, "conflict").await;
     let other: Value = expect_json(
-        t.server
-            .post(
-                &format!("/v1/channels/{c}/ring"),
-                Some(&t.ann.1),
-                &json!({"user_ids": [t.cat.0]}),
-            )
-            .await,
+        start_ring(&t, &t.ann.1, json!({"user_ids": [t.cat.0]})).await,
         201,
     )
     .await;
     let other = other["id"].as_i64().expect("ring id");
-    expect_json::<Value>(
-        t.server
-            .request(
-                Method::DELETE,
-                &format!("/v1/rings/{other}"),
-                Some(&t.ann.1),
-            )
-            .send()
-            .await
-            .expect("DELETE"),
-        200,
-    )
-    .await;
-    expect_error(
-        t.server
-            .request(
-                Method::DELETE,
-                &format!("/v1/rings/{hung_up}"),
-                Some(&t.bob.1),
-            )
-            .send()
-            .await
-            .expect("DELETE"),
-        404,
-        "not_found",
-    )
-    .await;
-    let cancelled: Value = expect_json(
-        t.server
-            .request(
-                Method::DELETE,
-                &format!("/v1/rings/{hung_up}"),
-                Some(&t.ann.1),
-            )
-            .send()
-            .await
-            .expect("DELETE"),
-        200,
-    )
-    .await;
+    expect_json::<Value>(hang_up(&t, &t.ann.1, other).await, 200).await;
+    expect_error(hang_up(&t, &t.bob.1, hung_up).await, 404, "not_found").await;
+    let cancelled: Value = expect_json(hang_up(&t, &t.ann.1, hung_up).await, 200).await;
     assert_eq!(cancelled["end_reason"], "cancelled");
     assert_eq!(missed_calls(&t, hung_up).await, 1);
 
     // A ring whose server is killed while it rings still ends, once, after the restart.
     let ring: Value = expect_json(
-        t.server
-            .post(
-                &format!("/v1/channels/{c}/ring"),
-                Some(&t.ann.1),
-                &json!({"user_ids": [t.cat.0]}),
-            )
-            .await,
+        start_ring(&t, &t.ann.1, json!({"user_ids": [t.cat.0]})).await,
         201,
     )
     .await;
@@ -336,6 +248,21 @@ async fn a_ring_nobody_takes_leaves_one_missed_call_even_across_a_restart(backen
     .expect("the sweep ends the ring within 30 s of the restart");
     assert_eq!(ended["end_reason"], "missed");
     assert_eq!(missed_calls(&t, orphan).await, 1);
+}
+
+/// `POST /v1/channels/{id}/ring` in the team's channel.
+async fn start_ring(t: &Team, token: &str, body: Value) -> reqwest::Response {
+    let path = format!("/v1/channels/{}/ring", t.channel);
+    t.server.post(&path, Some(token), &body).await
+}
+
+/// `DELETE /v1/rings/{id}`: hang up.
+async fn hang_up(t: &Team, token: &str, id: i64) -> reqwest::Response {
+    t.server
+        .request(Method::DELETE, &format!("/v1/rings/{id}"), Some(token))
+        .send()
+        .await
+        .expect("DELETE")
 }
 
 /// The next `ring_updated` that says the ring ended (passing over answers).

@@ -15,6 +15,7 @@
 
 use parley_tests::recorder::RecorderProcess;
 use parley_tests::rtc::{run_browser_script, App, RtcClient};
+use parley_tests::ui::{check_screenshots, members, screenshots_dir};
 use parley_tests::{
     eventually, expect_error, expect_json, unique, Backend, S3Server, Server, ServerOptions, Team,
     WsClient, ADMIN_EMAIL, ADMIN_PASSWORD,
@@ -22,10 +23,9 @@ use parley_tests::{
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::path::PathBuf;
 use std::time::Duration;
 
-const PASSWORD: &str = "user-password-1";
+const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
 
 #[tokio::test]
 async fn the_app_and_its_files_are_served_from_the_binary() {
@@ -100,19 +100,12 @@ async fn the_app_and_its_files_are_served_from_the_binary() {
 async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["Ann Lee", "李娜"] {
-        let email = format!("{}@example.com", unique("app"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "app", &["Ann Lee", "李娜"]).await;
     let ann = server.login(&people[0].1, PASSWORD).await.access_token;
     let body = json!({"name": "发布组 Release", "kind": "group", "category": "project", "members": [people[1].0]});
     let channel: Value =
         expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
-    let out = screenshots();
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_ui.mjs",
         &[
@@ -181,19 +174,8 @@ async fn two_people_chat_ping_meet_and_write_minutes_in_the_app() {
     assert_eq!(report["bridgeRoster"][1], "✔", "{report}");
     assert_eq!(report["bridgeRoster"][2], "✔", "{report}");
     assert_eq!(report["bridgeAudio"], 1, "{report}");
-    let shots = report["screenshots"].as_array().expect("screenshots");
-    assert!(shots.len() >= 14, "{shots:?}");
-    for shot in shots {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
-}
-
-/// Where the UI tests write their screenshots.
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+    let shots = check_screenshots(&report, &[], 10_000);
+    assert!(shots >= 14, "{}", report["screenshots"]);
 }
 
 #[tokio::test]
@@ -224,7 +206,7 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
         .await;
     assert_eq!(content.status(), 200);
     let bob_email = t.server.user_email(&t.admin, t.bob.0).await;
-    let out = screenshots();
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_admin.mjs",
         &[
@@ -325,12 +307,7 @@ async fn an_admin_manages_people_and_keys_and_reads_the_dashboard_and_a_phone_us
         json!([]),
         "no errors on the pages: {report}"
     );
-    for shot in report["screenshots"].as_array().expect("screenshots") {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
+    check_screenshots(&report, &[], 10_000);
 }
 
 #[tokio::test]
@@ -356,7 +333,7 @@ async fn a_decision_in_the_minutes_jumps_the_recordings_player_to_its_moment() {
             "--password",
             PASSWORD,
             "--out",
-            screenshots().to_str().expect("utf-8 path"),
+            screenshots_dir().to_str().expect("utf-8 path"),
         ],
         200,
     )
@@ -421,7 +398,7 @@ async fn a_png_dropped_in_the_app_is_previewed_and_downloaded_intact_by_the_othe
             "--downloads",
             &path(&downloads),
             "--out",
-            &path(&screenshots()),
+            &path(&screenshots_dir()),
         ],
         150,
     )
@@ -516,12 +493,7 @@ async fn a_png_dropped_in_the_app_is_previewed_and_downloaded_intact_by_the_othe
     )
     .await;
     assert!(pasted["deleted_at"].is_i64(), "{pasted}");
-    for shot in report["screenshots"].as_array().expect("screenshots") {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
+    check_screenshots(&report, &[], 10_000);
 }
 
 #[tokio::test]
@@ -593,7 +565,7 @@ async fn a_department_shares_a_folder_and_restores_an_old_version_in_the_app() {
             "--downloads",
             &path(&downloads),
             "--out",
-            &path(&screenshots()),
+            &path(&screenshots_dir()),
         ],
         200,
     )
@@ -801,12 +773,7 @@ async fn a_department_shares_a_folder_and_restores_an_old_version_in_the_app() {
     assert_eq!(report["phoneFolder"]["folder"], folder, "{report}");
     assert_eq!(report["phoneFits"], true, "{report}");
     assert_eq!(report["phoneVersionsFit"], true, "{report}");
-    for shot in report["screenshots"].as_array().expect("screenshots") {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
+    check_screenshots(&report, &[], 10_000);
 }
 
 #[tokio::test]
@@ -816,14 +783,7 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         ServerOptions::backend(Backend::Sqlite).env("PARLEY_HUB_REQUESTS_PER_SECOND", "1000");
     let server = Server::start_with(options).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["王芳 Wang Fang", "Bob Chen"] {
-        let email = format!("{}@example.com", unique("search"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "search", &["王芳 Wang Fang", "Bob Chen"]).await;
     let wang = server.login(&people[0].1, PASSWORD).await.access_token;
     let bob = server.login(&people[1].1, PASSWORD).await.access_token;
     let body = json!({"name": "财务 Finance", "kind": "group", "category": "project", "members": [people[1].0]});
@@ -930,7 +890,7 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
             "--password",
             PASSWORD,
             "--out",
-            screenshots().to_str().expect("utf-8 path"),
+            screenshots_dir().to_str().expect("utf-8 path"),
         ],
         150,
     )
@@ -1076,26 +1036,14 @@ async fn a_chinese_word_in_the_search_box_opens_the_channel_at_the_message_it_fo
         json!({"hash": "#/", "value": "预算"}),
         "{report}"
     );
-    for shot in report["screenshots"].as_array().expect("screenshots") {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
+    check_screenshots(&report, &[], 10_000);
 }
 
 #[tokio::test]
 async fn an_article_written_in_chinese_is_previewed_reviewed_published_found_and_read_on_a_phone() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["李雷 Li Lei", "韩梅梅 Han Meimei"] {
-        let email = format!("{}@example.com", unique("kb"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "kb", &["李雷 Li Lei", "韩梅梅 Han Meimei"]).await;
     // A topic space (no department): every member of the organisation may write there.
     let body = json!({"name": "生产知识 Production", "description": "设备、工艺和安全"});
     let space: Value = expect_json(server.post("/v1/spaces", Some(&admin), &body).await, 201).await;
@@ -1157,7 +1105,7 @@ async fn an_article_written_in_chinese_is_previewed_reviewed_published_found_and
             "--meeting",
             &meeting.to_string(),
             "--out",
-            &path(&screenshots()),
+            &path(&screenshots_dir()),
         ],
         220,
     )
@@ -1387,12 +1335,7 @@ async fn an_article_written_in_chinese_is_previewed_reviewed_published_found_and
     assert_eq!(report["meetingDraft"], json!([file]), "{report}");
     assert_eq!(draft["version"], 2, "{draft}");
     assert_eq!(draft["attachments"][0]["id"], file, "{draft}");
-    for shot in report["screenshots"].as_array().expect("screenshots") {
-        let size = std::fs::metadata(shot.as_str().expect("path"))
-            .expect("screenshot written")
-            .len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
+    check_screenshots(&report, &[], 10_000);
 }
 
 /// Text of at least `len` bytes, each line numbered and saying `what`.

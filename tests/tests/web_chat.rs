@@ -8,24 +8,17 @@
 //! dialog; and the channel fits a phone. Screenshots land in `target/ui-screenshots/chat-*.png`.
 
 use parley_tests::rtc::run_browser_script;
-use parley_tests::{expect_json, unique, Backend, Server};
+use parley_tests::ui::{check_screenshots, members, screenshots_dir};
+use parley_tests::{expect_json, Backend, Server};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
-const PASSWORD: &str = "user-password-1";
+const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
 
 #[tokio::test]
 async fn two_people_group_format_mention_react_draft_and_recall_in_the_message_view() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["Ann Lee", "李娜"] {
-        let email = format!("{}@example.com", unique("chat"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "chat", &["Ann Lee", "李娜"]).await;
     let (ann_id, li_id) = (people[0].0, people[1].0);
     let ann = server.login(&people[0].1, PASSWORD).await.access_token;
     let mut channels = Vec::new();
@@ -36,7 +29,7 @@ async fn two_people_group_format_mention_react_draft_and_recall_in_the_message_v
             expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
         channels.push(channel["id"].as_i64().expect("channel id"));
     }
-    let out = screenshots();
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_chat.mjs",
         &[
@@ -179,17 +172,6 @@ async fn two_people_group_format_mention_react_draft_and_recall_in_the_message_v
     assert_eq!(report["unnamed"], json!([]), "every control has a name");
     assert_eq!(report["phoneFits"], true);
     assert_eq!(report["phonePickerFits"], true);
-    let shots = report["screenshots"].as_array().expect("screenshots");
-    assert!(shots.len() >= 10, "{shots:?}");
-    for shot in shots {
-        let path = shot.as_str().expect("path");
-        assert!(path.contains("chat-"), "{path}");
-        let size = std::fs::metadata(path).expect("screenshot written").len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
-}
-
-/// Where the UI tests write their screenshots.
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+    let shots = check_screenshots(&report, &["chat-"], 10_000);
+    assert!(shots >= 10, "{}", report["screenshots"]);
 }

@@ -11,13 +11,13 @@
 //! `calls-*.png`.
 
 use parley_tests::rtc::run_browser_script;
-use parley_tests::{expect_json, unique, Backend, Server, ServerOptions};
+use parley_tests::ui::{check_screenshots, members, screenshots_dir};
+use parley_tests::{expect_json, Backend, Server, ServerOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PASSWORD: &str = "user-password-1";
+const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
 
 #[tokio::test]
 async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
@@ -29,14 +29,7 @@ async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
     )
     .await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["Ann Lee", "李娜", "Chen Wei"] {
-        let email = format!("{}@example.com", unique("people"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "people", &["Ann Lee", "李娜", "Chen Wei"]).await;
     let (ann_id, li_id, chen_id) = (people[0].0, people[1].0, people[2].0);
     let ann = server.login(&people[0].1, PASSWORD).await.access_token;
     // 李娜's zone, set by another client, is one browsers list under an older name.
@@ -62,7 +55,7 @@ async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
         channels.push(channel["id"].as_i64().expect("channel id"));
     }
     let (release, night) = (channels[0], channels[1]);
-    let out = screenshots();
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_people.mjs",
         &[
@@ -290,22 +283,8 @@ async fn profiles_open_channels_rings_and_link_previews_in_the_browser() {
         assert_eq!(axe.get(page), Some(&json!([])), "{page}: {}", axe[page]);
     }
 
-    let shots = report["screenshots"].as_array().expect("screenshots");
-    assert_eq!(shots.len(), 14, "{shots:?}");
-    for shot in shots {
-        let path = shot.as_str().expect("path");
-        assert!(
-            path.contains("people-") || path.contains("calls-"),
-            "{path}"
-        );
-        let size = std::fs::metadata(path).expect("screenshot written").len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
-}
-
-/// Where the UI tests write their screenshots.
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+    let shots = check_screenshots(&report, &["people-", "calls-"], 10_000);
+    assert_eq!(shots, 14, "{}", report["screenshots"]);
 }
 
 /// A site on loopback whose `/q3` is a page with Open Graph facts in Chinese; its base URL.

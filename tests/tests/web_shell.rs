@@ -10,11 +10,11 @@
 //! `target/ui-screenshots/shell-*.png`.
 
 use parley_tests::rtc::run_browser_script;
-use parley_tests::{expect_json, unique, Backend, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
+use parley_tests::ui::{check_screenshots, members, screenshots_dir};
+use parley_tests::{expect_json, Backend, Server, ADMIN_EMAIL, ADMIN_PASSWORD};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
-const PASSWORD: &str = "user-password-1";
+const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
 
 /// A PNG's width and height, from its IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {
@@ -132,14 +132,7 @@ async fn the_app_installs_from_its_manifest_and_its_service_worker_is_served_fro
 async fn the_shell_notifies_fits_a_phone_answers_the_keyboard_and_passes_axe() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["Ann Lee", "李娜"] {
-        let email = format!("{}@example.com", unique("shell"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "shell", &["Ann Lee", "李娜"]).await;
     let ann = server.login(&people[0].1, PASSWORD).await.access_token;
     let mut channels = Vec::new();
     for name in ["发布组 Release", "Ops 运维"] {
@@ -149,7 +142,7 @@ async fn the_shell_notifies_fits_a_phone_answers_the_keyboard_and_passes_axe() {
             expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
         channels.push(channel["id"].to_string());
     }
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots");
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_shell.mjs",
         &[
@@ -398,12 +391,6 @@ async fn the_shell_notifies_fits_a_phone_answers_the_keyboard_and_passes_axe() {
         }
     }
 
-    let shots = report["screenshots"].as_array().expect("screenshots");
-    assert!(shots.len() >= 18, "{shots:?}");
-    for shot in shots {
-        let path = shot.as_str().expect("path");
-        assert!(path.contains("shell-"), "{path}");
-        let size = std::fs::metadata(path).expect("screenshot written").len();
-        assert!(size > 5_000, "{path} is {size} bytes");
-    }
+    let shots = check_screenshots(&report, &["shell-"], 5_000);
+    assert!(shots >= 18, "{}", report["screenshots"]);
 }

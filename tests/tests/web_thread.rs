@@ -11,31 +11,24 @@
 //! Screenshots land in `target/ui-screenshots/thread-*.png`.
 
 use parley_tests::rtc::run_browser_script;
-use parley_tests::{expect_json, unique, Backend, Server};
+use parley_tests::ui::{check_screenshots, members, screenshots_dir};
+use parley_tests::{expect_json, Backend, Server};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 
-const PASSWORD: &str = "user-password-1";
+const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
 
 #[tokio::test]
 async fn a_reply_kept_in_its_thread_shows_as_a_count_and_the_thread_opens_beside_the_channel() {
     let server = Server::start(Backend::Sqlite).await;
     let admin = server.admin_token().await;
-    let mut people = Vec::new();
-    for name in ["Ann Lee", "李娜"] {
-        let email = format!("{}@example.com", unique("thread"));
-        let body = json!({"email": email, "name": name, "role": "member", "password": PASSWORD});
-        let user: Value =
-            expect_json(server.post("/v1/users", Some(&admin), &body).await, 201).await;
-        people.push((user["id"].as_i64().expect("id"), email));
-    }
+    let people = members(&server, &admin, "thread", &["Ann Lee", "李娜"]).await;
     let li_id = people[1].0;
     let ann = server.login(&people[0].1, PASSWORD).await.access_token;
     let body = json!({"name": "发布组 Release", "kind": "group", "category": "project", "members": [li_id]});
     let channel: Value =
         expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
     let channel = channel["id"].as_i64().expect("channel id");
-    let out = screenshots();
+    let out = screenshots_dir();
     let report = run_browser_script(
         "app_thread.mjs",
         &[
@@ -207,17 +200,6 @@ async fn a_reply_kept_in_its_thread_shows_as_a_count_and_the_thread_opens_beside
         "{page}"
     );
 
-    let shots = report["screenshots"].as_array().expect("screenshots");
-    assert!(shots.len() >= 6, "{shots:?}");
-    for shot in shots {
-        let path = shot.as_str().expect("path");
-        assert!(path.contains("thread-"), "{path}");
-        let size = std::fs::metadata(path).expect("screenshot written").len();
-        assert!(size > 10_000, "{shot} is {size} bytes");
-    }
-}
-
-/// Where the UI tests write their screenshots.
-fn screenshots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ui-screenshots")
+    let shots = check_screenshots(&report, &["thread-"], 10_000);
+    assert!(shots >= 6, "{}", report["screenshots"]);
 }
