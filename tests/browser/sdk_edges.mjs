@@ -103,7 +103,10 @@ const cases = {
     const rooms = {};
     for (const [name, token] of [["a", tokenA], ["b", tokenB]]) {
       const room = new Room({ url: parley, token });
-      room.on("connection_quality", (e) => announced.push({ to: name, updates: e.updates }));
+      // One event per participant, naming the room's own Participant object.
+      room.on("connection_quality", (e) => announced.push({
+        to: name, updates: [{ participant: e.participant.sid, quality: e.quality, isParticipant: e.participant.constructor.name.endsWith("Participant") }],
+      }));
       await room.join();
       await room.publishMicrophone();
       rooms[name] = room;

@@ -27,6 +27,8 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
             .to_string()
     };
     assert_eq!(header("content-type"), "text/javascript; charset=utf-8");
+    // TypeScript-aware loaders (Deno) find the module's types there.
+    assert_eq!(header("x-typescript-types"), "./parley.d.ts");
     assert_eq!(header("access-control-allow-origin"), "*");
     assert_eq!(header("cache-control"), "no-cache");
     let etag = header("etag");
@@ -44,9 +46,13 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
     assert!(again.text().await.expect("body").is_empty());
 
     // parley.js re-exports Room from room.js, which other origins may import too.
-    assert!(body.contains(r#"export { Room, Participant } from "./room.js""#));
+    assert!(body.contains(r#"export { Room } from "./room.js""#));
     for (file, exports) in [
         ("room.js", "export class Room"),
+        ("media.js", "export class RemoteTrack"),
+        ("stats.js", "export class StatsHistory"),
+        ("parley.d.ts", "export declare class Room"),
+        ("package.json", r#""types": "./parley.d.ts""#),
         ("files.js", "export class Upload"),
         ("common.js", "export class Emitter"),
     ] {
@@ -57,6 +63,13 @@ async fn the_sdk_is_served_as_a_module_any_origin_may_import() {
             "*",
             "{file}"
         );
+        let content_type = module.headers()["content-type"].clone();
+        let expected = match file.rsplit('.').next() {
+            Some("ts") => "application/typescript; charset=utf-8",
+            Some("json") => "application/json",
+            _ => "text/javascript; charset=utf-8",
+        };
+        assert_eq!(content_type, expected, "{file}");
         assert!(
             module.text().await.expect("body").contains(exports),
             "{file}"
@@ -637,6 +650,14 @@ async fn connection_quality_is_known_from_the_start_of_a_call() {
             .rfind(|u| &u["participant"] == sid)
             .map_or(json!("excellent"), |u| u["quality"].clone())
     };
+    let updates = report["announced"].as_array().expect("announced");
+    assert!(!updates.is_empty(), "{report}");
+    assert!(
+        updates
+            .iter()
+            .all(|e| e["updates"][0]["isParticipant"] == true),
+        "each connection_quality names a Participant object: {report}"
+    );
     for page in ["a", "b"] {
         let view = &report[page];
         let others = view["others"].as_array().expect("others");

@@ -227,19 +227,22 @@ class Call {
       "track_unpublished", "track_muted", "local_track_published", "local_track_unpublished", "connection_quality"]) {
       room.on(type, rerender);
     }
-    room.on("track_subscribed", ({ track, stream }) => {
-      if (track.kind === "audio") this.playAudio(track, stream);
+    room.on("track_subscribed", ({ track }) => {
+      if (track.kind === "audio" && !this.media.has(track.sid)) this.playAudio(track);
       this.render();
     });
     room.on("track_unsubscribed", ({ track }) => {
       const el = this.media.get(track.sid);
-      if (el) el.remove();
+      if (el) {
+        track.detach(el);
+        el.remove();
+      }
       this.media.delete(track.sid);
       this.render();
     });
     room.on("active_speakers", ({ speakers }) => {
-      this.speakers = new Set(speakers.map((s) => s.participant));
-      if (speakers.length) this.lastSpeaker = speakers[0].participant;
+      this.speakers = new Set(speakers.map((s) => s.participant.sid));
+      if (speakers.length) this.lastSpeaker = speakers[0].participant.sid;
       this.markSpeakers();
       if (this.layout === "speaker") this.render();
     });
@@ -305,12 +308,10 @@ class Call {
     }
   }
 
-  playAudio(track, stream) {
-    const el = h("audio", { autoplay: true, dataset: { track: track.sid } });
-    el.srcObject = stream;
+  playAudio(track) {
+    const el = track.attach(h("audio", { dataset: { track: track.sid } }));
     this.audioHost.append(el);
     this.media.set(track.sid, el);
-    el.play().catch(() => {});
   }
 
   /** Every participant's tiles: one for the camera (or an avatar), one per screen share. */

@@ -14,7 +14,7 @@ const SHELL = [
   "/app/article.js", "/app/markdown.js", "/app/upkeep.js", "/app/notifications.js", "/app/people.js", "/app/calls.js", "/app/emoji.js",
   "/app/thread.js", "/app/message.js", "/app/composer.js", "/app/attachments.js",
   "/app/app.css", "/app/icon.svg", "/app/icon-192.png", "/app/icon-512.png", "/app/manifest.webmanifest",
-  "/sdk/parley.js", "/sdk/room.js", "/sdk/common.js", "/sdk/files.js",
+  "/sdk/parley.js", "/sdk/room.js", "/sdk/media.js", "/sdk/stats.js", "/sdk/common.js", "/sdk/files.js",
 ];
 
 self.addEventListener("install", (event) => {

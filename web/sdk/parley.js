@@ -1,3 +1,4 @@
+// @ts-self-types="./parley.d.ts"
 // Parley's JavaScript SDK: the messaging WebSocket (`/v1/ws`, protocol version 1) as an ES
 // module with no dependencies. `docs/protocol.md` describes every message this wraps.
 //
@@ -81,7 +82,11 @@ import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js"
 import { Upload, downloadFile, getFile } from "./files.js";
 
 export { ParleyError, Upload };
-export { Room, Participant } from "./room.js";
+export { Room } from "./room.js";
+export {
+  Participant, LocalParticipant, RemoteParticipant, Track, LocalTrack, RemoteTrack, TrackPublication,
+  createLocalTrack, getLocalDevices,
+} from "./media.js";
 
 /** The protocol versions this SDK speaks. */
 export const PROTOCOL_VERSIONS = [1];

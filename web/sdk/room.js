@@ -4,7 +4,7 @@
 //
 //   import { Room } from "https://parley.example.com/sdk/parley.js";
 //   const room = new Room({ url: "https://parley.example.com", token, room: "standup" });
-//   room.on("track_subscribed", ({ track, stream }) => attach(track, stream));
+//   room.on("track_subscribed", ({ track }) => grid.append(track.attach()));
 //   await room.join();
 //   await room.publishMicrophone();
 //   await room.publishCamera({ simulcast: true });
@@ -12,11 +12,28 @@
 // Two peer connections, as the protocol has it: a publisher (the client offers) and a subscriber
 // (the server offers). A dropped signaling connection is resumed with the last `resume_token`,
 // so nobody else sees a leave or a join; a media connection whose ICE failed is restarted.
+//
+// Every event hands out the room's own objects (`media.js`): a `participant` is always a
+// `Participant`, a `publication` a `TrackPublication`, a `track` a `LocalTrack` or
+// `RemoteTrack`, and each keeps its identity for as long as it exists, across resumes.
 
 import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
+import {
+  LocalParticipant, LocalTrack, Participant, RemoteParticipant, TrackPublication, captureTrack, getLocalDevices,
+} from "./media.js";
+import { StatsHistory, inboundStats, outboundStats } from "./stats.js";
 
+/** @typedef {import("./media.js").TrackSource} TrackSource */
+/** @typedef {import("./media.js").DeviceKind} DeviceKind */
+/** @typedef {import("./media.js").Track} Track */
+/** @typedef {import("./stats.js").RoomStats} RoomStats */
 /** @typedef {"connecting" | "open" | "reconnecting" | "closed"} RoomState */
-/** @typedef {"microphone" | "camera" | "screen_share" | "screen_share_audio"} TrackSource */
+
+/**
+ * Someone among the active speakers: how loud, and which of a voice bridge's slots carries them
+ * (`null`: not in a slot, or not a bridge).
+ * @typedef {{participant: Participant, level: number, slot: number | null}} Speaker
+ */
 
 /**
  * @typedef {object} RoomOptions
@@ -33,68 +50,6 @@ import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js"
  * @property {typeof WebSocket} [WebSocket] The WebSocket class (default: the global one).
  */
 
-/**
- * A track someone else publishes, as the server describes it (`TrackInfo`), plus what the
- * browser receives of it once subscribed.
- * @typedef {object} RemoteTrack
- * @property {string} sid
- * @property {string} participant The publisher's sid (`""` for a voice bridge's slots).
- * @property {"audio" | "video"} kind
- * @property {TrackSource} source
- * @property {string} [name]
- * @property {boolean} muted
- * @property {MediaStreamTrack | null} mediaStreamTrack Set while subscribed.
- * @property {MediaStream | null} stream A stream holding just that track, for a media element.
- */
-
-/**
- * One of this client's own tracks.
- * @typedef {object} LocalTrack
- * @property {TrackSource} source
- * @property {"audio" | "video"} kind
- * @property {string | null} sid Given by the server once published.
- * @property {MediaStreamTrack} mediaStreamTrack
- * @property {boolean} muted
- * @property {string} name
- * @property {{rid: string, width: number, height: number}[]} layers Simulcast layers, lowest first.
- * @property {RTCRtpTransceiver | null} transceiver
- */
-
-/** A participant: the local one (`room.localParticipant`) or another (`room.participants`). */
-export class Participant {
-  /** @param {any} info The protocol's `ParticipantInfo`. */
-  constructor(info) {
-    /** @type {Map<string, RemoteTrack>} track sid → track */
-    this.tracks = new Map();
-    /**
-     * As the server judged the connection last: it tells everyone's current quality right
-     * after `joined`, then each change (`connection_quality`).
-     * @type {"excellent" | "good" | "poor" | "lost"}
-     */
-    this.quality = "excellent";
-    this.update(info);
-  }
-
-  /** @param {any} info */
-  update(info) {
-    this.sid = info.sid;
-    this.identity = info.identity;
-    this.name = info.name || info.identity;
-    this.joinedAt = info.joined_at;
-    this.grants = info.grants;
-    /** When the hand went up (ms), or `null`. @type {number | null} */
-    this.handRaisedAt = info.hand_raised_at ?? null;
-    const listed = new Set();
-    for (const track of info.tracks || []) {
-      listed.add(track.sid);
-      const known = this.tracks.get(track.sid);
-      if (known) Object.assign(known, track);
-      else this.tracks.set(track.sid, { mediaStreamTrack: null, stream: null, ...track });
-    }
-    for (const sid of [...this.tracks.keys()]) if (!listed.has(sid)) this.tracks.delete(sid);
-  }
-}
-
 /** Simulcast layers of a camera or screen share: a quarter, a half and the whole size. */
 const LAYERS = [
   { rid: "q", scale: 4, maxBitrate: 150_000 },
@@ -106,7 +61,21 @@ const LAYERS = [
 const FATAL_JOIN = new Set(["token_invalid", "token_revoked", "unauthenticated", "insufficient_grant",
   "forbidden", "not_member", "room_full", "room_name_reserved", "not_found", "invalid_input"]);
 
+/** The kinds `switchDevice` and `Room.getLocalDevices` know. */
+const DEVICE_KINDS = new Set(["audioinput", "videoinput", "audiooutput"]);
+
 export class Room extends Emitter {
+  /**
+   * The browser's cameras (`videoinput`), microphones (`audioinput`) and speakers
+   * (`audiooutput`), or those of `kind`; with `requestPermissions` (the default), the user is
+   * asked once for the camera or microphone when the browser hides the devices' names.
+   * @param {DeviceKind} [kind] @param {boolean} [requestPermissions]
+   * @returns {Promise<MediaDeviceInfo[]>}
+   */
+  static getLocalDevices(kind, requestPermissions = true) {
+    return getLocalDevices(kind, requestPermissions);
+  }
+
   /** @param {RoomOptions} options */
   constructor(options) {
     super();
@@ -116,14 +85,16 @@ export class Room extends Emitter {
     this.state = "closed";
     /** The room as `joined` described it. @type {any} */
     this.info = null;
-    /** @type {Participant | null} */
+    /** @type {LocalParticipant | null} */
     this.localParticipant = null;
-    /** Everyone else, by participant sid. @type {Map<string, Participant>} */
+    /** Everyone else, by participant sid. @type {Map<string, RemoteParticipant>} */
     this.participants = new Map();
     /** This client's tracks, by source. @type {Map<TrackSource, LocalTrack>} */
     this.localTracks = new Map();
-    /** The latest `active_speakers`, loudest first. @type {{participant: string, level: number, slot?: number}[]} */
+    /** The latest active speakers, loudest first. @type {Speaker[]} */
     this.activeSpeakers = [];
+    /** The devices chosen with `switchDevice`, by kind. @type {Map<DeviceKind, string>} */
+    this.activeDevices = new Map();
     /** @type {WebSocket | null} */
     this.socket = null;
     this.resumeToken = null;
@@ -132,6 +103,8 @@ export class Room extends Emitter {
     this.nextId = 1;
     this.attempt = 0;
     this.wanted = false;
+    /** Joined once: a later end of the room is a `disconnected`. */
+    this.joinedOnce = false;
     /** An expired token was refused since the last `joined`: one fresh token was asked for. */
     this.tokenRenewed = false;
     /** Counts leaves and rejoins as new participants: work begun before one is over. */
@@ -140,10 +113,11 @@ export class Room extends Emitter {
     this.publisher = null;
     /** @type {RTCPeerConnection | null} */
     this.subscriber = null;
-    /** mid → the track a subscriber m-line carries */
+    /** mid → the track (the protocol's `TrackInfo`) a subscriber m-line carries */
     this.mids = new Map();
-    /** A voice bridge's slot tracks (they belong to no participant), by slot sid. */
+    /** A voice bridge's slots (they belong to no participant), by slot sid. @type {Map<string, TrackPublication>} */
     this.slots = new Map();
+    this.statsHistory = new StatsHistory();
     this.joinTimer = null;
     /** Publisher negotiations and subscriber answers each run one at a time. */
     this.publishing = Promise.resolve();
@@ -157,13 +131,7 @@ export class Room extends Emitter {
   // ---- events ----
 
   /**
-   * Listen to `type`: any server push of the protocol (`participant_joined`,
-   * `participant_left`, `participant_updated`, `track_published`, `track_unpublished`,
-   * `track_muted`, `active_speakers`, `connection_quality`, `track_quality`, `removed`), or
-   * the SDK's own: `connection` (`{state, reason}`), `track_subscribed` (`{track, stream,
-   * participant}`), `track_unsubscribed` (`{track, participant}`), `local_track_published`,
-   * `local_track_unpublished` and `local_track_muted` (`{track}`), `error` (a `ParleyError`
-   * no request owns: never a refused `join()`, nor what `leave()` cut short), or `*`.
+   * Listen to `type` (docs/sdk.md lists each event and its payload), or `*` for everything.
    * @param {string} type @param {(event: any) => void} fn @returns {() => void} removes it
    */
   on(type, fn) {
@@ -178,8 +146,12 @@ export class Room extends Emitter {
   /** @param {RoomState} state @param {string | null} [reason] */
   setState(state, reason = null) {
     if (this.state === state) return;
+    const before = this.state;
     this.state = state;
     this.emit("connection", { state, reason, attempt: this.attempt });
+    if (state === "reconnecting") this.emit("reconnecting", { reason, attempt: this.attempt });
+    if (state === "open" && before === "reconnecting") this.emit("reconnected", { resumed: this.lastJoinResumed });
+    if (state === "closed" && this.joinedOnce) this.emit("disconnected", { reason });
   }
 
   /**
@@ -196,6 +168,12 @@ export class Room extends Emitter {
         if (this.wanted && this.epoch === epoch) this.emit("error", { error: err });
       },
     );
+  }
+
+  /** The participant with this sid, this client included, or `null`. @param {string} sid */
+  getParticipant(sid) {
+    if (this.localParticipant && this.localParticipant.sid === sid) return this.localParticipant;
+    return this.participants.get(sid) || null;
   }
 
   // ---- joining and leaving ----
@@ -245,7 +223,7 @@ export class Room extends Emitter {
     this.failPending(new ParleyError("closed", `the room was closed: ${reason}`));
     this.closePeers();
     // Out for good (left, removed, refused): the camera and microphone stop too.
-    for (const track of this.localTracks.values()) track.mediaStreamTrack.stop();
+    for (const track of this.localTracks.values()) track.stop();
     this.localTracks.clear();
     this.joining?.reject(new ParleyError("closed", reason));
     this.joining = null;
@@ -336,21 +314,25 @@ export class Room extends Emitter {
     this.iceServers = joined.ice_servers || [];
     this.attempt = 0;
     this.tokenRenewed = false;
+    this.lastJoinResumed = resumed;
     if (fresh) {
       // Nothing asked of the old participant applies to the new one (its offers least of all).
       this.failPending(new ParleyError("connection_lost", "the meeting was rejoined as a new participant"));
       this.forgetMedia();
     }
+    // The same LocalParticipant object throughout, even when a rejoin gives it a new sid.
     if (this.localParticipant) this.localParticipant.update(joined.participant);
-    else this.localParticipant = new Participant(joined.participant);
+    else this.localParticipant = new LocalParticipant(joined.participant);
+    this.linkOwnPublications();
     // A new participant starts where the server starts everyone.
-    if (fresh) this.localParticipant.quality = "excellent";
+    if (fresh) this.localParticipant.connectionQuality = "excellent";
     if (resumed) this.syncOwnTracks(joined.participant.tracks, { mutes: true });
     this.reconcile(joined.participants);
     this.startHeartbeat();
     // What was asked meanwhile, and what was in flight when the connection dropped, before
     // anything a `connection` listener asks.
     for (const p of this.pending.values()) if (!p.sent) this.transmit(p);
+    this.joinedOnce = true;
     this.setState("open");
     this.joining?.resolve(joined);
     this.joining = null;
@@ -362,23 +344,44 @@ export class Room extends Emitter {
   reconcile(list) {
     const listed = new Set(list.map((p) => p.sid));
     for (const [sid, p] of [...this.participants]) {
-      if (listed.has(sid)) continue;
-      this.participants.delete(sid);
-      for (const track of p.tracks.values()) this.dropTrack(p, track);
-      this.emit("participant_left", { participant: sid, identity: p.identity });
+      if (!listed.has(sid)) this.participantLeft(p);
     }
     for (const info of list) {
       const known = this.participants.get(info.sid);
-      if (known) {
-        const before = new Map(known.tracks);
-        known.update(info);
-        for (const [sid, track] of before) if (!known.tracks.has(sid)) this.dropTrack(known, track);
-        this.emit("participant_updated", { participant: info });
-      } else {
-        this.participants.set(info.sid, new Participant(info));
-        this.emit("participant_joined", { participant: info });
-      }
+      if (known) this.participantUpdated(known, info);
+      else this.participantJoined(info);
     }
+  }
+
+  /** @param {any} info */
+  participantJoined(info) {
+    const participant = new RemoteParticipant(info);
+    this.participants.set(info.sid, participant);
+    this.emit("participant_joined", { participant });
+    for (const publication of participant.tracks.values()) this.emit("track_published", { publication, participant });
+  }
+
+  /** @param {RemoteParticipant} participant @param {any} info */
+  participantUpdated(participant, info) {
+    const { added, removed } = participant.update(info);
+    for (const publication of removed) this.trackGone(participant, publication);
+    for (const publication of added) this.emit("track_published", { publication, participant });
+    this.emit("participant_updated", { participant });
+  }
+
+  /** @param {RemoteParticipant} participant */
+  participantLeft(participant) {
+    this.participants.delete(participant.sid);
+    for (const publication of participant.tracks.values()) this.dropTrack(publication);
+    participant.isSpeaking = false;
+    participant.audioLevel = 0;
+    this.emit("participant_left", { participant });
+  }
+
+  /** A publication ended: unsubscribed first, then unpublished. @param {Participant} participant @param {TrackPublication} publication */
+  trackGone(participant, publication) {
+    this.dropTrack(publication);
+    this.emit("track_unpublished", { publication, participant });
   }
 
   /** The server forgot this participant (the resume window passed): start media afresh. */
@@ -388,6 +391,7 @@ export class Room extends Emitter {
     for (const track of this.localTracks.values()) {
       track.sid = null;
       track.transceiver = null;
+      track.publication = null;
     }
     this.publishing = Promise.resolve();
     this.answering = Promise.resolve();
@@ -399,9 +403,9 @@ export class Room extends Emitter {
     this.subscriber = null;
     this.mids.clear();
     for (const p of this.participants.values()) {
-      for (const track of p.tracks.values()) this.dropTrack(p, track);
+      for (const publication of p.tracks.values()) this.dropTrack(publication);
     }
-    for (const slot of this.slots.values()) this.dropTrack(null, slot);
+    for (const slot of this.slots.values()) this.dropTrack(slot);
     this.slots.clear();
   }
 
@@ -465,67 +469,125 @@ export class Room extends Emitter {
       case "offer":
         return this.onOffer(frame);
       case "participant_joined": {
-        this.participants.set(frame.participant.sid, new Participant(frame.participant));
-        break;
+        const known = this.participants.get(frame.participant.sid);
+        if (known) this.participantUpdated(known, frame.participant);
+        else this.participantJoined(frame.participant);
+        return;
       }
       case "participant_updated": {
         const info = frame.participant;
-        if (info.sid === this.localParticipant?.sid) {
-          this.localParticipant.update(info);
+        const local = this.localParticipant;
+        if (local && info.sid === local.sid) {
+          local.update(info);
+          this.linkOwnPublications();
           this.syncOwnTracks(info.tracks);
+          this.emit("participant_updated", { participant: local });
+          return;
         }
-        else this.participants.get(info.sid)?.update(info);
-        break;
+        const known = this.participants.get(info.sid);
+        if (known) this.participantUpdated(known, info);
+        return;
       }
       case "participant_left": {
-        const p = this.participants.get(frame.participant);
-        this.participants.delete(frame.participant);
-        if (p) for (const track of p.tracks.values()) this.dropTrack(p, track);
-        break;
+        const participant = this.participants.get(frame.participant);
+        if (participant) this.participantLeft(participant);
+        return;
       }
       case "track_published": {
-        const p = this.participants.get(frame.track.participant);
-        if (p && !p.tracks.has(frame.track.sid)) {
-          p.tracks.set(frame.track.sid, { mediaStreamTrack: null, stream: null, ...frame.track });
+        const participant = this.participants.get(frame.track.participant);
+        if (!participant) return;
+        let publication = participant.tracks.get(frame.track.sid);
+        if (publication) {
+          publication.update(frame.track);
+          return;
         }
-        break;
+        publication = new TrackPublication(frame.track, participant);
+        participant.tracks.set(publication.sid, publication);
+        this.emit("track_published", { publication, participant });
+        return;
       }
       case "track_unpublished": {
-        const p = this.participants.get(frame.participant);
-        const track = p?.tracks.get(frame.track);
-        if (track) {
-          p.tracks.delete(frame.track);
-          this.dropTrack(p, track);
-        }
-        break;
+        const participant = this.participants.get(frame.participant);
+        const publication = participant?.tracks.get(frame.track);
+        if (!participant || !publication) return;
+        participant.tracks.delete(frame.track);
+        this.trackGone(participant, publication);
+        return;
       }
       case "track_muted":
         this.onTrackMuted(frame);
-        break;
+        return;
       case "active_speakers":
-        this.activeSpeakers = frame.speakers;
-        break;
+        this.onActiveSpeakers(frame.speakers);
+        return;
       case "connection_quality":
         for (const u of frame.updates) {
-          const p = u.participant === this.localParticipant?.sid ? this.localParticipant : this.participants.get(u.participant);
-          if (p) p.quality = u.quality;
+          const participant = this.getParticipant(u.participant);
+          if (!participant) continue;
+          participant.connectionQuality = u.quality;
+          this.emit("connection_quality", { participant, quality: u.quality });
         }
-        break;
+        return;
+      case "track_quality": {
+        const publication = this.findPublication(frame.track);
+        if (!publication) return;
+        publication.quality = frame.quality;
+        publication.wantedQuality = frame.wanted && frame.wanted !== frame.quality ? frame.wanted : null;
+        this.emit("track_quality", {
+          publication, participant: publication.participant, quality: frame.quality, wanted: frame.wanted ?? frame.quality,
+        });
+        return;
+      }
       case "subscribed_qualities":
         await this.onSubscribedQualities(frame);
-        break;
+        return;
       case "removed":
         this.removed = frame;
-        this.emit("removed", frame);
+        this.emit("removed", { reason: frame.reason, message: frame.message });
         this.shutDown(frame.reason);
         return;
       case "error":
         this.emit("error", { error: new ParleyError(frame.code, frame.message) });
         return;
       default:
-        break;
+        // A push this SDK does not know yet, as the protocol has it.
+        this.emit(frame.type, frame);
     }
-    this.emit(frame.type, frame);
+  }
+
+  /** A remote publication (or a bridge's slot) by track sid. @param {string} sid */
+  findPublication(sid) {
+    for (const p of this.participants.values()) {
+      const publication = p.tracks.get(sid);
+      if (publication) return publication;
+    }
+    return this.slots.get(sid) || null;
+  }
+
+  /** @param {{participant: string, level: number, slot?: number}[]} speakers */
+  onActiveSpeakers(speakers) {
+    const now = Date.now();
+    /** @type {Speaker[]} */
+    const list = [];
+    for (const s of speakers) {
+      const participant = this.getParticipant(s.participant);
+      if (participant) list.push({ participant, level: s.level, slot: s.slot ?? null });
+    }
+    const speaking = new Set(list.map((s) => s.participant));
+    const everyone = [...(this.localParticipant ? [this.localParticipant] : []), ...this.participants.values()];
+    const changed = [];
+    for (const participant of everyone) {
+      const entry = list.find((s) => s.participant === participant);
+      participant.audioLevel = entry ? entry.level : 0;
+      if (entry) participant.lastSpokeAt = now;
+      if (participant.isSpeaking !== speaking.has(participant)) {
+        participant.isSpeaking = speaking.has(participant);
+        changed.push(participant);
+      }
+    }
+    this.activeSpeakers = list;
+    for (const participant of changed) this.emit("speaking_changed", { participant, speaking: participant.isSpeaking });
+    this.emit("active_speakers", { speakers: list });
   }
 
   joinRefused(frame) {
@@ -559,11 +621,39 @@ export class Room extends Emitter {
       // A room admin muted us: stop sending until we unmute ourselves.
       local.muted = frame.muted;
       local.mediaStreamTrack.enabled = !frame.muted;
-      this.emit("local_track_muted", { track: local, by_admin: Boolean(frame.by_admin) });
+      if (local.publication) local.publication.muted = frame.muted;
+      this.emitLocalMuted(local, Boolean(frame.by_admin));
       return;
     }
-    const track = this.participants.get(frame.participant)?.tracks.get(frame.track);
-    if (track) track.muted = frame.muted;
+    const participant = this.participants.get(frame.participant);
+    const publication = participant?.tracks.get(frame.track);
+    if (!participant || !publication) return;
+    publication.muted = frame.muted;
+    this.emit("track_muted", { publication, participant, muted: frame.muted, byAdmin: Boolean(frame.by_admin) });
+  }
+
+  /** @param {LocalTrack} track @param {boolean} byAdmin */
+  emitLocalMuted(track, byAdmin) {
+    this.emit("local_track_muted", {
+      track, publication: track.publication, participant: this.localParticipant,
+      muted: track.muted, byAdmin, by_admin: byAdmin,
+    });
+  }
+
+  /** @param {LocalTrack} track */
+  emitLocal(type, track) {
+    this.emit(type, { track, publication: track.publication, participant: this.localParticipant });
+  }
+
+  /** Each own publication the server lists points at this client's track of that sid. */
+  linkOwnPublications() {
+    const local = this.localParticipant;
+    if (!local) return;
+    for (const publication of local.tracks.values()) {
+      const track = [...this.localTracks.values()].find((t) => t.sid === publication.sid) || null;
+      publication.track = track;
+      if (track) track.publication = publication;
+    }
   }
 
   /**
@@ -581,14 +671,14 @@ export class Room extends Emitter {
       const info = bySid.get(local.sid);
       if (!info) {
         this.localTracks.delete(source);
-        local.mediaStreamTrack.stop();
+        local.stop();
         if (local.transceiver) local.transceiver.direction = "inactive";
-        this.emit("local_track_unpublished", { track: local });
+        this.emitLocal("local_track_unpublished", local);
         dropped = true;
       } else if (mutes && info.muted !== local.muted) {
         local.muted = info.muted;
         local.mediaStreamTrack.enabled = !info.muted;
-        this.emit("local_track_muted", { track: local, by_admin: info.muted });
+        this.emitLocalMuted(local, info.muted);
       }
     }
     if (dropped) this.background(this.renegotiate());
@@ -597,7 +687,9 @@ export class Room extends Emitter {
   /** Dynacast: encode only the layers someone receives. */
   async onSubscribedQualities(frame) {
     const local = [...this.localTracks.values()].find((t) => t.sid === frame.track);
-    const sender = local?.transceiver?.sender;
+    if (!local) return;
+    this.emit("subscribed_qualities", { track: local, qualities: frame.qualities });
+    const sender = local.transceiver?.sender;
     if (!sender) return;
     const parameters = sender.getParameters();
     if (!parameters.encodings) return;
@@ -663,86 +755,135 @@ export class Room extends Emitter {
       const retired = t.currentDirection === "inactive" || t.currentDirection === "stopped" || t.direction === "stopped";
       if (!info || !retired) continue;
       this.mids.delete(t.mid);
-      const participant = this.participants.get(info.participant) || null;
-      const track = participant?.tracks.get(info.sid) || this.slots.get(info.sid);
-      if (track) this.dropTrack(participant, track);
+      const publication = this.findPublication(info.sid);
+      if (publication) this.dropTrack(publication);
       this.slots.delete(info.sid);
     }
+  }
+
+  /** The publication a subscriber m-line carries: a participant's, or a bridge's slot. @param {any} info */
+  publicationOf(info) {
+    const participant = this.participants.get(info.participant);
+    if (participant) {
+      let publication = participant.tracks.get(info.sid);
+      if (!publication) {
+        publication = new TrackPublication(info, participant);
+        participant.tracks.set(info.sid, publication);
+        this.emit("track_published", { publication, participant });
+      }
+      return publication;
+    }
+    // A voice bridge's slots belong to nobody: they carry whoever speaks.
+    let slot = this.slots.get(info.sid);
+    if (!slot) {
+      slot = new TrackPublication(info, null);
+      this.slots.set(info.sid, slot);
+    }
+    return slot;
   }
 
   /** @param {RTCTrackEvent} e */
   onRemoteTrack(e) {
     const info = this.mids.get(e.transceiver.mid);
     if (!info) return;
-    const participant = this.participants.get(info.participant) || null;
-    let track = participant?.tracks.get(info.sid);
-    if (participant && !track) {
-      track = { mediaStreamTrack: null, stream: null, ...info };
-      participant.tracks.set(info.sid, track);
-    }
-    // A voice bridge's slots belong to nobody: they carry whoever speaks.
-    if (!track) {
-      track = { ...info, mediaStreamTrack: null, stream: null };
-      this.slots.set(info.sid, track);
-    }
-    track.mediaStreamTrack = e.track;
-    track.stream = new MediaStream([e.track]);
-    this.emit("track_subscribed", { track, stream: track.stream, participant });
+    const publication = this.publicationOf(info);
+    const track = publication.remoteTrack();
+    if (track.kind === "audio") track.sinkId = this.activeDevices.get("audiooutput") || "";
+    track.replaceMediaStreamTrack(e.track);
+    publication.track = track;
+    this.emit("track_subscribed", { track, publication, participant: publication.participant, stream: track.stream });
   }
 
-  dropTrack(participant, track) {
-    if (!track.mediaStreamTrack) return;
-    track.mediaStreamTrack = null;
-    track.stream = null;
-    this.emit("track_unsubscribed", { track, participant });
+  /** Media of `publication` stopped arriving. @param {TrackPublication} publication */
+  dropTrack(publication) {
+    const track = publication.remote;
+    if (!track || !track.mediaStreamTrack) return;
+    track.replaceMediaStreamTrack(null);
+    publication.track = null;
+    this.emit("track_unsubscribed", { track, publication, participant: publication.participant });
   }
 
   // ---- publishing ----
 
   /**
-   * Publish a microphone: the given track, or one from `getUserMedia` (`deviceId` to choose).
-   * @param {{track?: MediaStreamTrack, deviceId?: string, name?: string, muted?: boolean}} [options]
+   * Publish a microphone: the given track (a `LocalTrack` from `createLocalTrack`, or a
+   * browser track), or one from `getUserMedia` (`deviceId` to choose; else the one
+   * `switchDevice("audioinput", id)` chose).
+   * @param {{track?: MediaStreamTrack | LocalTrack, deviceId?: string, name?: string, muted?: boolean}} [options]
+   * @returns {Promise<LocalTrack>}
    */
   async publishMicrophone(options = {}) {
-    const track = options.track || await firstTrack({ audio: options.deviceId ? { deviceId: options.deviceId } : true }, "audio");
+    const deviceId = options.deviceId || this.activeDevices.get("audioinput");
+    const track = options.track || await captureTrack("audio", { deviceId });
     return this.publish({ source: "microphone", track, name: options.name, muted: options.muted });
   }
 
   /**
    * Publish a camera, by default in three simulcast layers (a quarter, half and whole size),
    * of which the server sends each subscriber the one it can carry.
-   * @param {{track?: MediaStreamTrack, deviceId?: string, simulcast?: boolean, width?: number, height?: number, name?: string}} [options]
+   * @param {{track?: MediaStreamTrack | LocalTrack, deviceId?: string, simulcast?: boolean, width?: number, height?: number, name?: string}} [options]
+   * @returns {Promise<LocalTrack>}
    */
   async publishCamera(options = {}) {
-    const constraints = { width: options.width || 1280, height: options.height || 720 };
-    if (options.deviceId) constraints.deviceId = options.deviceId;
-    const track = options.track || await firstTrack({ video: constraints }, "video");
+    const deviceId = options.deviceId || this.activeDevices.get("videoinput");
+    const track = options.track || await captureTrack("video", { deviceId, width: options.width, height: options.height });
     return this.publish({ source: "camera", track, name: options.name, simulcast: options.simulcast !== false });
   }
 
   /**
-   * Share the screen (the browser asks which), as a track of its own beside the camera. Ends
-   * by itself when the user stops sharing from the browser's own controls.
-   * @param {{track?: MediaStreamTrack, simulcast?: boolean, name?: string}} [options]
+   * Share the screen (the browser asks which), as a track of its own beside the camera. With
+   * `audio`, the sound of the tab or system is shared too where the browser offers it
+   * (`screen_share_audio`; Chromium does for tabs, and for the whole screen on Windows and
+   * ChromeOS). Ends by itself when the user stops sharing from the browser's own controls.
+   * @param {{track?: MediaStreamTrack, audio?: boolean, simulcast?: boolean, name?: string}} [options]
+   * @returns {Promise<LocalTrack>} the screen's video track
    */
   async publishScreen(options = {}) {
-    const track = options.track || (await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false })).getVideoTracks()[0];
+    let track = options.track;
+    let audio = null;
+    if (!track) {
+      /** @type {any} */
+      const wants = { video: true, audio: Boolean(options.audio) };
+      if (options.audio) wants.systemAudio = "include";
+      const stream = await navigator.mediaDevices.getDisplayMedia(wants);
+      track = stream.getVideoTracks()[0];
+      audio = stream.getAudioTracks()[0] || null;
+    }
     track.addEventListener("ended", () => {
       if (this.localTracks.get("screen_share")?.mediaStreamTrack === track) this.unpublish("screen_share").catch(() => {});
     });
-    return this.publish({ source: "screen_share", track, name: options.name, simulcast: Boolean(options.simulcast) });
+    const video = await this.publish({ source: "screen_share", track, name: options.name, simulcast: Boolean(options.simulcast) });
+    if (audio) {
+      try {
+        await this.publish({ source: "screen_share_audio", track: audio, name: options.name });
+      } catch (err) {
+        // The screen is shared; its sound may not be allowed (`can_publish_sources`).
+        audio.stop();
+        this.emit("error", { error: err });
+      }
+    }
+    return video;
   }
 
-  /** @returns {Promise<LocalTrack>} */
+  /**
+   * @param {{source: TrackSource, track: MediaStreamTrack | LocalTrack, name?: string, simulcast?: boolean, muted?: boolean}} spec
+   * @returns {Promise<LocalTrack>}
+   */
   async publish({ source, track, name = "", simulcast = false, muted = false }) {
     if (this.localTracks.has(source)) throw new ParleyError("invalid_input", `${source} is published already`);
-    const settings = track.getSettings ? track.getSettings() : {};
-    const layers = simulcast && track.kind === "video" && settings.width
+    const given = track instanceof LocalTrack ? track : null;
+    const mediaTrack = given ? given.mediaStreamTrack : /** @type {MediaStreamTrack} */ (track);
+    const settings = mediaTrack.getSettings ? mediaTrack.getSettings() : {};
+    const layers = simulcast && mediaTrack.kind === "video" && settings.width
       ? LAYERS.map((l) => ({ rid: l.rid, width: Math.round(settings.width / l.scale), height: Math.round(settings.height / l.scale) }))
       : [];
-    track.enabled = !muted;
-    /** @type {LocalTrack} */
-    const local = { source, kind: /** @type {any} */ (track.kind), sid: null, mediaStreamTrack: track, muted, name, layers, transceiver: null };
+    mediaTrack.enabled = !muted;
+    const local = given || new LocalTrack(source, mediaTrack);
+    local.source = source;
+    local.name = name || local.name;
+    local.muted = muted;
+    local.layers = layers;
+    local.transceiver = null;
     this.localTracks.set(source, local);
     try {
       await this.renegotiate();
@@ -754,18 +895,28 @@ export class Room extends Emitter {
     return local;
   }
 
-  /** Stop publishing `source` (the track itself is stopped too). @param {TrackSource} source */
+  /**
+   * Stop publishing `source` (the track itself is stopped too; the screen's sound goes with
+   * the screen).
+   * @param {TrackSource} source
+   */
   async unpublish(source) {
     const local = this.localTracks.get(source);
     if (!local) return;
     this.localTracks.delete(source);
-    local.mediaStreamTrack.stop();
+    local.stop();
     if (local.sid) await this.request({ type: "unpublish", track: local.sid }).catch(() => {});
     if (local.transceiver) {
       await local.transceiver.sender.replaceTrack(null).catch(() => {});
       local.transceiver.direction = "inactive";
     }
-    this.emit("local_track_unpublished", { track: local });
+    this.emitLocal("local_track_unpublished", local);
+    if (local.publication) this.localParticipant?.tracks.delete(local.publication.sid);
+    local.publication = null;
+    if (source === "screen_share" && this.localTracks.has("screen_share_audio")) {
+      await this.unpublish("screen_share_audio");
+      return;
+    }
     await this.renegotiate();
   }
 
@@ -779,8 +930,9 @@ export class Room extends Emitter {
     if (!local) throw new ParleyError("not_found", `${source} is not published`);
     local.muted = muted;
     local.mediaStreamTrack.enabled = !muted;
+    if (local.publication) local.publication.muted = muted;
     if (local.sid) await this.request({ type: "mute", track: local.sid, muted });
-    this.emit("local_track_muted", { track: local, by_admin: false });
+    this.emitLocalMuted(local, false);
   }
 
   /** Offer the publisher connection as it now stands, one negotiation at a time. */
@@ -820,8 +972,131 @@ export class Room extends Emitter {
       const local = byMid.get(mid);
       if (!local || local.sid === track.sid) continue;
       local.sid = track.sid;
-      this.emit("local_track_published", { track: local });
+      const participant = this.localParticipant;
+      let publication = participant?.tracks.get(track.sid);
+      if (!publication) {
+        publication = new TrackPublication(track, participant);
+        participant?.tracks.set(track.sid, publication);
+      }
+      publication.track = local;
+      local.publication = publication;
+      this.emitLocal("local_track_published", local);
     }
+  }
+
+  // ---- devices ----
+
+  /**
+   * Use another camera (`videoinput`), microphone (`audioinput`) or speaker (`audiooutput`)
+   * from now on, during the call: a published camera or microphone is replaced in place
+   * (nobody sees it unpublished; its mute state stays), remote audio and video play on the
+   * chosen output. Before anything is published, it is the device the next `publish…` uses.
+   * Rejects with `no_device` for a device that is not there, `not_supported` for an output the
+   * browser cannot choose (`setSinkId`); the old device stays in use then.
+   * @param {DeviceKind} kind @param {string} deviceId
+   */
+  async switchDevice(kind, deviceId) {
+    if (!DEVICE_KINDS.has(kind)) throw new ParleyError("invalid_input", `unknown device kind ${kind}: audioinput, videoinput or audiooutput`);
+    if (kind === "audiooutput") {
+      if (typeof HTMLMediaElement.prototype.setSinkId !== "function") {
+        throw new ParleyError("not_supported", "this browser cannot choose the audio output");
+      }
+      // Only sound has an output: a video track's elements hold no audio.
+      const tracks = [];
+      for (const p of this.participants.values()) {
+        for (const publication of p.tracks.values()) if (publication.remote?.kind === "audio") tracks.push(publication.remote);
+      }
+      for (const slot of this.slots.values()) if (slot.remote) tracks.push(slot.remote);
+      for (const track of tracks) {
+        for (const el of track.attachedElements) {
+          try {
+            await el.setSinkId(deviceId);
+          } catch (err) {
+            throw new ParleyError("no_device", `the audio output could not be used: ${/** @type {any} */ (err)?.message || err}`);
+          }
+        }
+        track.sinkId = deviceId;
+      }
+    } else {
+      const source = kind === "audioinput" ? "microphone" : "camera";
+      const local = this.localTracks.get(source);
+      if (local) {
+        const old = local.mediaStreamTrack;
+        const settings = old.getSettings ? old.getSettings() : {};
+        const fresh = await captureTrack(kind === "audioinput" ? "audio" : "video", {
+          deviceId, width: settings.width, height: settings.height,
+        });
+        fresh.enabled = !local.muted;
+        try {
+          if (local.transceiver) await local.transceiver.sender.replaceTrack(fresh);
+        } catch (err) {
+          fresh.stop();
+          throw err;
+        }
+        local.replaceMediaStreamTrack(fresh);
+        old.stop();
+      }
+    }
+    this.activeDevices.set(kind, deviceId);
+    this.emit("active_device_changed", { kind, deviceId });
+  }
+
+  /**
+   * The device of `kind` in use: the one `switchDevice` chose, or what the published track
+   * captures from; `null` when neither says.
+   * @param {DeviceKind} kind @returns {string | null}
+   */
+  getActiveDevice(kind) {
+    const source = kind === "audioinput" ? "microphone" : kind === "videoinput" ? "camera" : null;
+    const track = source ? this.localTracks.get(source) : null;
+    return track?.deviceId || this.activeDevices.get(kind) || null;
+  }
+
+  // ---- statistics ----
+
+  /**
+   * WebRTC statistics: per track (own ones first) its bitrate, packet loss, round trip,
+   * jitter, codec, simulcast layer and frame size, plus both connections' raw reports.
+   * Bitrates and loss are over the interval since the previous call; a first call (or one
+   * after more than 10 s) measures over the next half second.
+   * @returns {Promise<RoomStats>}
+   */
+  async getStats() {
+    const sample = async () => ({
+      publisher: this.publisher ? await this.publisher.getStats() : null,
+      subscriber: this.subscriber ? await this.subscriber.getStats() : null,
+    });
+    if (!this.statsHistory.fresh) {
+      this.summarize(await sample());
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const raw = await sample();
+    return { timestamp: Date.now(), tracks: this.summarize(raw), ...raw };
+  }
+
+  /** @param {{publisher: RTCStatsReport | null, subscriber: RTCStatsReport | null}} raw */
+  summarize(raw) {
+    const own = this.localParticipant?.sid || "";
+    const outbound = [...this.localTracks.values()].filter((t) => t.sid).map((t) => ({
+      sid: /** @type {string} */ (t.sid), kind: t.kind, source: t.source, participant: own,
+      mid: t.transceiver?.mid ?? null, trackId: t.mediaStreamTrack.id,
+    }));
+    const inbound = [];
+    for (const [mid, info] of this.mids) {
+      const publication = this.findPublication(info.sid);
+      if (!publication?.isSubscribed) continue;
+      inbound.push({
+        sid: info.sid, kind: info.kind, source: info.source, participant: info.participant || "",
+        mid, trackId: publication.mediaStreamTrack?.id ?? null,
+        quality: publication.quality, simulcast: publication.layers.length > 1,
+      });
+    }
+    const tracks = [
+      ...(raw.publisher ? outboundStats(raw.publisher, outbound, this.statsHistory) : []),
+      ...(raw.subscriber ? inboundStats(raw.subscriber, inbound, this.statsHistory) : []),
+    ];
+    this.statsHistory.sampledAt = Date.now();
+    return tracks;
   }
 
   // ---- everything else ----
@@ -862,10 +1137,4 @@ export class Room extends Emitter {
   }
 }
 
-/** The first track of `kind` from `getUserMedia(constraints)`. */
-async function firstTrack(constraints, kind) {
-  const stream = await navigator.mediaDevices.getUserMedia(constraints);
-  const track = kind === "audio" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
-  if (!track) throw new ParleyError("no_device", `no ${kind} device`);
-  return track;
-}
+export { Participant };

@@ -8,7 +8,7 @@ use axum::extract::Path;
 use axum::http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
 };
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parley_proto::ErrorCode;
 use sha2::{Digest, Sha256};
@@ -66,6 +66,8 @@ fn unchanged(headers: &HeaderMap, etag: &HeaderValue) -> bool {
 }
 
 const JS: &str = "text/javascript; charset=utf-8";
+/// TypeScript declarations (`.d.ts`), as Deno and other TypeScript-aware loaders expect them.
+const TS: &str = "application/typescript; charset=utf-8";
 
 /// `(name, Asset)` for a file of `web/<dir>/`, embedded at compile time: a text file, checked to
 /// be UTF-8 by `include_str!`, or with `bytes` a binary one (an image).
@@ -98,6 +100,10 @@ static SDK_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
         embed!("sdk", "room.js", JS),
         embed!("sdk", "common.js", JS),
         embed!("sdk", "files.js", JS),
+        embed!("sdk", "media.js", JS),
+        embed!("sdk", "stats.js", JS),
+        embed!("sdk", "parley.d.ts", TS),
+        embed!("sdk", "package.json", "application/json"),
     ]
 });
 
@@ -140,17 +146,27 @@ static APP_FILES: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
 /// The service worker, which keeps the app shell for opening offline (`web/app/sw.js`).
 static SERVICE_WORKER: LazyLock<Asset> = LazyLock::new(|| embed!("app", "sw.js", JS).1);
 
-/// The JS SDK's ES modules: `parley.js` (messaging, and `Room` re-exported) and `room.js`
-/// (meetings). Any origin may import them; browsers revalidate them on each load (`no-cache`)
-/// and get `304 Not Modified` while they are unchanged.
+/// The JS SDK's ES modules: `parley.js` (messaging, and everything else re-exported), `room.js`
+/// (meetings), `media.js` (tracks and participants), `stats.js`, `files.js` and `common.js`;
+/// its TypeScript declarations, `parley.d.ts` (named by `parley.js`'s `X-TypeScript-Types`
+/// header); and its npm `package.json`. Any origin may import them; browsers revalidate them on
+/// each load (`no-cache`) and get `304 Not Modified` while they are unchanged.
 #[utoipa::path(get, path = "/sdk/{file}", tag = "web",
-    params(("file" = String, Path, description = "`parley.js`, `room.js`, `files.js` or `common.js`")),
+    params(("file" = String, Path, description = "`parley.js`, `room.js`, `media.js`, `stats.js`, `files.js`, `common.js`, `parley.d.ts` or `package.json`")),
     responses(
-        (status = 200, description = "The JS SDK, an ES module", content_type = "text/javascript"),
+        (status = 200, description = "The JS SDK: an ES module (`text/javascript`), its declarations (`application/typescript`) or its `package.json`", content_type = "text/javascript"),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 404, body = parley_proto::ErrorBody, description = "route_not_found")))]
 pub async fn sdk(Path(file): Path<String>, headers: HeaderMap) -> Response {
-    serve(&SDK_FILES, "the SDK", &file, &headers, true)
+    let mut response = serve(&SDK_FILES, "the SDK", &file, &headers, true);
+    if file == "parley.js" && response.status() != StatusCode::NOT_FOUND {
+        // Where TypeScript-aware loaders (Deno, for one) find the module's types.
+        response.headers_mut().insert(
+            HeaderName::from_static("x-typescript-types"),
+            HeaderValue::from_static("./parley.d.ts"),
+        );
+    }
+    response
 }
 
 /// The web app: sign-in, messaging, meetings, minutes and tasks, administration. One page; the
