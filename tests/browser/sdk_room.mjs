@@ -274,9 +274,10 @@ try {
     await t.until("packets flow", async () => {
       const s = await room.getStats();
       t.stats = s;
-      const mic = s.tracks.find((x) => x.direction === "outbound" && x.source === "microphone");
-      const before = first.tracks.find((x) => x.direction === "outbound" && x.source === "microphone");
-      return mic && before && mic.packets > before.packets && s.tracks.some((x) => x.direction === "inbound" && x.kind === "video" && x.width);
+      const find = (stats, direction, source) => stats.tracks.find((x) => x.direction === direction && x.source === source);
+      const grew = (direction, source) => find(s, direction, source)?.packets > (find(first, direction, source)?.packets ?? Infinity);
+      return grew("outbound", "microphone") && grew("inbound", "microphone") && grew("inbound", "camera")
+        && find(s, "inbound", "camera").width;
     });
     const second = t.stats;
     const pick = (s) => s.tracks.map((x) => ({
@@ -367,6 +368,22 @@ try {
     await t.until("both unpublished", () => !c.getTrack("screen_share") && !c.getTrack("screen_share_audio"));
     return t.log.filter((e) => e.type === "track_unpublished" && e.who === c.identity).length;
   }, report.c.sid);
+
+  // ---- A drops C's camera and takes it again: the same track object, its element plays on ----
+  report.resubscribe = await step(a, "A unsubscribes and subscribes again", async () => {
+    const { track, video, publication } = t.cVideo;
+    const mark = t.log.length;
+    await t.room.subscribe([publication.sid], false);
+    await t.until("unsubscribed", () => t.log.slice(mark).some((e) => e.type === "track_unsubscribed"));
+    const dropped = { subscribed: publication.isSubscribed, track: publication.track, src: video.srcObject };
+    await t.room.subscribe([publication.sid], true);
+    await t.until("subscribed again", () => t.log.slice(mark).some((e) => e.type === "track_subscribed"));
+    await t.until("the element plays again", () => video.srcObject && video.videoWidth > 0 && !video.paused);
+    return {
+      dropped: !dropped.subscribed && dropped.track === null && dropped.src === null,
+      sameTrack: publication.track === track, attached: track.attachedElements.length === 1 && video.srcObject === track.stream,
+    };
+  });
 
   // ---- picture-in-picture of C's camera ----
   report.pip = await step(a, "picture-in-picture", async () => {

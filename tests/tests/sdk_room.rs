@@ -213,6 +213,11 @@ async fn three_browsers_use_the_room_api_as_documented() {
     );
     assert_eq!(report["screenGone"], 2, "{report}");
     assert_eq!(
+        report["resubscribe"],
+        json!({"dropped": true, "sameTrack": true, "attached": true}),
+        "unsubscribing and subscribing again keeps the track and its element: {report}"
+    );
+    assert_eq!(
         report["pip"],
         json!({"window": true, "element": true}),
         "{report}"

@@ -147,12 +147,19 @@ export class Track {
    */
   async requestPictureInPicture() {
     if (this.kind !== "video") throw new ParleyError("invalid_input", "picture-in-picture needs a video track");
+    if (!this.current) throw new ParleyError("invalid_input", "the track is not subscribed");
     if (!document.pictureInPictureEnabled) throw new ParleyError("not_supported", "this browser offers no picture-in-picture");
     let video = /** @type {HTMLVideoElement | undefined} */ (this.attachedElements.find((e) => e instanceof HTMLVideoElement));
     if (!video) {
-      video = /** @type {HTMLVideoElement} */ (this.attach(document.createElement("video")));
-      video.hidden = true;
-      document.body.append(video);
+      const own = /** @type {HTMLVideoElement} */ (this.attach(document.createElement("video")));
+      own.hidden = true;
+      document.body.append(own);
+      // Ours only for the window: gone with it.
+      own.addEventListener("leavepictureinpicture", () => {
+        this.detach(own);
+        own.remove();
+      }, { once: true });
+      video = own;
     }
     if (video.readyState < 1) await new Promise((resolve) => video.addEventListener("loadedmetadata", resolve, { once: true }));
     return video.requestPictureInPicture();
@@ -195,6 +202,10 @@ export class LocalTrack extends Track {
   /** Stop capturing (a published track should be `room.unpublish`ed instead). */
   stop() {
     this.current?.stop();
+    if (this.meter) {
+      this.meter.source.disconnect();
+      this.meter = null;
+    }
   }
 }
 
@@ -390,8 +401,9 @@ export async function getLocalDevices(kind, requestPermissions = true) {
   const list = async () => (await navigator.mediaDevices.enumerateDevices()).filter((d) => !kind || d.kind === kind);
   let devices = await list();
   const unnamed = devices.some((d) => !d.label);
-  if (requestPermissions && unnamed && kind !== "audiooutput") {
-    const wants = { audio: !kind || kind === "audioinput", video: !kind || kind === "videoinput" };
+  if (requestPermissions && unnamed) {
+    // Outputs are named once the microphone is allowed.
+    const wants = { audio: kind !== "videoinput", video: !kind || kind === "videoinput" };
     try {
       const stream = await navigator.mediaDevices.getUserMedia(wants);
       for (const track of stream.getTracks()) track.stop();
@@ -431,9 +443,11 @@ export async function captureTrack(kind, options = {}) {
     stream = await navigator.mediaDevices.getUserMedia(kind === "audio" ? { audio: constraints } : { video: constraints });
   } catch (err) {
     const name = /** @type {any} */ (err)?.name;
-    if (name === "NotAllowedError") throw new ParleyError("permission_denied", `the ${kind === "audio" ? "microphone" : "camera"} was not allowed`);
-    if (name === "NotFoundError" || name === "OverconstrainedError") throw new ParleyError("no_device", `no such ${kind} device`);
-    throw err;
+    const what = kind === "audio" ? "microphone" : "camera";
+    if (name === "NotAllowedError" || name === "SecurityError") throw new ParleyError("permission_denied", `the ${what} was not allowed`);
+    if (name === "NotFoundError" || name === "OverconstrainedError") throw new ParleyError("no_device", `no such ${what}`);
+    // Busy (another app holds it), unplugged meanwhile, or refused by the system.
+    throw new ParleyError("no_device", `the ${what} could not be used: ${/** @type {any} */ (err)?.message || name}`);
   }
   const track = kind === "audio" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
   if (!track) throw new ParleyError("no_device", `no ${kind} device`);

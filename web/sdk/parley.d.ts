@@ -21,7 +21,7 @@ export declare class ParleyError extends Error {
   /**
    * The protocol's stable code (`not_member`, `forbidden`, `token_expired`, ...), or the SDK's
    * own: `connection_lost`, `closed`, `aborted`, `no_device`, `permission_denied`,
-   * `not_supported`, `malformed_json`.
+   * `not_supported`, `media_failed`, `malformed_json`, `invalid_input`.
    */
   readonly code: string;
   /** The HTTP status of a REST answer; `null` on the WebSockets and for the SDK's own. */
@@ -299,6 +299,7 @@ export interface ParticipantGrants {
 
 /** A track of media: this client's own (`LocalTrack`) or someone else's (`RemoteTrack`). */
 export declare abstract class Track {
+  protected constructor();
   readonly kind: TrackKind;
   readonly source: TrackSource;
   /** Given by the server once published (remote tracks always have one). */
@@ -323,6 +324,8 @@ export declare abstract class Track {
 
 /** One of this client's own tracks. */
 export declare class LocalTrack extends Track {
+  /** Made by `createLocalTrack` and the `publish…` methods. */
+  private constructor();
   readonly isLocal: true;
   readonly mediaStreamTrack: MediaStreamTrack;
   readonly name: string;
@@ -340,6 +343,7 @@ export declare class LocalTrack extends Track {
 
 /** Someone else's track, while subscribed. */
 export declare class RemoteTrack extends Track {
+  private constructor();
   readonly isLocal: false;
   readonly sid: string;
   readonly publication: TrackPublication;
@@ -350,6 +354,7 @@ export declare class RemoteTrack extends Track {
 
 /** A published track as the server describes it, with its media once subscribed. */
 export declare class TrackPublication {
+  private constructor();
   readonly sid: string;
   readonly kind: TrackKind;
   readonly source: TrackSource;
@@ -372,6 +377,7 @@ export declare class TrackPublication {
 
 /** Someone in the room. */
 export declare abstract class Participant {
+  protected constructor();
   readonly sid: string;
   readonly identity: string;
   readonly name: string;
@@ -394,10 +400,12 @@ export declare abstract class Participant {
 }
 
 export declare class LocalParticipant extends Participant {
+  private constructor();
   readonly isLocal: true;
 }
 
 export declare class RemoteParticipant extends Participant {
+  private constructor();
   readonly isLocal: false;
 }
 
@@ -534,9 +542,10 @@ export declare class Room extends Emitter {
   readonly subscriber: RTCPeerConnection | null;
 
   on<K extends keyof RoomEventMap>(type: K, fn: (event: RoomEvent<K>) => void): () => void;
-  on(type: "*", fn: (event: { type: string; [key: string]: any }) => void): () => void;
+  /** `*` (everything), or a push this SDK does not know yet, as the protocol's JSON. */
+  on(type: string, fn: (event: ProtocolFrame) => void): () => void;
   off<K extends keyof RoomEventMap>(type: K, fn: (event: RoomEvent<K>) => void): void;
-  off(type: "*", fn: (event: { type: string; [key: string]: any }) => void): void;
+  off(type: string, fn: (event: ProtocolFrame) => void): void;
 
   getParticipant(sid: string): Participant | null;
   join(): Promise<JoinedFrame>;

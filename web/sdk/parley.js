@@ -81,7 +81,7 @@
 import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
 import { Upload, downloadFile, getFile } from "./files.js";
 
-export { ParleyError, Upload };
+export { Emitter, ParleyError, Upload };
 export { Room } from "./room.js";
 export {
   Participant, LocalParticipant, RemoteParticipant, Track, LocalTrack, RemoteTrack, TrackPublication,

@@ -165,7 +165,7 @@ export class Room extends Emitter {
     return work.then(
       () => {},
       (err) => {
-        if (this.wanted && this.epoch === epoch) this.emit("error", { error: err });
+        if (this.wanted && this.epoch === epoch) this.emit("error", { error: asParleyError(err) });
       },
     );
   }
@@ -188,8 +188,9 @@ export class Room extends Emitter {
     if (this.wanted) return Promise.reject(new ParleyError("invalid_input", "join() was called already"));
     this.wanted = true;
     this.tokenRenewed = false;
-    window.addEventListener("online", this.onOnline);
-    window.addEventListener("offline", this.onOffline);
+    globalThis.addEventListener?.("online", this.onOnline);
+    globalThis.addEventListener?.("offline", this.onOffline);
+    if (this.joinedOnce) this.forgetRoom();
     this.setState("connecting");
     return new Promise((resolve, reject) => {
       this.joining = { resolve, reject };
@@ -205,13 +206,35 @@ export class Room extends Emitter {
     this.shutDown("left");
   }
 
+  /**
+   * A `join()` after leaving: what the room held belongs to the meeting left (kept until
+   * now for the app to read), and everyone is new again.
+   */
+  forgetRoom() {
+    this.participants.clear();
+    this.localParticipant = null;
+    this.info = null;
+    this.activeSpeakers = [];
+    this.slots.clear();
+    this.joinedOnce = false;
+  }
+
+  /** Resolves once the server said `joined` (at once if it has): media waits for its ICE servers. */
+  whenJoined() {
+    if (this.localParticipant) return Promise.resolve();
+    if (!this.joinedWaiters) this.joinedWaiters = [];
+    return new Promise((resolve) => this.joinedWaiters.push(resolve));
+  }
+
   /** @param {string} reason */
   shutDown(reason) {
     this.wanted = false;
     this.epoch += 1;
     clearTimeout(this.joinTimer);
-    window.removeEventListener("online", this.onOnline);
-    window.removeEventListener("offline", this.onOffline);
+    globalThis.removeEventListener?.("online", this.onOnline);
+    globalThis.removeEventListener?.("offline", this.onOffline);
+    // Out for good: a later join() is a new participant, never a resume.
+    this.resumeToken = null;
     clearTimeout(this.retryTimer);
     clearInterval(this.heartbeat);
     const socket = this.socket;
@@ -227,6 +250,7 @@ export class Room extends Emitter {
     this.localTracks.clear();
     this.joining?.reject(new ParleyError("closed", reason));
     this.joining = null;
+    for (const resolve of this.joinedWaiters?.splice(0) || []) resolve();
     this.setState("closed", reason);
   }
 
@@ -321,18 +345,23 @@ export class Room extends Emitter {
       this.forgetMedia();
     }
     // The same LocalParticipant object throughout, even when a rejoin gives it a new sid.
-    if (this.localParticipant) this.localParticipant.update(joined.participant);
+    const self = this.localParticipant;
+    const before = self ? describe(self) : null;
+    if (self) self.update(joined.participant);
     else this.localParticipant = new LocalParticipant(joined.participant);
     this.linkOwnPublications();
+    const selfChanged = self !== null && describe(self) !== before;
     // A new participant starts where the server starts everyone.
     if (fresh) this.localParticipant.connectionQuality = "excellent";
     if (resumed) this.syncOwnTracks(joined.participant.tracks, { mutes: true });
+    if (selfChanged) this.emit("participant_updated", { participant: self });
     this.reconcile(joined.participants);
     this.startHeartbeat();
     // What was asked meanwhile, and what was in flight when the connection dropped, before
     // anything a `connection` listener asks.
     for (const p of this.pending.values()) if (!p.sent) this.transmit(p);
     this.joinedOnce = true;
+    for (const resolve of this.joinedWaiters?.splice(0) || []) resolve();
     this.setState("open");
     this.joining?.resolve(joined);
     this.joining = null;
@@ -361,12 +390,17 @@ export class Room extends Emitter {
     for (const publication of participant.tracks.values()) this.emit("track_published", { publication, participant });
   }
 
-  /** @param {RemoteParticipant} participant @param {any} info */
+  /**
+   * What the server now says of someone else: publications that came and went, then
+   * `participant_updated` if their name, grants or hand changed.
+   * @param {RemoteParticipant} participant @param {any} info
+   */
   participantUpdated(participant, info) {
+    const before = describe(participant);
     const { added, removed } = participant.update(info);
     for (const publication of removed) this.trackGone(participant, publication);
     for (const publication of added) this.emit("track_published", { publication, participant });
-    this.emit("participant_updated", { participant });
+    if (describe(participant) !== before) this.emit("participant_updated", { participant });
   }
 
   /** @param {RemoteParticipant} participant */
@@ -405,8 +439,8 @@ export class Room extends Emitter {
     for (const p of this.participants.values()) {
       for (const publication of p.tracks.values()) this.dropTrack(publication);
     }
+    // A bridge's slots keep their objects: after a rejoin the same slots come back.
     for (const slot of this.slots.values()) this.dropTrack(slot);
-    this.slots.clear();
   }
 
   startHeartbeat() {
@@ -478,10 +512,11 @@ export class Room extends Emitter {
         const info = frame.participant;
         const local = this.localParticipant;
         if (local && info.sid === local.sid) {
+          const before = describe(local);
           local.update(info);
           this.linkOwnPublications();
           this.syncOwnTracks(info.tracks);
-          this.emit("participant_updated", { participant: local });
+          if (describe(local) !== before) this.emit("participant_updated", { participant: local });
           return;
         }
         const known = this.participants.get(info.sid);
@@ -652,7 +687,11 @@ export class Room extends Emitter {
     for (const publication of local.tracks.values()) {
       const track = [...this.localTracks.values()].find((t) => t.sid === publication.sid) || null;
       publication.track = track;
-      if (track) track.publication = publication;
+      if (track) {
+        track.publication = publication;
+        // This client knows its own mute state best; `track_muted` tells an admin's.
+        publication.muted = track.muted;
+      }
     }
   }
 
@@ -675,13 +714,22 @@ export class Room extends Emitter {
         if (local.transceiver) local.transceiver.direction = "inactive";
         this.emitLocal("local_track_unpublished", local);
         dropped = true;
-      } else if (mutes && info.muted !== local.muted) {
-        local.muted = info.muted;
-        local.mediaStreamTrack.enabled = !info.muted;
-        this.emitLocalMuted(local, info.muted);
+      } else if (mutes && info.muted && !local.muted && !this.muteWaiting(local.sid)) {
+        // Muted while we were away, and not by us: a room admin did. (An unmute we asked for
+        // meanwhile goes out after the resume and wins.)
+        local.muted = true;
+        local.mediaStreamTrack.enabled = false;
+        if (local.publication) local.publication.muted = true;
+        this.emitLocalMuted(local, true);
       }
     }
     if (dropped) this.background(this.renegotiate());
+  }
+
+  /** Whether a `mute` request for this track waits to go out or for its reply. @param {string | null} sid */
+  muteWaiting(sid) {
+    for (const p of this.pending.values()) if (p.frame.type === "mute" && p.frame.track === sid) return true;
+    return false;
   }
 
   /** Dynacast: encode only the layers someone receives. */
@@ -750,14 +798,15 @@ export class Room extends Emitter {
    * @param {RTCPeerConnection} pc
    */
   dropRetired(pc) {
-    for (const t of pc.getTransceivers()) {
-      const info = t.mid !== null ? this.mids.get(t.mid) : undefined;
-      const retired = t.currentDirection === "inactive" || t.currentDirection === "stopped" || t.direction === "stopped";
-      if (!info || !retired) continue;
-      this.mids.delete(t.mid);
+    const byMid = new Map(pc.getTransceivers().map((t) => [t.mid, t]));
+    for (const [mid, info] of [...this.mids]) {
+      const t = byMid.get(mid);
+      // A rejected m-line's transceiver is stopped, and gone once the answer is applied.
+      const retired = !t || t.currentDirection === "inactive" || t.currentDirection === "stopped" || t.direction === "stopped";
+      if (!retired) continue;
+      this.mids.delete(mid);
       const publication = this.findPublication(info.sid);
       if (publication) this.dropTrack(publication);
-      this.slots.delete(info.sid);
     }
   }
 
@@ -773,7 +822,8 @@ export class Room extends Emitter {
       }
       return publication;
     }
-    // A voice bridge's slots belong to nobody: they carry whoever speaks.
+    // A voice bridge's slots belong to nobody: they carry whoever speaks. (A track of someone
+    // not known yet waits there too, without a participant, until it is.)
     let slot = this.slots.get(info.sid);
     if (!slot) {
       slot = new TrackPublication(info, null);
@@ -813,9 +863,10 @@ export class Room extends Emitter {
    * @returns {Promise<LocalTrack>}
    */
   async publishMicrophone(options = {}) {
+    this.mayPublish("microphone");
     const deviceId = options.deviceId || this.activeDevices.get("audioinput");
     const track = options.track || await captureTrack("audio", { deviceId });
-    return this.publish({ source: "microphone", track, name: options.name, muted: options.muted });
+    return this.publishOwn(!options.track, { source: "microphone", track, name: options.name, muted: options.muted });
   }
 
   /**
@@ -825,9 +876,34 @@ export class Room extends Emitter {
    * @returns {Promise<LocalTrack>}
    */
   async publishCamera(options = {}) {
+    this.mayPublish("camera");
     const deviceId = options.deviceId || this.activeDevices.get("videoinput");
     const track = options.track || await captureTrack("video", { deviceId, width: options.width, height: options.height });
-    return this.publish({ source: "camera", track, name: options.name, simulcast: options.simulcast !== false });
+    return this.publishOwn(!options.track, { source: "camera", track, name: options.name, simulcast: options.simulcast !== false });
+  }
+
+  /**
+   * `closed` before `join()` (or after leaving), `invalid_input` for a source published
+   * already: checked before any device is opened.
+   * @param {TrackSource} source
+   */
+  mayPublish(source) {
+    if (!this.wanted) throw new ParleyError("closed", "join() first");
+    if (this.localTracks.has(source)) throw new ParleyError("invalid_input", `${source} is published already`);
+  }
+
+  /**
+   * Publish; a track the SDK captured itself is stopped again if publishing fails, so no
+   * camera light stays on for nothing.
+   * @param {boolean} captured @param {Parameters<Room["publish"]>[0]} spec
+   */
+  async publishOwn(captured, spec) {
+    try {
+      return await this.publish(spec);
+    } catch (err) {
+      if (captured && spec.track instanceof MediaStreamTrack) spec.track.stop();
+      throw err;
+    }
   }
 
   /**
@@ -839,6 +915,7 @@ export class Room extends Emitter {
    * @returns {Promise<LocalTrack>} the screen's video track
    */
   async publishScreen(options = {}) {
+    this.mayPublish("screen_share");
     let track = options.track;
     let audio = null;
     if (!track) {
@@ -849,17 +926,25 @@ export class Room extends Emitter {
       track = stream.getVideoTracks()[0];
       audio = stream.getAudioTracks()[0] || null;
     }
+    const captured = !options.track;
     track.addEventListener("ended", () => {
       if (this.localTracks.get("screen_share")?.mediaStreamTrack === track) this.unpublish("screen_share").catch(() => {});
     });
-    const video = await this.publish({ source: "screen_share", track, name: options.name, simulcast: Boolean(options.simulcast) });
+    let video;
+    try {
+      video = await this.publish({ source: "screen_share", track, name: options.name, simulcast: Boolean(options.simulcast) });
+    } catch (err) {
+      if (captured) track.stop();
+      audio?.stop();
+      throw err;
+    }
     if (audio) {
       try {
         await this.publish({ source: "screen_share_audio", track: audio, name: options.name });
       } catch (err) {
         // The screen is shared; its sound may not be allowed (`can_publish_sources`).
         audio.stop();
-        this.emit("error", { error: err });
+        this.emit("error", { error: asParleyError(err) });
       }
     }
     return video;
@@ -870,7 +955,7 @@ export class Room extends Emitter {
    * @returns {Promise<LocalTrack>}
    */
   async publish({ source, track, name = "", simulcast = false, muted = false }) {
-    if (this.localTracks.has(source)) throw new ParleyError("invalid_input", `${source} is published already`);
+    this.mayPublish(source);
     const given = track instanceof LocalTrack ? track : null;
     const mediaTrack = given ? given.mediaStreamTrack : /** @type {MediaStreamTrack} */ (track);
     const settings = mediaTrack.getSettings ? mediaTrack.getSettings() : {};
@@ -943,7 +1028,9 @@ export class Room extends Emitter {
   }
 
   async negotiate() {
-    if (!this.wanted) return;
+    // The publisher connection is made with the ICE servers `joined` names.
+    await this.whenJoined();
+    if (!this.wanted) throw new ParleyError("closed", "the room was closed");
     if (!this.publisher) this.publisher = this.peer("publisher");
     const pc = this.publisher;
     for (const local of this.localTracks.values()) {
@@ -1007,16 +1094,26 @@ export class Room extends Emitter {
         for (const publication of p.tracks.values()) if (publication.remote?.kind === "audio") tracks.push(publication.remote);
       }
       for (const slot of this.slots.values()) if (slot.remote) tracks.push(slot.remote);
-      for (const track of tracks) {
-        for (const el of track.attachedElements) {
-          try {
+      /** @type {[HTMLMediaElement, string][]} */
+      const switched = [];
+      try {
+        if (!tracks.some((t) => t.attachedElements.length)) {
+          // Nothing plays yet: try the output on an element of our own, so a wrong id fails now.
+          await new Audio().setSinkId(deviceId);
+        }
+        for (const track of tracks) {
+          for (const el of track.attachedElements) {
+            const before = el.sinkId;
             await el.setSinkId(deviceId);
-          } catch (err) {
-            throw new ParleyError("no_device", `the audio output could not be used: ${/** @type {any} */ (err)?.message || err}`);
+            switched.push([el, before]);
           }
         }
-        track.sinkId = deviceId;
+      } catch (err) {
+        // All or nothing: what switched goes back to where it played.
+        for (const [el, before] of switched) await el.setSinkId(before).catch(() => {});
+        throw new ParleyError("no_device", `the audio output could not be used: ${/** @type {any} */ (err)?.message || err}`);
       }
+      for (const track of tracks) track.sinkId = deviceId;
     } else {
       const source = kind === "audioinput" ? "microphone" : "camera";
       const local = this.localTracks.get(source);
@@ -1031,10 +1128,16 @@ export class Room extends Emitter {
           if (local.transceiver) await local.transceiver.sender.replaceTrack(fresh);
         } catch (err) {
           fresh.stop();
-          throw err;
+          throw asParleyError(err);
         }
         local.replaceMediaStreamTrack(fresh);
         old.stop();
+      } else {
+        // Nothing to replace: the next publish uses it, so it must be there.
+        const known = await navigator.mediaDevices.enumerateDevices();
+        if (!known.some((d) => d.kind === kind && d.deviceId === deviceId)) {
+          throw new ParleyError("no_device", `no ${kind} device ${deviceId}`);
+        }
       }
     }
     this.activeDevices.set(kind, deviceId);
@@ -1135,6 +1238,22 @@ export class Room extends Emitter {
     }
     if (this.subscriber) await this.request({ type: "ice_restart" });
   }
+}
+
+/** What `participant_updated` is about: name, grants and hand. @param {Participant} p */
+function describe(p) {
+  return JSON.stringify([p.name, p.grants, p.handRaisedAt]);
+}
+
+/**
+ * Whatever failed, as a `ParleyError`: the browser's own errors (WebRTC, devices) get
+ * `media_failed`.
+ * @param {unknown} err @returns {ParleyError}
+ */
+function asParleyError(err) {
+  if (err instanceof ParleyError) return err;
+  const message = /** @type {any} */ (err)?.message || String(err);
+  return new ParleyError("media_failed", message);
 }
 
 export { Participant };

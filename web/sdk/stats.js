@@ -180,7 +180,11 @@ export function inboundStats(report, keys, history) {
   const rtt = transportRtt(report);
   const result = [];
   for (const key of keys) {
-    const s = statsFor(report, "inbound-rtp", key)[0];
+    // A receiver may have counted a stream before its SSRC was signalled: the live one is the
+    // browser track's, and the one with the most packets.
+    const candidates = statsFor(report, "inbound-rtp", key);
+    const own = candidates.filter((c) => c.trackIdentifier === key.trackId);
+    const s = (own.length ? own : candidates).reduce((best, c) => (!best || (c.packetsReceived || 0) > (best.packetsReceived || 0) ? c : best), null);
     if (!s) continue;
     const lost = Math.max(0, s.packetsLost || 0);
     const rate = history.rate(`sub:${s.id}`, s.bytesReceived || 0, s.packetsReceived || 0, lost, s.timestamp);
