@@ -23,13 +23,15 @@ const site = http.createServer((req, res) => {
 await new Promise((resolve) => site.listen(0, "127.0.0.1", resolve));
 const origin = `http://127.0.0.1:${site.address().port}`;
 
-// Two fake cameras, three fake microphones and speakers; sound plays without a user gesture;
+// Fake cameras, microphones and speakers; sound plays without a user gesture;
 // getDisplayMedia picks the screen (with its fake sound) by itself.
 const browser = await chromium.launch({
   executablePath: chromiumPath,
   headless: true,
   args: chromiumFlags(undefined, [
-    "--use-fake-device-for-media-stream=device-count=2",
+    // Three of each: Chromium's second fake camera plays in a <video> but WebRTC never encodes
+    // its frames, so the camera switched to is the third.
+    "--use-fake-device-for-media-stream=device-count=3",
     "--autoplay-policy=no-user-gesture-required",
     "--auto-select-desktop-capture-source=Entire screen",
   ]),
@@ -305,7 +307,7 @@ try {
     await room.switchDevice("audioinput", micTo.deviceId);
     const cams = await Room.getLocalDevices("videoinput");
     const camFrom = cam.deviceId;
-    const camTo = cams.find((d) => d.deviceId !== camFrom);
+    const camTo = cams.at(-1);
     await room.switchDevice("videoinput", camTo.deviceId);
     const outputs = await Room.getLocalDevices("audiooutput");
     const outTo = outputs[outputs.length - 1];
@@ -323,6 +325,7 @@ try {
       micSame: room.localTracks.get("microphone") === mic && mic.sid === micSid, micDevice: mic.deviceId === micTo.deviceId,
       micSender: mic.transceiver.sender.track === mic.mediaStreamTrack, oldMicEnded: oldMic.readyState === "ended",
       camSame: room.localTracks.get("camera") === cam, camDevice: cam.deviceId === camTo.deviceId && camTo.deviceId !== camFrom,
+      camTo: camTo.label,
       camSender: cam.transceiver.sender.track === cam.mediaStreamTrack, oldCamEnded: oldCam.readyState === "ended",
       camLive: cam.mediaStreamTrack.readyState === "live",
       sink: t.bAudio.el.sinkId === outTo.deviceId, active: {
@@ -333,18 +336,22 @@ try {
       refused, events: t.log.filter((e) => e.type === "active_device_changed").length,
     };
   });
-  // The others still get A's media from the new devices.
+  // The others still get A's media from the new devices: packets of both, and pictures decoded.
   report.afterSwitch = await step(c, "C still receives A's camera and microphone", async (aSid) => {
     const room = t.room;
+    const a = room.participants.get(aSid);
+    const video = a.getTrack("camera").track.attach();
+    document.body.append(video);
+    const frames = () => video.getVideoPlaybackQuality().totalVideoFrames;
     const count = async () => {
       const s = await room.getStats();
       const of = (source) => s.tracks.find((x) => x.direction === "inbound" && x.participant === aSid && x.source === source)?.packets || 0;
-      return { camera: of("camera"), microphone: of("microphone") };
+      return { camera: of("camera"), microphone: of("microphone"), frames: frames() };
     };
     const before = await count();
-    const after = await t.until("more packets from A", async () => {
+    const after = await t.until("more of A's media", async () => {
       const now = await count();
-      return now.camera > before.camera + 50 && now.microphone > before.microphone + 50 ? now : null;
+      return now.camera > before.camera + 50 && now.microphone > before.microphone + 50 && now.frames > before.frames + 15 ? now : null;
     });
     return { before, after };
   }, report.a.sid);

@@ -1,7 +1,8 @@
 // Meetings and voice bridges in the web app, on the SDK's Room: a pre-join screen with device
 // choice and preview; the call with grid and active-speaker layouts, screen share as its own
 // tile, mute, raise hand, the participant list, the channel's chat and the minutes beside the
-// call, the recording indicator and a reconnecting indicator. A voice bridge is the same room
+// call, the devices (microphone, camera and speaker switched mid-call, with a level meter), the
+// recording indicator and a reconnecting indicator. A voice bridge is the same room
 // machinery, audio only, with the ping's roster of who acknowledged, joined and speaks.
 
 import * as sdk from "/sdk/parley.js";
@@ -51,6 +52,11 @@ export function leaveCall() {
 /** A user's identity in rooms. */
 const userOf = (identity) => (identity && identity.startsWith("user:") ? Number(identity.slice(5)) : null);
 
+/** What a device list calls the devices of each kind it has no name for ("Microphone 2"). */
+const UNNAMED_DEVICE = { audioinput: "meeting.micN", videoinput: "meeting.cameraN", audiooutput: "meeting.speakerN" };
+/** A device's name, as the browser gives it (only to a page allowed to use it), else its place. */
+const deviceLabel = (device, i) => device.label || t(UNNAMED_DEVICE[device.kind], { n: i + 1 });
+
 // --- Pre-join ---------------------------------------------------------------------------------
 
 export async function renderMeeting(main, ctx, channel) {
@@ -94,7 +100,7 @@ export async function renderMeeting(main, ctx, channel) {
     for (const [select, kind] of [[cameraSelect, "videoinput"], [micSelect, "audioinput"]]) {
       const current = select.value;
       mount(select, devices.filter((d) => d.kind === kind).map((d, i) =>
-        h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `${kind} ${i + 1}`)));
+        h("option", { value: d.deviceId, selected: d.deviceId === current }, deviceLabel(d, i))));
     }
   };
   // The preview being opened: joining waits for it, so a quick click still brings the devices.
@@ -204,6 +210,14 @@ class Call {
     this.media = new Map();
     this.chatView = null;
     this.stopped = false;
+    /** The devices panel, built when first opened, and its level meter's animation frame. */
+    this.devicesHost = null;
+    this.devicesShown = false;
+    this.meterFrame = 0;
+    /** Bumped by each listing of the devices: an older one still under way gives up. */
+    this.listing = 0;
+    /** Per device kind: the switch under way and the device asked for after it. */
+    this.switching = new Map();
     this.root = h("section", { class: `call call-${kind}`, dataset: { state: "connecting" } });
     this.banner = h("div", { class: "call-reconnecting", role: "status", hidden: true }, t("connection.reconnecting"));
     this.stage = h("div", { class: "stage", "aria-label": t("meeting.stage") });
@@ -246,6 +260,12 @@ class Call {
       this.markSpeakers();
       if (this.layout === "speaker") this.render();
     });
+    // A device switched (here or by the SDK): the own tile plays the new camera, the lists say so.
+    room.on("active_device_changed", rerender);
+    this.onDeviceChange = () => {
+      if (this.devicesShown) this.listDevices(false);
+    };
+    navigator.mediaDevices?.addEventListener("devicechange", this.onDeviceChange);
     room.on("removed", ({ reason, message }) => {
       toast(t("meeting.removed", { reason: message || reason }), "error");
       this.render();
@@ -261,6 +281,8 @@ class Call {
   stop() {
     this.stopped = true;
     clearInterval(this.timer);
+    this.stopMeter();
+    navigator.mediaDevices?.removeEventListener("devicechange", this.onDeviceChange);
     if (this.chatView) this.chatView.close();
     for (const track of this.room.localTracks ? this.room.localTracks.values() : []) {
       if (track.mediaStreamTrack) track.mediaStreamTrack.stop();
@@ -443,11 +465,26 @@ class Call {
   }
 
   renderSide() {
+    const opening = this.panel === "devices" && !this.devicesShown;
+    this.devicesShown = this.panel === "devices";
+    if (!this.devicesShown) this.stopMeter();
     if (!this.panel) {
       this.side.hidden = true;
       return;
     }
     this.side.hidden = false;
+    if (this.panel === "devices") {
+      this.devicesHost ??= this.devicesPanel();
+      if (this.side.firstChild !== this.devicesHost) mount(this.side, this.devicesHost);
+      if (opening) {
+        this.listDevices(true);
+        this.devicesHost.querySelector("select").focus();
+      } else {
+        this.syncDevices();
+      }
+      this.startMeter();
+      return;
+    }
     if (this.panel === "chat") {
       if (!this.chatHost) {
         this.chatHost = h("div", { class: "side-chat" });
@@ -498,6 +535,144 @@ class Call {
       }
       if (this.side.firstChild !== this.minutesHost) mount(this.side, this.minutesHost);
     }
+  }
+
+  // --- Devices: a select per kind, switched in place during the call, and the mic's level ---
+
+  /** The kinds this call offers: a bridge has no camera; a browser without setSinkId no speaker. */
+  deviceKinds() {
+    const kinds = ["audioinput"];
+    if (this.kind === "meeting") kinds.push("videoinput");
+    if (typeof HTMLMediaElement.prototype.setSinkId === "function") kinds.push("audiooutput");
+    return kinds;
+  }
+
+  /** The panel: built once and kept, so a render while a list is in use leaves it alone. */
+  devicesPanel() {
+    const names = { audioinput: t("meeting.microphone"), videoinput: t("meeting.camera"), audiooutput: t("meeting.speaker") };
+    const field = (kind) => {
+      const select = h("select", { id: `device-${kind}`, dataset: { kind } });
+      select.addEventListener("change", () => this.switchTo(kind, select));
+      return h("div", { class: "device-field", dataset: { kind } },
+        h("label", { for: select.id }, names[kind]), select,
+        kind === "audioinput" ? h("div", { class: "mic-level" },
+          h("label", { for: "mic-level" }, t("meeting.micLevel")),
+          h("meter", { id: "mic-level", min: "0", max: "1", value: 0 })) : null,
+        kind === "videoinput" ? h("p", { class: "device-hint", id: "camera-hint", hidden: true }, t("meeting.cameraLater")) : null);
+    };
+    return h("div", {
+      class: "side-panel devices-panel",
+      // Esc in the panel closes it, as it does the thread panel, back to its button.
+      onkeydown: (e) => {
+        if (e.key !== "Escape" || e.defaultPrevented || e.isComposing) return;
+        e.preventDefault();
+        this.panel = null;
+        this.render();
+        document.getElementById("panel-devices")?.focus();
+      },
+    }, h("h2", null, t("meeting.devices")), this.deviceKinds().map(field));
+  }
+
+  /**
+   * Fill the lists from the browser's devices (`ask`: let the SDK ask for the permission that
+   * names them, once, when the panel opens), each at the device in use.
+   */
+  async listDevices(ask) {
+    const listing = ++this.listing;
+    for (const kind of this.deviceKinds()) {
+      const devices = await sdk.Room.getLocalDevices(kind, ask).catch(() => []);
+      if (listing !== this.listing || this.stopped) return;
+      const select = this.devicesHost.querySelector(`#device-${kind}`);
+      const before = select.value;
+      mount(select, devices.length
+        ? devices.map((d, i) => h("option", { value: d.deviceId }, deviceLabel(d, i)))
+        : h("option", { value: "" }, t("meeting.deviceNone")));
+      select.disabled = !devices.length;
+      // The device in use; else what was chosen here; else the browser's default, listed first.
+      const ids = devices.map((d) => d.deviceId);
+      const shown = [this.room.getActiveDevice(kind), before].find((id) => id && ids.includes(id));
+      select.value = shown || ids[0] || "";
+      select.dataset.value = select.value;
+    }
+    this.syncDevices();
+  }
+
+  /** Each list at the device in use (after a switch, a publish); the camera's hint when it is off. */
+  syncDevices() {
+    if (!this.devicesHost) return;
+    for (const select of this.devicesHost.querySelectorAll("select")) {
+      const kind = select.dataset.kind;
+      const active = this.room.getActiveDevice(kind);
+      if (this.switching.has(kind) || !active || active === select.value) continue;
+      if ([...select.options].some((o) => o.value === active)) select.value = select.dataset.value = active;
+    }
+    const hint = this.devicesHost.querySelector("#camera-hint");
+    if (hint) {
+      const off = !(this.room.localTracks && this.room.localTracks.get("camera"));
+      hint.hidden = !off;
+      const select = this.devicesHost.querySelector("#device-videoinput");
+      if (off) select.setAttribute("aria-describedby", hint.id);
+      else select.removeAttribute("aria-describedby");
+    }
+  }
+
+  /**
+   * Switch `kind` to what `select` shows. One switch at a time per kind: choices made while one
+   * is under way (arrow keys on a closed list change it at each press) leave only the last to
+   * follow it. A refusal is said in a toast and the list goes back to the device in use.
+   */
+  switchTo(kind, select) {
+    const pending = this.switching.get(kind);
+    if (pending) {
+      pending.next = select.value;
+      return;
+    }
+    const state = { next: select.value };
+    this.switching.set(kind, state);
+    const field = select.closest(".device-field");
+    field.setAttribute("aria-busy", "true");
+    (async () => {
+      while (state.next !== null) {
+        const deviceId = state.next;
+        state.next = null;
+        try {
+          await this.room.switchDevice(kind, deviceId);
+          select.dataset.value = deviceId;
+        } catch (err) {
+          console.error(err);
+          toast(t("meeting.deviceFailed", { reason: err && err.message ? err.message : String(err) }), "error");
+          if (state.next === null) select.value = select.dataset.value || "";
+        }
+      }
+      this.switching.delete(kind);
+      field.removeAttribute("aria-busy");
+      this.syncDevices();
+    })();
+  }
+
+  /** The microphone's level on each animation frame while the panel is open; peaks fall slowly. */
+  startMeter() {
+    if (this.meterFrame) return;
+    let shown = 0;
+    const frame = () => {
+      const meter = this.devicesHost && this.devicesHost.querySelector("meter");
+      if (this.stopped || !this.devicesShown || !this.root.isConnected || !meter) {
+        this.meterFrame = 0;
+        return;
+      }
+      const mic = this.room.localTracks && this.room.localTracks.get("microphone");
+      shown = Math.max(mic ? mic.getAudioLevel() : 0, shown * 0.92);
+      meter.value = shown < 0.005 ? 0 : shown;
+      this.meterFrame = requestAnimationFrame(frame);
+    };
+    this.meterFrame = requestAnimationFrame(frame);
+  }
+
+  stopMeter() {
+    if (this.meterFrame) cancelAnimationFrame(this.meterFrame);
+    this.meterFrame = 0;
+    const meter = this.devicesHost && this.devicesHost.querySelector("meter");
+    if (meter) meter.value = 0;
   }
 
   renderControls() {
@@ -561,6 +736,8 @@ class Call {
       this.kind === "meeting" ? button(this.layout === "grid" ? "grid" : "speaker-view", t("meeting.layoutShort"), t("meeting.layout"), () => {
         this.layout = this.layout === "grid" ? "speaker" : "grid";
       }, { id: "toggle-layout" }) : null,
+      panelButton("devices", "settings", t("meeting.devices"),
+        this.kind === "meeting" ? t("meeting.devicesTitle") : t("meeting.devicesTitleAudio")),
       this.kind === "bridge"
         ? panelButton("roster", "list", t("bridge.roster"), t("bridge.roster"))
         : panelButton("people", "people", t("meeting.peopleShort"), t("meeting.people")),
