@@ -76,6 +76,7 @@ impl Engine {
             self.metrics.participants.dec();
         }
         self.routes.retain(|_, (k, _)| *k != key);
+        self.ufrags.retain(|_, (k, _)| *k != key);
         self.dirty.retain(|(k, _)| *k != key);
         self.pending.retain(|(k, _, _)| *k != key);
         self.doomed.retain(|(k, _)| *k != key);

@@ -29,6 +29,8 @@ use tokio::sync::mpsc::error::TrySendError;
 const TICK: Duration = Duration::from_millis(10);
 /// Datagrams read per wake-up before the peers they touched are polled.
 const READ_BATCH: usize = 64;
+/// How often at most the ICE username index is rebuilt when a check names a fragment it lacks.
+const UFRAG_REBUILD: Duration = Duration::from_secs(1);
 
 #[doc(hidden)]
 pub mod bench;
@@ -71,6 +73,8 @@ impl Engine {
             rooms: HashMap::new(),
             participants: HashMap::new(),
             routes: HashMap::new(),
+            ufrags: HashMap::new(),
+            ufrags_rebuilt: Instant::now(),
             next_key: 1,
             dirty: Vec::new(),
             pending: Vec::new(),
@@ -129,6 +133,51 @@ impl Engine {
         }
     }
 
+    /// The connection an ICE check from a new address is for, by the local username fragment
+    /// it names (`USERNAME` is `<ours>:<theirs>`), and only if that connection takes it. A
+    /// fragment not indexed (credentials changed somewhere the index missed) rebuilds the index
+    /// once, at most every `UFRAG_REBUILD`, so checks with made-up names cannot make every
+    /// datagram a scan of every participant.
+    fn stun_target(&mut self, data: &[u8], input: &Input) -> Option<(ParticipantKey, Side)> {
+        let ours = stun_username(data)?.split(':').next()?;
+        let accepts = |engine: &mut Engine, (key, side): (ParticipantKey, Side)| {
+            engine
+                .participants
+                .get_mut(&key)
+                .is_some_and(|p| p.peer(side).rtc.accepts(input))
+        };
+        if let Some(target) = self.ufrags.get(ours).copied() {
+            if accepts(self, target) {
+                return Some(target);
+            }
+        }
+        let now = Instant::now();
+        if now.saturating_duration_since(self.ufrags_rebuilt) < UFRAG_REBUILD {
+            return None;
+        }
+        self.ufrags_rebuilt = now;
+        let keys: Vec<ParticipantKey> = self.participants.keys().copied().collect();
+        self.ufrags.clear();
+        for key in keys {
+            self.index_ice(key);
+        }
+        let target = self.ufrags.get(ours).copied()?;
+        accepts(self, target).then_some(target)
+    }
+
+    /// Index both connections of `key` by their local ICE username fragments (after they are
+    /// made, and after an SDP exchange that may have restarted ICE).
+    pub(super) fn index_ice(&mut self, key: ParticipantKey) {
+        let Some(p) = self.participants.get_mut(&key) else {
+            return;
+        };
+        self.ufrags.retain(|_, (k, _)| *k != key);
+        for side in [Side::Publisher, Side::Subscriber] {
+            let ufrag = p.peer(side).rtc.direct_api().local_ice_credentials().ufrag;
+            self.ufrags.insert(ufrag, (key, side));
+        }
+    }
+
     fn drop_datagram(&self, reason: &str) {
         self.metrics
             .dropped_datagrams
@@ -159,20 +208,7 @@ impl Engine {
         // A new address gets in only with an ICE check (STUN: first byte 0 to 3, RFC 7983)
         // naming one of our peers' credentials; DTLS or RTP from it is dropped unread.
         let stun = data.first().is_some_and(|b| *b < 4);
-        let target = known.or_else(|| {
-            if !stun {
-                return None;
-            }
-            self.participants.iter_mut().find_map(|(key, p)| {
-                if p.publisher.rtc.accepts(&input) {
-                    Some((*key, Side::Publisher))
-                } else if p.subscriber.rtc.accepts(&input) {
-                    Some((*key, Side::Subscriber))
-                } else {
-                    None
-                }
-            })
-        });
+        let target = known.or_else(|| stun.then(|| self.stun_target(data, &input)).flatten());
         let Some((key, side)) = target else {
             self.drop_datagram("unknown_source");
             return;
@@ -482,4 +518,24 @@ fn fill_slots(
             *free = Some(speaker);
         }
     }
+}
+
+/// The `USERNAME` attribute of a STUN message (RFC 8489 §14.3), if it has one that is UTF-8.
+/// Bounds are checked at every step: the message comes from anyone.
+pub(crate) fn stun_username(data: &[u8]) -> Option<&str> {
+    const USERNAME: u16 = 0x0006;
+    let length = usize::from(u16::from_be_bytes([*data.get(2)?, *data.get(3)?]));
+    let body = data.get(20..20 + length)?;
+    let mut at = 0;
+    while at + 4 <= body.len() {
+        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([body[at + 2], body[at + 3]]));
+        let value = body.get(at + 4..at + 4 + len)?;
+        if kind == USERNAME {
+            return std::str::from_utf8(value).ok();
+        }
+        // Values are padded to a multiple of four bytes.
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    None
 }

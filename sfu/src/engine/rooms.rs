@@ -21,7 +21,10 @@ impl Engine {
                 tracks,
                 reply,
             } => {
-                let _ = reply.send(self.offer(key, &sdp, tracks));
+                let answer = self.offer(key, &sdp, tracks);
+                // A client's ICE restart gives our side of it new credentials too.
+                self.index_ice(key);
+                let _ = reply.send(answer);
             }
             Command::Answer { key, sdp, reply } => {
                 let _ = reply.send(self.answer(key, &sdp));
@@ -405,6 +408,7 @@ impl Engine {
         let room_name = participant.room.clone();
         tracing::info!(room = %room_name, participant = %info.sid, identity = %info.identity, "participant joined");
         self.participants.insert(key, participant);
+        self.index_ice(key);
         self.metrics.participants.inc();
 
         let room = self
@@ -625,6 +629,7 @@ impl Engine {
                 .dec();
         }
         self.routes.retain(|_, (k, _)| *k != key);
+        self.ufrags.retain(|_, (k, _)| *k != key);
         self.dirty.retain(|(k, _)| *k != key);
         let room_name = p.room.clone();
         if let Some(room) = self.rooms.get_mut(&room_name) {

@@ -284,6 +284,13 @@ pub(crate) struct Engine {
     pub(super) rooms: HashMap<Arc<str>, Room>,
     pub(super) participants: HashMap<ParticipantKey, Participant>,
     pub(super) routes: HashMap<SocketAddr, (ParticipantKey, Side)>,
+    /// Each peer connection by its local ICE username fragment: how a check from an address
+    /// not seen before finds its connection without asking every participant
+    /// (`Engine::stun_target`). Kept when connections are made and their credentials change;
+    /// entries of departed participants go with them.
+    pub(super) ufrags: HashMap<String, (ParticipantKey, Side)>,
+    /// When `ufrags` was last rebuilt from scratch (at most every `UFRAG_REBUILD`).
+    pub(super) ufrags_rebuilt: Instant,
     pub(super) next_key: u64,
     pub(super) dirty: Vec<(ParticipantKey, Side)>,
     pub(super) pending: Vec<(ParticipantKey, Side, Event)>,

@@ -170,3 +170,44 @@ async fn a_revoked_keys_participants_go_and_its_late_joins_are_refused() {
     assert_eq!(late.code, ErrorCode::TokenInvalid);
     sfu.shutdown().await;
 }
+
+/// A STUN message: the header, then each attribute as type, length, value padded to four bytes.
+fn stun(attributes: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (kind, value) in attributes {
+        body.extend_from_slice(&kind.to_be_bytes());
+        body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+        body.extend_from_slice(value);
+        body.resize(body.len().div_ceil(4) * 4, 0);
+    }
+    let mut message = vec![0x00, 0x01];
+    message.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    message.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+    message.extend_from_slice(&[7; 12]);
+    message.extend_from_slice(&body);
+    message
+}
+
+#[test]
+fn an_ice_checks_username_is_read_past_other_attributes_and_bad_messages_give_none() {
+    use super::stun_username;
+    let check = stun(&[
+        (0x0024, &[0, 0, 1, 2]),
+        (0x0006, b"srv1:cli"),
+        (0x8029, &[1; 8]),
+    ]);
+    assert_eq!(stun_username(&check), Some("srv1:cli"));
+    // A name whose length is not a multiple of four, after one that is padded.
+    let check = stun(&[(0x8022, b"abc"), (0x0006, b"a:bcdef")]);
+    assert_eq!(stun_username(&check), Some("a:bcdef"));
+    // No USERNAME; a message cut short; an attribute longer than the message; not UTF-8.
+    assert_eq!(stun_username(&stun(&[(0x0024, &[0, 0, 1, 2])])), None);
+    let whole = stun(&[(0x0006, b"srv1:cli")]);
+    assert_eq!(stun_username(&whole[..whole.len() - 2]), None);
+    let mut long = whole.clone();
+    long[22..24].copy_from_slice(&200u16.to_be_bytes());
+    assert_eq!(stun_username(&long), None);
+    assert_eq!(stun_username(&stun(&[(0x0006, &[0xff, 0xfe])])), None);
+    assert_eq!(stun_username(&[]), None);
+    assert_eq!(stun_username(&[0, 1, 0, 8]), None);
+}

@@ -65,6 +65,9 @@ impl Engine {
         p.pending_offer = Some(msg.clone());
         signal(key, p, msg, &mut self.doomed);
         self.mark_dirty(key, Side::Subscriber);
+        if restart {
+            self.index_ice(key);
+        }
     }
 
     pub(super) fn offer(
