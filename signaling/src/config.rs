@@ -476,6 +476,15 @@ pub struct RtcSection {
     pub keyframe_interval_ms: u64,
     /// Extra STUN/TURN URLs handed to clients in `joined`.
     pub ice_servers: Vec<String>,
+    /// TURN servers (`turn:` / `turns:` URLs) that relay media for clients whose network
+    /// blocks UDP to the media port; each `joined` hands out credentials for them, made with
+    /// `turn_secret` as the TURN REST API has it (coturn's `use-auth-secret`).
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN servers (coturn's `static-auth-secret`), 16+ characters.
+    pub turn_secret: String,
+    /// How long TURN credentials stay valid (60 s to 7 days). A relayed connection needs them
+    /// for as long as it lasts, so this is longer than any meeting.
+    pub turn_ttl_secs: u64,
     /// Receives room, participant and track events; empty: none are sent.
     pub webhook_url: String,
     /// Signs the webhooks (HMAC-SHA256 of `timestamp.body`); required with `webhook_url`.
@@ -496,6 +505,9 @@ impl Default for RtcSection {
             ring_secs: 30,
             keyframe_interval_ms: 500,
             ice_servers: Vec::new(),
+            turn_urls: Vec::new(),
+            turn_secret: String::new(),
+            turn_ttl_secs: 86_400,
             webhook_url: String::new(),
             webhook_secret: String::new(),
         }
@@ -636,6 +648,27 @@ impl Config {
         if self.urgent.remind_every_secs == 0 {
             return Err(ConfigError::Invalid(
                 "urgent.remind_every_secs must be at least 1".into(),
+            ));
+        }
+        if let Some(url) = self
+            .rtc
+            .turn_urls
+            .iter()
+            .find(|u| !(u.starts_with("turn:") || u.starts_with("turns:")))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "rtc.turn_urls: `{url}` is not a turn: or turns: URL"
+            )));
+        }
+        if !self.rtc.turn_urls.is_empty() && self.rtc.turn_secret.len() < 16 {
+            return Err(ConfigError::Invalid(
+                "rtc.turn_urls needs rtc.turn_secret (16+ characters, the TURN server's static-auth-secret)"
+                    .into(),
+            ));
+        }
+        if !(60..=7 * 86_400).contains(&self.rtc.turn_ttl_secs) {
+            return Err(ConfigError::Invalid(
+                "rtc.turn_ttl_secs must be between 60 and 604800".into(),
             ));
         }
         if !self.rtc.webhook_url.is_empty() && self.rtc.webhook_secret.len() < 16 {
@@ -936,6 +969,21 @@ mod tests {
             (
                 vec![("PARLEY_RTC_WEBHOOK_URL", "http://127.0.0.1:9/hook")],
                 "needs rtc.webhook_secret",
+            ),
+            (
+                vec![("PARLEY_RTC_TURN_URLS", r#"["turn:127.0.0.1:3478"]"#)],
+                "needs rtc.turn_secret",
+            ),
+            (
+                vec![
+                    ("PARLEY_RTC_TURN_URLS", r#"["stun:127.0.0.1:3478"]"#),
+                    ("PARLEY_RTC_TURN_SECRET", "a-secret-long-enough"),
+                ],
+                "is not a turn: or turns: URL",
+            ),
+            (
+                vec![("PARLEY_RTC_TURN_TTL_SECS", "10")],
+                "between 60 and 604800",
             ),
             (
                 vec![("PARLEY_RTC_MAX_TRACKS_PER_PARTICIPANT", "0")],

@@ -17,7 +17,7 @@ use parley_proto::{
     ServerMessage, UserId, RTC_PROTOCOL_VERSION,
 };
 use parley_sfu::{ChannelRule, JoinRequest, ParticipantKey, RoomEvent, SfuError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -429,15 +429,7 @@ async fn join(
             return None;
         }
     };
-    let ice_servers = if state.rtc.ice_servers.is_empty() {
-        Vec::new()
-    } else {
-        vec![IceServer {
-            urls: state.rtc.ice_servers.clone(),
-            username: None,
-            credential: None,
-        }]
-    };
+    let ice_servers = ice_servers(&state.rtc, &joined.participant.sid, SystemTime::now());
     let reply = RtcServerMessage::Joined {
         id,
         protocol: RTC_PROTOCOL_VERSION,
@@ -769,4 +761,81 @@ fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver
             }
         }
     });
+}
+
+/// The ICE servers a `joined` names: the operator's plain STUN/TURN URLs (`rtc.ice_servers`),
+/// and the TURN servers (`rtc.turn_urls`) with credentials of their own for this participant,
+/// as the TURN REST API has them: the username is `<expiry, seconds since the epoch>:<participant
+/// sid>` and the password the base64 HMAC-SHA1 of it under the shared secret, which the TURN
+/// server checks without asking Parley (coturn: `use-auth-secret`, `static-auth-secret`).
+pub fn ice_servers(
+    rtc: &crate::config::RtcSection,
+    participant: &str,
+    now: SystemTime,
+) -> Vec<IceServer> {
+    use base64::Engine as _;
+    use hmac::Mac;
+    let mut servers = Vec::new();
+    if !rtc.ice_servers.is_empty() {
+        servers.push(IceServer {
+            urls: rtc.ice_servers.clone(),
+            username: None,
+            credential: None,
+        });
+    }
+    if !rtc.turn_urls.is_empty() {
+        let expiry = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            + rtc.turn_ttl_secs;
+        let username = format!("{expiry}:{participant}");
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(rtc.turn_secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(username.as_bytes());
+        let credential =
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        servers.push(IceServer {
+            urls: rtc.turn_urls.clone(),
+            username: Some(username),
+            credential: Some(credential),
+        });
+    }
+    servers
+}
+
+#[cfg(test)]
+mod turn_tests {
+    use super::*;
+
+    #[test]
+    fn turn_credentials_follow_the_turn_rest_api_and_plain_servers_carry_none() {
+        let rtc = crate::config::RtcSection {
+            ice_servers: vec!["stun:stun.example.org:3478".into()],
+            turn_urls: vec!["turn:turn.example.org:3478?transport=udp".into()],
+            turn_secret: "coturn-shared-secret".into(),
+            turn_ttl_secs: 86_400,
+            ..Default::default()
+        };
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let servers = ice_servers(&rtc, "PA_abc", now);
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].urls, ["stun:stun.example.org:3478"]);
+        assert_eq!(
+            (&servers[0].username, &servers[0].credential),
+            (&None, &None)
+        );
+        assert_eq!(
+            servers[1].urls,
+            ["turn:turn.example.org:3478?transport=udp"]
+        );
+        assert_eq!(servers[1].username.as_deref(), Some("1700086400:PA_abc"));
+        // base64(HMAC-SHA1("coturn-shared-secret", username)), as Python's hmac computes it.
+        assert_eq!(
+            servers[1].credential.as_deref(),
+            Some("JxjgiCkqnneRLvC+y9zS0nr361g=")
+        );
+        let none = crate::config::RtcSection::default();
+        assert!(ice_servers(&none, "PA_abc", now).is_empty());
+    }
 }

@@ -336,6 +336,15 @@ export class Room extends Emitter {
     this.resumeToken = joined.resume_token;
     this.info = joined.room;
     this.iceServers = joined.ice_servers || [];
+    // Fresh TURN credentials with each `joined`: an ICE restart after a resume uses them.
+    for (const pc of [this.publisher, this.subscriber]) {
+      if (!pc) continue;
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: this.iceServers });
+      } catch {
+        // A browser refusing the change keeps the servers it has.
+      }
+    }
     this.attempt = 0;
     this.tokenRenewed = false;
     this.lastJoinResumed = resumed;
