@@ -39,6 +39,9 @@ pub use metrics::SfuMetrics;
 pub struct SfuConfig {
     /// The one UDP socket for all peers. Port 0 picks a free port (tests).
     pub udp_bind: SocketAddr,
+    /// ICE-TCP: clients whose network blocks UDP connect here (passive TCP candidates, on the
+    /// advertised addresses with this port). `None`: off.
+    pub tcp_bind: Option<SocketAddr>,
     /// Addresses put in the SDP as host candidates, for NAT and cloud deployments. Empty: the
     /// bound address (which must then not be unspecified).
     pub advertise_ips: Vec<IpAddr>,
@@ -65,6 +68,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            tcp_bind: None,
             advertise_ips: Vec::new(),
             empty_timeout: Duration::from_secs(60),
             max_participants: 0,
@@ -378,6 +382,20 @@ impl Sfu {
                 .map(|ip| SocketAddr::new(*ip, local_addr.port()))
                 .collect()
         };
+        let tcp = match config.tcp_bind {
+            Some(bind) => {
+                let listener = std::net::TcpListener::bind(bind)?;
+                listener.set_nonblocking(true)?;
+                let port = listener.local_addr()?.port();
+                let candidates: Vec<SocketAddr> = advertise
+                    .iter()
+                    .map(|a| SocketAddr::new(a.ip(), port))
+                    .collect();
+                tracing::info!(tcp = %listener.local_addr()?, "media TCP port open (ICE-TCP)");
+                Some((listener, candidates))
+            }
+            None => None,
+        };
         let (commands, command_rx) = mpsc::channel(1024);
         let (events, event_rx) = mpsc::channel(4096);
         let thread_config = config.clone();
@@ -395,6 +413,20 @@ impl Sfu {
                     }
                 };
                 runtime.block_on(async move {
+                    let tcp = match tcp {
+                        Some((listener, candidates)) => {
+                            match tokio::net::TcpListener::from_std(listener) {
+                                Ok(listener) => {
+                                    Some(engine::tcp::TcpMedia::new(listener, candidates))
+                                }
+                                Err(err) => {
+                                    tracing::error!(error = %err, "the media TCP listener failed");
+                                    None
+                                }
+                            }
+                        }
+                        None => None,
+                    };
                     match tokio::net::UdpSocket::from_std(socket) {
                         Ok(socket) => {
                             engine::Engine::new(
@@ -404,6 +436,7 @@ impl Sfu {
                                 advertise,
                                 metrics,
                                 events,
+                                tcp,
                             )
                             .run(command_rx)
                             .await

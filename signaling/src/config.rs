@@ -450,6 +450,9 @@ impl Default for ClusterSection {
 pub struct RtcSection {
     /// The one UDP port every peer's media uses.
     pub udp_bind: SocketAddr,
+    /// ICE-TCP: a TCP port clients whose network blocks UDP reach the media on (passive TCP
+    /// candidates, on the advertised addresses). Unset: off.
+    pub tcp_bind: Option<SocketAddr>,
     /// Addresses clients reach the media port on (public addresses behind NAT or in a cloud).
     /// Empty: `udp_bind`'s address, which must then not be `0.0.0.0`.
     pub advertise_ips: Vec<std::net::IpAddr>,
@@ -495,6 +498,7 @@ impl Default for RtcSection {
     fn default() -> Self {
         RtcSection {
             udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            tcp_bind: None,
             advertise_ips: Vec::new(),
             empty_timeout_secs: 60,
             max_participants: 0,
@@ -766,6 +770,7 @@ impl Config {
     pub fn sfu(&self) -> parley_sfu::SfuConfig {
         parley_sfu::SfuConfig {
             udp_bind: self.rtc.udp_bind,
+            tcp_bind: self.rtc.tcp_bind,
             advertise_ips: self.rtc.advertise_ips.clone(),
             empty_timeout: Duration::from_secs(self.rtc.empty_timeout_secs),
             max_participants: self.rtc.max_participants,

@@ -8,5 +8,5 @@ pub use super::simulcast::{starts_keyframe, SimDown};
 /// A subscriber peer connection as the media thread makes it (`Peer::new`), with `candidate`
 /// as its one host candidate.
 pub fn subscriber_rtc(now: Instant, candidate: SocketAddr) -> Rtc {
-    Peer::new(now, &[candidate], Side::Subscriber).rtc
+    Peer::new(now, &[candidate], &[], Side::Subscriber).rtc
 }

@@ -39,6 +39,7 @@ impl Harness {
             vec![local_addr],
             metrics,
             events,
+            None,
         );
         Ok(Harness {
             engine,
@@ -144,7 +145,7 @@ impl Harness {
 
     /// Whether datagrams from `source` are routed to a peer (it passed an ICE check).
     pub fn knows(&self, source: SocketAddr) -> bool {
-        self.engine.routes.contains_key(&source)
+        self.engine.routes.contains_key(&(Protocol::Udp, source))
     }
 
     /// The timer work the loop does every tick.

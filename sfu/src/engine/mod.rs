@@ -43,6 +43,7 @@ mod quality;
 mod rooms;
 mod simulcast;
 mod state;
+pub(crate) mod tcp;
 #[cfg(test)]
 mod tests;
 mod tracks;
@@ -62,10 +63,14 @@ impl Engine {
         candidates: Vec<SocketAddr>,
         metrics: SfuMetrics,
         events: mpsc::Sender<RoomEvent>,
+        mut tcp: Option<tcp::TcpMedia>,
     ) -> Engine {
+        let tcp_frames = tcp.as_mut().and_then(|t| t.frames.take());
         Engine {
             config,
             socket,
+            tcp,
+            tcp_frames,
             destination: candidates.first().copied().unwrap_or(local_addr),
             candidates,
             metrics,
@@ -112,6 +117,23 @@ impl Engine {
                         self.read_datagrams(&mut buf);
                     }
                 }
+                accepted = tcp_accept(&self.tcp) => match accepted {
+                    Ok((stream, source)) => {
+                        if let Some(tcp) = self.tcp.as_mut() {
+                            tcp.accepted(stream, source);
+                        }
+                    }
+                    Err(err) => tracing::debug!(error = %err, "media TCP accept failed"),
+                },
+                event = tcp_frame(&mut self.tcp_frames) => match event {
+                    tcp::TcpEvent::Frame { source, data } => self.receive(Protocol::Tcp, source, &data),
+                    tcp::TcpEvent::Closed { source } => {
+                        if let Some(tcp) = self.tcp.as_mut() {
+                            tcp.close(source);
+                        }
+                        self.routes.remove(&(Protocol::Tcp, source));
+                    }
+                },
                 _ = tick.tick() => self.tick(),
             }
             self.flush();
@@ -165,6 +187,14 @@ impl Engine {
         accepts(self, target).then_some(target)
     }
 
+    /// The ICE-TCP candidates each new peer connection offers (none when it is off).
+    pub(super) fn tcp_candidates(&self) -> Vec<SocketAddr> {
+        self.tcp
+            .as_ref()
+            .map(|t| t.candidates.clone())
+            .unwrap_or_default()
+    }
+
     /// Index both connections of `key` by their local ICE username fragments (after they are
     /// made, and after an SDP exchange that may have restarted ICE).
     pub(super) fn index_ice(&mut self, key: ParticipantKey) {
@@ -186,6 +216,11 @@ impl Engine {
     }
 
     fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
+        self.receive(Protocol::Udp, source, data);
+    }
+
+    /// One datagram, or one frame of an ICE-TCP connection, from `source`.
+    fn receive(&mut self, proto: Protocol, source: SocketAddr, data: &[u8]) {
         let now = Instant::now();
         let Ok(contents) = DatagramRecv::try_from(data) else {
             self.drop_datagram("unrecognised");
@@ -194,13 +229,17 @@ impl Engine {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
-                destination: self.destination,
+                destination: match (proto, &self.tcp) {
+                    (Protocol::Tcp, Some(tcp)) => tcp.local_of(source).unwrap_or(tcp.candidates[0]),
+                    _ => self.destination,
+                },
                 contents,
             },
         );
-        let known = self.routes.get(&source).copied().filter(|(key, side)| {
+        let route = (proto, source);
+        let known = self.routes.get(&route).copied().filter(|(key, side)| {
             self.participants
                 .get_mut(key)
                 .is_some_and(|p| p.peer(*side).rtc.accepts(&input))
@@ -211,10 +250,16 @@ impl Engine {
         let target = known.or_else(|| stun.then(|| self.stun_target(data, &input)).flatten());
         let Some((key, side)) = target else {
             self.drop_datagram("unknown_source");
+            if proto == Protocol::Tcp && known.is_none() {
+                // A connection that names none of our peers is closed, not kept open.
+                if let Some(tcp) = self.tcp.as_mut() {
+                    tcp.close(source);
+                }
+            }
             return;
         };
         if known.is_none() {
-            self.routes.insert(source, (key, side));
+            self.routes.insert(route, (key, side));
         }
         self.contain(Some(key), "datagram", |engine| {
             let Some(p) = engine.participants.get_mut(&key) else {
@@ -303,7 +348,11 @@ impl Engine {
             }
             match peer.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    if self.socket.try_send_to(&t.contents, t.destination).is_err() {
+                    let sent = match (t.proto, &self.tcp) {
+                        (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
+                        _ => self.socket.try_send_to(&t.contents, t.destination).is_ok(),
+                    };
+                    if !sent {
                         self.metrics
                             .dropped_datagrams
                             .with_label_values(&["send_failed"])
@@ -538,4 +587,26 @@ pub(crate) fn stun_username(data: &[u8]) -> Option<&str> {
         at += 4 + len.div_ceil(4) * 4;
     }
     None
+}
+
+/// The next connection on the ICE-TCP listener; never, without one.
+async fn tcp_accept(
+    tcp: &Option<tcp::TcpMedia>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match tcp {
+        Some(tcp) => tcp.listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next frame (or close) from an ICE-TCP connection; never, without a listener.
+async fn tcp_frame(frames: &mut Option<mpsc::Receiver<tcp::TcpEvent>>) -> tcp::TcpEvent {
+    match frames {
+        Some(frames) => match frames.recv().await {
+            Some(event) => event,
+            // The engine holds a sender through `TcpMedia`, so this does not end.
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }

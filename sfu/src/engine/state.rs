@@ -23,7 +23,12 @@ pub(super) struct Peer {
 }
 
 impl Peer {
-    pub(super) fn new(now: Instant, candidates: &[SocketAddr], side: Side) -> Peer {
+    pub(super) fn new(
+        now: Instant,
+        candidates: &[SocketAddr],
+        tcp_candidates: &[SocketAddr],
+        side: Side,
+    ) -> Peer {
         let mut builder = Rtc::builder()
             .set_rtp_mode(true)
             .set_ice_lite(true)
@@ -43,6 +48,20 @@ impl Peer {
                     rtc.add_local_candidate(c);
                 }
                 Err(err) => tracing::warn!(%addr, error = ?err, "unusable host candidate"),
+            }
+        }
+        // ICE-TCP: clients connect to us (RFC 6544 passive), for networks that block UDP.
+        for addr in tcp_candidates {
+            match Candidate::builder()
+                .tcp()
+                .host(*addr)
+                .tcptype(str0m::net::TcpType::Passive)
+                .build()
+            {
+                Ok(c) => {
+                    rtc.add_local_candidate(c);
+                }
+                Err(err) => tracing::warn!(%addr, error = ?err, "unusable TCP host candidate"),
             }
         }
         Peer {
@@ -276,6 +295,9 @@ pub(super) struct Room {
 pub(crate) struct Engine {
     pub(super) config: SfuConfig,
     pub(super) socket: UdpSocket,
+    /// ICE-TCP: the listener and a writer per connection (`rtc.tcp_bind`), if on.
+    pub(super) tcp: Option<tcp::TcpMedia>,
+    pub(super) tcp_frames: Option<mpsc::Receiver<tcp::TcpEvent>>,
     /// The address datagrams are taken to have arrived on (the first advertised one).
     pub(super) destination: SocketAddr,
     pub(super) candidates: Vec<SocketAddr>,
@@ -283,7 +305,8 @@ pub(crate) struct Engine {
     pub(super) events: mpsc::Sender<RoomEvent>,
     pub(super) rooms: HashMap<Arc<str>, Room>,
     pub(super) participants: HashMap<ParticipantKey, Participant>,
-    pub(super) routes: HashMap<SocketAddr, (ParticipantKey, Side)>,
+    /// The connection each remote address (over UDP, or an ICE-TCP connection's) belongs to.
+    pub(super) routes: HashMap<(Protocol, SocketAddr), (ParticipantKey, Side)>,
     /// Each peer connection by its local ICE username fragment: how a check from an address
     /// not seen before finds its connection without asking every participant
     /// (`Engine::stun_target`). Kept when connections are made and their credentials change;

@@ -1,9 +1,9 @@
-//! Meetings through TURN: a browser whose network drops UDP to the media port still joins, its
-//! media relayed by a real coturn that checks the credentials Parley hands out in `joined`
-//! (the TURN REST API's shared secret). The browser runs in a network namespace the test makes,
-//! which reaches the server's HTTP and coturn but not the SFU's media address, as a network that
-//! blocks UDP to the media port would; a second browser outside it hears its tone, and it hears
-//! theirs.
+//! Meetings for browsers whose network blocks UDP to the media port: through TURN (a real
+//! coturn checking the credentials Parley hands out in `joined`, the TURN REST API's shared
+//! secret) and over ICE-TCP (`rtc.tcp_bind`). The browser runs in a network namespace the test
+//! makes, which reaches the server's HTTP (and coturn, or the media TCP port) but not the SFU's
+//! UDP address, as such a network would; a second browser outside it hears its tone, and it
+//! hears theirs.
 
 use parley_tests::rtc::{run_browser_script, App};
 use parley_tests::{Backend, Netns, Server, ServerOptions};
@@ -120,8 +120,8 @@ async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_through_coturn_and_both
         "660",
     ];
     let (a, b) = tokio::join!(
-        run_browser_script("turn_call.mjs", &inside_args, 90),
-        run_browser_script("turn_call.mjs", &outside_args, 90),
+        run_browser_script("tone_call.mjs", &inside_args, 90),
+        run_browser_script("tone_call.mjs", &outside_args, 90),
     );
     let turn_log = std::fs::read_to_string(logs.path().join("turn.log")).unwrap_or_default();
     let context = |side: &Value| {
@@ -152,5 +152,70 @@ async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_through_coturn_and_both
         "{}",
         context(&a)
     );
+    assert_eq!(b["candidates"]["publisher"], "host/udp", "{b}");
+}
+
+#[tokio::test]
+async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_over_ice_tcp_and_both_hear_each_other() {
+    let netns = Netns::create();
+    let host = netns.host_ip;
+    let sfu = unreachable_from(&netns);
+    let media_port = free_udp_port(sfu);
+    // The media's TCP port is on the address the namespace reaches; its UDP port is not.
+    let tcp_port = std::net::TcpListener::bind((host, 0))
+        .expect("bind a TCP port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
+            .env("PARLEY_RTC_UDP_BIND", format!("{sfu}:{media_port}"))
+            .env(
+                "PARLEY_RTC_ADVERTISE_IPS",
+                format!(r#"["{sfu}", "{host}"]"#),
+            )
+            .env("PARLEY_RTC_TCP_BIND", format!("{host}:{tcp_port}")),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("icetcp");
+    let (inside, outside) = (
+        app.participant("inside", &room),
+        app.participant("outside", &room),
+    );
+    let inside_args = [
+        "--parley",
+        &server.url,
+        "--token",
+        &inside,
+        "--freq",
+        "440",
+        "--netns",
+        &netns.name,
+    ];
+    let outside_args = [
+        "--parley",
+        &server.url,
+        "--token",
+        &outside,
+        "--freq",
+        "660",
+    ];
+    let (a, b) = tokio::join!(
+        run_browser_script("tone_call.mjs", &inside_args, 90),
+        run_browser_script("tone_call.mjs", &outside_args, 90),
+    );
+    for side in [&a, &b] {
+        assert_eq!(side["ok"], true, "{side}");
+        assert_eq!(side["heard"], true, "each hears the other's tone: {side}");
+        assert_eq!(side["state"], "open", "{side}");
+    }
+    // Inside the namespace both media connections run over TCP (Chromium's side of an active
+    // TCP connection is learned as peer-reflexive); outside, over UDP.
+    for side in ["publisher", "subscriber"] {
+        let kind = a["candidates"][side].as_str().unwrap_or_default();
+        assert!(kind.ends_with("/tcp"), "{side}: {a}");
+    }
     assert_eq!(b["candidates"]["publisher"], "host/udp", "{b}");
 }

@@ -1,10 +1,10 @@
-// One side of a call through a TURN server: a headless Chromium page (inside a network namespace
-// with --netns) imports the SDK from the Parley server, joins, publishes a tone of --freq Hz and
-// waits to hear the other side's tone on the track it receives. It stays --hold seconds after
-// that, so the other side hears it too, and reports what it heard and which kind of ICE
-// candidate each media connection uses (`relay` when it goes through TURN). One JSON line.
+// One side of a call: a headless Chromium page (inside a network namespace with --netns)
+// imports the SDK from the Parley server, joins, publishes a tone of --freq Hz and waits to hear
+// the other side's tone on the track it receives. It stays --hold seconds after that, so the
+// other side hears it too, and reports what it heard and which kind of ICE candidate each media
+// connection uses (`relay/udp` through TURN, `host/tcp` over ICE-TCP). One JSON line.
 //
-//   node turn_call.mjs --parley http://10.x.y.1:PORT --token JWT --freq 440 [--netns NAME]
+//   node tone_call.mjs --parley http://10.x.y.1:PORT --token JWT --freq 440 [--netns NAME]
 //                      [--hold 6]
 
 import { chromium } from "playwright-core";
@@ -22,7 +22,7 @@ try {
   let executablePath = chromiumPath;
   if (args.netns) {
     // The browser runs inside the namespace: a wrapper enters it and starts Chromium.
-    scratch = await mkdtemp(path.join(os.tmpdir(), "parley-turn-"));
+    scratch = await mkdtemp(path.join(os.tmpdir(), "parley-tone-"));
     executablePath = path.join(scratch, "chromium-in-netns");
     await writeFile(executablePath, `#!/bin/sh\nexec ip netns exec ${args.netns} ${chromiumPath} "$@"\n`, { mode: 0o755 });
   }
