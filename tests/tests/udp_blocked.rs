@@ -77,26 +77,11 @@ fn unreachable_from(netns: &Netns) -> Ipv4Addr {
     ip
 }
 
-#[tokio::test]
-async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_through_coturn_and_both_hear_each_other() {
-    let netns = Netns::create();
-    let host = netns.host_ip;
-    let sfu = unreachable_from(&netns);
-    let (media_port, turn_port) = (free_udp_port(sfu), free_udp_port(host));
-    let secret = "a-turn-secret-shared-with-coturn";
-    let logs = tempfile::tempdir().expect("temp dir");
-    let _coturn = Coturn::start(host, turn_port, secret, &logs.path().join("turn.log"));
-    let turn_url = format!("turn:{host}:{turn_port}?transport=udp");
-    let server = Server::start_with(
-        ServerOptions::backend(Backend::Sqlite)
-            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
-            .env("PARLEY_RTC_UDP_BIND", format!("{sfu}:{media_port}"))
-            .env("PARLEY_RTC_TURN_URLS", format!(r#"["{turn_url}"]"#))
-            .env("PARLEY_RTC_TURN_SECRET", secret),
-    )
-    .await;
-    let app = App::register(&server).await;
-    let room = parley_tests::unique("turn");
+/// A call in a room of `server` between a browser inside `netns` (a 440 Hz tone) and one
+/// outside it (660 Hz): each one's report.
+async fn call_across(server: &Server, netns: &Netns, room: &str) -> (Value, Value) {
+    let app = App::register(server).await;
+    let room = parley_tests::unique(room);
     let (inside, outside) = (
         app.participant("inside", &room),
         app.participant("outside", &room),
@@ -119,15 +104,39 @@ async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_through_coturn_and_both
         "--freq",
         "660",
     ];
-    let (a, b) = tokio::join!(
+    tokio::join!(
         run_browser_script("tone_call.mjs", &inside_args, 90),
         run_browser_script("tone_call.mjs", &outside_args, 90),
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_through_coturn_and_both_hear_each_other() {
+    let netns = Netns::create();
+    let host = netns.host_ip;
+    let sfu = unreachable_from(&netns);
+    let (media_port, turn_port) = (free_udp_port(sfu), free_udp_port(host));
+    let secret = "a-turn-secret-shared-with-coturn";
+    let logs = tempfile::tempdir().expect("temp dir");
+    let _coturn = Coturn::start(host, turn_port, secret, &logs.path().join("turn.log"));
+    let turn_url = format!("turn:{host}:{turn_port}?transport=udp");
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_HTTP_LISTEN", format!("{host}:0"))
+            .env("PARLEY_RTC_UDP_BIND", format!("{sfu}:{media_port}"))
+            .env("PARLEY_RTC_TURN_URLS", format!(r#"["{turn_url}"]"#))
+            .env("PARLEY_RTC_TURN_SECRET", secret),
+    )
+    .await;
+    let (a, b) = call_across(&server, &netns, "turn").await;
     let turn_log = std::fs::read_to_string(logs.path().join("turn.log")).unwrap_or_default();
     let context = |side: &Value| {
         format!(
             "{side}\ncoturn: {}",
-            &turn_log[turn_log.len().saturating_sub(3000)..]
+            turn_log
+                .chars()
+                .skip(turn_log.chars().count().saturating_sub(3000))
+                .collect::<String>()
         )
     };
     for side in [&a, &b] {
@@ -178,34 +187,7 @@ async fn a_browser_whose_udp_to_the_sfu_is_dropped_joins_over_ice_tcp_and_both_h
             .env("PARLEY_RTC_TCP_BIND", format!("{host}:{tcp_port}")),
     )
     .await;
-    let app = App::register(&server).await;
-    let room = parley_tests::unique("icetcp");
-    let (inside, outside) = (
-        app.participant("inside", &room),
-        app.participant("outside", &room),
-    );
-    let inside_args = [
-        "--parley",
-        &server.url,
-        "--token",
-        &inside,
-        "--freq",
-        "440",
-        "--netns",
-        &netns.name,
-    ];
-    let outside_args = [
-        "--parley",
-        &server.url,
-        "--token",
-        &outside,
-        "--freq",
-        "660",
-    ];
-    let (a, b) = tokio::join!(
-        run_browser_script("tone_call.mjs", &inside_args, 90),
-        run_browser_script("tone_call.mjs", &outside_args, 90),
-    );
+    let (a, b) = call_across(&server, &netns, "icetcp").await;
     for side in [&a, &b] {
         assert_eq!(side["ok"], true, "{side}");
         assert_eq!(side["heard"], true, "each hears the other's tone: {side}");
