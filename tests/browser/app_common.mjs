@@ -13,6 +13,24 @@ import { chromiumFlags, chromiumPath } from "./common.mjs";
 export const CALL_FLAGS = ["--autoplay-policy=no-user-gesture-required", "--auto-accept-this-tab-capture",
   "--auto-select-desktop-capture-source=Entire screen"];
 
+/**
+ * Keep every toast `who`'s page shows in `window.__toasts` (toasts leave the page after a few
+ * seconds); `toasts(who)` reads them.
+ */
+export async function keepToasts(who) {
+  await who.page.evaluate(() => {
+    window.__toasts = [];
+    new MutationObserver((changes) => {
+      for (const c of changes) for (const n of c.addedNodes) {
+        if (n.classList?.contains("toast")) window.__toasts.push({ kind: n.className, text: n.textContent });
+      }
+    }).observe(document.getElementById("toasts"), { childList: true });
+  });
+}
+
+/** The toasts `keepToasts` kept on `who`'s page. */
+export const toasts = (who) => who.page.evaluate(() => window.__toasts || []);
+
 let axeSource = null;
 
 /**

@@ -16,7 +16,7 @@
 //                        --password PW --out DIR [--seconds 120]
 
 import { parseArgs } from "./common.mjs";
-import { startRun, CALL_FLAGS } from "./app_common.mjs";
+import { startRun, CALL_FLAGS, keepToasts, toasts } from "./app_common.mjs";
 
 const args = parseArgs();
 const channel = Number(args.channel);
@@ -33,19 +33,6 @@ const view = ".channel-view";
 
 const open = async (name, locale, email) =>
   run.signIn(await run.person(name, { locale }), email, args.password, channel);
-
-/** Every toast a page shows, kept in `window.__toasts` (they leave the page after a while). */
-async function keepToasts(who) {
-  await who.page.evaluate(() => {
-    window.__toasts = [];
-    new MutationObserver((changes) => {
-      for (const c of changes) for (const n of c.addedNodes) {
-        if (n.classList?.contains("toast")) window.__toasts.push({ kind: n.className, text: n.textContent });
-      }
-    }).observe(document.getElementById("toasts"), { childList: true });
-  });
-}
-const toasts = (who) => who.page.evaluate(() => window.__toasts || []);
 
 /** Counts the page's calls to requestAnimationFrame; `window.__frames(n)` counts over n frames. */
 async function countFrames(who) {

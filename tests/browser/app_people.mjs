@@ -18,7 +18,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
 import { parseArgs } from "./common.mjs";
-import { startRun, CALL_FLAGS } from "./app_common.mjs";
+import { startRun, CALL_FLAGS, keepToasts, toasts } from "./app_common.mjs";
 
 const args = parseArgs();
 const channel = Number(args.channel);
@@ -56,20 +56,6 @@ async function closeDialog(who) {
   await who.page.click(".backdrop .dialog .dialog-actions button:last-child");
   await who.page.waitForSelector(".backdrop", { state: "detached", timeout: remaining() });
 }
-
-/** Every toast a page shows, kept in `window.__toasts` (they leave the page after 4 s). */
-async function keepToasts(who) {
-  await who.page.evaluate(() => {
-    window.__toasts = [];
-    new MutationObserver((changes) => {
-      for (const c of changes) for (const n of c.addedNodes) {
-        if (n.classList?.contains("toast")) window.__toasts.push({ kind: n.className, text: n.textContent });
-      }
-    }).observe(document.getElementById("toasts"), { childList: true });
-  });
-}
-
-const toasts = (who) => who.page.evaluate(() => window.__toasts || []);
 
 /** Controls in `selector` without an accessible name. */
 const unnamed = (who, selector) => who.page.evaluate((sel) => [...document.querySelectorAll(
