@@ -19,13 +19,14 @@
 
 import { Emitter, ParleyError, backoff, resolveToken, wsUrl } from "./common.js";
 import {
-  LocalParticipant, LocalTrack, Participant, RemoteParticipant, TrackPublication, captureTrack, getLocalDevices,
+  LocalParticipant, LocalTrack, RemoteParticipant, TrackPublication, captureTrack, getLocalDevices,
 } from "./media.js";
 import { StatsHistory, inboundStats, outboundStats } from "./stats.js";
 
 /** @typedef {import("./media.js").TrackSource} TrackSource */
 /** @typedef {import("./media.js").DeviceKind} DeviceKind */
 /** @typedef {import("./media.js").Track} Track */
+/** @typedef {import("./media.js").Participant} Participant */
 /** @typedef {import("./stats.js").RoomStats} RoomStats */
 /** @typedef {"connecting" | "open" | "reconnecting" | "closed"} RoomState */
 
@@ -1265,4 +1266,3 @@ function asParleyError(err) {
   return new ParleyError("media_failed", message);
 }
 
-export { Participant };

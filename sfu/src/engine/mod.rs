@@ -201,10 +201,15 @@ impl Engine {
         let Some(p) = self.participants.get_mut(&key) else {
             return;
         };
-        self.ufrags.retain(|_, (k, _)| *k != key);
         for side in [Side::Publisher, Side::Subscriber] {
-            let ufrag = p.peer(side).rtc.direct_api().local_ice_credentials().ufrag;
-            self.ufrags.insert(ufrag, (key, side));
+            let peer = p.peer(side);
+            let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
+            if peer.ufrag != ufrag {
+                // Credentials changed (an ICE restart): the old fragment names nobody now.
+                self.ufrags.remove(&peer.ufrag);
+            }
+            self.ufrags.insert(ufrag.clone(), (key, side));
+            peer.ufrag = ufrag;
         }
     }
 

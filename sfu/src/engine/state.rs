@@ -20,6 +20,8 @@ pub(super) struct Peer {
     pub(super) last_heard: Instant,
     /// ICE connected at least once (a connection never used stays quiet).
     pub(super) connected: bool,
+    /// The local ICE username fragment this connection is indexed by in `Engine::ufrags`.
+    pub(super) ufrag: String,
 }
 
 impl Peer {
@@ -71,6 +73,7 @@ impl Peer {
             ice_down: false,
             last_heard: now,
             connected: false,
+            ufrag: String::new(),
         }
     }
 }
