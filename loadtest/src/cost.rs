@@ -4,6 +4,7 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Linux reports process times in clock ticks of `USER_HZ`, 100 on every mainstream
 /// architecture.
@@ -55,6 +56,50 @@ pub fn sample(pid: u32) -> Result<Sample> {
     })
 }
 
+/// CPU seconds (user plus system) each of the process's threads whose name starts with
+/// `prefix` has used so far, by thread name (threads of one name summed), from
+/// `/proc/<pid>/task`. Threads that end meanwhile are missed; the server's media threads live
+/// as long as it does.
+pub fn thread_cpu(pid: u32, prefix: &str) -> BTreeMap<String, f64> {
+    let mut cpu = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return cpu;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some((_, rest))) = (stat.find('('), stat.rsplit_once(')')) else {
+            continue;
+        };
+        let name = &stat[open + 1..stat.len() - rest.len() - 1];
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        *cpu.entry(name.to_string()).or_default() += ticks as f64 / TICKS_PER_SEC;
+    }
+    cpu
+}
+
+/// What each thread used between two readings of `thread_cpu`.
+pub fn thread_cpu_between(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(name, secs)| {
+            let used = secs - before.get(name).copied().unwrap_or(0.0);
+            (name.clone(), (used * 100.0).round() / 100.0)
+        })
+        .collect()
+}
+
 /// The server's cost over a run: from a sample before connecting, one after connecting (for
 /// memory per connection) and one at the end.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +145,25 @@ mod tests {
         let s = sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_bytes > 0 && s.peak_rss_bytes >= s.rss_bytes, "{s:?}");
         assert!(s.cpu_secs >= 0.0);
+    }
+
+    #[test]
+    fn threads_are_read_by_name() {
+        let spinner = std::thread::Builder::new()
+            .name("cost-test-spin".into())
+            .spawn(|| {
+                let start = std::time::Instant::now();
+                let mut x = 0u64;
+                while start.elapsed() < std::time::Duration::from_millis(300) {
+                    x = x.wrapping_add(std::hint::black_box(1));
+                }
+                x
+            })
+            .expect("spawn");
+        let during = thread_cpu(std::process::id(), "cost-test");
+        spinner.join().expect("spinner");
+        assert_eq!(during.keys().collect::<Vec<_>>(), vec!["cost-test-spin"]);
+        assert!(thread_cpu(std::process::id(), "no-such-thread").is_empty());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The selective forwarding unit: rooms, participants, tracks and RTP forwarding on str0m.
 //!
-//! One media thread owns the UDP socket and every peer connection (str0m's sans-IO `Rtc`), so
-//! nothing on the forwarding path takes a lock. The signaling side talks to it through
-//! [`Sfu`], a handle that sends commands over a channel and never touches media state. Each
-//! participant gets its signaling messages on its own bounded channel; a participant that does
-//! not read them is removed rather than allowed to slow the media thread.
+//! Media workers, one per core by default, each own their rooms and every peer connection in
+//! them (str0m's sans-IO `Rtc`), so nothing on the forwarding path takes a lock. One I/O thread
+//! reads the one UDP port and hands each datagram to the worker that owns its connection. The
+//! signaling side talks to the workers through [`Sfu`], a handle that sends commands over
+//! channels (to the worker holding the participant or room) and never touches media state.
+//! Each participant gets its signaling messages on its own bounded channel; a participant that
+//! does not read them is removed rather than allowed to slow its worker.
 //!
 //! Forwarding works on RTP packets (str0m's RTP mode): a publisher's packet is handed, without
 //! copying its payload, to each subscriber's outgoing stream with that subscriber's own
@@ -20,6 +22,7 @@ pub use engine::bench;
 #[doc(hidden)]
 pub use engine::fuzz;
 pub mod metrics;
+mod placement;
 pub mod rewrite;
 pub mod sdp;
 pub mod speaker;
@@ -29,6 +32,7 @@ use parley_proto::{
     RemovedReason, RoomDetail, RoomInfo, RtcServerMessage, TrackInfo,
 };
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -39,6 +43,8 @@ pub use metrics::SfuMetrics;
 pub struct SfuConfig {
     /// The one UDP socket for all peers. Port 0 picks a free port (tests).
     pub udp_bind: SocketAddr,
+    /// Media workers, each a thread holding its own rooms. 0: one per available core.
+    pub workers: usize,
     /// ICE-TCP: clients whose network blocks UDP connect here (passive TCP candidates, on the
     /// advertised addresses with this port). `None`: off.
     pub tcp_bind: Option<SocketAddr>,
@@ -68,6 +74,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         SfuConfig {
             udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            workers: 0,
             tcp_bind: None,
             advertise_ips: Vec::new(),
             empty_timeout: Duration::from_secs(60),
@@ -88,6 +95,9 @@ impl Default for SfuConfig {
 pub struct SfuError {
     pub code: ErrorCode,
     pub message: String,
+    /// Between workers only: the room this request would open is open on that worker, where
+    /// the request is sent again. Never reaches a caller of `Sfu`.
+    moved: Option<usize>,
 }
 
 impl SfuError {
@@ -95,6 +105,14 @@ impl SfuError {
         SfuError {
             code,
             message: message.into(),
+            moved: None,
+        }
+    }
+
+    fn moved(worker: usize) -> SfuError {
+        SfuError {
+            moved: Some(worker),
+            ..SfuError::new(ErrorCode::Unavailable, "the room moved; try again")
         }
     }
 
@@ -105,10 +123,28 @@ impl SfuError {
 
 pub type SfuResult<T> = Result<T, SfuError>;
 
-/// A participant's handle inside the media thread. Only valid while the participant is in the
+/// A participant's handle inside its media worker. Only valid while the participant is in the
 /// room; requests for one that left fail with `not_found`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ParticipantKey(u64);
+
+impl ParticipantKey {
+    /// The top 16 bits say which worker holds the participant.
+    const WORKER_SHIFT: u32 = 48;
+
+    /// The first key worker `worker` hands out (0 is nobody's).
+    fn first(worker: usize) -> ParticipantKey {
+        ParticipantKey(((worker as u64) << Self::WORKER_SHIFT) + 1)
+    }
+
+    fn next(self) -> ParticipantKey {
+        ParticipantKey(self.0 + 1)
+    }
+
+    fn worker(self) -> usize {
+        (self.0 >> Self::WORKER_SHIFT) as usize
+    }
+}
 
 /// Which rooms a join may land in, by their channel link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -303,12 +339,23 @@ enum Command {
     },
 }
 
-/// The signaling side's handle to the media thread. Cheap to clone.
-#[derive(Clone, Debug)]
+/// The signaling side's handle to the media workers. Cheap to clone.
+#[derive(Clone)]
 pub struct Sfu {
-    commands: mpsc::Sender<Command>,
+    /// Each worker's command queue, by worker number.
+    workers: Arc<[mpsc::Sender<Command>]>,
+    placement: Arc<placement::Placement>,
     local_addr: SocketAddr,
     max_tracks: usize,
+}
+
+impl std::fmt::Debug for Sfu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sfu")
+            .field("workers", &self.workers.len())
+            .field("local_addr", &self.local_addr)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for Command {
@@ -355,7 +402,8 @@ fn size_socket_buffers(socket: &std::net::UdpSocket) {
 }
 
 impl Sfu {
-    /// Bind the UDP socket and start the media thread. Room events go to the returned receiver.
+    /// Bind the media port and start the I/O thread and the media workers. Room events go to
+    /// the returned receiver.
     pub fn start(
         config: SfuConfig,
         metrics: SfuMetrics,
@@ -382,7 +430,7 @@ impl Sfu {
                 .map(|ip| SocketAddr::new(*ip, local_addr.port()))
                 .collect()
         };
-        let tcp = match config.tcp_bind {
+        let (tcp, tcp_candidates) = match config.tcp_bind {
             Some(bind) => {
                 let listener = std::net::TcpListener::bind(bind)?;
                 listener.set_nonblocking(true)?;
@@ -392,62 +440,69 @@ impl Sfu {
                     .map(|a| SocketAddr::new(a.ip(), port))
                     .collect();
                 tracing::info!(tcp = %listener.local_addr()?, "media TCP port open (ICE-TCP)");
-                Some((listener, candidates))
+                (Some(listener), candidates)
             }
-            None => None,
+            None => (None, Vec::new()),
         };
-        let (commands, command_rx) = mpsc::channel(1024);
+        let n = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let placement = Arc::new(placement::Placement::new(
+            (0..n).map(|w| metrics.worker_participants(w)).collect(),
+            (0..n).map(|w| metrics.worker_rooms(w)).collect(),
+        ));
         let (events, event_rx) = mpsc::channel(4096);
-        let thread_config = config.clone();
-        std::thread::Builder::new()
-            .name("parley-media".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt,
-                    Err(err) => {
-                        tracing::error!(error = %err, "the media thread could not start");
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let tcp = match tcp {
-                        Some((listener, candidates)) => {
-                            match tokio::net::TcpListener::from_std(listener) {
-                                Ok(listener) => {
-                                    Some(engine::tcp::TcpMedia::new(listener, candidates))
-                                }
-                                Err(err) => {
-                                    tracing::error!(error = %err, "the media TCP listener failed");
-                                    None
-                                }
-                            }
-                        }
-                        None => None,
-                    };
-                    match tokio::net::UdpSocket::from_std(socket) {
-                        Ok(socket) => {
-                            engine::Engine::new(
-                                thread_config,
-                                socket,
-                                local_addr,
-                                advertise,
-                                metrics,
-                                events,
-                                tcp,
-                            )
-                            .run(command_rx)
-                            .await
-                        }
-                        Err(err) => tracing::error!(error = %err, "the media socket failed"),
-                    }
-                });
+        let (notices, notice_rx) = mpsc::unbounded_channel();
+        let mut commands = Vec::with_capacity(n);
+        let mut inbound = Vec::with_capacity(n);
+        for worker in 0..n {
+            let (command_tx, command_rx) = mpsc::channel(1024);
+            let (inbound_tx, inbound_rx) = engine::io::inbound_queue();
+            let io = engine::io::Io::new(
+                worker,
+                socket.try_clone()?,
+                advertise.clone(),
+                tcp_candidates.clone(),
+                notices.clone(),
+            )?;
+            let engine = engine::Engine::new(
+                config.clone(),
+                io,
+                placement.clone(),
+                metrics.clone(),
+                events.clone(),
+            );
+            spawn_thread(format!("parley-media-{worker}"), async move {
+                engine.run(command_rx, inbound_rx).await
             })?;
+            commands.push(command_tx);
+            inbound.push(inbound_tx);
+        }
+        drop(notices);
+        let front_metrics = metrics.clone();
+        spawn_thread("parley-media-io".into(), async move {
+            let tcp = match tcp.map(tokio::net::TcpListener::from_std).transpose() {
+                Ok(listener) => listener.map(engine::tcp::TcpMedia::new),
+                Err(err) => {
+                    tracing::error!(error = %err, "the media TCP listener failed");
+                    None
+                }
+            };
+            match tokio::net::UdpSocket::from_std(socket) {
+                Ok(socket) => {
+                    engine::io::Front::new(socket, tcp, inbound, notice_rx, front_metrics)
+                        .run()
+                        .await
+                }
+                Err(err) => tracing::error!(error = %err, "the media socket failed"),
+            }
+        })?;
+        tracing::info!(workers = n, "media workers started");
         Ok((
             Sfu {
-                commands,
+                workers: commands.into(),
+                placement,
                 local_addr,
                 max_tracks: config.max_tracks_per_participant,
             },
@@ -460,14 +515,25 @@ impl Sfu {
         self.local_addr
     }
 
-    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> SfuResult<T> {
+    /// How many media workers run.
+    pub fn workers(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Send a request to `worker` and wait for its answer.
+    async fn ask_worker<T>(
+        &self,
+        worker: usize,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> SfuResult<T> {
         let (reply, answer) = oneshot::channel();
-        self.commands
+        let queue = self.workers.get(worker).ok_or_else(SfuError::gone)?;
+        queue
             .send(make(reply))
             .await
             .map_err(|_| SfuError::gone())?;
-        // A request taken and never answered failed inside the media thread (its participant
-        // is removed with `internal_error`), or the thread stopped meanwhile.
+        // A request taken and never answered failed inside the worker (its participant is
+        // removed with `internal_error`), or the worker stopped meanwhile.
         answer.await.map_err(|_| {
             SfuError::new(
                 ErrorCode::Internal,
@@ -476,10 +542,47 @@ impl Sfu {
         })?
     }
 
+    /// A participant's request, to the worker holding it.
+    async fn ask<T>(
+        &self,
+        key: ParticipantKey,
+        make: impl FnOnce(Reply<T>) -> Command,
+    ) -> SfuResult<T> {
+        self.ask_worker(key.worker(), make).await
+    }
+
+    /// A request about room `room`, to the worker holding it (or, for a room not open, to the
+    /// one it would open on). A room opened meanwhile on another worker sends it there.
+    async fn ask_room<T>(&self, room: &str, make: impl Fn(Reply<T>) -> Command) -> SfuResult<T> {
+        let mut worker = self.placement.place(room);
+        // Each retry follows a room opened elsewhere in the meantime; a handful settles it.
+        for _ in 0..8 {
+            match self.ask_worker(worker, &make).await {
+                Err(SfuError {
+                    moved: Some(other), ..
+                }) => worker = other,
+                answer => return answer,
+            }
+        }
+        Err(SfuError::new(
+            ErrorCode::Unavailable,
+            format!("room `{room}` kept moving between media workers; try again"),
+        ))
+    }
+
+    /// A request every worker answers, answers in worker order.
+    async fn ask_all<T>(&self, make: impl Fn(Reply<T>) -> Command) -> SfuResult<Vec<T>> {
+        let mut all = Vec::with_capacity(self.workers.len());
+        for worker in 0..self.workers.len() {
+            all.push(self.ask_worker(worker, &make).await?);
+        }
+        Ok(all)
+    }
+
     /// Tests: make the participant's next `step` panic.
     #[cfg(test)]
     pub(crate) async fn inject_panic(&self, key: ParticipantKey, step: engine::PanicStep) {
-        self.ask(|reply| Command::InjectPanic { key, step, reply })
+        self.ask(key, |reply| Command::InjectPanic { key, step, reply })
             .await
             .expect("inject a panic");
     }
@@ -490,9 +593,10 @@ impl Sfu {
         request: JoinRequest,
         signal: mpsc::Sender<RtcServerMessage>,
     ) -> SfuResult<Joined> {
-        self.ask(|reply| Command::Join {
-            request,
-            signal,
+        let room = request.room.clone();
+        self.ask_room(&room, |reply| Command::Join {
+            request: request.clone(),
+            signal: signal.clone(),
             reply,
         })
         .await
@@ -504,9 +608,9 @@ impl Sfu {
         sdp: String,
         tracks: Vec<PublishTrack>,
     ) -> SfuResult<PublisherAnswer> {
-        // Read and check the SDP here, on the caller's task, not on the media thread.
+        // Read and check the SDP here, on the caller's task, not on a media worker.
         sdp::check_offer(&sdp, &tracks, self.max_tracks)?;
-        self.ask(|reply| Command::Offer {
+        self.ask(key, |reply| Command::Offer {
             key,
             sdp,
             tracks,
@@ -516,7 +620,8 @@ impl Sfu {
     }
 
     pub async fn answer(&self, key: ParticipantKey, sdp: String) -> SfuResult<()> {
-        self.ask(|reply| Command::Answer { key, sdp, reply }).await
+        self.ask(key, |reply| Command::Answer { key, sdp, reply })
+            .await
     }
 
     pub async fn candidate(
@@ -525,7 +630,7 @@ impl Sfu {
         target: parley_proto::PeerTarget,
         candidate: String,
     ) -> SfuResult<()> {
-        self.ask(|reply| Command::Candidate {
+        self.ask(key, |reply| Command::Candidate {
             key,
             target,
             candidate,
@@ -540,7 +645,7 @@ impl Sfu {
         tracks: Vec<String>,
         subscribe: bool,
     ) -> SfuResult<()> {
-        self.ask(|reply| Command::Subscribe {
+        self.ask(key, |reply| Command::Subscribe {
             key,
             tracks,
             subscribe,
@@ -550,7 +655,7 @@ impl Sfu {
     }
 
     pub async fn mute(&self, key: ParticipantKey, track: String, muted: bool) -> SfuResult<()> {
-        self.ask(|reply| Command::Mute {
+        self.ask(key, |reply| Command::Mute {
             key,
             track,
             muted,
@@ -561,11 +666,12 @@ impl Sfu {
 
     /// Restart ICE on the subscriber connection: a new offer follows.
     pub async fn ice_restart(&self, key: ParticipantKey) -> SfuResult<()> {
-        self.ask(|reply| Command::IceRestart { key, reply }).await
+        self.ask(key, |reply| Command::IceRestart { key, reply })
+            .await
     }
 
     pub async fn raise_hand(&self, key: ParticipantKey, raised: bool) -> SfuResult<()> {
-        self.ask(|reply| Command::RaiseHand { key, raised, reply })
+        self.ask(key, |reply| Command::RaiseHand { key, raised, reply })
             .await
     }
 
@@ -576,7 +682,7 @@ impl Sfu {
         participant: String,
         action: parley_proto::ModerateAction,
     ) -> SfuResult<()> {
-        self.ask(|reply| Command::Moderate {
+        self.ask(key, |reply| Command::Moderate {
             key,
             participant,
             action,
@@ -592,7 +698,7 @@ impl Sfu {
         track: String,
         quality: parley_proto::VideoQuality,
     ) -> SfuResult<()> {
-        self.ask(|reply| Command::SetQuality {
+        self.ask(key, |reply| Command::SetQuality {
             key,
             track,
             quality,
@@ -602,43 +708,67 @@ impl Sfu {
     }
 
     pub async fn unpublish(&self, key: ParticipantKey, track: String) -> SfuResult<()> {
-        self.ask(|reply| Command::Unpublish { key, track, reply })
+        self.ask(key, |reply| Command::Unpublish { key, track, reply })
             .await
     }
 
     /// Leave the room at once (a closed signaling connection instead waits out the resume
     /// window). Never waits.
     pub fn leave(&self, key: ParticipantKey) {
-        if self.commands.try_send(Command::Leave { key }).is_err() {
-            // The queue is full or the thread is gone; retry from a task so it is not lost.
-            let commands = self.commands.clone();
+        let Some(queue) = self.workers.get(key.worker()) else {
+            return;
+        };
+        if queue.try_send(Command::Leave { key }).is_err() {
+            // The queue is full or the worker is gone; retry from a task so it is not lost.
+            let queue = queue.clone();
             tokio::spawn(async move {
-                let _ = commands.send(Command::Leave { key }).await;
+                let _ = queue.send(Command::Leave { key }).await;
             });
         }
     }
 
     pub async fn create_room(&self, settings: RoomSettings) -> SfuResult<RoomInfo> {
-        self.ask(|reply| Command::CreateRoom { settings, reply })
-            .await
+        let name = settings.name.clone();
+        self.ask_room(&name, |reply| Command::CreateRoom {
+            settings: settings.clone(),
+            reply,
+        })
+        .await
     }
 
     pub async fn list_rooms(&self) -> SfuResult<Vec<RoomInfo>> {
-        self.ask(|reply| Command::ListRooms { reply }).await
+        let mut rooms: Vec<RoomInfo> = self
+            .ask_all(|reply| Command::ListRooms { reply })
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        rooms.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(rooms)
     }
 
     pub async fn room(&self, name: String) -> SfuResult<RoomDetail> {
-        self.ask(|reply| Command::GetRoom { name, reply }).await
+        let room = name.clone();
+        self.ask_room(&room, |reply| Command::GetRoom {
+            name: name.clone(),
+            reply,
+        })
+        .await
     }
 
     pub async fn end_room(&self, name: String) -> SfuResult<()> {
-        self.ask(|reply| Command::EndRoom { name, reply }).await
+        let room = name.clone();
+        self.ask_room(&room, |reply| Command::EndRoom {
+            name: name.clone(),
+            reply,
+        })
+        .await
     }
 
     pub async fn remove_participant(&self, room: String, identity: String) -> SfuResult<()> {
-        self.ask(|reply| Command::RemoveParticipant {
-            room,
-            identity,
+        self.ask_room(&room, |reply| Command::RemoveParticipant {
+            room: room.clone(),
+            identity: identity.clone(),
             reply,
         })
         .await
@@ -651,10 +781,10 @@ impl Sfu {
         track: String,
         muted: bool,
     ) -> SfuResult<TrackInfo> {
-        self.ask(|reply| Command::AdminMute {
-            room,
-            identity,
-            track,
+        self.ask_room(&room, |reply| Command::AdminMute {
+            room: room.clone(),
+            identity: identity.clone(),
+            track: track.clone(),
             muted,
             reply,
         })
@@ -667,10 +797,10 @@ impl Sfu {
         identity: String,
         grants: GrantsUpdate,
     ) -> SfuResult<ParticipantInfo> {
-        self.ask(|reply| Command::UpdateGrants {
-            room,
-            identity,
-            grants,
+        self.ask_room(&room, |reply| Command::UpdateGrants {
+            room: room.clone(),
+            identity: identity.clone(),
+            grants: grants.clone(),
             reply,
         })
         .await
@@ -679,22 +809,43 @@ impl Sfu {
     /// Remove every participant, in every room of this node and hidden ones included, whose
     /// token was signed with `api_key` (`token_revoked`); how many there were.
     pub async fn remove_signed_by(&self, api_key: String) -> SfuResult<usize> {
-        self.ask(|reply| Command::RemoveSignedBy { api_key, reply })
-            .await
+        let removed = self
+            .ask_all(|reply| Command::RemoveSignedBy {
+                api_key: api_key.clone(),
+                reply,
+            })
+            .await?;
+        Ok(removed.into_iter().sum())
     }
 
-    /// Tell every participant the server is going away and stop the media thread.
+    /// Tell every participant the server is going away and stop the media workers (the I/O
+    /// thread stops after the last of them).
     pub async fn shutdown(&self) {
-        let (reply, done) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Shutdown { reply })
-            .await
-            .is_ok()
-        {
-            let _ = done.await;
+        for queue in self.workers.iter() {
+            let (reply, done) = oneshot::channel();
+            if queue.send(Command::Shutdown { reply }).await.is_ok() {
+                let _ = done.await;
+            }
         }
     }
+}
+
+/// Run `task` on its own thread with its own single-threaded runtime.
+fn spawn_thread(
+    name: String,
+    task: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let thread = name.clone();
+    std::thread::Builder::new().name(name).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(task),
+            Err(err) => tracing::error!(error = %err, %thread, "a media thread could not start"),
+        }
+    })?;
+    Ok(())
 }
 
 /// Why a participant left, for its own `removed` message (none for a plain leave).

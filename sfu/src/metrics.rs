@@ -1,4 +1,4 @@
-//! The media thread's Prometheus figures. Every field is a cheap handle; incrementing one is an
+//! The media workers' Prometheus figures. Every field is a cheap handle; incrementing one is an
 //! atomic add, so the forwarding path can afford it.
 
 use prometheus::{
@@ -34,7 +34,7 @@ pub struct SfuMetrics {
     pub layer_switches: IntCounterVec,
     /// Subscriber connections' bandwidth estimates (TWCC), bits per second.
     pub bandwidth_estimate: Histogram,
-    /// Panics the media thread caught, by `step`: `datagram`, `poll`, `event`, `command`,
+    /// Panics the media workers caught, by `step`: `datagram`, `poll`, `event`, `command`,
     /// `remove` (each removed the participant whose step it was, with `internal_error`) and
     /// `tick` (a room-wide check; nobody removed).
     pub peer_panics: IntCounterVec,
@@ -44,6 +44,10 @@ pub struct SfuMetrics {
     pub packets_out: IntCounter,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
+    /// Participants on each media worker, by `worker`; where new rooms go.
+    pub worker_participants_by: IntGaugeVec,
+    /// Rooms open on each media worker, by `worker`.
+    pub worker_rooms_by: IntGaugeVec,
 }
 
 impl SfuMetrics {
@@ -60,6 +64,17 @@ impl SfuMetrics {
             &["direction"],
         )?;
         let m = SfuMetrics {
+            worker_participants_by: IntGaugeVec::new(
+                Opts::new(
+                    "rtc_worker_participants",
+                    "Participants on each media worker (hidden ones included).",
+                ),
+                &["worker"],
+            )?,
+            worker_rooms_by: IntGaugeVec::new(
+                Opts::new("rtc_worker_rooms", "Rooms open on each media worker."),
+                &["worker"],
+            )?,
             packets_in: packets.with_label_values(&["in"]),
             packets_out: packets.with_label_values(&["out"]),
             bytes_in: bytes.with_label_values(&["in"]),
@@ -131,7 +146,7 @@ impl SfuMetrics {
             peer_panics: IntCounterVec::new(
                 Opts::new(
                     "rtc_peer_panics_total",
-                    "Panics the media thread caught, by step; each in a participant's step removed that participant only.",
+                    "Panics the media workers caught, by step; each in a participant's step removed that participant only.",
                 ),
                 &["step"],
             )?,
@@ -154,6 +169,18 @@ impl SfuMetrics {
         registry.register(Box::new(m.layer_switches.clone()))?;
         registry.register(Box::new(m.bandwidth_estimate.clone()))?;
         registry.register(Box::new(m.peer_panics.clone()))?;
+        registry.register(Box::new(m.worker_participants_by.clone()))?;
+        registry.register(Box::new(m.worker_rooms_by.clone()))?;
         Ok(m)
+    }
+
+    pub(crate) fn worker_participants(&self, worker: usize) -> IntGauge {
+        self.worker_participants_by
+            .with_label_values(&[&worker.to_string()])
+    }
+
+    pub(crate) fn worker_rooms(&self, worker: usize) -> IntGauge {
+        self.worker_rooms_by
+            .with_label_values(&[&worker.to_string()])
     }
 }

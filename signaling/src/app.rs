@@ -40,7 +40,7 @@ pub struct AppState {
     pub tasks: Arc<crate::config::TasksSection>,
     /// Wakes recorders waiting for a job when one is requested on this node.
     pub recording_jobs: Arc<tokio::sync::Notify>,
-    /// The media thread (rooms, peers, forwarding).
+    /// The media workers (rooms, peers, forwarding).
     pub sfu: parley_sfu::Sfu,
     /// Meeting settings.
     pub rtc: Arc<crate::config::RtcSection>,

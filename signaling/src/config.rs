@@ -450,6 +450,9 @@ impl Default for ClusterSection {
 pub struct RtcSection {
     /// The one UDP port every peer's media uses.
     pub udp_bind: SocketAddr,
+    /// Media worker threads, each holding its own rooms (new rooms go to the least loaded).
+    /// 0: one per available core.
+    pub workers: usize,
     /// ICE-TCP: a TCP port clients whose network blocks UDP reach the media on (passive TCP
     /// candidates, on the advertised addresses). Unset: off.
     pub tcp_bind: Option<SocketAddr>,
@@ -498,6 +501,7 @@ impl Default for RtcSection {
     fn default() -> Self {
         RtcSection {
             udp_bind: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            workers: 0,
             tcp_bind: None,
             advertise_ips: Vec::new(),
             empty_timeout_secs: 60,
@@ -687,6 +691,12 @@ impl Config {
                 self.rtc.udp_bind
             )));
         }
+        if self.rtc.workers > 256 {
+            return Err(ConfigError::Invalid(format!(
+                "rtc.workers is {}: at most 256 (0: one per core)",
+                self.rtc.workers
+            )));
+        }
         if !(1..=16).contains(&self.rtc.bridge_speakers) {
             return Err(ConfigError::Invalid(
                 "rtc.bridge_speakers must be 1 to 16".into(),
@@ -770,6 +780,7 @@ impl Config {
     pub fn sfu(&self) -> parley_sfu::SfuConfig {
         parley_sfu::SfuConfig {
             udp_bind: self.rtc.udp_bind,
+            workers: self.rtc.workers,
             tcp_bind: self.rtc.tcp_bind,
             advertise_ips: self.rtc.advertise_ips.clone(),
             empty_timeout: Duration::from_secs(self.rtc.empty_timeout_secs),
@@ -998,6 +1009,7 @@ mod tests {
                 vec![("PARLEY_RTC_KEYFRAME_INTERVAL_MS", "10")],
                 "keyframe_interval_ms must be 50 to 10000",
             ),
+            (vec![("PARLEY_RTC_WORKERS", "1000")], "rtc.workers is 1000"),
         ] {
             let err = Config::load(None, env(&vars)).unwrap_err().to_string();
             assert!(

@@ -164,7 +164,7 @@ impl Metrics {
     }
 
     /// The exposition text of every metric.
-    /// Where other parts (the media thread) register their own figures.
+    /// Where other parts (the media workers) register their own figures.
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

@@ -1,6 +1,6 @@
 //! `/v1/rtc`, the meeting signaling WebSocket: one per participant. It turns the token into a
-//! participant's grants, relays SDP, candidates and track requests to the media thread, and
-//! writes what the media thread tells the participant. Also the meeting webhooks.
+//! participant's grants, relays SDP, candidates and track requests to the participant's media worker, and
+//! writes what the media worker tells the participant. Also the meeting webhooks.
 
 use crate::auth::{query_token, Principal};
 use crate::error::AppError;
@@ -152,7 +152,7 @@ fn read(message: Option<Result<Message, axum::Error>>) -> Option<Read> {
     }
 }
 
-/// Turn the token and the `join` request into what the media thread needs.
+/// Turn the token and the `join` request into what the media worker needs.
 async fn join_request(
     state: &AppState,
     principal: Principal,
@@ -226,7 +226,7 @@ async fn join_request(
                 &user_identity(user.id),
             )?;
             Ok(JoinRequest {
-                // The media thread refuses the join if the room's link changed meanwhile.
+                // The media worker refuses the join if the room's link changed meanwhile.
                 channel: ChannelRule::Exactly(linked),
                 may_create: grants.room_create,
                 identity: user_identity(user.id),
@@ -320,7 +320,7 @@ async fn serve(state: AppState, mut socket: WebSocket, principal: Option<Princip
                         return;
                     }
                 }
-                // Another connection resumed this participant (or the media thread stopped).
+                // Another connection resumed this participant (or the media workers stopped).
                 None => {
                     close(&mut socket, ErrorCode::Conflict, "this participant continues on another connection").await;
                     return;
@@ -444,7 +444,7 @@ async fn join(
         state.sfu.leave(joined.key);
         return None;
     }
-    // What the media thread queued with the join (everyone's connection quality, a subscriber
+    // What the media worker queued with the join (everyone's connection quality, a subscriber
     // offer) goes right after `joined`, before the reply to any later request.
     let mut signal_rx = signal_rx;
     while let Ok(message) = signal_rx.try_recv() {
@@ -524,7 +524,7 @@ async fn handle(state: &AppState, key: ParticipantKey, request: RtcClientMessage
     }
 }
 
-/// Room events, from the media thread: each is recorded in the meeting history (`meetings`,
+/// Room events, from the media workers: each is recorded in the meeting history (`meetings`,
 /// `meeting_attendance`), then handed to the webhook task, so a slow webhook receiver never
 /// holds up the history.
 /// Which meetings are recorded without anyone asking, and how waiting recorders are woken.
@@ -729,7 +729,7 @@ async fn recording(
 }
 
 /// Deliver room events to `rtc.webhook_url` in order, each signed and retried, from a task of
-/// their own so the media thread never waits on a receiver.
+/// their own so a media worker never waits on a receiver.
 fn spawn_webhooks(config: &crate::config::RtcSection, mut events: mpsc::Receiver<RoomEvent>) {
     let url = config.webhook_url.clone();
     let secret = config.webhook_secret.clone();

@@ -84,7 +84,7 @@ pub async fn state(
     let sfu_metrics = parley_sfu::SfuMetrics::register(metrics.registry())?;
     let (sfu, room_events) = parley_sfu::Sfu::start(config.sfu(), sfu_metrics)
         .with_context(|| format!("cannot open the media port {}", config.rtc.udp_bind))?;
-    tracing::info!(udp = %sfu.local_addr(), "media port open");
+    tracing::info!(udp = %sfu.local_addr(), workers = sfu.workers(), "media port open");
     let hub = match cluster {
         Some((cluster, pending)) => {
             tracing::info!(node = cluster.node(), "clustered through Redis");

@@ -12,6 +12,7 @@ use anyhow::Result;
 use hdrhistogram::Histogram;
 use parley_proto::TrackKind;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -128,6 +129,9 @@ pub struct ServerSide {
     /// Packets the server says it sent that no subscriber received: the network's (and the
     /// bots') loss, as opposed to sequence gaps the server left in what it forwarded.
     pub sent_not_received: Option<i64>,
+    /// CPU seconds each of the server's media threads used in the measured window
+    /// (`parley-media-io`, the I/O thread; `parley-media-<n>`, the workers).
+    pub media_thread_cpu_secs: BTreeMap<String, f64>,
 }
 
 impl ServerSide {
@@ -139,6 +143,7 @@ impl ServerSide {
         connections: usize,
         forwarded: Option<u64>,
         sent: Option<u64>,
+        media_threads: BTreeMap<String, f64>,
     ) -> ServerSide {
         ServerSide {
             // Memory per connection is not separated from the media's here: `after` twice.
@@ -146,6 +151,7 @@ impl ServerSide {
             forwarded_packets: forwarded,
             forwarded_per_cpu_sec: None,
             sent_not_received: sent.map(|s| s as i64),
+            media_thread_cpu_secs: media_threads,
         }
     }
 }
@@ -541,6 +547,14 @@ impl MediaReport {
                     sv.forwarded_per_cpu_sec.map_or("?".into(), |d| format!("{d:.0}")),
                 ),
             ));
+            if !sv.media_thread_cpu_secs.is_empty() {
+                let threads: Vec<String> = sv
+                    .media_thread_cpu_secs
+                    .iter()
+                    .map(|(name, secs)| format!("{name} {secs:.2}"))
+                    .collect();
+                rows.push(("media threads CPU s".into(), threads.join(", ")));
+            }
         }
         for (n, e) in j.errors.iter().chain(&s.missing).enumerate() {
             rows.push((

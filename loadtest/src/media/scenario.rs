@@ -27,6 +27,9 @@ use tokio::sync::watch;
 const VOICES: usize = 8;
 /// Seconds of each voice, looped.
 const VOICE_SECS: u32 = 12;
+/// The names of Parley's media threads start with this (`parley-media-io`, `parley-media-0`…).
+const MEDIA_THREADS: &str = "parley-media";
+
 /// How long the publishers may take to be up before subscribers come anyway.
 const PUBLISHERS_UP: Duration = Duration::from_secs(30);
 /// How long bots may take to leave and hand in their figures at the end.
@@ -252,6 +255,10 @@ pub async fn run(config: MediaConfig, target: Target, tag: &str) -> Result<Media
         counters: Counters::default(),
     });
     let before = config.server_pid.map(cost::sample).transpose()?;
+    let threads_before = config
+        .server_pid
+        .map(|pid| cost::thread_cpu(pid, MEDIA_THREADS))
+        .unwrap_or_default();
     let parley = matches!(target, Target::Parley(_));
     let forwarded_before = match parley {
         true => report::server_packets_out(&config.server).await,
@@ -298,6 +305,10 @@ pub async fn run(config: MediaConfig, target: Target, tag: &str) -> Result<Media
     }
     tokio::time::sleep_until(ramp_start + config.ramp_up + config.duration).await;
     let after = config.server_pid.map(cost::sample).transpose()?;
+    let threads_after = config
+        .server_pid
+        .map(|pid| cost::thread_cpu(pid, MEDIA_THREADS))
+        .unwrap_or_default();
     let forwarded_after = match parley {
         true => report::server_packets_out(&config.server).await,
         false => None,
@@ -328,6 +339,7 @@ pub async fn run(config: MediaConfig, target: Target, tag: &str) -> Result<Media
             results.len() * 2,
             forwarded_before.zip(forwarded_after).map(|(b, a)| a - b),
             forwarded_before.zip(forwarded_final).map(|(b, a)| a - b),
+            cost::thread_cpu_between(&threads_before, &threads_after),
         )),
         _ => None,
     };

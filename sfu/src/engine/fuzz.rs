@@ -1,4 +1,4 @@
-//! What the fuzz targets (`fuzz/`, their own workspace) drive: the media thread's engine itself,
+//! What the fuzz targets (`fuzz/`, their own workspace) drive: a media worker's engine itself,
 //! reached without its thread or its loop. Commands go through `Engine::command` and datagrams
 //! through `Engine::datagram`, exactly as the loop hands them in, then `flush` runs as after
 //! every wake-up. Adds no behaviour.
@@ -8,44 +8,38 @@ use crate::{sdp, ChannelRule};
 use parley_proto::{PublishLayer, TrackSource};
 use tokio::sync::oneshot;
 
-/// One engine on a real UDP socket bound to 127.0.0.1 (what it sends goes to the sources the
-/// fuzzer names, on the loopback). Owns the runtime the socket is registered with.
+/// One worker's engine on a real UDP socket bound to 127.0.0.1 (what it sends goes to the
+/// sources the fuzzer names, on the loopback), fed as the I/O thread feeds it.
 pub struct Harness {
     engine: Engine,
     signals: HashMap<ParticipantKey, mpsc::Receiver<RtcServerMessage>>,
     _events: mpsc::Receiver<RoomEvent>,
-    _runtime: tokio::runtime::Runtime,
+    /// What the engine tells the I/O thread, emptied after every step.
+    notices: mpsc::UnboundedReceiver<io::Notice>,
 }
 
 impl Harness {
     pub fn new() -> std::io::Result<Harness> {
         static CRYPTO: std::sync::Once = std::sync::Once::new();
         CRYPTO.call_once(|| str0m::crypto::from_feature_flags().install_process_default());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        let _entered = runtime.enter();
         let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
         socket.set_nonblocking(true)?;
         let local_addr = socket.local_addr()?;
-        let socket = UdpSocket::from_std(socket)?;
         let metrics = SfuMetrics::register(&prometheus::Registry::new())
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (events, event_rx) = mpsc::channel(4096);
-        let engine = Engine::new(
-            SfuConfig::default(),
-            socket,
-            local_addr,
-            vec![local_addr],
-            metrics,
-            events,
-            None,
-        );
+        let (notice_tx, notices) = mpsc::unbounded_channel();
+        let io = io::Io::new(0, socket, vec![local_addr], Vec::new(), notice_tx)?;
+        let placement = Arc::new(crate::placement::Placement::new(
+            vec![metrics.worker_participants(0)],
+            vec![metrics.worker_rooms(0)],
+        ));
+        let engine = Engine::new(SfuConfig::default(), io, placement, metrics, events);
         Ok(Harness {
             engine,
             signals: HashMap::new(),
             _events: event_rx,
-            _runtime: runtime,
+            notices,
         })
     }
 
@@ -137,10 +131,16 @@ impl Harness {
         result
     }
 
-    /// One datagram from `source`, as the loop hands in what the socket read.
+    /// One datagram from `source`, as the I/O thread hands in what the socket read.
     pub fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
-        self.engine.datagram(source, data);
+        self.engine.inbound(io::Inbound::Data {
+            proto: Protocol::Udp,
+            source,
+            data: data.to_vec(),
+            link: None,
+        });
         self.engine.flush();
+        while self.notices.try_recv().is_ok() {}
     }
 
     /// Whether datagrams from `source` are routed to a peer (it passed an ICE check).
@@ -152,6 +152,7 @@ impl Harness {
     pub fn tick(&mut self) {
         self.engine.tick();
         self.engine.flush();
+        while self.notices.try_recv().is_ok() {}
     }
 
     fn reply<T>(mut answer: oneshot::Receiver<SfuResult<T>>) -> SfuResult<T> {

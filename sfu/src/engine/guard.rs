@@ -1,7 +1,7 @@
 //! Containing a panic to the participant whose step raised it.
 //!
-//! Every room on the node lives on the one media thread, so a panic that escaped a step (a bug
-//! in SDP, STUN, DTLS, RTP or RTCP handling, ours or str0m's) would end every meeting at once.
+//! Every room on a media worker lives on its one thread, so a panic that escaped a step (a bug
+//! in SDP, STUN, DTLS, RTP or RTCP handling, ours or str0m's) would end all its meetings at once.
 //! Each step that belongs to one participant (a datagram for its connection, a request of its
 //! own, polling its connection and serving its timers, acting on what its connection reported)
 //! runs inside `contain`: a panic there removes that participant only (`internal_error`), is
@@ -49,7 +49,7 @@ impl Engine {
             .unwrap_or_else(|| "a panic without a message".into());
         self.metrics.peer_panics.with_label_values(&[step]).inc();
         let Some(key) = key else {
-            tracing::error!(step, panic = %what, "the media thread caught a panic; carrying on");
+            tracing::error!(step, panic = %what, "a media worker caught a panic; carrying on");
             return;
         };
         let (room, participant) = self
@@ -74,9 +74,9 @@ impl Engine {
     fn forget(&mut self, key: ParticipantKey) {
         if self.participants.remove(&key).is_some() {
             self.metrics.participants.dec();
+            self.placement.left(self.io.worker);
         }
-        self.routes.retain(|_, (k, _)| *k != key);
-        self.ufrags.retain(|_, (k, _)| *k != key);
+        self.forget_connections(key);
         self.dirty.retain(|(k, _)| *k != key);
         self.pending.retain(|(k, _, _)| *k != key);
         self.doomed.retain(|(k, _)| *k != key);
@@ -137,7 +137,7 @@ impl Engine {
             self.command(command)
         }));
         if let Err(payload) = result {
-            let key = key.or_else(|| (self.next_key != before).then_some(ParticipantKey(before)));
+            let key = key.or_else(|| (self.next_key != before).then_some(before));
             self.panicked(key, "command", payload.as_ref());
         }
     }

@@ -1,5 +1,6 @@
-//! The media thread: owns the UDP socket, every room and every peer connection. Nothing here is
-//! shared with another thread, so forwarding takes no lock.
+//! A media worker: owns its rooms and every peer connection in them. Nothing here is shared
+//! with another thread, so forwarding takes no lock. Datagrams come from the I/O thread
+//! (`io::Front`), which routes each to the worker that owns its connection.
 
 use crate::rewrite::Rewriter;
 use crate::speaker::SpeakerDetector;
@@ -21,13 +22,12 @@ use str0m::media::{Direction, KeyframeRequest, KeyframeRequestKind, MediaKind, M
 use str0m::net::{DatagramRecv, Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
 
 /// How often peers' timers are checked; str0m asks for its own, this is the coarsest step.
 const TICK: Duration = Duration::from_millis(10);
-/// Datagrams read per wake-up before the peers they touched are polled.
+/// Datagrams taken per wake-up before the peers they touched are polled.
 const READ_BATCH: usize = 64;
 /// How often at most the ICE username index is rebuilt when a check names a fragment it lacks.
 const UFRAG_REBUILD: Duration = Duration::from_secs(1);
@@ -37,6 +37,7 @@ pub mod bench;
 #[doc(hidden)]
 pub mod fuzz;
 mod guard;
+pub(crate) mod io;
 mod media;
 mod moderation;
 mod quality;
@@ -58,21 +59,17 @@ use state::*;
 impl Engine {
     pub(crate) fn new(
         config: SfuConfig,
-        socket: UdpSocket,
-        local_addr: SocketAddr,
-        candidates: Vec<SocketAddr>,
+        io: io::Io,
+        placement: Arc<crate::placement::Placement>,
         metrics: SfuMetrics,
         events: mpsc::Sender<RoomEvent>,
-        mut tcp: Option<tcp::TcpMedia>,
     ) -> Engine {
-        let tcp_frames = tcp.as_mut().and_then(|t| t.frames.take());
         Engine {
             config,
-            socket,
-            tcp,
-            tcp_frames,
-            destination: candidates.first().copied().unwrap_or(local_addr),
-            candidates,
+            // Keys say which worker holds the participant (`ParticipantKey::worker`).
+            next_key: ParticipantKey::first(io.worker),
+            io,
+            placement,
             metrics,
             events,
             rooms: HashMap::new(),
@@ -80,7 +77,6 @@ impl Engine {
             routes: HashMap::new(),
             ufrags: HashMap::new(),
             ufrags_rebuilt: Instant::now(),
-            next_key: 1,
             dirty: Vec::new(),
             pending: Vec::new(),
             doomed: Vec::new(),
@@ -93,10 +89,14 @@ impl Engine {
         }
     }
 
-    pub(crate) async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut inbound: mpsc::Receiver<io::Inbound>,
+    ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-        let mut buf = vec![0u8; 2000];
+        let mut batch = Vec::with_capacity(READ_BATCH);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
@@ -112,45 +112,38 @@ impl Engine {
                     }
                     Some(command) => self.contained_command(command),
                 },
-                ready = self.socket.readable() => {
-                    if ready.is_ok() {
-                        self.read_datagrams(&mut buf);
+                n = inbound.recv_many(&mut batch, READ_BATCH) => {
+                    if n == 0 {
+                        break;
+                    }
+                    for item in batch.drain(..) {
+                        self.inbound(item);
                     }
                 }
-                accepted = tcp_accept(&self.tcp) => match accepted {
-                    Ok((stream, source)) => {
-                        if let Some(tcp) = self.tcp.as_mut() {
-                            tcp.accepted(stream, source);
-                        }
-                    }
-                    Err(err) => tracing::debug!(error = %err, "media TCP accept failed"),
-                },
-                event = tcp_frame(&mut self.tcp_frames) => match event {
-                    tcp::TcpEvent::Frame { source, data } => self.receive(Protocol::Tcp, source, &data),
-                    tcp::TcpEvent::Closed { source } => {
-                        if let Some(tcp) = self.tcp.as_mut() {
-                            tcp.close(source);
-                        }
-                        self.routes.remove(&(Protocol::Tcp, source));
-                    }
-                },
                 _ = tick.tick() => self.tick(),
             }
             self.flush();
         }
-        tracing::info!("media thread stopped");
+        tracing::info!(worker = self.io.worker, "media worker stopped");
     }
 
-    fn read_datagrams(&mut self, buf: &mut [u8]) {
-        for _ in 0..READ_BATCH {
-            match self.socket.try_recv_from(buf) {
-                Ok((n, source)) => self.datagram(source, &buf[..n]),
-                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(err) => {
-                    // ICMP errors from a peer that went away surface here on some systems.
-                    tracing::debug!(error = %err, "media socket read failed");
-                    return;
+    /// What the I/O thread handed over.
+    pub(super) fn inbound(&mut self, item: io::Inbound) {
+        match item {
+            io::Inbound::Data {
+                proto,
+                source,
+                data,
+                link,
+            } => {
+                if let Some(link) = link {
+                    self.io.tcp_opened(source, link);
                 }
+                self.receive(proto, source, &data);
+            }
+            io::Inbound::TcpClosed { source } => {
+                self.io.tcp_closed(source);
+                self.routes.remove(&(Protocol::Tcp, source));
             }
         }
     }
@@ -187,14 +180,6 @@ impl Engine {
         accepts(self, target).then_some(target)
     }
 
-    /// The ICE-TCP candidates each new peer connection offers (none when it is off).
-    pub(super) fn tcp_candidates(&self) -> Vec<SocketAddr> {
-        self.tcp
-            .as_ref()
-            .map(|t| t.candidates.clone())
-            .unwrap_or_default()
-    }
-
     /// Index both connections of `key` by their local ICE username fragments (after they are
     /// made, and after an SDP exchange that may have restarted ICE).
     pub(super) fn index_ice(&mut self, key: ParticipantKey) {
@@ -205,12 +190,40 @@ impl Engine {
             let peer = p.peer(side);
             let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
             if peer.ufrag != ufrag {
-                // Credentials changed (an ICE restart): the old fragment names nobody now.
-                self.ufrags.remove(&peer.ufrag);
+                // Credentials changed (an ICE restart): the old fragment names nobody now,
+                // and the I/O thread routes checks naming the new one here.
+                if !peer.ufrag.is_empty() {
+                    self.ufrags.remove(&peer.ufrag);
+                    self.io
+                        .notify(io::Notice::ForgetUfrag(peer.ufrag.clone(), self.io.worker));
+                }
+                self.io
+                    .notify(io::Notice::Ufrag(ufrag.clone(), self.io.worker));
             }
             self.ufrags.insert(ufrag.clone(), (key, side));
             peer.ufrag = ufrag;
         }
+    }
+
+    /// Drop every route and ICE fragment that leads to `key`, here and in the I/O thread.
+    pub(super) fn forget_connections(&mut self, key: ParticipantKey) {
+        let Engine {
+            routes, ufrags, io, ..
+        } = self;
+        routes.retain(|(proto, source), (k, _)| {
+            let keep = *k != key;
+            if !keep {
+                io.notify(io::Notice::ForgetRoute(*proto, *source, io.worker));
+            }
+            keep
+        });
+        ufrags.retain(|ufrag, (k, _)| {
+            let keep = *k != key;
+            if !keep {
+                io.notify(io::Notice::ForgetUfrag(ufrag.clone(), io.worker));
+            }
+            keep
+        });
     }
 
     fn drop_datagram(&self, reason: &str) {
@@ -218,10 +231,6 @@ impl Engine {
             .dropped_datagrams
             .with_label_values(&[reason])
             .inc();
-    }
-
-    fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
-        self.receive(Protocol::Udp, source, data);
     }
 
     /// One datagram, or one frame of an ICE-TCP connection, from `source`.
@@ -236,10 +245,7 @@ impl Engine {
             Receive {
                 proto,
                 source,
-                destination: match (proto, &self.tcp) {
-                    (Protocol::Tcp, Some(tcp)) => tcp.local_of(source).unwrap_or(tcp.candidates[0]),
-                    _ => self.destination,
-                },
+                destination: self.io.local_of(proto, source),
                 contents,
             },
         );
@@ -257,9 +263,8 @@ impl Engine {
             self.drop_datagram("unknown_source");
             if proto == Protocol::Tcp && known.is_none() {
                 // A connection that names none of our peers is closed, not kept open.
-                if let Some(tcp) = self.tcp.as_mut() {
-                    tcp.close(source);
-                }
+                self.io.tcp_closed(source);
+                self.io.notify(io::Notice::CloseTcp(source));
             }
             return;
         };
@@ -353,10 +358,7 @@ impl Engine {
             }
             match peer.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    let sent = match (t.proto, &self.tcp) {
-                        (Protocol::Tcp, Some(tcp)) => tcp.send(t.destination, &t.contents),
-                        _ => self.socket.try_send_to(&t.contents, t.destination).is_ok(),
-                    };
+                    let sent = self.io.send(t.proto, t.destination, &t.contents);
                     if !sent {
                         self.metrics
                             .dropped_datagrams
@@ -592,26 +594,4 @@ pub(crate) fn stun_username(data: &[u8]) -> Option<&str> {
         at += 4 + len.div_ceil(4) * 4;
     }
     None
-}
-
-/// The next connection on the ICE-TCP listener; never, without one.
-async fn tcp_accept(
-    tcp: &Option<tcp::TcpMedia>,
-) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
-    match tcp {
-        Some(tcp) => tcp.listener.accept().await,
-        None => std::future::pending().await,
-    }
-}
-
-/// The next frame (or close) from an ICE-TCP connection; never, without a listener.
-async fn tcp_frame(frames: &mut Option<mpsc::Receiver<tcp::TcpEvent>>) -> tcp::TcpEvent {
-    match frames {
-        Some(frames) => match frames.recv().await {
-            Some(event) => event,
-            // The engine holds a sender through `TcpMedia`, so this does not end.
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
-    }
 }

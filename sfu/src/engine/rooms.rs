@@ -224,6 +224,11 @@ impl Engine {
             }
             return Ok(room_info(room, &self.participants));
         }
+        // Another worker may have opened it since this request was routed here: it goes
+        // there instead (`Sfu` retries).
+        if let Err(other) = self.placement.claim(&settings.name, self.io.worker) {
+            return Err(SfuError::moved(other));
+        }
         let name: Arc<str> = settings.name.into();
         let room = Room {
             sid: sid("RM"),
@@ -261,6 +266,7 @@ impl Engine {
 
     pub(super) fn close_room(&mut self, name: &str) {
         if let Some(room) = self.rooms.remove(name) {
+            self.placement.release(name, self.io.worker);
             self.metrics.rooms.dec();
             self.emit("room_finished", &room, None, None);
             tracing::info!(room = %name, sid = %room.sid, "room closed");
@@ -366,8 +372,8 @@ impl Engine {
             ));
         }
         let now = Instant::now();
-        let key = ParticipantKey(self.next_key);
-        self.next_key += 1;
+        let key = self.next_key;
+        self.next_key = key.next();
         let participant = Participant {
             sid: sid("PA"),
             identity: request.identity,
@@ -379,14 +385,14 @@ impl Engine {
             signal: signal_tx,
             publisher: Peer::new(
                 now,
-                &self.candidates,
-                &self.tcp_candidates(),
+                &self.io.candidates,
+                &self.io.tcp_candidates,
                 Side::Publisher,
             ),
             subscriber: Peer::new(
                 now,
-                &self.candidates,
-                &self.tcp_candidates(),
+                &self.io.candidates,
+                &self.io.tcp_candidates,
                 Side::Subscriber,
             ),
             tracks: Vec::new(),
@@ -418,8 +424,9 @@ impl Engine {
         let room_name = participant.room.clone();
         tracing::info!(room = %room_name, participant = %info.sid, identity = %info.identity, "participant joined");
         self.participants.insert(key, participant);
-        self.index_ice(key);
         self.metrics.participants.inc();
+        self.placement.joined(self.io.worker);
+        self.index_ice(key);
 
         let room = self
             .rooms
@@ -632,14 +639,14 @@ impl Engine {
         p.publisher.rtc.disconnect();
         p.subscriber.rtc.disconnect();
         self.metrics.participants.dec();
+        self.placement.left(self.io.worker);
         for t in &p.tracks {
             self.metrics
                 .tracks
                 .with_label_values(&[t.info.kind.as_str(), t.info.source.as_str()])
                 .dec();
         }
-        self.routes.retain(|_, (k, _)| *k != key);
-        self.ufrags.retain(|_, (k, _)| *k != key);
+        self.forget_connections(key);
         self.dirty.retain(|(k, _)| *k != key);
         let room_name = p.room.clone();
         if let Some(room) = self.rooms.get_mut(&room_name) {

@@ -1,4 +1,4 @@
-//! What the media thread keeps: peers, tracks, participants, rooms, and small helpers.
+//! What a media worker keeps: peers, tracks, participants, rooms, and small helpers.
 
 use super::*;
 
@@ -297,13 +297,11 @@ pub(super) struct Room {
 
 pub(crate) struct Engine {
     pub(super) config: SfuConfig,
-    pub(super) socket: UdpSocket,
-    /// ICE-TCP: the listener and a writer per connection (`rtc.tcp_bind`), if on.
-    pub(super) tcp: Option<tcp::TcpMedia>,
-    pub(super) tcp_frames: Option<mpsc::Receiver<tcp::TcpEvent>>,
-    /// The address datagrams are taken to have arrived on (the first advertised one).
-    pub(super) destination: SocketAddr,
-    pub(super) candidates: Vec<SocketAddr>,
+    /// The media port as this worker uses it: sending, ICE-TCP links, notices to the I/O
+    /// thread.
+    pub(super) io: io::Io,
+    /// Which worker holds which room, shared with the other workers and the signaling side.
+    pub(super) placement: Arc<crate::placement::Placement>,
     pub(super) metrics: SfuMetrics,
     pub(super) events: mpsc::Sender<RoomEvent>,
     pub(super) rooms: HashMap<Arc<str>, Room>,
@@ -317,7 +315,7 @@ pub(crate) struct Engine {
     pub(super) ufrags: HashMap<String, (ParticipantKey, Side)>,
     /// When `ufrags` was last rebuilt from scratch (at most every `UFRAG_REBUILD`).
     pub(super) ufrags_rebuilt: Instant,
-    pub(super) next_key: u64,
+    pub(super) next_key: ParticipantKey,
     pub(super) dirty: Vec<(ParticipantKey, Side)>,
     pub(super) pending: Vec<(ParticipantKey, Side, Event)>,
     pub(super) doomed: Vec<(ParticipantKey, Departure)>,

@@ -1,9 +1,9 @@
 //! ICE over TCP (RFC 6544, passive candidates): for clients whose network blocks UDP. Each
 //! accepted connection carries RFC 4571 frames (a two-byte length, then one STUN, DTLS or
-//! SRTP message); a task per connection reads frames into the media thread's `frames` channel
-//! and writes what the engine queues for it. The engine treats a frame like a datagram that
-//! came over TCP from the connection's remote address, and str0m answers over the same
-//! connection (`Transmit` with `Protocol::Tcp`).
+//! SRTP message); a task per connection reads frames into the I/O thread's `frames` channel
+//! and writes what a worker queues for it. The I/O thread routes a frame like a datagram that
+//! came over TCP from the connection's remote address, with the connection's [`Link`]; the
+//! worker answers over that connection (str0m's `Transmit` with `Protocol::Tcp`).
 
 use super::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,31 +17,34 @@ const WRITE_QUEUE: usize = 1024;
 /// Connections open at once; more are closed at accept.
 const MAX_CONNECTIONS: usize = 10_000;
 
-/// What a connection's task tells the media thread.
+/// What a connection's task tells the I/O thread.
 pub(crate) enum TcpEvent {
     Frame { source: SocketAddr, data: Vec<u8> },
     Closed { source: SocketAddr },
 }
 
-/// The media thread's TCP side: the listener, the advertised candidates, and a writer per
-/// open connection by its remote address.
+/// How a worker answers on one connection: its writer's queue and our address on it. The
+/// connection's task ends once the I/O thread and the worker both dropped theirs.
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub(crate) writer: mpsc::Sender<Vec<u8>>,
+    pub(crate) local: SocketAddr,
+}
+
+/// The I/O thread's TCP side: the listener and each open connection by its remote address.
 pub(crate) struct TcpMedia {
     pub(crate) listener: TcpListener,
-    /// Where clients connect (the host candidates of `tcptype passive`).
-    pub(crate) candidates: Vec<SocketAddr>,
-    /// Taken by the engine, which reads it beside the listener.
+    /// Taken by the I/O thread, which reads it beside the listener.
     pub(crate) frames: Option<mpsc::Receiver<TcpEvent>>,
     frames_tx: mpsc::Sender<TcpEvent>,
-    /// Each open connection by its remote address: its writer's queue and our address on it.
-    connections: HashMap<SocketAddr, (mpsc::Sender<Vec<u8>>, SocketAddr)>,
+    connections: HashMap<SocketAddr, Link>,
 }
 
 impl TcpMedia {
-    pub(crate) fn new(listener: TcpListener, candidates: Vec<SocketAddr>) -> TcpMedia {
+    pub(crate) fn new(listener: TcpListener) -> TcpMedia {
         let (frames_tx, frames) = mpsc::channel(4096);
         TcpMedia {
             listener,
-            candidates,
             frames: Some(frames),
             frames_tx,
             connections: HashMap::new(),
@@ -58,31 +61,23 @@ impl TcpMedia {
         };
         let _ = stream.set_nodelay(true);
         let (writer, queue) = mpsc::channel(WRITE_QUEUE);
-        self.connections.insert(source, (writer, local));
+        self.connections.insert(source, Link { writer, local });
         tokio::spawn(serve(stream, source, queue, self.frames_tx.clone()));
     }
 
-    /// Queue one message for the connection from `destination`; false when there is none or
-    /// its queue is full.
-    pub(crate) fn send(&self, destination: SocketAddr, data: &[u8]) -> bool {
-        self.connections
-            .get(&destination)
-            .is_some_and(|(w, _)| w.try_send(data.to_vec()).is_ok())
+    /// The open connection from `source`.
+    pub(crate) fn link(&self, source: SocketAddr) -> Option<Link> {
+        self.connections.get(&source).cloned()
     }
 
-    /// Our address on the connection from `source` (one of the candidates), if it is open.
-    pub(crate) fn local_of(&self, source: SocketAddr) -> Option<SocketAddr> {
-        self.connections.get(&source).map(|(_, local)| *local)
-    }
-
-    /// Close the connection from `source` (its task ends when its queue's sender is gone).
+    /// Close the connection from `source` (its task ends when its queue's senders are gone).
     pub(crate) fn close(&mut self, source: SocketAddr) {
         self.connections.remove(&source);
     }
 }
 
-/// One connection: frames read go to the media thread, frames queued are written, until
-/// either side ends it (the client closes, or the media thread drops the queue's sender).
+/// One connection: frames read go to the I/O thread, frames queued are written, until either
+/// side ends it (the client closes, or the queue's senders are all dropped).
 async fn serve(
     stream: TcpStream,
     source: SocketAddr,

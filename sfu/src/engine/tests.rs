@@ -1,5 +1,5 @@
-//! The media thread driven through its `Sfu` handle, as the signaling side drives it: a real
-//! thread, socket and str0m peers, without a network client.
+//! The media workers driven through their `Sfu` handle, as the signaling side drives them: real
+//! threads, socket and str0m peers, without a network client.
 
 use crate::{JoinRequest, Sfu, SfuConfig, SfuMetrics};
 use parley_proto::{ErrorCode, ParticipantGrants, RemovedReason, RtcServerMessage};
@@ -210,4 +210,68 @@ fn an_ice_checks_username_is_read_past_other_attributes_and_bad_messages_give_no
     assert_eq!(stun_username(&stun(&[(0x0006, &[0xff, 0xfe])])), None);
     assert_eq!(stun_username(&[]), None);
     assert_eq!(stun_username(&[0, 1, 0, 8]), None);
+}
+
+fn settings(name: &str) -> crate::RoomSettings {
+    crate::RoomSettings {
+        name: name.into(),
+        channel_id: None,
+        empty_timeout: None,
+        max_participants: None,
+        bridge: None,
+        moderated: false,
+        opened_by: None,
+        record: false,
+    }
+}
+
+/// A room is open on one worker only: a request that reached another worker (it was routed
+/// before the room opened) is sent on to the one holding it, and a new room goes to the worker
+/// with the fewest participants.
+#[tokio::test]
+async fn a_room_lives_on_one_worker_and_requests_follow_it_there() {
+    let registry = prometheus::Registry::new();
+    let metrics = SfuMetrics::register(&registry).expect("metrics");
+    let config = SfuConfig {
+        udp_bind: "127.0.0.1:0".parse().expect("address"),
+        workers: 2,
+        ..SfuConfig::default()
+    };
+    let (sfu, _events) = Sfu::start(config, metrics.clone()).expect("start");
+    assert_eq!(sfu.workers(), 2);
+    // Room `x` opens on worker 1, as if a join had raced there.
+    sfu.ask_worker(1, |reply| crate::Command::CreateRoom {
+        settings: settings("x"),
+        reply,
+    })
+    .await
+    .expect("x opens on worker 1");
+    // Worker 0, asked to open it too, says where it is instead of opening a second one.
+    let refused = sfu
+        .ask_worker(0, |reply| crate::Command::CreateRoom {
+            settings: settings("x"),
+            reply,
+        })
+        .await
+        .expect_err("worker 0 does not open x");
+    assert_eq!(refused.moved, Some(1));
+    // Through the handle, joins land in the one room on worker 1.
+    let ann = join(&sfu, "x", "ann").await;
+    let bob = join(&sfu, "x", "bob").await;
+    assert_eq!((ann.key.worker(), bob.key.worker()), (1, 1));
+    let detail = sfu.room("x".into()).await.expect("room x");
+    assert_eq!(detail.participants.len(), 2);
+    // Worker 1 has two participants: the next new room goes to worker 0.
+    let cat = join(&sfu, "y", "cat").await;
+    assert_eq!(cat.key.worker(), 0);
+    assert_eq!(metrics.worker_participants(0).get(), 1);
+    assert_eq!(metrics.worker_participants(1).get(), 2);
+    let rooms = sfu.list_rooms().await.expect("rooms");
+    let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["x", "y"], "every worker's rooms, in name order");
+    // Ending the room frees its name on worker 1; it may open anywhere again.
+    sfu.end_room("x".into()).await.expect("end x");
+    assert_eq!(metrics.worker_rooms(1).get(), 0);
+    assert_eq!(sfu.placement.worker_of("x"), None);
+    sfu.shutdown().await;
 }

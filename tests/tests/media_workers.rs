@@ -1,0 +1,152 @@
+//! Media workers (issue 25): rooms spread over the server's media worker threads behind its one
+//! media port, each call carried by its own worker, and joins racing to open the same room
+//! still meeting in one room.
+
+use parley_tests::rtc::{first_received, metric, AiortcPeer, App, RtcClient};
+use parley_tests::{Backend, Server, ServerOptions};
+use serde_json::Value;
+use std::time::Duration;
+
+async fn start(workers: usize) -> Server {
+    Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_WORKERS", workers.to_string()),
+    )
+    .await
+}
+
+/// Wait until the room service shows `n` participants in `room`.
+async fn until_in_room(server: &Server, app: &App, room: &str, n: usize) {
+    let admin = app.room_admin();
+    parley_tests::eventually(300, Duration::from_millis(100), || async {
+        let response = server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await;
+        if response.status() != 200 {
+            return None;
+        }
+        let detail: Value = response.json().await.ok()?;
+        (detail["participants"].as_array()?.len() >= n).then_some(())
+    })
+    .await
+    .expect("the peers joined in time");
+}
+
+#[tokio::test]
+async fn rooms_spread_over_the_workers_and_each_worker_carries_its_calls() {
+    let server = start(2).await;
+    assert!(
+        server.log().contains("workers=2"),
+        "the server says how many media workers it runs"
+    );
+    let app = App::register(&server).await;
+    // Four calls, each a listener joined first and then a speaker sending a 440 Hz tone.
+    let mut calls = Vec::new();
+    for i in 0..4 {
+        let room = parley_tests::unique(&format!("call{i}"));
+        let listener = AiortcPeer::spawn(
+            &server,
+            &app.participant("listener", &room),
+            40.0,
+            &["--until-left"],
+        );
+        until_in_room(&server, &app, &room, 1).await;
+        let speaker = AiortcPeer::spawn(
+            &server,
+            &app.participant("speaker", &room),
+            6.0,
+            &["--tone", "440"],
+        );
+        calls.push((listener, speaker));
+    }
+    // New rooms go to the worker with the fewest participants: two calls on each.
+    for worker in ["0", "1"] {
+        let rooms = metric(
+            &server,
+            &format!("parley_rtc_worker_rooms{{worker=\"{worker}\"}}"),
+        )
+        .await;
+        assert_eq!(rooms, 2.0, "worker {worker} holds two of the four rooms");
+    }
+    for (listener, speaker) in calls {
+        let spoke = speaker.report().await;
+        assert!(
+            spoke["errors"].as_array().unwrap().is_empty(),
+            "speaker: {spoke}"
+        );
+        let heard = listener.report().await;
+        let track = first_received(&heard);
+        let dominant = track["dominant_hz"].as_f64().unwrap_or(0.0);
+        assert!(
+            (dominant - 440.0).abs() < 5.0,
+            "the listener decoded {dominant} Hz, not 440 Hz: {heard}"
+        );
+        assert!(
+            track["samples"].as_u64().unwrap_or(0) > 48_000 * 3,
+            "at least three seconds of audio arrived: {heard}"
+        );
+    }
+    // Both workers forwarded: each spent CPU, the I/O thread beside them.
+    let cpu = server.thread_cpu("parley-media");
+    for thread in ["parley-media-0", "parley-media-1", "parley-media-io"] {
+        let used = cpu.get(thread).copied().unwrap_or_default();
+        assert!(
+            used > Duration::ZERO,
+            "{thread} did work: {cpu:?} (threads by CPU used)"
+        );
+    }
+    // Everyone left: the rooms close and the workers are empty again.
+    for worker in ["0", "1"] {
+        let name = format!("parley_rtc_worker_participants{{worker=\"{worker}\"}}");
+        parley_tests::eventually(100, Duration::from_millis(100), || async {
+            (metric(&server, &name).await == 0.0).then_some(())
+        })
+        .await
+        .expect("the workers' participants left");
+    }
+}
+
+#[tokio::test]
+async fn joins_racing_to_open_one_room_meet_in_that_room() {
+    let server = start(2).await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("race");
+    // Twelve people join a room nobody has opened yet, all at once: whichever worker each
+    // join is sent to, they end up in one room.
+    let joins = (0..12).map(|i| {
+        let token = app.participant(&format!("p{i}"), &room);
+        let server = &server;
+        async move { RtcClient::join(server, &token).await }
+    });
+    let clients = futures::future::join_all(joins).await;
+    let sids: std::collections::HashSet<String> = clients
+        .iter()
+        .map(|c| {
+            c.joined["room"]["sid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(sids.len(), 1, "every join reports the same room: {sids:?}");
+    until_in_room(&server, &app, &room, 12).await;
+    let rooms: Value = server
+        .get("/v1/rooms", Some(&app.room_admin()))
+        .await
+        .json()
+        .await
+        .expect("rooms");
+    let named = rooms
+        .as_array()
+        .expect("a list of rooms")
+        .iter()
+        .filter(|r| r["name"] == room.as_str())
+        .count();
+    assert_eq!(named, 1, "one room of that name: {rooms}");
+    // The room is on one worker, and all twelve are there.
+    let mut here = Vec::new();
+    for worker in ["0", "1"] {
+        let name = format!("parley_rtc_worker_participants{{worker=\"{worker}\"}}");
+        here.push(metric(&server, &name).await);
+    }
+    here.sort_by(f64::total_cmp);
+    assert_eq!(here, vec![0.0, 12.0], "participants by worker");
+    drop(clients);
+}
