@@ -465,6 +465,7 @@ impl Sfu {
                 advertise.clone(),
                 tcp_candidates.clone(),
                 notices.clone(),
+                &metrics,
             )?;
             let engine = engine::Engine::new(
                 config.clone(),
@@ -491,9 +492,10 @@ impl Sfu {
             };
             match tokio::net::UdpSocket::from_std(socket) {
                 Ok(socket) => {
-                    engine::io::Front::new(socket, tcp, inbound, notice_rx, front_metrics)
-                        .run()
-                        .await
+                    match engine::io::Front::new(socket, tcp, inbound, notice_rx, front_metrics) {
+                        Ok(front) => front.run().await,
+                        Err(err) => tracing::error!(error = %err, "the media socket failed"),
+                    }
                 }
                 Err(err) => tracing::error!(error = %err, "the media socket failed"),
             }

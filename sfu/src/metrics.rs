@@ -44,6 +44,9 @@ pub struct SfuMetrics {
     pub packets_out: IntCounter,
     pub bytes_in: IntCounter,
     pub bytes_out: IntCounter,
+    /// Packets not forwarded to a subscriber because its send queue was full
+    /// (`SUBSCRIBER_QUEUE_LIMIT`): its link or its worker could not keep up.
+    pub backlog_dropped: IntCounter,
     /// Participants on each media worker, by `worker`; where new rooms go.
     pub worker_participants_by: IntGaugeVec,
     /// Rooms open on each media worker, by `worker`.
@@ -64,6 +67,10 @@ impl SfuMetrics {
             &["direction"],
         )?;
         let m = SfuMetrics {
+            backlog_dropped: IntCounter::new(
+                "rtc_backlog_dropped_packets_total",
+                "Packets not forwarded to a subscriber because its send queue was full.",
+            )?,
             worker_participants_by: IntGaugeVec::new(
                 Opts::new(
                     "rtc_worker_participants",
@@ -169,6 +176,7 @@ impl SfuMetrics {
         registry.register(Box::new(m.layer_switches.clone()))?;
         registry.register(Box::new(m.bandwidth_estimate.clone()))?;
         registry.register(Box::new(m.peer_panics.clone()))?;
+        registry.register(Box::new(m.backlog_dropped.clone()))?;
         registry.register(Box::new(m.worker_participants_by.clone()))?;
         registry.register(Box::new(m.worker_rooms_by.clone()))?;
         Ok(m)

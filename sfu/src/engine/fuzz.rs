@@ -29,7 +29,7 @@ impl Harness {
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let (events, event_rx) = mpsc::channel(4096);
         let (notice_tx, notices) = mpsc::unbounded_channel();
-        let io = io::Io::new(0, socket, vec![local_addr], Vec::new(), notice_tx)?;
+        let io = io::Io::new(0, socket, vec![local_addr], Vec::new(), notice_tx, &metrics)?;
         let placement = Arc::new(crate::placement::Placement::new(
             vec![metrics.worker_participants(0)],
             vec![metrics.worker_rooms(0)],

@@ -13,11 +13,17 @@ use super::tcp::{self, TcpMedia};
 use super::*;
 use tokio::net::UdpSocket;
 
-/// Datagrams read per wake-up of the I/O thread before it looks at notices again.
-const READ_BATCH: usize = 256;
+/// Batches read per wake-up of the I/O thread (each one `recvmmsg` of up to
+/// `quinn_udp::BATCH_SIZE` buffers) before it looks at notices again.
+const READ_ROUNDS: usize = 8;
+/// Each receive buffer's size: a datagram, or a run of them the kernel coalesced (GRO).
+const RECEIVE_BUFFER: usize = 64 * 1024;
 /// Datagrams waiting for one worker; beyond it the I/O thread drops (a worker that far behind
 /// would only forward them late).
 const INBOUND_QUEUE: usize = 8192;
+/// Datagrams a worker sends in one system call (`sendmmsg`). A wake-up's sends go out when it
+/// is done, or as soon as this many are waiting.
+const SEND_BATCH: usize = 64;
 
 /// What the I/O thread hands a worker.
 pub(crate) enum Inbound {
@@ -57,6 +63,10 @@ pub(crate) struct Io {
     pub(crate) tcp_candidates: Vec<SocketAddr>,
     tcp: HashMap<SocketAddr, tcp::Link>,
     notices: mpsc::UnboundedSender<Notice>,
+    /// UDP datagrams waiting for `flush`, at most `SEND_BATCH`.
+    outgoing: Vec<(SocketAddr, Vec<u8>)>,
+    /// `rtc_dropped_datagrams_total{reason="send_failed"}`.
+    send_failed: prometheus::IntCounter,
 }
 
 impl Io {
@@ -66,6 +76,7 @@ impl Io {
         candidates: Vec<SocketAddr>,
         tcp_candidates: Vec<SocketAddr>,
         notices: mpsc::UnboundedSender<Notice>,
+        metrics: &SfuMetrics,
     ) -> std::io::Result<Io> {
         let destination = match candidates.first() {
             Some(first) => *first,
@@ -79,19 +90,60 @@ impl Io {
             tcp_candidates,
             tcp: HashMap::new(),
             notices,
+            outgoing: Vec::with_capacity(SEND_BATCH),
+            send_failed: metrics
+                .dropped_datagrams
+                .with_label_values(&["send_failed"]),
         })
     }
 
-    /// Send one datagram, or queue one frame on the ICE-TCP connection from `destination`;
-    /// false when it could not go (a full socket buffer or writer queue, a closed connection).
-    pub(crate) fn send(&self, proto: Protocol, destination: SocketAddr, data: &[u8]) -> bool {
+    /// Queue one datagram for `flush`, or one frame on the ICE-TCP connection from
+    /// `destination` (dropped, counted, when its writer is full or gone).
+    pub(crate) fn send(&mut self, proto: Protocol, destination: SocketAddr, data: Vec<u8>) {
         match proto {
-            Protocol::Tcp => self
-                .tcp
-                .get(&destination)
-                .is_some_and(|link| link.writer.try_send(data.to_vec()).is_ok()),
-            _ => self.udp.send_to(data, destination).is_ok(),
+            Protocol::Tcp => {
+                let queued = self
+                    .tcp
+                    .get(&destination)
+                    .is_some_and(|link| link.writer.try_send(data).is_ok());
+                if !queued {
+                    self.send_failed.inc();
+                }
+            }
+            _ => {
+                self.outgoing.push((destination, data));
+                if self.outgoing.len() >= SEND_BATCH {
+                    self.flush();
+                }
+            }
         }
+    }
+
+    /// Send every queued datagram, `SEND_BATCH` to a system call. The socket never blocks: what
+    /// the kernel will not take now (a full buffer) is dropped and counted, as is a datagram it
+    /// refuses (an unreachable destination), and the rest still go.
+    pub(crate) fn flush(&mut self) {
+        let mut at = 0;
+        while at < self.outgoing.len() {
+            match send_batch(&self.udp, &self.outgoing[at..]) {
+                Ok(0) => {
+                    self.send_failed.inc();
+                    at += 1;
+                }
+                Ok(sent) => at += sent,
+                Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                    self.send_failed.inc_by((self.outgoing.len() - at) as u64);
+                    break;
+                }
+                Err(err) => {
+                    // The first datagram of the batch was refused; skip it, send the rest.
+                    tracing::debug!(error = %err, destination = %self.outgoing[at].0, "media send failed");
+                    self.send_failed.inc();
+                    at += 1;
+                }
+            }
+        }
+        self.outgoing.clear();
     }
 
     /// Where a datagram or frame from `source` arrived.
@@ -120,10 +172,53 @@ impl Io {
     }
 }
 
+/// Send the first datagrams of `batch` (up to `SEND_BATCH`) in one `sendmmsg`; how many the
+/// kernel took.
+#[cfg(target_os = "linux")]
+fn send_batch(
+    udp: &std::net::UdpSocket,
+    batch: &[(SocketAddr, Vec<u8>)],
+) -> std::io::Result<usize> {
+    use nix::sys::socket::{sendmmsg, MsgFlags, MultiHeaders, SockaddrStorage};
+    use std::io::IoSlice;
+    use std::os::fd::AsRawFd;
+    let batch = &batch[..batch.len().min(SEND_BATCH)];
+    let slices: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|(_, d)| [IoSlice::new(d)]).collect();
+    let addresses: Vec<Option<SockaddrStorage>> = batch
+        .iter()
+        .map(|(a, _)| Some(SockaddrStorage::from(*a)))
+        .collect();
+    let mut headers = MultiHeaders::<SockaddrStorage>::preallocate(batch.len(), None);
+    let sent = sendmmsg(
+        udp.as_raw_fd(),
+        &mut headers,
+        &slices,
+        &addresses,
+        [],
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(std::io::Error::from)?;
+    Ok(sent.count())
+}
+
+/// One datagram at a time where `sendmmsg` is not available.
+#[cfg(not(target_os = "linux"))]
+fn send_batch(
+    udp: &std::net::UdpSocket,
+    batch: &[(SocketAddr, Vec<u8>)],
+) -> std::io::Result<usize> {
+    let (destination, data) = &batch[0];
+    udp.send_to(data, destination).map(|_| 1)
+}
+
 /// The I/O thread's state: the socket it reads, the ICE-TCP side, each worker's queue and the
 /// routing tables.
 pub(crate) struct Front {
     socket: UdpSocket,
+    /// quinn-udp's view of the socket (`recvmmsg`, GRO) and its receive buffers.
+    receive: quinn_udp::UdpSocketState,
+    buffers: Vec<Vec<u8>>,
+    metas: Vec<quinn_udp::RecvMeta>,
     tcp: Option<TcpMedia>,
     workers: Vec<mpsc::Sender<Inbound>>,
     notices: mpsc::UnboundedReceiver<Notice>,
@@ -144,22 +239,25 @@ impl Front {
         workers: Vec<mpsc::Sender<Inbound>>,
         notices: mpsc::UnboundedReceiver<Notice>,
         metrics: SfuMetrics,
-    ) -> Front {
-        Front {
+    ) -> std::io::Result<Front> {
+        let receive = quinn_udp::UdpSocketState::new((&socket).into())?;
+        Ok(Front {
             socket,
+            receive,
+            buffers: vec![vec![0u8; RECEIVE_BUFFER]; quinn_udp::BATCH_SIZE],
+            metas: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE],
             tcp,
             workers,
             notices,
             by_ufrag: HashMap::new(),
             by_address: HashMap::new(),
             metrics,
-        }
+        })
     }
 
     /// Read and route until every worker has stopped (the notices queue closes).
     pub(crate) async fn run(mut self) {
         let mut frames = self.tcp.as_mut().and_then(|t| t.frames.take());
-        let mut buf = vec![0u8; 2000];
         loop {
             tokio::select! {
                 // What the workers said about their connections goes before the datagrams
@@ -171,7 +269,7 @@ impl Front {
                 },
                 ready = self.socket.readable() => {
                     if ready.is_ok() {
-                        self.read_datagrams(&mut buf);
+                        self.read_datagrams();
                     }
                 }
                 accepted = tcp_accept(&self.tcp) => match accepted {
@@ -225,15 +323,44 @@ impl Front {
         }
     }
 
-    fn read_datagrams(&mut self, buf: &mut [u8]) {
-        for _ in 0..READ_BATCH {
-            match self.socket.try_recv_from(buf) {
-                Ok((n, source)) => self.route(Protocol::Udp, source, buf[..n].to_vec(), None),
+    /// Read what is waiting, a batch of buffers per system call, and route each datagram.
+    fn read_datagrams(&mut self) {
+        for _ in 0..READ_ROUNDS {
+            let Front {
+                socket,
+                receive,
+                buffers,
+                metas,
+                ..
+            } = self;
+            let mut slices: Vec<std::io::IoSliceMut<'_>> = buffers
+                .iter_mut()
+                .map(|b| std::io::IoSliceMut::new(b))
+                .collect();
+            let socket = &*socket;
+            let read = socket.try_io(tokio::io::Interest::READABLE, || {
+                receive.recv(socket.into(), &mut slices, metas)
+            });
+            let n = match read {
+                Ok(n) => n,
                 Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(err) => {
                     // ICMP errors from a peer that went away surface here on some systems.
                     tracing::debug!(error = %err, "media socket read failed");
                     return;
+                }
+            };
+            drop(slices);
+            for i in 0..n {
+                let meta = self.metas[i];
+                let stride = meta.stride.max(1);
+                let mut at = 0;
+                // A buffer holds one datagram, or several of `stride` bytes each (GRO).
+                while at < meta.len {
+                    let end = (at + stride).min(meta.len);
+                    let data = self.buffers[i][at..end].to_vec();
+                    self.route(Protocol::Udp, meta.addr, data, None);
+                    at = end;
                 }
             }
         }

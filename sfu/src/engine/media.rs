@@ -29,6 +29,15 @@ impl Engine {
                     self.subscriber_back(key);
                 }
             }
+            // Media flows from now on; pictures that started before need a keyframe.
+            (_, Event::Connected) => {
+                if let Some(p) = self.participants.get_mut(&key) {
+                    p.peer(side).media_ready = true;
+                }
+                if side == Side::Subscriber {
+                    self.subscriber_back(key);
+                }
+            }
             (Side::Publisher, Event::RtpPacket(packet)) => self.forward(key, packet),
             (Side::Subscriber, Event::KeyframeRequest(req)) => self.keyframe_wanted(key, req),
             (Side::Publisher, Event::MediaIngressStats(stats)) => {
@@ -161,6 +170,7 @@ impl Engine {
             }
         }
         let mut switched = Vec::new();
+        let mut reshed = Vec::new();
         let clock_rate = track.clock_rate;
         let Some(room) = rooms.get_mut(&publisher.room) else {
             return;
@@ -192,6 +202,10 @@ impl Engine {
             let Some(sub) = participants.get_mut(member) else {
                 continue;
             };
+            // Nothing is written before the connection can send (str0m would hold it).
+            if !sub.subscriber.media_ready {
+                continue;
+            }
             let mut wrote = false;
             for down in sub.down.iter_mut().filter(|d| match slot {
                 Some(i) => d.slot == Some(i),
@@ -214,11 +228,23 @@ impl Engine {
                     }
                     vp8_patch = vp8.as_ref().and_then(|d| sim.vp8_patch(d));
                 }
+                let backlogged = sub
+                    .subscriber
+                    .rtc
+                    .direct_api()
+                    .stream_tx_by_mid(out_mid, None)
+                    .and_then(|tx| tx.queue_info().map(|q| q.packet_count()))
+                    .is_some_and(|queued| queued >= SUBSCRIBER_QUEUE_LIMIT);
                 let rewriter = down
                     .rewriter
                     .get_or_insert_with(|| Rewriter::new(clock_rate));
-                if padding {
+                if padding || backlogged {
+                    // Closed up in the numbering: the subscriber sees no loss to NACK.
                     rewriter.skip(ssrc_value, *packet.seq_no);
+                    if backlogged {
+                        down.shed = true;
+                        metrics.backlog_dropped.inc();
+                    }
                     continue;
                 }
                 let Some((seq, time)) =
@@ -257,6 +283,9 @@ impl Engine {
                 tx.write_rtp(write);
                 wrote = true;
                 out += 1;
+                if std::mem::take(&mut down.shed) && video {
+                    reshed.push(*member);
+                }
             }
             if wrote && !sub.subscriber.dirty {
                 sub.subscriber.dirty = true;
@@ -286,6 +315,10 @@ impl Engine {
             now.saturating_duration_since(packet.timestamp)
                 .as_secs_f64(),
         );
+        // Pictures broken by dropped packets need a keyframe now that packets flow again.
+        for member in reshed {
+            self.subscriber_back(member);
+        }
     }
 
     /// A subscriber lost a picture: ask the publisher for a keyframe, at most once per

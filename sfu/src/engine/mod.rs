@@ -327,6 +327,8 @@ impl Engine {
             } else if let Some((key, departure)) = self.doomed.pop() {
                 self.contain(Some(key), "remove", |engine| engine.remove(key, departure));
             } else {
+                // What the wake-up made goes out together.
+                self.io.flush();
                 return;
             }
         }
@@ -358,13 +360,7 @@ impl Engine {
             }
             match peer.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => {
-                    let sent = self.io.send(t.proto, t.destination, &t.contents);
-                    if !sent {
-                        self.metrics
-                            .dropped_datagrams
-                            .with_label_values(&["send_failed"])
-                            .inc();
-                    }
+                    self.io.send(t.proto, t.destination, t.contents.into());
                 }
                 Ok(Output::Timeout(at)) => {
                     // str0m's pacer releases one packet, then asks for an immediate timeout

@@ -20,6 +20,9 @@ pub(super) struct Peer {
     pub(super) last_heard: Instant,
     /// ICE connected at least once (a connection never used stays quiet).
     pub(super) connected: bool,
+    /// DTLS is done and SRTP keyed (str0m's `Event::Connected`): until then nothing is written
+    /// to the connection, since str0m would queue it without bound until it can send.
+    pub(super) media_ready: bool,
     /// The local ICE username fragment this connection is indexed by in `Engine::ufrags`.
     pub(super) ufrag: String,
 }
@@ -73,6 +76,7 @@ impl Peer {
             ice_down: false,
             last_heard: now,
             connected: false,
+            media_ready: false,
             ufrag: String::new(),
         }
     }
@@ -145,7 +149,16 @@ pub(super) struct DownTrack {
     pub(super) slot: Option<usize>,
     /// Which layer of a simulcast track this subscription carries.
     pub(super) sim: Option<SimDown>,
+    /// Packets were dropped for a backlog in the subscriber's send queue: a video picture
+    /// needs a keyframe once they flow again.
+    pub(super) shed: bool,
 }
+
+/// Packets waiting in one subscription's send queue in str0m (as its pacer last saw it) beyond
+/// which new ones are dropped rather than queued: about 5 s of audio, or 1 s of 720p video. A
+/// subscriber whose link or worker cannot keep up loses packets instead of the server growing
+/// without bound.
+pub(super) const SUBSCRIBER_QUEUE_LIMIT: usize = 256;
 
 /// Never a participant's key (they start at 1): the publisher of a bridge slot.
 pub(super) const NO_PUBLISHER: ParticipantKey = ParticipantKey(0);
@@ -162,6 +175,7 @@ impl DownTrack {
             rewriter: None,
             pt: None,
             slot: None,
+            shed: false,
         }
     }
 
