@@ -1,7 +1,7 @@
 //! The selective forwarding unit: rooms, participants, tracks and RTP forwarding on str0m.
 //!
 //! Media workers, one per core by default, each own their rooms and every peer connection in
-//! them (str0m's sans-IO `Rtc`), so nothing on the forwarding path takes a lock. One I/O thread
+//! them (str0m's sans-IO `Rtc`), so nothing on the forwarding path takes a lock. One I/O task
 //! reads the one UDP port and hands each datagram to the worker that owns its connection. The
 //! signaling side talks to the workers through [`Sfu`], a handle that sends commands over
 //! channels (to the worker holding the participant or room) and never touches media state.
@@ -402,7 +402,7 @@ fn size_socket_buffers(socket: &std::net::UdpSocket) {
 }
 
 impl Sfu {
-    /// Bind the media port and start the I/O thread and the media workers. Room events go to
+    /// Bind the media port and start the I/O task and the media workers. Room events go to
     /// the returned receiver.
     pub fn start(
         config: SfuConfig,
@@ -456,6 +456,7 @@ impl Sfu {
         let (notices, notice_rx) = mpsc::unbounded_channel();
         let mut commands = Vec::with_capacity(n);
         let mut inbound = Vec::with_capacity(n);
+        let mut engines = Vec::with_capacity(n);
         for worker in 0..n {
             let (command_tx, command_rx) = mpsc::channel(1024);
             let (inbound_tx, inbound_rx) = engine::io::inbound_queue();
@@ -474,15 +475,15 @@ impl Sfu {
                 metrics.clone(),
                 events.clone(),
             );
-            spawn_thread(format!("parley-media-{worker}"), async move {
-                engine.run(command_rx, inbound_rx).await
-            })?;
             commands.push(command_tx);
             inbound.push(inbound_tx);
+            engines.push((engine, command_rx, inbound_rx));
         }
         drop(notices);
         let front_metrics = metrics.clone();
-        spawn_thread("parley-media-io".into(), async move {
+        // The I/O task's work runs on worker 0's thread: what it reads for worker 0 (all of
+        // it, with one worker) is handed over without waking another thread.
+        let mut front = Some(async move {
             let tcp = match tcp.map(tokio::net::TcpListener::from_std).transpose() {
                 Ok(listener) => listener.map(engine::tcp::TcpMedia::new),
                 Err(err) => {
@@ -499,7 +500,18 @@ impl Sfu {
                 }
                 Err(err) => tracing::error!(error = %err, "the media socket failed"),
             }
-        })?;
+        });
+        for (worker, (engine, command_rx, inbound_rx)) in engines.into_iter().enumerate() {
+            let front = front.take();
+            spawn_thread(format!("parley-media-{worker}"), async move {
+                // The front stops once every worker has (their notices queues all closed).
+                let front = front.map(tokio::spawn);
+                engine.run(command_rx, inbound_rx).await;
+                if let Some(front) = front {
+                    let _ = front.await;
+                }
+            })?;
+        }
         tracing::info!(workers = n, "media workers started");
         Ok((
             Sfu {

@@ -83,9 +83,9 @@ async fn rooms_spread_over_the_workers_and_each_worker_carries_its_calls() {
             "at least three seconds of audio arrived: {heard}"
         );
     }
-    // Both workers forwarded: each spent CPU, the I/O thread beside them.
+    // Both workers forwarded: each spent CPU.
     let cpu = server.thread_cpu("parley-media");
-    for thread in ["parley-media-0", "parley-media-1", "parley-media-io"] {
+    for thread in ["parley-media-0", "parley-media-1"] {
         let used = cpu.get(thread).copied().unwrap_or_default();
         assert!(
             used > Duration::ZERO,

@@ -130,7 +130,7 @@ pub struct ServerSide {
     /// bots') loss, as opposed to sequence gaps the server left in what it forwarded.
     pub sent_not_received: Option<i64>,
     /// CPU seconds each of the server's media threads used in the measured window
-    /// (`parley-media-io`, the I/O thread; `parley-media-<n>`, the workers).
+    /// (`parley-media-<n>`, the workers; worker 0's thread also reads the media port).
     pub media_thread_cpu_secs: BTreeMap<String, f64>,
 }
 

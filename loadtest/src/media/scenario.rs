@@ -27,7 +27,7 @@ use tokio::sync::watch;
 const VOICES: usize = 8;
 /// Seconds of each voice, looped.
 const VOICE_SECS: u32 = 12;
-/// The names of Parley's media threads start with this (`parley-media-io`, `parley-media-0`…).
+/// The names of Parley's media threads start with this (`parley-media-0`, `parley-media-1`…).
 const MEDIA_THREADS: &str = "parley-media";
 
 /// How long the publishers may take to be up before subscribers come anyway.

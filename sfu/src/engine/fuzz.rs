@@ -9,12 +9,12 @@ use parley_proto::{PublishLayer, TrackSource};
 use tokio::sync::oneshot;
 
 /// One worker's engine on a real UDP socket bound to 127.0.0.1 (what it sends goes to the
-/// sources the fuzzer names, on the loopback), fed as the I/O thread feeds it.
+/// sources the fuzzer names, on the loopback), fed as the I/O task feeds it.
 pub struct Harness {
     engine: Engine,
     signals: HashMap<ParticipantKey, mpsc::Receiver<RtcServerMessage>>,
     _events: mpsc::Receiver<RoomEvent>,
-    /// What the engine tells the I/O thread, emptied after every step.
+    /// What the engine tells the I/O task, emptied after every step.
     notices: mpsc::UnboundedReceiver<io::Notice>,
 }
 
@@ -131,7 +131,7 @@ impl Harness {
         result
     }
 
-    /// One datagram from `source`, as the I/O thread hands in what the socket read.
+    /// One datagram from `source`, as the I/O task hands in what the socket read.
     pub fn datagram(&mut self, source: SocketAddr, data: &[u8]) {
         self.engine.inbound(io::Inbound::Data {
             proto: Protocol::Udp,

@@ -1,10 +1,11 @@
-//! The media port and the media workers. One I/O thread reads the one UDP port (and the ICE-TCP
-//! listener) and hands each datagram to the worker that owns its peer connection; each worker
+//! The media port and the media workers. One I/O task (on worker 0's thread, so what it reads
+//! for worker 0 wakes no other thread) reads the one UDP port (and the ICE-TCP listener) and
+//! hands each datagram to the worker that owns its peer connection; each worker
 //! sends its own datagrams straight on the same socket (its own descriptor). Nothing on the
-//! path is locked: the I/O thread keeps its own routing tables, which the workers keep right
+//! path is locked: the I/O task keeps its own routing tables, which the workers keep right
 //! with [`Notice`]s when they make, re-key or drop a connection.
 //!
-//! The I/O thread routes an ICE check (STUN) by the local username fragment it names, which
+//! The I/O task routes an ICE check (STUN) by the local username fragment it names, which
 //! says which worker made the connection, and everything else by the address it came from,
 //! learnt from that address's checks. A worker still checks every datagram against its peers
 //! (`Rtc::accepts`), so a wrong route drops a datagram and never misdelivers it.
@@ -13,19 +14,19 @@ use super::tcp::{self, TcpMedia};
 use super::*;
 use tokio::net::UdpSocket;
 
-/// Batches read per wake-up of the I/O thread (each one `recvmmsg` of up to
+/// Batches read per wake-up of the I/O task (each one `recvmmsg` of up to
 /// `quinn_udp::BATCH_SIZE` buffers) before it looks at notices again.
 const READ_ROUNDS: usize = 8;
 /// Each receive buffer's size: a datagram, or a run of them the kernel coalesced (GRO).
 const RECEIVE_BUFFER: usize = 64 * 1024;
-/// Datagrams waiting for one worker; beyond it the I/O thread drops (a worker that far behind
+/// Datagrams waiting for one worker; beyond it the I/O task drops (a worker that far behind
 /// would only forward them late).
 const INBOUND_QUEUE: usize = 8192;
 /// Datagrams a worker sends in one system call (`sendmmsg`). A wake-up's sends go out when it
 /// is done, or as soon as this many are waiting.
 const SEND_BATCH: usize = 64;
 
-/// What the I/O thread hands a worker.
+/// What the I/O task hands a worker.
 pub(crate) enum Inbound {
     /// One datagram, or one frame of an ICE-TCP connection (`link` says which).
     Data {
@@ -39,7 +40,7 @@ pub(crate) enum Inbound {
     TcpClosed { source: SocketAddr },
 }
 
-/// What a worker tells the I/O thread about its connections.
+/// What a worker tells the I/O task about its connections.
 pub(crate) enum Notice {
     /// A connection of this worker's has this local ICE username fragment.
     Ufrag(String, usize),
@@ -53,7 +54,7 @@ pub(crate) enum Notice {
 }
 
 /// A worker's side of the media port: its own descriptor of the UDP socket to send on, the
-/// ICE-TCP connections its peers use, and the notices queue back to the I/O thread.
+/// ICE-TCP connections its peers use, and the notices queue back to the I/O task.
 pub(crate) struct Io {
     pub(crate) worker: usize,
     udp: std::net::UdpSocket,
@@ -166,7 +167,7 @@ impl Io {
         self.tcp.remove(&source);
     }
 
-    /// Tell the I/O thread. It stops only after every worker did, so this is not lost.
+    /// Tell the I/O task. It stops only after every worker did, so this is not lost.
     pub(crate) fn notify(&self, notice: Notice) {
         let _ = self.notices.send(notice);
     }
@@ -211,7 +212,7 @@ fn send_batch(
     udp.send_to(data, destination).map(|_| 1)
 }
 
-/// The I/O thread's state: the socket it reads, the ICE-TCP side, each worker's queue and the
+/// The I/O task's state: the socket it reads, the ICE-TCP side, each worker's queue and the
 /// routing tables.
 pub(crate) struct Front {
     socket: UdpSocket,
@@ -296,7 +297,7 @@ impl Front {
                 },
             }
         }
-        tracing::info!("media I/O thread stopped");
+        tracing::info!("media I/O task stopped");
     }
 
     fn notice(&mut self, notice: Notice) {

@@ -1,5 +1,5 @@
 //! A media worker: owns its rooms and every peer connection in them. Nothing here is shared
-//! with another thread, so forwarding takes no lock. Datagrams come from the I/O thread
+//! with another thread, so forwarding takes no lock. Datagrams come from the I/O task
 //! (`io::Front`), which routes each to the worker that owns its connection.
 
 use crate::rewrite::Rewriter;
@@ -127,7 +127,7 @@ impl Engine {
         tracing::info!(worker = self.io.worker, "media worker stopped");
     }
 
-    /// What the I/O thread handed over.
+    /// What the I/O task handed over.
     pub(super) fn inbound(&mut self, item: io::Inbound) {
         match item {
             io::Inbound::Data {
@@ -191,7 +191,7 @@ impl Engine {
             let ufrag = peer.rtc.direct_api().local_ice_credentials().ufrag;
             if peer.ufrag != ufrag {
                 // Credentials changed (an ICE restart): the old fragment names nobody now,
-                // and the I/O thread routes checks naming the new one here.
+                // and the I/O task routes checks naming the new one here.
                 if !peer.ufrag.is_empty() {
                     self.ufrags.remove(&peer.ufrag);
                     self.io
@@ -205,7 +205,7 @@ impl Engine {
         }
     }
 
-    /// Drop every route and ICE fragment that leads to `key`, here and in the I/O thread.
+    /// Drop every route and ICE fragment that leads to `key`, here and in the I/O task.
     pub(super) fn forget_connections(&mut self, key: ParticipantKey) {
         let Engine {
             routes, ufrags, io, ..

@@ -1,7 +1,7 @@
 //! ICE over TCP (RFC 6544, passive candidates): for clients whose network blocks UDP. Each
 //! accepted connection carries RFC 4571 frames (a two-byte length, then one STUN, DTLS or
-//! SRTP message); a task per connection reads frames into the I/O thread's `frames` channel
-//! and writes what a worker queues for it. The I/O thread routes a frame like a datagram that
+//! SRTP message); a task per connection reads frames into the I/O task's `frames` channel
+//! and writes what a worker queues for it. The I/O task routes a frame like a datagram that
 //! came over TCP from the connection's remote address, with the connection's [`Link`]; the
 //! worker answers over that connection (str0m's `Transmit` with `Protocol::Tcp`).
 
@@ -17,24 +17,24 @@ const WRITE_QUEUE: usize = 1024;
 /// Connections open at once; more are closed at accept.
 const MAX_CONNECTIONS: usize = 10_000;
 
-/// What a connection's task tells the I/O thread.
+/// What a connection's task tells the I/O task.
 pub(crate) enum TcpEvent {
     Frame { source: SocketAddr, data: Vec<u8> },
     Closed { source: SocketAddr },
 }
 
 /// How a worker answers on one connection: its writer's queue and our address on it. The
-/// connection's task ends once the I/O thread and the worker both dropped theirs.
+/// connection's task ends once the I/O task and the worker both dropped theirs.
 #[derive(Clone)]
 pub(crate) struct Link {
     pub(crate) writer: mpsc::Sender<Vec<u8>>,
     pub(crate) local: SocketAddr,
 }
 
-/// The I/O thread's TCP side: the listener and each open connection by its remote address.
+/// The I/O task's TCP side: the listener and each open connection by its remote address.
 pub(crate) struct TcpMedia {
     pub(crate) listener: TcpListener,
-    /// Taken by the I/O thread, which reads it beside the listener.
+    /// Taken by the I/O task, which reads it beside the listener.
     pub(crate) frames: Option<mpsc::Receiver<TcpEvent>>,
     frames_tx: mpsc::Sender<TcpEvent>,
     connections: HashMap<SocketAddr, Link>,
@@ -76,7 +76,7 @@ impl TcpMedia {
     }
 }
 
-/// One connection: frames read go to the I/O thread, frames queued are written, until either
+/// One connection: frames read go to the I/O task, frames queued are written, until either
 /// side ends it (the client closes, or the queue's senders are all dropped).
 async fn serve(
     stream: TcpStream,
