@@ -149,9 +149,12 @@ mod tests {
 
     #[test]
     fn threads_are_read_by_name() {
+        let (started, running) = std::sync::mpsc::channel();
         let spinner = std::thread::Builder::new()
             .name("cost-test-spin".into())
-            .spawn(|| {
+            .spawn(move || {
+                // The thread has its name once it runs.
+                started.send(()).expect("test waits");
                 let start = std::time::Instant::now();
                 let mut x = 0u64;
                 while start.elapsed() < std::time::Duration::from_millis(300) {
@@ -160,6 +163,7 @@ mod tests {
                 x
             })
             .expect("spawn");
+        running.recv().expect("the thread started");
         let during = thread_cpu(std::process::id(), "cost-test");
         spinner.join().expect("spinner");
         assert_eq!(during.keys().collect::<Vec<_>>(), vec!["cost-test-spin"]);

@@ -224,6 +224,23 @@ pub struct RoomSettings {
     pub record: bool,
 }
 
+impl RoomSettings {
+    /// A plain room called `name`: no channel, the configured limits, not a bridge, not
+    /// recorded.
+    pub fn named(name: impl Into<String>) -> RoomSettings {
+        RoomSettings {
+            name: name.into(),
+            channel_id: None,
+            empty_timeout: None,
+            max_participants: None,
+            bridge: None,
+            moderated: false,
+            opened_by: None,
+            record: false,
+        }
+    }
+}
+
 type Reply<T> = oneshot::Sender<SfuResult<T>>;
 
 enum Command {

@@ -18,8 +18,9 @@ pub struct SfuMetrics {
     pub nacks: IntCounterVec,
     /// Keyframe requests (PLI/FIR) sent to publishers, by `cause`: `subscriber` (a
     /// subscriber lost its picture), `new_subscription`, `unmute`, `layer_switch`, `reconnected`
-    /// (a subscriber connection heard again after a cut), `held_back`
-    /// (one the throttle held back, sent when its interval passed).
+    /// (a subscriber connection heard again after a cut), `backlog` (a subscription dropped
+    /// packets for a full send queue), `held_back` (one the throttle held back, sent when its
+    /// interval passed).
     pub keyframe_requests: IntCounterVec,
     /// Keyframe requests held back by the per-track throttle.
     pub keyframe_requests_throttled: IntCounter,

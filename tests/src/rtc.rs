@@ -281,6 +281,20 @@ pub fn first_received(report: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// The listener's first received track decoded a 440 Hz tone for at least three seconds.
+pub fn assert_heard_440_hz(heard: &Value) {
+    let track = first_received(heard);
+    let dominant = track["dominant_hz"].as_f64().unwrap_or(0.0);
+    assert!(
+        (dominant - 440.0).abs() < 5.0,
+        "the listener decoded {dominant} Hz, not 440 Hz: {heard}"
+    );
+    assert!(
+        track["samples"].as_u64().unwrap_or(0) > 48_000 * 3,
+        "at least three seconds of audio arrived: {heard}"
+    );
+}
+
 /// A metric's value from `/metrics` text, by its full name with labels as printed.
 pub async fn metric(server: &Server, name_with_labels: &str) -> f64 {
     let text = server

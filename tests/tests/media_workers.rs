@@ -2,7 +2,7 @@
 //! media port, each call carried by its own worker, and joins racing to open the same room
 //! still meeting in one room.
 
-use parley_tests::rtc::{first_received, metric, AiortcPeer, App, RtcClient};
+use parley_tests::rtc::{assert_heard_440_hz, metric, AiortcPeer, App, RtcClient};
 use parley_tests::{Backend, Server, ServerOptions};
 use serde_json::Value;
 use std::time::Duration;
@@ -72,16 +72,7 @@ async fn rooms_spread_over_the_workers_and_each_worker_carries_its_calls() {
             "speaker: {spoke}"
         );
         let heard = listener.report().await;
-        let track = first_received(&heard);
-        let dominant = track["dominant_hz"].as_f64().unwrap_or(0.0);
-        assert!(
-            (dominant - 440.0).abs() < 5.0,
-            "the listener decoded {dominant} Hz, not 440 Hz: {heard}"
-        );
-        assert!(
-            track["samples"].as_u64().unwrap_or(0) > 48_000 * 3,
-            "at least three seconds of audio arrived: {heard}"
-        );
+        assert_heard_440_hz(&heard);
     }
     // Both workers forwarded: each spent CPU.
     let cpu = server.thread_cpu("parley-media");

@@ -2,7 +2,7 @@
 //! the room service acts on them over REST, webhooks report the room's life, and bad input of
 //! every kind gets a clear error that touches nobody else.
 
-use parley_tests::rtc::{first_received, metric, AiortcPeer, App, RtcClient};
+use parley_tests::rtc::{assert_heard_440_hz, first_received, metric, AiortcPeer, App, RtcClient};
 use parley_tests::{expect_error, expect_json, Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -97,16 +97,7 @@ async fn a_440_hz_tone_reaches_the_subscriber_at_440_hz_despite_garbage_on_the_m
         spoke["errors"].as_array().unwrap().is_empty(),
         "speaker: {spoke}"
     );
-    let track = first_received(&heard);
-    let dominant = track["dominant_hz"].as_f64().unwrap_or(0.0);
-    assert!(
-        (dominant - 440.0).abs() < 5.0,
-        "the listener decoded {dominant} Hz, not 440 Hz: {heard}"
-    );
-    assert!(
-        track["samples"].as_u64().unwrap_or(0) > 48_000 * 3,
-        "at least three seconds of audio arrived: {heard}"
-    );
+    assert_heard_440_hz(&heard);
     let seen: Vec<&str> = heard["seen"]
         .as_array()
         .unwrap()

@@ -7,8 +7,9 @@
 //!
 //! The I/O task routes an ICE check (STUN) by the local username fragment it names, which
 //! says which worker made the connection, and everything else by the address it came from,
-//! learnt from that address's checks. A worker still checks every datagram against its peers
-//! (`Rtc::accepts`), so a wrong route drops a datagram and never misdelivers it.
+//! once the worker took datagrams from it (until then, by where its checks went). A worker
+//! still checks every datagram against its peers (`Rtc::accepts`), so a wrong route drops a
+//! datagram and never misdelivers it.
 
 use super::tcp::{self, TcpMedia};
 use super::*;
@@ -17,6 +18,8 @@ use tokio::net::UdpSocket;
 /// Batches read per wake-up of the I/O task (each one `recvmmsg` of up to
 /// `quinn_udp::BATCH_SIZE` buffers) before it looks at notices again.
 const READ_ROUNDS: usize = 8;
+/// Addresses the I/O task keeps from checks before a worker confirms them (`Front::unconfirmed`).
+const UNCONFIRMED: usize = 4096;
 /// Each receive buffer's size: a datagram, or a run of them the kernel coalesced (GRO).
 const RECEIVE_BUFFER: usize = 64 * 1024;
 /// Datagrams waiting for one worker; beyond it the I/O task drops (a worker that far behind
@@ -44,6 +47,8 @@ pub(crate) enum Inbound {
 pub(crate) enum Notice {
     /// A connection of this worker's has this local ICE username fragment.
     Ufrag(String, usize),
+    /// A connection of this worker's took datagrams from this address (it passed ICE).
+    Route(Protocol, SocketAddr, usize),
     /// The fragment names no connection of this worker's any more.
     ForgetUfrag(String, usize),
     /// Nothing of this worker's is reached at this address any more (another worker's may be
@@ -159,8 +164,14 @@ impl Io {
         }
     }
 
+    /// The connection from `source` (a new one replaces a closed one from the same port).
     pub(crate) fn tcp_opened(&mut self, source: SocketAddr, link: tcp::Link) {
-        self.tcp.entry(source).or_insert(link);
+        match self.tcp.get(&source) {
+            Some(known) if known.writer.same_channel(&link.writer) => {}
+            _ => {
+                self.tcp.insert(source, link);
+            }
+        }
     }
 
     pub(crate) fn tcp_closed(&mut self, source: SocketAddr) {
@@ -224,7 +235,12 @@ pub(crate) struct Front {
     workers: Vec<mpsc::Sender<Inbound>>,
     notices: mpsc::UnboundedReceiver<Notice>,
     by_ufrag: HashMap<String, usize>,
+    /// Addresses a worker's connection took datagrams from (`Notice::Route`).
     by_address: HashMap<(Protocol, SocketAddr), usize>,
+    /// Addresses seen in checks naming a worker's fragment, not yet taken by the worker: their
+    /// DTLS may arrive before the worker's notice. At most `UNCONFIRMED` (then emptied), since
+    /// anyone who knows a fragment can send checks from many addresses.
+    unconfirmed: HashMap<(Protocol, SocketAddr), usize>,
     metrics: SfuMetrics,
 }
 
@@ -252,6 +268,7 @@ impl Front {
             notices,
             by_ufrag: HashMap::new(),
             by_address: HashMap::new(),
+            unconfirmed: HashMap::new(),
             metrics,
         })
     }
@@ -290,7 +307,9 @@ impl Front {
                         if let Some(tcp) = self.tcp.as_mut() {
                             tcp.close(source);
                         }
-                        if let Some(worker) = self.by_address.remove(&(Protocol::Tcp, source)) {
+                        let route = (Protocol::Tcp, source);
+                        self.unconfirmed.remove(&route);
+                        if let Some(worker) = self.by_address.remove(&route) {
                             self.hand(worker, Inbound::TcpClosed { source });
                         }
                     }
@@ -305,6 +324,10 @@ impl Front {
             Notice::Ufrag(ufrag, worker) => {
                 self.by_ufrag.insert(ufrag, worker);
             }
+            Notice::Route(proto, source, worker) => {
+                self.unconfirmed.remove(&(proto, source));
+                self.by_address.insert((proto, source), worker);
+            }
             Notice::ForgetUfrag(ufrag, worker) => {
                 if self.by_ufrag.get(&ufrag) == Some(&worker) {
                     self.by_ufrag.remove(&ufrag);
@@ -314,9 +337,11 @@ impl Front {
                 if self.by_address.get(&(proto, source)) == Some(&worker) {
                     self.by_address.remove(&(proto, source));
                 }
+                self.unconfirmed.remove(&(proto, source));
             }
             Notice::CloseTcp(source) => {
                 self.by_address.remove(&(Protocol::Tcp, source));
+                self.unconfirmed.remove(&(Protocol::Tcp, source));
                 if let Some(tcp) = self.tcp.as_mut() {
                     tcp.close(source);
                 }
@@ -382,12 +407,22 @@ impl Front {
             .flatten()
             .and_then(|name| name.split(':').next())
             .and_then(|ours| self.by_ufrag.get(ours).copied());
+        let route = (proto, source);
         let worker = match by_ufrag {
             Some(worker) => {
-                self.by_address.insert((proto, source), worker);
+                if self.by_address.get(&route) != Some(&worker) {
+                    if self.unconfirmed.len() >= UNCONFIRMED {
+                        self.unconfirmed.clear();
+                    }
+                    self.unconfirmed.insert(route, worker);
+                }
                 Some(worker)
             }
-            None => self.by_address.get(&(proto, source)).copied(),
+            None => self
+                .by_address
+                .get(&route)
+                .or_else(|| self.unconfirmed.get(&route))
+                .copied(),
         };
         let Some(worker) = worker else {
             self.metrics

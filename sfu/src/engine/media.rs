@@ -284,7 +284,8 @@ impl Engine {
                 wrote = true;
                 out += 1;
                 if std::mem::take(&mut down.shed) && video {
-                    reshed.push(*member);
+                    let layer = down.sim.as_ref().map(|s| s.current.unwrap_or(s.target));
+                    reshed.push((key, mid, layer));
                 }
             }
             if wrote && !sub.subscriber.dirty {
@@ -315,9 +316,13 @@ impl Engine {
             now.saturating_duration_since(packet.timestamp)
                 .as_secs_f64(),
         );
-        // Pictures broken by dropped packets need a keyframe now that packets flow again.
-        for member in reshed {
-            self.subscriber_back(member);
+        // A picture broken by dropped packets needs a keyframe now that packets flow again:
+        // of the layer that subscription receives, within the per-track throttle.
+        for (publisher, mid, layer) in reshed {
+            match layer {
+                Some(layer) => self.request_keyframe_of_layer(publisher, mid, layer, now),
+                None => self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, "backlog"),
+            }
         }
     }
 

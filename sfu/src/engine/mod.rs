@@ -214,6 +214,10 @@ impl Engine {
             let keep = *k != key;
             if !keep {
                 io.notify(io::Notice::ForgetRoute(*proto, *source, io.worker));
+                if *proto == Protocol::Tcp {
+                    // Its connection's writer goes too, whether or not a close is reported.
+                    io.tcp_closed(*source);
+                }
             }
             keep
         });
@@ -270,6 +274,9 @@ impl Engine {
         };
         if known.is_none() {
             self.routes.insert(route, (key, side));
+            // The I/O task routes this address here for good now (until it is forgotten).
+            self.io
+                .notify(io::Notice::Route(proto, source, self.io.worker));
         }
         self.contain(Some(key), "datagram", |engine| {
             let Some(p) = engine.participants.get_mut(&key) else {

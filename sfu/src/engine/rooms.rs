@@ -27,7 +27,11 @@ impl Engine {
                 let _ = reply.send(answer);
             }
             Command::Answer { key, sdp, reply } => {
-                let _ = reply.send(self.answer(key, &sdp));
+                let answered = self.answer(key, &sdp);
+                // Our ICE restart takes effect with the client's answer: the I/O task must
+                // route checks naming the new credentials here.
+                self.index_ice(key);
+                let _ = reply.send(answered);
             }
             Command::Candidate {
                 key,
@@ -341,16 +345,7 @@ impl Engine {
                 )));
             }
             (None, _) => {
-                self.create_room(RoomSettings {
-                    name: request.room.clone(),
-                    channel_id: None,
-                    empty_timeout: None,
-                    max_participants: None,
-                    bridge: None,
-                    moderated: false,
-                    opened_by: None,
-                    record: false,
-                })?;
+                self.create_room(RoomSettings::named(request.room.clone()))?;
             }
         }
         // The same identity joining again replaces the earlier connection.

@@ -212,19 +212,6 @@ fn an_ice_checks_username_is_read_past_other_attributes_and_bad_messages_give_no
     assert_eq!(stun_username(&[0, 1, 0, 8]), None);
 }
 
-fn settings(name: &str) -> crate::RoomSettings {
-    crate::RoomSettings {
-        name: name.into(),
-        channel_id: None,
-        empty_timeout: None,
-        max_participants: None,
-        bridge: None,
-        moderated: false,
-        opened_by: None,
-        record: false,
-    }
-}
-
 /// A room is open on one worker only: a request that reached another worker (it was routed
 /// before the room opened) is sent on to the one holding it, and a new room goes to the worker
 /// with the fewest participants.
@@ -241,7 +228,7 @@ async fn a_room_lives_on_one_worker_and_requests_follow_it_there() {
     assert_eq!(sfu.workers(), 2);
     // Room `x` opens on worker 1, as if a join had raced there.
     sfu.ask_worker(1, |reply| crate::Command::CreateRoom {
-        settings: settings("x"),
+        settings: crate::RoomSettings::named("x"),
         reply,
     })
     .await
@@ -249,7 +236,7 @@ async fn a_room_lives_on_one_worker_and_requests_follow_it_there() {
     // Worker 0, asked to open it too, says where it is instead of opening a second one.
     let refused = sfu
         .ask_worker(0, |reply| crate::Command::CreateRoom {
-            settings: settings("x"),
+            settings: crate::RoomSettings::named("x"),
             reply,
         })
         .await

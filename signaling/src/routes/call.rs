@@ -41,14 +41,8 @@ pub async fn open_room(state: &AppState, channel: ChannelId) -> AppResult<RoomIn
     Ok(state
         .sfu
         .create_room(RoomSettings {
-            name: room_name(channel),
             channel_id: Some(channel),
-            empty_timeout: None,
-            max_participants: None,
-            bridge: None,
-            moderated: false,
-            opened_by: None,
-            record: false,
+            ..RoomSettings::named(room_name(channel))
         })
         .await?)
 }
