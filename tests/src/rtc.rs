@@ -281,6 +281,24 @@ pub fn first_received(report: &Value) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// Wait until the room service shows `n` participants in `room`, `publishers` of them
+/// publishing (peers are separate processes that say nothing when they are in).
+pub async fn until_in_room(server: &Server, app: &App, room: &str, n: usize, publishers: u64) {
+    let admin = app.room_admin();
+    crate::eventually(300, Duration::from_millis(100), || async {
+        let response = server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await;
+        if response.status() != 200 {
+            return None;
+        }
+        let detail: Value = response.json().await.ok()?;
+        let here = detail["participants"].as_array()?.len();
+        let publishing = detail["room"]["num_publishers"].as_u64()?;
+        (here >= n && publishing >= publishers).then_some(())
+    })
+    .await
+    .expect("the peers joined in time");
+}
+
 /// The listener's first received track decoded a 440 Hz tone for at least three seconds.
 pub fn assert_heard_440_hz(heard: &Value) {
     let track = first_received(heard);

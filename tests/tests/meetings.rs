@@ -2,7 +2,9 @@
 //! the room service acts on them over REST, webhooks report the room's life, and bad input of
 //! every kind gets a clear error that touches nobody else.
 
-use parley_tests::rtc::{assert_heard_440_hz, first_received, metric, AiortcPeer, App, RtcClient};
+use parley_tests::rtc::{
+    assert_heard_440_hz, first_received, metric, until_in_room, AiortcPeer, App, RtcClient,
+};
 use parley_tests::{expect_error, expect_json, Backend, Server, ServerOptions, Team};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -25,24 +27,6 @@ fn media_port(server: &Server) -> u16 {
         .and_then(|addr| addr.rsplit(':').next())
         .and_then(|port| port.parse().ok())
         .expect("a port after udp=")
-}
-
-/// Wait until the room service shows `n` participants in `room`, `publishers` of them
-/// publishing (peers are separate processes that say nothing when they are in).
-async fn until_in_room(server: &Server, app: &App, room: &str, n: usize, publishers: u64) {
-    let admin = app.room_admin();
-    parley_tests::eventually(300, Duration::from_millis(100), || async {
-        let response = server.get(&format!("/v1/rooms/{room}"), Some(&admin)).await;
-        if response.status() != 200 {
-            return None;
-        }
-        let detail: Value = response.json().await.ok()?;
-        let here = detail["participants"].as_array()?.len();
-        let publishing = detail["room"]["num_publishers"].as_u64()?;
-        (here >= n && publishing >= publishers).then_some(())
-    })
-    .await
-    .expect("the peers joined in time");
 }
 
 /// A listener, then a speaker sending a 440 Hz tone for `seconds` (with `speaker_args` too),
