@@ -213,36 +213,10 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// CPU time (user + system) each of the server's threads named `prefix…` has used so far,
-    /// by thread name, from `/proc`.
-    pub fn thread_cpu(&self, prefix: &str) -> std::collections::BTreeMap<String, Duration> {
-        // Linux reports in clock ticks, 100 a second on every platform Parley runs on.
-        const TICK: Duration = Duration::from_millis(10);
-        let mut cpu = std::collections::BTreeMap::new();
-        let tasks = format!("/proc/{}/task", self.pid());
-        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
-            let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-                continue;
-            };
-            // `pid (comm) state …`: the name may hold spaces, so split after the last `)`.
-            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-                continue;
-            };
-            let name = &stat[open + 1..close];
-            if !name.starts_with(prefix) {
-                continue;
-            }
-            let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
-            // Fields 14 and 15 of stat (utime, stime) are 11 and 12 after the name.
-            let ticks: u32 = fields
-                .get(11..13)
-                .into_iter()
-                .flatten()
-                .filter_map(|f| f.parse::<u32>().ok())
-                .sum();
-            *cpu.entry(name.to_string()).or_default() += TICK * ticks;
-        }
-        cpu
+    /// CPU seconds (user + system) each of the server's threads named `prefix…` has used so
+    /// far, by thread name, from `/proc` (the load tester's reading).
+    pub fn thread_cpu(&self, prefix: &str) -> std::collections::BTreeMap<String, f64> {
+        parley_loadtest::cost::thread_cpu(self.pid(), prefix)
     }
 
     pub fn request(&self, method: Method, path: &str, token: Option<&str>) -> RequestBuilder {

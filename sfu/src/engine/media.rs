@@ -228,11 +228,19 @@ impl Engine {
                     }
                     vp8_patch = vp8.as_ref().and_then(|d| sim.vp8_patch(d));
                 }
-                let backlogged = sub
-                    .subscriber
-                    .rtc
-                    .direct_api()
-                    .stream_tx_by_mid(out_mid, None)
+                if down.pt.map(|(i, _)| i) != Some(in_pt) {
+                    down.pt = sub
+                        .subscriber
+                        .rtc
+                        .codec_config()
+                        .match_params(params)
+                        .map(|p| (in_pt, p.pt()));
+                }
+                // One lookup of the outgoing stream: for its queue, then for the write.
+                let mut api = sub.subscriber.rtc.direct_api();
+                let tx = api.stream_tx_by_mid(out_mid, None);
+                let backlogged = tx
+                    .as_ref()
                     .and_then(|tx| tx.queue_info().map(|q| q.packet_count()))
                     .is_some_and(|queued| queued >= SUBSCRIBER_QUEUE_LIMIT);
                 let rewriter = down
@@ -252,19 +260,7 @@ impl Engine {
                 else {
                     continue;
                 };
-                if down.pt.map(|(i, _)| i) != Some(in_pt) {
-                    down.pt = sub
-                        .subscriber
-                        .rtc
-                        .codec_config()
-                        .match_params(params)
-                        .map(|p| (in_pt, p.pt()));
-                }
-                let Some((_, out_pt)) = down.pt else {
-                    continue;
-                };
-                let mut api = sub.subscriber.rtc.direct_api();
-                let Some(tx) = api.stream_tx_by_mid(out_mid, None) else {
+                let (Some((_, out_pt)), Some(tx)) = (down.pt, tx) else {
                     continue;
                 };
                 let mut write = RtpWrite::new(
