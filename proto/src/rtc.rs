@@ -214,6 +214,76 @@ pub enum ConnectionQuality {
     Lost,
 }
 
+/// What the server withholds from a room because the media worker that carries it cannot keep
+/// up (it sheds load rather than delay everything), least first.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Shedding {
+    /// Everything is forwarded.
+    #[default]
+    None,
+    /// Simulcast video is forwarded at its lowest layer only.
+    VideoLayers,
+    /// No video is forwarded (cameras and screen shares); all audio is.
+    Video,
+    /// No video, and only the loudest current speakers' audio.
+    Audio,
+}
+
+impl Shedding {
+    pub const ALL: [Shedding; 4] = [
+        Shedding::None,
+        Shedding::VideoLayers,
+        Shedding::Video,
+        Shedding::Audio,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shedding::None => "none",
+            Shedding::VideoLayers => "video_layers",
+            Shedding::Video => "video",
+            Shedding::Audio => "audio",
+        }
+    }
+
+    /// 0 (`None`) to 3 (`Audio`), as the `parley_rtc_worker_shedding` metric shows it.
+    pub fn rank(self) -> i64 {
+        self as i64
+    }
+
+    /// One step more (it stays at `Audio`).
+    pub fn more(self) -> Shedding {
+        match self {
+            Shedding::None => Shedding::VideoLayers,
+            Shedding::VideoLayers => Shedding::Video,
+            Shedding::Video | Shedding::Audio => Shedding::Audio,
+        }
+    }
+
+    /// One step less (it stays at `None`).
+    pub fn less(self) -> Shedding {
+        match self {
+            Shedding::None | Shedding::VideoLayers => Shedding::None,
+            Shedding::Video => Shedding::VideoLayers,
+            Shedding::Audio => Shedding::Video,
+        }
+    }
+}
+
+impl std::str::FromStr for Shedding {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shedding, String> {
+        Shedding::ALL
+            .into_iter()
+            .find(|level| level.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not one of none, video_layers, video, audio"))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConnectionQualityInfo {
     pub participant: String,
@@ -580,9 +650,11 @@ pub enum RtcServerMessage {
         /// The quality it asked for; higher than `quality` while bandwidth is short.
         wanted: VideoQuality,
     },
-    /// Participants whose connection quality changed (yourself included).
+    /// Participants whose connection quality changed (yourself included), and what the server
+    /// withholds from the room now; sent with no updates when only the latter changed.
     ConnectionQuality {
         updates: Vec<ConnectionQualityInfo>,
+        shedding: Shedding,
     },
     /// This participant was taken out of the room; the server closes the connection next.
     Removed {

@@ -66,8 +66,14 @@ pub struct SfuConfig {
     /// A participant whose signaling connection dropped keeps its media this long, waiting to
     /// be resumed; then it leaves.
     pub resume_window: Duration,
-    /// Speaker slots of a voice bridge created without its own number.
+    /// Speaker slots of a voice bridge created without its own number; also how many of the
+    /// loudest speakers stay heard when a worker sheds audio.
     pub bridge_speakers: usize,
+    /// A worker whose datagrams wait longer than this sheds load, a step each second
+    /// (`parley_proto::Shedding`). `None`: it never sheds for lag.
+    pub overload_lag: Option<Duration>,
+    /// Every worker sheds at least this much, whatever its lag.
+    pub shed_floor: parley_proto::Shedding,
 }
 
 impl Default for SfuConfig {
@@ -85,6 +91,8 @@ impl Default for SfuConfig {
             signal_queue: 512,
             resume_window: Duration::from_secs(30),
             bridge_speakers: 3,
+            overload_lag: Some(Duration::from_millis(50)),
+            shed_floor: parley_proto::Shedding::None,
         }
     }
 }

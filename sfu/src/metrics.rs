@@ -2,7 +2,8 @@
 //! atomic add, so the forwarding path can afford it.
 
 use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 #[derive(Clone, Debug)]
@@ -52,6 +53,13 @@ pub struct SfuMetrics {
     pub worker_participants_by: IntGaugeVec,
     /// Rooms open on each media worker, by `worker`.
     pub worker_rooms_by: IntGaugeVec,
+    /// The longest a datagram waited for each media worker in the last second, by `worker`.
+    pub worker_lag: GaugeVec,
+    /// What each media worker sheds, by `worker`: 0 nothing, 1 simulcast video above its
+    /// lowest layer, 2 all video, 3 video and all but the loudest speakers' audio.
+    pub worker_shedding: IntGaugeVec,
+    /// Packets not forwarded to a subscriber because its worker shed them, by `kind`.
+    pub shed_packets: IntCounterVec,
 }
 
 impl SfuMetrics {
@@ -82,6 +90,27 @@ impl SfuMetrics {
             worker_rooms_by: IntGaugeVec::new(
                 Opts::new("rtc_worker_rooms", "Rooms open on each media worker."),
                 &["worker"],
+            )?,
+            worker_lag: GaugeVec::new(
+                Opts::new(
+                    "rtc_worker_lag_seconds",
+                    "The longest a datagram waited for each media worker in the last second.",
+                ),
+                &["worker"],
+            )?,
+            worker_shedding: IntGaugeVec::new(
+                Opts::new(
+                    "rtc_worker_shedding",
+                    "What each media worker sheds: 0 nothing, 1 video layers, 2 video, 3 video and non-speakers' audio.",
+                ),
+                &["worker"],
+            )?,
+            shed_packets: IntCounterVec::new(
+                Opts::new(
+                    "rtc_shed_packets_total",
+                    "Packets not forwarded to a subscriber because its media worker shed them, by kind.",
+                ),
+                &["kind"],
             )?,
             packets_in: packets.with_label_values(&["in"]),
             packets_out: packets.with_label_values(&["out"]),
@@ -163,6 +192,9 @@ impl SfuMetrics {
         for step in ["datagram", "poll", "event", "command", "remove", "tick"] {
             m.peer_panics.with_label_values(&[step]);
         }
+        for kind in ["audio", "video"] {
+            m.shed_packets.with_label_values(&[kind]);
+        }
         registry.register(Box::new(m.rooms.clone()))?;
         registry.register(Box::new(m.participants.clone()))?;
         registry.register(Box::new(m.tracks.clone()))?;
@@ -180,6 +212,9 @@ impl SfuMetrics {
         registry.register(Box::new(m.backlog_dropped.clone()))?;
         registry.register(Box::new(m.worker_participants_by.clone()))?;
         registry.register(Box::new(m.worker_rooms_by.clone()))?;
+        registry.register(Box::new(m.worker_lag.clone()))?;
+        registry.register(Box::new(m.worker_shedding.clone()))?;
+        registry.register(Box::new(m.shed_packets.clone()))?;
         Ok(m)
     }
 

@@ -471,6 +471,14 @@ pub struct RtcSection {
     /// How many of the loudest speakers each participant of a voice bridge hears, unless the
     /// bridge was created with its own number.
     pub bridge_speakers: usize,
+    /// A media worker whose datagrams wait longer than this (the worst of a second) is
+    /// overloaded and sheds load a step each second: simulcast video down to its lowest layer,
+    /// then all video, then the audio of all but the `bridge_speakers` loudest speakers. It
+    /// steps back after 10 calm seconds (longer if it relapses). 0: never shed for load.
+    pub overload_lag_ms: u64,
+    /// Shed at least this much on every worker, whatever the load: `none`, `video_layers`,
+    /// `video` or `audio` (for a server whose uplink or CPU is known to be short).
+    pub shed_floor: parley_proto::Shedding,
     /// Record every voice bridge from its start (a recorder must be running to take the job).
     pub record_bridges: bool,
     /// Someone rung into a channel's meeting (`POST /v1/channels/{id}/ring`) is rung this long
@@ -509,6 +517,8 @@ impl Default for RtcSection {
             max_tracks_per_participant: 8,
             resume_window_secs: 30,
             bridge_speakers: 3,
+            overload_lag_ms: 50,
+            shed_floor: parley_proto::Shedding::None,
             record_bridges: true,
             ring_secs: 30,
             keyframe_interval_ms: 500,
@@ -691,6 +701,12 @@ impl Config {
                 self.rtc.udp_bind
             )));
         }
+        if self.rtc.overload_lag_ms > 10_000 {
+            return Err(ConfigError::Invalid(format!(
+                "rtc.overload_lag_ms is {}: at most 10000 (0: never shed for load)",
+                self.rtc.overload_lag_ms
+            )));
+        }
         if self.rtc.workers > 256 {
             return Err(ConfigError::Invalid(format!(
                 "rtc.workers is {}: at most 256 (0: one per core)",
@@ -789,6 +805,9 @@ impl Config {
             resume_window: Duration::from_secs(self.rtc.resume_window_secs),
             bridge_speakers: self.rtc.bridge_speakers,
             keyframe_interval: Duration::from_millis(self.rtc.keyframe_interval_ms),
+            overload_lag: (self.rtc.overload_lag_ms > 0)
+                .then(|| Duration::from_millis(self.rtc.overload_lag_ms)),
+            shed_floor: self.rtc.shed_floor,
             ..parley_sfu::SfuConfig::default()
         }
     }
@@ -1010,6 +1029,14 @@ mod tests {
                 "keyframe_interval_ms must be 50 to 10000",
             ),
             (vec![("PARLEY_RTC_WORKERS", "1000")], "rtc.workers is 1000"),
+            (
+                vec![("PARLEY_RTC_OVERLOAD_LAG_MS", "60000")],
+                "rtc.overload_lag_ms is 60000",
+            ),
+            (
+                vec![("PARLEY_RTC_SHED_FLOOR", "everything")],
+                "PARLEY_RTC_SHED_FLOOR",
+            ),
         ] {
             let err = Config::load(None, env(&vars)).unwrap_err().to_string();
             assert!(

@@ -83,6 +83,7 @@ class Peer:
         self.removed = None
         self.muted_events = []
         self.quality_events = []
+        self.shedding = []  # each `shedding` a connection_quality said, when it changed
         self.per_second = {}
         self.started = 0.0
         self.publisher = None
@@ -190,6 +191,9 @@ class Peer:
                 second = asyncio.get_running_loop().time() - self.started
                 for update in msg.get("updates", []):
                     self.quality_events.append(dict(update, at=round(second, 1)))
+                shedding = msg.get("shedding")
+                if not self.shedding or self.shedding[-1] != shedding:
+                    self.shedding.append(shedding)
 
     async def inbound_stats(self):
         """Packets the subscriber connection received, per SSRC."""
@@ -223,6 +227,7 @@ class Peer:
             "removed": self.removed,
             "muted_events": self.muted_events,
             "quality_events": self.quality_events,
+            "shedding": self.shedding,
             "published": self.published,
             "joins": self.joins,
             "tracks": tracks,

@@ -126,3 +126,51 @@ async fn joins_racing_to_open_one_room_meet_in_that_room() {
     assert_eq!(here, vec![0.0, 12.0], "participants by worker");
     drop(clients);
 }
+
+/// A worker that sheds audio (here because `rtc.shed_floor` says so; load does the same, see
+/// `engine/overload.rs` and docs/BENCHMARKS.md) forwards only the loudest speakers' audio, tells
+/// everyone in the room, and counts what it withheld.
+#[tokio::test]
+async fn a_worker_shedding_audio_forwards_only_the_loudest_speaker_and_says_so() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_RTC_WORKERS", "1")
+            .env("PARLEY_RTC_SHED_FLOOR", "audio")
+            .env("PARLEY_RTC_BRIDGE_SPEAKERS", "1"),
+    )
+    .await;
+    assert_eq!(
+        metric(&server, "parley_rtc_worker_shedding{worker=\"0\"}").await,
+        3.0,
+        "the worker sheds audio from the start"
+    );
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("shed");
+    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 9.0, &[]);
+    until_in_room(&server, &app, &room, 1, 0).await;
+    let speaker = |name: &str, args: &[&str]| {
+        AiortcPeer::spawn(&server, &app.participant(name, &room), 7.0, args)
+    };
+    // Both speak (the quiet one is above the speech threshold); one slot for the loudest.
+    let loud = speaker("loud", &["--tone", "440", "--amplitude", "0.5"]);
+    let quiet = speaker("quiet", &["--tone", "880", "--amplitude", "0.02"]);
+    for s in [loud, quiet] {
+        let report = s.report().await;
+        assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");
+    }
+    let heard = listener.report().await;
+    assert_eq!(heard["shedding"], serde_json::json!(["audio"]), "{heard}");
+    let tracks = heard["tracks"].as_object().expect("tracks");
+    let loudest: Vec<i64> = tracks
+        .values()
+        .filter(|t| t["frames"].as_u64().unwrap_or(0) > 0)
+        .map(|t| t["dominant_hz"].as_f64().unwrap_or(0.0).round() as i64)
+        .collect();
+    assert_eq!(loudest, [440], "only the loudest speaker is heard: {heard}");
+    assert_eq!(tracks.len(), 2, "both tracks were offered: {heard}");
+    let withheld = metric(&server, "parley_rtc_shed_packets_total{kind=\"audio\"}").await;
+    assert!(
+        withheld > 50.0,
+        "the quiet speaker's packets were shed: {withheld}"
+    );
+}

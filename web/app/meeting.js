@@ -220,6 +220,8 @@ class Call {
     this.switching = new Map();
     this.root = h("section", { class: `call call-${kind}`, dataset: { state: "connecting" } });
     this.banner = h("div", { class: "call-reconnecting", role: "status", hidden: true }, t("connection.reconnecting"));
+    // The server is overloaded and withholds some media from the room (`room.shedding`).
+    this.sheddingNote = h("div", { class: "call-reconnecting call-shedding", role: "status", hidden: true });
     this.stage = h("div", { class: "stage", "aria-label": t("meeting.stage") });
     this.side = h("aside", { class: "call-side" });
     this.controls = h("div", { class: "controls", role: "toolbar", "aria-label": t("meeting.controls") });
@@ -227,7 +229,7 @@ class Call {
     this.title = h("h1", null, kind === "bridge" ? t("bridge.title", { name: ctx.channelName(channel) }) : ctx.channelName(channel));
     this.recordingTag = h("span", { class: "rec-indicator", hidden: true, role: "status" }, "● " + t("meeting.recording"));
     mount(this.root,
-      h("header", { class: "view-header" }, this.title, this.recordingTag, this.banner),
+      h("header", { class: "view-header" }, this.title, this.recordingTag, this.banner, this.sheddingNote),
       h("div", { class: "call-body" }, this.stage, this.side),
       this.controls, this.audioHost);
 
@@ -241,6 +243,10 @@ class Call {
       "track_unpublished", "track_muted", "local_track_published", "local_track_unpublished", "connection_quality"]) {
       room.on(type, rerender);
     }
+    room.on("shedding", ({ shedding }) => {
+      this.sheddingNote.hidden = shedding === "none";
+      this.sheddingNote.textContent = shedding === "none" ? "" : t(`meeting.shedding.${shedding}`);
+    });
     room.on("track_subscribed", ({ track }) => {
       if (track.kind === "audio" && !this.media.has(track.sid)) this.playAudio(track);
       this.render();

@@ -12,6 +12,7 @@ import { ParleyError } from "./common.js";
 
 /** @typedef {"microphone" | "camera" | "screen_share" | "screen_share_audio"} TrackSource */
 /** @typedef {"excellent" | "good" | "poor" | "lost"} ConnectionQuality */
+/** @typedef {"none" | "video_layers" | "video" | "audio"} Shedding */
 /** @typedef {"low" | "medium" | "high"} VideoQuality */
 
 /** One AudioContext for every level meter of the page, made on first use. */

@@ -278,6 +278,11 @@ export declare class Upload {
 export type TrackSource = "microphone" | "camera" | "screen_share" | "screen_share_audio";
 export type TrackKind = "audio" | "video";
 export type ConnectionQuality = "excellent" | "good" | "poor" | "lost";
+/**
+ * What an overloaded server withholds from the room: `video_layers` (simulcast video at its
+ * lowest layer), `video` (no video), `audio` (no video, and only the loudest speakers' audio).
+ */
+export type Shedding = "none" | "video_layers" | "video" | "audio";
 export type VideoQuality = "low" | "medium" | "high";
 export type DeviceKind = "audioinput" | "videoinput" | "audiooutput";
 
@@ -511,6 +516,7 @@ export interface RoomEventMap {
   active_speakers: { speakers: Speaker[] };
   speaking_changed: { participant: Participant; speaking: boolean };
   connection_quality: { participant: Participant; quality: ConnectionQuality };
+  shedding: { shedding: Shedding };
   active_device_changed: { kind: DeviceKind; deviceId: string };
   removed: { reason: string; message: string };
   error: { error: ParleyError };
@@ -534,6 +540,8 @@ export declare class Room extends Emitter {
   readonly localTracks: Map<TrackSource, LocalTrack>;
   /** The latest active speakers, loudest first. */
   readonly activeSpeakers: Speaker[];
+  /** What the server withholds from this room because it is overloaded. */
+  readonly shedding: Shedding;
   /** The devices chosen with `switchDevice`, by kind. */
   readonly activeDevices: Map<DeviceKind, string>;
   /** The publisher peer connection (own media), once there is one. */

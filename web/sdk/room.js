@@ -25,6 +25,7 @@ import { StatsHistory, inboundStats, outboundStats } from "./stats.js";
 
 /** @typedef {import("./media.js").TrackSource} TrackSource */
 /** @typedef {import("./media.js").DeviceKind} DeviceKind */
+/** @typedef {import("./media.js").Shedding} Shedding */
 /** @typedef {import("./media.js").Track} Track */
 /** @typedef {import("./media.js").Participant} Participant */
 /** @typedef {import("./stats.js").RoomStats} RoomStats */
@@ -94,6 +95,11 @@ export class Room extends Emitter {
     this.localTracks = new Map();
     /** The latest active speakers, loudest first. @type {Speaker[]} */
     this.activeSpeakers = [];
+    /**
+     * What the server withholds from this room because it is overloaded (`none` while it
+     * forwards everything). @type {Shedding}
+     */
+    this.shedding = "none";
     /** The devices chosen with `switchDevice`, by kind. @type {Map<DeviceKind, string>} */
     this.activeDevices = new Map();
     /** @type {WebSocket | null} */
@@ -571,6 +577,10 @@ export class Room extends Emitter {
           if (!participant) continue;
           participant.connectionQuality = u.quality;
           this.emit("connection_quality", { participant, quality: u.quality });
+        }
+        if (frame.shedding && frame.shedding !== this.shedding) {
+          this.shedding = frame.shedding;
+          this.emit("shedding", { shedding: frame.shedding });
         }
         return;
       case "track_quality": {

@@ -138,6 +138,7 @@ impl Harness {
             source,
             data: data.to_vec(),
             link: None,
+            read_at: std::time::Instant::now(),
         });
         self.engine.flush();
         while self.notices.try_recv().is_ok() {}

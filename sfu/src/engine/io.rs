@@ -38,6 +38,9 @@ pub(crate) enum Inbound {
         data: Vec<u8>,
         /// Over TCP: the connection's writer and our address on it.
         link: Option<tcp::Link>,
+        /// When the I/O task read it: how long it waited for the worker tells how far behind
+        /// the worker is (`overload`).
+        read_at: Instant,
     },
     /// The ICE-TCP connection from `source` closed.
     TcpClosed { source: SocketAddr },
@@ -301,7 +304,7 @@ impl Front {
                 event = tcp_frame(&mut frames) => match event {
                     tcp::TcpEvent::Frame { source, data } => {
                         let link = self.tcp.as_ref().and_then(|t| t.link(source));
-                        self.route(Protocol::Tcp, source, data, link);
+                        self.route(Protocol::Tcp, source, data, link, Instant::now());
                     }
                     tcp::TcpEvent::Closed { source } => {
                         if let Some(tcp) = self.tcp.as_mut() {
@@ -377,6 +380,7 @@ impl Front {
                 }
             };
             drop(slices);
+            let read_at = Instant::now();
             for i in 0..n {
                 let meta = self.metas[i];
                 let stride = meta.stride.max(1);
@@ -385,7 +389,7 @@ impl Front {
                 while at < meta.len {
                     let end = (at + stride).min(meta.len);
                     let data = self.buffers[i][at..end].to_vec();
-                    self.route(Protocol::Udp, meta.addr, data, None);
+                    self.route(Protocol::Udp, meta.addr, data, None, read_at);
                     at = end;
                 }
             }
@@ -400,6 +404,7 @@ impl Front {
         source: SocketAddr,
         data: Vec<u8>,
         link: Option<tcp::Link>,
+        read_at: Instant,
     ) {
         let stun = data.first().is_some_and(|b| *b < 4);
         let by_ufrag = stun
@@ -444,6 +449,7 @@ impl Front {
                 source,
                 data,
                 link,
+                read_at,
             },
         );
     }

@@ -3,7 +3,7 @@
 
 use super::simulcast::starts_keyframe;
 use super::*;
-use parley_proto::VideoQuality;
+use parley_proto::{Shedding, VideoQuality};
 use str0m::bwe::BweKind;
 use str0m::rtp::Vp8Descriptor;
 
@@ -88,6 +88,8 @@ impl Engine {
             metrics,
             dirty,
             doomed,
+            overload,
+            config,
             ..
         } = self;
         let Some(publisher) = participants.get_mut(&key) else {
@@ -194,7 +196,23 @@ impl Engine {
                 None => return,
             },
         };
+        // A worker that cannot keep up withholds video, then the audio of all but the loudest
+        // speakers (`overload`). A bridge's slots already carry only its loudest speakers.
+        let shed = !padding
+            && match overload.level() {
+                Shedding::Video | Shedding::Audio if video => true,
+                Shedding::Audio => {
+                    room.bridge.is_none()
+                        && !room
+                            .current_speakers
+                            .iter()
+                            .take(config.bridge_speakers)
+                            .any(|sid| *sid == publisher.sid)
+                }
+                _ => false,
+            };
         let mut out = 0u64;
+        let mut withheld = 0u64;
         for member in &room.members {
             if *member == key {
                 continue;
@@ -214,6 +232,16 @@ impl Engine {
                 let DownState::Open(out_mid) = down.state else {
                     continue;
                 };
+                if shed {
+                    // Closed up in the numbering, as padding is: the subscriber sees a pause,
+                    // not loss. Video that flows again starts with a keyframe.
+                    if let Some(rewriter) = down.rewriter.as_mut() {
+                        rewriter.skip(ssrc_value, *packet.seq_no);
+                    }
+                    down.shed |= video;
+                    withheld += 1;
+                    continue;
+                }
                 let mut vp8_patch = None;
                 if let Some(layer) = layer {
                     let Some(sim) = down.sim.as_mut() else {
@@ -303,6 +331,13 @@ impl Engine {
                 wanted,
             };
             signal(member, sub, msg, doomed);
+        }
+        if withheld > 0 {
+            let kind = if video { "video" } else { "audio" };
+            metrics
+                .shed_packets
+                .with_label_values(&[kind])
+                .inc_by(withheld);
         }
         if out > 0 {
             metrics.packets_out.inc_by(out);

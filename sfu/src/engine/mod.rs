@@ -40,6 +40,7 @@ mod guard;
 pub(crate) mod io;
 mod media;
 mod moderation;
+mod overload;
 mod quality;
 mod rooms;
 mod simulcast;
@@ -64,7 +65,14 @@ impl Engine {
         metrics: SfuMetrics,
         events: mpsc::Sender<RoomEvent>,
     ) -> Engine {
+        let worker = io.worker.to_string();
+        metrics
+            .worker_shedding
+            .with_label_values(&[&worker])
+            .set(config.shed_floor.rank());
+        metrics.worker_lag.with_label_values(&[&worker]).set(0.0);
         Engine {
+            overload: overload::Overload::new(config.shed_floor, config.overload_lag),
             config,
             // Keys say which worker holds the participant (`ParticipantKey::worker`).
             next_key: ParticipantKey::first(io.worker),
@@ -83,6 +91,7 @@ impl Engine {
             last_speaker_check: Instant::now(),
             last_layer_check: Instant::now(),
             last_quality_check: Instant::now(),
+            last_overload_check: Instant::now(),
             revoked_keys: Default::default(),
             #[cfg(test)]
             inject: Vec::new(),
@@ -135,7 +144,10 @@ impl Engine {
                 source,
                 data,
                 link,
+                read_at,
             } => {
+                self.overload
+                    .waited(Instant::now().saturating_duration_since(read_at));
                 if let Some(link) = link {
                     self.io.tcp_opened(source, link);
                 }
@@ -441,6 +453,10 @@ impl Engine {
         if now.saturating_duration_since(self.last_quality_check) >= quality::QUALITY_CHECK {
             self.last_quality_check = now;
             self.contain(None, "tick", |engine| engine.check_quality(now));
+        }
+        if now.saturating_duration_since(self.last_overload_check) >= overload::OVERLOAD_CHECK {
+            self.last_overload_check = now;
+            self.contain(None, "tick", |engine| engine.check_overload(now));
         }
         if now.saturating_duration_since(self.last_speaker_check) >= self.config.speaker_interval {
             self.last_speaker_check = now;

@@ -1,7 +1,8 @@
 //! Connection quality: how well each participant's media path carries its media, from its ICE
 //! state, loss and round trip, announced to the room when it changes. A participant whose
 //! network drops shows as `lost` while it has the resume window to come back; the others see
-//! no leave and no join.
+//! no leave and no join. Each message also says what the server withholds from the room while
+//! its worker is overloaded (`overload`).
 
 use super::*;
 use parley_proto::{ConnectionQuality, ConnectionQualityInfo};
@@ -101,7 +102,10 @@ impl Engine {
                 quality: o.quality,
             })
             .collect();
-        let msg = RtcServerMessage::ConnectionQuality { updates };
+        let msg = RtcServerMessage::ConnectionQuality {
+            updates,
+            shedding: self.overload.level(),
+        };
         signal(key, p, msg, &mut self.doomed);
     }
 
@@ -111,6 +115,7 @@ impl Engine {
             rooms,
             participants,
             doomed,
+            overload,
             ..
         } = self;
         for room in rooms.values() {
@@ -136,7 +141,10 @@ impl Engine {
             if updates.is_empty() {
                 continue;
             }
-            let msg = RtcServerMessage::ConnectionQuality { updates };
+            let msg = RtcServerMessage::ConnectionQuality {
+                updates,
+                shedding: overload.level(),
+            };
             for key in &room.members {
                 if let Some(p) = participants.get(key) {
                     signal(*key, p, msg.clone(), doomed);

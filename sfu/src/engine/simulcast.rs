@@ -508,11 +508,14 @@ impl Engine {
         let Engine {
             participants,
             metrics,
+            overload,
             ..
         } = self;
         let Some(sub) = participants.get(&key) else {
             return;
         };
+        // A worker shedding load forwards the lowest layers only (`overload`).
+        let lowest_only = overload.level() >= parley_proto::Shedding::VideoLayers;
         let audio = sub
             .down
             .iter()
@@ -562,7 +565,11 @@ impl Engine {
             if layers.is_empty() {
                 continue;
             }
-            let top = sim.wanted.min(layers.len() - 1);
+            let top = if lowest_only {
+                0
+            } else {
+                sim.wanted.min(layers.len() - 1)
+            };
             let fits = |l: usize| {
                 let cost = layer_cost(layers, l) as f64;
                 if l > sim.target {

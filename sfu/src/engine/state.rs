@@ -149,8 +149,8 @@ pub(super) struct DownTrack {
     pub(super) slot: Option<usize>,
     /// Which layer of a simulcast track this subscription carries.
     pub(super) sim: Option<SimDown>,
-    /// Packets were dropped for a backlog in the subscriber's send queue: a video picture
-    /// needs a keyframe once they flow again.
+    /// Packets were dropped (a backlog in the subscriber's send queue, or a worker shedding
+    /// load): a video picture needs a keyframe once they flow again.
     pub(super) shed: bool,
 }
 
@@ -336,6 +336,9 @@ pub(crate) struct Engine {
     pub(super) last_speaker_check: Instant,
     pub(super) last_layer_check: Instant,
     pub(super) last_quality_check: Instant,
+    pub(super) last_overload_check: Instant,
+    /// How far behind this worker is, and what it sheds for it.
+    pub(super) overload: overload::Overload,
     /// API keys revoked while this node ran: a join signed by one that passed its token check
     /// just before the revocation is still refused. Revocations are rare and final, so this
     /// only grows by one key each.

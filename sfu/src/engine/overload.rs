@@ -1,0 +1,227 @@
+//! Overload: a worker that falls behind sheds load rather than delay everything. How far
+//! behind it is shows in how long datagrams waited between the I/O task reading them and the
+//! worker taking them (its lag). While the worst lag of a second exceeds `rtc.overload_lag_ms`
+//! the worker sheds one step more each second: simulcast video at its lowest layer, then no
+//! video, then only the loudest speakers' audio. After a calm spell it takes one step back; a
+//! step back that overloads it again makes the next calm spell twice as long, so a worker at
+//! the edge does not swing between the two every few seconds.
+
+use super::*;
+use parley_proto::{ConnectionQualityInfo, Shedding};
+
+/// How often the worst lag is judged.
+pub(super) const OVERLOAD_CHECK: Duration = Duration::from_secs(1);
+/// A second whose worst lag stays under this fraction of the limit is calm.
+const CALM_FRACTION: u32 = 4;
+/// Calm needed before the first step back.
+const CALM_SPELL: Duration = Duration::from_secs(10);
+/// The longest calm spell asked for.
+const LONGEST_CALM_SPELL: Duration = Duration::from_secs(160);
+/// Overloaded again this soon after a step back: the step back was too early.
+const RELAPSE: Duration = Duration::from_secs(30);
+
+/// A worker's shedding state.
+#[derive(Debug)]
+pub(super) struct Overload {
+    /// At least this much is shed whatever the lag (`rtc.shed_floor`).
+    floor: Shedding,
+    /// A worst lag above this sheds more; `None` never sheds for lag.
+    limit: Option<Duration>,
+    /// What the lag made the worker shed (the floor aside).
+    measured: Shedding,
+    /// The worst lag since the last check.
+    worst: Duration,
+    /// Since when every check was calm.
+    calm_since: Option<Instant>,
+    /// When the last step back was taken.
+    stepped_back: Option<Instant>,
+    /// The calm needed before the next step back.
+    calm_spell: Duration,
+}
+
+impl Overload {
+    pub(super) fn new(floor: Shedding, limit: Option<Duration>) -> Overload {
+        Overload {
+            floor,
+            limit,
+            measured: Shedding::None,
+            worst: Duration::ZERO,
+            calm_since: None,
+            stepped_back: None,
+            calm_spell: CALM_SPELL,
+        }
+    }
+
+    /// What is shed now.
+    pub(super) fn level(&self) -> Shedding {
+        self.floor.max(self.measured)
+    }
+
+    /// A datagram waited this long before the worker took it.
+    pub(super) fn waited(&mut self, lag: Duration) {
+        self.worst = self.worst.max(lag);
+    }
+
+    /// Judge the worst lag since the last check; the worst lag, and the new level if it changed.
+    pub(super) fn check(&mut self, now: Instant) -> (Duration, Option<Shedding>) {
+        let worst = std::mem::take(&mut self.worst);
+        let Some(limit) = self.limit else {
+            return (worst, None);
+        };
+        let before = self.level();
+        if worst > limit {
+            self.calm_since = None;
+            if self
+                .stepped_back
+                .is_some_and(|at| now.saturating_duration_since(at) < RELAPSE)
+            {
+                self.calm_spell = (self.calm_spell * 2).min(LONGEST_CALM_SPELL);
+                self.stepped_back = None;
+            }
+            self.measured = self.level().more();
+        } else if worst < limit / CALM_FRACTION {
+            let since = *self.calm_since.get_or_insert(now);
+            if self.measured != Shedding::None
+                && now.saturating_duration_since(since) >= self.calm_spell
+            {
+                self.measured = self.measured.less();
+                self.stepped_back = Some(now);
+                // The next step back needs a calm spell of its own.
+                self.calm_since = Some(now);
+            }
+        } else {
+            self.calm_since = None;
+        }
+        // A long calm forgives earlier relapses.
+        if self
+            .calm_since
+            .is_some_and(|at| now.saturating_duration_since(at) >= LONGEST_CALM_SPELL)
+        {
+            self.calm_spell = CALM_SPELL;
+        }
+        let after = self.level();
+        (worst, (after != before).then_some(after))
+    }
+}
+
+impl Engine {
+    /// Judge the worker's lag, and when what it sheds changes, apply it and tell every room.
+    pub(super) fn check_overload(&mut self, now: Instant) {
+        let (worst, changed) = self.overload.check(now);
+        let worker = self.io.worker.to_string();
+        self.metrics
+            .worker_lag
+            .with_label_values(&[&worker])
+            .set(worst.as_secs_f64());
+        let Some(level) = changed else {
+            return;
+        };
+        tracing::warn!(
+            worker = self.io.worker,
+            shedding = level.as_str(),
+            lag_ms = worst.as_millis() as u64,
+            "media worker shedding changed"
+        );
+        self.metrics
+            .worker_shedding
+            .with_label_values(&[&worker])
+            .set(level.rank());
+        // Simulcast subscriptions take their lowest layer, or what they asked for again. (Video
+        // that flows again asks for a keyframe with its first packet: see `Engine::forward`.)
+        let keys: Vec<ParticipantKey> = self.participants.keys().copied().collect();
+        for key in keys {
+            self.allocate(key, now);
+        }
+        let Engine {
+            rooms,
+            participants,
+            doomed,
+            ..
+        } = self;
+        for room in rooms.values() {
+            let msg = RtcServerMessage::ConnectionQuality {
+                updates: Vec::<ConnectionQualityInfo>::new(),
+                shedding: level,
+            };
+            for key in &room.members {
+                if let Some(p) = participants.get(key) {
+                    signal(*key, p, msg.clone(), doomed);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_millis(50);
+
+    /// Check once a second from `start` with these worst lags (ms); the levels after each.
+    fn run(overload: &mut Overload, start: Instant, lags: &[u64]) -> Vec<Shedding> {
+        lags.iter()
+            .enumerate()
+            .map(|(i, ms)| {
+                overload.waited(Duration::from_millis(*ms));
+                overload.check(start + Duration::from_secs(i as u64 + 1));
+                overload.level()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lag_sheds_a_step_a_second_and_calm_steps_back_slowly() {
+        let mut o = Overload::new(Shedding::None, Some(LIMIT));
+        let t = Instant::now();
+        let levels = run(&mut o, t, &[1, 80, 80, 80, 80, 30]);
+        assert_eq!(
+            levels,
+            [
+                Shedding::None,
+                Shedding::VideoLayers,
+                Shedding::Video,
+                Shedding::Audio,
+                Shedding::Audio,
+                Shedding::Audio
+            ]
+        );
+        // Between calm and overloaded (30 ms) holds; ten calm seconds step back once.
+        let t = t + Duration::from_secs(6);
+        let levels = run(&mut o, t, &[5; 11]);
+        assert_eq!(levels[..10], [Shedding::Audio; 10]);
+        assert_eq!(levels[10], Shedding::Video);
+    }
+
+    #[test]
+    fn a_relapse_soon_after_a_step_back_doubles_the_calm_needed() {
+        let mut o = Overload::new(Shedding::None, Some(LIMIT));
+        let t = Instant::now();
+        // Overloaded, then calm (the first calm check starts the spell): back after 10 s.
+        let mut lags = vec![80];
+        lags.extend([5; 11]);
+        let levels = run(&mut o, t, &lags);
+        assert_eq!(levels[0], Shedding::VideoLayers);
+        assert_eq!(levels[11], Shedding::None);
+        // Overloaded again at once: the next step back takes 20 calm seconds.
+        let t = t + Duration::from_secs(12);
+        let mut lags = vec![80];
+        lags.extend([5; 21]);
+        let levels = run(&mut o, t, &lags);
+        assert_eq!(levels[..21], [Shedding::VideoLayers; 21]);
+        assert_eq!(levels[21], Shedding::None);
+    }
+
+    #[test]
+    fn the_floor_holds_whatever_the_lag_and_no_limit_never_sheds_for_lag() {
+        let mut o = Overload::new(Shedding::Video, Some(LIMIT));
+        let t = Instant::now();
+        assert_eq!(run(&mut o, t, &[1, 1]), [Shedding::Video; 2]);
+        assert_eq!(
+            run(&mut o, t + Duration::from_secs(2), &[80]),
+            [Shedding::Audio]
+        );
+        let mut o = Overload::new(Shedding::None, None);
+        assert_eq!(run(&mut o, t, &[5_000, 5_000]), [Shedding::None; 2]);
+    }
+}
