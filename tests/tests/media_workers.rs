@@ -174,3 +174,77 @@ async fn a_worker_shedding_audio_forwards_only_the_loudest_speaker_and_says_so()
         "the quiet speaker's packets were shed: {withheld}"
     );
 }
+
+/// A worker that sheds video (`rtc.shed_floor` again) forwards no camera and no screen share to
+/// two Chromium pages, and all of their audio; both pages hear why.
+#[tokio::test]
+async fn a_worker_shedding_video_forwards_the_audio_of_a_chromium_meeting_and_no_video() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite)
+            .env("PARLEY_RTC_WORKERS", "1")
+            .env("PARLEY_RTC_SHED_FLOOR", "video"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("shed-video");
+    let rtc = parley_tests::rtc::rtc_url(&server);
+    let (a, b) = (
+        app.participant("alice", &room),
+        app.participant("bob", &room),
+    );
+    // Page A publishes camera, screen and microphone, page B camera and microphone; the
+    // script waits for video that never comes, then samples what each page received.
+    let report = parley_tests::rtc::run_browser_script(
+        "meeting.mjs",
+        &[
+            "--rtc",
+            &rtc,
+            "--token-a",
+            &a,
+            "--token-b",
+            &b,
+            "--seconds",
+            "10",
+            "--hold",
+            "1",
+        ],
+        90,
+    )
+    .await;
+    assert!(report["error"].is_null(), "{report}");
+    assert_eq!(report["ok"], false, "no video was decoded: {report}");
+    for page in ["a", "b"] {
+        let state = &report["state"][page];
+        assert!(
+            state["errors"].as_array().unwrap().is_empty(),
+            "{page}: {state}"
+        );
+        assert_eq!(
+            state["shedding"],
+            serde_json::json!(["video"]),
+            "{page}: {state}"
+        );
+        let stats = report["second"][page].as_array().expect("stats");
+        // Only the bandwidth probe's padding (sent on the retransmission stream) arrives.
+        let count = |s: &Value, key: &str| s[key].as_u64().unwrap_or(0);
+        let media: u64 = stats
+            .iter()
+            .filter(|s| s["kind"] == "video")
+            .map(|s| {
+                count(s, "framesDecoded") + count(s, "packetsReceived")
+                    - count(s, "retransmittedPacketsReceived")
+            })
+            .sum();
+        assert_eq!(media, 0, "{page}: no video arrived: {stats:?}");
+        let audio = stats
+            .iter()
+            .find(|s| s["kind"] == "audio")
+            .unwrap_or_else(|| panic!("{page}: audio arrived: {stats:?}"));
+        assert!(
+            audio["totalSamplesReceived"].as_u64().unwrap_or(0) > 48_000,
+            "{page}: over a second of audio: {audio}"
+        );
+    }
+    let withheld = metric(&server, "parley_rtc_shed_packets_total{kind=\"video\"}").await;
+    assert!(withheld > 100.0, "video packets were shed: {withheld}");
+}
