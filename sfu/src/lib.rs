@@ -69,7 +69,8 @@ pub struct SfuConfig {
     /// Speaker slots of a voice bridge created without its own number; also how many of the
     /// loudest speakers stay heard when a worker sheds audio.
     pub bridge_speakers: usize,
-    /// A worker whose datagrams wait longer than this sheds load, a step each second
+    /// A worker whose datagrams wait longer than this two seconds in a row sheds load, a step
+    /// each second it stays so
     /// (`parley_proto::Shedding`). `None`: it never sheds for lag.
     pub overload_lag: Option<Duration>,
     /// Every worker sheds at least this much, whatever its lag.
@@ -91,7 +92,7 @@ impl Default for SfuConfig {
             signal_queue: 512,
             resume_window: Duration::from_secs(30),
             bridge_speakers: 3,
-            overload_lag: Some(Duration::from_millis(50)),
+            overload_lag: Some(Duration::from_millis(100)),
             shed_floor: parley_proto::Shedding::None,
         }
     }

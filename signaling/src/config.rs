@@ -471,8 +471,8 @@ pub struct RtcSection {
     /// How many of the loudest speakers each participant of a voice bridge hears, unless the
     /// bridge was created with its own number.
     pub bridge_speakers: usize,
-    /// A media worker whose datagrams wait longer than this (the worst of a second) is
-    /// overloaded and sheds load a step each second: simulcast video down to its lowest layer,
+    /// A media worker whose datagrams wait longer than this (the worst of a second) two seconds
+    /// in a row is overloaded, and sheds load a step each second it stays so: simulcast video down to its lowest layer,
     /// then all video, then the audio of all but the `bridge_speakers` loudest speakers. It
     /// steps back after 10 calm seconds (longer if it relapses). 0: never shed for load.
     pub overload_lag_ms: u64,
@@ -517,7 +517,7 @@ impl Default for RtcSection {
             max_tracks_per_participant: 8,
             resume_window_secs: 30,
             bridge_speakers: 3,
-            overload_lag_ms: 50,
+            overload_lag_ms: 100,
             shed_floor: parley_proto::Shedding::None,
             record_bridges: true,
             ring_secs: 30,

@@ -146,14 +146,17 @@ async fn a_worker_shedding_audio_forwards_only_the_loudest_speaker_and_says_so()
     );
     let app = App::register(&server).await;
     let room = parley_tests::unique("shed");
-    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 9.0, &[]);
+    let listener = AiortcPeer::spawn(&server, &app.participant("listener", &room), 12.0, &[]);
     until_in_room(&server, &app, &room, 1, 0).await;
-    let speaker = |name: &str, args: &[&str]| {
-        AiortcPeer::spawn(&server, &app.participant(name, &room), 7.0, args)
+    let speaker = |name: &str, seconds: f64, args: &[&str]| {
+        AiortcPeer::spawn(&server, &app.participant(name, &room), seconds, args)
     };
-    // Both speak (the quiet one is above the speech threshold); one slot for the loudest.
-    let loud = speaker("loud", &["--tone", "440", "--amplitude", "0.5"]);
-    let quiet = speaker("quiet", &["--tone", "880", "--amplitude", "0.02"]);
+    // Both speak (the quiet one is above the speech threshold); one slot for the loudest. The
+    // quiet one starts after the loud one publishes and stops first, so it is never alone
+    // (and then the loudest).
+    let loud = speaker("loud", 10.0, &["--tone", "440", "--amplitude", "0.5"]);
+    until_in_room(&server, &app, &room, 2, 1).await;
+    let quiet = speaker("quiet", 6.0, &["--tone", "880", "--amplitude", "0.02"]);
     for s in [loud, quiet] {
         let report = s.report().await;
         assert!(report["errors"].as_array().unwrap().is_empty(), "{report}");

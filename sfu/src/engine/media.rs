@@ -233,10 +233,11 @@ impl Engine {
                     continue;
                 };
                 if shed {
-                    // Closed up in the numbering, as padding is: the subscriber sees a pause,
-                    // not loss. Video that flows again starts with a keyframe.
+                    // Forwarding pauses: the next packet forwarded continues the numbers and
+                    // clock, so the subscriber sees a pause, not loss (and no per-packet skip
+                    // list grows). Video that flows again starts with a keyframe.
                     if let Some(rewriter) = down.rewriter.as_mut() {
-                        rewriter.skip(ssrc_value, *packet.seq_no);
+                        rewriter.pause();
                     }
                     down.shed |= video;
                     withheld += 1;

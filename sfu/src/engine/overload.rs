@@ -1,7 +1,8 @@
 //! Overload: a worker that falls behind sheds load rather than delay everything. How far
 //! behind it is shows in how long datagrams waited between the I/O task reading them and the
-//! worker taking them (its lag). While the worst lag of a second exceeds `rtc.overload_lag_ms`
-//! the worker sheds one step more each second: simulcast video at its lowest layer, then no
+//! worker taking them (its lag). Once the worst lag of a second has exceeded
+//! `rtc.overload_lag_ms` two seconds in a row (one slow second is a hiccup, not overload) the
+//! worker sheds one step more each second it stays over: simulcast video at its lowest layer, then no
 //! video, then only the loudest speakers' audio. After a calm spell it takes one step back; a
 //! step back that overloads it again makes the next calm spell twice as long, so a worker at
 //! the edge does not swing between the two every few seconds.
@@ -11,6 +12,8 @@ use parley_proto::{ConnectionQualityInfo, Shedding};
 
 /// How often the worst lag is judged.
 pub(super) const OVERLOAD_CHECK: Duration = Duration::from_secs(1);
+/// Seconds in a row over the limit before the first step (and each further second steps).
+const OVERLOADED_SECONDS: u32 = 2;
 /// A second whose worst lag stays under this fraction of the limit is calm.
 const CALM_FRACTION: u32 = 4;
 /// Calm needed before the first step back.
@@ -31,6 +34,8 @@ pub(super) struct Overload {
     measured: Shedding,
     /// The worst lag since the last check.
     worst: Duration,
+    /// Checks in a row whose worst lag was over the limit.
+    over: u32,
     /// Since when every check was calm.
     calm_since: Option<Instant>,
     /// When the last step back was taken.
@@ -46,6 +51,7 @@ impl Overload {
             limit,
             measured: Shedding::None,
             worst: Duration::ZERO,
+            over: 0,
             calm_since: None,
             stepped_back: None,
             calm_spell: CALM_SPELL,
@@ -71,6 +77,11 @@ impl Overload {
         let before = self.level();
         if worst > limit {
             self.calm_since = None;
+            self.over = self.over.saturating_add(1);
+        } else {
+            self.over = 0;
+        }
+        if self.over >= OVERLOADED_SECONDS {
             if self
                 .stepped_back
                 .is_some_and(|at| now.saturating_duration_since(at) < RELAPSE)
@@ -179,9 +190,10 @@ mod tests {
             levels,
             [
                 Shedding::None,
+                // One slow second is a hiccup.
+                Shedding::None,
                 Shedding::VideoLayers,
                 Shedding::Video,
-                Shedding::Audio,
                 Shedding::Audio,
                 Shedding::Audio
             ]
@@ -198,18 +210,18 @@ mod tests {
         let mut o = Overload::new(Shedding::None, Some(LIMIT));
         let t = Instant::now();
         // Overloaded, then calm (the first calm check starts the spell): back after 10 s.
-        let mut lags = vec![80];
+        let mut lags = vec![80, 80];
         lags.extend([5; 11]);
         let levels = run(&mut o, t, &lags);
-        assert_eq!(levels[0], Shedding::VideoLayers);
-        assert_eq!(levels[11], Shedding::None);
+        assert_eq!(levels[1], Shedding::VideoLayers);
+        assert_eq!(levels[12], Shedding::None);
         // Overloaded again at once: the next step back takes 20 calm seconds.
-        let t = t + Duration::from_secs(12);
-        let mut lags = vec![80];
+        let t = t + Duration::from_secs(13);
+        let mut lags = vec![80, 80];
         lags.extend([5; 21]);
         let levels = run(&mut o, t, &lags);
-        assert_eq!(levels[..21], [Shedding::VideoLayers; 21]);
-        assert_eq!(levels[21], Shedding::None);
+        assert_eq!(levels[1..22], [Shedding::VideoLayers; 21]);
+        assert_eq!(levels[22], Shedding::None);
     }
 
     #[test]
@@ -218,8 +230,8 @@ mod tests {
         let t = Instant::now();
         assert_eq!(run(&mut o, t, &[1, 1]), [Shedding::Video; 2]);
         assert_eq!(
-            run(&mut o, t + Duration::from_secs(2), &[80]),
-            [Shedding::Audio]
+            run(&mut o, t + Duration::from_secs(2), &[80, 80]),
+            [Shedding::Video, Shedding::Audio]
         );
         let mut o = Overload::new(Shedding::None, None);
         assert_eq!(run(&mut o, t, &[5_000, 5_000]), [Shedding::None; 2]);

@@ -804,11 +804,14 @@ impl Engine {
             rooms,
             participants,
             doomed,
+            overload,
             ..
         } = self;
         let mut needed: HashMap<(ParticipantKey, Mid), [bool; crate::sdp::MAX_LAYERS]> =
             HashMap::new();
-        for room in rooms.values() {
+        // A worker shedding all video needs no layer: its publishers stop encoding them.
+        let shedding_video = overload.level() >= parley_proto::Shedding::Video;
+        for room in rooms.values().filter(|_| !shedding_video) {
             for member in &room.members {
                 let Some(p) = participants.get(member) else {
                     continue;
