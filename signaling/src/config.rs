@@ -472,9 +472,11 @@ pub struct RtcSection {
     /// bridge was created with its own number.
     pub bridge_speakers: usize,
     /// A media worker whose datagrams wait longer than this (the worst of a second) two seconds
-    /// in a row is overloaded, and sheds load a step each second it stays so: simulcast video down to its lowest layer,
-    /// then all video, then the audio of all but the `bridge_speakers` loudest speakers. It
-    /// steps back after 10 calm seconds (longer if it relapses). 0: never shed for load.
+    /// in a row (or four times this for one) is overloaded, and sheds load a step each second
+    /// it stays so: simulcast video down to its lowest layer, then all video, then the audio of
+    /// all but the `bridge_speakers` loudest speakers (a worker without video goes straight to
+    /// that). It steps back after 10 calm seconds (longer if it relapses). 0: never shed for
+    /// load.
     pub overload_lag_ms: u64,
     /// Shed at least this much on every worker, whatever the load: `none`, `video_layers`,
     /// `video` or `audio` (for a server whose uplink or CPU is known to be short).

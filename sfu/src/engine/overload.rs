@@ -14,6 +14,8 @@ use parley_proto::{ConnectionQualityInfo, Shedding};
 pub(super) const OVERLOAD_CHECK: Duration = Duration::from_secs(1);
 /// Seconds in a row over the limit before the first step (and each further second steps).
 const OVERLOADED_SECONDS: u32 = 2;
+/// A second this many times over the limit is overload at once, not a hiccup.
+const CLEARLY_OVER: u32 = 4;
 /// A second whose worst lag stays under this fraction of the limit is calm.
 const CALM_FRACTION: u32 = 4;
 /// Calm needed before the first step back.
@@ -69,7 +71,9 @@ impl Overload {
     }
 
     /// Judge the worst lag since the last check; the worst lag, and the new level if it changed.
-    pub(super) fn check(&mut self, now: Instant) -> (Duration, Option<Shedding>) {
+    /// Without `video` to shed (no video subscription on the worker) the video steps would
+    /// shed nothing, and are passed over both ways.
+    pub(super) fn check(&mut self, now: Instant, video: bool) -> (Duration, Option<Shedding>) {
         let worst = std::mem::take(&mut self.worst);
         let Some(limit) = self.limit else {
             return (worst, None);
@@ -81,7 +85,7 @@ impl Overload {
         } else {
             self.over = 0;
         }
-        if self.over >= OVERLOADED_SECONDS {
+        if self.over >= OVERLOADED_SECONDS || worst > limit * CLEARLY_OVER {
             if self
                 .stepped_back
                 .is_some_and(|at| now.saturating_duration_since(at) < RELAPSE)
@@ -89,13 +93,19 @@ impl Overload {
                 self.calm_spell = (self.calm_spell * 2).min(LONGEST_CALM_SPELL);
                 self.stepped_back = None;
             }
-            self.measured = self.level().more();
+            self.measured = match self.level().more() {
+                Shedding::VideoLayers | Shedding::Video if !video => Shedding::Audio,
+                more => more,
+            };
         } else if worst < limit / CALM_FRACTION {
             let since = *self.calm_since.get_or_insert(now);
             if self.measured != Shedding::None
                 && now.saturating_duration_since(since) >= self.calm_spell
             {
-                self.measured = self.measured.less();
+                self.measured = match self.measured.less() {
+                    Shedding::VideoLayers | Shedding::Video if !video => Shedding::None,
+                    less => less,
+                };
                 self.stepped_back = Some(now);
                 // The next step back needs a calm spell of its own.
                 self.calm_since = Some(now);
@@ -118,7 +128,12 @@ impl Overload {
 impl Engine {
     /// Judge the worker's lag, and when what it sheds changes, apply it and tell every room.
     pub(super) fn check_overload(&mut self, now: Instant) {
-        let (worst, changed) = self.overload.check(now);
+        let video = self.participants.values().any(|p| {
+            p.down
+                .iter()
+                .any(|d| d.info.kind == TrackKind::Video && d.active())
+        });
+        let (worst, changed) = self.overload.check(now, video);
         let worker = self.io.worker.to_string();
         self.metrics
             .worker_lag
@@ -169,13 +184,23 @@ mod tests {
 
     const LIMIT: Duration = Duration::from_millis(50);
 
-    /// Check once a second from `start` with these worst lags (ms); the levels after each.
+    /// Check once a second from `start` with these worst lags (ms), with video to shed; the
+    /// levels after each.
     fn run(overload: &mut Overload, start: Instant, lags: &[u64]) -> Vec<Shedding> {
+        run_with(overload, start, lags, true)
+    }
+
+    fn run_with(
+        overload: &mut Overload,
+        start: Instant,
+        lags: &[u64],
+        video: bool,
+    ) -> Vec<Shedding> {
         lags.iter()
             .enumerate()
             .map(|(i, ms)| {
                 overload.waited(Duration::from_millis(*ms));
-                overload.check(start + Duration::from_secs(i as u64 + 1));
+                overload.check(start + Duration::from_secs(i as u64 + 1), video);
                 overload.level()
             })
             .collect()
@@ -235,5 +260,20 @@ mod tests {
         );
         let mut o = Overload::new(Shedding::None, None);
         assert_eq!(run(&mut o, t, &[5_000, 5_000]), [Shedding::None; 2]);
+    }
+
+    #[test]
+    fn a_clear_overload_sheds_at_once_and_without_video_the_video_steps_are_passed_over() {
+        let mut o = Overload::new(Shedding::None, Some(LIMIT));
+        let t = Instant::now();
+        // 250 ms is five times the limit: no second second is waited for.
+        assert_eq!(run(&mut o, t, &[250]), [Shedding::VideoLayers]);
+        let mut o = Overload::new(Shedding::None, Some(LIMIT));
+        let mut lags = vec![80, 80];
+        lags.extend([5; 11]);
+        let levels = run_with(&mut o, t, &lags, false);
+        assert_eq!(levels[..2], [Shedding::None, Shedding::Audio]);
+        assert_eq!(levels[11], Shedding::Audio);
+        assert_eq!(levels[12], Shedding::None, "straight back: {levels:?}");
     }
 }
