@@ -13,7 +13,8 @@
 //       is in flight. Then a join with a forged token is refused. Which `error` events came.
 //   quality --token-a JWT --token-b JWT
 //       A and B publish their microphones and hear each other; what each room says of each
-//       participant's connection quality, beside every `connection_quality` the server sent.
+//       participant's connection quality, beside every `connection_quality` the server sent,
+//       and what each room says the server sheds (`room.shedding`, its `shedding` events).
 
 import http from "node:http";
 import { chromium } from "playwright-core";
@@ -100,9 +101,11 @@ const cases = {
   async quality({ parley, tokenA, tokenB }) {
     const { Room } = await import(`${parley}/sdk/parley.js`);
     const announced = [];
+    const shedding = [];
     const rooms = {};
     for (const [name, token] of [["a", tokenA], ["b", tokenB]]) {
       const room = new Room({ url: parley, token });
+      room.on("shedding", (e) => shedding.push({ to: name, shedding: e.shedding, now: room.shedding }));
       // One event per participant, naming the room's own Participant object.
       room.on("connection_quality", (e) => announced.push({
         to: name, updates: [{ participant: e.participant.sid, quality: e.quality, isParticipant: e.participant.constructor.name.endsWith("Participant") }],
@@ -133,6 +136,8 @@ const cases = {
       a: view(rooms.a),
       b: view(rooms.b),
       announced,
+      shedding,
+      roomShedding: { a: rooms.a.shedding, b: rooms.b.shedding },
     };
     for (const room of Object.values(rooms)) await room.leave();
     return report;

@@ -665,5 +665,45 @@ async fn connection_quality_is_known_from_the_start_of_a_call() {
         for p in std::iter::once(&view["self"]).chain(others) {
             assert_eq!(p["quality"], announced(page, &p["sid"]), "{page}: {report}");
         }
+    } // Nothing is shed: the rooms say so, and no `shedding` event came.
+    assert_eq!(
+        report["roomShedding"],
+        json!({"a": "none", "b": "none"}),
+        "{report}"
+    );
+    assert_eq!(report["shedding"], json!([]), "{report}");
+}
+
+/// A server that sheds video (`rtc.shed_floor`; load does the same) says so from the start:
+/// each room's `shedding` reads `video` and fired one `shedding` event, and audio still flows.
+#[tokio::test]
+async fn a_room_knows_what_the_server_sheds_from_the_start() {
+    let server = Server::start_with(
+        ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_SHED_FLOOR", "video"),
+    )
+    .await;
+    let app = App::register(&server).await;
+    let room = parley_tests::unique("shedding");
+    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
+    let (a, b) = (app.token("ann", grants.clone()), app.token("bob", grants));
+    let report = edge_case(&server, "quality", &["--token-a", &a, "--token-b", &b]).await;
+    for page in ["a", "b"] {
+        assert!(
+            report["packets"][page].as_i64() >= Some(150),
+            "{page} hears the other: {report}"
+        );
     }
+    assert_eq!(
+        report["roomShedding"],
+        json!({"a": "video", "b": "video"}),
+        "{report}"
+    );
+    assert_eq!(
+        report["shedding"],
+        json!([
+            {"to": "a", "shedding": "video", "now": "video"},
+            {"to": "b", "shedding": "video", "now": "video"}
+        ]),
+        "{report}"
+    );
 }
