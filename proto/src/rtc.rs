@@ -654,6 +654,7 @@ pub enum RtcServerMessage {
     /// withholds from the room now; sent with no updates when only the latter changed.
     ConnectionQuality {
         updates: Vec<ConnectionQualityInfo>,
+        #[serde(default)]
         shedding: Shedding,
     },
     /// This participant was taken out of the room; the server closes the connection next.

@@ -69,8 +69,8 @@ pub struct SfuConfig {
     /// Speaker slots of a voice bridge created without its own number; also how many of the
     /// loudest speakers stay heard when a worker sheds audio.
     pub bridge_speakers: usize,
-    /// A worker whose datagrams wait longer than this two seconds in a row sheds load, a step
-    /// each second it stays so
+    /// A worker whose datagrams wait longer than this two seconds in a row (or four times this
+    /// for one) sheds load, a step each second it stays so
     /// (`parley_proto::Shedding`). `None`: it never sheds for lag.
     pub overload_lag: Option<Duration>,
     /// Every worker sheds at least this much, whatever its lag.

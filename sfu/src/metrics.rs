@@ -20,7 +20,7 @@ pub struct SfuMetrics {
     /// Keyframe requests (PLI/FIR) sent to publishers, by `cause`: `subscriber` (a
     /// subscriber lost its picture), `new_subscription`, `unmute`, `layer_switch`, `reconnected`
     /// (a subscriber connection heard again after a cut), `backlog` (a subscription dropped
-    /// packets for a full send queue), `held_back` (one the throttle held back, sent when its
+    /// packets for a full send queue), `shedding` (video withheld under load flows again), `held_back` (one the throttle held back, sent when its
     /// interval passed).
     pub keyframe_requests: IntCounterVec,
     /// Keyframe requests held back by the per-track throttle.

@@ -475,8 +475,8 @@ pub struct RtcSection {
     /// in a row (or four times this for one) is overloaded, and sheds load a step each second
     /// it stays so: simulcast video down to its lowest layer, then all video, then the audio of
     /// all but the `bridge_speakers` loudest speakers (a worker without video goes straight to
-    /// that). It steps back after 10 calm seconds (longer if it relapses). 0: never shed for
-    /// load.
+    /// that). It steps back after 10 calm seconds, under half the limit (longer if it
+    /// relapses). 10 to 10000; 0: never shed for load.
     pub overload_lag_ms: u64,
     /// Shed at least this much on every worker, whatever the load: `none`, `video_layers`,
     /// `video` or `audio` (for a server whose uplink or CPU is known to be short).
@@ -703,9 +703,9 @@ impl Config {
                 self.rtc.udp_bind
             )));
         }
-        if self.rtc.overload_lag_ms > 10_000 {
+        if self.rtc.overload_lag_ms > 10_000 || (1..10).contains(&self.rtc.overload_lag_ms) {
             return Err(ConfigError::Invalid(format!(
-                "rtc.overload_lag_ms is {}: at most 10000 (0: never shed for load)",
+                "rtc.overload_lag_ms is {}: 10 to 10000 (0: never shed for load)",
                 self.rtc.overload_lag_ms
             )));
         }

@@ -235,12 +235,22 @@ impl Engine {
                 if shed {
                     // Forwarding pauses: the next packet forwarded continues the numbers and
                     // clock, so the subscriber sees a pause, not loss (and no per-packet skip
-                    // list grows). Video that flows again starts with a keyframe.
+                    // list grows). Video that flows again starts with a keyframe: a simulcast
+                    // subscription waits for one of its target layer, any other for the next.
                     if let Some(rewriter) = down.rewriter.as_mut() {
                         rewriter.pause();
                     }
-                    down.shed |= video;
-                    withheld += 1;
+                    // Counted as what this subscription would have received.
+                    let would = match (layer, down.sim.as_mut()) {
+                        (Some(l), Some(sim)) => {
+                            let wanted = l == sim.current.unwrap_or(sim.target);
+                            sim.current = None;
+                            wanted
+                        }
+                        _ => true,
+                    };
+                    down.awaits_keyframe |= video;
+                    withheld += u64::from(would);
                     continue;
                 }
                 let mut vp8_patch = None;
@@ -256,6 +266,21 @@ impl Engine {
                         switched.push((*member, down.info.sid.clone(), layer, sim.wanted));
                     }
                     vp8_patch = vp8.as_ref().and_then(|d| sim.vp8_patch(d));
+                }
+                if down.awaits_keyframe {
+                    if !keyframe {
+                        // A picture started before the pause cannot be decoded: ask for a
+                        // keyframe (within the per-track throttle) and forward from it.
+                        if let Some(rewriter) = down.rewriter.as_mut() {
+                            rewriter.pause();
+                        }
+                        let entry = (key, mid, layer, "shedding");
+                        if !reshed.contains(&entry) {
+                            reshed.push(entry);
+                        }
+                        continue;
+                    }
+                    down.awaits_keyframe = false;
                 }
                 if down.pt.map(|(i, _)| i) != Some(in_pt) {
                     down.pt = sub
@@ -310,7 +335,7 @@ impl Engine {
                 out += 1;
                 if std::mem::take(&mut down.shed) && video {
                     let layer = down.sim.as_ref().map(|s| s.current.unwrap_or(s.target));
-                    reshed.push((key, mid, layer));
+                    reshed.push((key, mid, layer, "backlog"));
                 }
             }
             if wrote && !sub.subscriber.dirty {
@@ -350,10 +375,10 @@ impl Engine {
         );
         // A picture broken by dropped packets needs a keyframe now that packets flow again:
         // of the layer that subscription receives, within the per-track throttle.
-        for (publisher, mid, layer) in reshed {
+        for (publisher, mid, layer, cause) in reshed {
             match layer {
                 Some(layer) => self.request_keyframe_of_layer(publisher, mid, layer, now),
-                None => self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, "backlog"),
+                None => self.request_keyframe(publisher, mid, KeyframeRequestKind::Pli, cause),
             }
         }
     }

@@ -16,8 +16,9 @@ pub(super) const OVERLOAD_CHECK: Duration = Duration::from_secs(1);
 const OVERLOADED_SECONDS: u32 = 2;
 /// A second this many times over the limit is overload at once, not a hiccup.
 const CLEARLY_OVER: u32 = 4;
-/// A second whose worst lag stays under this fraction of the limit is calm.
-const CALM_FRACTION: u32 = 4;
+/// A second whose worst lag stays under this fraction of the limit is calm (the worst datagram
+/// of a busy second easily waits a good part of the limit; half of it is well clear).
+const CALM_FRACTION: u32 = 2;
 /// Calm needed before the first step back.
 const CALM_SPELL: Duration = Duration::from_secs(10);
 /// The longest calm spell asked for.
@@ -85,7 +86,7 @@ impl Overload {
         } else {
             self.over = 0;
         }
-        if self.over >= OVERLOADED_SECONDS || worst > limit * CLEARLY_OVER {
+        if self.over >= OVERLOADED_SECONDS || worst > limit.saturating_mul(CLEARLY_OVER) {
             if self
                 .stepped_back
                 .is_some_and(|at| now.saturating_duration_since(at) < RELAPSE)
@@ -102,11 +103,16 @@ impl Overload {
             if self.measured != Shedding::None
                 && now.saturating_duration_since(since) >= self.calm_spell
             {
+                let shown = self.level();
                 self.measured = match self.measured.less() {
                     Shedding::VideoLayers | Shedding::Video if !video => Shedding::None,
+                    // Below the floor a step back would show nowhere.
+                    less if less <= self.floor => Shedding::None,
                     less => less,
                 };
-                self.stepped_back = Some(now);
+                if self.level() != shown {
+                    self.stepped_back = Some(now);
+                }
                 // The next step back needs a calm spell of its own.
                 self.calm_since = Some(now);
             }

@@ -747,8 +747,13 @@ impl Engine {
             .filter(|(_, p)| p.probing || p.down.iter().any(|d| d.sim.is_some()))
             .map(|(k, _)| *k)
             .collect();
+        // While all video is shed nobody waits for a keyframe.
+        let shedding_video = self.overload.level() >= parley_proto::Shedding::Video;
         for key in subscribers {
             self.allocate(key, now);
+            if shedding_video {
+                continue;
+            }
             let waiting: Vec<(ParticipantKey, Mid, usize)> = self
                 .participants
                 .get(&key)

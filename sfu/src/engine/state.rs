@@ -152,6 +152,8 @@ pub(super) struct DownTrack {
     /// Packets were dropped (a backlog in the subscriber's send queue, or a worker shedding
     /// load): a video picture needs a keyframe once they flow again.
     pub(super) shed: bool,
+    /// Video withheld while its worker shed load: nothing is forwarded before a keyframe.
+    pub(super) awaits_keyframe: bool,
 }
 
 /// Packets waiting in one subscription's send queue in str0m (as its pacer last saw it) beyond
@@ -176,6 +178,7 @@ impl DownTrack {
             pt: None,
             slot: None,
             shed: false,
+            awaits_keyframe: false,
         }
     }
 
