@@ -1,11 +1,13 @@
 //! Overload: a worker that falls behind sheds load rather than delay everything. How far
 //! behind it is shows in how long datagrams waited between the I/O task reading them and the
 //! worker taking them (its lag). Once the worst lag of a second has exceeded
-//! `rtc.overload_lag_ms` two seconds in a row (one slow second is a hiccup, not overload) the
-//! worker sheds one step more each second it stays over: simulcast video at its lowest layer, then no
-//! video, then only the loudest speakers' audio. After a calm spell it takes one step back; a
-//! step back that overloads it again makes the next calm spell twice as long, so a worker at
-//! the edge does not swing between the two every few seconds.
+//! `rtc.overload_lag_ms` two seconds in a row (one slow second is a hiccup, not overload), or
+//! four times that in one second, the worker sheds one step more each second it stays over:
+//! simulcast video at its lowest layer, then no video, then only the loudest speakers' audio
+//! (straight to that without video to shed). After a calm spell (every datagram within half
+//! the limit) it takes one step back; a step back that overloads it again makes the next calm
+//! spell twice as long, so a worker at the edge does not swing between the two every few
+//! seconds.
 
 use super::*;
 use parley_proto::{ConnectionQualityInfo, Shedding};
