@@ -26,6 +26,46 @@ pub async fn members(
     people
 }
 
+/// Ann Lee and 李娜, members (emails made unique with `tag`), in a group channel named
+/// `channel_name` that Ann made; then `script` (`tests/browser/`) run against them with
+/// `--parley`, `--channel`, `--email-a`, `--email-b`, `--password` and `--out` (the screenshots
+/// folder), within `timeout_secs`. Returns the script's report.
+pub async fn two_in_a_channel(
+    server: &Server,
+    tag: &str,
+    channel_name: &str,
+    script: &str,
+    timeout_secs: u64,
+) -> Value {
+    let admin = server.admin_token().await;
+    let people = members(server, &admin, tag, &["Ann Lee", "李娜"]).await;
+    let ann = server.login(&people[0].1, UI_PASSWORD).await.access_token;
+    let body = json!({"name": channel_name, "kind": "group", "category": "project",
+        "members": [people[1].0]});
+    let channel: Value =
+        expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
+    let out = screenshots_dir();
+    crate::rtc::run_browser_script(
+        script,
+        &[
+            "--parley",
+            &server.url,
+            "--channel",
+            &channel["id"].to_string(),
+            "--email-a",
+            &people[0].1,
+            "--email-b",
+            &people[1].1,
+            "--password",
+            UI_PASSWORD,
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        timeout_secs,
+    )
+    .await
+}
+
 /// Where the UI tests write their screenshots (the ones in `docs/screenshots/` are copied from
 /// there).
 pub fn screenshots_dir() -> PathBuf {

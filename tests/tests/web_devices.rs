@@ -9,43 +9,15 @@
 //! a browser without `setSinkId` lists only microphones; axe-core finds no serious or critical
 //! fault on the open panel. Screenshots land in `target/ui-screenshots/devices-*.png`.
 
-use parley_tests::rtc::run_browser_script;
-use parley_tests::ui::{check_screenshots, members, screenshots_dir};
-use parley_tests::{expect_json, Backend, Server};
-use serde_json::{json, Value};
-
-const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
+use parley_tests::ui::{check_screenshots, two_in_a_channel};
+use parley_tests::{Backend, Server};
+use serde_json::json;
 
 #[tokio::test]
 async fn devices_switch_mid_call_with_a_level_meter_in_both_languages() {
     let server = Server::start(Backend::Sqlite).await;
-    let admin = server.admin_token().await;
-    let people = members(&server, &admin, "devices", &["Ann Lee", "李娜"]).await;
-    let ann = server.login(&people[0].1, PASSWORD).await.access_token;
-    let body = json!({"name": "发布组 Release", "kind": "group", "category": "project",
-        "members": [people[1].0]});
-    let channel: Value =
-        expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
-    let out = screenshots_dir();
-    let report = run_browser_script(
-        "app_devices.mjs",
-        &[
-            "--parley",
-            &server.url,
-            "--channel",
-            &channel["id"].to_string(),
-            "--email-a",
-            &people[0].1,
-            "--email-b",
-            &people[1].1,
-            "--password",
-            PASSWORD,
-            "--out",
-            out.to_str().expect("utf-8 path"),
-        ],
-        150,
-    )
-    .await;
+    let report =
+        two_in_a_channel(&server, "devices", "发布组 Release", "app_devices.mjs", 150).await;
     eprintln!("app_devices.mjs report: {report}");
     assert_eq!(report["ok"], true, "{}", report["error"]);
     assert_eq!(report["pageErrors"], json!([]), "{report}");

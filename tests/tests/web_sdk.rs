@@ -623,22 +623,29 @@ async fn a_token_function_giving_expired_tokens_is_tried_twice_then_join_and_con
     );
 }
 
-// Regression: a participant's `quality` stayed `null` for a healthy call, since the server
-// announces only changes and starts everyone at `excellent`.
-#[tokio::test]
-async fn connection_quality_is_known_from_the_start_of_a_call() {
-    let server = Server::start(Backend::Sqlite).await;
-    let app = App::register(&server).await;
+/// The `quality` case of `sdk_edges.mjs`: Ann and Bob publish their microphones in one room
+/// and hear each other (both checked); its report.
+async fn two_talking(server: &Server) -> Value {
+    let app = App::register(server).await;
     let room = parley_tests::unique("quality");
     let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
     let (a, b) = (app.token("ann", grants.clone()), app.token("bob", grants));
-    let report = edge_case(&server, "quality", &["--token-a", &a, "--token-b", &b]).await;
+    let report = edge_case(server, "quality", &["--token-a", &a, "--token-b", &b]).await;
     for page in ["a", "b"] {
         assert!(
             report["packets"][page].as_i64() >= Some(150),
             "{page} hears the other: {report}"
         );
     }
+    report
+}
+
+// Regression: a participant's `quality` stayed `null` for a healthy call, since the server
+// announces only changes and starts everyone at `excellent`.
+#[tokio::test]
+async fn connection_quality_is_known_from_the_start_of_a_call() {
+    let server = Server::start(Backend::Sqlite).await;
+    let report = two_talking(&server).await;
     // Each room's view of each participant: the last quality the server announced to that
     // room, or `excellent` (where the server starts everyone) when it announced none.
     let announced = |to: &str, sid: &Value| -> Value {
@@ -665,7 +672,8 @@ async fn connection_quality_is_known_from_the_start_of_a_call() {
         for p in std::iter::once(&view["self"]).chain(others) {
             assert_eq!(p["quality"], announced(page, &p["sid"]), "{page}: {report}");
         }
-    } // Nothing is shed: the rooms say so, and no `shedding` event came.
+    }
+    // Nothing is shed: the rooms say so, and no `shedding` event came.
     assert_eq!(
         report["roomShedding"],
         json!({"a": "none", "b": "none"}),
@@ -682,17 +690,7 @@ async fn a_room_knows_what_the_server_sheds_from_the_start() {
         ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_SHED_FLOOR", "video"),
     )
     .await;
-    let app = App::register(&server).await;
-    let room = parley_tests::unique("shedding");
-    let grants = json!({"room": room, "room_join": true, "room_create": true, "can_publish": true, "can_subscribe": true});
-    let (a, b) = (app.token("ann", grants.clone()), app.token("bob", grants));
-    let report = edge_case(&server, "quality", &["--token-a", &a, "--token-b", &b]).await;
-    for page in ["a", "b"] {
-        assert!(
-            report["packets"][page].as_i64() >= Some(150),
-            "{page} hears the other: {report}"
-        );
-    }
+    let report = two_talking(&server).await;
     assert_eq!(
         report["roomShedding"],
         json!({"a": "video", "b": "video"}),

@@ -5,12 +5,9 @@
 //! microphone; axe-core finds no serious or critical fault. Screenshots land in
 //! `target/ui-screenshots/shedding-*.png`.
 
-use parley_tests::rtc::run_browser_script;
-use parley_tests::ui::{check_screenshots, members, screenshots_dir};
-use parley_tests::{expect_json, Backend, Server, ServerOptions};
-use serde_json::{json, Value};
-
-const PASSWORD: &str = parley_tests::ui::UI_PASSWORD;
+use parley_tests::ui::{check_screenshots, two_in_a_channel};
+use parley_tests::{Backend, Server, ServerOptions};
+use serde_json::json;
 
 #[tokio::test]
 async fn the_meeting_says_the_server_is_busy_and_video_is_paused_in_both_languages() {
@@ -19,30 +16,11 @@ async fn the_meeting_says_the_server_is_busy_and_video_is_paused_in_both_languag
         ServerOptions::backend(Backend::Sqlite).env("PARLEY_RTC_SHED_FLOOR", "video"),
     )
     .await;
-    let admin = server.admin_token().await;
-    let people = members(&server, &admin, "shedding", &["Ann Lee", "李娜"]).await;
-    let ann = server.login(&people[0].1, PASSWORD).await.access_token;
-    let body = json!({"name": "值班组 On call", "kind": "group", "category": "project",
-        "members": [people[1].0]});
-    let channel: Value =
-        expect_json(server.post("/v1/channels", Some(&ann), &body).await, 201).await;
-    let out = screenshots_dir();
-    let report = run_browser_script(
+    let report = two_in_a_channel(
+        &server,
+        "shedding",
+        "值班组 On call",
         "app_shedding.mjs",
-        &[
-            "--parley",
-            &server.url,
-            "--channel",
-            &channel["id"].to_string(),
-            "--email-a",
-            &people[0].1,
-            "--email-b",
-            &people[1].1,
-            "--password",
-            PASSWORD,
-            "--out",
-            out.to_str().expect("utf-8 path"),
-        ],
         120,
     )
     .await;

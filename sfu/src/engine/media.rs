@@ -270,10 +270,8 @@ impl Engine {
                 if down.awaits_keyframe {
                     if !keyframe {
                         // A picture started before the pause cannot be decoded: ask for a
-                        // keyframe (within the per-track throttle) and forward from it.
-                        if let Some(rewriter) = down.rewriter.as_mut() {
-                            rewriter.pause();
-                        }
+                        // keyframe (within the per-track throttle) and forward from it. (The
+                        // rewriter stays paused: nothing was numbered since.)
                         let entry = (key, mid, layer, "shedding");
                         if !reshed.contains(&entry) {
                             reshed.push(entry);

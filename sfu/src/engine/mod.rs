@@ -146,12 +146,12 @@ impl Engine {
                 link,
                 read_at,
             } => {
-                self.overload
-                    .waited(Instant::now().saturating_duration_since(read_at));
+                let now = Instant::now();
+                self.overload.waited(now.saturating_duration_since(read_at));
                 if let Some(link) = link {
                     self.io.tcp_opened(source, link);
                 }
-                self.receive(proto, source, &data);
+                self.receive(proto, source, &data, now);
             }
             io::Inbound::TcpClosed { source } => {
                 self.io.tcp_closed(source);
@@ -250,8 +250,7 @@ impl Engine {
     }
 
     /// One datagram, or one frame of an ICE-TCP connection, from `source`.
-    fn receive(&mut self, proto: Protocol, source: SocketAddr, data: &[u8]) {
-        let now = Instant::now();
+    fn receive(&mut self, proto: Protocol, source: SocketAddr, data: &[u8], now: Instant) {
         let Ok(contents) = DatagramRecv::try_from(data) else {
             self.drop_datagram("unrecognised");
             return;

@@ -10,7 +10,7 @@
 //! seconds.
 
 use super::*;
-use parley_proto::{ConnectionQualityInfo, Shedding};
+use parley_proto::Shedding;
 
 /// How often the worst lag is judged.
 pub(super) const OVERLOAD_CHECK: Duration = Duration::from_secs(1);
@@ -161,27 +161,18 @@ impl Engine {
             .with_label_values(&[&worker])
             .set(level.rank());
         // Simulcast subscriptions take their lowest layer, or what they asked for again. (Video
-        // that flows again asks for a keyframe with its first packet: see `Engine::forward`.)
+        // that flows again waits for a keyframe: see `Engine::forward`.)
         let keys: Vec<ParticipantKey> = self.participants.keys().copied().collect();
         for key in keys {
             self.allocate(key, now);
         }
-        let Engine {
-            rooms,
-            participants,
-            doomed,
-            ..
-        } = self;
-        for room in rooms.values() {
+        let rooms: Vec<Arc<str>> = self.rooms.keys().cloned().collect();
+        for room in rooms {
             let msg = RtcServerMessage::ConnectionQuality {
-                updates: Vec::<ConnectionQualityInfo>::new(),
+                updates: Vec::new(),
                 shedding: level,
             };
-            for key in &room.members {
-                if let Some(p) = participants.get(key) {
-                    signal(*key, p, msg.clone(), doomed);
-                }
-            }
+            self.broadcast(&room, None, msg);
         }
     }
 }
